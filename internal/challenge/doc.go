@@ -1,0 +1,30 @@
+// Package challenge is the verification lifecycle: it records a verification for
+// a social identity, sends its code or magic link, lets the customer complete it
+// on a page, and reports its state to the platform with a signed assertion once
+// it is VERIFIED.
+//
+// # Contract
+//
+//   - State lives only in Redis; the Service is stateless and safe for concurrent
+//     use. Every transition is one Lua script (scripts/*.lua) that checks state,
+//     the stored expiry (judged by the injected clock, not only the key TTL) and
+//     attempts together: PENDING → VERIFIED | FAILED | EXPIRED | CANCELED, and
+//     terminal states never change.
+//   - A verification id carries a tag derived from a keyed hash of the identity;
+//     every key of that identity's verifications is "v:{tag}:…", so each script
+//     runs on one slot on standalone, Sentinel and Cluster alike.
+//   - Mutating scripts are idempotent by request id: a repeat returns the first
+//     answer and counts, sends or consumes nothing twice. A retried Start lands on
+//     the same record because the id is derived from the client and its request id.
+//   - Secrets are never stored in clear: codes and link tokens as keyed hashes,
+//     the destination as mask + keyed hash, the handle masked; the page link is a
+//     MAC of the id and is not stored at all. The assertion is not stored either:
+//     it is re-minted from the record (deterministically with EdDSA).
+//   - Fail closed: every store, randomness or signing error is ErrUnavailable and
+//     nothing is verified. Pages learn only "gone" for unknown, expired, used and
+//     canceled links.
+//   - Watchers are woken by pub/sub on every transition, never by polling.
+//
+// Budgets (DESIGN.md): Start is two round trips (script, then the send's outcome),
+// a code completion one, a magic-link completion two, Get one.
+package challenge

@@ -1,0 +1,84 @@
+package challenge
+
+import (
+	"encoding/base32"
+	"encoding/base64"
+	"strings"
+
+	"github.com/authsvc/authsvc/internal/keyedhash"
+)
+
+// A verification id is "<tag>-<body>": the tag is a keyed hash of the social
+// identity (so a verification and its identity's counters share one Redis slot),
+// the body a keyed hash of the client and its request id (so a retried
+// StartVerification lands on the same record without a second lookup key).
+// Ids are not secrets: they are safe to log and to show the platform.
+const (
+	tagLen  = 5
+	bodyLen = 20
+	idLen   = tagLen + 1 + bodyLen
+)
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToString(b))[:n] }
+
+func identityTag(keys *keyedhash.Ring, network, userID string) string {
+	return lowerB32(keys.Sum("identity-tag", []byte(network), []byte(userID)), tagLen)
+}
+
+func verificationID(keys *keyedhash.Ring, tag, clientID, requestID string) string {
+	return tag + "-" + lowerB32(keys.Sum("verification-id", []byte(clientID), []byte(requestID)), bodyLen)
+}
+
+// validID reports whether s has the shape of a verification id.
+func validID(s string) bool {
+	if len(s) != idLen || s[tagLen] != '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i == tagLen {
+			continue
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// keyPrefix is the prefix of every key of an identity's verifications.
+func keyPrefix(id string) string { return "v:{" + id[:tagLen] + "}:" }
+
+func recordKey(id string) string { return keyPrefix(id) + id }
+
+func identityKey(keys *keyedhash.Ring, id, network, userID string) string {
+	h := keys.Sum("identity", []byte(network), []byte(userID))
+	return keyPrefix(id) + "i:" + base64.RawURLEncoding.EncodeToString(h[:12])
+}
+
+// requestField is the record field that remembers the outcome of one request id.
+func requestField(keys *keyedhash.Ring, kind, requestID string) string {
+	h := keys.Sum("request", []byte(kind), []byte(requestID))
+	return "r:" + string(h[:9])
+}
+
+// pageMAC binds a customer-page link to its verification: the page URL is
+// "/v/<id>.<mac>". Nothing is stored; the MAC is recomputed under the record's key.
+func pageMAC(keys *keyedhash.Ring, kid, id string) (string, error) {
+	h, err := keys.SumWith(kid, "page-link", []byte(id))
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(h[:16]), nil
+}
+
+// splitToken splits "<id>.<secret>" from a page or link URL.
+func splitToken(token string) (id, secret string, ok bool) {
+	id, secret, ok = strings.Cut(token, ".")
+	if !ok || !validID(id) || len(secret) != 22 {
+		return "", "", false
+	}
+	return id, secret, true
+}

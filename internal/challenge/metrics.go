@@ -1,0 +1,55 @@
+package challenge
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics counts lifecycle events. Labels come from small closed sets (method,
+// result, channel): never an id, handle or destination.
+type Metrics struct {
+	started  *prometheus.CounterVec
+	finished *prometheus.CounterVec
+	attempts *prometheus.CounterVec
+	sends    *prometheus.CounterVec
+}
+
+// NewMetrics registers the lifecycle's metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_verifications_started_total",
+			Help: "Verifications recorded, by the method delivered.",
+		}, []string{"method"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_verifications_finished_total",
+			Help: "Verifications that reached a terminal state through an action, by result.",
+		}, []string{"result"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_verification_attempts_total",
+			Help: "Customer attempts on pages, by method and result.",
+		}, []string{"method", "result"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_deliveries_total",
+			Help: "Out-of-band messages, by channel and result.",
+		}, []string{"channel", "result"}),
+	}
+	reg.MustRegister(m.started, m.finished, m.attempts, m.sends)
+	return m
+}
+
+func (m *Metrics) observeSend(k DestinationKind, ok bool) {
+	channel, result := "email", "sent"
+	if k == Phone {
+		channel = "sms"
+	}
+	if !ok {
+		result = "failed"
+	}
+	m.sends.WithLabelValues(channel, result).Inc()
+}
+
+func (m *Metrics) observeAttempt(method Method, outcome string) {
+	m.attempts.WithLabelValues(method.String(), outcome).Inc()
+	switch outcome {
+	case "verified", "failed", "reported", "mismatch":
+		m.finished.WithLabelValues(outcome).Inc()
+	}
+}

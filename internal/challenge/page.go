@@ -1,0 +1,198 @@
+package challenge
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/verify"
+)
+
+// Page is what a customer page shows. It holds no secret and no clear contact point.
+type Page struct {
+	VerificationID  string
+	Brand           string
+	Network         string
+	HandleMask      string
+	DestinationMask string
+	// Method is the method the page completes.
+	Method       Method
+	Locale       string
+	Expires      time.Time
+	AttemptsLeft int
+	// Choices are the three numbers a magic-link page offers.
+	Choices [3]int
+}
+
+// ErrCodeFormat is returned for input that is not a 6-digit code; nothing is counted.
+var ErrCodeFormat = verify.ErrCodeFormat
+
+// pageKey finds the key that made a page link's MAC: it is the key the record was
+// hashed under. Any failure is ErrNotFound: the page is neutral about why.
+func (s *Service) pageKey(token string) (id, kid string, err error) {
+	id, mac, ok := splitToken(token)
+	if !ok {
+		return "", "", ErrNotFound
+	}
+	for _, k := range s.keys.IDs() {
+		want, err := pageMAC(s.keys, k, id)
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(mac)) == 1 {
+			return id, k, nil
+		}
+	}
+	return "", "", ErrNotFound
+}
+
+func (s *Service) page(rec record, id string) (*Page, error) {
+	v := rec.view(id, s.now())
+	if v.State != Pending {
+		return nil, ErrNotFound
+	}
+	p := &Page{VerificationID: id, Brand: s.cfg.Brand, Network: v.Network, HandleMask: v.HandleMask,
+		DestinationMask: v.DestinationMask, Method: v.DeliveredMethod, Locale: v.Locale, Expires: v.Expires,
+		AttemptsLeft: v.AttemptsLeft}
+	if v.DeliveredMethod == MagicLink {
+		n, _ := strconv.Atoi(rec["mn"])
+		p.Choices = verify.MatchChoices(n, s.keys.Sum("match-choices", []byte(id)))
+	}
+	return p, nil
+}
+
+// OpenCodePage reads what the code page of token shows. It never changes state:
+// link unfurlers and mail scanners fetch every link. Unknown, expired, used and
+// canceled links are all ErrNotFound.
+func (s *Service) OpenCodePage(ctx context.Context, token string) (*Page, error) {
+	id, _, err := s.pageKey(token)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.store.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec["dv"] == strconv.Itoa(int(MagicLink)) {
+		return nil, ErrNotFound
+	}
+	return s.page(rec, id)
+}
+
+// SubmitCode checks a code typed on the code page: one script, one round trip.
+// requestID is the page's per-render nonce, so a double-submitted form counts once.
+func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string) (Result, error) {
+	id, kid, err := s.pageKey(token)
+	if err != nil {
+		return Result{}, err
+	}
+	code, err = verify.NormalizeCode(code)
+	if err != nil {
+		return Result{}, ErrCodeFormat
+	}
+	h, err := s.keys.SumWith(kid, "code", []byte(id), []byte(code))
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id)}, ms(s.now()),
+		requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds())
+	if err != nil {
+		return Result{}, err
+	}
+	return s.pageResult(OTPEmail, reply)
+}
+
+// OpenLinkPage reads what the magic-link confirmation page of token shows, without
+// changing anything.
+func (s *Service) OpenLinkPage(ctx context.Context, token string) (*Page, error) {
+	id, secret, ok := splitToken(token)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rec, err := s.store.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !s.linkMatches(rec, id, secret) {
+		return nil, ErrNotFound
+	}
+	return s.page(rec, id)
+}
+
+func (s *Service) linkMatches(rec record, id, secret string) bool {
+	if rec["ls"] == "" {
+		return false
+	}
+	h, err := s.keys.SumWith(rec["hk"], "link", []byte(id), []byte(secret))
+	return err == nil && keyedhash.Equal(h[:16], []byte(rec["ls"]))
+}
+
+// ConfirmLink completes a magic link with the number the customer picked; a wrong
+// number ends the verification FAILED (number matching is not a guessing game).
+func (s *Service) ConfirmLink(ctx context.Context, token string, number int, requestID string) (Result, error) {
+	return s.link(ctx, token, "pick", strconv.Itoa(number), requestID)
+}
+
+// ReportLink is "this wasn't me" on a magic-link page.
+func (s *Service) ReportLink(ctx context.Context, token, requestID string) (Result, error) {
+	return s.link(ctx, token, "report", "", requestID)
+}
+
+func (s *Service) link(ctx context.Context, token, action, number, requestID string) (Result, error) {
+	id, secret, ok := splitToken(token)
+	if !ok {
+		return Result{}, ErrNotFound
+	}
+	// The record's key id says which key hashed the token: one read, then the script.
+	rec, err := s.store.load(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	h, err := s.keys.SumWith(rec["hk"], "link", []byte(id), []byte(secret))
+	if err != nil {
+		return Result{}, ErrNotFound
+	}
+	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id)}, ms(s.now()),
+		requestField(s.keys, "page", requestID), string(h[:16]), action, number, s.verifiedTTL().Milliseconds())
+	if err != nil {
+		return Result{}, err
+	}
+	return s.pageResult(MagicLink, reply)
+}
+
+// ReportCodePage is "this wasn't me" on a code page.
+func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (Result, error) {
+	id, _, err := s.pageKey(token)
+	if err != nil {
+		return Result{}, err
+	}
+	reply, err := s.store.run(ctx, reportScript, []string{recordKey(id)}, ms(s.now()),
+		requestField(s.keys, "page", requestID))
+	if err != nil {
+		return Result{}, err
+	}
+	return s.pageResult(OTPEmail, reply)
+}
+
+// verifiedTTL keeps a verified record until its assertion can no longer be used
+// (revocation is checked against it), plus the retention setting.
+func (s *Service) verifiedTTL() time.Duration { return s.minter.Lifetime() + s.cfg.Retention }
+
+func (s *Service) pageResult(m Method, reply []any) (Result, error) {
+	outcome := status(reply)
+	s.metrics.observeAttempt(m, outcome)
+	switch outcome {
+	case "verified":
+		return Result{Outcome: OutcomeVerified}, nil
+	case "wrong":
+		return Result{Outcome: OutcomeWrongCode, AttemptsLeft: intAt(reply, 1)}, nil
+	case "failed", "mismatch":
+		return Result{Outcome: OutcomeFailed}, nil
+	case "reported":
+		return Result{Outcome: OutcomeReported}, nil
+	case "expired", "state", "gone":
+		return Result{Outcome: OutcomeGone}, nil
+	}
+	return Result{}, errors.Join(ErrUnavailable, fmt.Errorf("unexpected outcome %q", outcome))
+}

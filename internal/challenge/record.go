@@ -1,0 +1,115 @@
+package challenge
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/assurance"
+)
+
+// record is a verification as stored: a Redis hash with short field names (a
+// pending verification must fit in 512 bytes). Secrets appear only as keyed hashes
+// (co: code, ls: link token, dh: destination); the page link is a MAC, not stored.
+//
+//	st state      rs reason       cl client        nw network     ui user id
+//	hm handle mask cu customer    me methods       mi min level   au audience
+//	sc scopes     ag agent        cv conversation  dk dest kind   dm dest mask
+//	dh dest hash  lo locale       ct created ms    ex expires ms  at attempts
+//	mx max att.   co code hash    ls link hash     mn match no.   dv delivered method
+//	dl delivery   dt send claim   sq send count    hk hmac kid    fp fingerprint
+//	vt verified   vm method       lv level         rv revoked     ft finished ms
+//	r:… outcomes of request ids (JSON)
+type record map[string]string
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func (r record) int(f string) int {
+	n, _ := strconv.Atoi(r[f])
+	return n
+}
+
+func (r record) time(f string) time.Time {
+	n, err := strconv.ParseInt(r[f], 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+func encodeMethods(ms []Method) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString(strconv.Itoa(int(m)))
+	}
+	return b.String()
+}
+
+func decodeMethods(s string) []Method {
+	out := make([]Method, 0, len(s))
+	for _, c := range s {
+		out = append(out, Method(c-'0'))
+	}
+	return out
+}
+
+// view turns a record into what the platform sees, with the state as of now: a
+// pending verification past its stored expiry is reported EXPIRED even before a
+// script has written that down.
+func (r record) view(id string, now time.Time) *Verification {
+	v := &Verification{
+		ID:              id,
+		ClientID:        r["cl"],
+		State:           State(r.int("st")),
+		Reason:          Reason(r.int("rs")),
+		Network:         r["nw"],
+		UserID:          r["ui"],
+		HandleMask:      r["hm"],
+		CustomerID:      r["cu"],
+		Methods:         decodeMethods(r["me"]),
+		MinAssurance:    assurance.Level(r.int("mi")),
+		Audience:        r["au"],
+		AgentID:         r["ag"],
+		ConversationID:  r["cv"],
+		DestinationMask: r["dm"],
+		DeliveredMethod: Method(r.int("dv")),
+		Delivery:        DeliveryState(r.int("dl")),
+		AttemptsLeft:    max(0, r.int("mx")-r.int("at")),
+		Locale:          r["lo"],
+		Created:         r.time("ct"),
+		Expires:         r.time("ex"),
+		Revoked:         r["rv"] == "1",
+	}
+	if sc := r["sc"]; sc != "" {
+		v.Scopes = strings.Split(sc, " ")
+	}
+	if v.State == Pending && !now.Before(v.Expires) {
+		v.State = Expired
+	}
+	if v.State == Verified {
+		v.VerifiedAt = r.time("vt")
+		v.Method = Method(r.int("vm"))
+		v.Level = assurance.Level(r.int("lv"))
+		v.AMR = amrFor(v.Method, DestinationKind(r.int("dk")))
+	}
+	return v
+}
+
+// amrFor returns the RFC 8176 amr values a completed method earned.
+func amrFor(m Method, dk DestinationKind) []string {
+	channel := assurance.AMREmail
+	if dk == Phone {
+		channel = assurance.AMRSMS
+	}
+	switch m {
+	case OTPEmail:
+		return []string{assurance.AMROTP, assurance.AMREmail}
+	case OTPSMS:
+		return []string{assurance.AMROTP, assurance.AMRSMS}
+	case MagicLink:
+		return []string{assurance.AMROTP, channel}
+	case TOTP:
+		return []string{assurance.AMROTP}
+	}
+	return nil
+}

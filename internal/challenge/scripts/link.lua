@@ -1,0 +1,40 @@
+-- link: act on a magic link's confirmation page: the number picked, or a report.
+-- KEYS[1] record; ARGV[3] request field, ARGV[4] hash of the presented link token,
+-- ARGV[5] 'pick' | 'report', ARGV[6] the number picked, ARGV[7] record TTL ms once verified.
+-- A wrong link token is 'gone' and counts nothing (the token carries 128 bits).
+-- Returns {'verified'} | {'mismatch'} | {'reported'} | {'expired'} | {'state'} | {'gone'}.
+local rec = KEYS[1]
+if redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+local seen = redis.call('HGET', rec, ARGV[3])
+if seen then
+  return cjson.decode(seen)
+end
+local ls = redis.call('HGET', rec, 'ls')
+if not ls or ls == '' or ls ~= ARGV[4] then
+  return {'gone'}
+end
+if expire_if_due(rec) then
+  return {'expired'}
+end
+if redis.call('HGET', rec, 'st') ~= '1' then
+  return {'state'}
+end
+local out
+if ARGV[5] == 'report' then
+  finish(rec, '3', '2')
+  out = {'reported'}
+elseif ARGV[6] == redis.call('HGET', rec, 'mn') then
+  redis.call('HSET', rec, 'vt', NOW, 'vm', '1', 'lv', '1', 'ls', '')
+  finish(rec, '2')
+  if redis.call('PTTL', rec) < tonumber(ARGV[7]) then
+    redis.call('PEXPIRE', rec, ARGV[7])
+  end
+  out = {'verified'}
+else
+  finish(rec, '3', '3')
+  out = {'mismatch'}
+end
+redis.call('HSET', rec, ARGV[3], cjson.encode(out))
+return out

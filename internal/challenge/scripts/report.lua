@@ -1,0 +1,20 @@
+-- report: "this wasn't me" from the customer page; ends a pending verification FAILED(REPORTED).
+-- KEYS[1] record; ARGV[3] request field.
+-- Returns {'reported'} | {'expired'} | {'state'} | {'gone'}.
+local rec = KEYS[1]
+if redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+local seen = redis.call('HGET', rec, ARGV[3])
+if seen then
+  return cjson.decode(seen)
+end
+if expire_if_due(rec) then
+  return {'expired'}
+end
+if redis.call('HGET', rec, 'st') ~= '1' then
+  return {'state'}
+end
+finish(rec, '3', '2')
+redis.call('HSET', rec, ARGV[3], cjson.encode({'reported'}))
+return {'reported'}

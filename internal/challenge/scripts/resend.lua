@@ -1,0 +1,33 @@
+-- resend: claim a new send with a new secret; the previous code or link stops working.
+-- KEYS[1] record; ARGV[3] request field, ARGV[4] destination hash, ARGV[5] code hash,
+-- ARGV[6] link hash, ARGV[7] send lease ms, ARGV[8] max sends.
+-- Returns {'send', seq} | {'repeat'} | {'gone'} | {'state'} | {'expired'} | {'nothing'}
+--       | {'mismatch'} | {'busy'} | {'limit'}.
+local rec = KEYS[1]
+if redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+if redis.call('HEXISTS', rec, ARGV[3]) == 1 then
+  return {'repeat'}
+end
+if expire_if_due(rec) then
+  return {'expired'}
+end
+local st, dv, dh, dl, dt, sq = unpack(redis.call('HMGET', rec, 'st', 'dv', 'dh', 'dl', 'dt', 'sq'))
+if st ~= '1' then
+  return {'state'}
+end
+if not dv or dv == '' then
+  return {'nothing'}
+end
+if dh ~= ARGV[4] then
+  return {'mismatch'}
+end
+if dl == '2' and NOW - tonumber(dt) < tonumber(ARGV[7]) then
+  return {'busy'}
+end
+if tonumber(sq) >= tonumber(ARGV[8]) then
+  return {'limit'}
+end
+redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], ARGV[3], '1')
+return {'send', redis.call('HINCRBY', rec, 'sq', 1)}

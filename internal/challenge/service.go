@@ -1,0 +1,634 @@
+package challenge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/verify"
+)
+
+// Sender sends a code or link to a destination. It returns an error when the
+// message was not accepted by the email server or gateway; that error must not
+// contain the destination, the code or the link.
+type Sender interface {
+	Send(ctx context.Context, m delivery.Message) error
+}
+
+// Minter signs assertions. Mint must be deterministic for the same claims with an
+// Ed25519 key, so re-minting a stored verification yields the same token.
+type Minter interface {
+	Mint(c assertion.Claims) (string, error)
+	Lifetime() time.Duration
+}
+
+// Config holds the lifecycle's settings. Zero values take the defaults noted.
+type Config struct {
+	// PublicURL is the base of every page link (never the request's Host header).
+	PublicURL *url.URL
+	// Brand names the brand in messages and pages.
+	Brand string
+	// DefaultTTL is how long a customer has when the request names no ttl (10 min).
+	DefaultTTL time.Duration
+	// MinTTL and MaxTTL bound a requested ttl (1 min, 60 min).
+	MinTTL, MaxTTL time.Duration
+	// MaxAttempts is the number of wrong codes that fail a verification (5).
+	MaxAttempts int
+	// MaxSends bounds the messages one verification may send, resends included (5).
+	MaxSends int
+	// Retention is how long a verification stays readable after it expires (1 h).
+	Retention time.Duration
+	// SendTimeout bounds one send; a send claim older than twice this is abandoned (30 s).
+	SendTimeout time.Duration
+	// ShardedPubSub publishes with SPUBLISH (Redis Cluster) instead of PUBLISH.
+	ShardedPubSub bool
+}
+
+func (c *Config) setDefaults() {
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = 10 * time.Minute
+	}
+	if c.MinTTL == 0 {
+		c.MinTTL = time.Minute
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = time.Hour
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 5
+	}
+	if c.MaxSends == 0 {
+		c.MaxSends = 5
+	}
+	if c.Retention == 0 {
+		c.Retention = time.Hour
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = 30 * time.Second
+	}
+}
+
+// Service is the verification lifecycle. It is safe for concurrent use and keeps
+// no state of its own: every decision is one script in Redis.
+type Service struct {
+	cfg     Config
+	store   store
+	rdb     redis.UniversalClient
+	sender  Sender
+	minter  Minter
+	keys    *keyedhash.Ring
+	now     func() time.Time
+	random  io.Reader
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New builds the service. now is the clock every expiry is judged by; random is
+// the source of codes and tokens (crypto/rand.Reader in production).
+func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, keys *keyedhash.Ring,
+	now func() time.Time, random io.Reader, log *slog.Logger, metrics *Metrics) (*Service, error) {
+	cfg.setDefaults()
+	if cfg.PublicURL == nil || cfg.PublicURL.Scheme == "" || cfg.PublicURL.Host == "" {
+		return nil, errors.New("challenge: PublicURL must be an absolute URL")
+	}
+	if cfg.Brand == "" {
+		return nil, errors.New("challenge: Brand is required")
+	}
+	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
+		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
+	}
+	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {
+		return nil, errors.New("challenge: missing dependency")
+	}
+	if random == nil {
+		random = rand.Reader
+	}
+	pub := "PUBLISH"
+	if cfg.ShardedPubSub {
+		pub = "SPUBLISH"
+	}
+	return &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub}, rdb: rdb, sender: sender, minter: minter,
+		keys: keys, now: now, random: random, log: log, metrics: metrics}, nil
+}
+
+// StartRequest is what a platform asks for. Field names in violations follow the API.
+type StartRequest struct {
+	ClientID       string
+	Identity       Identity
+	CustomerID     string
+	Methods        []Method
+	MinAssurance   assurance.Level
+	Audience       string
+	Scopes         []string
+	AgentID        string
+	ConversationID string
+	Destination    *Destination
+	Locale         string
+	TTL            time.Duration
+	RequestID      string
+}
+
+// StartResult is what the platform gets back.
+type StartResult struct {
+	Verification *Verification
+	// PageURL is the customer page, for methods that need one. A secret.
+	PageURL string
+	// MatchNumber is the number to show in the DM for MAGIC_LINK.
+	MatchNumber string
+	// DMText is the suggested message for the DM, in the request's locale.
+	DMText string
+}
+
+var (
+	networkPattern = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	scopePattern   = regexp.MustCompile(`^[a-z0-9_:.-]{1,64}$`)
+	localePattern  = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$`)
+)
+
+func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
+	switch {
+	case s == "" && required:
+		v.add(field, "is required")
+	case len(s) > maxLen:
+		v.add(field, fmt.Sprintf("must be at most %d bytes", maxLen))
+	case !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		v.add(field, "must be printable UTF-8")
+	}
+}
+
+// validate checks a start request and picks the method to deliver. It changes
+// nothing and reveals nothing about the identity.
+func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
+	var v ValidationError
+	checkText(&v, "identity.network", r.Identity.Network, true, 32)
+	if r.Identity.Network != "" && !networkPattern.MatchString(r.Identity.Network) {
+		v.add("identity.network", "must match [a-z0-9_-]{1,32}")
+	}
+	checkText(&v, "identity.user_id", r.Identity.UserID, true, 128)
+	checkText(&v, "identity.handle", r.Identity.Handle, false, 64)
+	checkText(&v, "customer_id", r.CustomerID, false, 128)
+	checkText(&v, "audience", r.Audience, true, 128)
+	checkText(&v, "agent_id", r.AgentID, true, 128)
+	checkText(&v, "conversation_id", r.ConversationID, true, 256)
+	checkText(&v, "request_id", r.RequestID, true, 128)
+	if len(r.Scopes) > 16 {
+		v.add("scopes", "at most 16 scopes")
+	}
+	for i, sc := range r.Scopes {
+		if !scopePattern.MatchString(sc) {
+			v.add(fmt.Sprintf("scopes[%d]", i), "must match [a-z0-9_:.-]{1,64}")
+		}
+	}
+	if r.Locale != "" && !localePattern.MatchString(r.Locale) {
+		v.add("locale", "must be a BCP 47 tag like en or es-MX")
+	}
+	if r.TTL != 0 && (r.TTL < s.cfg.MinTTL || r.TTL > s.cfg.MaxTTL) {
+		v.add("ttl", fmt.Sprintf("must be between %s and %s", s.cfg.MinTTL, s.cfg.MaxTTL))
+	}
+	if r.MinAssurance != 0 && !r.MinAssurance.Valid() {
+		v.add("min_assurance", "is not a level")
+	}
+	var dest Destination
+	if r.Destination != nil {
+		var problem string
+		dest, problem = r.Destination.normalize()
+		if problem != "" {
+			field := "destination"
+			switch r.Destination.Kind {
+			case Email:
+				field = "destination.email"
+			case Phone:
+				field = "destination.phone"
+			}
+			v.add(field, problem)
+		}
+	}
+	if len(r.Methods) == 0 {
+		v.add("methods", "name at least one method")
+	}
+	seen := map[Method]bool{}
+	for i, m := range r.Methods {
+		if m < MagicLink || m > WebAuthn {
+			v.add(fmt.Sprintf("methods[%d]", i), "is not a method")
+		} else if seen[m] {
+			v.add(fmt.Sprintf("methods[%d]", i), "is repeated")
+		}
+		seen[m] = true
+	}
+	if err := v.orNil(); err != nil {
+		return 0, dest, err
+	}
+
+	// Pick the first method, in the platform's order of preference, that can be used
+	// with what was given and meets the level.
+	min := r.MinAssurance
+	if min == 0 {
+		min = assurance.Low
+	}
+	var needs []string
+	for _, m := range r.Methods {
+		if !m.MaxLevel().Meets(min) {
+			continue
+		}
+		switch m {
+		case OTPEmail, OTPSMS:
+			if r.Destination != nil && dest.Kind == m.channel() {
+				return m, dest, nil
+			}
+			needs = append(needs, m.String()+" needs destination."+map[DestinationKind]string{Email: "email", Phone: "phone"}[m.channel()])
+		case MagicLink:
+			if r.Destination != nil {
+				return m, dest, nil
+			}
+			needs = append(needs, "magic_link needs a destination")
+		}
+	}
+	if len(needs) > 0 {
+		v.add("destination", strings.Join(needs, "; "))
+		return 0, dest, &v
+	}
+	return 0, dest, &NoMethodError{Level: min}
+}
+
+// NoMethodError says no requested method can reach the level for this customer.
+type NoMethodError struct{ Level assurance.Level }
+
+func (e *NoMethodError) Error() string {
+	return fmt.Sprintf("challenge: no offered method meets %s for this customer", strings.ToUpper(e.Level.String()))
+}
+
+// Start records a verification and sends its code or link. A repeated request id
+// returns the same verification and sends nothing twice; if the first call's send
+// failed, the repeat sends a fresh secret.
+func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, error) {
+	method, dest, err := s.validate(&r)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	ttl := r.TTL
+	if ttl == 0 {
+		ttl = s.cfg.DefaultTTL
+	}
+	kid := s.keys.Current()
+	tag := identityTag(s.keys, r.Identity.Network, r.Identity.UserID)
+	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
+	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	fp := s.keys.Sum("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
+		[]byte(r.CustomerID), []byte(encodeMethods(r.Methods)), []byte{byte(r.MinAssurance)}, []byte(r.Audience),
+		[]byte(strings.Join(r.Scopes, " ")), []byte(r.AgentID), []byte(r.ConversationID), destHash,
+		[]byte(r.Locale), []byte(strconv.FormatInt(int64(ttl), 10)))
+
+	secret, secretHash, err := s.newSecret(method, kid, id)
+	if err != nil {
+		return nil, err
+	}
+	match := ""
+	if method == MagicLink {
+		n, err := verify.NewMatchNumber(s.random)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		match = strconv.Itoa(n)
+	}
+	codeHash, linkHash := "", ""
+	if method == MagicLink {
+		linkHash = string(secretHash)
+	} else {
+		codeHash = string(secretHash)
+	}
+	locale := delivery.MatchLocale(r.Locale)
+	expires := now.Add(ttl)
+	recTTL := ttl + s.cfg.Retention
+	fields := []any{
+		"st", int(Pending), "cl", r.ClientID, "nw", r.Identity.Network, "ui", r.Identity.UserID,
+		"hm", maskHandle(r.Identity.Handle), "cu", r.CustomerID, "me", encodeMethods([]Method{method}),
+		"mi", int(r.MinAssurance), "au", r.Audience, "sc", strings.Join(r.Scopes, " "), "ag", r.AgentID,
+		"cv", r.ConversationID, "dk", int(dest.Kind), "dm", dest.mask(), "dh", string(destHash[:16]),
+		"lo", locale, "ct", ms(now), "ex", ms(expires), "at", 0, "mx", s.cfg.MaxAttempts,
+		"co", codeHash, "ls", linkHash, "mn", match, "dv", int(method), "dl", int(DeliverySending),
+		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]),
+	}
+	convField := "c:" + string(s.keys.Sum("conversation", []byte(r.ClientID), []byte(r.ConversationID))[:9])
+	args := append([]any{string(fp[:8]), convField, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
+		keyPrefix(id), id, codeHash, linkHash}, fields...)
+	reply, err := s.store.run(ctx, startScript,
+		[]string{recordKey(id), identityKey(s.keys, id, r.Identity.Network, r.Identity.UserID)}, ms(now), args...)
+	if err != nil {
+		return nil, err
+	}
+	switch status(reply) {
+	case "reused":
+		return nil, ErrRequestReused
+	case "created":
+		s.metrics.started.WithLabelValues(method.String()).Inc()
+	}
+	send := status(reply) == "created" || status(reply) == "resend"
+	var rec record
+	if status(reply) == "created" {
+		rec = make(record, len(fields)/2)
+		for i := 0; i+1 < len(fields); i += 2 {
+			rec[fields[i].(string)] = fmt.Sprint(fields[i+1])
+		}
+	} else if rec, err = s.store.load(ctx, id); err != nil {
+		// A repeat reads what the first call recorded: its number, send count and state.
+		return nil, err
+	}
+	v := rec.view(id, now)
+	res := &StartResult{Verification: v, MatchNumber: rec["mn"]}
+	if method != MagicLink {
+		mac, err := pageMAC(s.keys, rec["hk"], id)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		res.PageURL = s.pageURL("v", id, mac)
+	}
+	res.DMText = s.dmText(v, res.PageURL, res.MatchNumber)
+	if !send {
+		return res, nil
+	}
+	if err := s.deliver(ctx, v, dest, secret, rec["sq"]); err != nil {
+		return res, err
+	}
+	v.Delivery = DeliverySent
+	return res, nil
+}
+
+// newSecret draws the one random secret of a send: a code, or a link token.
+func (s *Service) newSecret(m Method, kid, id string) (secret string, hash []byte, err error) {
+	if m == MagicLink {
+		secret, err = verify.NewToken(s.random)
+	} else {
+		secret, err = verify.NewCode(s.random)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	hash, err = s.secretHash(m, kid, id, secret)
+	return secret, hash, err
+}
+
+func (s *Service) secretHash(m Method, kid, id, secret string) ([]byte, error) {
+	purpose := "code"
+	if m == MagicLink {
+		purpose = "link"
+	}
+	h, err := s.keys.SumWith(kid, purpose, []byte(id), []byte(secret))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return h[:16], nil
+}
+
+func (s *Service) pageURL(kind, id, secret string) string {
+	u := *s.cfg.PublicURL
+	u.Path = strings.TrimRight(u.Path, "/") + "/" + kind + "/" + id + "." + secret
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
+}
+
+func (s *Service) dmText(v *Verification, pageURL, match string) string {
+	p := delivery.DMParams{Locale: v.Locale, Brand: s.cfg.Brand, DestinationMask: v.DestinationMask,
+		ExpiresIn: v.Expires.Sub(v.Created).Round(time.Minute)}
+	if v.DeliveredMethod == MagicLink {
+		p.Kind, p.MatchNumber = delivery.DMPickNumber, match
+	} else {
+		p.Kind, p.PageURL = delivery.DMOpenPage, pageURL
+	}
+	return delivery.DMText(p)
+}
+
+// deliver sends the secret and records how the send ended (the second round trip).
+func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq string) error {
+	m := delivery.Message{
+		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
+		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
+		ExpiresIn: v.Expires.Sub(s.now()).Round(time.Minute),
+	}
+	if dest.Kind == Phone {
+		m.Channel = delivery.SMS
+	} else {
+		m.Channel = delivery.Email
+	}
+	if v.DeliveredMethod == MagicLink {
+		m.Kind, m.Link = delivery.KindLink, s.pageURL("l", v.ID, secret)
+	} else {
+		m.Kind, m.Code = delivery.KindCode, secret
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	sendErr := s.sender.Send(sendCtx, m)
+	cancel()
+	result := DeliverySent
+	if sendErr != nil {
+		result = DeliveryFailed
+	}
+	s.metrics.observeSend(dest.Kind, sendErr == nil)
+	// Record the outcome even if the caller gave up: a detached, bounded context.
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID)}, ms(s.now()), seq, int(result))
+	if sendErr != nil {
+		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
+		return &SendError{VerificationID: v.ID, Err: sendErr}
+	}
+	if recErr != nil {
+		// The message left; the record still says "sending". A retried request
+		// finds the claim and waits for its lease instead of sending again.
+		s.log.WarnContext(ctx, "recording a send failed", "verification_id", v.ID, "err", recErr)
+	}
+	return nil
+}
+
+// Get returns a verification of this client, with its assertion once verified.
+// Another client's verification answers exactly like an unknown one.
+func (s *Service) Get(ctx context.Context, clientID, id string) (*Verification, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	rec, err := s.store.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec["cl"] != clientID {
+		return nil, ErrNotFound
+	}
+	v := rec.view(id, s.now())
+	if err := s.attachAssertion(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// attachAssertion re-mints the assertion of a verified verification from the
+// stored record. Nothing secret is stored: EdDSA signatures are deterministic, so
+// every read returns the same token, and its jti is derived from the verification.
+func (s *Service) attachAssertion(v *Verification) error {
+	if v.State != Verified || v.Revoked {
+		return nil
+	}
+	exp := v.VerifiedAt.Add(s.minter.Lifetime())
+	if !s.now().Before(exp) {
+		return nil
+	}
+	jti := base64.RawURLEncoding.EncodeToString(s.keys.Sum("jti", []byte(v.ID))[:16])
+	sub := v.CustomerID
+	if sub == "" {
+		sub = v.Network + ":" + v.UserID
+	}
+	tok, err := s.minter.Mint(assertion.Claims{
+		Subject: sub, Audience: v.Audience, IssuedAt: v.VerifiedAt, NotBefore: v.VerifiedAt, Expiry: exp,
+		AuthTime: v.VerifiedAt, ID: jti, Level: v.Level, AMR: v.AMR, Network: v.Network, UserID: v.UserID,
+		ConversationID: v.ConversationID, AgentID: v.AgentID, Scopes: v.Scopes, VerificationID: v.ID,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: sign: %w", ErrUnavailable, err)
+	}
+	v.Assertion = &Assertion{Token: tok, ID: jti, Expires: exp}
+	return nil
+}
+
+// ResendRequest asks for a new code or link.
+type ResendRequest struct {
+	ClientID    string
+	ID          string
+	Destination *Destination
+	RequestID   string
+}
+
+// Resend sends a new secret; the previous code or link stops working at once.
+func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, string, error) {
+	var v ValidationError
+	checkText(&v, "request_id", r.RequestID, true, 128)
+	var dest Destination
+	if r.Destination == nil {
+		v.add("destination", "is required: authsvc keeps only a keyed hash of it")
+	} else {
+		var problem string
+		if dest, problem = r.Destination.normalize(); problem != "" {
+			v.add("destination", problem)
+		}
+	}
+	if err := v.orNil(); err != nil {
+		return nil, "", err
+	}
+	cur, err := s.Get(ctx, r.ClientID, r.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	rec, err := s.store.load(ctx, r.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	codeHash, linkHash := string(secretHash), ""
+	if cur.DeliveredMethod == MagicLink {
+		codeHash, linkHash = "", string(secretHash)
+	}
+	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID)}, ms(s.now()),
+		requestField(s.keys, "resend", r.RequestID), string(destHash[:16]), codeHash, linkHash,
+		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends)
+	if err != nil {
+		return nil, "", err
+	}
+	switch status(reply) {
+	case "send":
+		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1))); err != nil {
+			return nil, "", err
+		}
+	case "repeat":
+	case "gone":
+		return nil, "", ErrNotFound
+	case "expired":
+		return nil, "", ErrExpired
+	case "state":
+		return nil, "", ErrNotPending
+	case "nothing":
+		return nil, "", ErrNothingToSend
+	case "mismatch":
+		return nil, "", ErrDestinationMismatch
+	case "busy":
+		return nil, "", ErrSendInProgress
+	case "limit":
+		return nil, "", ErrResendLimit
+	}
+	after, err := s.Get(ctx, r.ClientID, r.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	return after, rec["mn"], nil
+}
+
+// Cancel ends a pending verification as CANCELED, or revokes a verified one's
+// assertion (the conversation ended). Failed, expired and canceled ones answer
+// ErrNotPending.
+func (s *Service) Cancel(ctx context.Context, clientID, id, requestID string) (*Verification, error) {
+	var v ValidationError
+	checkText(&v, "request_id", requestID, true, 128)
+	if err := v.orNil(); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	reply, err := s.store.run(ctx, cancelScript, []string{recordKey(id)}, ms(s.now()),
+		requestField(s.keys, "cancel", requestID), clientID)
+	if err != nil {
+		return nil, err
+	}
+	switch status(reply) {
+	case "gone":
+		return nil, ErrNotFound
+	case "state":
+		return nil, ErrNotPending
+	case "canceled":
+		s.metrics.finished.WithLabelValues("canceled").Inc()
+	}
+	return s.Get(ctx, clientID, id)
+}
+
+// ErrRevoked: the verification behind an assertion was canceled or superseded,
+// or its record is gone.
+var ErrRevoked = errors.New("challenge: assertion revoked")
+
+// CheckAssertion tells whether an assertion of verification id, already checked
+// for signature and lifetime, is still in force: one read. A missing record is
+// revoked (records outlive their assertions), and a store error is ErrUnavailable.
+func (s *Service) CheckAssertion(ctx context.Context, id string) error {
+	if !validID(id) {
+		return ErrRevoked
+	}
+	rv, err := s.rdb.HMGet(ctx, recordKey(id), "st", "rv").Result()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if st, _ := rv[0].(string); st != strconv.Itoa(int(Verified)) {
+		return ErrRevoked
+	}
+	if r, _ := rv[1].(string); r == "1" {
+		return ErrRevoked
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package delivery
+
+import (
+	"embed"
+	"net/url"
+	"strings"
+	"text/template"
+	"time"
+
+	"golang.org/x/text/language"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// locales lists the supported locales; the first is the fallback.
+var locales = []struct {
+	name string
+	tag  language.Tag
+}{
+	{"en", language.English},
+	{"es", language.Spanish},
+}
+
+var (
+	localeMatcher = language.NewMatcher(func() []language.Tag {
+		tags := make([]language.Tag, len(locales))
+		for i, l := range locales {
+			tags[i] = l.tag
+		}
+		return tags
+	}())
+	// templates maps a supported locale to its parsed template set. The
+	// templates are part of the binary; a parse failure is a build defect that
+	// the tests catch, so it is reported by Render rather than at init.
+	templates, templatesErr = parseTemplates()
+)
+
+func parseTemplates() (map[string]*template.Template, error) {
+	out := make(map[string]*template.Template, len(locales))
+	for _, l := range locales {
+		t, err := template.New(l.name).Option("missingkey=error").ParseFS(templateFS, "templates/"+l.name+".tmpl")
+		if err != nil {
+			return nil, err
+		}
+		out[l.name] = t
+	}
+	return out, nil
+}
+
+// MatchLocale returns the supported locale ("en" or "es") that best serves
+// the BCP 47 tag, e.g. "es-MX" → "es". An empty, malformed or unsupported
+// tag gets "en". Pages and DM text use it so that they agree with the message.
+func MatchLocale(tag string) string {
+	if tag == "" {
+		return locales[0].name
+	}
+	_, i := language.MatchStrings(localeMatcher, tag)
+	return locales[i].name
+}
+
+// Rendered is a message rendered for sending.
+type Rendered struct {
+	// Subject is the email subject; empty for SMS.
+	Subject string
+	// Text is the plain-text email body or the SMS body.
+	Text string
+}
+
+// expiry is a duration in the largest whole unit that states it without
+// shortening it: whole hours, else minutes rounded up.
+type expiry struct {
+	Hours, Minutes int
+}
+
+func newExpiry(d time.Duration) expiry {
+	if d >= time.Hour && d%time.Hour == 0 {
+		return expiry{Hours: int(d / time.Hour)}
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	return expiry{Minutes: max(m, 1)}
+}
+
+type messageData struct {
+	expiry
+	Brand, Network, Handle, PageHost, OTPHost, Code, Link string
+}
+
+// networkNames holds the display names of the known networks.
+var networkNames = map[string]string{
+	"x":         "X",
+	"twitter":   "X",
+	"messenger": "Messenger",
+	"instagram": "Instagram",
+	"whatsapp":  "WhatsApp",
+}
+
+// NetworkName returns the display name of a network ("x" → "X"), or the
+// name as given when it is not a known one.
+func NetworkName(network string) string {
+	if n, ok := networkNames[strings.ToLower(network)]; ok {
+		return n
+	}
+	return network
+}
+
+// Render validates m and renders it in the locale MatchLocale(m.Locale)
+// picks: for Email a subject and a plain-text body, for SMS a short text
+// (under 160 GSM characters in English for a code with a short brand, handle
+// and host). Each message names the brand, the network and the masked
+// handle, says the brand asks for the code only on its own page at PageHost
+// and never in a chat or by phone, and says when it expires; a code message
+// shows the code, a link message the link and the number-matching step.
+// An invalid m gives a *MessageError.
+func Render(m Message) (Rendered, error) {
+	if err := m.validate(); err != nil {
+		return Rendered{}, err
+	}
+	t, err := localeTemplate(m.Locale)
+	if err != nil {
+		return Rendered{}, err
+	}
+	otpHost := m.PageHost
+	if u, err := url.Parse("https://" + m.PageHost); err == nil {
+		otpHost = u.Hostname()
+	}
+	data := messageData{
+		expiry:   newExpiry(m.ExpiresIn),
+		Brand:    m.Brand,
+		Network:  NetworkName(m.Network),
+		Handle:   m.Handle,
+		PageHost: m.PageHost,
+		OTPHost:  otpHost,
+		Code:     m.Code,
+		Link:     m.Link,
+	}
+	var r Rendered
+	switch m.Channel {
+	case Email:
+		if r.Subject, err = execute(t, "subject_"+m.Kind.String(), data); err != nil {
+			return Rendered{}, err
+		}
+		if r.Text, err = execute(t, "email_"+m.Kind.String(), data); err != nil {
+			return Rendered{}, err
+		}
+		r.Text += "\n"
+	case SMS:
+		if r.Text, err = execute(t, "sms_"+m.Kind.String(), data); err != nil {
+			return Rendered{}, err
+		}
+	}
+	return r, nil
+}
+
+// DMKind selects the suggested DM text.
+type DMKind int
+
+// The DM kinds. The zero value is not a kind.
+const (
+	// DMOpenPage: "open this page and enter the code we sent to <mask>".
+	DMOpenPage DMKind = iota + 1
+	// DMPickNumber: "we sent a link to <mask>; when you open it, pick <number>".
+	DMPickNumber
+)
+
+// DMParams are the inputs of the suggested DM text. They hold no code: the
+// DM never carries one.
+type DMParams struct {
+	// Locale is a BCP 47 tag; see MatchLocale.
+	Locale string
+	// Brand names the brand, as in the message.
+	Brand string
+	// Kind selects the text.
+	Kind DMKind
+	// PageURL is the customer page (DMOpenPage).
+	PageURL string
+	// DestinationMask is the masked email or phone the message went to.
+	DestinationMask string
+	// MatchNumber is the number to pick on the link's page (DMPickNumber):
+	// 1 to 3 digits.
+	MatchNumber string
+	// ExpiresIn is how long the code or link stays valid.
+	ExpiresIn time.Duration
+}
+
+type dmData struct {
+	expiry
+	Brand, PageURL, DestinationMask, MatchNumber string
+}
+
+// DMText returns the text the care agent posts into the conversation,
+// localized as MatchLocale(p.Locale). It returns "" when p is unusable: an
+// unknown Kind, a missing brand or mask, a DMOpenPage without PageURL, or a
+// MatchNumber that is not 1 to 3 digits (which also keeps a one-time code
+// passed by mistake out of the chat).
+func DMText(p DMParams) string {
+	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 {
+		return ""
+	}
+	var name string
+	switch p.Kind {
+	case DMOpenPage:
+		if p.PageURL == "" || !isVisibleASCII(p.PageURL) {
+			return ""
+		}
+		name = "dm_open_page"
+	case DMPickNumber:
+		if !isDigits(p.MatchNumber, 1, 3) {
+			return ""
+		}
+		name = "dm_pick_number"
+	default:
+		return ""
+	}
+	t, err := localeTemplate(p.Locale)
+	if err != nil {
+		return ""
+	}
+	d := dmData{
+		expiry:          newExpiry(p.ExpiresIn),
+		Brand:           p.Brand,
+		DestinationMask: p.DestinationMask,
+	}
+	if p.Kind == DMOpenPage {
+		d.PageURL = p.PageURL
+	} else {
+		d.MatchNumber = p.MatchNumber
+	}
+	s, err := execute(t, name, d)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+func localeTemplate(tag string) (*template.Template, error) {
+	if templatesErr != nil {
+		return nil, ErrTemplate
+	}
+	return templates[MatchLocale(tag)], nil
+}
+
+func execute(t *template.Template, name string, data any) (string, error) {
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
+		// The cause may quote template data: report only the sentinel.
+		return "", ErrTemplate
+	}
+	return strings.TrimSpace(b.String()), nil
+}

@@ -1,0 +1,81 @@
+package keyedhash
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func key(id string, b byte) Key { return Key{ID: id, Secret: bytes.Repeat([]byte{b}, 32)} }
+
+func TestSumSeparatesPurposesPartsAndKeys(t *testing.T) {
+	t.Parallel()
+	r, err := NewRing(key("k1", 1), key("k0", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.Sum("code", []byte("ab"), []byte("c"))
+	if bytes.Equal(a, r.Sum("link", []byte("ab"), []byte("c"))) {
+		t.Error("different purposes gave the same hash")
+	}
+	if bytes.Equal(a, r.Sum("code", []byte("a"), []byte("bc"))) {
+		t.Error("different part boundaries gave the same hash")
+	}
+	old, err := r.SumWith("k0", "code", []byte("ab"), []byte("c"))
+	if err != nil || bytes.Equal(a, old) {
+		t.Errorf("old key: err %v, same hash %v", err, bytes.Equal(a, old))
+	}
+	if cur, _ := r.SumWith(r.Current(), "code", []byte("ab"), []byte("c")); !Equal(a, cur) {
+		t.Error("Sum and SumWith(Current) differ")
+	}
+	if _, err := r.SumWith("nope", "code"); err != ErrUnknownKey {
+		t.Errorf("unknown kid: %v", err)
+	}
+}
+
+func TestNewRingRefusesBadKeys(t *testing.T) {
+	t.Parallel()
+	for name, keys := range map[string][]Key{
+		"none":      nil,
+		"short":     {{ID: "a", Secret: []byte("short")}},
+		"bad id":    {{ID: "a b", Secret: bytes.Repeat([]byte{1}, 32)}},
+		"duplicate": {key("a", 1), key("a", 2)},
+	} {
+		if _, err := NewRing(keys...); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := bytes.Repeat([]byte{7}, 32)
+	good := filepath.Join(dir, "good")
+	body := "# current first\nk2:" + base64.StdEncoding.EncodeToString(secret) + "\n\nk1:" +
+		base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 40)) + "\n"
+	if err := os.WriteFile(good, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Current() != "k2" {
+		t.Errorf("current = %q", r.Current())
+	}
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte("k1:"+base64.StdEncoding.EncodeToString(secret)+"\nk2 not-base64!!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadFile(bad)
+	if err == nil || !strings.Contains(err.Error(), ":2:") {
+		t.Fatalf("error should name line 2: %v", err)
+	}
+	if strings.Contains(err.Error(), base64.StdEncoding.EncodeToString(secret)) {
+		t.Fatal("error leaks a secret")
+	}
+}
