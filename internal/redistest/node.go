@@ -172,7 +172,7 @@ func (n *node) waitReady(pid int, done <-chan struct{}, logOff int64) error {
 		}
 		lastErr = err
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s on %s did not answer within %v (last error: %v); log:\n%s",
+			return fmt.Errorf("%s on %s did not answer within %v (last error: %w); log:\n%s",
 				n.name, addr, readyTimeout, lastErr, tail(n.logFrom(logOff)))
 		}
 		select {

@@ -65,7 +65,7 @@ func TestStartSetGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2 := redis.NewClient(opt)
-	defer c2.Close()
+	defer func() { _ = c2.Close() }()
 	if got, err := c2.Get(ctx, "k").Result(); err != nil || got != "v" {
 		t.Fatalf("GET k via URL = %q, %v", got, err)
 	}
@@ -306,7 +306,7 @@ func dropPattern(t *testing.T, s *redistest.Server, seed uint64, n int) string {
 	p.SetSeed(seed)
 	p.DropReplies(0.5)
 	c := redis.NewClient(&redis.Options{Addr: p.Addr(), MaxRetries: -1})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	var b strings.Builder
 	for i := range n {
 		if c.Set(t.Context(), "k"+strconv.Itoa(i), i, 0).Err() != nil {

@@ -45,11 +45,11 @@ type inCall struct{ c *Counter }
 
 // count counts the call unless it is nested in a counted call, and returns the context to pass on.
 func (h roundTripHook) count(ctx context.Context) context.Context {
-	if ctx.Value(inCall{h.c}) != nil {
+	if ctx.Value(inCall(h)) != nil {
 		return ctx
 	}
 	h.c.n.Add(1)
-	return context.WithValue(ctx, inCall{h.c}, true)
+	return context.WithValue(ctx, inCall(h), true)
 }
 
 // DialHook passes dials through uncounted.

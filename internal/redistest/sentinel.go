@@ -16,7 +16,7 @@ import (
 const sentinelMaster = "mymaster"
 
 // sentinelTimeout bounds the wait for the replica to sync and the sentinel to see both servers.
-const sentinelTimeout = 10 * time.Second
+const sentinelTimeout = 15 * time.Second
 
 // Sentinel is a master, one replica of it and one sentinel monitoring them (quorum 1,
 // down-after-milliseconds 1000), started by [StartSentinel] for one test. It supports one failover:
@@ -27,7 +27,7 @@ type Sentinel struct {
 
 // StartSentinel starts a master (with repl-diskless-sync-delay 0, so the first sync is immediate), a
 // replica of it and a sentinel, and returns when the replica is in sync and the sentinel sees the
-// master as healthy with one replica (within about 10 s; typically well under 1 s). Everything is
+// master as healthy with one replica (within about 15 s; typically well under 1 s). Everything is
 // killed in t.Cleanup. It skips t (fails it when CI=true) when redis-server is not installed.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
@@ -43,6 +43,10 @@ func StartSentinel(t testing.TB) *Sentinel {
 		"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", mport)
 	launch(t, s.replica, 8, 0, freePort)
 	s.waitFor(t, s.replica, deadline, "INFO", "replication", "master_link_status:up")
+	// The sentinel learns of replicas from the master's INFO, which it asks for on connecting and
+	// then only every 10 s: the master must list the replica before the sentinel starts.
+	s.waitFor(t, s.master, deadline, "INFO", "replication",
+		"slave0:ip=127.0.0.1,port="+strconv.Itoa(s.replica.getPort())+",state=online")
 
 	s.sentinel = newNode(t, bin, "sentinel", "--sentinel", "--protected-mode", "no")
 	s.sentinel.data = false
