@@ -314,3 +314,15 @@ func TestErrorHierarchy(t *testing.T) {
 		t.Error("unrelated sentinels match")
 	}
 }
+
+func TestNilKeyringFailsClosed(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	tok := mustMint(t, fx.mintEd, sampleClaims())
+	if _, err := NewVerifier(nil, testIssuer, fixedClock(t0)).Verify(tok, testAudience); !errors.Is(err, ErrUnknownKey) {
+		t.Errorf("Verify with nil keyring: %v", err)
+	}
+	if _, err := NewMinter(nil, testIssuer, 0).Mint(sampleClaims()); !errors.Is(err, ErrNoKeys) {
+		t.Errorf("Mint with nil keyring: %v", err)
+	}
+}

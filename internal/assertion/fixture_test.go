@@ -182,10 +182,10 @@ func hostileCases(t testing.TB, fx fixture) []hostileCase {
 			// 64-byte signature: 86 characters, the last carrying 4 unused bits.
 			last := good[len(good)-1]
 			idx := strings.IndexByte(b64alphabet, last)
-			return good[:len(good)-1] + string(b64alphabet[idx|1])
+			return good[:len(good)-1] + string(b64alphabet[idx^1])
 		}(), want: ErrMalformed},
 		{name: "truncated to two parts", token: good[:strings.LastIndex(good, ".")], want: ErrMalformed},
-		{name: "truncated mid-signature", token: good[:len(good)-7], want: ErrSignature},
+		{name: "truncated mid-signature", token: good[:len(good)-6], want: ErrSignature}, // 80 chars: 60 bytes, canonical
 		{name: "four parts", token: good + ".x", want: ErrMalformed},
 		{name: "empty", token: "", want: ErrMalformed},
 		{name: "dots", token: "..", want: ErrMalformed},

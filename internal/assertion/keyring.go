@@ -283,5 +283,10 @@ func (k *Keyring) JWKSETag() string { return k.etag }
 // PublicKeys returns the ring's public keys in JWKS order.
 func (k *Keyring) PublicKeys() []PublicKey { return slices.Clone(k.public) }
 
-// key returns the ring key kid names, or nil.
-func (k *Keyring) key(kid string) *ringKey { return k.byKID[kid] }
+// key returns the ring key kid names, or nil (also for a nil Keyring).
+func (k *Keyring) key(kid string) *ringKey {
+	if k == nil {
+		return nil
+	}
+	return k.byKID[kid]
+}

@@ -35,6 +35,9 @@ func (m *Minter) KeyID() string { return m.ring.ActiveKeyID() }
 // (ErrIncompleteClaims) and tokens longer than MaxTokenSize (ErrTooLarge).
 // With an Ed25519 key the result is a pure function of c, the issuer and the key.
 func (m *Minter) Mint(c Claims) (string, error) {
+	if m.ring == nil {
+		return "", ErrNoKeys
+	}
 	return m.sign(m.ring.active, c)
 }
 
@@ -45,6 +48,9 @@ func (m *Minter) Mint(c Claims) (string, error) {
 // claims under a kid that verifiers still accept. Compare kid with KeyID or
 // Keyring.Has to learn which happened.
 func (m *Minter) MintWithKey(kid string, c Claims) (string, error) {
+	if m.ring == nil {
+		return "", ErrNoKeys
+	}
 	k := m.ring.key(kid)
 	if k == nil {
 		k = m.ring.active
