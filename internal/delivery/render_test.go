@@ -54,7 +54,7 @@ func TestRenderEveryTemplateInEveryLocale(t *testing.T) {
 						}
 					}
 					for _, w := range want {
-						if !strings.Contains(r.Text, w) {
+						if !strings.Contains(strings.ToLower(r.Text), strings.ToLower(w)) {
 							t.Errorf("text lacks %q:\n%s", w, r.Text)
 						}
 					}
@@ -185,7 +185,7 @@ func TestRenderRejectsInvalidMessages(t *testing.T) {
 		{"letters in code", "code", func(m *Message) { m.Code = "12a456" }},
 		{"code and link", "code", func(m *Message) { m.Link = testLink }},
 		{"link on another host", "link", func(m *Message) { m.Kind, m.Code, m.Link = KindLink, "", "https://evil.example/l/x" }},
-		{"http link", "link", func(m *Message) { m.Kind, m.Code, m.Link = KindLink, "", "http://" + testPageHost + "/l/x" }},
+		{"http link", "link", func(m *Message) { m.Kind, m.Code, m.Link = KindLink, "", "http://"+testPageHost+"/l/x" }},
 		{"newline in brand", "brand", func(m *Message) { m.Brand = "Acme\nCall +1 555 0100" }},
 		{"no handle", "handle", func(m *Message) { m.Handle = " " }},
 		{"page host with path", "page_host", func(m *Message) { m.PageHost = "verify.acme.example/x" }},

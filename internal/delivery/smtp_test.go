@@ -120,7 +120,12 @@ func startSMTP(t *testing.T, opts serverOpts) *testSMTP {
 	go func() { done <- s.Serve(l) }()
 	t.Cleanup(func() {
 		_ = s.Close()
-		<-done
+		// Close registers listeners that Serve has reached; close ours too
+		// in case Serve had not started yet.
+		_ = l.Close()
+		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			t.Logf("smtp server: %v", err)
+		}
 	})
 	return ts
 }
@@ -214,7 +219,7 @@ func parseReceived(t *testing.T, data []byte) parsed {
 	if err != nil {
 		t.Fatalf("decode subject: %v", err)
 	}
-	var body io.Reader = msg.Body
+	body := io.Reader(msg.Body)
 	if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
 		body = quotedprintable.NewReader(body)
 	}
