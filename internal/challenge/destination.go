@@ -61,7 +61,8 @@ func (d Destination) mask() string {
 	return ""
 }
 
-// maskHandle keeps the first two and the last character of a handle: "@alice" → "@al…e".
+// maskHandle keeps the first two and the last character of a handle: "@alice" →
+// "@al**e". The mask is ASCII so an SMS naming it stays in the GSM 7-bit alphabet.
 func maskHandle(h string) string {
 	if h == "" {
 		return ""
@@ -72,11 +73,11 @@ func maskHandle(h string) string {
 	var m string
 	switch {
 	case len(runes) <= 2:
-		m = string(runes[:1]) + "…"
+		m = string(runes[:1]) + "**"
 	case len(runes) <= 4:
-		m = string(runes[:1]) + "…" + string(runes[len(runes)-1:])
+		m = string(runes[:1]) + "**" + string(runes[len(runes)-1:])
 	default:
-		m = string(runes[:2]) + "…" + string(runes[len(runes)-1:])
+		m = string(runes[:2]) + "**" + string(runes[len(runes)-1:])
 	}
 	if at {
 		return "@" + m

@@ -41,7 +41,7 @@ func validID(s string) bool {
 		if i == tagLen {
 			continue
 		}
-		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
 			return false
 		}
 	}

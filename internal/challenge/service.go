@@ -181,7 +181,7 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 		v.add("identity.network", "must match [a-z0-9_-]{1,32}")
 	}
 	checkText(&v, "identity.user_id", r.Identity.UserID, true, 128)
-	checkText(&v, "identity.handle", r.Identity.Handle, false, 64)
+	checkText(&v, "identity.handle", r.Identity.Handle, true, 64)
 	checkText(&v, "customer_id", r.CustomerID, false, 128)
 	checkText(&v, "audience", r.Audience, true, 128)
 	checkText(&v, "agent_id", r.AgentID, true, 128)
@@ -419,7 +419,7 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
-		ExpiresIn: v.Expires.Sub(s.now()).Round(time.Minute),
+		ExpiresIn: max(v.Expires.Sub(s.now()).Round(time.Minute), time.Minute),
 	}
 	if dest.Kind == Phone {
 		m.Channel = delivery.SMS

@@ -3,7 +3,6 @@ package challenge
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -103,6 +102,3 @@ func intAt(reply []any, i int) int {
 	}
 	return 0
 }
-
-// isUnavailable reports whether err is a store failure.
-func isUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }

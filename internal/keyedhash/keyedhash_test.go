@@ -3,6 +3,7 @@ package keyedhash
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ func TestSumSeparatesPurposesPartsAndKeys(t *testing.T) {
 	if cur, _ := r.SumWith(r.Current(), "code", []byte("ab"), []byte("c")); !Equal(a, cur) {
 		t.Error("Sum and SumWith(Current) differ")
 	}
-	if _, err := r.SumWith("nope", "code"); err != ErrUnknownKey {
+	if _, err := r.SumWith("nope", "code"); !errors.Is(err, ErrUnknownKey) {
 		t.Errorf("unknown kid: %v", err)
 	}
 }

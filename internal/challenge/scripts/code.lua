@@ -33,6 +33,7 @@ else
     finish(rec, '3', '1')
     out = {'failed'}
   else
+    publish(rec, '1')
     out = {'wrong', tonumber(mx) - at}
   end
 end

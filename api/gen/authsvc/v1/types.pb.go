@@ -326,7 +326,8 @@ type SocialIdentity struct {
 	Network string `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
 	// Required. The network's stable user id (not the handle), at most 128 bytes.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// Optional. The display handle, e.g. "@alice", at most 64 bytes. Shown masked to the customer.
+	// Required. The display handle, e.g. "@alice", at most 64 bytes. Messages and pages name it
+	// (masked, "@al**e") so the customer can tell whose request it is; it is stored only masked.
 	Handle        string `protobuf:"bytes,3,opt,name=handle,proto3" json:"handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
