@@ -1,0 +1,45 @@
+// Package grpcapi serves the authsvc.v1 gRPC API (VerificationService and
+// AssertionService) over the verification lifecycle in package challenge and the
+// assertion keyring in package assertion. It is a transport adapter and owns no
+// rule of the domain.
+//
+// # Contract
+//
+//   - Every handler is thin: it checks the shape of the request (required fields,
+//     sizes, enum values, durations), calls one domain method with the calling
+//     client's id, and maps the result. Rules the domain owns (patterns, destination
+//     syntax, the ttl range, which method can be used) come back as
+//     *challenge.ValidationError and are answered the same way as the adapter's own
+//     checks: INVALID_ARGUMENT with a google.rpc.BadRequest whose field paths are the
+//     proto's ("identity.network", "destination.email").
+//   - One function, toStatus in status.go, turns domain errors into gRPC statuses
+//     with google.rpc details. An error it does not know becomes INTERNAL with the
+//     fixed message "internal error"; the cause goes to the log, never to the caller.
+//     Store failures are UNAVAILABLE, never INTERNAL.
+//   - Callers authenticate with "authorization: Bearer <api key>". Keys are kept as
+//     SHA-256 sums and compared in constant time against every entry; a missing or
+//     unknown key is UNAUTHENTICATED with ErrorInfo reason API_KEY_INVALID. The
+//     grpc.health.v1 and server reflection services need no key. A client sees only
+//     its own verifications: another client's id answers exactly like an unknown one.
+//   - No RPC returns a customer's code or link token, and no log line, error message
+//     or metric label carries a code, token, API key, phone number or email. Logs
+//     carry the method, code, duration, client id and verification id (plus the
+//     cause of INTERNAL and UNAVAILABLE answers); metric labels are the fixed full
+//     method name and the status code.
+//   - VerifyAssertion answers INVALID_ARGUMENT with ErrorInfo reason
+//     ASSERTION_INVALID and metadata {"check": ...} naming the check that failed
+//     (never any token text) for a token that does not verify, and
+//     FAILED_PRECONDITION with ErrorInfo reason ASSERTION_REVOKED for a valid token
+//     whose verification was canceled or superseded. UNAUTHENTICATED is reserved for
+//     the caller's own credentials and PERMISSION_DENIED for what a caller may do;
+//     a bad assertion is a bad argument.
+//
+// # Assembly
+//
+// [New] takes the domain through small interfaces declared here ([Verifications],
+// [Assertions], [Revocations]); in production they are a *challenge.Service (which
+// is both Verifications and Revocations) and an assertion Verifier together with its
+// Keyring, e.g. struct{ *assertion.Verifier; *assertion.Keyring }{v, k}.
+// [Server.GRPCServer] returns the configured *grpc.Server; [Server.Drain] marks every
+// health status NOT_SERVING before a graceful stop.
+package grpcapi

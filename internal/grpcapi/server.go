@@ -1,0 +1,175 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+// Verifications is the verification lifecycle the VerificationService serves
+// (implemented by *challenge.Service). Every method takes the calling client's id;
+// a verification of another client answers challenge.ErrNotFound, exactly like an
+// unknown one. Store failures wrap challenge.ErrUnavailable.
+type Verifications interface {
+	// Start records a verification and sends its code or link. A repeated request
+	// id returns the same verification and sends nothing twice. When the record
+	// was made but the message was not sent, it returns a *challenge.SendError.
+	Start(ctx context.Context, r challenge.StartRequest) (*challenge.StartResult, error)
+	// Get returns a verification of clientID, with its assertion once verified.
+	Get(ctx context.Context, clientID, id string) (*challenge.Verification, error)
+	// Watch calls send with the current state and after every change, and returns
+	// nil once a terminal state has been sent. An error from send ends it.
+	Watch(ctx context.Context, clientID, id string, send func(*challenge.Verification) error) error
+	// Resend sends a new code or link and returns the verification and, for a
+	// magic link, the number to show in the DM.
+	Resend(ctx context.Context, r challenge.ResendRequest) (*challenge.Verification, string, error)
+	// Cancel ends a pending verification as CANCELED or revokes a verified one;
+	// a repeated request id returns the first answer.
+	Cancel(ctx context.Context, clientID, id, requestID string) (*challenge.Verification, error)
+}
+
+// Assertions checks presented assertions and publishes the keys that verify them
+// (an *assertion.Verifier together with its *assertion.Keyring).
+type Assertions interface {
+	// Verify checks token for audience; every refusal wraps assertion.ErrInvalid
+	// and holds no token text.
+	Verify(token, audience string) (assertion.Claims, error)
+	// PublicKeys returns the public keys that verify assertions.
+	PublicKeys() []assertion.PublicKey
+	// JWKS returns the same keys as a JWKS document (RFC 7517).
+	JWKS() []byte
+}
+
+// Revocations tells whether a verified assertion is still in force (implemented by
+// *challenge.Service).
+type Revocations interface {
+	// CheckAssertion returns nil while the assertion of verification id stands,
+	// challenge.ErrRevoked once it was revoked, and an error wrapping
+	// challenge.ErrUnavailable when that cannot be told.
+	CheckAssertion(ctx context.Context, id string) error
+}
+
+// Config holds the server's settings. Zero values take the defaults noted.
+type Config struct {
+	// Reflection registers the gRPC server reflection service (for grpcurl).
+	Reflection bool
+	// MaxRecvMsgSize bounds a request message, in bytes (64 KiB).
+	MaxRecvMsgSize int
+	// UnaryTimeout is the deadline of a unary call whose caller set none or a later
+	// one (10 s). Streams (WatchVerification) end with their verification instead.
+	UnaryTimeout time.Duration
+	// Issuer is the iss the assertion verifier checks; VerifyAssertion echoes it in
+	// AssertionClaims.issuer. Optional.
+	Issuer string
+}
+
+// Defaults of Config.
+const (
+	// DefaultMaxRecvMsgSize is the default bound of a request message (64 KiB).
+	DefaultMaxRecvMsgSize = 64 << 10
+	// DefaultUnaryTimeout is the default deadline of a unary call (10 s).
+	DefaultUnaryTimeout = 10 * time.Second
+)
+
+// Fixed transport limits.
+const (
+	maxSendMsgSize = 1 << 20
+	// Keepalive: clients may ping at most every 10 s; the server pings a connection
+	// idle for a minute and drops it when no answer comes within 20 s, so a vanished
+	// watcher does not hold its Redis subscription for long.
+	keepaliveMinTime = 10 * time.Second
+	keepaliveTime    = time.Minute
+	keepaliveTimeout = 20 * time.Second
+)
+
+// The service names reported by grpc.health.v1, besides the overall "".
+var servedServices = []string{
+	authsvcv1.VerificationService_ServiceDesc.ServiceName,
+	authsvcv1.AssertionService_ServiceDesc.ServiceName,
+}
+
+// Server is the assembled gRPC server.
+type Server struct {
+	cfg    Config
+	grpc   *grpc.Server
+	health *health.Server
+}
+
+// New assembles the server: both authsvc.v1 services over v, a and r, API-key
+// authentication against clients, recovery, metrics registered with reg, logging
+// to log, deadlines, message size limits, keepalive enforcement, grpc.health.v1
+// (every service SERVING) and, when cfg.Reflection is set, server reflection.
+func New(cfg Config, v Verifications, a Assertions, r Revocations, clients *Clients,
+	log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if cfg.MaxRecvMsgSize == 0 {
+		cfg.MaxRecvMsgSize = DefaultMaxRecvMsgSize
+	}
+	if cfg.UnaryTimeout == 0 {
+		cfg.UnaryTimeout = DefaultUnaryTimeout
+	}
+	switch {
+	case cfg.MaxRecvMsgSize < 0:
+		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
+	case cfg.UnaryTimeout < 0:
+		return nil, errors.New("grpcapi: UnaryTimeout must not be negative")
+	case v == nil || a == nil || r == nil || log == nil || reg == nil:
+		return nil, errors.New("grpcapi: missing dependency")
+	case clients == nil || len(clients.entries) == 0:
+		return nil, errors.New("grpcapi: no API clients configured")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	obs := &observer{log: log, metrics: m}
+	auth := &authenticator{clients: clients}
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream),
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.MaxSendMsgSize(maxSendMsgSize),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime: keepaliveMinTime, PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+	)
+	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
+	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, issuer: cfg.Issuer})
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range servedServices {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	if cfg.Reflection {
+		reflection.Register(gs)
+	}
+	// Metric labels come only from the methods registered above.
+	m.known = map[string]bool{}
+	for svc, info := range gs.GetServiceInfo() {
+		for _, mi := range info.Methods {
+			m.known["/"+svc+"/"+mi.Name] = true
+		}
+	}
+	return &Server{cfg: cfg, grpc: gs, health: hs}, nil
+}
+
+// GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the
+// same server on every call.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Drain sets every health status to NOT_SERVING, for good: load balancers stop
+// sending new calls while a GracefulStop lets running ones finish.
+func (s *Server) Drain() { s.health.Shutdown() }

@@ -1,0 +1,256 @@
+package grpcapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+func TestAPIKeyRequired(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	headers := map[string]string{
+		"none":         "",
+		"unknown key":  "Bearer not-a-key",
+		"empty bearer": "Bearer ",
+		"basic scheme": "Basic " + keyA,
+		"bare key":     keyA,
+	}
+	for name, h := range headers {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if h != "" {
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", h)
+			}
+			calls := []func() error{
+				func() error { _, err := f.vc.StartVerification(ctx, validStart("k")); return err },
+				func() error { _, err := f.ac.GetJwks(ctx, &authsvcv1.GetJwksRequest{}); return err },
+				func() error {
+					s, err := f.vc.WatchVerification(ctx, &authsvcv1.WatchVerificationRequest{VerificationId: "x"})
+					if err == nil {
+						_, err = s.Recv()
+					}
+					return err
+				},
+			}
+			for _, call := range calls {
+				st := wantCode(t, call(), codes.Unauthenticated)
+				if ei := errorInfo(t, st); ei.GetReason() != "API_KEY_INVALID" {
+					t.Errorf("reason = %q", ei.GetReason())
+				}
+			}
+		})
+	}
+	if n := len(f.outbox.List()); n != 0 {
+		t.Errorf("%d messages sent without a key", n)
+	}
+	// Case of the scheme does not matter.
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "bearer "+keyB)
+	if _, err := f.ac.GetJwks(ctx, &authsvcv1.GetJwksRequest{}); err != nil {
+		t.Errorf("lower-case bearer: %v", err)
+	}
+}
+
+func TestHealthReflectionAndDrain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{cfg: Config{Reflection: true}})
+	hc := healthpb.NewHealthClient(f.conn)
+	services := append([]string{""}, servedServices...)
+	check := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		for _, svc := range services {
+			res, err := hc.Check(as(t, ""), &healthpb.HealthCheckRequest{Service: svc})
+			if err != nil {
+				t.Fatalf("Check(%q) without a key: %v", svc, err)
+			}
+			if res.GetStatus() != want {
+				t.Errorf("Check(%q) = %v, want %v", svc, res.GetStatus(), want)
+			}
+		}
+	}
+	check(healthpb.HealthCheckResponse_SERVING)
+
+	// Reflection works without a key and lists both services.
+	rc, err := reflectionpb.NewServerReflectionClient(f.conn).ServerReflectionInfo(as(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rc.Recv()
+	if err != nil {
+		t.Fatalf("reflection without a key: %v", err)
+	}
+	var names []string
+	for _, s := range res.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	for _, want := range servedServices {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection lists %v, missing %s", names, want)
+		}
+	}
+	_ = rc.CloseSend()
+
+	f.server.Drain()
+	check(healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaaaa-aaaaaaaaaaaaaaaaaaaa"})
+	wantCode(t, err, codes.NotFound)
+	_, err = f.vc.GetVerification(as(t, ""), &authsvcv1.GetVerificationRequest{VerificationId: "x"})
+	wantCode(t, err, codes.Unauthenticated)
+
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	var histograms int
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			switch mf.GetName() {
+			case "authsvc_grpc_requests_total":
+				counts[labels["method"]+" "+labels["code"]] += m.GetCounter().GetValue()
+			case "authsvc_grpc_request_duration_seconds":
+				histograms += int(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	const get = "/authsvc.v1.VerificationService/GetVerification"
+	if counts[get+" NotFound"] != 1 || counts[get+" Unauthenticated"] != 1 {
+		t.Errorf("request counts = %v", counts)
+	}
+	if histograms != 2 {
+		t.Errorf("latency samples = %d, want 2", histograms)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	clients, err := NewClients(map[string]string{"a": "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, clients, nil, nil); err == nil {
+		t.Error("New accepted a negative message size")
+	}
+	if _, err := New(Config{}, nil, nil, nil, clients, nil, nil); err == nil {
+		t.Error("New accepted missing dependencies")
+	}
+}
+
+func TestLoadClients(t *testing.T) {
+	t.Parallel()
+	sum := func(key string) string {
+		s := sha256.Sum256([]byte(key))
+		return hex.EncodeToString(s[:])
+	}
+	type entry struct {
+		ID  string `json:"id"`
+		Sum string `json:"api_key_sha256"`
+	}
+	file := func(es ...entry) string {
+		b, _ := json.Marshal(map[string]any{"clients": es})
+		return string(b)
+	}
+	tests := []struct {
+		name    string
+		content string
+		wantErr string // "" for success
+	}{
+		{"two clients", file(entry{"platform-a", sum("ka")}, entry{"platform_b", strings.ToUpper(sum("kb"))}), ""},
+		{"bad id", file(entry{"platform-a", sum("ka")}, entry{"Platform B", sum("kb")}), "clients[1]: id"},
+		{"long id", file(entry{strings.Repeat("a", 65), sum("ka")}), "clients[0]: id"},
+		{"duplicate id", file(entry{"a", sum("ka")}, entry{"a", sum("kb")}), "clients[1]: id \"a\" repeats clients[0]"},
+		{"shared key", file(entry{"a", sum("ka")}, entry{"b", sum("ka")}), "clients[1]: API key"},
+		{"short sum", file(entry{"a", sum("ka")[:63]}), "clients[0]: api_key_sha256"},
+		{"not hex", file(entry{"a", strings.Repeat("zz", 32)}), "clients[0]: api_key_sha256"},
+		{"no clients", `{"clients":[]}`, "no API clients"},
+		{"unknown field", `{"clients":[{"id":"a","api_key":"secret"}]}`, "not a clients file"},
+		{"not json", `clients: a`, "not a clients file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "clients.json")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := LoadClients(path)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c, ok := cs.lookup("kb"); !ok || c.ID != "platform_b" {
+					t.Errorf("lookup(kb) = %v, %v", c, ok)
+				}
+				if _, ok := cs.lookup("kc"); ok {
+					t.Error("an unknown key was accepted")
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), sum("ka")) || strings.Contains(err.Error(), "secret") {
+				t.Errorf("error %q quotes key material", err)
+			}
+		})
+	}
+	if _, err := LoadClients(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("a missing file was accepted")
+	}
+}
+
+func TestNewClients(t *testing.T) {
+	t.Parallel()
+	for name, keys := range map[string]map[string]string{
+		"empty key":  {"a": ""},
+		"bad id":     {"A": "k"},
+		"shared key": {"a": "k", "b": "k"},
+		"none":       {},
+	} {
+		if _, err := NewClients(keys); err == nil {
+			t.Errorf("%s: NewClients accepted %v", name, keys)
+		}
+	}
+}
+
+// The exported contract of Verifications matches the domain service.
+var _ Verifications = (*challenge.Service)(nil)
+var _ Revocations = (*challenge.Service)(nil)
+
+func TestMessageSizeLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	_, err := f.ac.VerifyAssertion(as(t, keyA), &authsvcv1.VerifyAssertionRequest{
+		Assertion: strings.Repeat("a", DefaultMaxRecvMsgSize+1), Audience: audience})
+	wantCode(t, err, codes.ResourceExhausted)
+}

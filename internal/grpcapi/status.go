@@ -1,0 +1,233 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+// errorDomain is the ErrorInfo domain of every reason this API sets.
+const errorDomain = "authsvc"
+
+// ErrorInfo reasons (domain "authsvc"). They are part of the API: never rename one.
+const (
+	// ReasonAPIKeyInvalid: UNAUTHENTICATED, the API key is missing or unknown.
+	ReasonAPIKeyInvalid = "API_KEY_INVALID"
+	// ReasonDeliveryFailed: UNAVAILABLE, the verification was recorded but its
+	// message was not sent; metadata "verification_id" names it for a resend.
+	ReasonDeliveryFailed = "DELIVERY_FAILED"
+	// ReasonStoreUnavailable: UNAVAILABLE, Redis could not be reached in time.
+	ReasonStoreUnavailable = "STORE_UNAVAILABLE"
+	// ReasonSendInProgress: UNAVAILABLE, another call is sending this
+	// verification's message (RetryInfo: 1 s).
+	ReasonSendInProgress = "SEND_IN_PROGRESS"
+	// ReasonResendLimit: RESOURCE_EXHAUSTED, the verification was sent as often as
+	// allowed; a new verification is needed.
+	ReasonResendLimit = "RESEND_LIMIT"
+	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
+	// metadata "check" names the failed check (size, format, algorithm, type,
+	// header, key, signature, expired, not_yet_valid, issuer, audience, claims).
+	ReasonAssertionInvalid = "ASSERTION_INVALID"
+	// ReasonAssertionRevoked: FAILED_PRECONDITION, the assertion verifies but its
+	// verification was canceled or superseded.
+	ReasonAssertionRevoked = "ASSERTION_REVOKED"
+)
+
+// PreconditionFailure types, retry delays and fixed messages.
+const (
+	preconditionState       = "STATE"
+	preconditionMethod      = "METHOD"
+	sendInProgressRetry     = time.Second
+	resendLimitRetry        = 30 * time.Second
+	messageNotFound         = "verification not found"
+	messageStoreUnavailable = "verification store unavailable; retry later"
+)
+
+// causeError is a status for the caller that keeps its cause for the log. The
+// caller sees only the status: gRPC reads GRPCStatus, never the cause.
+type causeError struct {
+	st    *status.Status
+	cause error
+}
+
+func (e *causeError) Error() string              { return e.st.Err().Error() }
+func (e *causeError) GRPCStatus() *status.Status { return e.st }
+
+// withDetails returns st with details attached as an error.
+func withDetails(st *status.Status, details ...protoadapt.MessageV1) error {
+	if d, err := st.WithDetails(details...); err == nil {
+		return d.Err()
+	}
+	return st.Err()
+}
+
+// toStatus maps an error of the domain (or of the call's context) to the gRPC
+// status the caller sees. It is the only place that does. verificationID is the
+// verification the call is about, "" when none; it is an id, safe to return.
+// Errors it does not know become INTERNAL "internal error", their cause kept for
+// the log.
+func toStatus(ctx context.Context, err error, verificationID string) error {
+	if err == nil {
+		return nil
+	}
+	// The caller gave up or ran out of time: say so, whatever failed underneath.
+	if cerr := ctx.Err(); cerr != nil && (errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, challenge.ErrUnavailable)) {
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		}
+		return status.Error(codes.Canceled, "call canceled")
+	}
+
+	var (
+		ve *challenge.ValidationError
+		nm *challenge.NoMethodError
+		se *challenge.SendError
+	)
+	switch {
+	case errors.As(err, &ve):
+		return badRequest(ve.Violations...)
+	case errors.As(err, &nm):
+		return failedPrecondition(fmt.Sprintf("no offered method meets %s", levelName(nm.Level)),
+			preconditionMethod, "customer", noMethodAdvice(nm.Level))
+	case errors.Is(err, challenge.ErrNotFound):
+		return status.Error(codes.NotFound, messageNotFound)
+	case errors.Is(err, challenge.ErrNotPending), errors.Is(err, challenge.ErrAttemptsExhausted):
+		return failedPrecondition("verification is not pending", preconditionState, verificationSubject(verificationID),
+			"the verification already reached a terminal state")
+	case errors.Is(err, challenge.ErrExpired):
+		return failedPrecondition("verification expired", preconditionState, verificationSubject(verificationID),
+			"the verification's time ran out; start a new one")
+	case errors.Is(err, challenge.ErrNothingToSend):
+		return failedPrecondition("nothing to resend", preconditionMethod, verificationSubject(verificationID),
+			"the verification's method sends no code or link")
+	case errors.Is(err, challenge.ErrRequestReused):
+		return badRequest(challenge.Violation{Field: "request_id", Description: "was already used with different parameters"})
+	case errors.Is(err, challenge.ErrDestinationMismatch):
+		return badRequest(challenge.Violation{Field: "destination",
+			Description: "differs from the destination the verification was started with"})
+	case errors.Is(err, challenge.ErrResendLimit):
+		return withDetails(status.New(codes.ResourceExhausted, "resend limit reached; start a new verification"),
+			&errdetails.ErrorInfo{Reason: ReasonResendLimit, Domain: errorDomain, Metadata: idMetadata(verificationID)},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(resendLimitRetry)})
+	case errors.Is(err, challenge.ErrSendInProgress):
+		return withDetails(status.New(codes.Unavailable, "a send is in progress; retry shortly"),
+			&errdetails.ErrorInfo{Reason: ReasonSendInProgress, Domain: errorDomain, Metadata: idMetadata(verificationID)},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(sendInProgressRetry)})
+	case errors.As(err, &se):
+		st, _ := status.New(codes.Unavailable, "message not sent; the verification can be resent").WithDetails(
+			&errdetails.ErrorInfo{Reason: ReasonDeliveryFailed, Domain: errorDomain,
+				Metadata: map[string]string{"verification_id": se.VerificationID}})
+		return &causeError{st: st, cause: err}
+	case errors.Is(err, challenge.ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// A store timeout or a closed pool while the call itself was still live.
+		st, _ := status.New(codes.Unavailable, messageStoreUnavailable).WithDetails(
+			&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: errorDomain})
+		return &causeError{st: st, cause: err}
+	case errors.Is(err, challenge.ErrRevoked):
+		return withDetails(status.New(codes.FailedPrecondition, "assertion revoked"),
+			&errdetails.ErrorInfo{Reason: ReasonAssertionRevoked, Domain: errorDomain})
+	case errors.Is(err, assertion.ErrInvalid):
+		return withDetails(status.New(codes.InvalidArgument, "assertion invalid"),
+			&errdetails.ErrorInfo{Reason: ReasonAssertionInvalid, Domain: errorDomain,
+				Metadata: map[string]string{"check": assertionCheck(err)}})
+	}
+	return &causeError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+// badRequest answers INVALID_ARGUMENT with one field violation per problem. The
+// message names the first; descriptions never quote the request.
+func badRequest(vs ...challenge.Violation) error {
+	msg := "invalid request"
+	if len(vs) > 0 {
+		msg = "invalid " + vs[0].Field + ": " + vs[0].Description
+		if len(vs) > 1 {
+			msg += fmt.Sprintf(" (and %d more)", len(vs)-1)
+		}
+	}
+	br := &errdetails.BadRequest{}
+	for _, v := range vs {
+		br.FieldViolations = append(br.FieldViolations,
+			&errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+	}
+	return withDetails(status.New(codes.InvalidArgument, msg), br)
+}
+
+func failedPrecondition(msg, typ, subject, desc string) error {
+	return withDetails(status.New(codes.FailedPrecondition, msg), &errdetails.PreconditionFailure{
+		Violations: []*errdetails.PreconditionFailure_Violation{{Type: typ, Subject: subject, Description: desc}},
+	})
+}
+
+func verificationSubject(id string) string {
+	if id == "" {
+		return "verification"
+	}
+	return "verification:" + id
+}
+
+func idMetadata(id string) map[string]string {
+	if id == "" {
+		return nil
+	}
+	return map[string]string{"verification_id": id}
+}
+
+func levelName(l assurance.Level) string {
+	if !l.Valid() {
+		return "the requested level"
+	}
+	return strings.ToUpper(l.String())
+}
+
+// noMethodAdvice says what would let a customer reach a level.
+func noMethodAdvice(l assurance.Level) string {
+	switch l {
+	case assurance.High:
+		return "no method meets HIGH for this customer; enroll a passkey"
+	case assurance.Substantial:
+		return "no method meets SUBSTANTIAL for this customer; enroll an authenticator app or a passkey"
+	}
+	return "no offered method can be used for this customer; offer a method with a destination"
+}
+
+// assertionCheck names the check an assertion failed, for ErrorInfo metadata.
+// The specific sentinels come before ErrClaims, which ErrIssuer and ErrAudience wrap.
+func assertionCheck(err error) string {
+	checks := []struct {
+		err  error
+		name string
+	}{
+		{assertion.ErrTooLarge, "size"},
+		{assertion.ErrMalformed, "format"},
+		{assertion.ErrAlgorithm, "algorithm"},
+		{assertion.ErrType, "type"},
+		{assertion.ErrForbiddenHeader, "header"},
+		{assertion.ErrUnknownKey, "key"},
+		{assertion.ErrSignature, "signature"},
+		{assertion.ErrExpired, "expired"},
+		{assertion.ErrNotYetValid, "not_yet_valid"},
+		{assertion.ErrIssuer, "issuer"},
+		{assertion.ErrAudience, "audience"},
+		{assertion.ErrClaims, "claims"},
+	}
+	for _, c := range checks {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "invalid"
+}

@@ -1,0 +1,174 @@
+package grpcapi
+
+import (
+	"fmt"
+
+	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+// Field limits from the proto comments. The adapter checks presence, sizes, enum
+// values and durations; the domain checks patterns, destination syntax and ranges
+// and answers with the same kind of violations.
+const (
+	maxNetwork        = 32
+	maxUserID         = 128
+	maxHandle         = 64
+	maxCustomerID     = 128
+	maxAudience       = 128
+	maxAgentID        = 128
+	maxConversationID = 256
+	maxRequestID      = 128
+	maxScopes         = 16
+	maxScope          = 64
+	maxMethods        = 5
+	maxLocale         = 35
+	maxDestination    = 254
+	maxVerificationID = 64
+)
+
+// violations collects what is wrong with a request.
+type violations []challenge.Violation
+
+func (vs *violations) add(field, format string, args ...any) {
+	*vs = append(*vs, challenge.Violation{Field: field, Description: fmt.Sprintf(format, args...)})
+}
+
+// text checks a string field's presence and length.
+func (vs *violations) text(field, s string, required bool, maxLen int) {
+	switch {
+	case s == "" && required:
+		vs.add(field, "is required")
+	case len(s) > maxLen:
+		vs.add(field, "must be at most %d bytes", maxLen)
+	}
+}
+
+func (vs violations) err() error {
+	if len(vs) == 0 {
+		return nil
+	}
+	return &challenge.ValidationError{Violations: vs}
+}
+
+// destination checks a destination's shape and converts it. field is its path.
+func (vs *violations) destination(field string, d *authsvcv1.Destination) *challenge.Destination {
+	dest, ok := destinationFromProto(d)
+	if !ok {
+		vs.add(field, "set email or phone")
+		return nil
+	}
+	if dest == nil {
+		return nil
+	}
+	sub := field + ".email"
+	if dest.Kind == challenge.Phone {
+		sub = field + ".phone"
+	}
+	vs.text(sub, dest.Value, true, maxDestination)
+	return dest
+}
+
+// startRequest checks r and builds the domain request for client.
+func startRequest(client string, r *authsvcv1.StartVerificationRequest) (challenge.StartRequest, error) {
+	var vs violations
+	out := challenge.StartRequest{
+		ClientID:       client,
+		CustomerID:     r.GetCustomerId(),
+		Audience:       r.GetAudience(),
+		Scopes:         r.GetScopes(),
+		AgentID:        r.GetAgentId(),
+		ConversationID: r.GetConversationId(),
+		Locale:         r.GetLocale(),
+		RequestID:      r.GetRequestId(),
+	}
+	if id := r.GetIdentity(); id == nil {
+		vs.add("identity", "is required")
+	} else {
+		vs.text("identity.network", id.GetNetwork(), true, maxNetwork)
+		vs.text("identity.user_id", id.GetUserId(), true, maxUserID)
+		vs.text("identity.handle", id.GetHandle(), false, maxHandle)
+		out.Identity = challenge.Identity{Network: id.GetNetwork(), UserID: id.GetUserId(), Handle: id.GetHandle()}
+	}
+	vs.text("customer_id", out.CustomerID, false, maxCustomerID)
+	switch n := len(r.GetMethods()); {
+	case n == 0:
+		vs.add("methods", "name at least one method")
+	case n > maxMethods:
+		vs.add("methods", "at most %d methods", maxMethods)
+	default:
+		for i, m := range r.GetMethods() {
+			dm, ok := methodFromProto(m)
+			if !ok {
+				vs.add(fmt.Sprintf("methods[%d]", i), "must be a known method other than METHOD_UNSPECIFIED")
+				continue
+			}
+			out.Methods = append(out.Methods, dm)
+		}
+	}
+	if lvl, ok := levelFromProto(r.GetMinAssurance()); ok {
+		out.MinAssurance = lvl
+	} else {
+		vs.add("min_assurance", "must be a known assurance level")
+	}
+	vs.text("audience", out.Audience, true, maxAudience)
+	if len(out.Scopes) > maxScopes {
+		vs.add("scopes", "at most %d scopes", maxScopes)
+	} else {
+		for i, s := range out.Scopes {
+			vs.text(fmt.Sprintf("scopes[%d]", i), s, true, maxScope)
+		}
+	}
+	vs.text("agent_id", out.AgentID, true, maxAgentID)
+	vs.text("conversation_id", out.ConversationID, true, maxConversationID)
+	out.Destination = vs.destination("destination", r.GetDestination())
+	vs.text("locale", out.Locale, false, maxLocale)
+	if ttl := r.GetTtl(); ttl != nil {
+		// An explicit zero is not "unspecified": leave the field out for the default.
+		if err := ttl.CheckValid(); err != nil {
+			vs.add("ttl", "must be a valid duration")
+		} else if d := ttl.AsDuration(); d <= 0 {
+			vs.add("ttl", "must be positive; omit it for the default")
+		} else {
+			out.TTL = d
+		}
+	}
+	vs.text("request_id", out.RequestID, true, maxRequestID)
+	return out, vs.err()
+}
+
+// verificationID checks a verification id field. Its shape is the domain's
+// business: an id of the wrong shape is simply not found.
+func (vs *violations) verificationID(id string) {
+	vs.text("verification_id", id, true, maxVerificationID)
+}
+
+func resendRequest(client string, r *authsvcv1.ResendVerificationRequest) (challenge.ResendRequest, error) {
+	var vs violations
+	vs.verificationID(r.GetVerificationId())
+	out := challenge.ResendRequest{ClientID: client, ID: r.GetVerificationId(), RequestID: r.GetRequestId()}
+	out.Destination = vs.destination("destination", r.GetDestination())
+	vs.text("request_id", out.RequestID, true, maxRequestID)
+	return out, vs.err()
+}
+
+func checkVerificationID(id string) error {
+	var vs violations
+	vs.verificationID(id)
+	return vs.err()
+}
+
+func checkCancel(r *authsvcv1.CancelVerificationRequest) error {
+	var vs violations
+	vs.verificationID(r.GetVerificationId())
+	vs.text("request_id", r.GetRequestId(), true, maxRequestID)
+	return vs.err()
+}
+
+func checkVerifyAssertion(r *authsvcv1.VerifyAssertionRequest) error {
+	var vs violations
+	vs.text("assertion", r.GetAssertion(), true, assertion.MaxTokenSize)
+	vs.text("audience", r.GetAudience(), true, maxAudience)
+	return vs.err()
+}
