@@ -1,0 +1,237 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/delivery"
+)
+
+// Form actions; each form's nonce is bound to its action.
+const (
+	actionCode   = "code"
+	actionPick   = "pick"
+	actionReport = "report"
+)
+
+// maxFormBytes bounds a page's POST body.
+const maxFormBytes = 4 << 10
+
+// pageKind is one of the two customer pages: the code page (/v/) and the magic
+// link's number-matching page (/l/).
+type pageKind struct {
+	path    string   // "v" or "l"
+	view    string   // the form template
+	actions []string // the forms the page renders
+	open    func(s *server, ctx context.Context, token string) (*challenge.Page, error)
+}
+
+var (
+	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionReport},
+		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
+			return s.pages.OpenCodePage(ctx, token)
+		}}
+	linkKind = pageKind{path: "l", view: viewLink, actions: []string{actionPick, actionReport},
+		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
+			return s.pages.OpenLinkPage(ctx, token)
+		}}
+)
+
+func (k pageKind) accepts(action string) bool {
+	for _, a := range k.actions {
+		if a == action {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
+	s.showForm(w, r, codeKind, http.StatusOK, nil, false)
+}
+
+func (s *server) linkPage(w http.ResponseWriter, r *http.Request) {
+	s.showForm(w, r, linkKind, http.StatusOK, nil, false)
+}
+
+// alert is a message shown above a page's forms, in the page's language.
+type alert func(*catalog) string
+
+// say is an alert of one catalog text.
+func say(key string) alert { return func(c *catalog) string { return c.T(key) } }
+
+// showForm reads the page (changing nothing) and renders its forms with fresh
+// nonces, with msg (if any) above them; onInput marks the code input invalid.
+func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, status int, msg alert, onInput bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	token := r.PathValue("token")
+	page, err := k.open(s, ctx, token)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	loc := catalogFor(r, page.Locale)
+	v := &view{
+		catalog: loc, Brand: page.Brand, Network: delivery.NetworkName(page.Network), Handle: page.HandleMask,
+		Destination: page.DestinationMask, Action: s.pageURL(k.path, token), AlertOnInput: onInput,
+		Nonces: make(map[string]string, len(k.actions)),
+	}
+	if k.path == "v" {
+		v.Title = loc.T("code.title")
+	} else {
+		v.Title = loc.T("link.title")
+		v.Choices = page.Choices[:]
+	}
+	if msg != nil {
+		v.Alert = msg(loc)
+	}
+	for _, a := range k.actions {
+		if v.Nonces[a], err = s.nonces.issue(token, a); err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+	}
+	s.render(w, status, k.view, v)
+}
+
+func (s *server) codePost(w http.ResponseWriter, r *http.Request) { s.post(w, r, codeKind) }
+
+func (s *server) linkPost(w http.ResponseWriter, r *http.Request) { s.post(w, r, linkKind) }
+
+// post acts on a page's form. Nothing reaches the domain unless the request is
+// same-origin and carries a nonce this service issued for this token and action.
+func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
+	if s.crossOrigin(r) {
+		s.showForm(w, r, k, http.StatusForbidden, say("alert.retry"), false)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+		return
+	}
+	token := r.PathValue("token")
+	action, nonce := r.PostForm.Get("action"), r.PostForm.Get("nonce")
+	if !k.accepts(action) || !s.nonces.valid(nonce, token, action) {
+		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	var (
+		res challenge.Result
+		err error
+	)
+	switch action {
+	case actionCode:
+		res, err = s.pages.SubmitCode(ctx, token, r.PostForm.Get("code"), nonce)
+	case actionPick:
+		n, convErr := strconv.Atoi(r.PostForm.Get("number"))
+		if convErr != nil || n < 0 || n > 999 {
+			s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+			return
+		}
+		res, err = s.pages.ConfirmLink(ctx, token, n, nonce)
+	case actionReport:
+		if k.path == "v" {
+			res, err = s.pages.ReportCodePage(ctx, token, nonce)
+		} else {
+			res, err = s.pages.ReportLink(ctx, token, nonce)
+		}
+	}
+	if errors.Is(err, challenge.ErrCodeFormat) {
+		s.showForm(w, r, k, http.StatusUnprocessableEntity, say("alert.format"), true)
+		return
+	}
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.outcome(w, r, k, res)
+}
+
+// outcome renders what an action did.
+func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, res challenge.Result) {
+	// The form carries the language it was rendered in (not a secret), so the
+	// outcome speaks the verification's language without another read.
+	loc := catalogFor(r, r.PostForm.Get("lang"))
+	switch res.Outcome {
+	case challenge.OutcomeVerified:
+		s.message(w, http.StatusOK, loc, "verified.title", "verified.body", "ok")
+	case challenge.OutcomeWrongCode:
+		s.showForm(w, r, k, http.StatusOK, func(c *catalog) string { return c.plural("alert.wrong", res.AttemptsLeft) }, true)
+	case challenge.OutcomeFailed:
+		body := "failed.body"
+		if k.path == "l" {
+			body = "mismatch.body"
+		}
+		s.message(w, http.StatusOK, loc, "failed.title", body, "stop")
+	case challenge.OutcomeReported:
+		s.message(w, http.StatusOK, loc, "reported.title", "reported.body", "stop")
+	case challenge.OutcomeGone:
+		s.neutralPage(w, r)
+	default:
+		s.log.ErrorContext(r.Context(), "unexpected page outcome", "outcome", int(res.Outcome))
+		s.unavailable(w, r)
+	}
+}
+
+// crossOrigin reports whether a POST comes from another origin. Browsers send
+// "Origin: null" for a form POST from a page with Referrer-Policy no-referrer (ours),
+// so null is no evidence either way; Sec-Fetch-Site, which modern browsers send,
+// then decides. The nonce, bound to the secret page token, is what makes a forged
+// POST useless; this check is defence in depth.
+func (s *server) crossOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	o := r.Header.Get("Origin")
+	return o != "" && o != "null" && o != s.origin
+}
+
+// pageError renders the page for a domain error: the neutral page for links that
+// do not work, and "try again in a minute" for everything else (fail closed).
+func (s *server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, challenge.ErrNotFound):
+		s.neutralPage(w, r)
+	case errors.Is(err, challenge.ErrUnavailable):
+		s.log.WarnContext(r.Context(), "page: store unavailable", "route", r.Pattern, "err", err)
+		s.unavailable(w, r)
+	default:
+		s.log.ErrorContext(r.Context(), "page: unexpected error", "route", r.Pattern, "err", err)
+		s.unavailable(w, r)
+	}
+}
+
+// neutralPage is what every link that does not work gets: the same bytes whether
+// it never existed, was malformed, expired, used or canceled.
+func (s *server) neutralPage(w http.ResponseWriter, r *http.Request) {
+	s.message(w, http.StatusNotFound, catalogFor(r, ""), "neutral.title", "neutral.body", "")
+}
+
+func (s *server) unavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "60")
+	s.message(w, http.StatusServiceUnavailable, catalogFor(r, ""), "unavailable.title", "unavailable.body", "stop")
+}
+
+func (s *server) index(w http.ResponseWriter, r *http.Request) {
+	loc := catalogFor(r, "")
+	s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("index.title", s.cfg.Brand),
+		Heading: loc.T("index.title", s.cfg.Brand), Body: loc.T("index.body", s.cfg.Brand)})
+}
+
+func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.message(w, http.StatusNotFound, catalogFor(r, ""), "notfound.title", "notfound.body", "")
+}
+
+// message renders a page with a heading and one paragraph.
+func (s *server) message(w http.ResponseWriter, status int, loc *catalog, title, body, tone string) {
+	s.render(w, status, viewMessage, &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title),
+		Body: loc.T(body), Tone: tone})
+}
