@@ -1,0 +1,582 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything authsvc reads at start-up. It is loaded from environment
+// variables by loadConfig; only -dev, -config-check and -version are flags. Every
+// secret (HMAC keys, signing keys, API keys, the Redis, SMTP and webhook
+// credentials) is read from a file named by a *_FILE (or *_DIR) variable, never
+// from the environment itself, and file contents never appear in logs or errors.
+//
+// Outside dev mode every security-relevant setting is required: the service
+// refuses to start, naming each missing variable, rather than fall back to
+// something weaker. Defaults in the table are "production / dev".
+//
+//	variable                              default                          meaning
+//	AUTHSVC_DEV                           false                            dev mode (same as -dev): embedded Redis, ephemeral keys, dev outbox, nothing sent
+//	AUTHSVC_DEV_API_KEY                   dev-insecure-key                 dev mode only: the API key of client "dev"
+//	AUTHSVC_DEV_ALLOW_REMOTE              false                            dev mode only: allow listening on non-loopback addresses
+//	AUTHSVC_GRPC_ADDR                     :8443 / 127.0.0.1:7443           gRPC listen address (authsvc.v1, health, reflection)
+//	AUTHSVC_HTTP_ADDR                     :8080 / 127.0.0.1:8080           customer pages, /.well-known/jwks.json, health
+//	AUTHSVC_METRICS_ADDR                  :9090 / 127.0.0.1:9090           Prometheus /metrics only
+//	AUTHSVC_TLS_CERT_FILE, _KEY_FILE      (none)                           PEM certificate and key: serve gRPC and HTTP over TLS; both or neither (TLS usually ends at the ingress)
+//	AUTHSVC_GRPC_REFLECTION               false / true                     register gRPC server reflection
+//	AUTHSVC_SHUTDOWN_DRAIN                5s / 0s                          time between reporting NOT_SERVING and stopping the listeners
+//	AUTHSVC_SHUTDOWN_TIMEOUT              15s                              longest graceful stop before open streams are cut
+//	AUTHSVC_PUBLIC_URL                    required / http://localhost:PORT https URL of the customer pages as customers reach it (origin, optional path prefix)
+//	AUTHSVC_BRAND                         required / Example Brand         brand named in messages and pages
+//	AUTHSVC_REDIS_URL                     required / embedded              redis[s]://[user@]host:port[/db], redis[s]-sentinel://[user@]h1:26379,h2:26379/master[?db=N], redis[s]-cluster://[user@]h1:6379,h2:6379
+//	AUTHSVC_REDIS_PASSWORD_FILE           (none)                           file holding the Redis password (never put it in the URL)
+//	AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE  (none)                           file holding the Sentinel password (sentinel URLs only)
+//	AUTHSVC_REDIS_CA_FILE                 system roots                     PEM CA bundle for rediss URLs
+//	AUTHSVC_REDIS_DIAL_TIMEOUT            1s                               Redis connect timeout
+//	AUTHSVC_REDIS_READ_TIMEOUT            500ms                            Redis read timeout
+//	AUTHSVC_REDIS_WRITE_TIMEOUT           500ms                            Redis write timeout
+//	AUTHSVC_HMAC_KEYS_FILE                required / random                keyed-hash keys, lines "ID:BASE64" (>= 32 bytes), current first
+//	AUTHSVC_SIGNING_KEYS_DIR              required / ephemeral Ed25519     directory of PKCS#8 PEM signing keys (*.pem)
+//	AUTHSVC_SIGNING_KEY_ACTIVE            (only key)                       the signing key: file name without .pem, or kid; required with several keys
+//	AUTHSVC_ASSERTION_ISSUER              AUTHSVC_PUBLIC_URL               iss of minted assertions
+//	AUTHSVC_ASSERTION_TTL                 5m                               assertion lifetime (30s to 1h)
+//	AUTHSVC_VERIFICATION_TTL              10m                              time a customer has when the request names none (1m to 60m)
+//	AUTHSVC_MAX_ATTEMPTS                  5                                wrong codes that fail a verification (1 to 10)
+//	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients and their keys (format: see grpcapi.LoadClients)
+//	AUTHSVC_SMTP_HOST                     required unless email webhook    SMTP submission server
+//	AUTHSVC_SMTP_PORT                     by mode: 587 / 465 / 25          SMTP port
+//	AUTHSVC_SMTP_USERNAME                 (none: no AUTH)                  SMTP AUTH user
+//	AUTHSVC_SMTP_PASSWORD_FILE            required with a username         file holding the SMTP password
+//	AUTHSVC_SMTP_FROM                     required with SMTP host          From address, e.g. "Acme <no-reply@acme.example>"
+//	AUTHSVC_SMTP_TLS                      starttls                         starttls | tls | none (none only for a loopback host)
+//	AUTHSVC_SMTP_CA_FILE                  system roots                     PEM CA bundle for the SMTP server certificate
+//	AUTHSVC_EMAIL_WEBHOOK_URL             (none)                           send email through the signed webhook instead of SMTP
+//	AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE     required with the URL            file holding the email webhook's HMAC secret (>= 32 bytes)
+//	AUTHSVC_SMS_WEBHOOK_URL               required                         SMS gateway webhook (https; http only on loopback)
+//	AUTHSVC_SMS_WEBHOOK_SECRET_FILE       required                         file holding the SMS webhook's HMAC secret (>= 32 bytes)
+//	AUTHSVC_LOG_LEVEL                     info                             debug | info | warn | error
+//	AUTHSVC_LOG_FORMAT                    json / text                      json | text
+type Config struct {
+	// Dev is dev mode: everything runs in-process and nothing is sent.
+	Dev DevConfig
+	// Listen is where the servers listen and how they stop.
+	Listen ListenConfig
+	// Service is what customers see: the page origin and the brand.
+	Service ServiceConfig
+	// Redis is the store.
+	Redis RedisConfig
+	// Keys are the keyed-hash and signing keys.
+	Keys KeysConfig
+	// Assertion configures minted assertions.
+	Assertion AssertionConfig
+	// Verification configures the lifecycle.
+	Verification VerificationConfig
+	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
+	ClientsFile string
+	// SMTP sends email unless Webhook.EmailURL is set.
+	SMTP SMTPConfig
+	// Webhook sends SMS (and optionally email) as signed POSTs.
+	Webhook WebhookConfig
+	// Log configures the debug log.
+	Log LogConfig
+}
+
+// DevConfig is dev mode.
+type DevConfig struct {
+	// Enabled turns dev mode on (-dev or AUTHSVC_DEV).
+	Enabled bool
+	// AllowRemote allows non-loopback listen addresses in dev mode.
+	AllowRemote bool
+	// APIKey is the key of the "dev" client; not a secret in dev mode.
+	APIKey string
+}
+
+// ListenConfig is where the servers listen.
+type ListenConfig struct {
+	GRPCAddr, HTTPAddr, MetricsAddr string
+	// TLSCertFile and TLSKeyFile, when set, serve gRPC and HTTP over TLS.
+	TLSCertFile, TLSKeyFile string
+	// Reflection registers gRPC server reflection.
+	Reflection bool
+	// ShutdownDrain is how long health reports NOT_SERVING before the servers stop.
+	ShutdownDrain time.Duration
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// ServiceConfig is what customers see.
+type ServiceConfig struct {
+	// PublicURL is the origin of the customer pages; nil in dev mode until the
+	// HTTP listener's port is known.
+	PublicURL *url.URL
+	// Brand names the brand in messages and pages.
+	Brand string
+}
+
+// KeysConfig names the key files.
+type KeysConfig struct {
+	HMACKeysFile     string
+	SigningKeysDir   string
+	SigningKeyActive string
+}
+
+// AssertionConfig configures minted assertions.
+type AssertionConfig struct {
+	// Issuer is the iss claim; empty means the public URL.
+	Issuer string
+	// TTL is the assertion lifetime.
+	TTL time.Duration
+}
+
+// VerificationConfig configures the lifecycle.
+type VerificationConfig struct {
+	TTL         time.Duration
+	MaxAttempts int
+}
+
+// SMTPConfig configures the SMTP sender; it is used when Host is set.
+type SMTPConfig struct {
+	Host         string
+	Port         int
+	Username     string
+	PasswordFile string
+	From         string
+	// TLS is "starttls", "tls" or "none".
+	TLS    string
+	CAFile string
+}
+
+// WebhookConfig configures the signed-webhook senders.
+type WebhookConfig struct {
+	SMSURL, SMSSecretFile     string
+	EmailURL, EmailSecretFile string
+}
+
+// LogConfig configures the debug log.
+type LogConfig struct {
+	Level  slog.Level
+	Format string
+}
+
+// Defaults.
+const (
+	devAPIKey              = "dev-insecure-key"
+	devBrand               = "Example Brand"
+	defaultShutdownDrain   = 5 * time.Second
+	defaultShutdownTimeout = 15 * time.Second
+	defaultAssertionTTL    = 5 * time.Minute
+	defaultVerificationTTL = 10 * time.Minute
+	defaultMaxAttempts     = 5
+	defaultDialTimeout     = time.Second
+	defaultIOTimeout       = 500 * time.Millisecond
+)
+
+// options are the command-line flags.
+type options struct {
+	dev, configCheck, version bool
+}
+
+// parseFlags reads the flags; flag errors and -h output go to stderr.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("authsvc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.dev, "dev", false, "dev mode: embedded Redis, ephemeral keys, dev outbox; nothing persists, nothing is sent")
+	fs.BoolVar(&o.configCheck, "config-check", false, "validate the configuration and its files, then exit 0 (valid) or 1")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		_, _ = fmt.Fprintf(stderr, "usage: authsvc [-dev] [-config-check] [-version]\n\nConfiguration is read from AUTHSVC_* environment variables; see the README.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
+
+// ConfigError lists every problem found in the configuration, one per line, each
+// naming the variable to fix.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// envReader reads typed variables and collects every problem.
+type envReader struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (r *envReader) addf(format string, args ...any) {
+	r.problems = append(r.problems, fmt.Sprintf(format, args...))
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.addf("%s: want true or false, got %q", name, v)
+		return def
+	}
+	return b
+}
+
+func (r *envReader) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.addf("%s: want a duration such as 500ms, 5s or 10m, got %q", name, v)
+		return def
+	}
+	if d < lo || d > hi {
+		r.addf("%s: want between %s and %s, got %s", name, lo, hi, d)
+	}
+	return d
+}
+
+func (r *envReader) integer(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.addf("%s: want a whole number, got %q", name, v)
+		return def
+	}
+	if n < lo || n > hi {
+		r.addf("%s: want between %d and %d, got %d", name, lo, hi, n)
+	}
+	return n
+}
+
+// file reads a *_FILE variable: when required it must be set, and when set the
+// file must exist and be a regular, readable file. Only the path is ever quoted.
+func (r *envReader) file(name string, required bool, why string) string {
+	p := strings.TrimSpace(r.getenv(name))
+	if p == "" {
+		if required {
+			r.addf("%s is not set: %s", name, why)
+		}
+		return ""
+	}
+	r.checkPath(name, p, false)
+	return p
+}
+
+// dir is file for a directory.
+func (r *envReader) dir(name string, required bool, why string) string {
+	p := strings.TrimSpace(r.getenv(name))
+	if p == "" {
+		if required {
+			r.addf("%s is not set: %s", name, why)
+		}
+		return ""
+	}
+	r.checkPath(name, p, true)
+	return p
+}
+
+func (r *envReader) checkPath(name, p string, wantDir bool) {
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		r.addf("%s: %s does not exist", name, p)
+	case err != nil:
+		r.addf("%s: cannot read %s: %v", name, p, errors.Unwrap(err))
+	case wantDir && !fi.IsDir():
+		r.addf("%s: %s is not a directory", name, p)
+	case !wantDir && fi.IsDir():
+		r.addf("%s: %s is a directory, want a file", name, p)
+	}
+}
+
+// loadConfig reads the configuration from getenv and validates it, reporting
+// every problem at once in a *ConfigError. dev is the -dev flag.
+func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
+	r := &envReader{getenv: getenv}
+	var c Config
+	c.Dev.Enabled = r.boolean("AUTHSVC_DEV", false) || dev
+	d := c.Dev.Enabled
+	prod := !d
+	pick := func(p, dv string) string {
+		if d {
+			return dv
+		}
+		return p
+	}
+
+	// Dev mode.
+	c.Dev.AllowRemote = r.boolean("AUTHSVC_DEV_ALLOW_REMOTE", false)
+	c.Dev.APIKey = r.str("AUTHSVC_DEV_API_KEY", devAPIKey)
+	if prod {
+		for _, name := range []string{"AUTHSVC_DEV_API_KEY", "AUTHSVC_DEV_ALLOW_REMOTE"} {
+			if r.getenv(name) != "" {
+				r.addf("%s is set but dev mode is off: unset it, or set AUTHSVC_DEV=true", name)
+			}
+		}
+	}
+
+	// Listeners.
+	c.Listen.GRPCAddr = r.str("AUTHSVC_GRPC_ADDR", pick(":8443", "127.0.0.1:7443"))
+	c.Listen.HTTPAddr = r.str("AUTHSVC_HTTP_ADDR", pick(":8080", "127.0.0.1:8080"))
+	c.Listen.MetricsAddr = r.str("AUTHSVC_METRICS_ADDR", pick(":9090", "127.0.0.1:9090"))
+	for _, a := range []struct{ name, addr string }{
+		{"AUTHSVC_GRPC_ADDR", c.Listen.GRPCAddr},
+		{"AUTHSVC_HTTP_ADDR", c.Listen.HTTPAddr},
+		{"AUTHSVC_METRICS_ADDR", c.Listen.MetricsAddr},
+	} {
+		host, port, err := net.SplitHostPort(a.addr)
+		if err != nil {
+			r.addf("%s: want host:port such as :8080 or 127.0.0.1:8080, got %q", a.name, a.addr)
+			continue
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			r.addf("%s: bad port in %q", a.name, a.addr)
+			continue
+		}
+		if d && !c.Dev.AllowRemote && !isLoopback(host) {
+			r.addf("%s: dev mode listens only on loopback (127.0.0.1, ::1, localhost), got %q; set AUTHSVC_DEV_ALLOW_REMOTE=true to expose an insecure dev server", a.name, a.addr)
+		}
+	}
+	c.Listen.TLSCertFile = r.file("AUTHSVC_TLS_CERT_FILE", false, "")
+	c.Listen.TLSKeyFile = r.file("AUTHSVC_TLS_KEY_FILE", false, "")
+	if (c.Listen.TLSCertFile == "") != (c.Listen.TLSKeyFile == "") {
+		r.addf("AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE: set both (serve TLS) or neither (TLS ends at the ingress)")
+	}
+	c.Listen.Reflection = r.boolean("AUTHSVC_GRPC_REFLECTION", d)
+	c.Listen.ShutdownDrain = r.duration("AUTHSVC_SHUTDOWN_DRAIN", pick2(d, defaultShutdownDrain, 0), 0, 5*time.Minute)
+	c.Listen.ShutdownTimeout = r.duration("AUTHSVC_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, time.Second, 10*time.Minute)
+
+	// Service.
+	c.Service.Brand = r.str("AUTHSVC_BRAND", pick("", devBrand))
+	if c.Service.Brand == "" {
+		r.addf("AUTHSVC_BRAND is not set: name the brand customers talk to, e.g. AUTHSVC_BRAND=Acme")
+	} else if len(c.Service.Brand) > 64 {
+		r.addf("AUTHSVC_BRAND: at most 64 bytes")
+	}
+	if raw := r.str("AUTHSVC_PUBLIC_URL", ""); raw != "" {
+		c.Service.PublicURL = parsePublicURL(r, raw, d)
+	} else if prod {
+		r.addf("AUTHSVC_PUBLIC_URL is not set: the https origin customers open pages on, e.g. AUTHSVC_PUBLIC_URL=https://verify.acme.example")
+	}
+
+	// Redis.
+	c.Redis.DialTimeout = r.duration("AUTHSVC_REDIS_DIAL_TIMEOUT", defaultDialTimeout, 10*time.Millisecond, time.Minute)
+	c.Redis.ReadTimeout = r.duration("AUTHSVC_REDIS_READ_TIMEOUT", defaultIOTimeout, 10*time.Millisecond, time.Minute)
+	c.Redis.WriteTimeout = r.duration("AUTHSVC_REDIS_WRITE_TIMEOUT", defaultIOTimeout, 10*time.Millisecond, time.Minute)
+	if prod {
+		raw := r.str("AUTHSVC_REDIS_URL", "")
+		if raw == "" {
+			r.addf("AUTHSVC_REDIS_URL is not set: e.g. redis://redis:6379/0, redis-sentinel://s1:26379,s2:26379/mymaster or redis-cluster://n1:6379,n2:6379")
+		} else if t, err := parseRedisURL(raw); err != nil {
+			r.addf("AUTHSVC_REDIS_URL: %v", err)
+		} else {
+			c.Redis.Target = t
+		}
+		c.Redis.PasswordFile = r.file("AUTHSVC_REDIS_PASSWORD_FILE", false, "")
+		c.Redis.SentinelPasswordFile = r.file("AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", false, "")
+		if c.Redis.SentinelPasswordFile != "" && c.Redis.Target.Mode != redisSentinel && c.Redis.Target.Addrs != nil {
+			r.addf("AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE is set but AUTHSVC_REDIS_URL is not a redis-sentinel URL")
+		}
+		c.Redis.CAFile = r.file("AUTHSVC_REDIS_CA_FILE", false, "")
+		if c.Redis.CAFile != "" && !c.Redis.Target.TLS && c.Redis.Target.Addrs != nil {
+			r.addf("AUTHSVC_REDIS_CA_FILE is set but AUTHSVC_REDIS_URL does not use TLS (rediss://, rediss-sentinel://, rediss-cluster://)")
+		}
+	}
+
+	// Keys and clients.
+	if prod {
+		c.Keys.HMACKeysFile = r.file("AUTHSVC_HMAC_KEYS_FILE", true, "a file of keyed-hash keys, one \"ID:BASE64\" line each (32+ random bytes), current first")
+		c.Keys.SigningKeysDir = r.dir("AUTHSVC_SIGNING_KEYS_DIR", true, "a directory of PKCS#8 PEM signing keys (Ed25519 or ECDSA P-256), e.g. a mounted Kubernetes Secret")
+		c.Keys.SigningKeyActive = r.str("AUTHSVC_SIGNING_KEY_ACTIVE", "")
+		c.ClientsFile = r.file("AUTHSVC_CLIENTS_FILE", true, "a file listing the API clients and their keys")
+	}
+
+	// Assertions and verifications.
+	c.Assertion.Issuer = r.str("AUTHSVC_ASSERTION_ISSUER", "")
+	c.Assertion.TTL = r.duration("AUTHSVC_ASSERTION_TTL", defaultAssertionTTL, 30*time.Second, time.Hour)
+	c.Verification.TTL = r.duration("AUTHSVC_VERIFICATION_TTL", defaultVerificationTTL, time.Minute, time.Hour)
+	c.Verification.MaxAttempts = r.integer("AUTHSVC_MAX_ATTEMPTS", defaultMaxAttempts, 1, 10)
+
+	// Delivery.
+	if prod {
+		c.Webhook.SMSURL = r.str("AUTHSVC_SMS_WEBHOOK_URL", "")
+		if c.Webhook.SMSURL == "" {
+			r.addf("AUTHSVC_SMS_WEBHOOK_URL is not set: the SMS gateway's webhook, e.g. https://sms-relay.internal/send")
+		} else {
+			checkWebhookURL(r, "AUTHSVC_SMS_WEBHOOK_URL", c.Webhook.SMSURL)
+		}
+		c.Webhook.SMSSecretFile = r.file("AUTHSVC_SMS_WEBHOOK_SECRET_FILE", true, "a file holding the SMS webhook's signing secret (32+ bytes)")
+		c.Webhook.EmailURL = r.str("AUTHSVC_EMAIL_WEBHOOK_URL", "")
+		if c.Webhook.EmailURL != "" {
+			checkWebhookURL(r, "AUTHSVC_EMAIL_WEBHOOK_URL", c.Webhook.EmailURL)
+			c.Webhook.EmailSecretFile = r.file("AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE", true, "a file holding the email webhook's signing secret (32+ bytes)")
+		}
+		loadSMTP(r, &c)
+	}
+
+	// Logging.
+	switch lv := strings.ToLower(r.str("AUTHSVC_LOG_LEVEL", "info")); lv {
+	case "debug":
+		c.Log.Level = slog.LevelDebug
+	case "info":
+		c.Log.Level = slog.LevelInfo
+	case "warn", "warning":
+		c.Log.Level = slog.LevelWarn
+	case "error":
+		c.Log.Level = slog.LevelError
+	default:
+		r.addf("AUTHSVC_LOG_LEVEL: want debug, info, warn or error, got %q", lv)
+	}
+	c.Log.Format = strings.ToLower(r.str("AUTHSVC_LOG_FORMAT", pick("json", "text")))
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		r.addf("AUTHSVC_LOG_FORMAT: want json or text, got %q", c.Log.Format)
+	}
+
+	if len(r.problems) > 0 {
+		return nil, &ConfigError{Problems: r.problems}
+	}
+	return &c, nil
+}
+
+// devIgnored lists the production variables that are set but that dev mode does
+// not use, so that the operator is told instead of surprised.
+func devIgnored(getenv func(string) string) []string {
+	var out []string
+	for _, name := range []string{
+		"AUTHSVC_REDIS_URL", "AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE",
+		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE", "AUTHSVC_CLIENTS_FILE",
+		"AUTHSVC_SMTP_HOST", "AUTHSVC_SMTP_PORT", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_FROM",
+		"AUTHSVC_SMTP_TLS", "AUTHSVC_SMTP_CA_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE",
+		"AUTHSVC_EMAIL_WEBHOOK_URL", "AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE",
+	} {
+		if getenv(name) != "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func pick2(dev bool, prod, devValue time.Duration) time.Duration {
+	if dev {
+		return devValue
+	}
+	return prod
+}
+
+// loadSMTP reads the SMTP settings: required unless email goes through the webhook.
+func loadSMTP(r *envReader, c *Config) {
+	s := &c.SMTP
+	s.Host = r.str("AUTHSVC_SMTP_HOST", "")
+	if s.Host == "" {
+		if c.Webhook.EmailURL == "" {
+			r.addf("AUTHSVC_SMTP_HOST is not set: the SMTP submission server for code and link emails (or set AUTHSVC_EMAIL_WEBHOOK_URL to send email through a webhook)")
+		}
+		return
+	}
+	if c.Webhook.EmailURL != "" {
+		r.addf("AUTHSVC_SMTP_HOST and AUTHSVC_EMAIL_WEBHOOK_URL are both set: email goes one way; unset one")
+		return
+	}
+	if strings.ContainsAny(s.Host, ":/ ") {
+		r.addf("AUTHSVC_SMTP_HOST: a host name only, without port or scheme (the port is AUTHSVC_SMTP_PORT), got %q", s.Host)
+	}
+	s.Port = r.integer("AUTHSVC_SMTP_PORT", 0, 1, 65535)
+	s.Username = r.str("AUTHSVC_SMTP_USERNAME", "")
+	s.PasswordFile = r.file("AUTHSVC_SMTP_PASSWORD_FILE", s.Username != "", "a file holding the password of AUTHSVC_SMTP_USERNAME")
+	if s.Username == "" && s.PasswordFile != "" {
+		r.addf("AUTHSVC_SMTP_PASSWORD_FILE is set without AUTHSVC_SMTP_USERNAME")
+	}
+	s.From = r.str("AUTHSVC_SMTP_FROM", "")
+	if s.From == "" {
+		r.addf("AUTHSVC_SMTP_FROM is not set: the sender, e.g. \"Acme <no-reply@acme.example>\"")
+	}
+	s.TLS = strings.ToLower(r.str("AUTHSVC_SMTP_TLS", "starttls"))
+	switch s.TLS {
+	case "starttls", "tls":
+	case "none":
+		if !isLoopback(s.Host) {
+			r.addf("AUTHSVC_SMTP_TLS=none is allowed only for a loopback AUTHSVC_SMTP_HOST; use starttls or tls")
+		}
+	default:
+		r.addf("AUTHSVC_SMTP_TLS: want starttls, tls or none, got %q", s.TLS)
+	}
+	s.CAFile = r.file("AUTHSVC_SMTP_CA_FILE", false, "")
+}
+
+// parsePublicURL checks the customer page origin: https outside dev mode.
+func parsePublicURL(r *envReader, raw string, dev bool) *url.URL {
+	const name = "AUTHSVC_PUBLIC_URL"
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		r.addf("%s: want an origin such as https://verify.acme.example, got %q", name, raw)
+		return nil
+	}
+	ok := true
+	if u.Scheme != "https" && !dev {
+		r.addf("%s: must use https outside dev mode (customers type codes on these pages), got %q", name, raw)
+		ok = false
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.RawPath != "" {
+		r.addf("%s: want scheme, host, optional port and optional path prefix, without query, fragment, user info or escapes, got %q", name, raw)
+		ok = false
+	}
+	if !ok {
+		return nil
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u
+}
+
+// checkWebhookURL checks a webhook URL: https, or http on a loopback host.
+func checkWebhookURL(r *envReader, name, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		r.addf("%s: want an absolute https URL", name)
+		return
+	}
+	if u.User != nil {
+		r.addf("%s: must not carry user info (the request is signed with the secret file)", name)
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !isLoopback(u.Hostname())) {
+		r.addf("%s: must use https (http only for a loopback host)", name)
+	}
+}
+
+// isLoopback reports whether host is a loopback address or "localhost".
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// prodFiles writes valid secret files into a temp dir and returns an
+// environment that configures a complete production instance.
+func prodFiles(t *testing.T) map[string]string {
+	t.Helper()
+	f := writeProdSecrets(t, t.TempDir())
+	return map[string]string{
+		"AUTHSVC_PUBLIC_URL":              "https://verify.acme.example",
+		"AUTHSVC_BRAND":                   "Acme",
+		"AUTHSVC_REDIS_URL":               "redis://127.0.0.1:6379/0",
+		"AUTHSVC_HMAC_KEYS_FILE":          f.hmac,
+		"AUTHSVC_SIGNING_KEYS_DIR":        f.signingDir,
+		"AUTHSVC_SIGNING_KEY_ACTIVE":      "2026-11",
+		"AUTHSVC_CLIENTS_FILE":            f.clients,
+		"AUTHSVC_SMTP_HOST":               "smtp.acme.example",
+		"AUTHSVC_SMTP_FROM":               "Acme <no-reply@acme.example>",
+		"AUTHSVC_SMTP_USERNAME":           "authsvc",
+		"AUTHSVC_SMTP_PASSWORD_FILE":      f.smtpPassword,
+		"AUTHSVC_SMS_WEBHOOK_URL":         "https://sms.acme.example/send",
+		"AUTHSVC_SMS_WEBHOOK_SECRET_FILE": f.webhookSecret,
+	}
+}
+
+func getenvFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := make(map[string]string, len(base))
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(m, kv[i])
+		} else {
+			m[kv[i]] = kv[i+1]
+		}
+	}
+	return m
+}
+
+func TestLoadConfigProductionDefaults(t *testing.T) {
+	t.Parallel()
+	env := prodFiles(t)
+	c, err := loadConfig(getenvFrom(env), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.Dev.Enabled || c.Listen.Reflection {
+		t.Errorf("dev %v reflection %v, want both off", c.Dev.Enabled, c.Listen.Reflection)
+	}
+	if c.Listen.GRPCAddr != ":8443" || c.Listen.HTTPAddr != ":8080" || c.Listen.MetricsAddr != ":9090" {
+		t.Errorf("listen %+v", c.Listen)
+	}
+	if c.Listen.ShutdownDrain != 5*time.Second || c.Assertion.TTL != 5*time.Minute ||
+		c.Verification.TTL != 10*time.Minute || c.Verification.MaxAttempts != 5 {
+		t.Errorf("defaults: drain %s assertion ttl %s verification ttl %s attempts %d",
+			c.Listen.ShutdownDrain, c.Assertion.TTL, c.Verification.TTL, c.Verification.MaxAttempts)
+	}
+	if c.Redis.DialTimeout != time.Second || c.Redis.ReadTimeout != 500*time.Millisecond || c.Redis.WriteTimeout != 500*time.Millisecond {
+		t.Errorf("redis timeouts %+v", c.Redis)
+	}
+	if c.SMTP.TLS != "starttls" || c.Log.Format != "json" {
+		t.Errorf("smtp tls %q log format %q", c.SMTP.TLS, c.Log.Format)
+	}
+	if _, err := loadSecrets(c); err != nil {
+		t.Fatalf("loadSecrets: %v", err)
+	}
+}
+
+func TestLoadConfigDevNeedsNothing(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(getenvFrom(nil), true)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if !c.Dev.Enabled || !c.Listen.Reflection || c.Dev.APIKey != devAPIKey || c.Service.Brand != devBrand ||
+		c.Listen.ShutdownDrain != 0 || c.Log.Format != "text" || c.Listen.GRPCAddr != "127.0.0.1:7443" {
+		t.Errorf("dev config %+v", c)
+	}
+	c, err = loadConfig(getenvFrom(map[string]string{"AUTHSVC_DEV": "true", "AUTHSVC_DEV_API_KEY": "k"}), false)
+	if err != nil || !c.Dev.Enabled || c.Dev.APIKey != "k" {
+		t.Errorf("AUTHSVC_DEV=true: %+v, %v", c, err)
+	}
+	if _, err := loadSecrets(c); err != nil {
+		t.Errorf("dev secrets: %v", err)
+	}
+}
+
+func TestLoadConfigProblems(t *testing.T) {
+	t.Parallel()
+	base := prodFiles(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		env  map[string]string
+		dev  bool
+		// want are substrings, each of which must appear in one problem.
+		want []string
+	}{
+		{"missing public url", with(base, "AUTHSVC_PUBLIC_URL", ""), false, []string{"AUTHSVC_PUBLIC_URL is not set"}},
+		{"http public url", with(base, "AUTHSVC_PUBLIC_URL", "http://verify.acme.example"), false, []string{"AUTHSVC_PUBLIC_URL: must use https outside dev mode"}},
+		{"public url with query", with(base, "AUTHSVC_PUBLIC_URL", "https://verify.acme.example/?a=b"), false, []string{"AUTHSVC_PUBLIC_URL: want scheme, host"}},
+		{"missing brand", with(base, "AUTHSVC_BRAND", ""), false, []string{"AUTHSVC_BRAND is not set"}},
+		{"missing redis", with(base, "AUTHSVC_REDIS_URL", ""), false, []string{"AUTHSVC_REDIS_URL is not set"}},
+		{"bad redis scheme", with(base, "AUTHSVC_REDIS_URL", "http://redis:6379"), false, []string{`AUTHSVC_REDIS_URL: unknown scheme "http"`}},
+		{"redis password in url", with(base, "AUTHSVC_REDIS_URL", "redis://:hunter2@redis:6379"), false, []string{"AUTHSVC_REDIS_PASSWORD_FILE"}},
+		{"sentinel without master", with(base, "AUTHSVC_REDIS_URL", "redis-sentinel://s1:26379,s2"), false, []string{"names the master"}},
+		{"missing hmac keys", with(base, "AUTHSVC_HMAC_KEYS_FILE", ""), false, []string{"AUTHSVC_HMAC_KEYS_FILE is not set"}},
+		{"hmac keys file absent", with(base, "AUTHSVC_HMAC_KEYS_FILE", filepath.Join(dir, "nope")), false, []string{"AUTHSVC_HMAC_KEYS_FILE: " + filepath.Join(dir, "nope") + " does not exist"}},
+		{"signing dir is a file", with(base, "AUTHSVC_SIGNING_KEYS_DIR", base["AUTHSVC_HMAC_KEYS_FILE"]), false, []string{"AUTHSVC_SIGNING_KEYS_DIR: " + base["AUTHSVC_HMAC_KEYS_FILE"] + " is not a directory"}},
+		{"missing clients", with(base, "AUTHSVC_CLIENTS_FILE", ""), false, []string{"AUTHSVC_CLIENTS_FILE is not set"}},
+		{"missing sms webhook", with(base, "AUTHSVC_SMS_WEBHOOK_URL", "", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE", ""), false, []string{"AUTHSVC_SMS_WEBHOOK_URL is not set", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE is not set"}},
+		{"http sms webhook", with(base, "AUTHSVC_SMS_WEBHOOK_URL", "http://sms.acme.example/send"), false, []string{"AUTHSVC_SMS_WEBHOOK_URL: must use https"}},
+		{"no email route", with(base, "AUTHSVC_SMTP_HOST", ""), false, []string{"AUTHSVC_SMTP_HOST is not set"}},
+		{"smtp user without password", with(base, "AUTHSVC_SMTP_PASSWORD_FILE", ""), false, []string{"AUTHSVC_SMTP_PASSWORD_FILE is not set"}},
+		{"smtp in clear to a remote host", with(base, "AUTHSVC_SMTP_TLS", "none"), false, []string{"AUTHSVC_SMTP_TLS=none is allowed only for a loopback"}},
+		{"email two ways", with(base, "AUTHSVC_EMAIL_WEBHOOK_URL", "https://mail.acme.example"), false, []string{"AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE is not set", "both set"}},
+		{"half tls", with(base, "AUTHSVC_TLS_CERT_FILE", base["AUTHSVC_HMAC_KEYS_FILE"]), false, []string{"set both"}},
+		{"bad durations and numbers", with(base, "AUTHSVC_ASSERTION_TTL", "forever", "AUTHSVC_VERIFICATION_TTL", "2h", "AUTHSVC_MAX_ATTEMPTS", "0"), false,
+			[]string{"AUTHSVC_ASSERTION_TTL: want a duration", "AUTHSVC_VERIFICATION_TTL: want between", "AUTHSVC_MAX_ATTEMPTS: want between 1 and 10"}},
+		{"bad log settings", with(base, "AUTHSVC_LOG_LEVEL", "loud", "AUTHSVC_LOG_FORMAT", "xml"), false, []string{"AUTHSVC_LOG_LEVEL", "AUTHSVC_LOG_FORMAT"}},
+		{"dev key outside dev", with(base, "AUTHSVC_DEV_API_KEY", "k"), false, []string{"AUTHSVC_DEV_API_KEY is set but dev mode is off"}},
+		{"dev on a public address", map[string]string{"AUTHSVC_HTTP_ADDR": ":8080"}, true, []string{"AUTHSVC_HTTP_ADDR: dev mode listens only on loopback"}},
+		{"bad bool", map[string]string{"AUTHSVC_DEV_ALLOW_REMOTE": "yes please"}, true, []string{"AUTHSVC_DEV_ALLOW_REMOTE: want true or false"}},
+		{"bad address", with(base, "AUTHSVC_GRPC_ADDR", "8443"), false, []string{"AUTHSVC_GRPC_ADDR: want host:port"}},
+		{"everything missing at once", map[string]string{}, false, []string{
+			"AUTHSVC_PUBLIC_URL", "AUTHSVC_BRAND", "AUTHSVC_REDIS_URL", "AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR",
+			"AUTHSVC_CLIENTS_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE", "AUTHSVC_SMTP_HOST"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(getenvFrom(tt.env), tt.dev)
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("loadConfig = %v, want a *ConfigError", err)
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, p := range ce.Problems {
+					found = found || strings.Contains(p, w)
+				}
+				if !found {
+					t.Errorf("no problem mentions %q; problems:\n%s", w, err)
+				}
+			}
+			if len(ce.Problems) < len(tt.want) {
+				t.Errorf("%d problems, want at least %d (all reported at once)", len(ce.Problems), len(tt.want))
+			}
+		})
+	}
+}
+
+func TestDevRemoteAllowed(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"AUTHSVC_HTTP_ADDR": ":8080", "AUTHSVC_DEV_ALLOW_REMOTE": "true"}
+	if _, err := loadConfig(getenvFrom(env), true); err != nil {
+		t.Fatalf("AUTHSVC_DEV_ALLOW_REMOTE=true: %v", err)
+	}
+}
+
+// TestSecretFilesNeverEchoed writes bad secret files holding a marker and checks
+// that the errors name the variable and never repeat the content.
+func TestSecretFilesNeverEchoed(t *testing.T) {
+	t.Parallel()
+	const marker = "SUPERSECRET-MARKER-7f3a"
+	dir := t.TempDir()
+	bad := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sigDir := filepath.Join(dir, "sig")
+	if err := os.Mkdir(sigDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bad("sig/k1.pem", "-----BEGIN PRIVATE KEY-----\n"+marker+"\n-----END PRIVATE KEY-----\n")
+	env := with(prodFiles(t),
+		"AUTHSVC_HMAC_KEYS_FILE", bad("hmac", "k1:"+marker+"\n"),
+		"AUTHSVC_SIGNING_KEYS_DIR", sigDir,
+		"AUTHSVC_CLIENTS_FILE", bad("clients.json", `{"clients":[{"id":"a","api_key_sha256":"`+marker+`"}]}`),
+		"AUTHSVC_SMTP_PASSWORD_FILE", bad("smtp", "\n\n"+marker+"\n"),
+		"AUTHSVC_SMS_WEBHOOK_SECRET_FILE", bad("webhook", marker),
+		"AUTHSVC_REDIS_PASSWORD_FILE", bad("redis", ""),
+	)
+	c, err := loadConfig(getenvFrom(env), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	_, err = loadSecrets(c)
+	if err == nil {
+		t.Fatal("loadSecrets accepted bad files")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, marker) || strings.Contains(msg, "SUPERSECRET") {
+		t.Errorf("error repeats a secret:\n%s", msg)
+	}
+	for _, name := range []string{"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_CLIENTS_FILE",
+		"AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMS_WEBHOOK", "AUTHSVC_REDIS_PASSWORD_FILE"} {
+		if !strings.Contains(msg, name) {
+			t.Errorf("error does not name %s:\n%s", name, msg)
+		}
+	}
+}
+
+func TestParseRedisURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url     string
+		want    redisTarget
+		wantErr string
+	}{
+		{url: "redis://redis:6379/2", want: redisTarget{Mode: redisStandalone, Addrs: []string{"redis:6379"}, DB: 2}},
+		{url: "redis://redis", want: redisTarget{Mode: redisStandalone, Addrs: []string{"redis:6379"}}},
+		{url: "rediss://app@redis.internal:6380?db=3", want: redisTarget{Mode: redisStandalone, TLS: true, Username: "app", Addrs: []string{"redis.internal:6380"}, DB: 3}},
+		{url: "redis://[::1]:7000/0", want: redisTarget{Mode: redisStandalone, Addrs: []string{"[::1]:7000"}}},
+		{url: "redis-sentinel://s1:26379,s2:26380,s3/mymaster?db=1", want: redisTarget{Mode: redisSentinel, Addrs: []string{"s1:26379", "s2:26380", "s3:26379"}, MasterName: "mymaster", DB: 1}},
+		{url: "rediss-sentinel://app@s1/main", want: redisTarget{Mode: redisSentinel, TLS: true, Username: "app", Addrs: []string{"s1:26379"}, MasterName: "main"}},
+		{url: "redis-cluster://n1:6379,n2:6380,n3", want: redisTarget{Mode: redisCluster, Addrs: []string{"n1:6379", "n2:6380", "n3:6379"}}},
+		{url: "rediss-cluster://n1:7000", want: redisTarget{Mode: redisCluster, TLS: true, Addrs: []string{"n1:7000"}}},
+		{url: "memcached://x", wantErr: "unknown scheme"},
+		{url: "redis:6379", wantErr: "want redis://"},
+		{url: "redis://a:1,b:2", wantErr: "names one host"},
+		{url: "redis://:pw@a:1", wantErr: "must not carry a password"},
+		{url: "redis-sentinel://user:pw@s1/m", wantErr: "must not carry a password"},
+		{url: "redis-sentinel://s1:26379", wantErr: "names the master"},
+		{url: "redis-cluster://n1/0", wantErr: "no path"},
+		{url: "redis-cluster://n1?db=1", wantErr: "unknown parameter"},
+		{url: "redis://a?dial_timeout=1", wantErr: "unknown parameter"},
+		{url: "redis://a:99999", wantErr: "bad port"},
+		{url: "redis://a/99", wantErr: "0 to 15"},
+		{url: "redis://a/1?db=2", wantErr: "twice"},
+		{url: "redis-cluster://n1,,n2", wantErr: "empty host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseRedisURL(tt.url)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "pw") {
+					t.Errorf("error repeats the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigCheckAndVersion(t *testing.T) {
+	t.Parallel()
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"-version"}, getenvFrom(nil), &out, &errOut, nil); err != nil || out.String() != "authsvc dev\n" {
+		t.Errorf("-version: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"-config-check"}, getenvFrom(prodFiles(t)), &out, &errOut, nil); err != nil || !strings.Contains(out.String(), "configuration OK") {
+		t.Errorf("-config-check on a valid config: %q, %v", out.String(), err)
+	}
+	err := run(t.Context(), []string{"-config-check"}, getenvFrom(map[string]string{"AUTHSVC_BRAND": "Acme"}), &out, &errOut, nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTHSVC_PUBLIC_URL") || !strings.Contains(err.Error(), "AUTHSVC_HMAC_KEYS_FILE") {
+		t.Errorf("-config-check on an empty config: %v", err)
+	}
+	if err := run(t.Context(), []string{"-dev", "-config-check"}, getenvFrom(nil), &out, &errOut, nil); err != nil {
+		t.Errorf("-dev -config-check: %v", err)
+	}
+	if err := run(t.Context(), []string{"extra"}, getenvFrom(nil), &out, &errOut, nil); err == nil {
+		t.Error("stray argument accepted")
+	}
+}

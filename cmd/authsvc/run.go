@@ -1,0 +1,371 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/web"
+)
+
+// Addrs are the addresses the servers listen on, once they do.
+type Addrs struct {
+	GRPC, HTTP, Metrics string
+	// PublicURL is the customer pages' base URL in effect.
+	PublicURL string
+}
+
+// HTTP server limits.
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpReadTimeout       = 15 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 32 << 10
+	// readinessTimeout bounds the Redis PING behind /readyz.
+	readinessTimeout = 2 * time.Second
+)
+
+// run is the whole program: it parses args, loads the configuration from getenv,
+// builds every dependency in order, serves until ctx is done, then shuts down
+// gracefully and returns nil. stdout receives -version, -config-check and the dev
+// banner; stderr receives the log. ready, when not nil, is called once with the
+// bound addresses after every server is serving (tests listen on port 0).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	ready func(Addrs)) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if opts.version {
+		_, err := fmt.Fprintf(stdout, "authsvc %s\n", version)
+		return err
+	}
+	cfg, err := loadConfig(getenv, opts.dev)
+	if err != nil {
+		return err
+	}
+	if opts.configCheck {
+		if _, err := loadSecrets(cfg); err != nil {
+			return fmt.Errorf("invalid configuration: %w", err)
+		}
+		_, err := fmt.Fprintln(stdout, "configuration OK")
+		return err
+	}
+
+	log := newLogger(cfg.Log, stderr)
+	log.Info("starting authsvc", "version", version, "dev", cfg.Dev.Enabled)
+	if cfg.Dev.Enabled {
+		if ignored := devIgnored(getenv); len(ignored) > 0 {
+			log.Warn("dev mode ignores these variables", "variables", ignored)
+		}
+	}
+
+	sec, err := loadSecrets(cfg)
+	if err != nil {
+		return fmt.Errorf("load secrets: %w", err)
+	}
+
+	// Bind the listeners first: a taken port fails fast, and in dev mode the
+	// default public URL names the HTTP port actually bound.
+	lis, err := listen(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer lis.close()
+	publicURL := cfg.Service.PublicURL
+	if publicURL == nil {
+		// Dev mode only: loadConfig requires AUTHSVC_PUBLIC_URL otherwise.
+		publicURL = &url.URL{Scheme: "http", Host: "localhost:" + strconv.Itoa(lis.http.Addr().(*net.TCPAddr).Port)}
+	}
+	issuer := cfg.Assertion.Issuer
+	if issuer == "" {
+		issuer = publicURL.String()
+	}
+
+	// Redis: in dev mode an embedded Redis-protocol server, talked to over TCP by
+	// the same client and store as production.
+	target := cfg.Redis.Target
+	if cfg.Dev.Enabled {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		defer mr.Close()
+		stopClock := runMiniredisClock(mr)
+		defer stopClock()
+		target = redisTarget{Mode: redisStandalone, Addrs: []string{mr.Addr()}}
+	}
+	cfg.Redis.Target = target
+	rdb := newRedisClient(cfg.Redis, sec.redis)
+	defer func() {
+		if err := rdb.Close(); err != nil {
+			log.Warn("close redis", "err", err)
+		}
+	}()
+	if err := ping(ctx, rdb, pingTimeout); err != nil {
+		return fmt.Errorf("open redis (%s %v): %w", target.Mode, target.Addrs, err)
+	}
+	log.Info("redis ready", "mode", target.Mode.String(), "addrs", target.Addrs)
+
+	minter := assertion.NewMinter(sec.keyring, issuer, cfg.Assertion.TTL)
+	verifier := assertion.NewVerifier(sec.keyring, issuer, time.Now)
+	router := delivery.NewRouter(sec.email, sec.sms)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	svc, err := challenge.New(challenge.Config{
+		PublicURL:     publicURL,
+		Brand:         cfg.Service.Brand,
+		DefaultTTL:    cfg.Verification.TTL,
+		MaxAttempts:   cfg.Verification.MaxAttempts,
+		ShardedPubSub: target.Mode == redisCluster,
+	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg))
+	if err != nil {
+		return fmt.Errorf("build verification service: %w", err)
+	}
+
+	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer}, svc,
+		assertions{Verifier: verifier, Keyring: sec.keyring}, svc, sec.clients, log, reg)
+	if err != nil {
+		return fmt.Errorf("build grpc server: %w", err)
+	}
+	// Readiness fails from the moment shutdown begins, so that load balancers stop
+	// routing pages here during the drain delay, as gRPC health does.
+	var draining atomic.Bool
+	readiness := func(ctx context.Context) error {
+		if draining.Load() {
+			return errShuttingDown
+		}
+		return ping(ctx, rdb, readinessTimeout)
+	}
+	handler, err := web.New(web.Config{
+		PublicURL: publicURL,
+		Brand:     cfg.Service.Brand,
+		TLS:       publicURL.Scheme == "https",
+		DevOutbox: sec.outbox,
+	}, svc, sec.keyring, readiness, sec.hashKeys, time.Now, log)
+	if err != nil {
+		return fmt.Errorf("build web handler: %w", err)
+	}
+
+	httpSrv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	metricsMux := http.NewServeMux()
+	metricsMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metricsSrv := &http.Server{
+		Handler:           metricsMux,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	// grpcapi builds its own *grpc.Server, so gRPC TLS is terminated by the
+	// listener; http.Server.ServeTLS adds the h2 and http/1.1 ALPN protocols.
+	grpcLis := lis.grpc
+	serveHTTP := func() error { return httpSrv.Serve(lis.http) }
+	if sec.tls != nil {
+		grpcLis = tls.NewListener(grpcLis, tlsConfig(sec.tls, "h2"))
+		httpSrv.TLSConfig = tlsConfig(sec.tls)
+		serveHTTP = func() error { return httpSrv.ServeTLS(lis.http, "", "") }
+	}
+	addrs := Addrs{
+		GRPC: lis.grpc.Addr().String(), HTTP: lis.http.Addr().String(), Metrics: lis.metrics.Addr().String(),
+		PublicURL: publicURL.String(),
+	}
+
+	// Serve. Each server runs in one goroutine that is joined below; the first
+	// to fail ends the run like a signal does.
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 3)
+	serve := func(name string, f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve %s: %w", name, err)
+			}
+		})
+	}
+	lis.handedOff()
+	serve("grpc", func() error { return grpcSrv.GRPCServer().Serve(grpcLis) })
+	serve("http", serveHTTP)
+	serve("metrics", func() error { return metricsSrv.Serve(lis.metrics) })
+
+	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
+		"public_url", addrs.PublicURL, "tls", sec.tls != nil, "reflection", cfg.Listen.Reflection)
+	if cfg.Dev.Enabled {
+		printBanner(stdout, cfg, addrs)
+	}
+	if ready != nil {
+		ready(addrs)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "drain", cfg.Listen.ShutdownDrain.String())
+	case runErr = <-serveErr:
+		log.Error("server failed, shutting down", "err", runErr)
+	}
+	draining.Store(true)
+	shutdown(log, cfg.Listen, grpcSrv, httpSrv, metricsSrv)
+	wg.Wait()
+	close(serveErr)
+	for err := range serveErr {
+		runErr = errors.Join(runErr, err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+// errShuttingDown is what readiness reports once shutdown has begun.
+var errShuttingDown = errors.New("shutting down")
+
+// assertions is what the gRPC AssertionService needs: the verifier's Verify and
+// the keyring's public keys.
+type assertions struct {
+	*assertion.Verifier
+	*assertion.Keyring
+}
+
+// shutdown stops the servers: health goes NOT_SERVING, the drain delay lets load
+// balancers notice, then gRPC stops gracefully (forcibly after the timeout) and
+// both HTTP servers shut down within the same timeout.
+func shutdown(log *slog.Logger, cfg ListenConfig, g *grpcapi.Server, servers ...*http.Server) {
+	g.Drain()
+	if cfg.ShutdownDrain > 0 {
+		time.Sleep(cfg.ShutdownDrain)
+	}
+	deadline := time.Now().Add(cfg.ShutdownTimeout)
+
+	stopped := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		g.GRPCServer().GracefulStop()
+		close(stopped)
+	})
+	timer := time.NewTimer(time.Until(deadline))
+	select {
+	case <-stopped:
+		timer.Stop()
+	case <-timer.C:
+		log.Warn("graceful gRPC stop timed out; closing open streams", "timeout", cfg.ShutdownTimeout.String())
+		g.GRPCServer().Stop()
+	}
+	wg.Wait()
+
+	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(ctx); err != nil {
+			log.Warn("graceful HTTP shutdown timed out; closing connections", "err", err)
+			_ = s.Close()
+		}
+	}
+}
+
+// listeners are the three bound sockets.
+type listeners struct {
+	grpc, http, metrics net.Listener
+	// owned is true until the servers take the listeners over.
+	owned bool
+}
+
+// listen binds the three addresses.
+func listen(cfg ListenConfig) (*listeners, error) {
+	l := &listeners{owned: true}
+	var lc net.ListenConfig
+	var err error
+	if l.grpc, err = lc.Listen(context.Background(), "tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("listen grpc (AUTHSVC_GRPC_ADDR): %w", err)
+	}
+	if l.http, err = lc.Listen(context.Background(), "tcp", cfg.HTTPAddr); err != nil {
+		l.close()
+		return nil, fmt.Errorf("listen http (AUTHSVC_HTTP_ADDR): %w", err)
+	}
+	if l.metrics, err = lc.Listen(context.Background(), "tcp", cfg.MetricsAddr); err != nil {
+		l.close()
+		return nil, fmt.Errorf("listen metrics (AUTHSVC_METRICS_ADDR): %w", err)
+	}
+	return l, nil
+}
+
+// handedOff records that the servers now own (and close) the listeners.
+func (l *listeners) handedOff() { l.owned = false }
+
+// close closes the listeners unless the servers own them.
+func (l *listeners) close() {
+	if !l.owned {
+		return
+	}
+	for _, x := range []net.Listener{l.grpc, l.http, l.metrics} {
+		if x != nil {
+			_ = x.Close()
+		}
+	}
+}
+
+// newLogger returns the debug log: JSON or text on w at the configured level.
+func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: c.Level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// runMiniredisClock advances the embedded server's key expiry with the wall
+// clock (miniredis only expires keys when told time has passed), so dev mode
+// forgets verifications as Redis would. The returned func stops and joins it.
+func runMiniredisClock(mr *miniredis.Miniredis) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				mr.FastForward(now.Sub(last))
+				last = now
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}

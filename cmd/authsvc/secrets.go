@@ -1,0 +1,171 @@
+package main
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/keyedhash"
+)
+
+// secrets is every key and credential the service holds, read from the files the
+// configuration names (or, in dev mode, generated).
+type secrets struct {
+	hashKeys *keyedhash.Ring
+	keyring  *assertion.Keyring
+	clients  *grpcapi.Clients
+	redis    redisSecrets
+	// tls is the serving certificate; nil when TLS ends at the ingress.
+	tls *tls.Certificate
+	// email and sms are the senders built from the delivery settings; in dev
+	// mode both are the outbox.
+	email, sms challenge.Sender
+	outbox     *delivery.Outbox
+}
+
+// loadSecrets reads every secret file and builds the senders, reporting every
+// problem at once. Errors name the variable and the path, never file contents.
+func loadSecrets(cfg *Config) (*secrets, error) {
+	if cfg.Dev.Enabled {
+		return devSecrets(cfg)
+	}
+	var s secrets
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
+
+	var err error
+	if s.hashKeys, err = keyedhash.LoadFile(cfg.Keys.HMACKeysFile); err != nil {
+		fail(fmt.Errorf("AUTHSVC_HMAC_KEYS_FILE: %w", err))
+	}
+	if s.keyring, err = assertion.LoadKeyring(cfg.Keys.SigningKeysDir, cfg.Keys.SigningKeyActive); err != nil {
+		fail(fmt.Errorf("AUTHSVC_SIGNING_KEYS_DIR / AUTHSVC_SIGNING_KEY_ACTIVE: %w", err))
+	}
+	if s.clients, err = grpcapi.LoadClients(cfg.ClientsFile); err != nil {
+		fail(fmt.Errorf("AUTHSVC_CLIENTS_FILE: %w", err))
+	}
+	if p := cfg.Redis.PasswordFile; p != "" {
+		if s.redis.password, err = readSecretFile("AUTHSVC_REDIS_PASSWORD_FILE", p); err != nil {
+			fail(err)
+		}
+	}
+	if p := cfg.Redis.SentinelPasswordFile; p != "" {
+		if s.redis.sentinelPassword, err = readSecretFile("AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", p); err != nil {
+			fail(err)
+		}
+	}
+	if p := cfg.Redis.CAFile; p != "" {
+		if s.redis.rootCAs, err = readCAFile("AUTHSVC_REDIS_CA_FILE", p); err != nil {
+			fail(err)
+		}
+	}
+	if cfg.Listen.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile)
+		if err != nil {
+			fail(fmt.Errorf("AUTHSVC_TLS_CERT_FILE / AUTHSVC_TLS_KEY_FILE: %w", err))
+		} else {
+			s.tls = &cert
+		}
+	}
+
+	// Senders: SMS always through its webhook; email through SMTP or a webhook.
+	if smsSecret, err := readSecretFile("AUTHSVC_SMS_WEBHOOK_SECRET_FILE", cfg.Webhook.SMSSecretFile); err != nil {
+		fail(err)
+	} else if s.sms, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.SMSURL, Secret: []byte(smsSecret)}); err != nil {
+		fail(fmt.Errorf("AUTHSVC_SMS_WEBHOOK_URL / AUTHSVC_SMS_WEBHOOK_SECRET_FILE: %w", err))
+	}
+	if cfg.Webhook.EmailURL != "" {
+		if secret, err := readSecretFile("AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE", cfg.Webhook.EmailSecretFile); err != nil {
+			fail(err)
+		} else if s.email, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.EmailURL, Secret: []byte(secret)}); err != nil {
+			fail(fmt.Errorf("AUTHSVC_EMAIL_WEBHOOK_URL / AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE: %w", err))
+		}
+	} else if email, err := newSMTPSender(cfg.SMTP); err != nil {
+		fail(err)
+	} else {
+		s.email = email
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &s, nil
+}
+
+// newSMTPSender builds the SMTP sender from its settings and files.
+func newSMTPSender(c SMTPConfig) (*delivery.SMTP, error) {
+	dc := delivery.SMTPConfig{Host: c.Host, Port: c.Port, Username: c.Username, From: c.From}
+	switch c.TLS {
+	case "tls":
+		dc.TLS = delivery.TLSImplicit
+	case "none":
+		dc.TLS = delivery.TLSNone
+	default:
+		dc.TLS = delivery.TLSStartTLS
+	}
+	var errs []error
+	if c.PasswordFile != "" {
+		pw, err := readSecretFile("AUTHSVC_SMTP_PASSWORD_FILE", c.PasswordFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		dc.Password = pw
+	}
+	if c.CAFile != "" {
+		pool, err := readCAFile("AUTHSVC_SMTP_CA_FILE", c.CAFile)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		dc.RootCAs = pool
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	s, err := delivery.NewSMTP(dc)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHSVC_SMTP_*: %w", err)
+	}
+	return s, nil
+}
+
+// devSecrets generates everything dev mode needs: a random keyed-hash key,
+// an ephemeral Ed25519 signing key, the "dev" API client and the outbox as the
+// only sender. Nothing outlives the process.
+func devSecrets(cfg *Config) (*secrets, error) {
+	var s secrets
+	secret := make([]byte, keyedhash.MinKeyLen)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("dev hmac key: %w", err)
+	}
+	var err error
+	if s.hashKeys, err = keyedhash.NewRing(keyedhash.Key{ID: "dev", Secret: secret}); err != nil {
+		return nil, fmt.Errorf("dev hmac key: %w", err)
+	}
+	key, err := assertion.GenerateKey(assertion.AlgEdDSA)
+	if err != nil {
+		return nil, fmt.Errorf("dev signing key: %w", err)
+	}
+	if s.keyring, err = assertion.NewKeyring([]crypto.Signer{key}, 0); err != nil {
+		return nil, fmt.Errorf("dev signing key: %w", err)
+	}
+	if s.clients, err = grpcapi.NewClients(map[string]string{"dev": cfg.Dev.APIKey}); err != nil {
+		return nil, fmt.Errorf("dev api client: %w", err)
+	}
+	s.outbox = delivery.NewOutbox(200)
+	s.email, s.sms = s.outbox, s.outbox
+	return &s, nil
+}
+
+// tlsConfig returns the serving TLS configuration for cert with the ALPN
+// protocols given.
+func tlsConfig(cert *tls.Certificate, protos ...string) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{*cert},
+		NextProtos:   protos,
+	}
+}
