@@ -1,0 +1,102 @@
+{{/*
+Names and labels shared by the templates.
+*/}}
+
+{{/* authsvc.name is the chart name, overridable with nameOverride. */}}
+{{- define "authsvc.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* authsvc.fullname is the name of every object: the release name, plus the chart name when the release name does not contain it. */}}
+{{- define "authsvc.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "authsvc.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "authsvc.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* authsvc.selectorLabels select the pods; they never change across upgrades. */}}
+{{- define "authsvc.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "authsvc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* authsvc.labels go on every object. */}}
+{{- define "authsvc.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "authsvc.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: verification
+app.kubernetes.io/part-of: authsvc
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* authsvc.serviceAccountName is the ServiceAccount the pods run as. */}}
+{{- define "authsvc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "authsvc.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* authsvc.image is the image reference: by digest when one is given, else by tag (default appVersion). */}}
+{{- define "authsvc.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* authsvc.secretsDir is where every secret is mounted, one directory per Secret. */}}
+{{- define "authsvc.secretsDir" -}}/var/run/secrets/authsvc{{- end }}
+
+{{/*
+authsvc.secretMounts is the list of secret files the container reads, as
+dicts {volume, secret, dir, key, env}: key is the file the env variable points
+at inside dir ("" when the variable names the directory). Optional entries
+appear only when their Secret is named. The Deployment builds volumes, mounts
+and *_FILE / *_DIR variables from this one list, so they cannot disagree.
+*/}}
+{{- define "authsvc.secretMounts" -}}
+{{- $d := include "authsvc.secretsDir" . -}}
+{{- $m := list -}}
+{{- $m = append $m (dict "volume" "hmac-keys" "secret" .Values.secrets.hmacKeys "dir" (printf "%s/hmac-keys" $d) "key" "hmac-keys" "env" "AUTHSVC_HMAC_KEYS_FILE") -}}
+{{- $m = append $m (dict "volume" "signing-keys" "secret" .Values.secrets.signingKeys "dir" (printf "%s/signing-keys" $d) "key" "" "env" "AUTHSVC_SIGNING_KEYS_DIR") -}}
+{{- $m = append $m (dict "volume" "clients" "secret" .Values.secrets.clients "dir" (printf "%s/clients" $d) "key" "clients.json" "env" "AUTHSVC_CLIENTS_FILE") -}}
+{{- $m = append $m (dict "volume" "sms-webhook-secret" "secret" .Values.secrets.smsWebhookSecret "dir" (printf "%s/sms-webhook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_WEBHOOK_SECRET_FILE") -}}
+{{- if .Values.secrets.smtpPassword }}
+{{- $m = append $m (dict "volume" "smtp-password" "secret" .Values.secrets.smtpPassword "dir" (printf "%s/smtp-password" $d) "key" "password" "env" "AUTHSVC_SMTP_PASSWORD_FILE") -}}
+{{- end }}
+{{- if .Values.redis.passwordSecret }}
+{{- $m = append $m (dict "volume" "redis-password" "secret" .Values.redis.passwordSecret "dir" (printf "%s/redis-password" $d) "key" "password" "env" "AUTHSVC_REDIS_PASSWORD_FILE") -}}
+{{- end }}
+{{- if .Values.redis.sentinelPasswordSecret }}
+{{- $m = append $m (dict "volume" "redis-sentinel-password" "secret" .Values.redis.sentinelPasswordSecret "dir" (printf "%s/redis-sentinel-password" $d) "key" "password" "env" "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE") -}}
+{{- end }}
+{{- if .Values.redis.caSecret }}
+{{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
+{{- end }}
+{{- toJson $m -}}
+{{- end }}
+
+{{/*
+authsvc.validate fails the render on combinations the schema cannot express.
+*/}}
+{{- define "authsvc.validate" -}}
+{{- $s := .Values.shutdown -}}
+{{- $need := add $s.preStopSleepSeconds $s.drainSeconds $s.timeoutSeconds -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed shutdown.preStopSleepSeconds + drainSeconds + timeoutSeconds (%v), or pods are killed mid-drain" .Values.terminationGracePeriodSeconds $need) -}}
+{{- end -}}
+{{- if and .Values.smtp.username (not .Values.secrets.smtpPassword) -}}
+{{- fail "smtp.username is set: secrets.smtpPassword must name the Secret holding the SMTP password" -}}
+{{- end -}}
+{{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
+{{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- end }}
