@@ -9,6 +9,7 @@ package authsvcv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,126 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// DisclosureChannel is where data would be revealed.
+type DisclosureChannel int32
+
+const (
+	DisclosureChannel_DISCLOSURE_CHANNEL_UNSPECIFIED DisclosureChannel = 0
+	// A public reply or comment: visible to anyone.
+	DisclosureChannel_DISCLOSURE_CHANNEL_PUBLIC_REPLY DisclosureChannel = 1
+	// A direct message on the social network.
+	DisclosureChannel_DISCLOSURE_CHANNEL_DM DisclosureChannel = 2
+	// The brand's own authenticated channel (app, account page, secure form).
+	DisclosureChannel_DISCLOSURE_CHANNEL_SECURE_CHANNEL DisclosureChannel = 3
+	// A phone call.
+	DisclosureChannel_DISCLOSURE_CHANNEL_PHONE DisclosureChannel = 4
+)
+
+// Enum value maps for DisclosureChannel.
+var (
+	DisclosureChannel_name = map[int32]string{
+		0: "DISCLOSURE_CHANNEL_UNSPECIFIED",
+		1: "DISCLOSURE_CHANNEL_PUBLIC_REPLY",
+		2: "DISCLOSURE_CHANNEL_DM",
+		3: "DISCLOSURE_CHANNEL_SECURE_CHANNEL",
+		4: "DISCLOSURE_CHANNEL_PHONE",
+	}
+	DisclosureChannel_value = map[string]int32{
+		"DISCLOSURE_CHANNEL_UNSPECIFIED":    0,
+		"DISCLOSURE_CHANNEL_PUBLIC_REPLY":   1,
+		"DISCLOSURE_CHANNEL_DM":             2,
+		"DISCLOSURE_CHANNEL_SECURE_CHANNEL": 3,
+		"DISCLOSURE_CHANNEL_PHONE":          4,
+	}
+)
+
+func (x DisclosureChannel) Enum() *DisclosureChannel {
+	p := new(DisclosureChannel)
+	*p = x
+	return p
+}
+
+func (x DisclosureChannel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisclosureChannel) Descriptor() protoreflect.EnumDescriptor {
+	return file_authsvc_v1_assertion_service_proto_enumTypes[0].Descriptor()
+}
+
+func (DisclosureChannel) Type() protoreflect.EnumType {
+	return &file_authsvc_v1_assertion_service_proto_enumTypes[0]
+}
+
+func (x DisclosureChannel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisclosureChannel.Descriptor instead.
+func (DisclosureChannel) EnumDescriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{0}
+}
+
+// DisclosureDenial is one reason a disclosure was denied.
+type DisclosureDenial int32
+
+const (
+	DisclosureDenial_DISCLOSURE_DENIAL_UNSPECIFIED DisclosureDenial = 0
+	// The assertion's level is below the data class's minimum.
+	DisclosureDenial_DISCLOSURE_DENIAL_LEVEL_TOO_LOW DisclosureDenial = 1
+	// The authentication is older than the data class's max age.
+	DisclosureDenial_DISCLOSURE_DENIAL_TOO_OLD DisclosureDenial = 2
+	// The data class may never be shared in this channel.
+	DisclosureDenial_DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED DisclosureDenial = 3
+	// The assertion was issued for another conversation.
+	DisclosureDenial_DISCLOSURE_DENIAL_CONVERSATION_MISMATCH DisclosureDenial = 4
+)
+
+// Enum value maps for DisclosureDenial.
+var (
+	DisclosureDenial_name = map[int32]string{
+		0: "DISCLOSURE_DENIAL_UNSPECIFIED",
+		1: "DISCLOSURE_DENIAL_LEVEL_TOO_LOW",
+		2: "DISCLOSURE_DENIAL_TOO_OLD",
+		3: "DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED",
+		4: "DISCLOSURE_DENIAL_CONVERSATION_MISMATCH",
+	}
+	DisclosureDenial_value = map[string]int32{
+		"DISCLOSURE_DENIAL_UNSPECIFIED":           0,
+		"DISCLOSURE_DENIAL_LEVEL_TOO_LOW":         1,
+		"DISCLOSURE_DENIAL_TOO_OLD":               2,
+		"DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED":   3,
+		"DISCLOSURE_DENIAL_CONVERSATION_MISMATCH": 4,
+	}
+)
+
+func (x DisclosureDenial) Enum() *DisclosureDenial {
+	p := new(DisclosureDenial)
+	*p = x
+	return p
+}
+
+func (x DisclosureDenial) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisclosureDenial) Descriptor() protoreflect.EnumDescriptor {
+	return file_authsvc_v1_assertion_service_proto_enumTypes[1].Descriptor()
+}
+
+func (DisclosureDenial) Type() protoreflect.EnumType {
+	return &file_authsvc_v1_assertion_service_proto_enumTypes[1]
+}
+
+func (x DisclosureDenial) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisclosureDenial.Descriptor instead.
+func (DisclosureDenial) EnumDescriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{1}
+}
 
 type GetJwksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -477,12 +598,350 @@ func (x *AssertionClaims) GetCustomerId() string {
 	return ""
 }
 
+type AuthorizeDisclosureRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required. The assertion (JWT), at most 8 KiB.
+	Assertion string `protobuf:"bytes,1,opt,name=assertion,proto3" json:"assertion,omitempty"`
+	// Required. The audience the caller expects.
+	Audience string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
+	// Required. A data class of the policy, e.g. "order_status", "shipping_address".
+	DataClass string `protobuf:"bytes,3,opt,name=data_class,json=dataClass,proto3" json:"data_class,omitempty"`
+	// Required. Where the data would be revealed.
+	Channel DisclosureChannel `protobuf:"varint,4,opt,name=channel,proto3,enum=authsvc.v1.DisclosureChannel" json:"channel,omitempty"`
+	// Required. The conversation the data would be revealed in; must be the assertion's.
+	ConversationId string `protobuf:"bytes,5,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthorizeDisclosureRequest) Reset() {
+	*x = AuthorizeDisclosureRequest{}
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeDisclosureRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeDisclosureRequest) ProtoMessage() {}
+
+func (x *AuthorizeDisclosureRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeDisclosureRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeDisclosureRequest) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AuthorizeDisclosureRequest) GetAssertion() string {
+	if x != nil {
+		return x.Assertion
+	}
+	return ""
+}
+
+func (x *AuthorizeDisclosureRequest) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *AuthorizeDisclosureRequest) GetDataClass() string {
+	if x != nil {
+		return x.DataClass
+	}
+	return ""
+}
+
+func (x *AuthorizeDisclosureRequest) GetChannel() DisclosureChannel {
+	if x != nil {
+		return x.Channel
+	}
+	return DisclosureChannel_DISCLOSURE_CHANNEL_UNSPECIFIED
+}
+
+func (x *AuthorizeDisclosureRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+type AuthorizeDisclosureResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// Why not, when denied; empty when allowed.
+	Denials []DisclosureDenial `protobuf:"varint,2,rep,packed,name=denials,proto3,enum=authsvc.v1.DisclosureDenial" json:"denials,omitempty"`
+	// When a step-up would allow it: the acr values that would do (RFC 9470), space-separated.
+	AcrValues string `protobuf:"bytes,3,opt,name=acr_values,json=acrValues,proto3" json:"acr_values,omitempty"`
+	// When a step-up would allow it: the largest age of authentication that would do (RFC 9470).
+	MaxAge *durationpb.Duration `protobuf:"bytes,4,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	// The data class's minimum level.
+	RequiredLevel AssuranceLevel `protobuf:"varint,5,opt,name=required_level,json=requiredLevel,proto3,enum=authsvc.v1.AssuranceLevel" json:"required_level,omitempty"`
+	// The channels the data class may be shared in.
+	AllowedChannels []DisclosureChannel `protobuf:"varint,6,rep,packed,name=allowed_channels,json=allowedChannels,proto3,enum=authsvc.v1.DisclosureChannel" json:"allowed_channels,omitempty"`
+	// The verified claims the decision was made on.
+	Claims        *AssertionClaims `protobuf:"bytes,7,opt,name=claims,proto3" json:"claims,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeDisclosureResponse) Reset() {
+	*x = AuthorizeDisclosureResponse{}
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeDisclosureResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeDisclosureResponse) ProtoMessage() {}
+
+func (x *AuthorizeDisclosureResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeDisclosureResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeDisclosureResponse) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuthorizeDisclosureResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthorizeDisclosureResponse) GetDenials() []DisclosureDenial {
+	if x != nil {
+		return x.Denials
+	}
+	return nil
+}
+
+func (x *AuthorizeDisclosureResponse) GetAcrValues() string {
+	if x != nil {
+		return x.AcrValues
+	}
+	return ""
+}
+
+func (x *AuthorizeDisclosureResponse) GetMaxAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxAge
+	}
+	return nil
+}
+
+func (x *AuthorizeDisclosureResponse) GetRequiredLevel() AssuranceLevel {
+	if x != nil {
+		return x.RequiredLevel
+	}
+	return AssuranceLevel_ASSURANCE_LEVEL_UNSPECIFIED
+}
+
+func (x *AuthorizeDisclosureResponse) GetAllowedChannels() []DisclosureChannel {
+	if x != nil {
+		return x.AllowedChannels
+	}
+	return nil
+}
+
+func (x *AuthorizeDisclosureResponse) GetClaims() *AssertionClaims {
+	if x != nil {
+		return x.Claims
+	}
+	return nil
+}
+
+type GetDisclosurePolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDisclosurePolicyRequest) Reset() {
+	*x = GetDisclosurePolicyRequest{}
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDisclosurePolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDisclosurePolicyRequest) ProtoMessage() {}
+
+func (x *GetDisclosurePolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDisclosurePolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetDisclosurePolicyRequest) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{8}
+}
+
+type GetDisclosurePolicyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rules         []*DisclosureRule      `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDisclosurePolicyResponse) Reset() {
+	*x = GetDisclosurePolicyResponse{}
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDisclosurePolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDisclosurePolicyResponse) ProtoMessage() {}
+
+func (x *GetDisclosurePolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDisclosurePolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetDisclosurePolicyResponse) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetDisclosurePolicyResponse) GetRules() []*DisclosureRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// DisclosureRule is what one data class needs before it may be shared.
+type DisclosureRule struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	DataClass string                 `protobuf:"bytes,1,opt,name=data_class,json=dataClass,proto3" json:"data_class,omitempty"`
+	// A sentence an agent reads, e.g. "Delivery address on file".
+	Description string         `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	MinLevel    AssuranceLevel `protobuf:"varint,3,opt,name=min_level,json=minLevel,proto3,enum=authsvc.v1.AssuranceLevel" json:"min_level,omitempty"`
+	// The largest age of the customer's authentication.
+	MaxAge        *durationpb.Duration `protobuf:"bytes,4,opt,name=max_age,json=maxAge,proto3" json:"max_age,omitempty"`
+	Channels      []DisclosureChannel  `protobuf:"varint,5,rep,packed,name=channels,proto3,enum=authsvc.v1.DisclosureChannel" json:"channels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisclosureRule) Reset() {
+	*x = DisclosureRule{}
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisclosureRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisclosureRule) ProtoMessage() {}
+
+func (x *DisclosureRule) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_assertion_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisclosureRule.ProtoReflect.Descriptor instead.
+func (*DisclosureRule) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_assertion_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DisclosureRule) GetDataClass() string {
+	if x != nil {
+		return x.DataClass
+	}
+	return ""
+}
+
+func (x *DisclosureRule) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *DisclosureRule) GetMinLevel() AssuranceLevel {
+	if x != nil {
+		return x.MinLevel
+	}
+	return AssuranceLevel_ASSURANCE_LEVEL_UNSPECIFIED
+}
+
+func (x *DisclosureRule) GetMaxAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxAge
+	}
+	return nil
+}
+
+func (x *DisclosureRule) GetChannels() []DisclosureChannel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
 var File_authsvc_v1_assertion_service_proto protoreflect.FileDescriptor
 
 const file_authsvc_v1_assertion_service_proto_rawDesc = "" +
 	"\n" +
 	"\"authsvc/v1/assertion_service.proto\x12\n" +
-	"authsvc.v1\x1a\x16authsvc/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
+	"authsvc.v1\x1a\x16authsvc/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
 	"\x0eGetJwksRequest\"Z\n" +
 	"\x0fGetJwksResponse\x12*\n" +
 	"\x04keys\x18\x01 \x03(\v2\x16.authsvc.v1.JsonWebKeyR\x04keys\x12\x1b\n" +
@@ -522,10 +981,50 @@ const file_authsvc_v1_assertion_service_proto_rawDesc = "" +
 	"\x06scopes\x18\x0f \x03(\tR\x06scopes\x12'\n" +
 	"\x0fverification_id\x18\x10 \x01(\tR\x0everificationId\x12\x1f\n" +
 	"\vcustomer_id\x18\x11 \x01(\tR\n" +
-	"customerId2\xb2\x01\n" +
+	"customerId\"\xd7\x01\n" +
+	"\x1aAuthorizeDisclosureRequest\x12\x1c\n" +
+	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x1a\n" +
+	"\baudience\x18\x02 \x01(\tR\baudience\x12\x1d\n" +
+	"\n" +
+	"data_class\x18\x03 \x01(\tR\tdataClass\x127\n" +
+	"\achannel\x18\x04 \x01(\x0e2\x1d.authsvc.v1.DisclosureChannelR\achannel\x12'\n" +
+	"\x0fconversation_id\x18\x05 \x01(\tR\x0econversationId\"\x84\x03\n" +
+	"\x1bAuthorizeDisclosureResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x126\n" +
+	"\adenials\x18\x02 \x03(\x0e2\x1c.authsvc.v1.DisclosureDenialR\adenials\x12\x1d\n" +
+	"\n" +
+	"acr_values\x18\x03 \x01(\tR\tacrValues\x122\n" +
+	"\amax_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06maxAge\x12A\n" +
+	"\x0erequired_level\x18\x05 \x01(\x0e2\x1a.authsvc.v1.AssuranceLevelR\rrequiredLevel\x12H\n" +
+	"\x10allowed_channels\x18\x06 \x03(\x0e2\x1d.authsvc.v1.DisclosureChannelR\x0fallowedChannels\x123\n" +
+	"\x06claims\x18\a \x01(\v2\x1b.authsvc.v1.AssertionClaimsR\x06claims\"\x1c\n" +
+	"\x1aGetDisclosurePolicyRequest\"O\n" +
+	"\x1bGetDisclosurePolicyResponse\x120\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1a.authsvc.v1.DisclosureRuleR\x05rules\"\xf9\x01\n" +
+	"\x0eDisclosureRule\x12\x1d\n" +
+	"\n" +
+	"data_class\x18\x01 \x01(\tR\tdataClass\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x127\n" +
+	"\tmin_level\x18\x03 \x01(\x0e2\x1a.authsvc.v1.AssuranceLevelR\bminLevel\x122\n" +
+	"\amax_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06maxAge\x129\n" +
+	"\bchannels\x18\x05 \x03(\x0e2\x1d.authsvc.v1.DisclosureChannelR\bchannels*\xbc\x01\n" +
+	"\x11DisclosureChannel\x12\"\n" +
+	"\x1eDISCLOSURE_CHANNEL_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fDISCLOSURE_CHANNEL_PUBLIC_REPLY\x10\x01\x12\x19\n" +
+	"\x15DISCLOSURE_CHANNEL_DM\x10\x02\x12%\n" +
+	"!DISCLOSURE_CHANNEL_SECURE_CHANNEL\x10\x03\x12\x1c\n" +
+	"\x18DISCLOSURE_CHANNEL_PHONE\x10\x04*\xd1\x01\n" +
+	"\x10DisclosureDenial\x12!\n" +
+	"\x1dDISCLOSURE_DENIAL_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fDISCLOSURE_DENIAL_LEVEL_TOO_LOW\x10\x01\x12\x1d\n" +
+	"\x19DISCLOSURE_DENIAL_TOO_OLD\x10\x02\x12)\n" +
+	"%DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED\x10\x03\x12+\n" +
+	"'DISCLOSURE_DENIAL_CONVERSATION_MISMATCH\x10\x042\x82\x03\n" +
 	"\x10AssertionService\x12B\n" +
 	"\aGetJwks\x12\x1a.authsvc.v1.GetJwksRequest\x1a\x1b.authsvc.v1.GetJwksResponse\x12Z\n" +
-	"\x0fVerifyAssertion\x12\".authsvc.v1.VerifyAssertionRequest\x1a#.authsvc.v1.VerifyAssertionResponseB9Z7github.com/authsvc/authsvc/api/gen/authsvc/v1;authsvcv1b\x06proto3"
+	"\x0fVerifyAssertion\x12\".authsvc.v1.VerifyAssertionRequest\x1a#.authsvc.v1.VerifyAssertionResponse\x12f\n" +
+	"\x13AuthorizeDisclosure\x12&.authsvc.v1.AuthorizeDisclosureRequest\x1a'.authsvc.v1.AuthorizeDisclosureResponse\x12f\n" +
+	"\x13GetDisclosurePolicy\x12&.authsvc.v1.GetDisclosurePolicyRequest\x1a'.authsvc.v1.GetDisclosurePolicyResponseB9Z7github.com/authsvc/authsvc/api/gen/authsvc/v1;authsvcv1b\x06proto3"
 
 var (
 	file_authsvc_v1_assertion_service_proto_rawDescOnce sync.Once
@@ -539,36 +1038,59 @@ func file_authsvc_v1_assertion_service_proto_rawDescGZIP() []byte {
 	return file_authsvc_v1_assertion_service_proto_rawDescData
 }
 
-var file_authsvc_v1_assertion_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_authsvc_v1_assertion_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_authsvc_v1_assertion_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_authsvc_v1_assertion_service_proto_goTypes = []any{
-	(*GetJwksRequest)(nil),          // 0: authsvc.v1.GetJwksRequest
-	(*GetJwksResponse)(nil),         // 1: authsvc.v1.GetJwksResponse
-	(*JsonWebKey)(nil),              // 2: authsvc.v1.JsonWebKey
-	(*VerifyAssertionRequest)(nil),  // 3: authsvc.v1.VerifyAssertionRequest
-	(*VerifyAssertionResponse)(nil), // 4: authsvc.v1.VerifyAssertionResponse
-	(*AssertionClaims)(nil),         // 5: authsvc.v1.AssertionClaims
-	(*timestamppb.Timestamp)(nil),   // 6: google.protobuf.Timestamp
-	(AssuranceLevel)(0),             // 7: authsvc.v1.AssuranceLevel
-	(*SocialIdentity)(nil),          // 8: authsvc.v1.SocialIdentity
+	(DisclosureChannel)(0),              // 0: authsvc.v1.DisclosureChannel
+	(DisclosureDenial)(0),               // 1: authsvc.v1.DisclosureDenial
+	(*GetJwksRequest)(nil),              // 2: authsvc.v1.GetJwksRequest
+	(*GetJwksResponse)(nil),             // 3: authsvc.v1.GetJwksResponse
+	(*JsonWebKey)(nil),                  // 4: authsvc.v1.JsonWebKey
+	(*VerifyAssertionRequest)(nil),      // 5: authsvc.v1.VerifyAssertionRequest
+	(*VerifyAssertionResponse)(nil),     // 6: authsvc.v1.VerifyAssertionResponse
+	(*AssertionClaims)(nil),             // 7: authsvc.v1.AssertionClaims
+	(*AuthorizeDisclosureRequest)(nil),  // 8: authsvc.v1.AuthorizeDisclosureRequest
+	(*AuthorizeDisclosureResponse)(nil), // 9: authsvc.v1.AuthorizeDisclosureResponse
+	(*GetDisclosurePolicyRequest)(nil),  // 10: authsvc.v1.GetDisclosurePolicyRequest
+	(*GetDisclosurePolicyResponse)(nil), // 11: authsvc.v1.GetDisclosurePolicyResponse
+	(*DisclosureRule)(nil),              // 12: authsvc.v1.DisclosureRule
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(AssuranceLevel)(0),                 // 14: authsvc.v1.AssuranceLevel
+	(*SocialIdentity)(nil),              // 15: authsvc.v1.SocialIdentity
+	(*durationpb.Duration)(nil),         // 16: google.protobuf.Duration
 }
 var file_authsvc_v1_assertion_service_proto_depIdxs = []int32{
-	2,  // 0: authsvc.v1.GetJwksResponse.keys:type_name -> authsvc.v1.JsonWebKey
-	5,  // 1: authsvc.v1.VerifyAssertionResponse.claims:type_name -> authsvc.v1.AssertionClaims
-	6,  // 2: authsvc.v1.AssertionClaims.issue_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: authsvc.v1.AssertionClaims.not_before_time:type_name -> google.protobuf.Timestamp
-	6,  // 4: authsvc.v1.AssertionClaims.expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 5: authsvc.v1.AssertionClaims.auth_time:type_name -> google.protobuf.Timestamp
-	7,  // 6: authsvc.v1.AssertionClaims.assurance_level:type_name -> authsvc.v1.AssuranceLevel
-	8,  // 7: authsvc.v1.AssertionClaims.identity:type_name -> authsvc.v1.SocialIdentity
-	0,  // 8: authsvc.v1.AssertionService.GetJwks:input_type -> authsvc.v1.GetJwksRequest
-	3,  // 9: authsvc.v1.AssertionService.VerifyAssertion:input_type -> authsvc.v1.VerifyAssertionRequest
-	1,  // 10: authsvc.v1.AssertionService.GetJwks:output_type -> authsvc.v1.GetJwksResponse
-	4,  // 11: authsvc.v1.AssertionService.VerifyAssertion:output_type -> authsvc.v1.VerifyAssertionResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	4,  // 0: authsvc.v1.GetJwksResponse.keys:type_name -> authsvc.v1.JsonWebKey
+	7,  // 1: authsvc.v1.VerifyAssertionResponse.claims:type_name -> authsvc.v1.AssertionClaims
+	13, // 2: authsvc.v1.AssertionClaims.issue_time:type_name -> google.protobuf.Timestamp
+	13, // 3: authsvc.v1.AssertionClaims.not_before_time:type_name -> google.protobuf.Timestamp
+	13, // 4: authsvc.v1.AssertionClaims.expire_time:type_name -> google.protobuf.Timestamp
+	13, // 5: authsvc.v1.AssertionClaims.auth_time:type_name -> google.protobuf.Timestamp
+	14, // 6: authsvc.v1.AssertionClaims.assurance_level:type_name -> authsvc.v1.AssuranceLevel
+	15, // 7: authsvc.v1.AssertionClaims.identity:type_name -> authsvc.v1.SocialIdentity
+	0,  // 8: authsvc.v1.AuthorizeDisclosureRequest.channel:type_name -> authsvc.v1.DisclosureChannel
+	1,  // 9: authsvc.v1.AuthorizeDisclosureResponse.denials:type_name -> authsvc.v1.DisclosureDenial
+	16, // 10: authsvc.v1.AuthorizeDisclosureResponse.max_age:type_name -> google.protobuf.Duration
+	14, // 11: authsvc.v1.AuthorizeDisclosureResponse.required_level:type_name -> authsvc.v1.AssuranceLevel
+	0,  // 12: authsvc.v1.AuthorizeDisclosureResponse.allowed_channels:type_name -> authsvc.v1.DisclosureChannel
+	7,  // 13: authsvc.v1.AuthorizeDisclosureResponse.claims:type_name -> authsvc.v1.AssertionClaims
+	12, // 14: authsvc.v1.GetDisclosurePolicyResponse.rules:type_name -> authsvc.v1.DisclosureRule
+	14, // 15: authsvc.v1.DisclosureRule.min_level:type_name -> authsvc.v1.AssuranceLevel
+	16, // 16: authsvc.v1.DisclosureRule.max_age:type_name -> google.protobuf.Duration
+	0,  // 17: authsvc.v1.DisclosureRule.channels:type_name -> authsvc.v1.DisclosureChannel
+	2,  // 18: authsvc.v1.AssertionService.GetJwks:input_type -> authsvc.v1.GetJwksRequest
+	5,  // 19: authsvc.v1.AssertionService.VerifyAssertion:input_type -> authsvc.v1.VerifyAssertionRequest
+	8,  // 20: authsvc.v1.AssertionService.AuthorizeDisclosure:input_type -> authsvc.v1.AuthorizeDisclosureRequest
+	10, // 21: authsvc.v1.AssertionService.GetDisclosurePolicy:input_type -> authsvc.v1.GetDisclosurePolicyRequest
+	3,  // 22: authsvc.v1.AssertionService.GetJwks:output_type -> authsvc.v1.GetJwksResponse
+	6,  // 23: authsvc.v1.AssertionService.VerifyAssertion:output_type -> authsvc.v1.VerifyAssertionResponse
+	9,  // 24: authsvc.v1.AssertionService.AuthorizeDisclosure:output_type -> authsvc.v1.AuthorizeDisclosureResponse
+	11, // 25: authsvc.v1.AssertionService.GetDisclosurePolicy:output_type -> authsvc.v1.GetDisclosurePolicyResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_authsvc_v1_assertion_service_proto_init() }
@@ -582,13 +1104,14 @@ func file_authsvc_v1_assertion_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authsvc_v1_assertion_service_proto_rawDesc), len(file_authsvc_v1_assertion_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_authsvc_v1_assertion_service_proto_goTypes,
 		DependencyIndexes: file_authsvc_v1_assertion_service_proto_depIdxs,
+		EnumInfos:         file_authsvc_v1_assertion_service_proto_enumTypes,
 		MessageInfos:      file_authsvc_v1_assertion_service_proto_msgTypes,
 	}.Build()
 	File_authsvc_v1_assertion_service_proto = out.File

@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AssertionService_GetJwks_FullMethodName         = "/authsvc.v1.AssertionService/GetJwks"
-	AssertionService_VerifyAssertion_FullMethodName = "/authsvc.v1.AssertionService/VerifyAssertion"
+	AssertionService_GetJwks_FullMethodName             = "/authsvc.v1.AssertionService/GetJwks"
+	AssertionService_VerifyAssertion_FullMethodName     = "/authsvc.v1.AssertionService/VerifyAssertion"
+	AssertionService_AuthorizeDisclosure_FullMethodName = "/authsvc.v1.AssertionService/AuthorizeDisclosure"
+	AssertionService_GetDisclosurePolicy_FullMethodName = "/authsvc.v1.AssertionService/GetDisclosurePolicy"
 )
 
 // AssertionServiceClient is the client API for AssertionService service.
@@ -35,6 +37,14 @@ type AssertionServiceClient interface {
 	// VerifyAssertion checks an assertion's signature, type, issuer, audience,
 	// lifetime and revocation, and returns its claims.
 	VerifyAssertion(ctx context.Context, in *VerifyAssertionRequest, opts ...grpc.CallOption) (*VerifyAssertionResponse, error)
+	// AuthorizeDisclosure verifies an assertion and answers whether a data class may
+	// be revealed in a channel of a conversation on it. A denial says which level and
+	// max age would allow it (RFC 9470 acr_values and max_age), so the platform can
+	// step up at once. A denial is an answer, not an error.
+	AuthorizeDisclosure(ctx context.Context, in *AuthorizeDisclosureRequest, opts ...grpc.CallOption) (*AuthorizeDisclosureResponse, error)
+	// GetDisclosurePolicy returns the policy in force: the agent's list of what may
+	// be shared where, and on which proof.
+	GetDisclosurePolicy(ctx context.Context, in *GetDisclosurePolicyRequest, opts ...grpc.CallOption) (*GetDisclosurePolicyResponse, error)
 }
 
 type assertionServiceClient struct {
@@ -65,6 +75,26 @@ func (c *assertionServiceClient) VerifyAssertion(ctx context.Context, in *Verify
 	return out, nil
 }
 
+func (c *assertionServiceClient) AuthorizeDisclosure(ctx context.Context, in *AuthorizeDisclosureRequest, opts ...grpc.CallOption) (*AuthorizeDisclosureResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeDisclosureResponse)
+	err := c.cc.Invoke(ctx, AssertionService_AuthorizeDisclosure_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *assertionServiceClient) GetDisclosurePolicy(ctx context.Context, in *GetDisclosurePolicyRequest, opts ...grpc.CallOption) (*GetDisclosurePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDisclosurePolicyResponse)
+	err := c.cc.Invoke(ctx, AssertionService_GetDisclosurePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AssertionServiceServer is the server API for AssertionService service.
 // All implementations must embed UnimplementedAssertionServiceServer
 // for forward compatibility.
@@ -77,6 +107,14 @@ type AssertionServiceServer interface {
 	// VerifyAssertion checks an assertion's signature, type, issuer, audience,
 	// lifetime and revocation, and returns its claims.
 	VerifyAssertion(context.Context, *VerifyAssertionRequest) (*VerifyAssertionResponse, error)
+	// AuthorizeDisclosure verifies an assertion and answers whether a data class may
+	// be revealed in a channel of a conversation on it. A denial says which level and
+	// max age would allow it (RFC 9470 acr_values and max_age), so the platform can
+	// step up at once. A denial is an answer, not an error.
+	AuthorizeDisclosure(context.Context, *AuthorizeDisclosureRequest) (*AuthorizeDisclosureResponse, error)
+	// GetDisclosurePolicy returns the policy in force: the agent's list of what may
+	// be shared where, and on which proof.
+	GetDisclosurePolicy(context.Context, *GetDisclosurePolicyRequest) (*GetDisclosurePolicyResponse, error)
 	mustEmbedUnimplementedAssertionServiceServer()
 }
 
@@ -92,6 +130,12 @@ func (UnimplementedAssertionServiceServer) GetJwks(context.Context, *GetJwksRequ
 }
 func (UnimplementedAssertionServiceServer) VerifyAssertion(context.Context, *VerifyAssertionRequest) (*VerifyAssertionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyAssertion not implemented")
+}
+func (UnimplementedAssertionServiceServer) AuthorizeDisclosure(context.Context, *AuthorizeDisclosureRequest) (*AuthorizeDisclosureResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizeDisclosure not implemented")
+}
+func (UnimplementedAssertionServiceServer) GetDisclosurePolicy(context.Context, *GetDisclosurePolicyRequest) (*GetDisclosurePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDisclosurePolicy not implemented")
 }
 func (UnimplementedAssertionServiceServer) mustEmbedUnimplementedAssertionServiceServer() {}
 func (UnimplementedAssertionServiceServer) testEmbeddedByValue()                          {}
@@ -150,6 +194,42 @@ func _AssertionService_VerifyAssertion_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AssertionService_AuthorizeDisclosure_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeDisclosureRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssertionServiceServer).AuthorizeDisclosure(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssertionService_AuthorizeDisclosure_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssertionServiceServer).AuthorizeDisclosure(ctx, req.(*AuthorizeDisclosureRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AssertionService_GetDisclosurePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDisclosurePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AssertionServiceServer).GetDisclosurePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AssertionService_GetDisclosurePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AssertionServiceServer).GetDisclosurePolicy(ctx, req.(*GetDisclosurePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AssertionService_ServiceDesc is the grpc.ServiceDesc for AssertionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +244,14 @@ var AssertionService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyAssertion",
 			Handler:    _AssertionService_VerifyAssertion_Handler,
+		},
+		{
+			MethodName: "AuthorizeDisclosure",
+			Handler:    _AssertionService_AuthorizeDisclosure_Handler,
+		},
+		{
+			MethodName: "GetDisclosurePolicy",
+			Handler:    _AssertionService_GetDisclosurePolicy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
