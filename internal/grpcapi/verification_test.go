@@ -383,6 +383,17 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	id := f.start(t, keyA, "down-0").GetVerification().GetVerificationId()
+	// A verified one, whose assertion must not verify while revocation cannot be checked.
+	done := f.start(t, keyA, "down-verified")
+	doneID := done.GetVerification().GetVerificationId()
+	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, done.GetCustomerUrl()), f.codeFor(t, doneID), "n"); err != nil || r.Outcome != challenge.OutcomeVerified {
+		t.Fatalf("SubmitCode = %+v, %v", r, err)
+	}
+	got, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: doneID})
+	if err != nil || got.GetVerification().GetAssertion().GetToken() == "" {
+		t.Fatalf("GetVerification = %v, %v", got, err)
+	}
+	token := got.GetVerification().GetAssertion().GetToken()
 	f.redis.Kill()
 
 	const deadline = 5 * time.Second
@@ -397,6 +408,23 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 		},
 		"cancel": func(ctx context.Context) error {
 			_, err := f.vc.CancelVerification(ctx, &authsvcv1.CancelVerificationRequest{VerificationId: id, RequestId: "c"})
+			return err
+		},
+		"resend": func(ctx context.Context) error {
+			_, err := f.vc.ResendVerification(ctx, &authsvcv1.ResendVerificationRequest{VerificationId: id, RequestId: "r",
+				Destination: &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: email}}})
+			return err
+		},
+		"watch": func(ctx context.Context) error {
+			stream, err := f.vc.WatchVerification(ctx, &authsvcv1.WatchVerificationRequest{VerificationId: id})
+			if err != nil {
+				return err
+			}
+			_, err = stream.Recv()
+			return err
+		},
+		"verify assertion": func(ctx context.Context) error {
+			_, err := f.ac.VerifyAssertion(ctx, &authsvcv1.VerifyAssertionRequest{Assertion: token, Audience: audience})
 			return err
 		},
 	}
@@ -420,7 +448,6 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	}
 
 	f.redis.Restart(t)
-	var err error
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		if _, err = f.vc.StartVerification(as(t, keyA), validStart("up-1")); err == nil {
 			t.Logf("Start works again %v after the restart", time.Since(end.Add(-10*time.Second)))
