@@ -1,6 +1,7 @@
 // Command authctl is the command-line client of authsvc for care agents and
-// operators: it starts and watches verifications, fetches the JWKS and checks
-// assertions over the authsvc.v1 gRPC API.
+// operators: it starts and watches verifications, fetches the JWKS, checks
+// assertions and prints the disclosure policy as the agents' cheat sheet over the
+// authsvc.v1 gRPC API.
 //
 // Exit codes: 0 success (VERIFIED for verify and watch), 1 the verification
 // ended FAILED, EXPIRED or CANCELED (or was revoked), or an assertion was
@@ -38,6 +39,8 @@ Commands:
   resend ID           send a new code or link (--email or --phone: the destination used at the start)
   jwks                print the JWKS that verifies assertions
   assertion verify TOKEN|-   check an assertion with the service (--audience required; - reads stdin)
+  policy              print the disclosure policy as the agents' cheat sheet: what may be shared
+                      where, on what proof (--file PATH: check and print a policy file instead)
 
 Global flags (accepted before or after the command):
   --addr HOST:PORT     gRPC address (env AUTHSVC_ADDR; default 127.0.0.1:7443, the dev-mode server)
@@ -119,6 +122,8 @@ func runEnv(ctx context.Context, args []string, e env) int {
 		return cmdJwks(ctx, g, rest, e)
 	case "assertion":
 		return cmdAssertion(ctx, g, rest, e)
+	case "policy":
+		return cmdPolicy(ctx, g, rest, e)
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return exitOK

@@ -52,6 +52,7 @@ import (
 //	AUTHSVC_VERIFICATION_TTL              10m                              time a customer has when the request names none (1m to 60m)
 //	AUTHSVC_MAX_ATTEMPTS                  5                                wrong codes that fail a verification (1 to 10)
 //	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients and their keys (format: see grpcapi.LoadClients)
+//	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
 //	AUTHSVC_SMTP_HOST                     required unless email webhook    SMTP submission server
 //	AUTHSVC_SMTP_PORT                     by mode: 587 / 465 / 25          SMTP port
 //	AUTHSVC_SMTP_USERNAME                 (none: no AUTH)                  SMTP AUTH user
@@ -82,6 +83,9 @@ type Config struct {
 	Verification VerificationConfig
 	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
 	ClientsFile string
+	// DisclosurePolicyFile is the disclosure policy (AUTHSVC_DISCLOSURE_POLICY_FILE);
+	// empty means the policy built into package policy.
+	DisclosurePolicyFile string
 	// SMTP sends email unless Webhook.EmailURL is set.
 	SMTP SMTPConfig
 	// Webhook sends SMS (and optionally email) as signed POSTs.
@@ -420,6 +424,9 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		c.Keys.SigningKeyActive = r.str("AUTHSVC_SIGNING_KEY_ACTIVE", "")
 		c.ClientsFile = r.file("AUTHSVC_CLIENTS_FILE", true, "a file listing the API clients and their keys")
 	}
+
+	// Disclosure policy: the built-in one unless a file is named, in dev mode too.
+	c.DisclosurePolicyFile = r.file("AUTHSVC_DISCLOSURE_POLICY_FILE", false, "")
 
 	// Assertions and verifications.
 	c.Assertion.Issuer = r.str("AUTHSVC_ASSERTION_ISSUER", "")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -25,6 +26,7 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/web"
 )
 
@@ -66,7 +68,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if opts.configCheck {
-		if _, err := loadSecrets(cfg); err != nil {
+		_, secErr := loadSecrets(cfg)
+		_, polErr := loadPolicy(cfg)
+		if err := errors.Join(secErr, polErr); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
 		}
 		_, err := fmt.Fprintln(stdout, "configuration OK")
@@ -85,6 +89,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
 	}
+	disclosures, err := loadPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("disclosure policy loaded", "source", cmp.Or(cfg.DisclosurePolicyFile, "built-in"),
+		"data_classes", len(disclosures.Rules()))
 
 	// Bind the listeners first: a taken port fails fast, and in dev mode the
 	// default public URL names the HTTP port actually bound.
@@ -147,7 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer}, svc,
-		assertions{Verifier: verifier, Keyring: sec.keyring}, svc, sec.clients, log, reg)
+		assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, sec.clients, time.Now, log, reg)
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -246,6 +256,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return runErr
+}
+
+// loadPolicy returns the disclosure policy: the file the configuration names, or
+// the built-in default. A bad file's error names each line to fix.
+func loadPolicy(cfg *Config) (*policy.Policy, error) {
+	if cfg.DisclosurePolicyFile == "" {
+		return policy.Default(), nil
+	}
+	p, err := policy.LoadFile(cfg.DisclosurePolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("AUTHSVC_DISCLOSURE_POLICY_FILE: %w", err)
+	}
+	return p, nil
 }
 
 // errShuttingDown is what readiness reports once shutdown has begun.

@@ -4,12 +4,14 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // The domain's stored values and the proto's wire values are separate number
@@ -222,4 +224,91 @@ func claimsToProto(c assertion.Claims, issuer string) *authsvcv1.AssertionClaims
 
 func publicKeyToProto(k assertion.PublicKey) *authsvcv1.JsonWebKey {
 	return &authsvcv1.JsonWebKey{Kty: k.KeyType, Crv: k.Curve, X: k.X, Y: k.Y, Kid: k.KeyID, Alg: k.Algorithm, Use: k.Use}
+}
+
+// channelFromProto returns the policy channel of c; ok is false for UNSPECIFIED
+// and values this build does not know.
+func channelFromProto(c authsvcv1.DisclosureChannel) (policy.Channel, bool) {
+	switch c {
+	case authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_PUBLIC_REPLY:
+		return policy.PublicReply, true
+	case authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_DM:
+		return policy.DM, true
+	case authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_SECURE_CHANNEL:
+		return policy.SecureChannel, true
+	case authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_PHONE:
+		return policy.Phone, true
+	}
+	return 0, false
+}
+
+func channelToProto(c policy.Channel) authsvcv1.DisclosureChannel {
+	switch c {
+	case policy.PublicReply:
+		return authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_PUBLIC_REPLY
+	case policy.DM:
+		return authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_DM
+	case policy.SecureChannel:
+		return authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_SECURE_CHANNEL
+	case policy.Phone:
+		return authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_PHONE
+	}
+	return authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_UNSPECIFIED
+}
+
+func channelsToProto(cs []policy.Channel) []authsvcv1.DisclosureChannel {
+	out := make([]authsvcv1.DisclosureChannel, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, channelToProto(c))
+	}
+	return out
+}
+
+func denialToProto(d policy.Denial) authsvcv1.DisclosureDenial {
+	switch d {
+	case policy.LevelTooLow:
+		return authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_LEVEL_TOO_LOW
+	case policy.TooOld:
+		return authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_TOO_OLD
+	case policy.ChannelNotAllowed:
+		return authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED
+	case policy.ConversationMismatch:
+		return authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_CONVERSATION_MISMATCH
+	}
+	return authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_UNSPECIFIED
+}
+
+// duration returns d as a Duration, nil for zero.
+func duration(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+// decisionToProto maps a disclosure decision made on claims (already mapped).
+// The step-up hint (acr_values, max_age) is set only when the policy gave one.
+func decisionToProto(d policy.Decision, claims *authsvcv1.AssertionClaims) *authsvcv1.AuthorizeDisclosureResponse {
+	out := &authsvcv1.AuthorizeDisclosureResponse{
+		Allowed:         d.Allowed,
+		AcrValues:       d.ACRValues,
+		MaxAge:          duration(d.MaxAge),
+		RequiredLevel:   levelToProto(d.Rule.MinLevel),
+		AllowedChannels: channelsToProto(d.Rule.Channels),
+		Claims:          claims,
+	}
+	for _, r := range d.Denials {
+		out.Denials = append(out.Denials, denialToProto(r))
+	}
+	return out
+}
+
+func ruleToProto(r policy.Rule) *authsvcv1.DisclosureRule {
+	return &authsvcv1.DisclosureRule{
+		DataClass:   r.DataClass,
+		Description: r.Description,
+		MinLevel:    levelToProto(r.MinLevel),
+		MaxAge:      duration(r.MaxAge),
+		Channels:    channelsToProto(r.Channels),
+	}
 }

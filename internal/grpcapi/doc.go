@@ -33,13 +33,24 @@
 //     whose verification was canceled or superseded. UNAUTHENTICATED is reserved for
 //     the caller's own credentials and PERMISSION_DENIED for what a caller may do;
 //     a bad assertion is a bad argument.
+//   - AuthorizeDisclosure checks the assertion exactly as VerifyAssertion does
+//     (same verifier, same revocation read, same statuses: at most one Redis round
+//     trip), then asks the disclosure policy at the server's clock. A denial is an
+//     answer, never an error: allowed=false with every reason, the data class's
+//     required level and channels, and, when a new verification in this
+//     conversation would allow it, the RFC 9470 acr_values and max_age to step up
+//     with. A data class the policy does not name is INVALID_ARGUMENT with a
+//     field violation on data_class that quotes nothing. GetDisclosurePolicy
+//     returns the rules in force, in the policy's order.
 //
 // # Assembly
 //
 // [New] takes the domain through small interfaces declared here ([Verifications],
-// [Assertions], [Revocations]); in production they are a *challenge.Service (which
-// is both Verifications and Revocations) and an assertion Verifier together with its
-// Keyring, e.g. struct{ *assertion.Verifier; *assertion.Keyring }{v, k}.
+// [Assertions], [Revocations], [Disclosures]); in production they are a
+// *challenge.Service (which is both Verifications and Revocations), an assertion
+// Verifier together with its Keyring, e.g. struct{ *assertion.Verifier;
+// *assertion.Keyring }{v, k}, and a *policy.Policy. The clock New takes must be the
+// verifier's.
 // [Server.GRPCServer] returns the configured *grpc.Server; [Server.Drain] marks every
 // health status NOT_SERVING before a graceful stop.
 package grpcapi

@@ -5,17 +5,20 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // Example wires the API the way cmd/authsvc does: the challenge service serves
 // verifications and revocation checks, the assertion verifier and its keyring
-// serve AssertionService, and Drain precedes GracefulStop on shutdown.
+// serve AssertionService with the disclosure policy, and Drain precedes
+// GracefulStop on shutdown.
 func Example() {
 	var (
 		ctx      context.Context     // from signal.NotifyContext
@@ -35,7 +38,7 @@ func Example() {
 		svc, struct {
 			*assertion.Verifier
 			*assertion.Keyring
-		}{verifier, keyring}, svc, clients, log, prometheus.DefaultRegisterer)
+		}{verifier, keyring}, svc, policy.Default(), clients, time.Now, log, prometheus.DefaultRegisterer)
 	if err != nil {
 		return
 	}

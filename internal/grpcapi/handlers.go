@@ -3,9 +3,12 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"time"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // The adapters serve exactly the generated interfaces.
@@ -136,6 +139,8 @@ type assertionService struct {
 	authsvcv1.UnimplementedAssertionServiceServer
 	a      Assertions
 	r      Revocations
+	d      Disclosures
+	now    func() time.Time
 	issuer string
 }
 
@@ -160,13 +165,58 @@ func (s *assertionService) VerifyAssertion(ctx context.Context, r *authsvcv1.Ver
 	if err := checkVerifyAssertion(r); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
-	claims, err := s.a.Verify(r.GetAssertion(), r.GetAudience())
+	claims, err := s.verify(ctx, r.GetAssertion(), r.GetAudience())
 	if err != nil {
-		return nil, toStatus(ctx, err, "")
+		return nil, err
+	}
+	return &authsvcv1.VerifyAssertionResponse{Claims: claimsToProto(claims, s.issuer)}, nil
+}
+
+// verify checks token for audience locally, then asks whether its verification
+// still stands: one Redis read. Its errors are gRPC statuses.
+func (s *assertionService) verify(ctx context.Context, token, audience string) (assertion.Claims, error) {
+	claims, err := s.a.Verify(token, audience)
+	if err != nil {
+		return assertion.Claims{}, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
 	if err := s.r.CheckAssertion(ctx, claims.VerificationID); err != nil {
+		return assertion.Claims{}, toStatus(ctx, err, claims.VerificationID)
+	}
+	return claims, nil
+}
+
+// AuthorizeDisclosure verifies the assertion exactly as VerifyAssertion does,
+// then asks the policy. A denial is an answer (allowed=false), not an error.
+func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1.AuthorizeDisclosureRequest) (*authsvcv1.AuthorizeDisclosureResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	ch, err := checkAuthorizeDisclosure(r)
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	claims, err := s.verify(ctx, r.GetAssertion(), r.GetAudience())
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.d.Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID},
+		r.GetDataClass(), ch, r.GetConversationId(), s.now())
+	if err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
-	return &authsvcv1.VerifyAssertionResponse{Claims: claimsToProto(claims, s.issuer)}, nil
+	return decisionToProto(d, claimsToProto(claims, s.issuer)), nil
+}
+
+// GetDisclosurePolicy returns the rules in force.
+func (s *assertionService) GetDisclosurePolicy(ctx context.Context, _ *authsvcv1.GetDisclosurePolicyRequest) (*authsvcv1.GetDisclosurePolicyResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	rules := s.d.Rules()
+	out := &authsvcv1.GetDisclosurePolicyResponse{Rules: make([]*authsvcv1.DisclosureRule, 0, len(rules))}
+	for _, r := range rules {
+		out.Rules = append(out.Rules, ruleToProto(r))
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"errors"
@@ -11,10 +12,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -28,6 +31,7 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/redistest"
 )
 
@@ -64,9 +68,11 @@ func (s *syncBuffer) String() string {
 // service on a fresh redis-server.
 type fixture struct {
 	redis   *redistest.Server
+	rdb     *redis.Client
 	svc     *challenge.Service
 	outbox  *delivery.Outbox
 	keyring *assertion.Keyring
+	signer  crypto.Signer
 	server  *Server
 	reg     *prometheus.Registry
 	logs    *syncBuffer
@@ -80,6 +86,11 @@ type fixtureOpts struct {
 	cfg    Config
 	// wrap replaces the Verifications the server is given.
 	wrap func(Verifications) Verifications
+	// lifetime is the assertion lifetime (5 min when zero).
+	lifetime time.Duration
+	// skew, when set, is added to the time the assertion verifier and the
+	// disclosure policy see (the challenge service and Redis keep real time).
+	skew *atomic.Int64
 }
 
 func newFixture(t *testing.T, opts fixtureOpts) *fixture {
@@ -93,6 +104,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.signer = signer
 	if f.keyring, err = assertion.NewKeyring([]crypto.Signer{signer}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +113,9 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.rdb = f.redis.Client(t)
 	f.svc, err = challenge.New(challenge.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
-		f.redis.Client(t), sender, assertion.NewMinter(f.keyring, issuer, 5*time.Minute), ring,
+		f.rdb, sender, assertion.NewMinter(f.keyring, issuer, cmp.Or(opts.lifetime, 5*time.Minute)), ring,
 		time.Now, nil, log, challenge.NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
@@ -115,14 +128,18 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	if opts.wrap != nil {
 		v = opts.wrap(v)
 	}
+	now := time.Now
+	if skew := opts.skew; skew != nil {
+		now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	}
 	assertions := struct {
 		*assertion.Verifier
 		*assertion.Keyring
-	}{assertion.NewVerifier(f.keyring, issuer, nil), f.keyring}
+	}{assertion.NewVerifier(f.keyring, issuer, now), f.keyring}
 	f.reg = prometheus.NewRegistry()
 	cfg := opts.cfg
 	cfg.Issuer = issuer
-	if f.server, err = New(cfg, v, assertions, f.svc, clients, log, f.reg); err != nil {
+	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), clients, now, log, f.reg); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -16,6 +16,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // Verifications is the verification lifecycle the VerificationService serves
@@ -59,6 +60,18 @@ type Revocations interface {
 	// challenge.ErrRevoked once it was revoked, and an error wrapping
 	// challenge.ErrUnavailable when that cannot be told.
 	CheckAssertion(ctx context.Context, id string) error
+}
+
+// Disclosures is the disclosure policy AuthorizeDisclosure and
+// GetDisclosurePolicy serve (implemented by *policy.Policy).
+type Disclosures interface {
+	// Decide answers whether dataClass may be revealed in channel ch of
+	// conversationID on an assertion stating c, at now. A denial is a Decision
+	// with Allowed false, not an error; a data class the policy does not name is
+	// policy.ErrUnknownDataClass.
+	Decide(c policy.Claims, dataClass string, ch policy.Channel, conversationID string, now time.Time) (policy.Decision, error)
+	// Rules returns every rule of the policy, in a stable order.
+	Rules() []policy.Rule
 }
 
 // Config holds the server's settings. Zero values take the defaults noted.
@@ -107,12 +120,14 @@ type Server struct {
 	health *health.Server
 }
 
-// New assembles the server: both authsvc.v1 services over v, a and r, API-key
+// New assembles the server: both authsvc.v1 services over v, a, r and d, API-key
 // authentication against clients, recovery, metrics registered with reg, logging
 // to log, deadlines, message size limits, keepalive enforcement, grpc.health.v1
 // (every service SERVING) and, when cfg.Reflection is set, server reflection.
-func New(cfg Config, v Verifications, a Assertions, r Revocations, clients *Clients,
-	log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+// now is the clock disclosure decisions are made by: the clock a's verifier
+// checks lifetimes with.
+func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, clients *Clients,
+	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if cfg.MaxRecvMsgSize == 0 {
 		cfg.MaxRecvMsgSize = DefaultMaxRecvMsgSize
 	}
@@ -124,7 +139,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, clients *Clie
 		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
 	case cfg.UnaryTimeout < 0:
 		return nil, errors.New("grpcapi: UnaryTimeout must not be negative")
-	case v == nil || a == nil || r == nil || log == nil || reg == nil:
+	case v == nil || a == nil || r == nil || d == nil || now == nil || log == nil || reg == nil:
 		return nil, errors.New("grpcapi: missing dependency")
 	case clients == nil || len(clients.entries) == 0:
 		return nil, errors.New("grpcapi: no API clients configured")
@@ -146,7 +161,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, clients *Clie
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
 	)
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
-	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, issuer: cfg.Issuer})
+	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

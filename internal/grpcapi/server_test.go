@@ -158,10 +158,10 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, clients, nil, nil); err == nil {
+	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted a negative message size")
 	}
-	if _, err := New(Config{}, nil, nil, nil, clients, nil, nil); err == nil {
+	if _, err := New(Config{}, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted missing dependencies")
 	}
 }

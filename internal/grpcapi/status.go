@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // errorDomain is the ErrorInfo domain of every reason this API sets.
@@ -140,6 +141,11 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	case errors.Is(err, challenge.ErrRevoked):
 		return withDetails(status.New(codes.FailedPrecondition, "assertion revoked"),
 			&errdetails.ErrorInfo{Reason: ReasonAssertionRevoked, Domain: errorDomain})
+	case errors.Is(err, policy.ErrUnknownDataClass):
+		return badRequest(challenge.Violation{Field: "data_class",
+			Description: "is not a data class of the disclosure policy; GetDisclosurePolicy lists them"})
+	case errors.Is(err, policy.ErrUnknownChannel):
+		return badRequest(challenge.Violation{Field: "channel", Description: "must be a known channel"})
 	case errors.Is(err, assertion.ErrInvalid):
 		return withDetails(status.New(codes.InvalidArgument, "assertion invalid"),
 			&errdetails.ErrorInfo{Reason: ReasonAssertionInvalid, Domain: errorDomain,

@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 func TestToStatus(t *testing.T) {
@@ -92,6 +93,10 @@ func TestToStatus(t *testing.T) {
 			check: assertionCheckIs("signature")},
 		{name: "assertion too large", ctx: live, err: assertion.ErrTooLarge, code: codes.InvalidArgument,
 			check: assertionCheckIs("size")},
+		{name: "unknown data class", ctx: live, err: policy.ErrUnknownDataClass, code: codes.InvalidArgument,
+			check: field("data_class")},
+		{name: "unknown channel", ctx: live, err: policy.ErrUnknownChannel, code: codes.InvalidArgument,
+			check: field("channel")},
 		{name: "unknown", ctx: live, err: errors.New("lua: attempt to index a nil value near 'co' for alice@example.com"),
 			code: codes.Internal, secret: "alice@example.com", check: func(t *testing.T, st *status.Status) {
 				if st.Message() != "internal error" || len(st.Details()) != 0 {
@@ -219,6 +224,37 @@ func TestEnumMappingsAreExplicit(t *testing.T) {
 	for d, p := range reasons {
 		if got := reasonToProto(d); got != p {
 			t.Errorf("reason %v → %v, want %v", d, got, p)
+		}
+	}
+	for v := range authsvcv1.DisclosureChannel_name {
+		c := authsvcv1.DisclosureChannel(v)
+		dc, ok := channelFromProto(c)
+		if c == authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_UNSPECIFIED {
+			if ok {
+				t.Error("UNSPECIFIED channel accepted")
+			}
+			continue
+		}
+		if !ok || channelToProto(dc) != c {
+			t.Errorf("channel %v does not round-trip (domain %v)", c, dc)
+		}
+	}
+	if _, ok := channelFromProto(authsvcv1.DisclosureChannel(99)); ok {
+		t.Error("unknown channel value accepted")
+	}
+	denials := map[policy.Denial]authsvcv1.DisclosureDenial{
+		0:                           authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_UNSPECIFIED,
+		policy.LevelTooLow:          authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_LEVEL_TOO_LOW,
+		policy.TooOld:               authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_TOO_OLD,
+		policy.ChannelNotAllowed:    authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_CHANNEL_NOT_ALLOWED,
+		policy.ConversationMismatch: authsvcv1.DisclosureDenial_DISCLOSURE_DENIAL_CONVERSATION_MISMATCH,
+	}
+	if len(denials) != len(authsvcv1.DisclosureDenial_name) {
+		t.Errorf("%d denials mapped, the proto has %d", len(denials), len(authsvcv1.DisclosureDenial_name))
+	}
+	for d, p := range denials {
+		if got := denialToProto(d); got != p {
+			t.Errorf("denial %v → %v, want %v", d, got, p)
 		}
 	}
 	deliveries := map[challenge.DeliveryState]authsvcv1.DeliveryState{

@@ -6,6 +6,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/policy"
 )
 
 // Field limits from the proto comments. The adapter checks presence, sizes, enum
@@ -26,6 +27,7 @@ const (
 	maxLocale         = 35
 	maxDestination    = 254
 	maxVerificationID = 64
+	maxDataClass      = 64
 )
 
 // violations collects what is wrong with a request.
@@ -171,4 +173,19 @@ func checkVerifyAssertion(r *authsvcv1.VerifyAssertionRequest) error {
 	vs.text("assertion", r.GetAssertion(), true, assertion.MaxTokenSize)
 	vs.text("audience", r.GetAudience(), true, maxAudience)
 	return vs.err()
+}
+
+// checkAuthorizeDisclosure checks r's shape and returns its channel. Whether the
+// data class exists is the policy's answer (policy.ErrUnknownDataClass).
+func checkAuthorizeDisclosure(r *authsvcv1.AuthorizeDisclosureRequest) (policy.Channel, error) {
+	var vs violations
+	vs.text("assertion", r.GetAssertion(), true, assertion.MaxTokenSize)
+	vs.text("audience", r.GetAudience(), true, maxAudience)
+	vs.text("data_class", r.GetDataClass(), true, maxDataClass)
+	ch, ok := channelFromProto(r.GetChannel())
+	if !ok {
+		vs.add("channel", "must be a known channel other than DISCLOSURE_CHANNEL_UNSPECIFIED")
+	}
+	vs.text("conversation_id", r.GetConversationId(), true, maxConversationID)
+	return ch, vs.err()
 }
