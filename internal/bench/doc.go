@@ -1,0 +1,19 @@
+// Package bench holds `make bench`: the measurements behind the Budgets section
+// of the design, run against a real redis-server started by internal/redistest.
+//
+// The package has no production code. BenchmarkReport (gated by the -report flag,
+// which `make bench` passes) runs once and prints a plain-text report:
+//
+//   - flows: StartVerification (OTP_EMAIL) over gRPC, the code read from the dev
+//     outbox, the code submitted through challenge.Service.SubmitCode (the domain
+//     method behind the code page's POST), GetVerification over gRPC with the
+//     assertion; N concurrent workers for a fixed time; flows/s and p50/p99 per RPC;
+//   - bare baselines in the same run: grpc.health.v1 Check against the same server,
+//     and the flow's Redis command mix run bare against the same redis-server;
+//   - Redis round trips per RPC, beside the design's budgets;
+//   - bytes per pending verification (used_memory delta over many records).
+//
+// A budget that does not hold fails the benchmark, so `make bench` exits non-zero:
+// the budgets are the contract. BENCHMARKS.md at the repository root explains the
+// figures and records a run.
+package bench

@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	report   = flag.Bool("report", false, "run the full report (make bench)")
+	workers  = flag.Int("workers", 16, "concurrent workers of the flow and baseline phases")
+	flowTime = flag.Duration("flowtime", 10*time.Second, "duration of the flow phase")
+	baseTime = flag.Duration("basetime", 5*time.Second, "duration of each bare baseline phase")
+	pending  = flag.Int("pending", 100_000, "pending verifications created for the memory figure")
+	rtCalls  = flag.Int("rtcalls", 200, "calls per RPC counted for the round-trip figures")
+)
+
+// warmupTime is the untimed run before each timed phase.
+const warmupTime = time.Second
+
+// BenchmarkReport is `make bench`: it runs once, prints the report to stdout and
+// fails when a budget of DESIGN.md does not hold. Without -report it is skipped,
+// so `go test -bench .` over the tree stays quick.
+func BenchmarkReport(b *testing.B) {
+	if !*report {
+		b.Skip("the report runs with -report (make bench)")
+	}
+	ctx := b.Context()
+	out := os.Stdout
+	var over []string
+
+	s := newStack(b)
+	header(ctx, out, s)
+
+	// 1. Flows through the real gRPC server.
+	if _, _, _, err := runFor(ctx, *workers, warmupTime, s.flowWorker(1)); err != nil {
+		b.Fatalf("flow warm-up: %v", err)
+	}
+	s.rtt.Reset()
+	s.timer.reset()
+	recs, flows, elapsed, err := runFor(ctx, *workers, *flowTime, s.flowWorker(2))
+	if err != nil {
+		b.Fatalf("flows: %v", err)
+	}
+	flowRTT, flowRedis := s.rtt.Load(), time.Duration(s.timer.nanos.Load())
+	var st, co, ge, fl latencies
+	for _, r := range recs {
+		st, co, ge, fl = append(st, r.start...), append(co, r.complete...), append(ge, r.get...), append(fl, r.flow...)
+	}
+	st, co, ge, fl = st.merge(), co.merge(), ge.merge(), fl.merge()
+	flowRate := perSecond(flows, elapsed)
+	redisPerFlow := flowRedis / time.Duration(flows)
+	fmt.Fprintf(out, "\n== 1. Flows: OTP_EMAIL start -> outbox -> SubmitCode -> Get, %d workers, %s\n", *workers, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "  StartVerification (gRPC) and GetVerification (gRPC) through grpcapi on 127.0.0.1;\n")
+	fmt.Fprintf(out, "  the code is read from delivery.Outbox and submitted with challenge.Service.SubmitCode\n")
+	fmt.Fprintf(out, "  (the domain method behind the code page's POST; no HTTP, no form nonce).\n")
+	fmt.Fprintf(out, "  flows          %7d   %8.0f flows/s\n", flows, flowRate)
+	fmt.Fprintf(out, "  Start          %s\n", st.line())
+	fmt.Fprintf(out, "  Complete       %s\n", co.line())
+	fmt.Fprintf(out, "  Get            %s\n", ge.line())
+	fmt.Fprintf(out, "  whole flow     %s\n", fl.line())
+	fmt.Fprintf(out, "  Redis per flow %.2f round trips, %s in Redis calls (client side, summed)\n",
+		float64(flowRTT)/float64(flows), ms(redisPerFlow))
+
+	// 2. Bare baselines in the same run, same worker count.
+	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, s.healthWorker()); err != nil {
+		b.Fatalf("health warm-up: %v", err)
+	}
+	hrecs, checks, helapsed, err := runFor(ctx, *workers, *baseTime, s.healthWorker())
+	if err != nil {
+		b.Fatalf("health: %v", err)
+	}
+	hl := latencies(nil).merge(hrecs...)
+	healthRate := perSecond(checks, helapsed)
+
+	record, err := s.rdb.HGetAll(ctx, lastVerified(s)).Result()
+	if err != nil {
+		b.Fatalf("read a verified record: %v", err)
+	}
+	bare := newRedisClient(b, s.redis.Addr())
+	mix, err := bareMix(ctx, bare, *workers, record)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, mix); err != nil {
+		b.Fatalf("bare mix warm-up: %v", err)
+	}
+	mrecs, mixes, melapsed, err := runFor(ctx, *workers, *baseTime, mix)
+	if err != nil {
+		b.Fatalf("bare mix: %v", err)
+	}
+	ml := latencies(nil).merge(mrecs...)
+	mixRate := perSecond(mixes, melapsed)
+
+	fmt.Fprintf(out, "\n== 2. Bare baselines, same server and redis-server, %d workers\n", *workers)
+	fmt.Fprintf(out, "  grpc.health.v1 Check  %8.0f req/s    %s\n", healthRate, hl.line())
+	fmt.Fprintf(out, "  Redis mix (%s)\n", bareMixDoc)
+	fmt.Fprintf(out, "                        %8.0f mixes/s  %s  (%0.f commands/s)\n", mixRate, ml.line(), 4*mixRate)
+	fmt.Fprintf(out, "  ratios\n")
+	fmt.Fprintf(out, "    flow rate / health-check rate    %6.3f  (a flow is 2 RPCs + 1 page call; health check: 1 RPC)\n", flowRate/healthRate)
+	fmt.Fprintf(out, "    flow rate / bare-mix rate        %6.3f  (the same 4 round trips, done bare)\n", flowRate/mixRate)
+	fmt.Fprintf(out, "    Redis time per flow / bare mix   %6.2f  (%s vs %s mean)\n",
+		float64(redisPerFlow)/float64(ml.mean()), ms(redisPerFlow), ms(ml.mean()))
+
+	// 3. Round trips per RPC.
+	rows, err := s.roundTrips(ctx, *rtCalls)
+	if err != nil {
+		b.Fatalf("round trips: %v", err)
+	}
+	fmt.Fprintf(out, "\n== 3. Redis round trips per RPC (redistest.RoundTrips on the service's client)\n")
+	fmt.Fprintf(out, "  %d calls each after %d warm-up calls, one at a time; scripts cached (EVALSHA)\n", *rtCalls, rtWarmup)
+	fmt.Fprintf(out, "  %-36s %6s %4s  %-7s %s\n", "operation", "avg", "max", "budget", "")
+	for _, r := range rows {
+		fmt.Fprintf(out, "  %-36s %6.2f %4d  %-7s %s\n", r.op, r.avg(), r.maxSeen, r.budgetDoc, r.verdict())
+		if !r.holds() {
+			over = append(over, fmt.Sprintf("%s: %d round trips, budget %s", r.op, r.maxSeen, r.budgetDoc))
+		}
+	}
+
+	// 4. Bytes per pending verification.
+	mem, err := measureMemory(ctx, b, *pending)
+	if err != nil {
+		b.Fatalf("memory: %v", err)
+	}
+	per := mem.perPending()
+	verdict := "PASS"
+	if per > pendingBudget {
+		verdict = "OVER"
+		over = append(over, fmt.Sprintf("pending verification: %.0f bytes, budget %d", per, pendingBudget))
+	}
+	fmt.Fprintf(out, "\n== 4. Bytes per pending verification (fresh redis-server, challenge.Service.Start\n")
+	fmt.Fprintf(out, "  directly, %d goroutines, no-op sender; OTP_EMAIL, 20-char user id, 8-char handle,\n", memWorkers)
+	fmt.Fprintf(out, "  email, audience \"crm\", one scope, agent id, 24-char conversation id, UUID request id)\n")
+	fmt.Fprintf(out, "  created %d pending in %s (%.0f Start/s)\n", mem.pending, mem.elapsed.Round(time.Millisecond),
+		perSecond(mem.pending, mem.elapsed))
+	fmt.Fprintf(out, "  keys: %d -> %d (%.2f keys per verification)\n", mem.keysBefore, mem.keysAfter,
+		float64(mem.keysAfter-mem.keysBefore)/float64(mem.pending))
+	fmt.Fprintf(out, "  used_memory: %d -> %d bytes\n", mem.before, mem.after)
+	fmt.Fprintf(out, "  bytes per pending verification   %6.0f   budget <= %d   %s\n", per, pendingBudget, verdict)
+	fmt.Fprintf(out, "  for comparison (under-counts): MEMORY USAGE record %d bytes (%s, key %d bytes)",
+		mem.usage, mem.encoding, len(mem.recordKey))
+	if mem.identityKey != "" {
+		fmt.Fprintf(out, " + identity hash %d bytes (%s, key %d bytes)", mem.idUsage, mem.idEncoding, len(mem.identityKey))
+	}
+	fmt.Fprintf(out, "\n  hash-max-listpack-entries %s, hash-max-listpack-value %s\n", mem.listpackEntries, mem.lpSize)
+	printFields(out, mem.fields)
+	fmt.Fprintf(out, "  what-if: copies of this record written raw (HSET + PEXPIRE, same key lengths and TTL),\n")
+	fmt.Fprintf(out, "  %d each into the flushed server; each line adds to the one above it:\n", mem.pending)
+	for _, r := range mem.whatIfs {
+		fmt.Fprintf(out, "    %-62s %2d fields %4d B payload  %5.0f B/verification\n", r.name, r.fields, r.payload, r.perKey)
+	}
+
+	// Result.
+	fmt.Fprintf(out, "\n== Result\n")
+	if len(over) == 0 {
+		fmt.Fprintf(out, "  every budget holds\n")
+	}
+	for _, o := range over {
+		fmt.Fprintf(out, "  OVER BUDGET: %s\n", o)
+		b.Errorf("over budget: %s", o)
+	}
+
+	b.ReportMetric(flowRate, "flows/s")
+	b.ReportMetric(healthRate, "health/s")
+	b.ReportMetric(mixRate, "baremix/s")
+	b.ReportMetric(per, "B/pending")
+	b.ReportMetric(0, "ns/op")
+}
+
+// lastVerified returns the record key of a verification the flows completed:
+// the newest outbox message names it.
+func lastVerified(s *stack) string {
+	msgs := s.outbox.List()
+	if len(msgs) == 0 {
+		return ""
+	}
+	id, _, _ := strings.Cut(msgs[0].ID, ".")
+	tag, _, _ := strings.Cut(id, "-")
+	return "v:{" + tag + "}:" + id
+}
+
+// header prints the machine facts and the date.
+func header(ctx context.Context, w io.Writer, s *stack) {
+	info := s.rdb.Info(ctx, "server").Val()
+	fmt.Fprintf(w, "authsvc bench  %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  machine   %d cores (GOMAXPROCS %d), %s, %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0),
+		cpuModel(), runtime.GOOS, runtime.GOARCH)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(w, "  load avg  %s (at start; anything above the core count competes with the bench)\n",
+			strings.Join(strings.Fields(string(la))[:3], " "))
+	}
+	fmt.Fprintf(w, "  go        %s\n", runtime.Version())
+	fmt.Fprintf(w, "  redis     redis-server %s (%s), started by redistest on %s; bench client, gRPC server and\n",
+		infoValue(info, "redis_version"), infoValue(info, "multiplexing_api"), s.redis.Addr())
+	fmt.Fprintf(w, "            redis-server share the machine's cores\n")
+}
+
+func infoValue(info, key string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), key+":"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// cpuModel returns the CPU model named in /proc/cpuinfo, or "unknown CPU".
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}

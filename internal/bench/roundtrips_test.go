@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+// rtWarmup is the number of calls of each kind made before counting, so that
+// scripts are cached (EVALSHA, not NOSCRIPT + EVAL) and connections are open.
+const rtWarmup = 10
+
+// rtRow is the round trips of one operation over many calls.
+type rtRow struct {
+	op        string
+	calls     int
+	total     int64
+	maxSeen   int64
+	budget    int    // 0: the design sets none
+	budgetDoc string // as the design states it
+}
+
+func (r rtRow) avg() float64 { return float64(r.total) / float64(r.calls) }
+
+// holds reports whether every call kept the budget (true when there is none).
+func (r rtRow) holds() bool { return r.budget == 0 || r.maxSeen <= int64(r.budget) }
+
+func (r rtRow) verdict() string {
+	switch {
+	case r.budget == 0:
+		return "(no budget)"
+	case r.holds():
+		return "PASS"
+	}
+	return "OVER"
+}
+
+// rtCount runs f with the stack's round-trip counter reset and adds what it counted
+// to row (unless warm-up).
+func (s *stack) rtCount(row *rtRow, warm bool, f func() error) error {
+	s.rtt.Reset()
+	if err := f(); err != nil {
+		return fmt.Errorf("%s: %w", row.op, err)
+	}
+	n := s.rtt.Load()
+	if !warm {
+		row.calls++
+		row.total += n
+		row.maxSeen = max(row.maxSeen, n)
+	}
+	return nil
+}
+
+// roundTrips counts the Redis round trips of each RPC on the service's client,
+// one call at a time (nothing else runs), over calls calls after rtWarmup calls.
+// Start, Get, Resend and Cancel go through gRPC; the two completions through the
+// page methods of challenge.Service (what the customer pages call).
+func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
+	ctx = authed(ctx)
+	start := rtRow{op: "StartVerification (OTP_EMAIL)", budget: 2, budgetDoc: "<= 2"}
+	code := rtRow{op: "complete: SubmitCode (OTP)", budget: 2, budgetDoc: "<= 2"}
+	link := rtRow{op: "complete: ConfirmLink (MAGIC_LINK)", budget: 2, budgetDoc: "<= 2"}
+	get := rtRow{op: "GetVerification (VERIFIED, mints)", budget: 1, budgetDoc: "= 1"}
+	getPending := rtRow{op: "GetVerification (PENDING)", budget: 1, budgetDoc: "= 1"}
+	resend := rtRow{op: "ResendVerification", budgetDoc: "-"}
+	cancel := rtRow{op: "CancelVerification (PENDING)", budgetDoc: "-"}
+
+	n := rtWarmup + calls
+	for i := range n {
+		warm := i < rtWarmup
+		// OTP: start, get while pending, complete, get with the assertion.
+		c := customerN(3, i)
+		var res *authsvcv1.StartVerificationResponse
+		if err := s.rtCount(&start, warm, func() (err error) {
+			res, err = s.vc.StartVerification(ctx, c.startProto(authsvcv1.Method_METHOD_OTP_EMAIL))
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		id := res.GetVerification().GetVerificationId()
+		otp, err := s.code(id)
+		if err != nil {
+			return nil, err
+		}
+		tok, err := pageToken(res.GetCustomerUrl())
+		if err != nil {
+			return nil, err
+		}
+		if err := s.rtCount(&getPending, warm, func() error {
+			return s.getState(ctx, id, authsvcv1.State_STATE_PENDING)
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.rtCount(&code, warm, func() error {
+			return wantVerified(s.svc.SubmitCode(ctx, tok, otp, "page-"+c.requestID))
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.rtCount(&get, warm, func() error {
+			return s.getState(ctx, id, authsvcv1.State_STATE_VERIFIED)
+		}); err != nil {
+			return nil, err
+		}
+
+		// MAGIC_LINK: start (not counted here), complete by picking the number.
+		ml := customerN(4, i)
+		mres, err := s.vc.StartVerification(ctx, ml.startProto(authsvcv1.Method_METHOD_MAGIC_LINK))
+		if err != nil {
+			return nil, fmt.Errorf("StartVerification (MAGIC_LINK): %w", err)
+		}
+		mid := mres.GetVerification().GetVerificationId()
+		ltok, err := s.linkToken(mid)
+		if err != nil {
+			return nil, err
+		}
+		number, err := strconv.Atoi(mres.GetMatchNumber())
+		if err != nil {
+			return nil, fmt.Errorf("match number %q: %w", mres.GetMatchNumber(), err)
+		}
+		if err := s.rtCount(&link, warm, func() error {
+			return wantVerified(s.svc.ConfirmLink(ctx, ltok, number, "page-"+ml.requestID))
+		}); err != nil {
+			return nil, err
+		}
+
+		// Resend, then cancel, a pending OTP verification.
+		rc := customerN(5, i)
+		rres, err := s.vc.StartVerification(ctx, rc.startProto(authsvcv1.Method_METHOD_OTP_EMAIL))
+		if err != nil {
+			return nil, fmt.Errorf("StartVerification: %w", err)
+		}
+		rid := rres.GetVerification().GetVerificationId()
+		if err := s.rtCount(&resend, warm, func() error {
+			_, err := s.vc.ResendVerification(ctx, &authsvcv1.ResendVerificationRequest{
+				VerificationId: rid,
+				Destination:    &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: rc.email}},
+				RequestId:      "resend-" + rc.requestID,
+			})
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.rtCount(&cancel, warm, func() error {
+			r, err := s.vc.CancelVerification(ctx, &authsvcv1.CancelVerificationRequest{
+				VerificationId: rid, RequestId: "cancel-" + rc.requestID,
+			})
+			if err == nil && r.GetVerification().GetState() != authsvcv1.State_STATE_CANCELED {
+				err = fmt.Errorf("state %v, want CANCELED", r.GetVerification().GetState())
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return []rtRow{start, code, link, get, getPending, resend, cancel}, nil
+}
+
+func (s *stack) getState(ctx context.Context, id string, want authsvcv1.State) error {
+	g, err := s.vc.GetVerification(ctx, &authsvcv1.GetVerificationRequest{VerificationId: id})
+	if err != nil {
+		return err
+	}
+	if st := g.GetVerification().GetState(); st != want {
+		return fmt.Errorf("state %v, want %v", st, want)
+	}
+	if want == authsvcv1.State_STATE_VERIFIED && g.GetVerification().GetAssertion().GetToken() == "" {
+		return fmt.Errorf("VERIFIED without an assertion")
+	}
+	return nil
+}
+
+func wantVerified(r challenge.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if r.Outcome != challenge.OutcomeVerified {
+		return fmt.Errorf("outcome %d, want verified", r.Outcome)
+	}
+	return nil
+}
