@@ -95,8 +95,9 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id)}, ms(s.now()),
-		requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds())
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds()},
+		s.cfg.Limits.failureArgs()...)
+	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -153,8 +154,9 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	if err != nil {
 		return Result{}, ErrNotFound
 	}
-	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id)}, ms(s.now()),
-		requestField(s.keys, "page", requestID), string(h[:16]), action, number, s.verifiedTTL().Milliseconds())
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), action, number,
+		s.verifiedTTL().Milliseconds()}, s.cfg.Limits.failureArgs()...)
+	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -191,6 +193,8 @@ func (s *Service) pageResult(m Method, reply []any) (Result, error) {
 		return Result{Outcome: OutcomeFailed}, nil
 	case "reported":
 		return Result{Outcome: OutcomeReported}, nil
+	case "locked":
+		return Result{Outcome: OutcomeLocked, RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}, nil
 	case "expired", "state", "gone":
 		return Result{Outcome: OutcomeGone}, nil
 	}

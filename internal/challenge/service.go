@@ -58,6 +58,51 @@ type Config struct {
 	SendTimeout time.Duration
 	// ShardedPubSub publishes with SPUBLISH (Redis Cluster) instead of PUBLISH.
 	ShardedPubSub bool
+	// Limits bound failures and sends per identity.
+	Limits Limits
+}
+
+// Limits are the abuse limits kept per social identity, across all its
+// verifications and all clients. Zero values take the defaults noted.
+type Limits struct {
+	// Failures is how many consecutive failures of one method family lock that
+	// family for the identity (20; at most 100). A success resets only its family.
+	Failures int
+	// FirstLock is the first lock's length; each further lock doubles it (30 s).
+	FirstLock time.Duration
+	// LongestLock caps a lock (1 h).
+	LongestLock time.Duration
+	// FailureWindow forgets failures older than this (24 h).
+	FailureWindow time.Duration
+	// Sends and SendWindow bound the messages sent to one identity (3 per 10 min).
+	Sends      int
+	SendWindow time.Duration
+}
+
+func (l *Limits) setDefaults() {
+	if l.Failures == 0 {
+		l.Failures = 20
+	}
+	if l.FirstLock == 0 {
+		l.FirstLock = 30 * time.Second
+	}
+	if l.LongestLock == 0 {
+		l.LongestLock = time.Hour
+	}
+	if l.FailureWindow == 0 {
+		l.FailureWindow = 24 * time.Hour
+	}
+	if l.Sends == 0 {
+		l.Sends = 3
+	}
+	if l.SendWindow == 0 {
+		l.SendWindow = 10 * time.Minute
+	}
+}
+
+// failureArgs are the identity-failure arguments the completion scripts take.
+func (l Limits) failureArgs() []any {
+	return []any{l.Failures, l.FirstLock.Milliseconds(), l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds()}
 }
 
 func (c *Config) setDefaults() {
@@ -82,6 +127,7 @@ func (c *Config) setDefaults() {
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 30 * time.Second
 	}
+	c.Limits.setDefaults()
 }
 
 // Service is the verification lifecycle. It is safe for concurrent use and keeps
@@ -112,6 +158,9 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	}
 	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
+	}
+	if l := cfg.Limits; l.Failures < 1 || l.Failures > 100 || l.Sends < 1 || l.FirstLock <= 0 || l.LongestLock < l.FirstLock {
+		return nil, errors.New("challenge: want 1 <= Limits.Failures <= 100, Limits.Sends >= 1, 0 < FirstLock <= LongestLock")
 	}
 	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {
 		return nil, errors.New("challenge: missing dependency")
@@ -288,6 +337,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	kid := s.keys.Current()
 	tag := identityTag(s.keys, r.Identity.Network, r.Identity.UserID)
+	ih := identityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
 	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
 	fp := s.keys.Sum("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
@@ -323,19 +373,24 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		"cv", r.ConversationID, "dk", int(dest.Kind), "dm", dest.mask(), "dh", string(destHash[:16]),
 		"lo", locale, "ct", ms(now), "ex", ms(expires), "at", 0, "mx", s.cfg.MaxAttempts,
 		"co", codeHash, "ls", linkHash, "mn", match, "dv", int(method), "dl", int(DeliverySending),
-		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]),
+		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]), "ih", ih,
 	}
-	convField := "c:" + string(s.keys.Sum("conversation", []byte(r.ClientID), []byte(r.ConversationID))[:9])
-	args := append([]any{string(fp[:8]), convField, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
-		keyPrefix(id), id, codeHash, linkHash}, fields...)
-	reply, err := s.store.run(ctx, startScript,
-		[]string{recordKey(id), identityKey(s.keys, id, r.Identity.Network, r.Identity.UserID)}, ms(now), args...)
+	conv := string(s.keys.Sum("conversation", []byte(r.ClientID), []byte(r.ConversationID))[:9])
+	args := append([]any{string(fp[:8]), conv, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
+		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
+		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
+	reply, err := s.store.run(ctx, startScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
 	if err != nil {
 		return nil, err
 	}
 	switch status(reply) {
 	case "reused":
 		return nil, ErrRequestReused
+	case "locked":
+		// The same answer as for a customer no method can reach: a lock reveals nothing.
+		return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
+	case "limited":
+		return nil, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	case "created":
 		s.metrics.started.WithLabelValues(method.String()).Inc()
 	}
@@ -547,9 +602,9 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID)}, ms(s.now()),
+	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
 		requestField(s.keys, "resend", r.RequestID), string(destHash[:16]), codeHash, linkHash,
-		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends)
+		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds())
 	if err != nil {
 		return nil, "", err
 	}
@@ -573,6 +628,10 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", ErrSendInProgress
 	case "limit":
 		return nil, "", ErrResendLimit
+	case "locked":
+		return nil, "", &LimitError{Scope: "identity", RetryAfter: s.cfg.Limits.FirstLock}
+	case "limited":
+		return nil, "", &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
 	after, err := s.Get(ctx, r.ClientID, r.ID)
 	if err != nil {
