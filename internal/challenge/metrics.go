@@ -24,8 +24,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_verification_attempts_total",
-			Help: "Customer attempts on pages, by method and result.",
-		}, []string{"method", "result"}),
+			Help: "Customer attempts on pages, by page kind (code, link) and result.",
+		}, []string{"kind", "result"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_deliveries_total",
 			Help: "Out-of-band messages, by channel and result.",
@@ -46,8 +46,10 @@ func (m *Metrics) observeSend(k DestinationKind, ok bool) {
 	m.sends.WithLabelValues(channel, result).Inc()
 }
 
-func (m *Metrics) observeAttempt(method Method, outcome string) {
-	m.attempts.WithLabelValues(method.String(), outcome).Inc()
+// observeAttempt counts a page action; kind is "code" or "link" (a code page does
+// not know, without a read, whether its code went by email or SMS).
+func (m *Metrics) observeAttempt(kind, outcome string) {
+	m.attempts.WithLabelValues(kind, outcome).Inc()
 	switch outcome {
 	case "verified", "failed", "reported", "mismatch":
 		m.finished.WithLabelValues(outcome).Inc()

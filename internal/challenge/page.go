@@ -101,7 +101,7 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(OTPEmail, reply)
+	return s.pageResult("code", reply)
 }
 
 // OpenLinkPage reads what the magic-link confirmation page of token shows, without
@@ -160,7 +160,7 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(MagicLink, reply)
+	return s.pageResult("link", reply)
 }
 
 // ReportCodePage is "this wasn't me" on a code page.
@@ -174,16 +174,16 @@ func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(OTPEmail, reply)
+	return s.pageResult("code", reply)
 }
 
 // verifiedTTL keeps a verified record until its assertion can no longer be used
 // (revocation is checked against it), plus the retention setting.
 func (s *Service) verifiedTTL() time.Duration { return s.minter.Lifetime() + s.cfg.Retention }
 
-func (s *Service) pageResult(m Method, reply []any) (Result, error) {
+func (s *Service) pageResult(kind string, reply []any) (Result, error) {
 	outcome := status(reply)
-	s.metrics.observeAttempt(m, outcome)
+	s.metrics.observeAttempt(kind, outcome)
 	switch outcome {
 	case "verified":
 		return Result{Outcome: OutcomeVerified}, nil

@@ -469,12 +469,16 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 	return delivery.DMText(p)
 }
 
+// recordHeadroom is kept from the caller's deadline to record a send's outcome.
+const recordHeadroom = 500 * time.Millisecond
+
 // deliver sends the secret and records how the send ended (the second round trip).
 func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
-		ExpiresIn: max(v.Expires.Sub(s.now()).Round(time.Minute), time.Minute),
+		// Exact: the webhook's expires_at is derived from it; templates round for display.
+		ExpiresIn: max(v.Expires.Sub(s.now()), time.Second),
 	}
 	if dest.Kind == Phone {
 		m.Channel = delivery.SMS
@@ -486,7 +490,13 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	} else {
 		m.Kind, m.Code = delivery.KindCode, secret
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	// The send ends before the caller's deadline, leaving time to record how it ended,
+	// so a slow gateway shows as a failed send rather than a call that timed out.
+	timeout := s.cfg.SendTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Until(deadline)-recordHeadroom, 0))
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, timeout)
 	sendErr := s.sender.Send(sendCtx, m)
 	cancel()
 	result := DeliverySent
