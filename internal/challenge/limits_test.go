@@ -13,8 +13,17 @@ import (
 	"github.com/authsvc/authsvc/internal/redistest"
 )
 
+// newLimitsFixture builds a service with limits l; tests of the identity's limits
+// send to one destination from one agent many times, so those windows are widened
+// unless set.
 func newLimitsFixture(t *testing.T, l Limits) *fixture {
 	t.Helper()
+	if l.Send.Destination.N == 0 {
+		l.Send.Destination.N = 1000
+	}
+	if l.Send.Agent.N == 0 {
+		l.Send.Agent.N = 1000
+	}
 	srv := redistest.Start(t)
 	return newFixtureWith(t, srv, srv.Client(t), Config{Limits: l})
 }
@@ -237,4 +246,89 @@ func TestParallelStartsRespectTheIdentitySendLimit(t *testing.T) {
 		t.Fatalf("sent %d, limited %d, messages %d; want 3, 47, 3", sent.Load(), limited.Load(), len(f.sender.List()))
 	}
 	_ = assurance.Low
+}
+
+func TestSendLimitsRefuseBeforeAnythingLeavesAndCountExactly(t *testing.T) {
+	t.Parallel()
+	f := newLimitsFixture(t, Limits{Sends: 100, Send: SendLimits{Destination: Rate{N: 2, Per: time.Hour}, Agent: Rate{N: 3, Per: time.Hour}}})
+	ctx := context.Background()
+	for range 2 {
+		f.start(OTPEmail, email)
+	}
+	var le *LimitError
+	req := f.startReq(OTPEmail, email)
+	if _, err := f.svc.Start(ctx, req); !errors.As(err, &le) || le.Scope != "destination" || le.RetryAfter != time.Hour {
+		t.Fatalf("third start to one address: %v", err)
+	}
+	if len(f.sender.List()) != 2 {
+		t.Fatalf("%d messages sent", len(f.sender.List()))
+	}
+	// The refused start left no record, and took back what it had counted elsewhere:
+	// the agent's window holds the two real sends only, so one more is allowed.
+	if n, _ := f.rdb.Exists(ctx, recordKey(verificationID(f.svc.keys, identityTag(f.svc.keys, "x", "1234567"), req.ClientID, req.RequestID))).Result(); n != 0 {
+		t.Fatal("a refused start left its record")
+	}
+	other := &Destination{Kind: Email, Value: "alice.other@example.com"}
+	f.start(OTPEmail, other)
+	if _, err := f.svc.Start(ctx, f.startReq(OTPEmail, &Destination{Kind: Email, Value: "third@example.com"})); !errors.As(err, &le) || le.Scope != "agent" {
+		t.Fatalf("fourth send of one agent: %v", err)
+	}
+	// A repeat of a counted start is not counted again.
+	f.clock.Advance(time.Hour)
+	first := f.startReq(OTPEmail, email)
+	for range 3 {
+		if _, err := f.svc.Start(ctx, first); err != nil {
+			t.Fatalf("repeat: %v", err)
+		}
+	}
+	if _, err := f.svc.Start(ctx, f.startReq(OTPEmail, email)); err != nil {
+		t.Fatalf("second send in the new hour, after repeats of the first: %v", err)
+	}
+}
+
+// TestSMSPumpingUnderOnePrefix: 1,000 starts to random numbers of one block, 100 at
+// a time: at most the prefix limit is sent, the rest are refused with a wait.
+func TestSMSPumpingUnderOnePrefix(t *testing.T) {
+	t.Parallel()
+	f := newLimitsFixture(t, Limits{Sends: 10_000, Send: SendLimits{Agent: Rate{N: 10_000, Per: time.Hour}, Client: Rate{N: 10_000, Per: time.Minute}}})
+	ctx := context.Background()
+	var sent, refused atomic.Int32
+	sem := make(chan struct{}, 100)
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			req := f.startReq(OTPSMS, &Destination{Kind: Phone, Value: fmt.Sprintf("+1415555%04d", i)})
+			req.Identity.UserID = fmt.Sprint("pump-", i)
+			_, err := f.svc.Start(ctx, req)
+			var le *LimitError
+			switch {
+			case err == nil:
+				sent.Add(1)
+			case errors.As(err, &le) && le.Scope == "prefix" && le.RetryAfter > 0:
+				refused.Add(1)
+			default:
+				t.Errorf("Start: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if sent.Load() != 20 || refused.Load() != 980 || len(f.sender.List()) != 20 {
+		t.Fatalf("sent %d, refused %d, messages %d; want 20, 980, 20", sent.Load(), refused.Load(), len(f.sender.List()))
+	}
+}
+
+func TestCountryAllowList(t *testing.T) {
+	t.Parallel()
+	f := newLimitsFixture(t, Limits{Send: SendLimits{Countries: []int{1, 44}}})
+	var ve *ValidationError
+	if _, err := f.svc.Start(context.Background(), f.startReq(OTPSMS, &Destination{Kind: Phone, Value: "+34612345678"})); !errors.As(err, &ve) || ve.Violations[0].Field != "destination.phone" {
+		t.Fatalf("SMS to a country not allowed: %v", err)
+	}
+	f.start(OTPSMS, &Destination{Kind: Phone, Value: "+447700900123"})
+	f.start(OTPEmail, email) // email is not subject to the SMS country list
+	if len(f.sender.List()) != 2 {
+		t.Fatalf("%d messages", len(f.sender.List()))
+	}
 }

@@ -9,6 +9,7 @@ type Metrics struct {
 	finished *prometheus.CounterVec
 	attempts *prometheus.CounterVec
 	sends    *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // NewMetrics registers the lifecycle's metrics with reg.
@@ -31,9 +32,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Out-of-band messages, by channel and result.",
 		}, []string{"channel", "result"}),
 	}
-	reg.MustRegister(m.started, m.finished, m.attempts, m.sends)
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authsvc_send_limited_total",
+		Help: "Sends refused by a limit before any message left, by limit scope.",
+	}, []string{"scope"})
+	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited)
 	return m
 }
+
+// observeLimit counts a send a limit refused; scope is one of a closed set
+// (identity, destination, prefix, country, client, client_daily, agent).
+func (m *Metrics) observeLimit(scope string) { m.limited.WithLabelValues(scope).Inc() }
 
 func (m *Metrics) observeSend(k DestinationKind, ok bool) {
 	channel, result := "email", "sent"

@@ -77,6 +77,8 @@ type Limits struct {
 	// Sends and SendWindow bound the messages sent to one identity (3 per 10 min).
 	Sends      int
 	SendWindow time.Duration
+	// Send bounds sends per destination, number prefix, country, client and agent.
+	Send SendLimits
 }
 
 func (l *Limits) setDefaults() {
@@ -98,6 +100,7 @@ func (l *Limits) setDefaults() {
 	if l.SendWindow == 0 {
 		l.SendWindow = 10 * time.Minute
 	}
+	l.Send.setDefaults()
 }
 
 // failureArgs are the identity-failure arguments the completion scripts take.
@@ -280,6 +283,9 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 		}
 		seen[m] = true
 	}
+	if r.Destination != nil && dest.Kind == Phone && !s.countryAllowed(dest) {
+		v.add("destination.phone", "SMS to this country is not enabled")
+	}
 	if err := v.orNil(); err != nil {
 		return 0, dest, err
 	}
@@ -375,13 +381,36 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		"co", codeHash, "ls", linkHash, "mn", match, "dv", int(method), "dl", int(DeliverySending),
 		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]), "ih", ih,
 	}
-	conv := string(s.keys.Sum("conversation", []byte(r.ClientID), []byte(r.ConversationID))[:9])
+	conv := s.conversationField(r.ClientID, r.ConversationID)
 	args := append([]any{string(fp[:8]), conv, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
 		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
-	reply, err := s.store.run(ctx, startScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
+	// One round trip: the verification's own script and every send limit (each on
+	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
+	member := id + ".1"
+	limits := s.sendLimits(r.ClientID, r.AgentID, dest)
+	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id)},
+		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now), member)...)
+	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		return nil, err
+	}
+	reply := replies[0]
+	denied, added := limitOutcome(limits, replies[1:])
+	switch status(reply) {
+	case "created":
+		if denied != nil {
+			s.refund(ctx, added, member, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
+				[]any{s.store.pubCmd, ms(now), ih, ms(now)}})
+			s.metrics.observeLimit(denied.Scope)
+			return nil, denied
+		}
+		s.metrics.started.WithLabelValues(method.String()).Inc()
+	case "resend":
+		// A retry after a failed send counts as the same send in the windows.
+	default:
+		// Nothing will be sent: whatever the pipeline counted is taken back.
+		s.refund(ctx, added, member)
 	}
 	switch status(reply) {
 	case "reused":
@@ -390,9 +419,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// The same answer as for a customer no method can reach: a lock reveals nothing.
 		return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
 	case "limited":
+		s.metrics.observeLimit("identity")
 		return nil, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
-	case "created":
-		s.metrics.started.WithLabelValues(method.String()).Inc()
 	}
 	send := status(reply) == "created" || status(reply) == "resend"
 	var rec record
@@ -418,11 +446,16 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	if !send {
 		return res, nil
 	}
-	if err := s.deliver(ctx, v, dest, secret, rec["sq"]); err != nil {
+	if err := s.deliver(ctx, v, dest, secret, rec["sq"], conv); err != nil {
 		return res, err
 	}
 	v.Delivery = DeliverySent
 	return res, nil
+}
+
+// conversationField names a client's conversation in the identity's hash.
+func (s *Service) conversationField(clientID, conversationID string) string {
+	return string(s.keys.Sum("conversation", []byte(clientID), []byte(conversationID))[:9])
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -473,7 +506,7 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 const recordHeadroom = 500 * time.Millisecond
 
 // deliver sends the secret and records how the send ended (the second round trip).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq string) error {
+func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq, conv string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
@@ -507,7 +540,8 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	// Record the outcome even if the caller gave up: a detached, bounded context.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID)}, ms(s.now()), seq, int(result))
+	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID), identityKey(v.ID)}, ms(s.now()),
+		seq, int(result), conv, keyPrefix(v.ID), v.ID, (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds())
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
 		return &SendError{VerificationID: v.ID, Err: sendErr}
@@ -592,14 +626,45 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	if err := v.orNil(); err != nil {
 		return nil, "", err
 	}
-	cur, err := s.Get(ctx, r.ClientID, r.ID)
-	if err != nil {
-		return nil, "", err
+	if !validID(r.ID) {
+		return nil, "", ErrNotFound
 	}
 	rec, err := s.store.load(ctx, r.ID)
 	if err != nil {
 		return nil, "", err
 	}
+	if rec["cl"] != r.ClientID {
+		return nil, "", ErrNotFound
+	}
+	if !s.countryAllowed(dest) {
+		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
+	}
+	cur := rec.view(r.ID, s.now())
+	// The send limits first, on their own slots; a repeat of this request is the same
+	// send in every window.
+	rf := requestField(s.keys, "resend", r.RequestID)
+	member := r.ID + ".r" + base64.RawURLEncoding.EncodeToString([]byte(rf[2:]))
+	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
+	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), member))
+	if err != nil {
+		return nil, "", err
+	}
+	denied, added := limitOutcome(limits, replies)
+	if denied != nil {
+		s.refund(ctx, added, member)
+		s.metrics.observeLimit(denied.Scope)
+		return nil, "", denied
+	}
+	v2, match, err := s.resend(ctx, r, rec, cur, dest, rf)
+	if err != nil && !errors.As(err, new(*SendError)) {
+		// Nothing left: take the send back from the windows.
+		s.refund(ctx, added, member)
+	}
+	return v2, match, err
+}
+
+// resend claims and makes the send of Resend once the send limits allow it.
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (*Verification, string, error) {
 	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
 	if err != nil {
 		return nil, "", err
@@ -613,14 +678,14 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
-		requestField(s.keys, "resend", r.RequestID), string(destHash[:16]), codeHash, linkHash,
+		rf, string(destHash[:16]), codeHash, linkHash,
 		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds())
 	if err != nil {
 		return nil, "", err
 	}
 	switch status(reply) {
 	case "send":
-		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1))); err != nil {
+		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), s.conversationField(rec["cl"], rec["cv"])); err != nil {
 			return nil, "", err
 		}
 	case "repeat":

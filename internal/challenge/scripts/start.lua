@@ -1,8 +1,11 @@
--- start: record a new verification, or answer a repeated request.
+-- start: record a new verification, or answer a repeated request. It changes nothing
+-- outside its own record and the identity's send log, so a start that a send limit
+-- (checked beside it, on other slots) refuses can be undone by abort.lua; the
+-- previous verification of the conversation is superseded by delivered.lua.
 -- KEYS[1] record, KEYS[2] identity hash
--- ARGV[3] fingerprint of the request, ARGV[4] conversation field in the identity hash,
--- ARGV[5] record TTL ms, ARGV[6] send lease ms, ARGV[7] key prefix of the identity's records,
--- ARGV[8] verification id, ARGV[9] code hash, ARGV[10] link hash,
+-- ARGV[3] fingerprint of the request, ARGV[4] (unused), ARGV[5] record TTL ms,
+-- ARGV[6] send lease ms, ARGV[7] (unused), ARGV[8] verification id, ARGV[9] code hash,
+-- ARGV[10] link hash,
 -- ARGV[11] identity hash IH, ARGV[12] method family, ARGV[13] sends allowed per
 -- identity in ARGV[14] ms, ARGV[15..] field, value pairs of the new record.
 -- Returns {'created'} | {'exists'} | {'resend'} | {'reused'} | {'locked'} | {'limited', ms}.
@@ -42,27 +45,12 @@ if redis.call('EXISTS', rec) == 1 then
   return {'exists'}
 end
 
--- A new verification for the same conversation ends what the previous one started
--- or granted.
 local refused = claim_send()
 if refused then
   return refused
 end
-local conv = ih .. 'c' .. ARGV[4]
-local prev = redis.call('HGET', ikey, conv)
-if prev and prev ~= ARGV[8] then
-  local pkey = ARGV[7] .. prev
-  local pst = redis.call('HGET', pkey, 'st')
-  if pst == '1' then
-    finish(pkey, '5')
-  elseif pst == '2' and redis.call('HGET', pkey, 'rv') ~= '1' then
-    redis.call('HSET', pkey, 'rv', '1')
-    publish(pkey, '2')
-  end
-end
 
 redis.call('HSET', rec, unpack(ARGV, 15))
 redis.call('PEXPIRE', rec, ARGV[5])
-redis.call('HSET', ikey, conv, ARGV[8])
 keep(ikey, tonumber(ARGV[5]))
 return {'created'}
