@@ -87,6 +87,12 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, sharded bool) *fixture {
 	t.Helper()
+	return newFixtureWith(t, srv, rdb, Config{ShardedPubSub: sharded})
+}
+
+// newFixtureWith builds a service on rdb with cfg (PublicURL and Brand are filled in).
+func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config) *fixture {
+	t.Helper()
 	signer, err := assertion.GenerateKey("EdDSA")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +109,8 @@ func newFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient
 	sender := &flakySender{Outbox: delivery.NewOutbox(500)}
 	logs := &bytes.Buffer{}
 	pub, _ := url.Parse("https://verify.example.com")
-	svc, err := New(Config{PublicURL: pub, Brand: "Acme", ShardedPubSub: sharded}, rdb, sender,
+	cfg.PublicURL, cfg.Brand = pub, "Acme"
+	svc, err := New(cfg, rdb, sender,
 		assertion.NewMinter(kr, issuer, 5*time.Minute), keys, clk.Now, rand.Reader,
 		slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
@@ -128,13 +135,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// startReq is a valid request; each call gets its own request id and conversation.
 func (f *fixture) startReq(method Method, dest *Destination) StartRequest {
+	n := f.starts.Add(1)
 	return StartRequest{
 		ClientID:   "platform-a",
 		Identity:   Identity{Network: "x", UserID: "1234567", Handle: "@alice"},
 		CustomerID: "cust-42", Methods: []Method{method}, Audience: "crm", Scopes: []string{"orders:read"},
-		AgentID: "agent-7", ConversationID: "conv-" + f.t.Name(), Destination: dest, Locale: "en",
-		RequestID: fmt.Sprint("req-", f.starts.Add(1)),
+		AgentID: "agent-7", ConversationID: fmt.Sprint("conv-", n), Destination: dest, Locale: "en",
+		RequestID: fmt.Sprint("req-", n),
 	}
 }
 

@@ -53,9 +53,14 @@ func keyPrefix(id string) string { return "v:{" + id[:tagLen] + "}:" }
 
 func recordKey(id string) string { return keyPrefix(id) + id }
 
-func identityKey(keys *keyedhash.Ring, id, network, userID string) string {
+// identityKey is the hash of the counters of every identity with id's tag; each
+// identity's fields start with its own identityHash.
+func identityKey(id string) string { return keyPrefix(id) + "i" }
+
+// identityHash is an identity's keyed pseudonym inside its tag's counters.
+func identityHash(keys *keyedhash.Ring, network, userID string) string {
 	h := keys.Sum("identity", []byte(network), []byte(userID))
-	return keyPrefix(id) + "i:" + base64.RawURLEncoding.EncodeToString(h[:12])
+	return base64.RawURLEncoding.EncodeToString(h[:9])
 }
 
 // requestField is the record field that remembers the outcome of one request id.

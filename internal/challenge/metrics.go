@@ -9,6 +9,7 @@ type Metrics struct {
 	finished *prometheus.CounterVec
 	attempts *prometheus.CounterVec
 	sends    *prometheus.CounterVec
+	limited  *prometheus.CounterVec
 }
 
 // NewMetrics registers the lifecycle's metrics with reg.
@@ -24,16 +25,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_verification_attempts_total",
-			Help: "Customer attempts on pages, by method and result.",
-		}, []string{"method", "result"}),
+			Help: "Customer attempts on pages, by page kind (code, link) and result.",
+		}, []string{"kind", "result"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_deliveries_total",
 			Help: "Out-of-band messages, by channel and result.",
 		}, []string{"channel", "result"}),
 	}
-	reg.MustRegister(m.started, m.finished, m.attempts, m.sends)
+	m.limited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authsvc_send_limited_total",
+		Help: "Sends refused by a limit before any message left, by limit scope.",
+	}, []string{"scope"})
+	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited)
 	return m
 }
+
+// observeLimit counts a send a limit refused; scope is one of a closed set
+// (identity, destination, prefix, country, client, client_daily, agent).
+func (m *Metrics) observeLimit(scope string) { m.limited.WithLabelValues(scope).Inc() }
 
 func (m *Metrics) observeSend(k DestinationKind, ok bool) {
 	channel, result := "email", "sent"
@@ -46,8 +55,10 @@ func (m *Metrics) observeSend(k DestinationKind, ok bool) {
 	m.sends.WithLabelValues(channel, result).Inc()
 }
 
-func (m *Metrics) observeAttempt(method Method, outcome string) {
-	m.attempts.WithLabelValues(method.String(), outcome).Inc()
+// observeAttempt counts a page action; kind is "code" or "link" (a code page does
+// not know, without a read, whether its code went by email or SMS).
+func (m *Metrics) observeAttempt(kind, outcome string) {
+	m.attempts.WithLabelValues(kind, outcome).Inc()
 	switch outcome {
 	case "verified", "failed", "reported", "mismatch":
 		m.finished.WithLabelValues(outcome).Inc()

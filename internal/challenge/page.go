@@ -95,12 +95,13 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id)}, ms(s.now()),
-		requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds())
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds()},
+		s.cfg.Limits.failureArgs()...)
+	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(OTPEmail, reply)
+	return s.pageResult("code", reply)
 }
 
 // OpenLinkPage reads what the magic-link confirmation page of token shows, without
@@ -153,12 +154,13 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	if err != nil {
 		return Result{}, ErrNotFound
 	}
-	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id)}, ms(s.now()),
-		requestField(s.keys, "page", requestID), string(h[:16]), action, number, s.verifiedTTL().Milliseconds())
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), action, number,
+		s.verifiedTTL().Milliseconds()}, s.cfg.Limits.failureArgs()...)
+	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(MagicLink, reply)
+	return s.pageResult("link", reply)
 }
 
 // ReportCodePage is "this wasn't me" on a code page.
@@ -172,16 +174,16 @@ func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult(OTPEmail, reply)
+	return s.pageResult("code", reply)
 }
 
 // verifiedTTL keeps a verified record until its assertion can no longer be used
 // (revocation is checked against it), plus the retention setting.
 func (s *Service) verifiedTTL() time.Duration { return s.minter.Lifetime() + s.cfg.Retention }
 
-func (s *Service) pageResult(m Method, reply []any) (Result, error) {
+func (s *Service) pageResult(kind string, reply []any) (Result, error) {
 	outcome := status(reply)
-	s.metrics.observeAttempt(m, outcome)
+	s.metrics.observeAttempt(kind, outcome)
 	switch outcome {
 	case "verified":
 		return Result{Outcome: OutcomeVerified}, nil
@@ -191,6 +193,8 @@ func (s *Service) pageResult(m Method, reply []any) (Result, error) {
 		return Result{Outcome: OutcomeFailed}, nil
 	case "reported":
 		return Result{Outcome: OutcomeReported}, nil
+	case "locked":
+		return Result{Outcome: OutcomeLocked, RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}, nil
 	case "expired", "state", "gone":
 		return Result{Outcome: OutcomeGone}, nil
 	}

@@ -58,6 +58,54 @@ type Config struct {
 	SendTimeout time.Duration
 	// ShardedPubSub publishes with SPUBLISH (Redis Cluster) instead of PUBLISH.
 	ShardedPubSub bool
+	// Limits bound failures and sends per identity.
+	Limits Limits
+}
+
+// Limits are the abuse limits kept per social identity, across all its
+// verifications and all clients. Zero values take the defaults noted.
+type Limits struct {
+	// Failures is how many consecutive failures of one method family lock that
+	// family for the identity (20; at most 100). A success resets only its family.
+	Failures int
+	// FirstLock is the first lock's length; each further lock doubles it (30 s).
+	FirstLock time.Duration
+	// LongestLock caps a lock (1 h).
+	LongestLock time.Duration
+	// FailureWindow forgets failures older than this (24 h).
+	FailureWindow time.Duration
+	// Sends and SendWindow bound the messages sent to one identity (3 per 10 min).
+	Sends      int
+	SendWindow time.Duration
+	// Send bounds sends per destination, number prefix, country, client and agent.
+	Send SendLimits
+}
+
+func (l *Limits) setDefaults() {
+	if l.Failures == 0 {
+		l.Failures = 20
+	}
+	if l.FirstLock == 0 {
+		l.FirstLock = 30 * time.Second
+	}
+	if l.LongestLock == 0 {
+		l.LongestLock = time.Hour
+	}
+	if l.FailureWindow == 0 {
+		l.FailureWindow = 24 * time.Hour
+	}
+	if l.Sends == 0 {
+		l.Sends = 3
+	}
+	if l.SendWindow == 0 {
+		l.SendWindow = 10 * time.Minute
+	}
+	l.Send.setDefaults()
+}
+
+// failureArgs are the identity-failure arguments the completion scripts take.
+func (l Limits) failureArgs() []any {
+	return []any{l.Failures, l.FirstLock.Milliseconds(), l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds()}
 }
 
 func (c *Config) setDefaults() {
@@ -82,6 +130,7 @@ func (c *Config) setDefaults() {
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 30 * time.Second
 	}
+	c.Limits.setDefaults()
 }
 
 // Service is the verification lifecycle. It is safe for concurrent use and keeps
@@ -112,6 +161,9 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	}
 	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
+	}
+	if l := cfg.Limits; l.Failures < 1 || l.Failures > 100 || l.Sends < 1 || l.FirstLock <= 0 || l.LongestLock < l.FirstLock {
+		return nil, errors.New("challenge: want 1 <= Limits.Failures <= 100, Limits.Sends >= 1, 0 < FirstLock <= LongestLock")
 	}
 	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {
 		return nil, errors.New("challenge: missing dependency")
@@ -231,6 +283,9 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 		}
 		seen[m] = true
 	}
+	if r.Destination != nil && dest.Kind == Phone && !s.countryAllowed(dest) {
+		v.add("destination.phone", "SMS to this country is not enabled")
+	}
 	if err := v.orNil(); err != nil {
 		return 0, dest, err
 	}
@@ -288,6 +343,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	kid := s.keys.Current()
 	tag := identityTag(s.keys, r.Identity.Network, r.Identity.UserID)
+	ih := identityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
 	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
 	fp := s.keys.Sum("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
@@ -323,21 +379,48 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		"cv", r.ConversationID, "dk", int(dest.Kind), "dm", dest.mask(), "dh", string(destHash[:16]),
 		"lo", locale, "ct", ms(now), "ex", ms(expires), "at", 0, "mx", s.cfg.MaxAttempts,
 		"co", codeHash, "ls", linkHash, "mn", match, "dv", int(method), "dl", int(DeliverySending),
-		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]),
+		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]), "ih", ih,
 	}
-	convField := "c:" + string(s.keys.Sum("conversation", []byte(r.ClientID), []byte(r.ConversationID))[:9])
-	args := append([]any{string(fp[:8]), convField, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
-		keyPrefix(id), id, codeHash, linkHash}, fields...)
-	reply, err := s.store.run(ctx, startScript,
-		[]string{recordKey(id), identityKey(s.keys, id, r.Identity.Network, r.Identity.UserID)}, ms(now), args...)
+	conv := s.conversationField(r.ClientID, r.ConversationID)
+	args := append([]any{string(fp[:8]), conv, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
+		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
+		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
+	// One round trip: the verification's own script and every send limit (each on
+	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
+	member := id + ".1"
+	limits := s.sendLimits(r.ClientID, r.AgentID, dest)
+	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id)},
+		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now), member)...)
+	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		return nil, err
+	}
+	reply := replies[0]
+	denied, added := limitOutcome(limits, replies[1:])
+	switch status(reply) {
+	case "created":
+		if denied != nil {
+			s.refund(ctx, added, member, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
+				[]any{s.store.pubCmd, ms(now), ih, ms(now)}})
+			s.metrics.observeLimit(denied.Scope)
+			return nil, denied
+		}
+		s.metrics.started.WithLabelValues(method.String()).Inc()
+	case "resend":
+		// A retry after a failed send counts as the same send in the windows.
+	default:
+		// Nothing will be sent: whatever the pipeline counted is taken back.
+		s.refund(ctx, added, member)
 	}
 	switch status(reply) {
 	case "reused":
 		return nil, ErrRequestReused
-	case "created":
-		s.metrics.started.WithLabelValues(method.String()).Inc()
+	case "locked":
+		// The same answer as for a customer no method can reach: a lock reveals nothing.
+		return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
+	case "limited":
+		s.metrics.observeLimit("identity")
+		return nil, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
 	send := status(reply) == "created" || status(reply) == "resend"
 	var rec record
@@ -363,11 +446,16 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	if !send {
 		return res, nil
 	}
-	if err := s.deliver(ctx, v, dest, secret, rec["sq"]); err != nil {
+	if err := s.deliver(ctx, v, dest, secret, rec["sq"], conv); err != nil {
 		return res, err
 	}
 	v.Delivery = DeliverySent
 	return res, nil
+}
+
+// conversationField names a client's conversation in the identity's hash.
+func (s *Service) conversationField(clientID, conversationID string) string {
+	return string(s.keys.Sum("conversation", []byte(clientID), []byte(conversationID))[:9])
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -414,12 +502,16 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 	return delivery.DMText(p)
 }
 
+// recordHeadroom is kept from the caller's deadline to record a send's outcome.
+const recordHeadroom = 500 * time.Millisecond
+
 // deliver sends the secret and records how the send ended (the second round trip).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq string) error {
+func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq, conv string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
-		ExpiresIn: max(v.Expires.Sub(s.now()).Round(time.Minute), time.Minute),
+		// Exact: the webhook's expires_at is derived from it; templates round for display.
+		ExpiresIn: max(v.Expires.Sub(s.now()), time.Second),
 	}
 	if dest.Kind == Phone {
 		m.Channel = delivery.SMS
@@ -431,7 +523,13 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	} else {
 		m.Kind, m.Code = delivery.KindCode, secret
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
+	// The send ends before the caller's deadline, leaving time to record how it ended,
+	// so a slow gateway shows as a failed send rather than a call that timed out.
+	timeout := s.cfg.SendTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Until(deadline)-recordHeadroom, 0))
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, timeout)
 	sendErr := s.sender.Send(sendCtx, m)
 	cancel()
 	result := DeliverySent
@@ -442,7 +540,8 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	// Record the outcome even if the caller gave up: a detached, bounded context.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID)}, ms(s.now()), seq, int(result))
+	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID), identityKey(v.ID)}, ms(s.now()),
+		seq, int(result), conv, keyPrefix(v.ID), v.ID, (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds())
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
 		return &SendError{VerificationID: v.ID, Err: sendErr}
@@ -527,14 +626,45 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	if err := v.orNil(); err != nil {
 		return nil, "", err
 	}
-	cur, err := s.Get(ctx, r.ClientID, r.ID)
-	if err != nil {
-		return nil, "", err
+	if !validID(r.ID) {
+		return nil, "", ErrNotFound
 	}
 	rec, err := s.store.load(ctx, r.ID)
 	if err != nil {
 		return nil, "", err
 	}
+	if rec["cl"] != r.ClientID {
+		return nil, "", ErrNotFound
+	}
+	if !s.countryAllowed(dest) {
+		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
+	}
+	cur := rec.view(r.ID, s.now())
+	// The send limits first, on their own slots; a repeat of this request is the same
+	// send in every window.
+	rf := requestField(s.keys, "resend", r.RequestID)
+	member := r.ID + ".r" + base64.RawURLEncoding.EncodeToString([]byte(rf[2:]))
+	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
+	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), member))
+	if err != nil {
+		return nil, "", err
+	}
+	denied, added := limitOutcome(limits, replies)
+	if denied != nil {
+		s.refund(ctx, added, member)
+		s.metrics.observeLimit(denied.Scope)
+		return nil, "", denied
+	}
+	v2, match, err := s.resend(ctx, r, rec, cur, dest, rf)
+	if err != nil && !errors.As(err, new(*SendError)) {
+		// Nothing left: take the send back from the windows.
+		s.refund(ctx, added, member)
+	}
+	return v2, match, err
+}
+
+// resend claims and makes the send of Resend once the send limits allow it.
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (*Verification, string, error) {
 	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
 	if err != nil {
 		return nil, "", err
@@ -547,15 +677,15 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID)}, ms(s.now()),
-		requestField(s.keys, "resend", r.RequestID), string(destHash[:16]), codeHash, linkHash,
-		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends)
+	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
+		rf, string(destHash[:16]), codeHash, linkHash,
+		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds())
 	if err != nil {
 		return nil, "", err
 	}
 	switch status(reply) {
 	case "send":
-		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1))); err != nil {
+		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), s.conversationField(rec["cl"], rec["cv"])); err != nil {
 			return nil, "", err
 		}
 	case "repeat":
@@ -573,6 +703,10 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", ErrSendInProgress
 	case "limit":
 		return nil, "", ErrResendLimit
+	case "locked":
+		return nil, "", &LimitError{Scope: "identity", RetryAfter: s.cfg.Limits.FirstLock}
+	case "limited":
+		return nil, "", &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
 	after, err := s.Get(ctx, r.ClientID, r.ID)
 	if err != nil {

@@ -59,7 +59,7 @@ func TestCodeFlowVerifiesOnceWithAnHonestAssertion(t *testing.T) {
 			}
 			if claims.Subject != "cust-42" || claims.Level != assurance.Low || fmt.Sprint(claims.AMR) != fmt.Sprint(tc.amr) ||
 				claims.Network != "x" || claims.UserID != "1234567" || claims.AgentID != "agent-7" ||
-				claims.ConversationID != "conv-"+t.Name() || claims.VerificationID != v.ID ||
+				claims.ConversationID != v.ConversationID || claims.VerificationID != v.ID ||
 				fmt.Sprint(claims.Scopes) != "[orders:read]" || !claims.AuthTime.Equal(got.VerifiedAt) ||
 				claims.Expiry.Sub(claims.IssuedAt) != 5*time.Minute || claims.ID != got.Assertion.ID {
 				t.Errorf("claims: %+v", claims)
@@ -495,7 +495,7 @@ func TestNewVerificationForTheConversationEndsThePrevious(t *testing.T) {
 	ctx := context.Background()
 	first := f.start(OTPEmail, email)
 	req := f.startReq(OTPEmail, email)
-	req.RequestID = "second"
+	req.RequestID, req.ConversationID = "second", first.Verification.ConversationID
 	second, err := f.svc.Start(ctx, req)
 	if err != nil {
 		t.Fatal(err)

@@ -28,6 +28,12 @@ var (
 	cancelSrc string
 	//go:embed scripts/expire.lua
 	expireSrc string
+	//go:embed scripts/abort.lua
+	abortSrc string
+	//go:embed scripts/limit.lua
+	limitSrc string
+	//go:embed scripts/unlimit.lua
+	unlimitSrc string
 )
 
 // Each transition is one script; the prelude holds the guards they share.
@@ -40,6 +46,10 @@ var (
 	reportScript    = redis.NewScript(prelude + reportSrc)
 	cancelScript    = redis.NewScript(prelude + cancelSrc)
 	expireScript    = redis.NewScript(prelude + expireSrc)
+	abortScript     = redis.NewScript(prelude + abortSrc)
+	// The limit scripts run on their own keys' slots and need no prelude.
+	limitScript   = redis.NewScript(limitSrc)
+	unlimitScript = redis.NewScript(unlimitSrc)
 )
 
 // store runs the scripts. Every error it returns wraps ErrUnavailable: the caller

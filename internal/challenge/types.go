@@ -217,6 +217,15 @@ func (e *SendError) Error() string { return "challenge: message not sent" }
 // Unwrap returns the delivery error (which names no destination).
 func (e *SendError) Unwrap() error { return e.Err }
 
+// LimitError says a send limit was reached; nothing was sent. Scope names the
+// limit ("identity", "destination", …), never the identity or destination.
+type LimitError struct {
+	Scope      string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string { return "challenge: " + e.Scope + " send limit reached" }
+
 // Violation is one bad field of a request, named as in the API.
 type Violation struct {
 	Field       string
@@ -261,10 +270,14 @@ const (
 	OutcomeReported
 	// OutcomeGone: expired, canceled, already completed: the neutral page.
 	OutcomeGone
+	// OutcomeLocked: too many failures for this identity and method; RetryAfter says
+	// when the customer may try again. Nothing was counted.
+	OutcomeLocked
 )
 
 // Result is the outcome of a customer's action.
 type Result struct {
 	Outcome      Outcome
 	AttemptsLeft int
+	RetryAfter   time.Duration
 }

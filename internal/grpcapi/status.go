@@ -37,6 +37,9 @@ const (
 	// ReasonResendLimit: RESOURCE_EXHAUSTED, the verification was sent as often as
 	// allowed; a new verification is needed.
 	ReasonResendLimit = "RESEND_LIMIT"
+	// ReasonSendLimit: RESOURCE_EXHAUSTED, a send limit was reached and nothing was
+	// sent; metadata "scope" names which ("identity", …) and RetryInfo says when.
+	ReasonSendLimit = "SEND_LIMIT"
 	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
 	// metadata "check" names the failed check (size, format, algorithm, type,
 	// header, key, signature, expired, not_yet_valid, issuer, audience, claims).
@@ -96,6 +99,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		ve *challenge.ValidationError
 		nm *challenge.NoMethodError
 		se *challenge.SendError
+		le *challenge.LimitError
 	)
 	switch {
 	case errors.As(err, &ve):
@@ -123,6 +127,10 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return withDetails(status.New(codes.ResourceExhausted, "resend limit reached; start a new verification"),
 			&errdetails.ErrorInfo{Reason: ReasonResendLimit, Domain: errorDomain, Metadata: idMetadata(verificationID)},
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(resendLimitRetry)})
+	case errors.As(err, &le):
+		return withDetails(status.New(codes.ResourceExhausted, "send limit reached; nothing was sent"),
+			&errdetails.ErrorInfo{Reason: ReasonSendLimit, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(le.RetryAfter.Round(time.Second))})
 	case errors.Is(err, challenge.ErrSendInProgress):
 		return withDetails(status.New(codes.Unavailable, "a send is in progress; retry shortly"),
 			&errdetails.ErrorInfo{Reason: ReasonSendInProgress, Domain: errorDomain, Metadata: idMetadata(verificationID)},

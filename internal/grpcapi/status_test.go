@@ -65,6 +65,13 @@ func TestToStatus(t *testing.T) {
 			check: field("destination")},
 		{name: "resend limit", ctx: live, err: challenge.ErrResendLimit, code: codes.ResourceExhausted,
 			check: retry(30 * time.Second)},
+		{name: "send limit", ctx: live, err: &challenge.LimitError{Scope: "identity", RetryAfter: 90 * time.Second},
+			code: codes.ResourceExhausted, check: func(t *testing.T, st *status.Status) {
+				retry(90*time.Second)(t, st)
+				if ei := errorInfo(t, st); ei.GetReason() != ReasonSendLimit || ei.GetMetadata()["scope"] != "identity" {
+					t.Errorf("ErrorInfo = %v", ei)
+				}
+			}},
 		{name: "send in progress", ctx: live, err: challenge.ErrSendInProgress, code: codes.Unavailable,
 			check: retry(time.Second)},
 		{name: "send error", ctx: live, err: &challenge.SendError{VerificationID: id, Err: errors.New("smtp 554 for bob@example.com")},

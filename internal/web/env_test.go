@@ -95,6 +95,7 @@ type envOpts struct {
 	nonceTTL time.Duration
 	noOutbox bool
 	proxy    bool // reach Redis through a proxy the test can cut
+	limits   challenge.Limits
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -128,7 +129,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.public = "http://" + e.ts.Listener.Addr().String()
 	pub, _ := url.Parse(e.public)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e.svc, err = challenge.New(challenge.Config{PublicURL: pub, Brand: "Acme"}, e.rdb, e.outbox,
+	if o.limits.Sends == 0 {
+		// These tests drive many flows of one identity to one address from one agent;
+		// the send limits have their own tests.
+		o.limits.Sends = 1000
+		o.limits.Send.Destination.N = 1000
+		o.limits.Send.Agent.N = 1000
+	}
+	e.svc, err = challenge.New(challenge.Config{PublicURL: pub, Brand: "Acme", Limits: o.limits}, e.rdb, e.outbox,
 		assertion.NewMinter(e.keyring, "https://authsvc.test", 5*time.Minute), keys, e.clock.Now, rand.Reader,
 		discard, challenge.NewMetrics(prometheus.NewRegistry()))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
@@ -172,6 +173,13 @@ func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, res
 		s.message(w, http.StatusOK, loc, "failed.title", body, "stop")
 	case challenge.OutcomeReported:
 		s.message(w, http.StatusOK, loc, "reported.title", "reported.body", "stop")
+	case challenge.OutcomeLocked:
+		// Too many failures for this identity: nothing was counted. 429 with the wait,
+		// in whole minutes rounded up.
+		minutes := max(1, int((res.RetryAfter+time.Minute-1)/time.Minute))
+		w.Header().Set("Retry-After", strconv.Itoa(int(res.RetryAfter.Round(time.Second)/time.Second)))
+		s.render(w, http.StatusTooManyRequests, viewMessage, &view{catalog: loc, Title: loc.T("locked.title"),
+			Heading: loc.T("locked.title"), Body: loc.plural("locked.body", minutes), Tone: "stop"})
 	case challenge.OutcomeGone:
 		s.neutralPage(w, r)
 	default:

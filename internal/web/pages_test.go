@@ -167,6 +167,31 @@ func TestCodeAttemptsRunOut(t *testing.T) {
 	e.wantState(v.id, challenge.Failed, challenge.ReasonAttemptsExhausted, 0)
 }
 
+func TestLockedIdentityWaits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{limits: challenge.Limits{Failures: 2, Sends: 10}})
+	first, second := e.start(challenge.OTPEmail, "en"), e.start(challenge.OTPEmail, "es")
+	wrong := func(v started) url.Values {
+		return url.Values{"code": {fmt.Sprintf("%06d", (atoi(v.secret)+1)%1000000)}}
+	}
+	wantBody(t, e.submit(e.GET(first.url, nil), "code", wrong(first), nil), "That code didn't match. 4 tries left.")
+	// The identity's second failure, on another verification, locks the family.
+	res := e.submit(e.GET(second.url, nil), "code", wrong(second), nil)
+	wantStatus(t, res, http.StatusTooManyRequests)
+	wantBody(t, res, "Demasiados intentos por ahora. Espera 1 minuto y vuelve a intentarlo.")
+	if got := res.header.Get("Retry-After"); got != "30" {
+		t.Errorf("Retry-After = %q, want 30", got)
+	}
+	// Even the right code now waits, and counts nothing.
+	res = e.submit(e.GET(first.url, nil), "code", url.Values{"code": {first.secret}}, nil)
+	wantStatus(t, res, http.StatusTooManyRequests)
+	wantBody(t, res, "Too many tries for now. Wait 1 minute, then try again.")
+	e.wantState(first.id, challenge.Pending, 0, 4)
+	e.clock.Advance(30 * time.Second)
+	wantBody(t, e.submit(e.GET(first.url, nil), "code", url.Values{"code": {first.secret}}, nil),
+		"You're verified. You can go back to the chat.")
+}
+
 func TestDoubleSubmitCountsOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})

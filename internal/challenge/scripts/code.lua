@@ -1,9 +1,13 @@
 -- code: check a one-time code typed on the customer page. Attempts, state and
 -- expiry are checked and changed together; a request id counts once.
--- KEYS[1] record; ARGV[3] request field, ARGV[4] hash of the presented code,
--- ARGV[5] record TTL ms once verified (kept until the assertion can no longer be used).
--- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'expired'} | {'state'}
---       | {'gone'}; a repeated request returns its first answer.
+-- Failures also count per identity and method family across all its verifications;
+-- past the identity's limit the family is locked and attempts count nothing.
+-- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
+-- presented code, ARGV[5] record TTL ms once verified (kept until the assertion can
+-- no longer be used), ARGV[6] identity failure limit, ARGV[7] first lock ms,
+-- ARGV[8] longest lock ms, ARGV[9] failure window ms.
+-- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
+--       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
@@ -15,12 +19,17 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, co, at, mx, dv = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'mx', 'dv'))
-if st ~= '1' or not co then
+local st, co, at, mx, dv, ih = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'mx', 'dv', 'ih'))
+if st ~= '1' or not co or co == '' then
   return {'state'}
+end
+local wait = locked_for(KEYS[2], ih, dv)
+if wait > 0 then
+  return {'locked', wait}
 end
 local out
 if co == ARGV[4] then
+  succeed(KEYS[2], ih, dv)
   redis.call('HSET', rec, 'vt', NOW, 'vm', dv, 'lv', '1', 'co', '')
   finish(rec, '2')
   if redis.call('PTTL', rec) < tonumber(ARGV[5]) then
@@ -29,9 +38,13 @@ if co == ARGV[4] then
   out = {'verified'}
 else
   at = redis.call('HINCRBY', rec, 'at', 1)
+  local lock = fail(KEYS[2], ih, dv, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
   if at >= tonumber(mx) then
     finish(rec, '3', '1')
     out = {'failed'}
+  elseif lock > 0 then
+    publish(rec, '1')
+    out = {'locked', lock}
   else
     publish(rec, '1')
     out = {'wrong', tonumber(mx) - at}

@@ -1,8 +1,12 @@
 -- link: act on a magic link's confirmation page: the number picked, or a report.
--- KEYS[1] record; ARGV[3] request field, ARGV[4] hash of the presented link token,
--- ARGV[5] 'pick' | 'report', ARGV[6] the number picked, ARGV[7] record TTL ms once verified.
+-- A wrong number counts as a failure of the identity's magic-link family.
+-- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
+-- presented link token, ARGV[5] 'pick' | 'report', ARGV[6] the number picked,
+-- ARGV[7] record TTL ms once verified, ARGV[8..11] identity failure limit, first lock
+-- ms, longest lock ms, failure window ms.
 -- A wrong link token is 'gone' and counts nothing (the token carries 128 bits).
--- Returns {'verified'} | {'mismatch'} | {'reported'} | {'expired'} | {'state'} | {'gone'}.
+-- Returns {'verified'} | {'mismatch'} | {'reported'} | {'locked', ms} | {'expired'}
+--       | {'state'} | {'gone'}.
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
@@ -21,18 +25,27 @@ end
 if redis.call('HGET', rec, 'st') ~= '1' then
   return {'state'}
 end
+local ih = redis.call('HGET', rec, 'ih')
 local out
+if ARGV[5] ~= 'report' then
+  local wait = locked_for(KEYS[2], ih, '1')
+  if wait > 0 then
+    return {'locked', wait}
+  end
+end
 if ARGV[5] == 'report' then
   finish(rec, '3', '2')
   out = {'reported'}
 elseif ARGV[6] == redis.call('HGET', rec, 'mn') then
   redis.call('HSET', rec, 'vt', NOW, 'vm', '1', 'lv', '1', 'ls', '')
+  succeed(KEYS[2], ih, '1')
   finish(rec, '2')
   if redis.call('PTTL', rec) < tonumber(ARGV[7]) then
     redis.call('PEXPIRE', rec, ARGV[7])
   end
   out = {'verified'}
 else
+  fail(KEYS[2], ih, '1', tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
   finish(rec, '3', '3')
   out = {'mismatch'}
 end

@@ -30,3 +30,71 @@ local function finish(key, state, reason)
   redis.call('HSET', key, 'st', state, 'rs', reason or '0', 'ft', NOW)
   publish(key, state)
 end
+
+-- Identity counters live in one hash per tag (KEYS[2] where a script takes it).
+-- Field names start with the identity's keyed hash IH (identities sharing a tag
+-- never share counters), then a letter, then the method family:
+--   IH f M  consecutive failures     IH t M  time of the last failure
+--   IH n M  locks so far             IH l M  locked until (ms)
+--   IH s    the identity's recent send times    IH c CONV  the conversation's verification
+local function locked_for(ikey, ih, fam)
+  local until_ms = tonumber(redis.call('HGET', ikey, ih .. 'l' .. fam) or '0')
+  if NOW < until_ms then
+    return until_ms - NOW
+  end
+  return 0
+end
+
+local function keep(ikey, ttl)
+  if redis.call('PTTL', ikey) < ttl then
+    redis.call('PEXPIRE', ikey, ttl)
+  end
+end
+
+-- take_send records a send in the identity's sliding window unless it is full;
+-- it returns 0, or the milliseconds until a send would be allowed.
+local function take_send(ikey, ih, limit, window)
+  local kept = {}
+  local log = redis.call('HGET', ikey, ih .. 's')
+  if log then
+    for t in string.gmatch(log, '%d+') do
+      if NOW - tonumber(t) < window then
+        kept[#kept + 1] = t
+      end
+    end
+  end
+  if #kept >= limit then
+    return tonumber(kept[#kept - limit + 1]) + window - NOW
+  end
+  kept[#kept + 1] = tostring(NOW)
+  redis.call('HSET', ikey, ih .. 's', table.concat(kept, ','))
+  keep(ikey, window)
+  return 0
+end
+
+-- fail counts one failure of family fam across all the identity's verifications.
+-- Failures older than the window are forgotten. From the limit on, every failure
+-- locks the family for a delay that doubles with each lock, up to the maximum.
+-- It returns the lock in milliseconds, or 0.
+local function fail(ikey, ih, fam, limit, base, most, window)
+  local f = tonumber(redis.call('HGET', ikey, ih .. 'f' .. fam) or '0')
+  local last = tonumber(redis.call('HGET', ikey, ih .. 't' .. fam) or '0')
+  if NOW - last > window then
+    f = 0
+  end
+  f = f + 1
+  redis.call('HSET', ikey, ih .. 'f' .. fam, f, ih .. 't' .. fam, NOW)
+  local lock = 0
+  if f >= limit then
+    local n = redis.call('HINCRBY', ikey, ih .. 'n' .. fam, 1)
+    lock = math.floor(math.min(base * 2 ^ (n - 1), most))
+    redis.call('HSET', ikey, ih .. 'l' .. fam, NOW + lock)
+  end
+  keep(ikey, window)
+  return lock
+end
+
+-- succeed resets the family's failures: a success clears only its own family.
+local function succeed(ikey, ih, fam)
+  redis.call('HDEL', ikey, ih .. 'f' .. fam, ih .. 't' .. fam, ih .. 'n' .. fam, ih .. 'l' .. fam)
+end

@@ -1,8 +1,9 @@
 -- resend: claim a new send with a new secret; the previous code or link stops working.
--- KEYS[1] record; ARGV[3] request field, ARGV[4] destination hash, ARGV[5] code hash,
--- ARGV[6] link hash, ARGV[7] send lease ms, ARGV[8] max sends.
+-- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] destination
+-- hash, ARGV[5] code hash, ARGV[6] link hash, ARGV[7] send lease ms, ARGV[8] max sends,
+-- ARGV[9] sends allowed per identity in ARGV[10] ms.
 -- Returns {'send', seq} | {'repeat'} | {'gone'} | {'state'} | {'expired'} | {'nothing'}
---       | {'mismatch'} | {'busy'} | {'limit'}.
+--       | {'mismatch'} | {'busy'} | {'limit'} | {'locked'} | {'limited', ms}.
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
@@ -13,7 +14,7 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, dv, dh, dl, dt, sq = unpack(redis.call('HMGET', rec, 'st', 'dv', 'dh', 'dl', 'dt', 'sq'))
+local st, dv, dh, dl, dt, sq, ih = unpack(redis.call('HMGET', rec, 'st', 'dv', 'dh', 'dl', 'dt', 'sq', 'ih'))
 if st ~= '1' then
   return {'state'}
 end
@@ -28,6 +29,13 @@ if dl == '2' and NOW - tonumber(dt) < tonumber(ARGV[7]) then
 end
 if tonumber(sq) >= tonumber(ARGV[8]) then
   return {'limit'}
+end
+if locked_for(KEYS[2], ih, dv) > 0 then
+  return {'locked'}
+end
+local wait = take_send(KEYS[2], ih, tonumber(ARGV[9]), tonumber(ARGV[10]))
+if wait > 0 then
+  return {'limited', wait}
 end
 redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], ARGV[3], '1')
 return {'send', redis.call('HINCRBY', rec, 'sq', 1)}

@@ -1,11 +1,28 @@
--- start: record a new verification, or answer a repeated request.
+-- start: record a new verification, or answer a repeated request. It changes nothing
+-- outside its own record and the identity's send log, so a start that a send limit
+-- (checked beside it, on other slots) refuses can be undone by abort.lua; the
+-- previous verification of the conversation is superseded by delivered.lua.
 -- KEYS[1] record, KEYS[2] identity hash
--- ARGV[3] fingerprint of the request, ARGV[4] conversation field in the identity hash,
--- ARGV[5] record TTL ms, ARGV[6] send lease ms, ARGV[7] key prefix of the identity's records,
--- ARGV[8] verification id, ARGV[9] code hash, ARGV[10] link hash,
--- ARGV[11..] field, value pairs of the new record.
--- Returns {'created'} | {'exists'} | {'resend'} | {'reused'}.
-local rec = KEYS[1]
+-- ARGV[3] fingerprint of the request, ARGV[4] (unused), ARGV[5] record TTL ms,
+-- ARGV[6] send lease ms, ARGV[7] (unused), ARGV[8] verification id, ARGV[9] code hash,
+-- ARGV[10] link hash,
+-- ARGV[11] identity hash IH, ARGV[12] method family, ARGV[13] sends allowed per
+-- identity in ARGV[14] ms, ARGV[15..] field, value pairs of the new record.
+-- Returns {'created'} | {'exists'} | {'resend'} | {'reused'} | {'locked'} | {'limited', ms}.
+local rec, ikey, ih, fam = KEYS[1], KEYS[2], ARGV[11], ARGV[12]
+
+-- claim_send checks the identity's lock and send window before any message leaves.
+local function claim_send()
+  if locked_for(ikey, ih, fam) > 0 then
+    return {'locked'}
+  end
+  local wait = take_send(ikey, ih, tonumber(ARGV[13]), tonumber(ARGV[14]))
+  if wait > 0 then
+    return {'limited', wait}
+  end
+  return nil
+end
+
 if redis.call('EXISTS', rec) == 1 then
   local fp, st, dl, dt = unpack(redis.call('HMGET', rec, 'fp', 'st', 'dl', 'dt'))
   if fp ~= ARGV[3] then
@@ -17,6 +34,10 @@ if redis.call('EXISTS', rec) == 1 then
   -- The first call's send failed, or it died mid-send: claim a fresh send with a
   -- new secret, so the repeat delivers what the first call promised.
   if dl == '4' or (dl == '2' and NOW - tonumber(dt) >= tonumber(ARGV[6])) then
+    local refused = claim_send()
+    if refused then
+      return refused
+    end
     redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[9], 'ls', ARGV[10])
     redis.call('HINCRBY', rec, 'sq', 1)
     return {'resend'}
@@ -24,24 +45,12 @@ if redis.call('EXISTS', rec) == 1 then
   return {'exists'}
 end
 
--- A new verification for the same conversation ends what the previous one started
--- or granted.
-local prev = redis.call('HGET', KEYS[2], ARGV[4])
-if prev and prev ~= ARGV[8] then
-  local pkey = ARGV[7] .. prev
-  local pst = redis.call('HGET', pkey, 'st')
-  if pst == '1' then
-    finish(pkey, '5')
-  elseif pst == '2' and redis.call('HGET', pkey, 'rv') ~= '1' then
-    redis.call('HSET', pkey, 'rv', '1')
-    publish(pkey, '2')
-  end
+local refused = claim_send()
+if refused then
+  return refused
 end
 
-redis.call('HSET', rec, unpack(ARGV, 11))
+redis.call('HSET', rec, unpack(ARGV, 15))
 redis.call('PEXPIRE', rec, ARGV[5])
-redis.call('HSET', KEYS[2], ARGV[4], ARGV[8])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[5]) then
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
-end
+keep(ikey, tonumber(ARGV[5]))
 return {'created'}

@@ -46,7 +46,9 @@ type StartVerificationRequest struct {
 	Locale string `protobuf:"bytes,10,opt,name=locale,proto3" json:"locale,omitempty"`
 	// Optional. How long the customer has; 10 minutes when unspecified, 1 to 60 minutes.
 	Ttl *durationpb.Duration `protobuf:"bytes,11,opt,name=ttl,proto3" json:"ttl,omitempty"`
-	// Required. Idempotency key chosen by the caller, at most 128 bytes.
+	// Required. Idempotency key chosen by the caller, at most 128 bytes. It is scoped to
+	// the client and the identity: a retry carries the same identity and returns the same
+	// verification; the same key with other parameters for that identity is refused.
 	RequestId     string `protobuf:"bytes,12,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

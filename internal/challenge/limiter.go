@@ -1,0 +1,223 @@
+package challenge
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/redis/go-redis/v9"
+)
+
+// Rate is N sends per sliding window Per.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// SendLimits bound the messages that leave, beyond the identity's own limit. They
+// are checked before any message leaves, each on its own key (and slot), pipelined
+// beside the verification's own script. Zero values take the defaults noted.
+type SendLimits struct {
+	// Destination: per email address or phone number (5 per hour).
+	Destination Rate
+	// Prefix: per phone number without its last 4 digits, the shape of SMS pumping
+	// through a block of numbers (20 per hour).
+	Prefix Rate
+	// Country: per country calling code (1,000 per hour).
+	Country Rate
+	// Countries are the calling codes SMS may go to, e.g. 1, 44, 34; empty allows all.
+	Countries []int
+	// Client: per platform client (600 per minute).
+	Client Rate
+	// Agent: per agent of a client, against an insider starting many verifications
+	// (30 per hour).
+	Agent Rate
+	// ClientDaily is a client's budget of messages per 24 hours (20,000).
+	ClientDaily int
+}
+
+func (l *SendLimits) setDefaults() {
+	def := func(r *Rate, n int, per time.Duration) {
+		if r.N == 0 {
+			r.N = n
+		}
+		if r.Per == 0 {
+			r.Per = per
+		}
+	}
+	def(&l.Destination, 5, time.Hour)
+	def(&l.Prefix, 20, time.Hour)
+	def(&l.Country, 1000, time.Hour)
+	def(&l.Client, 600, time.Minute)
+	def(&l.Agent, 30, time.Hour)
+	if l.ClientDaily == 0 {
+		l.ClientDaily = 20_000
+	}
+}
+
+// limit is one window a send must fit in.
+type limit struct {
+	scope string
+	key   string
+	rate  Rate
+}
+
+// sendLimits lists the windows a send to dest for clientID's agentID must fit in.
+// Keys carry keyed hashes, never a destination, client or agent in clear.
+func (s *Service) sendLimits(clientID, agentID string, dest Destination) []limit {
+	l := s.cfg.Limits.Send
+	h := func(purpose string, parts ...string) string {
+		b := make([][]byte, len(parts))
+		for i, p := range parts {
+			b[i] = []byte(p)
+		}
+		return base64.RawURLEncoding.EncodeToString(s.keys.Sum(purpose, b...)[:9])
+	}
+	client := h("limit-client", clientID)
+	out := []limit{
+		{"destination", "l:{d:" + h("limit-destination", strconv.Itoa(int(dest.Kind)), dest.Value) + "}", l.Destination},
+		{"client", "l:{c:" + client + "}", l.Client},
+		{"client_daily", "l:{c:" + client + "}:day", Rate{N: l.ClientDaily, Per: 24 * time.Hour}},
+		{"agent", "l:{a:" + h("limit-agent", clientID, agentID) + "}", l.Agent},
+	}
+	if dest.Kind == Phone && len(dest.Value) > 5 {
+		out = append(out, limit{"prefix", "l:{p:" + h("limit-prefix", dest.Value[:len(dest.Value)-4]) + "}", l.Prefix})
+		if cc := callingCode(dest.Value); cc != 0 {
+			out = append(out, limit{"country", "l:{cc:" + strconv.Itoa(cc) + "}", l.Country})
+		}
+	}
+	return out
+}
+
+// callingCode returns the country calling code of an E.164 number, or 0.
+func callingCode(e164 string) int {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return 0
+	}
+	return int(n.GetCountryCode())
+}
+
+// countryAllowed reports whether SMS may go to dest's country.
+func (s *Service) countryAllowed(dest Destination) bool {
+	allowed := s.cfg.Limits.Send.Countries
+	if dest.Kind != Phone || len(allowed) == 0 {
+		return true
+	}
+	cc := callingCode(dest.Value)
+	for _, c := range allowed {
+		if c == cc {
+			return true
+		}
+	}
+	return false
+}
+
+func limitCalls(limits []limit, nowMS, member string) []scriptCall {
+	calls := make([]scriptCall, len(limits))
+	for i, l := range limits {
+		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, member}}
+	}
+	return calls
+}
+
+// limitOutcome reads the replies of limitCalls: the first refusal (with the
+// longest wait among refusals), and the windows the call added the send to.
+func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
+	var denied *LimitError
+	var added []limit
+	for i, r := range replies {
+		if intAt(r, 2) == 1 {
+			added = append(added, limits[i])
+		}
+		if intAt(r, 0) == 0 {
+			wait := time.Duration(intAt(r, 1)) * time.Millisecond
+			if denied == nil || wait > denied.RetryAfter {
+				denied = &LimitError{Scope: limits[i].scope, RetryAfter: wait}
+			}
+		}
+	}
+	return denied, added
+}
+
+// refund takes a send back from the windows it was added to. It runs detached from
+// the caller (a refund must not be lost to a canceled call) and reports failures to
+// the log: a lost refund only makes a limit stricter, never looser.
+func (s *Service) refund(ctx context.Context, added []limit, member string, extra ...scriptCall) {
+	calls := extra
+	for _, l := range added {
+		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{member}})
+	}
+	if len(calls) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.pipelined(rctx, calls); err != nil {
+		s.log.WarnContext(ctx, "refunding a refused send failed", "err", err)
+	}
+}
+
+// scriptCall is one script run in a pipeline.
+type scriptCall struct {
+	sc   *redis.Script
+	keys []string
+	args []any
+}
+
+// pipelined runs scripts on independent keys in one round trip (on Cluster, one
+// per node, in parallel). Scripts missing from a server's cache, as after a
+// restart, are sent again in full in a second round trip.
+func (s *store) pipelined(ctx context.Context, calls []scriptCall) ([][]any, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	run := func(idx []int, full bool) error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range idx {
+				c := calls[i]
+				if full {
+					cmds[i] = c.sc.Eval(ctx, p, c.keys, c.args...)
+				} else {
+					cmds[i] = c.sc.EvalSha(ctx, p, c.keys, c.args...)
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	all := make([]int, len(calls))
+	for i := range all {
+		all[i] = i
+	}
+	if err := run(all, false); err != nil {
+		var missing []int
+		for i, c := range cmds {
+			if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) == 0 {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if err := run(missing, true); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	out := make([][]any, len(cmds))
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		switch v := c.Val().(type) {
+		case []any:
+			out[i] = v
+		case int64:
+			out[i] = []any{v}
+		default:
+			return nil, fmt.Errorf("%w: unexpected script reply %T", ErrUnavailable, v)
+		}
+	}
+	return out, nil
+}
