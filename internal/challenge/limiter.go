@@ -19,7 +19,9 @@ type Rate struct {
 
 // SendLimits bound the messages that leave, beyond the identity's own limit. They
 // are checked before any message leaves, each on its own key (and slot), pipelined
-// beside the verification's own script. Zero values take the defaults noted.
+// beside the verification's own script. Each is a generic cell rate: N sends fit in
+// any window Per, then one more every Per/N; a limit costs one small key whatever
+// the traffic. Zero values take the defaults noted.
 type SendLimits struct {
 	// Destination: per email address or phone number (5 per hour).
 	Destination Rate
@@ -116,16 +118,16 @@ func (s *Service) countryAllowed(dest Destination) bool {
 	return false
 }
 
-func limitCalls(limits []limit, nowMS, member string) []scriptCall {
+func limitCalls(limits []limit, nowMS string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
-		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, member}}
+		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N}}
 	}
 	return calls
 }
 
-// limitOutcome reads the replies of limitCalls: the first refusal (with the
-// longest wait among refusals), and the windows the call added the send to.
+// limitOutcome reads the replies of limitCalls: the refusal with the longest wait,
+// and the windows that counted the send.
 func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
 	var denied *LimitError
 	var added []limit
@@ -143,13 +145,14 @@ func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
 	return denied, added
 }
 
-// refund takes a send back from the windows it was added to. It runs detached from
+// refund takes a send back from the windows that counted it. It runs detached from
 // the caller (a refund must not be lost to a canceled call) and reports failures to
-// the log: a lost refund only makes a limit stricter, never looser.
-func (s *Service) refund(ctx context.Context, added []limit, member string, extra ...scriptCall) {
+// the log: a lost refund, like a retried count, only makes a limit stricter.
+func (s *Service) refund(ctx context.Context, added []limit, extra ...scriptCall) {
 	calls := extra
+	now := ms(s.now())
 	for _, l := range added {
-		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{member}})
+		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{now, l.rate.Per.Milliseconds(), l.rate.N}})
 	}
 	if len(calls) == 0 {
 		return

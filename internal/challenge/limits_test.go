@@ -257,7 +257,7 @@ func TestSendLimitsRefuseBeforeAnythingLeavesAndCountExactly(t *testing.T) {
 	}
 	var le *LimitError
 	req := f.startReq(OTPEmail, email)
-	if _, err := f.svc.Start(ctx, req); !errors.As(err, &le) || le.Scope != "destination" || le.RetryAfter != time.Hour {
+	if _, err := f.svc.Start(ctx, req); !errors.As(err, &le) || le.Scope != "destination" || le.RetryAfter != 30*time.Minute {
 		t.Fatalf("third start to one address: %v", err)
 	}
 	if len(f.sender.List()) != 2 {

@@ -22,6 +22,53 @@ import (
 //	r:… outcomes of request ids (JSON)
 type record map[string]string
 
+// packedFields are the record fields no script reads. They are stored joined and
+// cut into chunks "p0", "p1", … of at most listpackValue bytes: a Redis hash stays a
+// compact listpack only while every value is at most 64 bytes (the default
+// hash-max-listpack-value), and one longer value — a long conversation id — would
+// turn the whole record into a hash table three times the size. Packing also saves
+// the per-field overhead of a dozen small fields.
+var packedFields = []string{"nw", "ui", "hm", "cu", "me", "mi", "au", "sc", "ag", "cv", "dk", "dm", "lo", "ct", "hk"}
+
+const (
+	listpackValue = 64
+	fieldSep      = "\x1f" // validation refuses control characters in every packed value
+)
+
+// pack returns the packed fields of r as field, value pairs for HSET.
+func (r record) pack() []any {
+	vals := make([]string, len(packedFields))
+	for i, f := range packedFields {
+		vals[i] = r[f]
+	}
+	joined := strings.Join(vals, fieldSep)
+	var out []any
+	for i := 0; len(joined) > 0; i++ {
+		n := min(len(joined), listpackValue)
+		out = append(out, "p"+strconv.Itoa(i), joined[:n])
+		joined = joined[n:]
+	}
+	return out
+}
+
+// unpack restores the packed fields of a record read from Redis.
+func (r record) unpack() {
+	var b strings.Builder
+	for i := 0; ; i++ {
+		chunk, ok := r["p"+strconv.Itoa(i)]
+		if !ok {
+			break
+		}
+		b.WriteString(chunk)
+	}
+	vals := strings.Split(b.String(), fieldSep)
+	for i, f := range packedFields {
+		if i < len(vals) {
+			r[f] = vals[i]
+		}
+	}
+}
+
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func (r record) int(f string) int {

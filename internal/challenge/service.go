@@ -372,25 +372,34 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	locale := delivery.MatchLocale(r.Locale)
 	expires := now.Add(ttl)
 	recTTL := ttl + s.cfg.Retention
-	fields := []any{
-		"st", int(Pending), "cl", r.ClientID, "nw", r.Identity.Network, "ui", r.Identity.UserID,
-		"hm", maskHandle(r.Identity.Handle), "cu", r.CustomerID, "me", encodeMethods([]Method{method}),
-		"mi", int(r.MinAssurance), "au", r.Audience, "sc", strings.Join(r.Scopes, " "), "ag", r.AgentID,
-		"cv", r.ConversationID, "dk", int(dest.Kind), "dm", dest.mask(), "dh", string(destHash[:16]),
-		"lo", locale, "ct", ms(now), "ex", ms(expires), "at", 0, "mx", s.cfg.MaxAttempts,
-		"co", codeHash, "ls", linkHash, "mn", match, "dv", int(method), "dl", int(DeliverySending),
-		"dt", ms(now), "sq", 1, "hk", kid, "fp", string(fp[:8]), "ih", ih,
+	static := record{
+		"nw": r.Identity.Network, "ui": r.Identity.UserID, "hm": maskHandle(r.Identity.Handle),
+		"cu": r.CustomerID, "me": encodeMethods([]Method{method}), "mi": strconv.Itoa(int(r.MinAssurance)),
+		"au": r.Audience, "sc": strings.Join(r.Scopes, " "), "ag": r.AgentID, "cv": r.ConversationID,
+		"dk": strconv.Itoa(int(dest.Kind)), "dm": dest.mask(), "lo": locale, "ct": ms(now), "hk": kid,
 	}
+	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
+	fields := []any{
+		"st", int(Pending), "cl", r.ClientID, "dh", string(destHash[:16]), "ex", ms(expires),
+		"mx", s.cfg.MaxAttempts, "dv", int(method), "dl", int(DeliverySending), "dt", ms(now), "sq", 1,
+		"fp", string(fp[:8]), "ih", ih,
+	}
+	if codeHash != "" {
+		fields = append(fields, "co", codeHash)
+	}
+	if linkHash != "" {
+		fields = append(fields, "ls", linkHash, "mn", match)
+	}
+	fields = append(fields, static.pack()...)
 	conv := s.conversationField(r.ClientID, r.ConversationID)
 	args := append([]any{string(fp[:8]), conv, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
 		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
 	// One round trip: the verification's own script and every send limit (each on
 	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
-	member := id + ".1"
 	limits := s.sendLimits(r.ClientID, r.AgentID, dest)
 	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id)},
-		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now), member)...)
+		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now))...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		return nil, err
@@ -400,17 +409,17 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	switch status(reply) {
 	case "created":
 		if denied != nil {
-			s.refund(ctx, added, member, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
+			s.refund(ctx, added, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
 				[]any{s.store.pubCmd, ms(now), ih, ms(now)}})
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
 		s.metrics.started.WithLabelValues(method.String()).Inc()
 	case "resend":
-		// A retry after a failed send counts as the same send in the windows.
+		// A retry after a failed send makes a new send: it counts.
 	default:
 		// Nothing will be sent: whatever the pipeline counted is taken back.
-		s.refund(ctx, added, member)
+		s.refund(ctx, added)
 	}
 	switch status(reply) {
 	case "reused":
@@ -429,6 +438,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		for i := 0; i+1 < len(fields); i += 2 {
 			rec[fields[i].(string)] = fmt.Sprint(fields[i+1])
 		}
+		rec.unpack()
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
 		return nil, err
@@ -640,34 +650,34 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
 	}
 	cur := rec.view(r.ID, s.now())
-	// The send limits first, on their own slots; a repeat of this request is the same
-	// send in every window.
+	// The send limits first, on their own slots; whatever does not end in a send is
+	// taken back.
 	rf := requestField(s.keys, "resend", r.RequestID)
-	member := r.ID + ".r" + base64.RawURLEncoding.EncodeToString([]byte(rf[2:]))
 	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
-	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), member))
+	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now())))
 	if err != nil {
 		return nil, "", err
 	}
 	denied, added := limitOutcome(limits, replies)
 	if denied != nil {
-		s.refund(ctx, added, member)
+		s.refund(ctx, added)
 		s.metrics.observeLimit(denied.Scope)
 		return nil, "", denied
 	}
-	v2, match, err := s.resend(ctx, r, rec, cur, dest, rf)
-	if err != nil && !errors.As(err, new(*SendError)) {
-		// Nothing left: take the send back from the windows.
-		s.refund(ctx, added, member)
+	v2, match, sent, err := s.resend(ctx, r, rec, cur, dest, rf)
+	if !sent {
+		// Nothing left (a refusal, or a repeat of a request that already sent): take
+		// the send back from the windows.
+		s.refund(ctx, added)
 	}
 	return v2, match, err
 }
 
 // resend claims and makes the send of Resend once the send limits allow it.
-func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (*Verification, string, error) {
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (v *Verification, match string, sent bool, err error) {
 	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	codeHash, linkHash := string(secretHash), ""
 	if cur.DeliveredMethod == MagicLink {
@@ -675,44 +685,45 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	}
 	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
 		rf, string(destHash[:16]), codeHash, linkHash,
 		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds())
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	switch status(reply) {
 	case "send":
 		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), s.conversationField(rec["cl"], rec["cv"])); err != nil {
-			return nil, "", err
+			return nil, "", true, err
 		}
+		sent = true
 	case "repeat":
 	case "gone":
-		return nil, "", ErrNotFound
+		return nil, "", false, ErrNotFound
 	case "expired":
-		return nil, "", ErrExpired
+		return nil, "", false, ErrExpired
 	case "state":
-		return nil, "", ErrNotPending
+		return nil, "", false, ErrNotPending
 	case "nothing":
-		return nil, "", ErrNothingToSend
+		return nil, "", false, ErrNothingToSend
 	case "mismatch":
-		return nil, "", ErrDestinationMismatch
+		return nil, "", false, ErrDestinationMismatch
 	case "busy":
-		return nil, "", ErrSendInProgress
+		return nil, "", false, ErrSendInProgress
 	case "limit":
-		return nil, "", ErrResendLimit
+		return nil, "", false, ErrResendLimit
 	case "locked":
-		return nil, "", &LimitError{Scope: "identity", RetryAfter: s.cfg.Limits.FirstLock}
+		return nil, "", false, &LimitError{Scope: "identity", RetryAfter: s.cfg.Limits.FirstLock}
 	case "limited":
-		return nil, "", &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
+		return nil, "", false, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
 	after, err := s.Get(ctx, r.ClientID, r.ID)
 	if err != nil {
-		return nil, "", err
+		return nil, "", sent, err
 	}
-	return after, rec["mn"], nil
+	return after, rec["mn"], sent, nil
 }
 
 // Cancel ends a pending verification as CANCELED, or revokes a verified one's

@@ -778,3 +778,31 @@ func testWatch(t *testing.T, f *fixture) {
 		t.Fatalf("Watch returned %v", err)
 	}
 }
+
+func TestLongValuesKeepTheRecordCompact(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	req := f.startReq(OTPEmail, email)
+	req.ConversationID = "urn:care:conversation:" + strings.Repeat("c", 256-len("urn:care:conversation:"))
+	req.Identity.UserID = strings.Repeat("7", 128)
+	req.AgentID = strings.Repeat("a", 128)
+	req.Audience = strings.Repeat("b", 128)
+	res, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A value over 64 bytes would turn the hash into a hash table, three times the size.
+	if enc, _ := f.rdb.ObjectEncoding(ctx, recordKey(res.Verification.ID)).Result(); enc != "listpack" {
+		t.Fatalf("record encoding %q, want listpack", enc)
+	}
+	v := f.get(res.Verification.ID)
+	if v.ConversationID != req.ConversationID || v.UserID != req.Identity.UserID || v.AgentID != req.AgentID ||
+		v.Audience != req.Audience || v.CustomerID != "cust-42" || fmt.Sprint(v.Scopes) != "[orders:read]" ||
+		v.Locale != "en" || v.DestinationMask != "a***@example.com" || v.HandleMask != "@al**e" {
+		t.Fatalf("packed fields did not round-trip: %+v", v)
+	}
+	if dt, _ := f.rdb.HExists(ctx, recordKey(res.Verification.ID), "dt").Result(); dt {
+		t.Error("the send claim time outlived the send")
+	}
+}

@@ -85,7 +85,9 @@ func (s *store) load(ctx context.Context, id string) (record, error) {
 	if len(m) == 0 {
 		return nil, ErrNotFound
 	}
-	return record(m), nil
+	rec := record(m)
+	rec.unpack()
+	return rec, nil
 }
 
 // status is the first element of a script reply.
