@@ -392,7 +392,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	fields = append(fields, static.pack()...)
 	conv := s.conversationField(r.ClientID, r.ConversationID)
-	args := append([]any{string(fp[:8]), conv, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
+	token, err := s.callToken()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
 		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
 	// One round trip: the verification's own script and every send limit (each on
@@ -461,6 +465,17 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	v.Delivery = DeliverySent
 	return res, nil
+}
+
+// callToken tells one call's script runs from another's: go-redis resends a script
+// whose reply was lost, and the script must answer that replay as it answered the
+// call, not as a client's repeat of the request.
+func (s *Service) callToken() (string, error) {
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(s.random, b); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // conversationField names a client's conversation in the identity's hash.
@@ -675,6 +690,10 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 
 // resend claims and makes the send of Resend once the send limits allow it.
 func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (v *Verification, match string, sent bool, err error) {
+	token, err := s.callToken()
+	if err != nil {
+		return nil, "", false, err
+	}
 	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
 	if err != nil {
 		return nil, "", false, err
@@ -689,7 +708,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	}
 	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
 		rf, string(destHash[:16]), codeHash, linkHash,
-		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds())
+		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds(), token)
 	if err != nil {
 		return nil, "", false, err
 	}

@@ -11,8 +11,8 @@ if sq ~= ARGV[3] or dl ~= '2' then
   return 0
 end
 redis.call('HSET', rec, 'dl', ARGV[4])
--- The claim time matters only while a send is in flight.
-redis.call('HDEL', rec, 'dt')
+-- The claim time and the claiming call's token matter only while a send is in flight.
+redis.call('HDEL', rec, 'dt', 'tk')
 publish(rec, redis.call('HGET', rec, 'st'))
 
 local conv = ih .. 'c' .. ARGV[5]

@@ -1,14 +1,22 @@
 -- resend: claim a new send with a new secret; the previous code or link stops working.
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] destination
 -- hash, ARGV[5] code hash, ARGV[6] link hash, ARGV[7] send lease ms, ARGV[8] max sends,
--- ARGV[9] sends allowed per identity in ARGV[10] ms.
+-- ARGV[9] sends allowed per identity in ARGV[10] ms, ARGV[11] this call's token.
+-- The request field remembers the token and the send it claimed: a replay of the
+-- same call (go-redis resending after a lost reply) answers {'send', seq} again,
+-- a client's repeat of the request id answers {'repeat'}.
 -- Returns {'send', seq} | {'repeat'} | {'gone'} | {'state'} | {'expired'} | {'nothing'}
 --       | {'mismatch'} | {'busy'} | {'limit'} | {'locked'} | {'limited', ms}.
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end
-if redis.call('HEXISTS', rec, ARGV[3]) == 1 then
+local seen = redis.call('HGET', rec, ARGV[3])
+if seen then
+  local tk, seq = string.match(seen, '^(.*):(%d+)$')
+  if tk == ARGV[11] then
+    return {'send', tonumber(seq)}
+  end
   return {'repeat'}
 end
 if expire_if_due(rec) then
@@ -37,5 +45,6 @@ local wait = take_send(KEYS[2], ih, tonumber(ARGV[9]), tonumber(ARGV[10]))
 if wait > 0 then
   return {'limited', wait}
 end
-redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], ARGV[3], '1')
-return {'send', redis.call('HINCRBY', rec, 'sq', 1)}
+local seq = redis.call('HINCRBY', rec, 'sq', 1)
+redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], ARGV[3], ARGV[11] .. ':' .. seq)
+return {'send', seq}
