@@ -33,10 +33,13 @@
 // [Minter.Mint] reads no clock: the caller supplies iat, nbf, exp and auth_time, with
 // exp no later than iat plus [Minter.Lifetime]. Minting is deterministic for Ed25519
 // keys: the same [Claims] signed by the same key give a byte-identical token (times are
-// truncated to whole seconds). The service therefore stores the claims and the kid of a
-// minted assertion, never the bearer token itself, and re-creates the token on demand
-// with [Minter.MintWithKey]. ES256 signatures are randomized; a re-mint with an ES256
-// key is an equally valid token carrying the same claims, not the same bytes.
+// truncated to whole seconds). The service therefore never stores the bearer token: it
+// keeps the verification's record and re-creates the token on each read with
+// [Minter.Mint] (the active key). While the active key stays the same every read gives
+// the same bytes; after a switch of the active key a read gives a token signed by the
+// new key with the same claims and jti. [Minter.MintWithKey] re-mints under a named key
+// for callers that keep the kid. ES256 signatures are randomized; a re-mint with an
+// ES256 key is an equally valid token carrying the same claims, not the same bytes.
 //
 // # Verifying
 //
