@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all run build deps test test-race test-fault lint generate generate-check bench fuzz helm-lint clean
+.PHONY: all run build deps test test-race lint generate generate-check bench fuzz helm-lint clean
 
 all: build
 

@@ -53,7 +53,7 @@ Global flags (accepted before or after the command):
 verify flags:
   --network NAME       social network: x, messenger, instagram, whatsapp, ... (required)
   --user-id ID         the network's stable user id (required)
-  --handle @NAME       the display handle (optional)
+  --handle @NAME       the display handle (required: messages name it, masked)
   --email ADDR | --phone +E164   the contact point on file (one of them; needed by the methods)
   --method M           otp_email, otp_sms, magic_link, totp or webauthn; repeat or comma-separate,
                        in order of preference (required)

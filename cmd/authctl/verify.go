@@ -68,7 +68,7 @@ func parseVerify(g *globals, args []string) (*authsvcv1.StartVerificationRequest
 
 	var missing []string
 	for _, f := range []struct{ name, v string }{
-		{"--network", o.network}, {"--user-id", o.userID}, {"--audience", o.audience},
+		{"--network", o.network}, {"--user-id", o.userID}, {"--handle", o.handle}, {"--audience", o.audience},
 		{"--agent", o.agent}, {"--conversation", o.conversation},
 	} {
 		if f.v == "" {

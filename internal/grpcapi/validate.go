@@ -90,7 +90,7 @@ func startRequest(client string, r *authsvcv1.StartVerificationRequest) (challen
 	} else {
 		vs.text("identity.network", id.GetNetwork(), true, maxNetwork)
 		vs.text("identity.user_id", id.GetUserId(), true, maxUserID)
-		vs.text("identity.handle", id.GetHandle(), false, maxHandle)
+		vs.text("identity.handle", id.GetHandle(), true, maxHandle)
 		out.Identity = challenge.Identity{Network: id.GetNetwork(), UserID: id.GetUserId(), Handle: id.GetHandle()}
 	}
 	vs.text("customer_id", out.CustomerID, false, maxCustomerID)

@@ -170,6 +170,7 @@ func TestStartInvalidArgument(t *testing.T) {
 		{"bad network", func(r *authsvcv1.StartVerificationRequest) { r.Identity.Network = "X!" }, "identity.network"},
 		{"long user id", func(r *authsvcv1.StartVerificationRequest) { r.Identity.UserId = strings.Repeat("1", 129) }, "identity.user_id"},
 		{"long handle", func(r *authsvcv1.StartVerificationRequest) { r.Identity.Handle = "@" + strings.Repeat("a", 64) }, "identity.handle"},
+		{"no handle", func(r *authsvcv1.StartVerificationRequest) { r.Identity.Handle = "" }, "identity.handle"},
 		{"no methods", func(r *authsvcv1.StartVerificationRequest) { r.Methods = nil }, "methods"},
 		{"unspecified method", func(r *authsvcv1.StartVerificationRequest) {
 			r.Methods = []authsvcv1.Method{authsvcv1.Method_METHOD_UNSPECIFIED}
