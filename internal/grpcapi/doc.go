@@ -21,6 +21,11 @@
 //     unknown key is UNAUTHENTICATED with ErrorInfo reason API_KEY_INVALID. The
 //     grpc.health.v1 and server reflection services need no key. A client sees only
 //     its own verifications: another client's id answers exactly like an unknown one.
+//   - Each client may have at most Config.MaxInFlightPerClient unary calls in flight
+//     and Config.MaxWatchesPerClient WatchVerification streams open. A call beyond
+//     that is refused at once, never queued: RESOURCE_EXHAUSTED with ErrorInfo
+//     reason CLIENT_OVERLOADED and RetryInfo (1 s). One client's load does not
+//     refuse another's calls; health and reflection are not counted.
 //   - No RPC returns a customer's code or link token, and no log line, error message
 //     or metric label carries a code, token, API key, phone number or email. Logs
 //     carry the method, code, duration, client id and verification id (plus the

@@ -51,12 +51,14 @@ func setVerificationID(ctx context.Context, id string) {
 	}
 }
 
-// metrics are the RED metrics of the API. Labels: the registered full method name
-// (or "other") and the status code name.
+// metrics are the RED metrics of the API and the calls the per-client limits
+// refused. Labels: the registered full method name (or "other") and the status
+// code name; never a client id.
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	known    map[string]bool // written once in New, before serving
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	overloaded *prometheus.CounterVec
+	known      map[string]bool // written once in New, before serving
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -70,8 +72,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to handle a gRPC call (a stream: its whole life), by full method name.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 600, 3600},
 		}, []string{"method"}),
+		overloaded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_grpc_overloaded_total",
+			Help: "gRPC calls refused because their client had too many calls in flight or watches open, by full method name.",
+		}, []string{"method"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.overloaded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("grpcapi: register metrics: %w", err)
 		}

@@ -83,6 +83,13 @@ type Config struct {
 	// UnaryTimeout is the deadline of a unary call whose caller set none or a later
 	// one (10 s). Streams (WatchVerification) end with their verification instead.
 	UnaryTimeout time.Duration
+	// MaxInFlightPerClient bounds the unary calls one client may have in flight
+	// (64); a call beyond it is refused at once with RESOURCE_EXHAUSTED, reason
+	// CLIENT_OVERLOADED.
+	MaxInFlightPerClient int
+	// MaxWatchesPerClient bounds the WatchVerification streams one client may
+	// have open (1000); one more is refused like a call beyond MaxInFlightPerClient.
+	MaxWatchesPerClient int
 	// Issuer is the iss the assertion verifier checks; VerifyAssertion echoes it in
 	// AssertionClaims.issuer. Optional.
 	Issuer string
@@ -94,6 +101,12 @@ const (
 	DefaultMaxRecvMsgSize = 64 << 10
 	// DefaultUnaryTimeout is the default deadline of a unary call (10 s).
 	DefaultUnaryTimeout = 10 * time.Second
+	// DefaultMaxInFlightPerClient is the default bound of one client's unary
+	// calls in flight.
+	DefaultMaxInFlightPerClient = 64
+	// DefaultMaxWatchesPerClient is the default bound of one client's open
+	// WatchVerification streams.
+	DefaultMaxWatchesPerClient = 1000
 )
 
 // Fixed transport limits.
@@ -118,12 +131,14 @@ type Server struct {
 	cfg    Config
 	grpc   *grpc.Server
 	health *health.Server
+	limits *clientLimiter
 }
 
 // New assembles the server: both authsvc.v1 services over v, a, r and d, API-key
-// authentication against clients, recovery, metrics registered with reg, logging
-// to log, deadlines, message size limits, keepalive enforcement, grpc.health.v1
-// (every service SERVING) and, when cfg.Reflection is set, server reflection.
+// authentication against clients, per-client concurrency limits, recovery, metrics
+// registered with reg, logging to log, deadlines, message size limits, keepalive
+// enforcement, grpc.health.v1 (every service SERVING) and, when cfg.Reflection is
+// set, server reflection.
 // now is the clock disclosure decisions are made by: the clock a's verifier
 // checks lifetimes with.
 func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, clients *Clients,
@@ -134,11 +149,21 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	if cfg.UnaryTimeout == 0 {
 		cfg.UnaryTimeout = DefaultUnaryTimeout
 	}
+	if cfg.MaxInFlightPerClient == 0 {
+		cfg.MaxInFlightPerClient = DefaultMaxInFlightPerClient
+	}
+	if cfg.MaxWatchesPerClient == 0 {
+		cfg.MaxWatchesPerClient = DefaultMaxWatchesPerClient
+	}
 	switch {
 	case cfg.MaxRecvMsgSize < 0:
 		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
 	case cfg.UnaryTimeout < 0:
 		return nil, errors.New("grpcapi: UnaryTimeout must not be negative")
+	case cfg.MaxInFlightPerClient < 0:
+		return nil, errors.New("grpcapi: MaxInFlightPerClient must not be negative")
+	case cfg.MaxWatchesPerClient < 0:
+		return nil, errors.New("grpcapi: MaxWatchesPerClient must not be negative")
 	case v == nil || a == nil || r == nil || d == nil || now == nil || log == nil || reg == nil:
 		return nil, errors.New("grpcapi: missing dependency")
 	case clients == nil || len(clients.entries) == 0:
@@ -150,9 +175,10 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	}
 	obs := &observer{log: log, metrics: m}
 	auth := &authenticator{clients: clients}
+	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, deadlineUnary(cfg.UnaryTimeout)),
-		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream),
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream, limits.stream),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -178,7 +204,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 			m.known["/"+svc+"/"+mi.Name] = true
 		}
 	}
-	return &Server{cfg: cfg, grpc: gs, health: hs}, nil
+	return &Server{cfg: cfg, grpc: gs, health: hs, limits: limits}, nil
 }
 
 // GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the

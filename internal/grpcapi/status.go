@@ -34,6 +34,10 @@ const (
 	// ReasonSendInProgress: UNAVAILABLE, another call is sending this
 	// verification's message (RetryInfo: 1 s).
 	ReasonSendInProgress = "SEND_IN_PROGRESS"
+	// ReasonClientOverloaded: RESOURCE_EXHAUSTED, the calling client already has
+	// as many unary calls in flight, or WatchVerification streams open, as it may;
+	// the call was refused at once and did nothing (RetryInfo: 1 s).
+	ReasonClientOverloaded = "CLIENT_OVERLOADED"
 	// ReasonResendLimit: RESOURCE_EXHAUSTED, the verification was sent as often as
 	// allowed; a new verification is needed.
 	ReasonResendLimit = "RESEND_LIMIT"
@@ -55,6 +59,7 @@ const (
 	preconditionMethod      = "METHOD"
 	sendInProgressRetry     = time.Second
 	resendLimitRetry        = 30 * time.Second
+	overloadedRetry         = time.Second
 	messageNotFound         = "verification not found"
 	messageStoreUnavailable = "verification store unavailable; retry later"
 )
@@ -160,6 +165,19 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 				Metadata: map[string]string{"check": assertionCheck(err)}})
 	}
 	return &causeError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+// errClientOverloaded is the answer to a call beyond the calling client's
+// concurrency limit (streams: its limit of open watches). It is not a domain error:
+// the limiter answers it before any handler runs.
+func errClientOverloaded(streams bool) error {
+	msg := "too many calls in flight for this client; retry shortly"
+	if streams {
+		msg = "too many open watches for this client; close one or retry later"
+	}
+	return withDetails(status.New(codes.ResourceExhausted, msg),
+		&errdetails.ErrorInfo{Reason: ReasonClientOverloaded, Domain: errorDomain},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(overloadedRetry)})
 }
 
 // badRequest answers INVALID_ARGUMENT with one field violation per problem. The
