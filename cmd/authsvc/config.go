@@ -9,9 +9,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/authsvc/authsvc/internal/challenge"
 )
 
 // Config is everything authsvc reads at start-up. It is loaded from environment
@@ -22,7 +27,10 @@ import (
 //
 // Outside dev mode every security-relevant setting is required: the service
 // refuses to start, naming each missing variable, rather than fall back to
-// something weaker. Defaults in the table are "production / dev".
+// something weaker. Defaults in the table are "production / dev". A rate N/DURATION
+// (e.g. 5/1h) lets N sends through in any window of DURATION, then one more every
+// DURATION/N: N is 1 to 1000000, DURATION 1s to 7d (168h), at most one send per
+// millisecond. The limits apply in dev mode too.
 //
 //	variable                              default                          meaning
 //	AUTHSVC_DEV                           false                            dev mode (same as -dev): embedded Redis, ephemeral keys, dev outbox, nothing sent
@@ -51,6 +59,19 @@ import (
 //	AUTHSVC_ASSERTION_TTL                 5m                               assertion lifetime (30s to 1h)
 //	AUTHSVC_VERIFICATION_TTL              10m                              time a customer has when the request names none (1m to 60m)
 //	AUTHSVC_MAX_ATTEMPTS                  5                                wrong codes that fail a verification (1 to 10)
+//	AUTHSVC_IDENTITY_FAILURE_LIMIT        20                               consecutive failures of one method family that lock it for the identity (1 to 100)
+//	AUTHSVC_IDENTITY_FIRST_LOCK           30s                              the first lock; each further one doubles (1s to 24h)
+//	AUTHSVC_IDENTITY_LONGEST_LOCK         1h                               the longest lock (first lock to 7d = 168h)
+//	AUTHSVC_IDENTITY_FAILURE_WINDOW       24h                              failures older than this are forgotten (longest lock to 30d = 720h)
+//	AUTHSVC_IDENTITY_SENDS                3                                messages to one identity per send window (1 to 20)
+//	AUTHSVC_IDENTITY_SEND_WINDOW          10m                              the identity's send window (1m to 24h)
+//	AUTHSVC_LIMIT_DESTINATION             5/1h                             sends per email address or phone number, N/DURATION
+//	AUTHSVC_LIMIT_PREFIX                  20/1h                            sends per phone number without its last 4 digits, N/DURATION
+//	AUTHSVC_LIMIT_COUNTRY                 1000/1h                          sends per country calling code, N/DURATION
+//	AUTHSVC_LIMIT_CLIENT                  600/1m                           sends per API client, N/DURATION
+//	AUTHSVC_LIMIT_AGENT                   30/1h                            sends per agent of a client, N/DURATION
+//	AUTHSVC_LIMIT_CLIENT_DAILY            20000                            sends per API client per 24h (1 to 100000000)
+//	AUTHSVC_SMS_COUNTRIES                 (all)                            calling codes SMS may go to, comma-separated, e.g. 1,44,34
 //	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients and their keys (format: see grpcapi.LoadClients)
 //	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
 //	AUTHSVC_SMTP_HOST                     required unless email webhook    SMTP submission server
@@ -81,6 +102,9 @@ type Config struct {
 	Assertion AssertionConfig
 	// Verification configures the lifecycle.
 	Verification VerificationConfig
+	// Limits are the abuse limits per identity and across verifications
+	// (AUTHSVC_IDENTITY_*, AUTHSVC_LIMIT_*, AUTHSVC_SMS_COUNTRIES), every field set.
+	Limits challenge.Limits
 	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
 	ClientsFile string
 	// DisclosurePolicyFile is the disclosure policy (AUTHSVC_DISCLOSURE_POLICY_FILE);
@@ -182,6 +206,19 @@ const (
 	defaultMaxAttempts     = 5
 	defaultDialTimeout     = time.Second
 	defaultIOTimeout       = 500 * time.Millisecond
+)
+
+// Default abuse limits: the same values challenge.Limits takes for zero fields,
+// spelled out so that the configuration in effect is the one read here.
+const (
+	defaultIdentityFailures      = 20
+	defaultIdentityFirstLock     = 30 * time.Second
+	defaultIdentityLongestLock   = time.Hour
+	defaultIdentityFailureWindow = 24 * time.Hour
+	defaultIdentitySends         = 3
+	defaultIdentitySendWindow    = 10 * time.Minute
+	defaultClientDaily           = 20_000
+	day                          = 24 * time.Hour
 )
 
 // options are the command-line flags.
@@ -434,6 +471,9 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Verification.TTL = r.duration("AUTHSVC_VERIFICATION_TTL", defaultVerificationTTL, time.Minute, time.Hour)
 	c.Verification.MaxAttempts = r.integer("AUTHSVC_MAX_ATTEMPTS", defaultMaxAttempts, 1, 10)
 
+	// Abuse limits, in dev mode too.
+	loadLimits(r, &c.Limits)
+
 	// Delivery.
 	if prod {
 		c.Webhook.SMSURL = r.str("AUTHSVC_SMS_WEBHOOK_URL", "")
@@ -473,6 +513,88 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		return nil, &ConfigError{Problems: r.problems}
 	}
 	return &c, nil
+}
+
+// loadLimits reads the abuse limits into l.
+func loadLimits(r *envReader, l *challenge.Limits) {
+	l.Failures = r.integer("AUTHSVC_IDENTITY_FAILURE_LIMIT", defaultIdentityFailures, 1, 100)
+	l.FirstLock = r.duration("AUTHSVC_IDENTITY_FIRST_LOCK", defaultIdentityFirstLock, time.Second, day)
+	l.LongestLock = r.duration("AUTHSVC_IDENTITY_LONGEST_LOCK", defaultIdentityLongestLock, time.Second, 7*day)
+	l.FailureWindow = r.duration("AUTHSVC_IDENTITY_FAILURE_WINDOW", defaultIdentityFailureWindow, time.Minute, 30*day)
+	if l.LongestLock < l.FirstLock {
+		r.addf("AUTHSVC_IDENTITY_LONGEST_LOCK (%s) is shorter than AUTHSVC_IDENTITY_FIRST_LOCK (%s): raise it, or lower the first lock", l.LongestLock, l.FirstLock)
+	}
+	// The identity's counters, its lock included, are kept for the failure window:
+	// a shorter window would forget a lock before it ends.
+	if l.FailureWindow < l.LongestLock {
+		r.addf("AUTHSVC_IDENTITY_FAILURE_WINDOW (%s) is shorter than AUTHSVC_IDENTITY_LONGEST_LOCK (%s): a lock would be forgotten before it ends; raise the window", l.FailureWindow, l.LongestLock)
+	}
+	l.Sends = r.integer("AUTHSVC_IDENTITY_SENDS", defaultIdentitySends, 1, 20)
+	l.SendWindow = r.duration("AUTHSVC_IDENTITY_SEND_WINDOW", defaultIdentitySendWindow, time.Minute, day)
+
+	s := &l.Send
+	s.Destination = r.rate("AUTHSVC_LIMIT_DESTINATION", "5/1h")
+	s.Prefix = r.rate("AUTHSVC_LIMIT_PREFIX", "20/1h")
+	s.Country = r.rate("AUTHSVC_LIMIT_COUNTRY", "1000/1h")
+	s.Client = r.rate("AUTHSVC_LIMIT_CLIENT", "600/1m")
+	s.Agent = r.rate("AUTHSVC_LIMIT_AGENT", "30/1h")
+	s.ClientDaily = r.integer("AUTHSVC_LIMIT_CLIENT_DAILY", defaultClientDaily, 1, 100_000_000)
+	s.Countries = r.callingCodes("AUTHSVC_SMS_COUNTRIES")
+}
+
+// Bounds of a rate N/DURATION.
+const (
+	maxRateN   = 1_000_000
+	minRatePer = time.Second
+	maxRatePer = 7 * day
+)
+
+// rate reads N/DURATION (N sends in any window of DURATION); def is the default
+// in the same form.
+func (r *envReader) rate(name, def string) challenge.Rate {
+	v := r.str(name, def)
+	ns, ds, ok := strings.Cut(v, "/")
+	n, nErr := strconv.Atoi(strings.TrimSpace(ns))
+	per, dErr := time.ParseDuration(strings.TrimSpace(ds))
+	if !ok || nErr != nil || dErr != nil {
+		r.addf("%s: want N/DURATION, N sends per window, such as %s, got %q", name, def, v)
+		return challenge.Rate{}
+	}
+	switch {
+	case n < 1 || n > maxRateN:
+		r.addf("%s: want N between 1 and %d, got %d", name, maxRateN, n)
+	case per < minRatePer || per > maxRatePer:
+		r.addf("%s: want DURATION between %s and %s, got %s", name, minRatePer, maxRatePer, per)
+	case per/time.Duration(n) < time.Millisecond:
+		r.addf("%s: %d per %s is more than one send per millisecond; lower N or lengthen DURATION", name, n, per)
+	}
+	return challenge.Rate{N: n, Per: per}
+}
+
+// callingCodes reads a comma-separated list of country calling codes (an optional
+// leading + is allowed); empty means none.
+func (r *envReader) callingCodes(name string) []int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return nil
+	}
+	known := phonenumbers.GetSupportedCallingCodes()
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimPrefix(strings.TrimSpace(f), "+")
+		cc, err := strconv.Atoi(f)
+		switch {
+		case f == "":
+			r.addf("%s: empty entry in %q; want calling codes separated by commas, e.g. 1,44,34", name, v)
+		case err != nil || cc <= 0:
+			r.addf("%s: want country calling codes such as 1,44,34, got %q", name, f)
+		case !known[cc]:
+			r.addf("%s: %d is not a country calling code", name, cc)
+		case !slices.Contains(out, cc):
+			out = append(out, cc)
+		}
+	}
+	return out
 }
 
 // devIgnored lists the production variables that are set but that dev mode does

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	log := newLogger(cfg.Log, stderr)
+	redis.SetLogger(redisLogger{log})
 	log.Info("starting authsvc", "version", version, "dev", cfg.Dev.Enabled)
 	if cfg.Dev.Enabled {
 		if ignored := devIgnored(getenv); len(ignored) > 0 {
@@ -151,6 +153,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		DefaultTTL:    cfg.Verification.TTL,
 		MaxAttempts:   cfg.Verification.MaxAttempts,
 		ShardedPubSub: target.Mode == redisCluster,
+		Limits:        cfg.Limits,
 	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg))
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)
@@ -365,6 +368,16 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, o))
 	}
 	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// redisLogger carries go-redis's own messages (a failed dial, a connection a hook
+// refused) into the service log at warn level, message only, so that stderr
+// stays one JSON object per line. The messages may name Redis addresses, never
+// a password. go-redis keeps one logger per process: the last run wins.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // runMiniredisClock advances the embedded server's key expiry with the wall

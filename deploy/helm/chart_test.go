@@ -166,6 +166,12 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s set although its value is not", absent)
 				}
 			}
+			// Unset limits are left to the service's defaults.
+			for name := range limitEnv {
+				if v, ok := env[name]; ok {
+					t.Errorf("%s=%q set although limits leave it unset", name, v)
+				}
+			}
 		}},
 		{"full.yaml", []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor"}, func(t *testing.T, docs map[string]doc) {
 			spec := docs["Deployment"].Object["spec"].(map[string]any)
@@ -176,6 +182,11 @@ func TestChart(t *testing.T) {
 			for _, want := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SIGNING_KEY_ACTIVE", "AUTHSVC_MAX_ATTEMPTS"} {
 				if _, ok := env[want]; !ok {
 					t.Errorf("%s missing", want)
+				}
+			}
+			for name, want := range limitEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
 			}
 			rule := get(docs["Ingress"].Object, "spec", "rules").([]any)[0].(map[string]any)
@@ -236,6 +247,12 @@ func TestChart(t *testing.T) {
 		{"grace period too short", []string{"terminationGracePeriodSeconds=20"}, "terminationGracePeriodSeconds"},
 		{"sentinel password without sentinel", []string{"redis.sentinelPasswordSecret=s"}, "sentinel"},
 		{"smtp tls none", []string{"smtp.tls=none"}, "smtp/tls"},
+		{"rate without a window", []string{"limits.destination=5"}, "limits/destination"},
+		{"rate in words", []string{"limits.agent=30 per hour"}, "limits/agent"},
+		{"failure limit over 100", []string{"limits.identity.failureLimit=101"}, "failureLimit"},
+		{"lock not a duration", []string{"limits.identity.firstLock=30"}, "firstLock"},
+		{"calling code out of range", []string{"limits.smsCountries={1,1000}"}, "smsCountries"},
+		{"typo in a limit", []string{"limits.destinations=5/1h"}, "destinations"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses/"+tc.name, func(t *testing.T) {
@@ -252,6 +269,23 @@ func TestChart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// limitEnv are the abuse-limit variables testdata/full.yaml sets, as rendered.
+var limitEnv = map[string]string{
+	"AUTHSVC_IDENTITY_FAILURE_LIMIT":  "10",
+	"AUTHSVC_IDENTITY_FIRST_LOCK":     "1m",
+	"AUTHSVC_IDENTITY_LONGEST_LOCK":   "2h",
+	"AUTHSVC_IDENTITY_FAILURE_WINDOW": "48h",
+	"AUTHSVC_IDENTITY_SENDS":          "5",
+	"AUTHSVC_IDENTITY_SEND_WINDOW":    "30m",
+	"AUTHSVC_LIMIT_DESTINATION":       "3/30m",
+	"AUTHSVC_LIMIT_PREFIX":            "50/2h",
+	"AUTHSVC_LIMIT_COUNTRY":           "200/1h",
+	"AUTHSVC_LIMIT_CLIENT":            "100/1s",
+	"AUTHSVC_LIMIT_AGENT":             "20/1h",
+	"AUTHSVC_LIMIT_CLIENT_DAILY":      "1000000",
+	"AUTHSVC_SMS_COUNTRIES":           "1,44,34",
 }
 
 // checkNoSecrets fails when the manifests carry secret material: a Secret

@@ -100,3 +100,32 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+authsvc.limitEnv is the list of abuse-limit variables, as dicts {name, value}:
+only the limits values set, so that every other limit keeps the service's
+default. Integers are printed whole (never 2e+04).
+*/}}
+{{- define "authsvc.limitEnv" -}}
+{{- $l := .Values.limits | default dict -}}
+{{- $i := $l.identity | default dict -}}
+{{- $e := list -}}
+{{- range $v := list (list "AUTHSVC_IDENTITY_FAILURE_LIMIT" $i.failureLimit) (list "AUTHSVC_IDENTITY_SENDS" $i.sends) (list "AUTHSVC_LIMIT_CLIENT_DAILY" $l.clientDaily) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $v := list (list "AUTHSVC_IDENTITY_FIRST_LOCK" $i.firstLock) (list "AUTHSVC_IDENTITY_LONGEST_LOCK" $i.longestLock) (list "AUTHSVC_IDENTITY_FAILURE_WINDOW" $i.failureWindow) (list "AUTHSVC_IDENTITY_SEND_WINDOW" $i.sendWindow) (list "AUTHSVC_LIMIT_DESTINATION" $l.destination) (list "AUTHSVC_LIMIT_PREFIX" $l.prefix) (list "AUTHSVC_LIMIT_COUNTRY" $l.country) (list "AUTHSVC_LIMIT_CLIENT" $l.client) (list "AUTHSVC_LIMIT_AGENT" $l.agent) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $l.smsCountries -}}
+{{- $cc := list -}}
+{{- range . -}}
+{{- $cc = append $cc (toString (int64 .)) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "AUTHSVC_SMS_COUNTRIES" "value" (join "," $cc)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
