@@ -406,6 +406,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now))...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
+		// The script may have run and claimed the send, its reply lost on every try:
+		// give the claim up, so that the platform's retry sends at once.
+		s.release(ctx, id, token, "")
 		return nil, err
 	}
 	reply := replies[0]
@@ -445,6 +448,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		rec.unpack()
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
+		if send {
+			s.release(ctx, id, token, "")
+		}
 		return nil, err
 	}
 	v := rec.view(id, now)
@@ -476,6 +482,21 @@ func (s *Service) callToken() (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// releaseTimeout bounds release: one script on a healthy Redis, and little time
+// added to an error answer when Redis is down (the claim's lease still applies).
+const releaseTimeout = 500 * time.Millisecond
+
+// release gives up the send claim this call's token made, when the call ends in an
+// error without sending (see release.lua). It runs detached from the caller and
+// bounded, like refund; if it fails too, the claim is left to its lease.
+func (s *Service) release(ctx context.Context, id, token, requestField string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if _, err := s.store.run(rctx, releaseScript, []string{recordKey(id)}, ms(s.now()), token, requestField); err != nil {
+		s.log.WarnContext(ctx, "releasing a send claim failed", "verification_id", id, "err", err)
+	}
 }
 
 // conversationField names a client's conversation in the identity's hash.
@@ -710,6 +731,8 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 		rf, string(destHash[:16]), codeHash, linkHash,
 		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds(), token)
 	if err != nil {
+		// As in Start: a claim this call made and will not honour is given up.
+		s.release(ctx, r.ID, token, rf)
 		return nil, "", false, err
 	}
 	switch status(reply) {
@@ -733,9 +756,8 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 		return nil, "", false, ErrSendInProgress
 	case "limit":
 		return nil, "", false, ErrResendLimit
-	case "locked":
-		return nil, "", false, &LimitError{Scope: "identity", RetryAfter: s.cfg.Limits.FirstLock}
-	case "limited":
+	case "locked", "limited":
+		s.metrics.observeLimit("identity")
 		return nil, "", false, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
 	after, err := s.Get(ctx, r.ClientID, r.ID)

@@ -375,7 +375,7 @@ func TestStartIsIdempotentByRequestID(t *testing.T) {
 		wg.Go(func() {
 			res, err := f.svc.Start(context.Background(), req)
 			if err != nil {
-				// A repeat that lands while the first call is still sending is told to retry.
+				// A repeat that lands while the first call is still sending may be told to retry.
 				if !errors.Is(err, ErrSendInProgress) {
 					t.Errorf("Start: %v", err)
 				}

@@ -30,6 +30,8 @@ var (
 	expireSrc string
 	//go:embed scripts/abort.lua
 	abortSrc string
+	//go:embed scripts/release.lua
+	releaseSrc string
 	//go:embed scripts/limit.lua
 	limitSrc string
 	//go:embed scripts/unlimit.lua
@@ -47,6 +49,7 @@ var (
 	cancelScript    = redis.NewScript(prelude + cancelSrc)
 	expireScript    = redis.NewScript(prelude + expireSrc)
 	abortScript     = redis.NewScript(prelude + abortSrc)
+	releaseScript   = redis.NewScript(prelude + releaseSrc)
 	// The limit scripts run on their own keys' slots and need no prelude.
 	limitScript   = redis.NewScript(limitSrc)
 	unlimitScript = redis.NewScript(unlimitSrc)

@@ -4,9 +4,10 @@
 -- ARGV[9] sends allowed per identity in ARGV[10] ms, ARGV[11] this call's token.
 -- The request field remembers the token and the send it claimed: a replay of the
 -- same call (go-redis resending after a lost reply) answers {'send', seq} again,
--- a client's repeat of the request id answers {'repeat'}.
+-- a client's repeat of the request id answers {'repeat'}. The claim also records the
+-- token as 'tk', so that release.lua can give it up if the call fails before sending.
 -- Returns {'send', seq} | {'repeat'} | {'gone'} | {'state'} | {'expired'} | {'nothing'}
---       | {'mismatch'} | {'busy'} | {'limit'} | {'locked'} | {'limited', ms}.
+--       | {'mismatch'} | {'busy'} | {'limit'} | {'locked', ms} | {'limited', ms}.
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   return {'gone'}
@@ -38,13 +39,15 @@ end
 if tonumber(sq) >= tonumber(ARGV[8]) then
   return {'limit'}
 end
-if locked_for(KEYS[2], ih, dv) > 0 then
-  return {'locked'}
+local lock = locked_for(KEYS[2], ih, dv)
+if lock > 0 then
+  return {'locked', lock}
 end
 local wait = take_send(KEYS[2], ih, tonumber(ARGV[9]), tonumber(ARGV[10]))
 if wait > 0 then
   return {'limited', wait}
 end
 local seq = redis.call('HINCRBY', rec, 'sq', 1)
-redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], ARGV[3], ARGV[11] .. ':' .. seq)
+redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[5], 'ls', ARGV[6], 'tk', ARGV[11],
+  ARGV[3], ARGV[11] .. ':' .. seq)
 return {'send', seq}
