@@ -10,6 +10,7 @@ type Metrics struct {
 	attempts *prometheus.CounterVec
 	sends    *prometheus.CounterVec
 	limited  *prometheus.CounterVec
+	reports  prometheus.Counter
 }
 
 // NewMetrics registers the lifecycle's metrics with reg.
@@ -36,7 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "authsvc_send_limited_total",
 		Help: "Sends refused by a limit before any message left, by limit scope.",
 	}, []string{"scope"})
-	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited)
+	m.reports = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "authsvc_reports_total",
+		Help: "Customer reports (\"this wasn't me\") that ended a verification FAILED(REPORTED); a repeated submission counts once.",
+	})
+	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited, m.reports)
 	return m
 }
 
@@ -54,6 +59,9 @@ func (m *Metrics) observeSend(k DestinationKind, ok bool) {
 	}
 	m.sends.WithLabelValues(channel, result).Inc()
 }
+
+// observeReport counts a report that ended a verification.
+func (m *Metrics) observeReport() { m.reports.Inc() }
 
 // observeAttempt counts a page action; kind is "code" or "link" (a code page does
 // not know, without a read, whether its code went by email or SMS).

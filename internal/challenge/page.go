@@ -156,11 +156,16 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	}
 	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), action, number,
 		s.verifiedTTL().Milliseconds()}, s.cfg.Limits.failureArgs()...)
-	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
+	now := s.now()
+	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult("link", reply)
+	res, err := s.pageResult("link", reply)
+	if err == nil && res.Outcome == OutcomeReported {
+		s.reported(ctx, id, now)
+	}
+	return res, err
 }
 
 // ReportCodePage is "this wasn't me" on a code page.
@@ -169,12 +174,40 @@ func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (
 	if err != nil {
 		return Result{}, err
 	}
-	reply, err := s.store.run(ctx, reportScript, []string{recordKey(id)}, ms(s.now()),
+	now := s.now()
+	reply, err := s.store.run(ctx, reportScript, []string{recordKey(id)}, ms(now),
 		requestField(s.keys, "page", requestID))
 	if err != nil {
 		return Result{}, err
 	}
-	return s.pageResult("code", reply)
+	res, err := s.pageResult("code", reply)
+	if err == nil && res.Outcome == OutcomeReported {
+		s.reported(ctx, id, now)
+	}
+	return res, err
+}
+
+// reported counts and logs a customer's report, against the client and agent
+// that started the verification: one read of the record, after the script, only
+// for a report. The script answers a repeated submission (same request id) with
+// its first outcome; the record's finish time tells the two apart (the report
+// that ended the verification wrote the time it was given), so a repeat is neither
+// counted nor logged again. The report stands whatever this read says: when the
+// record cannot be read, the report is still counted and logged without the ids
+// it holds. The line names ids only, never a handle, destination or code.
+func (s *Service) reported(ctx context.Context, id string, at time.Time) {
+	rec, err := s.store.load(ctx, id)
+	if err != nil {
+		s.metrics.observeReport()
+		s.log.WarnContext(ctx, "verification reported", "verification_id", id, "err", err)
+		return
+	}
+	if rec["ft"] != ms(at) {
+		return
+	}
+	s.metrics.observeReport()
+	s.log.InfoContext(ctx, "verification reported",
+		"verification_id", id, "client_id", rec["cl"], "agent_id", rec["ag"])
 }
 
 // verifiedTTL keeps a verified record until its assertion can no longer be used
