@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // Exit codes.
@@ -41,6 +42,9 @@ Commands:
   assertion verify TOKEN|-   check an assertion with the service (--audience required; - reads stdin)
   policy              print the disclosure policy as the agents' cheat sheet: what may be shared
                       where, on what proof (--file PATH: check and print a policy file instead)
+  keys generate       write a new signing key NAME.pem (0600) and its metadata NAME.json into
+                      the signing-keys directory; prints the kid and the JWKS entry
+                      (no server involved; see docs/operations.md, "Signing keys")
 
 Global flags (accepted before or after the command):
   --addr HOST:PORT     gRPC address (env AUTHSVC_ADDR; default 127.0.0.1:7443, the dev-mode server)
@@ -68,6 +72,20 @@ verify flags:
   --request-id ID      idempotency key (default random)
   --no-watch           print the verification and exit without watching
   --json               print one JSON object per event instead of text
+
+keys generate flags:
+  --dir DIR            the directory to write into (required); existing files are never replaced
+  --alg A              EdDSA (default) or ES256
+  --not-before WHEN    when the key may start signing: RFC 3339, now, or +DURATION (default +24h)
+  --retire-at WHEN     when it stops signing (optional; same forms)
+  --name NAME          file name without .pem (default: the not-before time, 20060102-150405)
+
+keys generate flags:
+  --dir DIR            the directory to write into (required); existing files are never replaced
+  --alg A              EdDSA (default) or ES256
+  --not-before WHEN    when the key may start signing: RFC 3339, now, or +DURATION (default +24h)
+  --retire-at WHEN     when it stops signing (optional; same forms)
+  --name NAME          file name without .pem (default: the not-before time, 20060102-150405)
 
 Exit codes: 0 success / VERIFIED, 1 FAILED, EXPIRED, CANCELED, revoked or assertion refused,
             2 usage error, 3 RPC or transport error.
@@ -124,6 +142,8 @@ func runEnv(ctx context.Context, args []string, e env) int {
 		return cmdAssertion(ctx, g, rest, e)
 	case "policy":
 		return cmdPolicy(ctx, g, rest, e)
+	case "keys":
+		return cmdKeys(rest, e, time.Now)
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return exitOK

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 )
 
@@ -53,8 +54,10 @@ import (
 //	AUTHSVC_REDIS_READ_TIMEOUT            500ms                            Redis read timeout
 //	AUTHSVC_REDIS_WRITE_TIMEOUT           500ms                            Redis write timeout
 //	AUTHSVC_HMAC_KEYS_FILE                required / random                keyed-hash keys, lines "ID:BASE64" (>= 32 bytes), current first
-//	AUTHSVC_SIGNING_KEYS_DIR              required / ephemeral Ed25519     directory of PKCS#8 PEM signing keys (*.pem)
-//	AUTHSVC_SIGNING_KEY_ACTIVE            (only key)                       the signing key: file name without .pem, or kid; required with several keys
+//	AUTHSVC_SIGNING_KEYS_DIR              required / ephemeral Ed25519     directory of PKCS#8 PEM signing keys (NAME.pem), each with optional NAME.json (not_before, retire_at)
+//	AUTHSVC_SIGNING_KEY_ACTIVE            (by not_before)                  pin the signing key (file name without .pem, or kid), overriding the keys' schedule
+//	AUTHSVC_SIGNING_PUBLISH_LEAD          10m                              a new key is published this long before it may sign, a retired key this much longer than its tokens live (5m to 24h)
+//	AUTHSVC_SIGNING_KEYS_RELOAD           1m                               how often the signing-keys directory is re-read (10s to 1h)
 //	AUTHSVC_ASSERTION_ISSUER              AUTHSVC_PUBLIC_URL               iss of minted assertions
 //	AUTHSVC_ASSERTION_TTL                 5m                               assertion lifetime (30s to 1h)
 //	AUTHSVC_VERIFICATION_TTL              10m                              time a customer has when the request names none (1m to 60m)
@@ -150,11 +153,15 @@ type ServiceConfig struct {
 	Brand string
 }
 
-// KeysConfig names the key files.
+// KeysConfig names the key files and the signing-key rotation settings.
 type KeysConfig struct {
 	HMACKeysFile     string
 	SigningKeysDir   string
 	SigningKeyActive string
+	// SigningPublishLead is the keyring's publish lead (assertion.KeyringOptions).
+	SigningPublishLead time.Duration
+	// SigningKeysReload is the period of the signing-keys directory reload.
+	SigningKeysReload time.Duration
 }
 
 // AssertionConfig configures minted assertions.
@@ -202,6 +209,10 @@ const (
 	defaultShutdownDrain   = 5 * time.Second
 	defaultShutdownTimeout = 15 * time.Second
 	defaultAssertionTTL    = 5 * time.Minute
+	defaultPublishLead     = assertion.DefaultPublishLead
+	defaultKeysReload      = time.Minute
+	// minPublishLead is the JWKS document's cache lifetime (max-age=300).
+	minPublishLead         = 5 * time.Minute
 	defaultVerificationTTL = 10 * time.Minute
 	defaultMaxAttempts     = 5
 	defaultDialTimeout     = time.Second
@@ -459,6 +470,8 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		c.Keys.HMACKeysFile = r.file("AUTHSVC_HMAC_KEYS_FILE", true, "a file of keyed-hash keys, one \"ID:BASE64\" line each (32+ random bytes), current first")
 		c.Keys.SigningKeysDir = r.dir("AUTHSVC_SIGNING_KEYS_DIR", true, "a directory of PKCS#8 PEM signing keys (Ed25519 or ECDSA P-256), e.g. a mounted Kubernetes Secret")
 		c.Keys.SigningKeyActive = r.str("AUTHSVC_SIGNING_KEY_ACTIVE", "")
+		c.Keys.SigningPublishLead = r.duration("AUTHSVC_SIGNING_PUBLISH_LEAD", defaultPublishLead, minPublishLead, 24*time.Hour)
+		c.Keys.SigningKeysReload = r.duration("AUTHSVC_SIGNING_KEYS_RELOAD", defaultKeysReload, 10*time.Second, time.Hour)
 		c.ClientsFile = r.file("AUTHSVC_CLIENTS_FILE", true, "a file listing the API clients and their keys")
 	}
 
@@ -603,7 +616,8 @@ func devIgnored(getenv func(string) string) []string {
 	var out []string
 	for _, name := range []string{
 		"AUTHSVC_REDIS_URL", "AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE",
-		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE", "AUTHSVC_CLIENTS_FILE",
+		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE",
+		"AUTHSVC_SIGNING_PUBLISH_LEAD", "AUTHSVC_SIGNING_KEYS_RELOAD", "AUTHSVC_CLIENTS_FILE",
 		"AUTHSVC_SMTP_HOST", "AUTHSVC_SMTP_PORT", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_FROM",
 		"AUTHSVC_SMTP_TLS", "AUTHSVC_SMTP_CA_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE",
 		"AUTHSVC_EMAIL_WEBHOOK_URL", "AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE",

@@ -72,10 +72,13 @@ func TestLoadConfigProductionDefaults(t *testing.T) {
 	if c.Redis.DialTimeout != time.Second || c.Redis.ReadTimeout != 500*time.Millisecond || c.Redis.WriteTimeout != 500*time.Millisecond {
 		t.Errorf("redis timeouts %+v", c.Redis)
 	}
+	if c.Keys.SigningPublishLead != 10*time.Minute || c.Keys.SigningKeysReload != time.Minute {
+		t.Errorf("signing publish lead %s reload %s, want 10m and 1m", c.Keys.SigningPublishLead, c.Keys.SigningKeysReload)
+	}
 	if c.SMTP.TLS != "starttls" || c.Log.Format != "json" {
 		t.Errorf("smtp tls %q log format %q", c.SMTP.TLS, c.Log.Format)
 	}
-	if _, err := loadSecrets(c); err != nil {
+	if _, err := loadSecrets(c, nil); err != nil {
 		t.Fatalf("loadSecrets: %v", err)
 	}
 }
@@ -94,7 +97,7 @@ func TestLoadConfigDevNeedsNothing(t *testing.T) {
 	if err != nil || !c.Dev.Enabled || c.Dev.APIKey != "k" {
 		t.Errorf("AUTHSVC_DEV=true: %+v, %v", c, err)
 	}
-	if _, err := loadSecrets(c); err != nil {
+	if _, err := loadSecrets(c, nil); err != nil {
 		t.Errorf("dev secrets: %v", err)
 	}
 }
@@ -131,6 +134,8 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"half tls", with(base, "AUTHSVC_TLS_CERT_FILE", base["AUTHSVC_HMAC_KEYS_FILE"]), false, []string{"set both"}},
 		{"bad durations and numbers", with(base, "AUTHSVC_ASSERTION_TTL", "forever", "AUTHSVC_VERIFICATION_TTL", "2h", "AUTHSVC_MAX_ATTEMPTS", "0"), false,
 			[]string{"AUTHSVC_ASSERTION_TTL: want a duration", "AUTHSVC_VERIFICATION_TTL: want between", "AUTHSVC_MAX_ATTEMPTS: want between 1 and 10"}},
+		{"bad key rotation settings", with(base, "AUTHSVC_SIGNING_PUBLISH_LEAD", "1m", "AUTHSVC_SIGNING_KEYS_RELOAD", "soon"), false,
+			[]string{"AUTHSVC_SIGNING_PUBLISH_LEAD: want between 5m0s and 24h0m0s", "AUTHSVC_SIGNING_KEYS_RELOAD: want a duration"}},
 		{"bad log settings", with(base, "AUTHSVC_LOG_LEVEL", "loud", "AUTHSVC_LOG_FORMAT", "xml"), false, []string{"AUTHSVC_LOG_LEVEL", "AUTHSVC_LOG_FORMAT"}},
 		{"dev key outside dev", with(base, "AUTHSVC_DEV_API_KEY", "k"), false, []string{"AUTHSVC_DEV_API_KEY is set but dev mode is off"}},
 		{"dev on a public address", map[string]string{"AUTHSVC_HTTP_ADDR": ":8080"}, true, []string{"AUTHSVC_HTTP_ADDR: dev mode listens only on loopback"}},
@@ -202,7 +207,7 @@ func TestSecretFilesNeverEchoed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	_, err = loadSecrets(c)
+	_, err = loadSecrets(c, nil)
 	if err == nil {
 		t.Fatal("loadSecrets accepted bad files")
 	}
@@ -289,5 +294,20 @@ func TestConfigCheckAndVersion(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"extra"}, getenvFrom(nil), &out, &errOut, nil); err == nil {
 		t.Error("stray argument accepted")
+	}
+}
+
+func TestLoadConfigKeyRotationSettings(t *testing.T) {
+	t.Parallel()
+	env := with(prodFiles(t), "AUTHSVC_SIGNING_PUBLISH_LEAD", "30m", "AUTHSVC_SIGNING_KEYS_RELOAD", "15s")
+	c, err := loadConfig(getenvFrom(env), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.Keys.SigningPublishLead != 30*time.Minute || c.Keys.SigningKeysReload != 15*time.Second {
+		t.Errorf("publish lead %s reload %s", c.Keys.SigningPublishLead, c.Keys.SigningKeysReload)
+	}
+	if o := keyringOptions(c, nil); o.PublishLead != 30*time.Minute || o.Lifetime != c.Assertion.TTL || o.Active != "2026-11" {
+		t.Errorf("keyring options %+v", o)
 	}
 }

@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if opts.configCheck {
-		_, secErr := loadSecrets(cfg)
+		_, secErr := loadSecrets(cfg, nil)
 		_, polErr := loadPolicy(cfg)
 		if err := errors.Join(secErr, polErr); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	sec, err := loadSecrets(cfg)
+	sec, err := loadSecrets(cfg, log)
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
 	}
@@ -233,6 +233,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	serve("grpc", func() error { return grpcSrv.GRPCServer().Serve(grpcLis) })
 	serve("http", serveHTTP)
 	serve("metrics", func() error { return metricsSrv.Serve(lis.metrics) })
+	// The signing keys are re-read periodically, so that a new version of the
+	// mounted Secret (a next key, a retire_at) takes effect without a restart.
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	if !cfg.Dev.Enabled && cfg.Keys.SigningKeysReload > 0 {
+		wg.Go(func() { reloadKeys(reloadCtx, sec.keyring, cfg.Keys.SigningKeysReload, log) })
+	}
 
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
 		"public_url", addrs.PublicURL, "tls", sec.tls != nil, "reflection", cfg.Listen.Reflection)
@@ -250,6 +257,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case runErr = <-serveErr:
 		log.Error("server failed, shutting down", "err", runErr)
 	}
+	stopReload()
 	draining.Store(true)
 	shutdown(log, cfg.Listen, grpcSrv, httpSrv, metricsSrv)
 	wg.Wait()

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
@@ -31,7 +34,8 @@ type secrets struct {
 
 // loadSecrets reads every secret file and builds the senders, reporting every
 // problem at once. Errors name the variable and the path, never file contents.
-func loadSecrets(cfg *Config) (*secrets, error) {
+// log (nil: discard) receives the signing keyring's changes of state.
+func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 	if cfg.Dev.Enabled {
 		return devSecrets(cfg)
 	}
@@ -43,7 +47,7 @@ func loadSecrets(cfg *Config) (*secrets, error) {
 	if s.hashKeys, err = keyedhash.LoadFile(cfg.Keys.HMACKeysFile); err != nil {
 		fail(fmt.Errorf("AUTHSVC_HMAC_KEYS_FILE: %w", err))
 	}
-	if s.keyring, err = assertion.LoadKeyring(cfg.Keys.SigningKeysDir, cfg.Keys.SigningKeyActive); err != nil {
+	if s.keyring, err = assertion.OpenKeyring(cfg.Keys.SigningKeysDir, keyringOptions(cfg, log)); err != nil {
 		fail(fmt.Errorf("AUTHSVC_SIGNING_KEYS_DIR / AUTHSVC_SIGNING_KEY_ACTIVE: %w", err))
 	}
 	if s.clients, err = grpcapi.LoadClients(cfg.ClientsFile); err != nil {
@@ -94,6 +98,38 @@ func loadSecrets(cfg *Config) (*secrets, error) {
 		return nil, errors.Join(errs...)
 	}
 	return &s, nil
+}
+
+// keyringOptions are the signing keyring's settings: the pinned key, the publish
+// lead and the assertion lifetime its retired keys must outlive.
+func keyringOptions(cfg *Config, log *slog.Logger) assertion.KeyringOptions {
+	if log != nil {
+		log = log.With("component", "signing-keys")
+	}
+	return assertion.KeyringOptions{
+		Active:      cfg.Keys.SigningKeyActive,
+		Now:         time.Now,
+		PublishLead: cfg.Keys.SigningPublishLead,
+		Lifetime:    cfg.Assertion.TTL,
+		Logger:      log,
+	}
+}
+
+// reloadKeys re-reads the signing-keys directory every period until ctx is done.
+// A failed reload keeps the keys in use and is logged.
+func reloadKeys(ctx context.Context, ring *assertion.Keyring, period time.Duration, log *slog.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := ring.Reload(); err != nil {
+				log.Error("reload signing keys; the keys in use are kept", "err", err)
+			}
+		}
+	}
 }
 
 // newSMTPSender builds the SMTP sender from its settings and files.

@@ -19,18 +19,40 @@
 //
 // # Keyring
 //
-// A [Keyring] holds one or more private keys, each with its own algorithm. Every key
-// verifies; exactly one (the active key) signs. A key's algorithm is fixed by its type,
-// and a token is checked only with the algorithm of the key its kid names, so an
-// algorithm cannot be substituted. Rotation is done by building a new Keyring (and a
-// new [Minter] and [Verifier] over it): add the new key, make it active once every
-// verifier has fetched the new JWKS, and remove the old key once the assertions it
-// signed have expired. A Keyring, Minter and Verifier never change after construction
-// and are safe for concurrent use.
+// A [Keyring] holds one or more private keys, each with its own algorithm. Every
+// published key verifies; exactly one (the active key) signs. A key's algorithm is
+// fixed by its type, and a token is checked only with the algorithm of the key its
+// kid names, so an algorithm cannot be substituted.
+//
+// # Rotation
+//
+// [OpenKeyring] reads a directory of NAME.pem files, each with an optional
+// NAME.json ([KeyMetadata]: not_before, retire_at). A key's state follows from its
+// metadata and the keyring's clock, computed at use, so replicas agree without
+// talking to each other:
+//
+//   - next: published in the JWKS but not signing, until its not_before, and never
+//     before it has been published (first loaded by this keyring) for the publish
+//     lead. A key already due when the keyring opens counts as published.
+//   - active: of the published keys whose not_before has come and whose retire_at
+//     has not, the one with the latest not_before signs. If there is none (the
+//     successor is held back by the publish lead, or missing), the key retired last
+//     keeps signing rather than an unpublished one, and a warning is logged.
+//   - standby: may sign but a newer key does; published (a key without retire_at).
+//   - retired: past retire_at; published and verifying until the publish lead plus
+//     the assertion lifetime plus [Leeway] after it last signed.
+//   - dropped: after that; absent from the JWKS, its tokens refused as ErrUnknownKey.
+//
+// A key whose files are removed is refused at once. [Keyring.Reload] re-reads the
+// directory; on error the keys in use are kept. The JWKS bytes and ETag change
+// exactly when the published set does. KeyringOptions.Active pins the signing key,
+// overriding the schedule. A Keyring, Minter and Verifier are safe for concurrent
+// use.
 //
 // # Minting
 //
-// [Minter.Mint] reads no clock: the caller supplies iat, nbf, exp and auth_time, with
+// [Minter.Mint] reads no clock for the claims (only the keyring reads its clock to
+// choose the key): the caller supplies iat, nbf, exp and auth_time, with
 // exp no later than iat plus [Minter.Lifetime]. Minting is deterministic for Ed25519
 // keys: the same [Claims] signed by the same key give a byte-identical token (times are
 // truncated to whole seconds). The service therefore never stores the bearer token: it

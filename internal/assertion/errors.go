@@ -56,6 +56,9 @@ var (
 	ErrNoKeys = errors.New("assertion: no keys")
 	// ErrKeyFile: a key file is not a single PKCS#8 "PRIVATE KEY" PEM block.
 	ErrKeyFile = errors.New("assertion: key file is not a PKCS#8 PEM private key")
+	// ErrKeyMetadata: a key's metadata file (NAME.json) is not a valid KeyMetadata
+	// object for that key.
+	ErrKeyMetadata = errors.New("assertion: invalid key metadata")
 	// ErrUnsupportedKey: a key is neither Ed25519 nor ECDSA P-256.
 	ErrUnsupportedKey = errors.New("assertion: unsupported key type (want Ed25519 or ECDSA P-256)")
 	// ErrDuplicateKey: the same key appears twice in a keyring.

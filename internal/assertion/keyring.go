@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +16,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
@@ -31,14 +33,18 @@ const (
 // allowedAlgs is the parse-time allow-list; each key further narrows it to its own alg.
 var allowedAlgs = []jose.SignatureAlgorithm{jose.EdDSA, jose.ES256}
 
-// Keyring is an immutable set of signing keys: all verify, the active one signs.
+// Keyring is the set of signing keys: every published key verifies, the active one
+// signs. Which key is next, active or retired is computed from each key's metadata
+// and the keyring's clock at every use (see the package documentation); Reload
+// re-reads the key directory. A Keyring is safe for concurrent use.
 type Keyring struct {
-	keys   []*ringKey // sorted by kid
-	byKID  map[string]*ringKey
-	active *ringKey
-	jwks   []byte
-	etag   string
-	public []PublicKey
+	dir  string // empty for NewKeyring
+	opts KeyringOptions
+	mu   sync.Mutex // serializes Reload and the computation of views
+	set  atomic.Pointer[keySet]
+	view atomic.Pointer[ringView]
+	// lastSummary is the last state logged; guarded by mu.
+	lastSummary string
 }
 
 type ringKey struct {
@@ -48,6 +54,18 @@ type ringKey struct {
 	alg    jose.SignatureAlgorithm
 	public crypto.PublicKey
 	signer jose.Signer
+	jwk    []byte    // the public JWK, as the JWKS lists it
+	pub    PublicKey // the same, parsed
+	// notBefore is when the key may start signing; zero: at any time.
+	notBefore time.Time
+	// retireAt is when it stops signing; zero: never.
+	retireAt time.Time
+	// seen is when this keyring first loaded the key, the start of its publication;
+	// zero when the key was already due to sign when the keyring was opened.
+	seen time.Time
+	// stopped is when the key last signed, once that is past at a reload: the
+	// history a later directory (with keys removed) cannot tell.
+	stopped time.Time
 }
 
 // PublicKey is one public key of the ring in JWK terms (RFC 7517/7518/8037), with the
@@ -101,11 +119,50 @@ func EncodePEM(s crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-// LoadKeyring reads every *.pem file in dir (each a PKCS#8 Ed25519 or ECDSA P-256
-// private key, as EncodePEM writes) into a Keyring. active names the signing key by
-// file name without ".pem" or by kid; when active is empty, dir must hold exactly one
-// key. Errors name the offending file, never its content.
+// LoadKeyring is OpenKeyring with only the active key named (or pinned): active
+// is the AUTHSVC_SIGNING_KEY_ACTIVE of the configuration, and may be empty.
 func LoadKeyring(dir string, active string) (*Keyring, error) {
+	return OpenKeyring(dir, KeyringOptions{Active: active})
+}
+
+// OpenKeyring reads every *.pem file in dir (each a PKCS#8 Ed25519 or ECDSA P-256
+// private key, as EncodePEM writes) and its metadata file, if any (see
+// [KeyMetadata]), into a Keyring. With opts.Active empty, the metadata decides
+// which key signs; the keys must then have distinct not_before times and one of
+// them must be due to sign now. Errors name the offending file, never its content.
+func OpenKeyring(dir string, opts KeyringOptions) (*Keyring, error) {
+	k := &Keyring{dir: dir, opts: opts.withDefaults()}
+	set, err := k.readDir(nil)
+	if err != nil {
+		return nil, err
+	}
+	k.set.Store(set)
+	return k, nil
+}
+
+// Reload re-reads the key directory. Keys already in the ring keep the time they
+// were first seen; new keys are published from now, and may sign only PublishLead
+// later. A key whose file is gone is dropped at once. On any error the ring keeps
+// its keys and the error is returned. Reload does nothing for a NewKeyring ring.
+func (k *Keyring) Reload() error {
+	if k == nil || k.dir == "" {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	set, err := k.readDir(k.set.Load())
+	if err != nil {
+		return err
+	}
+	k.set.Store(set)
+	k.view.Store(nil)
+	return nil
+}
+
+// readDir loads the key directory into a key set; prev (nil on first load) gives
+// the first-seen times of the keys already known.
+func (k *Keyring) readDir(prev *keySet) (*keySet, error) {
+	dir := k.dir
 	paths, err := filepath.Glob(filepath.Join(dir, "*.pem"))
 	if err != nil {
 		return nil, fmt.Errorf("assertion: key directory %q: %w", dir, err)
@@ -114,40 +171,67 @@ func LoadKeyring(dir string, active string) (*Keyring, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("assertion: key directory %q has no *.pem files: %w", dir, ErrNoKeys)
 	}
+	now := k.opts.Now()
+	var prevBounds []time.Time
+	if prev != nil {
+		prevBounds = prev.boundaries(k.opts.PublishLead)
+	}
 	keys := make([]*ringKey, 0, len(paths))
 	for _, p := range paths {
 		s, err := readKeyFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("assertion: key file %q: %w", p, err)
 		}
-		k, err := newRingKey(s)
+		rk, err := newRingKey(s)
 		if err != nil {
 			return nil, fmt.Errorf("assertion: key file %q: %w", p, err)
 		}
-		k.name, k.file = strings.TrimSuffix(filepath.Base(p), ".pem"), p
-		keys = append(keys, k)
+		rk.name, rk.file = strings.TrimSuffix(filepath.Base(p), ".pem"), p
+		meta := strings.TrimSuffix(p, ".pem") + ".json"
+		if err := rk.readMetadata(meta); err != nil {
+			return nil, fmt.Errorf("assertion: key metadata %q: %w", meta, err)
+		}
+		switch old := prev.key(rk.kid); {
+		case old != nil:
+			rk.seen = old.seen
+			if stop, ok := prev.stop(old, k.opts.PublishLead, prevBounds); ok && !stop.After(now) {
+				rk.stopped = stop
+			}
+		case prev != nil || rk.notBefore.After(now):
+			rk.seen = now
+		}
+		keys = append(keys, rk)
 	}
-	var chosen *ringKey
-	switch {
-	case active == "" && len(keys) == 1:
-		chosen = keys[0]
-	case active == "":
-		return nil, fmt.Errorf("assertion: %d keys in %q and no active key named: %w", len(keys), dir, ErrActiveKey)
-	default:
-		for _, k := range keys {
-			if k.name != active && k.kid != active {
+	var pin *ringKey
+	active := k.opts.Active
+	if active != "" {
+		for _, rk := range keys {
+			if rk.name != active && rk.kid != active {
 				continue
 			}
-			if chosen != nil && chosen.kid != k.kid {
+			if pin != nil && pin.kid != rk.kid {
 				return nil, fmt.Errorf("assertion: active key %q: %w", active, ErrActiveKey)
 			}
-			chosen = k
+			pin = rk
 		}
-		if chosen == nil {
+		if pin == nil {
 			return nil, fmt.Errorf("assertion: active key %q: %w", active, ErrActiveKey)
 		}
 	}
-	return newKeyring(keys, chosen)
+	set, err := newKeySet(keys, pin)
+	if err != nil {
+		return nil, err
+	}
+	if pin == nil {
+		if err := set.checkSchedule(now); err != nil {
+			return nil, fmt.Errorf("assertion: key directory %q: %w", dir, err)
+		}
+		if set.signerAt(now, k.opts.PublishLead) == nil {
+			return nil, fmt.Errorf("assertion: key directory %q: no key due to sign has been published for %s: %w",
+				dir, k.opts.PublishLead, ErrActiveKey)
+		}
+	}
+	return set, nil
 }
 
 // readKeyFile parses a file holding exactly one PKCS#8 private key PEM block. Errors
@@ -173,7 +257,8 @@ func readKeyFile(path string) (crypto.Signer, error) {
 }
 
 // NewKeyring builds a Keyring from signers (Ed25519 or ECDSA P-256); signers[active]
-// signs. It is meant for code and tests; deployments use LoadKeyring.
+// signs and every key is published, without end. It is meant for code and tests;
+// deployments use OpenKeyring.
 func NewKeyring(signers []crypto.Signer, active int) (*Keyring, error) {
 	if len(signers) == 0 {
 		return nil, ErrNoKeys
@@ -192,7 +277,13 @@ func NewKeyring(signers []crypto.Signer, active int) (*Keyring, error) {
 		}
 		keys = append(keys, k)
 	}
-	return newKeyring(keys, keys[active])
+	set, err := newKeySet(keys, keys[active])
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{opts: KeyringOptions{}.withDefaults()}
+	k.set.Store(set)
+	return k, nil
 }
 
 // newRingKey derives alg and kid from s and prepares its JOSE signer.
@@ -225,68 +316,51 @@ func newRingKey(s crypto.Signer) (*ringKey, error) {
 	if err != nil {
 		return nil, ErrUnsupportedKey
 	}
-	return &ringKey{kid: kid, alg: alg, public: pub, signer: signer}, nil
-}
-
-func newKeyring(keys []*ringKey, active *ringKey) (*Keyring, error) {
-	k := &Keyring{byKID: make(map[string]*ringKey, len(keys)), active: active}
-	for _, rk := range keys {
-		if _, dup := k.byKID[rk.kid]; dup {
-			if rk.file != "" {
-				return nil, fmt.Errorf("assertion: key file %q repeats key %s: %w", rk.file, rk.kid, ErrDuplicateKey)
-			}
-			return nil, fmt.Errorf("assertion: key %s: %w", rk.kid, ErrDuplicateKey)
-		}
-		k.byKID[rk.kid] = rk
-	}
-	k.keys = slices.Clone(keys)
-	slices.SortFunc(k.keys, func(a, b *ringKey) int { return strings.Compare(a.kid, b.kid) })
-
-	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(k.keys))}
-	for _, rk := range k.keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: rk.public, KeyID: rk.kid, Algorithm: string(rk.alg), Use: "sig"})
-	}
-	doc, err := json.Marshal(set)
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: string(alg), Use: "sig"})
 	if err != nil {
-		return nil, fmt.Errorf("assertion: encode JWKS: %w", err)
+		return nil, ErrUnsupportedKey
 	}
-	var parsed struct {
-		Keys []PublicKey `json:"keys"`
+	var parsed PublicKey
+	if err := json.Unmarshal(jwk, &parsed); err != nil {
+		return nil, ErrUnsupportedKey
 	}
-	if err := json.Unmarshal(doc, &parsed); err != nil {
-		return nil, fmt.Errorf("assertion: encode JWKS: %w", err)
-	}
-	sum := sha256.Sum256(doc)
-	k.jwks = doc
-	k.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:]) + `"`
-	k.public = parsed.Keys
-	return k, nil
+	return &ringKey{kid: kid, alg: alg, public: pub, signer: signer, jwk: jwk, pub: parsed}, nil
 }
 
-// ActiveKeyID returns the kid of the key that signs.
-func (k *Keyring) ActiveKeyID() string { return k.active.kid }
-
-// Has reports whether kid names a key in the ring.
-func (k *Keyring) Has(kid string) bool {
-	_, ok := k.byKID[kid]
-	return ok
+// ActiveKeyID returns the kid of the key that signs now ("" if none can).
+func (k *Keyring) ActiveKeyID() string {
+	if a := k.current().active; a != nil {
+		return a.kid
+	}
+	return ""
 }
 
-// JWKS returns the JSON Web Key Set of the ring's public keys (kid, alg, use "sig"),
-// ordered by kid so that every replica with the same keys serves the same bytes.
-// The caller may modify the returned slice.
-func (k *Keyring) JWKS() []byte { return slices.Clone(k.jwks) }
+// Has reports whether kid names a key published now.
+func (k *Keyring) Has(kid string) bool { return k.key(kid) != nil }
+
+// JWKS returns the JSON Web Key Set of the keys published now (kid, alg, use
+// "sig"), ordered by kid so that every replica with the same keys serves the same
+// bytes. The caller may modify the returned slice.
+func (k *Keyring) JWKS() []byte { return slices.Clone(k.current().jwks) }
 
 // JWKSETag returns a strong HTTP entity tag (quoted) for the bytes JWKS returns.
-func (k *Keyring) JWKSETag() string { return k.etag }
+func (k *Keyring) JWKSETag() string { return k.current().etag }
 
-// PublicKeys returns the ring's public keys in JWKS order.
-func (k *Keyring) PublicKeys() []PublicKey { return slices.Clone(k.public) }
+// PublicKeys returns the keys published now, in JWKS order.
+func (k *Keyring) PublicKeys() []PublicKey { return slices.Clone(k.current().public) }
 
-// key returns the ring key kid names, or nil (also for a nil Keyring).
+// key returns the published key kid names, or nil (also for a nil Keyring).
 func (k *Keyring) key(kid string) *ringKey {
 	if k == nil {
 		return nil
 	}
-	return k.byKID[kid]
+	return k.current().byKID[kid]
+}
+
+// signer returns the key that signs now, or nil (also for a nil Keyring).
+func (k *Keyring) signer() *ringKey {
+	if k == nil {
+		return nil
+	}
+	return k.current().active
 }

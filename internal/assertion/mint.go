@@ -30,30 +30,40 @@ func (m *Minter) Lifetime() time.Duration { return m.lifetime }
 // the claims to re-mint with MintWithKey.
 func (m *Minter) KeyID() string { return m.ring.ActiveKeyID() }
 
-// Mint returns c signed by the active key as a compact JWS. It reads no clock: the
-// times in c are the caller's. It refuses claims that Verify would refuse
-// (ErrIncompleteClaims) and tokens longer than MaxTokenSize (ErrTooLarge).
+// Mint returns c signed by the active key as a compact JWS. The times in c are the
+// caller's; only the keyring's clock chooses the key. It refuses claims that Verify
+// would refuse (ErrIncompleteClaims) and tokens longer than MaxTokenSize
+// (ErrTooLarge), and fails with ErrActiveKey when no key may sign.
 // With an Ed25519 key the result is a pure function of c, the issuer and the key.
 func (m *Minter) Mint(c Claims) (string, error) {
 	if m.ring == nil {
 		return "", ErrNoKeys
 	}
-	return m.sign(m.ring.active, c)
+	k := m.ring.signer()
+	if k == nil {
+		return "", ErrActiveKey
+	}
+	return m.sign(k, c)
 }
 
 // MintWithKey is Mint with the key kid names, so that re-minting stored claims with
 // the kid first used reproduces the original token (byte for byte with Ed25519) for
-// as long as that key is in the ring. When kid names no key in the ring (it has been
-// rotated out), it signs with the active key instead: the result carries the same
+// as long as that key is published (active, standby or retired). When kid names no
+// such key (it has been rotated out, or is a next key), it signs with the active
+// key instead: the result carries the same
 // claims under a kid that verifiers still accept. Compare kid with KeyID or
 // Keyring.Has to learn which happened.
 func (m *Minter) MintWithKey(kid string, c Claims) (string, error) {
 	if m.ring == nil {
 		return "", ErrNoKeys
 	}
-	k := m.ring.key(kid)
+	v := m.ring.current()
+	k := v.byKID[kid]
+	if k == nil || !v.resign[kid] {
+		k = v.active
+	}
 	if k == nil {
-		k = m.ring.active
+		return "", ErrActiveKey
 	}
 	return m.sign(k, c)
 }
