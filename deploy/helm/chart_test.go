@@ -184,6 +184,11 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s missing", want)
 				}
 			}
+			for name, want := range map[string]string{"AUTHSVC_SIGNING_PUBLISH_LEAD": "15m", "AUTHSVC_SIGNING_KEYS_RELOAD": "30s"} {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
 			for name, want := range limitEnv {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
