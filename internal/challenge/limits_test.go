@@ -332,3 +332,32 @@ func TestCountryAllowList(t *testing.T) {
 		t.Fatalf("%d messages", len(f.sender.List()))
 	}
 }
+
+// TestRetryAfterAFailedSendRespectsTheLimits: a repeated start after a failed send
+// makes a new send, so a send limit can refuse it, and then nothing is sent.
+func TestRetryAfterAFailedSendRespectsTheLimits(t *testing.T) {
+	t.Parallel()
+	f := newLimitsFixture(t, Limits{Sends: 100, Send: SendLimits{Destination: Rate{N: 1, Per: 5 * time.Minute}}})
+	ctx := context.Background()
+	f.sender.fails = 1
+	req := f.startReq(OTPEmail, email)
+	var se *SendError
+	if _, err := f.svc.Start(ctx, req); !errors.As(err, &se) {
+		t.Fatalf("first start: %v", err)
+	}
+	var le *LimitError
+	if _, err := f.svc.Start(ctx, req); !errors.As(err, &le) || le.Scope != "destination" {
+		t.Fatalf("retry past the destination limit: %v", err)
+	}
+	if len(f.sender.List()) != 0 {
+		t.Fatal("a refused retry sent a message")
+	}
+	v := f.get(se.VerificationID)
+	if v.State != Pending || v.Delivery != DeliveryFailed {
+		t.Fatalf("after the refused retry: %+v; want pending with a failed send, so a later retry can send", v)
+	}
+	f.clock.Advance(5 * time.Minute) // the next window, still within the verification's 10 minutes
+	if _, err := f.svc.Start(ctx, req); err != nil || len(f.sender.List()) != 1 {
+		t.Fatalf("retry in the next window: %v, %d sent", err, len(f.sender.List()))
+	}
+}

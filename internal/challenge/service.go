@@ -423,7 +423,14 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		}
 		s.metrics.started.WithLabelValues(method.String()).Inc()
 	case "resend":
-		// A retry after a failed send makes a new send: it counts.
+		// A retry after a failed send makes a new send: it counts, and a limit can
+		// refuse it like any send. The claim the script made is then given up.
+		if denied != nil {
+			s.refund(ctx, added)
+			s.release(ctx, id, token, "")
+			s.metrics.observeLimit(denied.Scope)
+			return nil, denied
+		}
 	default:
 		// Nothing will be sent: whatever the pipeline counted is taken back.
 		s.refund(ctx, added)
