@@ -75,7 +75,7 @@ import (
 //	AUTHSVC_LIMIT_AGENT                   30/1h                            sends per agent of a client, N/DURATION
 //	AUTHSVC_LIMIT_CLIENT_DAILY            20000                            sends per API client per 24h (1 to 100000000)
 //	AUTHSVC_SMS_COUNTRIES                 (all)                            calling codes SMS may go to, comma-separated, e.g. 1,44,34
-//	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients and their keys (format: see grpcapi.LoadClients)
+//	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients, their key digests and grants (format: see grpcapi.LoadClients)
 //	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
 //	AUTHSVC_SMTP_HOST                     required unless email webhook    SMTP submission server
 //	AUTHSVC_SMTP_PORT                     by mode: 587 / 465 / 25          SMTP port

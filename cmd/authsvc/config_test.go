@@ -198,7 +198,7 @@ func TestSecretFilesNeverEchoed(t *testing.T) {
 	env := with(prodFiles(t),
 		"AUTHSVC_HMAC_KEYS_FILE", bad("hmac", "k1:"+marker+"\n"),
 		"AUTHSVC_SIGNING_KEYS_DIR", sigDir,
-		"AUTHSVC_CLIENTS_FILE", bad("clients.json", `{"clients":[{"id":"a","api_key_sha256":"`+marker+`"}]}`),
+		"AUTHSVC_CLIENTS_FILE", bad("clients.json", `{"clients":[{"id":"a","audiences":["crm"],"api_key_sha256":"`+marker+`"}]}`),
 		"AUTHSVC_SMTP_PASSWORD_FILE", bad("smtp", "\n\n"+marker+"\n"),
 		"AUTHSVC_SMS_WEBHOOK_SECRET_FILE", bad("webhook", marker),
 		"AUTHSVC_REDIS_PASSWORD_FILE", bad("redis", ""),

@@ -116,7 +116,8 @@ func writeProdSecrets(t *testing.T, dir string) prodSecretFiles {
 		write(filepath.Join(f.signingDir, name+".pem"), p)
 	}
 	sum := sha256.Sum256([]byte(testAPIKey))
-	write(f.clients, []byte(`{"clients":[{"id":"platform-a","api_key_sha256":"`+hex.EncodeToString(sum[:])+`"}]}`))
+	write(f.clients, []byte(`{"clients":[{"id":"platform-a","api_key_sha256":"`+hex.EncodeToString(sum[:])+
+		`","audiences":["crm-panel","crm"],"scopes":["profile:read","orders:read"]}]}`))
 	write(f.smtpPassword, []byte(testSMTPPassword+"\n"))
 	write(f.webhookSecret, []byte(testWebhookSecret+"\n"))
 	return f

@@ -188,7 +188,15 @@ func devSecrets(cfg *Config) (*secrets, error) {
 	if s.keyring, err = assertion.NewKeyring([]crypto.Signer{key}, 0); err != nil {
 		return nil, fmt.Errorf("dev signing key: %w", err)
 	}
-	if s.clients, err = grpcapi.NewClients(map[string]string{"dev": cfg.Dev.APIKey}); err != nil {
+	// Dev only: client "dev" may call everything and name any audience, scope
+	// and data class. A clients file has to name them.
+	devGrants := grpcapi.Grants{
+		RPCs:      []string{grpcapi.AnyValue},
+		Audiences: []string{grpcapi.AnyValue},
+		Scopes:    []string{grpcapi.AnyValue},
+	}
+	if s.clients, err = grpcapi.NewClientsWithGrants(map[string]string{"dev": cfg.Dev.APIKey},
+		map[string]grpcapi.Grants{"dev": devGrants}); err != nil {
 		return nil, fmt.Errorf("dev api client: %w", err)
 	}
 	s.outbox = delivery.NewOutbox(200)

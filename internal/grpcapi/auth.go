@@ -24,53 +24,74 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Client is an authenticated caller: a care platform or tool.
+// Client is an authenticated caller: a care platform or tool, with what its
+// entry in the clients file grants it.
 type Client struct {
 	// ID names the client; verifications belong to it. Safe to log.
 	ID string
+	// MayLink, MayEnroll and MayErase are the client's grants of the same names
+	// (see Grants). No RPC consults them yet.
+	MayLink, MayEnroll, MayErase bool
+
+	// perms is what the authorization interceptor checks; nil allows nothing.
+	perms *permissions
 }
 
-// Clients is the set of API clients and the SHA-256 sums of their keys. It never
-// holds a key in clear and is immutable after construction.
+// Clients is the set of API clients, the SHA-256 sums of their keys and their
+// grants. It never holds a key in clear and is immutable after construction.
 type Clients struct {
 	entries []clientEntry
 }
 
 type clientEntry struct {
-	id  string
-	sum [sha256.Size]byte
+	client Client
+	sum    [sha256.Size]byte
 }
 
 var clientIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
-// clientsFile is the JSON file LoadClients reads.
+// clientsFile is the JSON file LoadClients reads; each entry is a clientFileEntry,
+// decoded on its own so that errors can name it.
 type clientsFile struct {
-	Clients []struct {
-		ID           string `json:"id"`
-		APIKeySHA256 string `json:"api_key_sha256"`
-	} `json:"clients"`
+	Clients []json.RawMessage `json:"clients"`
+}
+
+type clientFileEntry struct {
+	ID           string `json:"id"`
+	APIKeySHA256 string `json:"api_key_sha256"`
+	Grants
 }
 
 // LoadClients reads the API clients from a JSON file:
 //
-//	{"clients": [{"id": "platform-a", "api_key_sha256": "<64 hex digits>"}]}
+//	{"clients": [{"id": "platform-a", "api_key_sha256": "<64 hex digits>",
+//	  "rpcs": ["StartVerification", "GetVerification"], "audiences": ["crm"],
+//	  "scopes": ["orders:read"], "data_classes": ["order_status"],
+//	  "may_link": false, "may_enroll": false, "may_erase": false}]}
 //
 // Ids must match [a-z0-9_-]{1,64} and be unique, each sum must be 64 hex digits and
-// no two clients may share a key. Errors name the entry by index, never a sum.
+// no two clients may share a key. The other fields are Grants; audiences is
+// required. Unknown fields are refused. Errors name the entry by index and never
+// quote a sum or a value.
 func LoadClients(path string) (*Clients, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read api clients: %w", err)
 	}
 	var f clientsFile
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := decodeStrict(raw, &f); err != nil {
 		return nil, fmt.Errorf("%s: not a clients file: %w", path, err)
 	}
 	entries := make([]clientEntry, 0, len(f.Clients))
-	for i, c := range f.Clients {
-		e := clientEntry{id: c.ID}
+	for i, rawEntry := range f.Clients {
+		var c clientFileEntry
+		if err := decodeStrict(rawEntry, &c); err != nil {
+			return nil, fmt.Errorf("%s: clients[%d]: %w", path, i, err)
+		}
+		e, err := newEntry(c.ID, c.Grants)
+		if err != nil {
+			return nil, fmt.Errorf("%s: clients[%d]: %w", path, i, err)
+		}
 		if len(c.APIKeySHA256) != 2*sha256.Size {
 			return nil, fmt.Errorf("%s: clients[%d]: api_key_sha256 must be %d hex digits", path, i, 2*sha256.Size)
 		}
@@ -86,19 +107,68 @@ func LoadClients(path string) (*Clients, error) {
 	return cs, nil
 }
 
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// anything after the value. Its errors name fields, never values.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// newEntry compiles the grants of client id; the caller sets the sum.
+func newEntry(id string, g Grants) (clientEntry, error) {
+	p, err := g.compile()
+	if err != nil {
+		return clientEntry{}, err
+	}
+	return clientEntry{client: Client{ID: id, MayLink: g.MayLink, MayEnroll: g.MayEnroll, MayErase: g.MayErase, perms: p}}, nil
+}
+
 // NewClients builds the client set from client ids and their plaintext API keys,
-// for development and tests. The same rules as LoadClients apply; keys must not
-// be empty.
+// for tests and benchmarks: every client may call every RPC and name any
+// audience, scope and data class. The same rules as LoadClients apply; keys must
+// not be empty.
 func NewClients(keys map[string]string) (*Clients, error) {
+	grants := make(map[string]Grants, len(keys))
+	for id := range keys {
+		grants[id] = allGrants()
+	}
+	return NewClientsWithGrants(keys, grants)
+}
+
+// NewClientsWithGrants builds the client set from client ids, their plaintext API
+// keys and their grants, for dev mode and tests. Every id needs both a key and
+// grants; the same rules as LoadClients apply and keys must not be empty.
+func NewClientsWithGrants(keys map[string]string, grants map[string]Grants) (*Clients, error) {
 	entries := make([]clientEntry, 0, len(keys))
 	for id, key := range keys {
 		if key == "" {
 			return nil, fmt.Errorf("grpcapi: client %q: empty API key", id)
 		}
-		entries = append(entries, clientEntry{id: id, sum: sha256.Sum256([]byte(key))})
+		g, ok := grants[id]
+		if !ok {
+			return nil, fmt.Errorf("grpcapi: client %q: no grants", id)
+		}
+		e, err := newEntry(id, g)
+		if err != nil {
+			return nil, fmt.Errorf("grpcapi: client %q: %w", id, err)
+		}
+		e.sum = sha256.Sum256([]byte(key))
+		entries = append(entries, e)
+	}
+	for id := range grants {
+		if _, ok := keys[id]; !ok {
+			return nil, fmt.Errorf("grpcapi: client %q: grants but no API key", id)
+		}
 	}
 	// Map order is random; sort so errors are stable.
-	slices.SortFunc(entries, func(a, b clientEntry) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(entries, func(a, b clientEntry) int { return strings.Compare(a.client.ID, b.client.ID) })
 	return newClients(entries)
 }
 
@@ -107,12 +177,12 @@ func newClients(entries []clientEntry) (*Clients, error) {
 		return nil, errors.New("grpcapi: no API clients")
 	}
 	for i, e := range entries {
-		if !clientIDPattern.MatchString(e.id) {
+		if !clientIDPattern.MatchString(e.client.ID) {
 			return nil, fmt.Errorf("clients[%d]: id must match [a-z0-9_-]{1,64}", i)
 		}
 		for j := range i {
-			if entries[j].id == e.id {
-				return nil, fmt.Errorf("clients[%d]: id %q repeats clients[%d]", i, e.id, j)
+			if entries[j].client.ID == e.client.ID {
+				return nil, fmt.Errorf("clients[%d]: id %q repeats clients[%d]", i, e.client.ID, j)
 			}
 			if entries[j].sum == e.sum {
 				return nil, fmt.Errorf("clients[%d]: API key is also the key of clients[%d]", i, j)
@@ -135,7 +205,7 @@ func (c *Clients) lookup(key string) (Client, bool) {
 	if found < 0 {
 		return Client{}, false
 	}
-	return Client{ID: c.entries[found].id}, true
+	return c.entries[found].client, true
 }
 
 // clientKey is the context key of the authenticated Client: request-scoped data

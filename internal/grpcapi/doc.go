@@ -21,6 +21,13 @@
 //     unknown key is UNAUTHENTICATED with ErrorInfo reason API_KEY_INVALID. The
 //     grpc.health.v1 and server reflection services need no key. A client sees only
 //     its own verifications: another client's id answers exactly like an unknown one.
+//   - Each client has [Grants]: the RPCs it may call and the audiences, scopes and
+//     data classes it may name. An interceptor right after authentication checks
+//     them before the limiter and the handler run, so a refused call costs no Redis
+//     round trip: PERMISSION_DENIED with ErrorInfo reason RPC_NOT_ALLOWED (metadata
+//     "method"), AUDIENCE_NOT_ALLOWED (no metadata: nothing says what the client
+//     may name), SCOPE_NOT_ALLOWED (metadata "scope") or DATA_CLASS_NOT_ALLOWED
+//     (metadata "data_class"). The metadata is only ever the caller's own input.
 //   - Each client may have at most Config.MaxInFlightPerClient unary calls in flight
 //     and Config.MaxWatchesPerClient WatchVerification streams open. A call beyond
 //     that is refused at once, never queued: RESOURCE_EXHAUSTED with ErrorInfo

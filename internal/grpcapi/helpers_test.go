@@ -91,6 +91,9 @@ type fixtureOpts struct {
 	// skew, when set, is added to the time the assertion verifier and the
 	// disclosure policy see (the challenge service and Redis keep real time).
 	skew *atomic.Int64
+	// grants, when set, are the grants of clientA and clientB (both needed);
+	// otherwise each may do everything.
+	grants map[string]Grants
 }
 
 func newFixture(t *testing.T, opts fixtureOpts) *fixture {
@@ -120,7 +123,12 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := NewClients(map[string]string{clientA: keyA, clientB: keyB})
+	keys := map[string]string{clientA: keyA, clientB: keyB}
+	grants := opts.grants
+	if grants == nil {
+		grants = map[string]Grants{clientA: allGrants(), clientB: allGrants()}
+	}
+	clients, err := NewClientsWithGrants(keys, grants)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,7 +135,8 @@ type Server struct {
 }
 
 // New assembles the server: both authsvc.v1 services over v, a, r and d, API-key
-// authentication against clients, per-client concurrency limits, recovery, metrics
+// authentication against clients, each client's grants, per-client concurrency
+// limits, recovery, metrics
 // registered with reg, logging to log, deadlines, message size limits, keepalive
 // enforcement, grpc.health.v1 (every service SERVING) and, when cfg.Reflection is
 // set, server reflection.
@@ -177,8 +178,8 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	auth := &authenticator{clients: clients}
 	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
-		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream, limits.stream),
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, authorizeUnary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream, authorizeStream, limits.stream),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -182,28 +183,55 @@ func TestLoadClients(t *testing.T) {
 		return hex.EncodeToString(s[:])
 	}
 	type entry struct {
-		ID  string `json:"id"`
-		Sum string `json:"api_key_sha256"`
+		ID        string   `json:"id"`
+		Sum       string   `json:"api_key_sha256"`
+		Audiences []string `json:"audiences,omitempty"`
 	}
+	crm := []string{"crm"}
 	file := func(es ...entry) string {
 		b, _ := json.Marshal(map[string]any{"clients": es})
 		return string(b)
+	}
+	// one is a file of one client with key "ka" whose entry has the fields given
+	// (JSON members, without braces) besides id and api_key_sha256.
+	one := func(fields string) string {
+		return `{"clients":[{"id":"a","api_key_sha256":"` + sum("ka") + `"` + fields + `}]}`
 	}
 	tests := []struct {
 		name    string
 		content string
 		wantErr string // "" for success
 	}{
-		{"two clients", file(entry{"platform-a", sum("ka")}, entry{"platform_b", strings.ToUpper(sum("kb"))}), ""},
-		{"bad id", file(entry{"platform-a", sum("ka")}, entry{"Platform B", sum("kb")}), "clients[1]: id"},
-		{"long id", file(entry{strings.Repeat("a", 65), sum("ka")}), "clients[0]: id"},
-		{"duplicate id", file(entry{"a", sum("ka")}, entry{"a", sum("kb")}), "clients[1]: id \"a\" repeats clients[0]"},
-		{"shared key", file(entry{"a", sum("ka")}, entry{"b", sum("ka")}), "clients[1]: API key"},
-		{"short sum", file(entry{"a", sum("ka")[:63]}), "clients[0]: api_key_sha256"},
-		{"not hex", file(entry{"a", strings.Repeat("zz", 32)}), "clients[0]: api_key_sha256"},
+		{"two clients", file(entry{"platform-a", sum("ka"), crm}, entry{"platform_b", strings.ToUpper(sum("kb")), crm}), ""},
+		{"bad id", file(entry{"platform-a", sum("ka"), crm}, entry{"Platform B", sum("kb"), crm}), "clients[1]: id"},
+		{"long id", file(entry{strings.Repeat("a", 65), sum("ka"), crm}), "clients[0]: id"},
+		{"duplicate id", file(entry{"a", sum("ka"), crm}, entry{"a", sum("kb"), crm}), "clients[1]: id \"a\" repeats clients[0]"},
+		{"shared key", file(entry{"a", sum("ka"), crm}, entry{"b", sum("ka"), crm}), "clients[1]: API key"},
+		{"short sum", file(entry{"a", sum("ka")[:63], crm}), "clients[0]: api_key_sha256"},
+		{"not hex", file(entry{"a", strings.Repeat("zz", 32), crm}), "clients[0]: api_key_sha256"},
 		{"no clients", `{"clients":[]}`, "no API clients"},
-		{"unknown field", `{"clients":[{"id":"a","api_key":"secret"}]}`, "not a clients file"},
+		{"unknown field", `{"clients":[{"id":"a","audiences":["crm"],"api_key":"secret"}]}`, `clients[0]: json: unknown field "api_key"`},
+		{"unknown top-level field", `{"clients":[], "keys":["secret"]}`, "not a clients file"},
 		{"not json", `clients: a`, "not a clients file"},
+		{"trailing data", one(`,"audiences":["crm"]`) + `{}`, "not a clients file"},
+		// Grants.
+		{"missing audiences", file(entry{"a", sum("ka"), crm}, entry{"b", sum("kb"), nil}), "clients[1]: audiences is required"},
+		{"empty audiences", one(`,"audiences":[]`), "clients[0]: audiences is required"},
+		{"wildcard inside an audience", one(`,"audiences":["crm-*"]`), "clients[0]: audiences[0]"},
+		{"wildcard with others", one(`,"audiences":["crm","*"]`), "clients[0]: audiences[1]"},
+		{"empty audience", one(`,"audiences":[""]`), "clients[0]: audiences[0]: must not be empty"},
+		{"repeated audience", one(`,"audiences":["crm","crm"]`), "clients[0]: audiences[1]: repeats"},
+		{"long audience", one(`,"audiences":["` + strings.Repeat("a", maxAudience+1) + `"]`), "clients[0]: audiences[0]: must be at most"},
+		{"unknown rpc", one(`,"audiences":["crm"],"rpcs":["GetVerification","DeleteEverything"]`), "clients[0]: rpcs[1]: not an RPC"},
+		{"rpc of another service", one(`,"audiences":["crm"],"rpcs":["Check"]`), "clients[0]: rpcs[0]: not an RPC"},
+		{"empty rpcs", one(`,"audiences":["crm"],"rpcs":[]`), "clients[0]: rpcs: name at least one"},
+		{"key pasted as rpc", one(`,"audiences":["crm"],"rpcs":["` + sum("ka") + `"]`), "clients[0]: rpcs[0]"},
+		{"bad scope", one(`,"audiences":["crm"],"scopes":["orders:*"]`), "clients[0]: scopes[0]"},
+		{"empty data_classes", one(`,"audiences":["crm"],"data_classes":[]`), "clients[0]: data_classes: name at least one"},
+		{"boolean as string", one(`,"audiences":["crm"],"may_erase":"yes"`), "clients[0]: json: cannot unmarshal"},
+		{"boolean as number", one(`,"audiences":["crm"],"may_link":1`), "clients[0]: json: cannot unmarshal"},
+		{"audiences not a list", one(`,"audiences":"crm"`), "clients[0]: json: cannot unmarshal"},
+		{"unknown grant", one(`,"audiences":["crm"],"may_delete":true`), `clients[0]: json: unknown field "may_delete"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +263,117 @@ func TestLoadClients(t *testing.T) {
 	}
 	if _, err := LoadClients(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing file was accepted")
+	}
+}
+
+// TestLoadClientsGrants reads every field of an entry and checks what the
+// client is then allowed, and the defaults of the fields left out.
+func TestLoadClientsGrants(t *testing.T) {
+	t.Parallel()
+	sa, sb := sha256.Sum256([]byte("ka")), sha256.Sum256([]byte("kb"))
+	content := `{"clients": [
+	  {"id": "care-platform", "api_key_sha256": "` + hex.EncodeToString(sa[:]) + `",
+	   "rpcs": ["StartVerification", "WatchVerification", "VerifyAssertion"],
+	   "audiences": ["crm", "orders"], "scopes": ["orders:read"], "data_classes": ["order_status"],
+	   "may_link": true, "may_enroll": false, "may_erase": true},
+	  {"id": "care-tool", "api_key_sha256": "` + hex.EncodeToString(sb[:]) + `", "audiences": ["*"]}
+	]}`
+	path := filepath.Join(t.TempDir(), "clients.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := LoadClients(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := cs.lookup("ka")
+	if !a.MayLink || a.MayEnroll || !a.MayErase {
+		t.Errorf("care-platform booleans = %v %v %v, want true false true", a.MayLink, a.MayEnroll, a.MayErase)
+	}
+	p := a.perms
+	for fm, want := range map[string]bool{
+		authsvcv1.VerificationService_StartVerification_FullMethodName:  true,
+		authsvcv1.VerificationService_WatchVerification_FullMethodName:  true,
+		authsvcv1.AssertionService_VerifyAssertion_FullMethodName:       true,
+		authsvcv1.VerificationService_CancelVerification_FullMethodName: false,
+		authsvcv1.AssertionService_GetJwks_FullMethodName:               false,
+	} {
+		if got := p.rpcs.allows(fm); got != want {
+			t.Errorf("care-platform may call %s = %v, want %v", fm, got, want)
+		}
+	}
+	if !p.audiences.allows("orders") || p.audiences.allows("billing") || !p.scopes.allows("orders:read") ||
+		p.scopes.allows("orders:write") || !p.dataClasses.allows("order_status") || p.dataClasses.allows("shipping_address") {
+		t.Errorf("care-platform lists = %+v", p)
+	}
+	b, _ := cs.lookup("kb")
+	if b.MayLink || b.MayEnroll || b.MayErase {
+		t.Error("booleans left out are not false")
+	}
+	q := b.perms
+	for fm := range rpcNamesReverse() {
+		if !q.rpcs.allows(fm) {
+			t.Errorf("rpcs left out: %s refused", fm)
+		}
+	}
+	if !q.audiences.allows("anything") || q.scopes.allows("orders:read") || !q.dataClasses.allows("anything") {
+		t.Errorf("defaults = %+v; want any audience (\"*\"), no scope, every data class", q)
+	}
+}
+
+// rpcNamesReverse returns the full method names of rpcNames as a set.
+func rpcNamesReverse() map[string]bool {
+	out := map[string]bool{}
+	for _, fm := range rpcNames {
+		out[fm] = true
+	}
+	return out
+}
+
+// TestRPCNamesCoverTheServices: every RPC registered on the server has a short
+// name in rpcNames, and no two share one.
+func TestRPCNamesCoverTheServices(t *testing.T) {
+	t.Parallel()
+	count := 0
+	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc} {
+		count += len(sd.Methods) + len(sd.Streams)
+	}
+	if len(rpcNames) != count || count == 0 {
+		t.Fatalf("rpcNames has %d names for %d RPCs: a short name repeats", len(rpcNames), count)
+	}
+	for short, full := range rpcNames {
+		if shortName(full) != short {
+			t.Errorf("rpcNames[%q] = %q", short, full)
+		}
+	}
+}
+
+func TestNewClientsWithGrants(t *testing.T) {
+	t.Parallel()
+	ok := Grants{Audiences: []string{"crm"}}
+	for name, tc := range map[string]struct {
+		keys   map[string]string
+		grants map[string]Grants
+	}{
+		"no grants":        {map[string]string{"a": "k"}, map[string]Grants{}},
+		"grants, no key":   {map[string]string{"a": "k"}, map[string]Grants{"a": ok, "b": ok}},
+		"no audiences":     {map[string]string{"a": "k"}, map[string]Grants{"a": {}}},
+		"unknown rpc":      {map[string]string{"a": "k"}, map[string]Grants{"a": {RPCs: []string{"Nope"}, Audiences: []string{"crm"}}}},
+		"empty key":        {map[string]string{"a": ""}, map[string]Grants{"a": ok}},
+		"none":             {map[string]string{}, map[string]Grants{}},
+		"mixed wildcard":   {map[string]string{"a": "k"}, map[string]Grants{"a": {Audiences: []string{"*", "crm"}}}},
+		"empty data class": {map[string]string{"a": "k"}, map[string]Grants{"a": {Audiences: []string{"crm"}, DataClasses: []string{""}}}},
+	} {
+		if _, err := NewClientsWithGrants(tc.keys, tc.grants); err == nil {
+			t.Errorf("%s: NewClientsWithGrants accepted %v", name, tc.grants)
+		}
+	}
+	cs, err := NewClientsWithGrants(map[string]string{"a": "k"}, map[string]Grants{"a": ok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, found := cs.lookup("k"); !found || c.perms == nil || !c.perms.audiences.allows("crm") {
+		t.Errorf("lookup = %+v, %v", c, found)
 	}
 }
 

@@ -51,6 +51,18 @@ const (
 	// ReasonAssertionRevoked: FAILED_PRECONDITION, the assertion verifies but its
 	// verification was canceled or superseded.
 	ReasonAssertionRevoked = "ASSERTION_REVOKED"
+	// ReasonRPCNotAllowed: PERMISSION_DENIED, the calling client may not call
+	// this RPC; metadata "method" names it ("StartVerification", …).
+	ReasonRPCNotAllowed = "RPC_NOT_ALLOWED"
+	// ReasonAudienceNotAllowed: PERMISSION_DENIED, the calling client may not
+	// name this audience. Nothing says which audiences it may name.
+	ReasonAudienceNotAllowed = "AUDIENCE_NOT_ALLOWED"
+	// ReasonScopeNotAllowed: PERMISSION_DENIED, the calling client may not name
+	// a scope of the request; metadata "scope" is the first refused.
+	ReasonScopeNotAllowed = "SCOPE_NOT_ALLOWED"
+	// ReasonDataClassNotAllowed: PERMISSION_DENIED, the calling client may not
+	// ask about this data class; metadata "data_class" names it.
+	ReasonDataClassNotAllowed = "DATA_CLASS_NOT_ALLOWED"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -178,6 +190,26 @@ func errClientOverloaded(streams bool) error {
 	return withDetails(status.New(codes.ResourceExhausted, msg),
 		&errdetails.ErrorInfo{Reason: ReasonClientOverloaded, Domain: errorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(overloadedRetry)})
+}
+
+// errNotAllowed is the answer to a call its client's grants do not cover. It is
+// not a domain error: the authorization interceptor answers it before any handler
+// runs. metadata holds only the caller's own input (a method, scope or data
+// class name), never what the client is allowed.
+func errNotAllowed(reason string, metadata map[string]string) error {
+	msg := "not allowed for this client"
+	switch reason {
+	case ReasonRPCNotAllowed:
+		msg = "this client may not call this method"
+	case ReasonAudienceNotAllowed:
+		msg = "this client may not name this audience"
+	case ReasonScopeNotAllowed:
+		msg = "this client may not name this scope"
+	case ReasonDataClassNotAllowed:
+		msg = "this client may not ask about this data class"
+	}
+	return withDetails(status.New(codes.PermissionDenied, msg),
+		&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: metadata})
 }
 
 // badRequest answers INVALID_ARGUMENT with one field violation per problem. The
