@@ -767,11 +767,13 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 		s.metrics.observeLimit("identity")
 		return nil, "", false, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
 	}
-	after, err := s.Get(ctx, r.ClientID, r.ID)
-	if err != nil {
-		return nil, "", sent, err
+	// The answer is the record as loaded, with this call's send: no read again. A
+	// repeat answers the record as it was loaded, which already shows the first send.
+	after := *cur
+	if sent {
+		after.Delivery = DeliverySent
 	}
-	return after, rec["mn"], sent, nil
+	return &after, rec["mn"], sent, nil
 }
 
 // Cancel ends a pending verification as CANCELED, or revokes a verified one's

@@ -5,7 +5,8 @@
 -- KEYS[1] record; ARGV[3] the call's token, ARGV[4] the request field of a resend
 -- ('' for a start).
 -- Only a claim made by this call's token and still in flight is released, as a
--- failed send; a resend's request id is forgotten, so its retry claims afresh.
+-- failed send that never left (its slot in the send count is given back); a
+-- resend's request id is forgotten, so its retry claims afresh.
 -- Returns 1 when released, 0 otherwise.
 local rec = KEYS[1]
 local tk, dl = unpack(redis.call('HMGET', rec, 'tk', 'dl'))
@@ -14,6 +15,8 @@ if tk ~= ARGV[3] or dl ~= '2' then
 end
 redis.call('HSET', rec, 'dl', '4')
 redis.call('HDEL', rec, 'dt', 'tk')
+-- The claim sent nothing: give its send back, so MaxSends counts messages, not claims.
+redis.call('HINCRBY', rec, 'sq', -1)
 if ARGV[4] ~= '' then
   redis.call('HDEL', rec, ARGV[4])
 end
