@@ -413,6 +413,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	reply := replies[0]
 	denied, added := limitOutcome(limits, replies[1:])
+	send := false
 	switch status(reply) {
 	case "created":
 		if denied != nil {
@@ -422,6 +423,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			return nil, denied
 		}
 		s.metrics.started.WithLabelValues(method.String()).Inc()
+		send = true
 	case "resend":
 		// A retry after a failed send makes a new send: it counts, and a limit can
 		// refuse it like any send. The claim the script made is then given up.
@@ -431,21 +433,21 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
+		send = true
 	default:
 		// Nothing will be sent: whatever the pipeline counted is taken back.
 		s.refund(ctx, added)
+		switch status(reply) {
+		case "reused":
+			return nil, ErrRequestReused
+		case "locked":
+			// The same answer as for a customer no method can reach: a lock reveals nothing.
+			return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
+		case "limited":
+			s.metrics.observeLimit("identity")
+			return nil, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
+		}
 	}
-	switch status(reply) {
-	case "reused":
-		return nil, ErrRequestReused
-	case "locked":
-		// The same answer as for a customer no method can reach: a lock reveals nothing.
-		return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
-	case "limited":
-		s.metrics.observeLimit("identity")
-		return nil, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(reply, 1)) * time.Millisecond}
-	}
-	send := status(reply) == "created" || status(reply) == "resend"
 	var rec record
 	if status(reply) == "created" {
 		rec = make(record, len(fields)/2)
