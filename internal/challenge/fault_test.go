@@ -109,7 +109,7 @@ func widen(l *Limits) {
 
 // idOf is the verification id a start request lands on.
 func (f *faultFixture) idOf(r StartRequest) string {
-	return verificationID(f.svc.keys, identityTag(f.svc.keys, r.Identity.Network, r.Identity.UserID), r.ClientID, r.RequestID)
+	return verificationID(f.svc.keys, tagOf(f.svc.keys, r), r.ClientID, r.RequestID)
 }
 
 // rec reads a verification's record straight from Redis.
@@ -763,7 +763,7 @@ func TestRedisKilledMidLoadFailsClosedAndRecovers(t *testing.T) {
 				default:
 				}
 				req := f.startReq(OTPEmail, email)
-				id := verificationID(f.svc.keys, identityTag(f.svc.keys, "x", req.Identity.UserID), req.ClientID, req.RequestID)
+				id := verificationID(f.svc.keys, tagOf(f.svc.keys, req), req.ClientID, req.RequestID)
 				var res *StartResult
 				_, err := run("start", id, func(ctx context.Context) (bool, error) {
 					var err error

@@ -22,6 +22,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
 )
@@ -91,7 +92,7 @@ func newFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient
 }
 
 // newFixtureWith builds a service on rdb with cfg (PublicURL and Brand are filled in).
-func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config) *fixture {
+func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config, opts ...Option) *fixture {
 	t.Helper()
 	signer, err := assertion.GenerateKey("EdDSA")
 	if err != nil {
@@ -112,7 +113,7 @@ func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClie
 	cfg.PublicURL, cfg.Brand = pub, "Acme"
 	svc, err := New(cfg, rdb, sender,
 		assertion.NewMinter(kr, issuer, 5*time.Minute), keys, clk.Now, rand.Reader,
-		slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), NewMetrics(prometheus.NewRegistry()))
+		slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), NewMetrics(prometheus.NewRegistry()), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,3 +230,12 @@ func wrongCode(right string) string {
 
 var _ = assurance.Low
 var _ = errors.Is
+
+// tagOf is the hash tag a start request's verification lives under: its
+// customer's when it names one, its identity's otherwise.
+func tagOf(keys *keyedhash.Ring, r StartRequest) string {
+	if r.CustomerID != "" {
+		return identity.CustomerTag(keys, r.CustomerID)
+	}
+	return identity.IdentityTag(keys, r.Identity.Network, r.Identity.UserID)
+}

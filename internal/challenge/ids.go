@@ -23,10 +23,6 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToString(b))[:n] }
 
-func identityTag(keys *keyedhash.Ring, network, userID string) string {
-	return lowerB32(keys.Sum("identity-tag", []byte(network), []byte(userID)), tagLen)
-}
-
 func verificationID(keys *keyedhash.Ring, tag, clientID, requestID string) string {
 	return tag + "-" + lowerB32(keys.Sum("verification-id", []byte(clientID), []byte(requestID)), bodyLen)
 }
@@ -56,12 +52,6 @@ func recordKey(id string) string { return keyPrefix(id) + id }
 // identityKey is the hash of the counters of every identity with id's tag; each
 // identity's fields start with its own identityHash.
 func identityKey(id string) string { return keyPrefix(id) + "i" }
-
-// identityHash is an identity's keyed pseudonym inside its tag's counters.
-func identityHash(keys *keyedhash.Ring, network, userID string) string {
-	h := keys.Sum("identity", []byte(network), []byte(userID))
-	return base64.RawURLEncoding.EncodeToString(h[:9])
-}
 
 // requestField is the record field that remembers the outcome of one request id.
 func requestField(keys *keyedhash.Ring, kind, requestID string) string {

@@ -265,7 +265,7 @@ func TestSendLimitsRefuseBeforeAnythingLeavesAndCountExactly(t *testing.T) {
 	}
 	// The refused start left no record, and took back what it had counted elsewhere:
 	// the agent's window holds the two real sends only, so one more is allowed.
-	if n, _ := f.rdb.Exists(ctx, recordKey(verificationID(f.svc.keys, identityTag(f.svc.keys, "x", "1234567"), req.ClientID, req.RequestID))).Result(); n != 0 {
+	if n, _ := f.rdb.Exists(ctx, recordKey(verificationID(f.svc.keys, tagOf(f.svc.keys, req), req.ClientID, req.RequestID))).Result(); n != 0 {
 		t.Fatal("a refused start left its record")
 	}
 	other := &Destination{Kind: Email, Value: "alice.other@example.com"}

@@ -19,8 +19,11 @@ type Page struct {
 	Network         string
 	HandleMask      string
 	DestinationMask string
-	// Method is the method the page completes.
-	Method       Method
+	// Method is the method whose code was sent (0 when nothing was sent).
+	Method Method
+	// Methods are the methods this page completes, in order: the sent code's
+	// method, then TOTP and WebAuthn where the verification offers them.
+	Methods      []Method
 	Locale       string
 	Expires      time.Time
 	AttemptsLeft int
@@ -55,6 +58,10 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 	p := &Page{VerificationID: id, Brand: s.cfg.Brand, Network: v.Network, HandleMask: v.HandleMask,
 		DestinationMask: v.DestinationMask, Method: v.DeliveredMethod, Locale: v.Locale, Expires: v.Expires,
 		AttemptsLeft: v.AttemptsLeft}
+	if v.DeliveredMethod == OTPSMS || v.DeliveredMethod == OTPEmail {
+		p.Methods = append(p.Methods, v.DeliveredMethod)
+	}
+	p.Methods = append(p.Methods, decodeMethods(rec["em"])...)
 	if v.DeliveredMethod == MagicLink {
 		n, _ := strconv.Atoi(rec["mn"])
 		p.Choices = verify.MatchChoices(n, s.keys.Sum("match-choices", []byte(id)))
@@ -74,7 +81,7 @@ func (s *Service) OpenCodePage(ctx context.Context, token string) (*Page, error)
 	if err != nil {
 		return nil, err
 	}
-	if rec["dv"] == strconv.Itoa(int(MagicLink)) {
+	if rec["dv"] == strconv.Itoa(int(MagicLink)) && rec["em"] == "" {
 		return nil, ErrNotFound
 	}
 	return s.page(rec, id)

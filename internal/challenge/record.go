@@ -19,6 +19,9 @@ import (
 //	mx max att.   co code hash    ls link hash     mn match no.   dv delivered method
 //	dl delivery   dt send claim   sq send count    hk hmac kid    fp fingerprint
 //	vt verified   vm method       lv level         rv revoked     ft finished ms
+//	em enrolled methods offered (TOTP, WebAuthn; written by the start script)
+//	ck customer hash   cs created ms (for the factor scripts; known customers only)
+//	vx passkey flags of the completion ('u' user verified, 'b' backup eligible)
 //	r:… outcomes of request ids (JSON)
 type record map[string]string
 
@@ -113,7 +116,7 @@ func (r record) view(id string, now time.Time) *Verification {
 		UserID:          r["ui"],
 		HandleMask:      r["hm"],
 		CustomerID:      r["cu"],
-		Methods:         decodeMethods(r["me"]),
+		Methods:         append(decodeMethods(r["me"]), decodeMethods(r["em"])...),
 		MinAssurance:    assurance.Level(r.int("mi")),
 		Audience:        r["au"],
 		AgentID:         r["ag"],
@@ -138,6 +141,9 @@ func (r record) view(id string, now time.Time) *Verification {
 		v.Method = Method(r.int("vm"))
 		v.Level = assurance.Level(r.int("lv"))
 		v.AMR = amrFor(v.Method, DestinationKind(r.int("dk")))
+		if v.Method == WebAuthn {
+			v.AMR = amrPasskey(r["vx"])
+		}
 	}
 	return v
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/verify"
 )
@@ -146,12 +147,13 @@ type Service struct {
 	random  io.Reader
 	log     *slog.Logger
 	metrics *Metrics
+	factors *Factors // nil: enrolled methods are not offered
 }
 
 // New builds the service. now is the clock every expiry is judged by; random is
 // the source of codes and tokens (crypto/rand.Reader in production).
 func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, keys *keyedhash.Ring,
-	now func() time.Time, random io.Reader, log *slog.Logger, metrics *Metrics) (*Service, error) {
+	now func() time.Time, random io.Reader, log *slog.Logger, metrics *Metrics, opts ...Option) (*Service, error) {
 	cfg.setDefaults()
 	if cfg.PublicURL == nil || cfg.PublicURL.Scheme == "" || cfg.PublicURL.Host == "" {
 		return nil, errors.New("challenge: PublicURL must be an absolute URL")
@@ -175,8 +177,15 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.ShardedPubSub {
 		pub = "SPUBLISH"
 	}
-	return &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub}, rdb: rdb, sender: sender, minter: minter,
-		keys: keys, now: now, random: random, log: log, metrics: metrics}, nil
+	s := &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub}, rdb: rdb, sender: sender, minter: minter,
+		keys: keys, now: now, random: random, log: log, metrics: metrics}
+	for _, o := range opts {
+		o(s)
+	}
+	if f := s.factors; f != nil && (f.Seeds == nil || f.WebAuthn == nil) {
+		return nil, errors.New("challenge: Factors needs Seeds and WebAuthn")
+	}
+	return s, nil
 }
 
 // StartRequest is what a platform asks for. Field names in violations follow the API.
@@ -226,7 +235,7 @@ func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 
 // validate checks a start request and picks the method to deliver. It changes
 // nothing and reveals nothing about the identity.
-func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
+func (s *Service) validate(r *StartRequest) (Method, string, Destination, error) {
 	var v ValidationError
 	checkText(&v, "identity.network", r.Identity.Network, true, 32)
 	if r.Identity.Network != "" && !networkPattern.MatchString(r.Identity.Network) {
@@ -287,7 +296,7 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 		v.add("destination.phone", "SMS to this country is not enabled")
 	}
 	if err := v.orNil(); err != nil {
-		return 0, dest, err
+		return 0, "", dest, err
 	}
 
 	// Pick the first method, in the platform's order of preference, that can be used
@@ -296,7 +305,11 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 	if min == 0 {
 		min = assurance.Low
 	}
+	// Enrolled methods are offered by the start script, which sees the customer's
+	// factors: here they are only the candidates.
 	var needs []string
+	var send Method
+	enrolled := ""
 	for _, m := range r.Methods {
 		if !m.MaxLevel().Meets(min) {
 			continue
@@ -304,21 +317,34 @@ func (s *Service) validate(r *StartRequest) (Method, Destination, error) {
 		switch m {
 		case OTPEmail, OTPSMS:
 			if r.Destination != nil && dest.Kind == m.channel() {
-				return m, dest, nil
+				if send == 0 {
+					send = m
+				}
+				continue
 			}
 			needs = append(needs, m.String()+" needs destination."+map[DestinationKind]string{Email: "email", Phone: "phone"}[m.channel()])
 		case MagicLink:
 			if r.Destination != nil {
-				return m, dest, nil
+				if send == 0 {
+					send = m
+				}
+				continue
 			}
 			needs = append(needs, "magic_link needs a destination")
+		case TOTP, WebAuthn:
+			if s.factors != nil {
+				enrolled += strconv.Itoa(int(m))
+			}
 		}
+	}
+	if send != 0 || enrolled != "" {
+		return send, enrolled, dest, nil
 	}
 	if len(needs) > 0 {
 		v.add("destination", strings.Join(needs, "; "))
-		return 0, dest, &v
+		return 0, "", dest, &v
 	}
-	return 0, dest, &NoMethodError{Level: min}
+	return 0, "", dest, &NoMethodError{Level: min}
 }
 
 // NoMethodError says no requested method can reach the level for this customer.
@@ -332,9 +358,19 @@ func (e *NoMethodError) Error() string {
 // returns the same verification and sends nothing twice; if the first call's send
 // failed, the repeat sends a fresh secret.
 func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, error) {
-	method, dest, err := s.validate(&r)
+	method, enrolled, dest, err := s.validate(&r)
 	if err != nil {
 		return nil, err
+	}
+	customer, err := s.customerOf(ctx, &r)
+	if err != nil {
+		return nil, err
+	}
+	if customer == "" {
+		enrolled = ""
+		if method == 0 {
+			return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
+		}
 	}
 	now := s.now()
 	ttl := r.TTL
@@ -342,8 +378,13 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		ttl = s.cfg.DefaultTTL
 	}
 	kid := s.keys.Current()
-	tag := identityTag(s.keys, r.Identity.Network, r.Identity.UserID)
-	ih := identityHash(s.keys, r.Identity.Network, r.Identity.UserID)
+	// A verification of a known customer lives under the customer's tag, beside the
+	// customer's factors; otherwise under the identity's.
+	tag, ch := identity.IdentityTag(s.keys, r.Identity.Network, r.Identity.UserID), ""
+	if customer != "" {
+		tag, ch = identity.CustomerTag(s.keys, customer), identity.CustomerHash(s.keys, customer)
+	}
+	ih := identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
 	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
 	fp := s.keys.Sum("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
@@ -351,9 +392,12 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		[]byte(strings.Join(r.Scopes, " ")), []byte(r.AgentID), []byte(r.ConversationID), destHash,
 		[]byte(r.Locale), []byte(strconv.FormatInt(int64(ttl), 10)))
 
-	secret, secretHash, err := s.newSecret(method, kid, id)
-	if err != nil {
-		return nil, err
+	var secret string
+	var secretHash []byte
+	if method != 0 {
+		if secret, secretHash, err = s.newSecret(method, kid, id); err != nil {
+			return nil, err
+		}
 	}
 	match := ""
 	if method == MagicLink {
@@ -374,15 +418,23 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	recTTL := ttl + s.cfg.Retention
 	static := record{
 		"nw": r.Identity.Network, "ui": r.Identity.UserID, "hm": maskHandle(r.Identity.Handle),
-		"cu": r.CustomerID, "me": encodeMethods([]Method{method}), "mi": strconv.Itoa(int(r.MinAssurance)),
+		"cu": customer, "me": encodeMethods([]Method{method}), "mi": strconv.Itoa(int(r.MinAssurance)),
 		"au": r.Audience, "sc": strings.Join(r.Scopes, " "), "ag": r.AgentID, "cv": r.ConversationID,
 		"dk": strconv.Itoa(int(dest.Kind)), "dm": dest.mask(), "lo": locale, "ct": ms(now), "hk": kid,
 	}
 	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
-	fields := []any{
-		"st", int(Pending), "cl", r.ClientID, "dh", string(destHash[:16]), "ex", ms(expires),
-		"mx", s.cfg.MaxAttempts, "dv", int(method), "dl", int(DeliverySending), "dt", ms(now), "sq", 1,
-		"fp", string(fp[:8]), "ih", ih,
+	fields := []any{"st", int(Pending), "cl", r.ClientID, "ex", ms(expires), "mx", s.cfg.MaxAttempts,
+		"fp", string(fp[:8]), "ih", ih}
+	if method != 0 {
+		fields = append(fields, "dh", string(destHash[:16]), "dv", int(method), "dl", int(DeliverySending), "dt", ms(now), "sq", 1)
+	} else {
+		static["me"] = ""
+		fields = append(fields, "dl", int(DeliveryNotNeeded))
+	}
+	if ch != "" {
+		// The customer's hash and the creation time, for the factor scripts: a factor
+		// enrolled after this moment can never complete this verification.
+		fields = append(fields, "ck", ch, "cs", ms(now))
 	}
 	if codeHash != "" {
 		fields = append(fields, "co", codeHash)
@@ -397,12 +449,19 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		return nil, err
 	}
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
-		keyPrefix(id), id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
-		s.cfg.Limits.SendWindow.Milliseconds()}, fields...)
+		enrolled, id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
+		s.cfg.Limits.SendWindow.Milliseconds(), conv, keyPrefix(id)}, fields...)
+	ckey := recordKey(id)
+	if ch != "" {
+		ckey = identity.CustomerKey(tag, ch)
+	}
 	// One round trip: the verification's own script and every send limit (each on
 	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
-	limits := s.sendLimits(r.ClientID, r.AgentID, dest)
-	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id)},
+	var limits []limit
+	if method != 0 {
+		limits = s.sendLimits(r.ClientID, r.AgentID, dest)
+	}
+	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id), ckey},
 		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now))...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
@@ -422,8 +481,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
-		s.metrics.started.WithLabelValues(method.String()).Inc()
-		send = true
+		s.metrics.started.WithLabelValues(startedLabel(method, reply)).Inc()
+		send = method != 0
 	case "resend":
 		// A retry after a failed send makes a new send: it counts, and a limit can
 		// refuse it like any send. The claim the script made is then given up.
@@ -440,8 +499,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		switch status(reply) {
 		case "reused":
 			return nil, ErrRequestReused
-		case "locked":
-			// The same answer as for a customer no method can reach: a lock reveals nothing.
+		case "locked", "none":
+			// The same answer as for a customer no method can reach: a lock, an unknown
+			// customer and a customer without factors reveal nothing.
 			return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
 		case "limited":
 			s.metrics.observeLimit("identity")
@@ -455,6 +515,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			rec[fields[i].(string)] = fmt.Sprint(fields[i+1])
 		}
 		rec.unpack()
+		rec["em"], _ = replyString(reply, 1)
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
 		if send {
@@ -464,7 +525,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	v := rec.view(id, now)
 	res := &StartResult{Verification: v, MatchNumber: rec["mn"]}
-	if method != MagicLink {
+	if method != MagicLink || rec["em"] != "" {
 		mac, err := pageMAC(s.keys, rec["hk"], id)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

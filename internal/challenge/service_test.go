@@ -723,6 +723,11 @@ func TestOnRedisCluster(t *testing.T) {
 		req := f.startReq(OTPEmail, email)
 		req.Identity.UserID = fmt.Sprint("user-", i)
 		req.RequestID = fmt.Sprint("req-", i)
+		if i%2 == 1 {
+			req.CustomerID = "" // under the identity's tag
+		} else {
+			req.CustomerID = fmt.Sprint("cust-", i) // under the customer's tag
+		}
 		res, err := f.svc.Start(context.Background(), req)
 		if err != nil {
 			t.Fatalf("Start on cluster: %v", err)

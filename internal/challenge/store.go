@@ -36,6 +36,14 @@ var (
 	limitSrc string
 	//go:embed scripts/unlimit.lua
 	unlimitSrc string
+	//go:embed scripts/read.lua
+	readSrc string
+	//go:embed scripts/totp.lua
+	totpSrc string
+	//go:embed scripts/pkbegin.lua
+	pkbeginSrc string
+	//go:embed scripts/passkey.lua
+	passkeySrc string
 )
 
 // Each transition is one script; the prelude holds the guards they share.
@@ -50,6 +58,11 @@ var (
 	expireScript    = redis.NewScript(prelude + expireSrc)
 	abortScript     = redis.NewScript(prelude + abortSrc)
 	releaseScript   = redis.NewScript(prelude + releaseSrc)
+	totpScript      = redis.NewScript(prelude + totpSrc)
+	pkbeginScript   = redis.NewScript(prelude + pkbeginSrc)
+	passkeyScript   = redis.NewScript(prelude + passkeySrc)
+	// read changes nothing and needs no prelude.
+	readScript = redis.NewScript(readSrc)
 	// The limit scripts run on their own keys' slots and need no prelude.
 	limitScript   = redis.NewScript(limitSrc)
 	unlimitScript = redis.NewScript(unlimitSrc)

@@ -273,6 +273,10 @@ const (
 	// OutcomeLocked: too many failures for this identity and method; RetryAfter says
 	// when the customer may try again. Nothing was counted.
 	OutcomeLocked
+	// OutcomeCeremony: a passkey response found no ceremony to finish (never begun,
+	// timed out, finished already, replayed) or was not a WebAuthn response. Nothing
+	// was counted; the page may begin a new ceremony.
+	OutcomeCeremony
 )
 
 // Result is the outcome of a customer's action.

@@ -15,20 +15,5 @@ redis.call('HSET', rec, 'dl', ARGV[4])
 redis.call('HDEL', rec, 'dt', 'tk')
 publish(rec, redis.call('HGET', rec, 'st'))
 
-local conv = ih .. 'c' .. ARGV[5]
-local prev = redis.call('HGET', KEYS[2], conv)
-if prev ~= ARGV[7] then
-  if prev then
-    local pkey = ARGV[6] .. prev
-    local pst = redis.call('HGET', pkey, 'st')
-    if pst == '1' then
-      finish(pkey, '5')
-    elseif pst == '2' and redis.call('HGET', pkey, 'rv') ~= '1' then
-      redis.call('HSET', pkey, 'rv', '1')
-      publish(pkey, '2')
-    end
-  end
-  redis.call('HSET', KEYS[2], conv, ARGV[7])
-  keep(KEYS[2], tonumber(ARGV[8]))
-end
+supersede(KEYS[2], ih, ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]))
 return 1

@@ -98,3 +98,76 @@ end
 local function succeed(ikey, ih, fam)
   redis.call('HDEL', ikey, ih .. 'f' .. fam, ih .. 't' .. fam, ih .. 'n' .. fam, ih .. 'l' .. fam)
 end
+
+-- supersede ends what the previous verification of the same conversation started or
+-- granted (a canceled pending one, a revoked verified one) and makes rec_id the
+-- conversation's verification. prefix is the key prefix of the identity's records.
+local function supersede(ikey, ih, conv_suffix, prefix, rec_id, ttl)
+  local conv = ih .. 'c' .. conv_suffix
+  local prev = redis.call('HGET', ikey, conv)
+  if prev == rec_id then
+    return
+  end
+  if prev then
+    local pkey = prefix .. prev
+    local pst = redis.call('HGET', pkey, 'st')
+    if pst == '1' then
+      finish(pkey, '5')
+    elseif pst == '2' and redis.call('HGET', pkey, 'rv') ~= '1' then
+      redis.call('HSET', pkey, 'rv', '1')
+      publish(pkey, '2')
+    end
+  end
+  redis.call('HSET', ikey, conv, rec_id)
+  keep(ikey, ttl)
+end
+
+-- verified ends a pending verification as VERIFIED by method m at level lv, with the
+-- flags vx (passkeys: 'u' user verified, 'b' backup eligible), keeping the record
+-- until its assertion can no longer be used (ttl ms).
+local function verified(rec, m, lv, vx, ttl)
+  redis.call('HSET', rec, 'vt', NOW, 'vm', m, 'lv', lv, 'vx', vx, 'co', '')
+  finish(rec, '2')
+  if redis.call('PTTL', rec) < ttl then
+    redis.call('PEXPIRE', rec, ttl)
+  end
+end
+
+-- factor_ok tells whether the customer hash ckey still holds factor fid of kind,
+-- enrolled before the verification rec was created: a factor enrolled during a
+-- verification can never complete it, and a removed one stops working at once.
+local function factor_ok(ckey, fid, kind, rec)
+  if fid == '' then
+    return false
+  end
+  local v = redis.call('HGET', ckey, 'F' .. fid)
+  if not v then
+    return false
+  end
+  local k, created = string.match(v, '^(%d)|(%d+)|')
+  local ct = tonumber(redis.call('HGET', rec, 'cs') or '0')
+  return k == kind and tonumber(created) < ct
+end
+
+-- offers tells whether the verification offers method m.
+local function offers(rec, m)
+  local em = redis.call('HGET', rec, 'em') or ''
+  return string.find(em, m, 1, true) ~= nil
+end
+
+-- wrong counts one failed attempt of family fam on the verification and for the
+-- identity (the limit, first lock, longest lock and window are ARGV[a..a+3]).
+local function wrong(rec, ikey, ih, fam, a)
+  local at = redis.call('HINCRBY', rec, 'at', 1)
+  local mx = tonumber(redis.call('HGET', rec, 'mx'))
+  local lock = fail(ikey, ih, fam, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  if at >= mx then
+    finish(rec, '3', '1')
+    return {'failed'}
+  end
+  publish(rec, '1')
+  if lock > 0 then
+    return {'locked', lock}
+  end
+  return {'wrong', mx - at}
+end

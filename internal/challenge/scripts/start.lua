@@ -2,13 +2,19 @@
 -- outside its own record and the identity's send log, so a start that a send limit
 -- (checked beside it, on other slots) refuses can be undone by abort.lua; the
 -- previous verification of the conversation is superseded by delivered.lua.
--- KEYS[1] record, KEYS[2] identity hash
+-- KEYS[1] record, KEYS[2] identity hash, KEYS[3] the customer's hash (package
+-- identity; the record key again when no customer is known)
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
--- ARGV[6] send lease ms, ARGV[7] (unused), ARGV[8] verification id, ARGV[9] code hash,
--- ARGV[10] link hash,
--- ARGV[11] identity hash IH, ARGV[12] method family, ARGV[13] sends allowed per
--- identity in ARGV[14] ms, ARGV[15..] field, value pairs of the new record.
--- Returns {'created'} | {'exists'} | {'resend'} | {'reused'} | {'locked'} | {'limited', ms}.
+-- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
+-- '5' WebAuthn, in order), ARGV[8] verification id, ARGV[9] code hash,
+-- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
+-- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
+-- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records,
+-- ARGV[17..] field, value pairs of the new record.
+-- Returns {'created', em} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
+--       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
+-- the request accepts for which the customer holds a factor enrolled before now and
+-- whose family is not locked for the identity.
 -- go-redis resends a script whose reply was lost: a replay of the same call (same
 -- token, stored as 'tk' by the send claim) answers what the call first answered, so
 -- the call still sends; a client's repeat (another token) answers 'exists'.
@@ -54,13 +60,46 @@ if redis.call('EXISTS', rec) == 1 then
   return {'exists'}
 end
 
-local refused = claim_send()
-if refused then
-  return refused
+local em = ''
+if ARGV[7] ~= '' then
+  local have = {}
+  local all = redis.call('HGETALL', KEYS[3])
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 1) == 'F' then
+      local kind, created = string.match(all[i + 1], '^(%d)|(%d+)|')
+      if kind and tonumber(created) < NOW then
+        have[kind] = true
+      end
+    end
+  end
+  for m in string.gmatch(ARGV[7], '%d') do
+    local kind = '2'
+    if m == '4' then
+      kind = '1'
+    end
+    if have[kind] and locked_for(ikey, ih, m) == 0 then
+      em = em .. m
+    end
+  end
+end
+if fam == '0' then
+  if em == '' then
+    return {'none'}
+  end
+else
+  local refused = claim_send()
+  if refused then
+    return refused
+  end
 end
 
-redis.call('HSET', rec, unpack(ARGV, 15))
-redis.call('HSET', rec, 'tk', ARGV[4])
+redis.call('HSET', rec, unpack(ARGV, 17))
+redis.call('HSET', rec, 'tk', ARGV[4], 'em', em)
 redis.call('PEXPIRE', rec, ARGV[5])
 keep(ikey, tonumber(ARGV[5]))
-return {'created'}
+if fam == '0' then
+  -- Nothing to send: the verification takes over its conversation now (a sent one
+  -- does when its send is recorded, delivered.lua).
+  supersede(ikey, ih, ARGV[15], ARGV[16], ARGV[8], tonumber(ARGV[5]))
+end
+return {'created', em}

@@ -1,0 +1,634 @@
+package challenge
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/seal"
+	"github.com/authsvc/authsvc/internal/softauthn"
+)
+
+const (
+	rpID     = "localhost"
+	rpOrigin = "http://localhost:8080"
+)
+
+// linksInRedis resolves links by reading the link pointer identity writes
+// (identity.LinkKey): the same key the identity store keeps.
+type linksInRedis struct {
+	rdb redis.UniversalClient
+	svc *Service
+}
+
+func (l *linksInRedis) Resolve(ctx context.Context, network, userID string) (string, bool, error) {
+	key := identity.LinkKey(identity.IdentityTag(l.svc.keys, network, userID), identity.IdentityHash(l.svc.keys, network, userID))
+	v, err := l.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+type factorFixture struct {
+	*fixture
+	udb   redis.UniversalClient
+	seals *seal.Ring
+	wa    *webauthn.WebAuthn
+	links *linksInRedis
+}
+
+func newFactorFixture(t *testing.T) *factorFixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	return newFactorFixtureOn(t, srv, srv.Client(t), false)
+}
+
+func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, sharded bool) *factorFixture {
+	t.Helper()
+	seals, err := seal.Ephemeral(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, err := webauthn.New(&webauthn.Config{RPID: rpID, RPDisplayName: "Acme", RPOrigins: []string{rpOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := &linksInRedis{rdb: rdb}
+	f := newFixtureWith(t, srv, rdb, Config{ShardedPubSub: sharded}, WithFactors(Factors{Links: links, Seeds: seals, WebAuthn: wa}))
+	links.svc = f.svc
+	return &factorFixture{fixture: f, udb: rdb, seals: seals, wa: wa, links: links}
+}
+
+// enroll writes a factor the way the identity store does, enrolled at the
+// fixture clock's current time, and returns its id.
+func (f *factorFixture) enroll(customer string, fac identity.Factor) string {
+	f.t.Helper()
+	keys := f.svc.keys
+	fac.ID = fmt.Sprintf("f%09d", f.starts.Add(1))
+	fac.Created = f.clock.Now()
+	ch := identity.CustomerHash(keys, customer)
+	if fac.Kind == identity.KindTOTP {
+		sealed, err := f.seals.Seal(rand.Reader, []byte(fac.SealedSeed), []byte(ch+fac.ID))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		fac.SealedSeed = sealed
+	}
+	v, err := fac.Encode()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	fields := []any{"F" + fac.ID, v, "cu", customer}
+	if fac.Passkey != nil {
+		fields = append(fields, "c"+fac.ID, fac.Passkey.SignCount)
+	}
+	if err := f.udb.HSet(context.Background(), identity.CustomerKeyFor(keys, customer), fields...).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	return fac.ID
+}
+
+func (f *factorFixture) enrollTOTP(customer string, seed []byte) string {
+	return f.enroll(customer, identity.Factor{Kind: identity.KindTOTP, Label: "Authenticator app", SealedSeed: string(seed)})
+}
+
+func (f *factorFixture) enrollPasskey(customer string, a *softauthn.Authenticator) string {
+	f.t.Helper()
+	pk, err := a.PublicKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	a.SetUserHandle(identity.NewPasskeyUser(f.svc.keys, customer, "", nil).WebAuthnID())
+	return f.enroll(customer, identity.Factor{Kind: identity.KindPasskey, Label: "Passkey", Passkey: &identity.Passkey{
+		CredentialID: a.ID(), PublicKey: pk, UserVerified: a.UV, BackupEligible: a.BE, BackupState: a.BS, SignCount: a.Counter,
+	}})
+}
+
+func (f *factorFixture) startFactors(customer string, min assurance.Level, methods ...Method) (*StartResult, error) {
+	req := f.startReq(methods[0], nil)
+	req.Methods, req.MinAssurance, req.CustomerID = methods, min, customer
+	return f.svc.Start(context.Background(), req)
+}
+
+func (f *factorFixture) mustStart(customer string, min assurance.Level, methods ...Method) *StartResult {
+	f.t.Helper()
+	res, err := f.startFactors(customer, min, methods...)
+	if err != nil {
+		f.t.Fatalf("Start: %v", err)
+	}
+	return res
+}
+
+func codeAt(t *testing.T, seed []byte, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed), at,
+		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newSeed(t *testing.T) []byte {
+	t.Helper()
+	seed := make([]byte, 20)
+	if _, err := rand.Read(seed); err != nil {
+		t.Fatal(err)
+	}
+	return seed
+}
+
+func TestTOTPCompletesAtSubstantialAndSendsNothing(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-1", seed)
+	f.clock.Advance(time.Second)
+	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+	if got := fmt.Sprint(res.Verification.Methods); got != fmt.Sprint([]Method{TOTP}) {
+		t.Fatalf("offered %s", got)
+	}
+	if len(f.sender.List()) != 0 || res.Verification.Delivery != DeliveryNotNeeded {
+		t.Fatalf("a TOTP verification sent %d messages (delivery %d)", len(f.sender.List()), res.Verification.Delivery)
+	}
+	tok := pageToken(t, res)
+	page, err := f.svc.OpenCodePage(context.Background(), tok)
+	if err != nil || fmt.Sprint(page.Methods) != fmt.Sprint([]Method{TOTP}) {
+		t.Fatalf("page: %+v, %v", page, err)
+	}
+	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, seed, f.clock.Now()), "n1")
+	if err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitTOTP = %+v, %v", r, err)
+	}
+	v := f.get(res.Verification.ID)
+	if v.State != Verified || v.Level != assurance.Substantial || v.Method != TOTP || fmt.Sprint(v.AMR) != "[otp]" {
+		t.Fatalf("verified as %+v", v)
+	}
+	claims, err := f.verifier.Verify(v.Assertion.Token, "crm")
+	if err != nil || claims.Level != assurance.Substantial || claims.Subject != "cust-1" {
+		t.Fatalf("assertion: %+v, %v", claims, err)
+	}
+}
+
+func TestTOTPStepWindowAndReplay(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-1", seed)
+	f.clock.Advance(5 * time.Minute)
+	submit := func(code string) Outcome {
+		t.Helper()
+		res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+		r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), code, "n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Outcome
+	}
+	now := f.clock.Now()
+	if o := submit(codeAt(t, seed, now.Add(30*time.Second))); o != OutcomeWrongCode {
+		t.Fatalf("next step's code: %v", o)
+	}
+	if o := submit(codeAt(t, seed, now.Add(-60*time.Second))); o != OutcomeWrongCode {
+		t.Fatalf("code from two steps back: %v", o)
+	}
+	if o := submit(codeAt(t, seed, now.Add(-30*time.Second))); o != OutcomeVerified {
+		t.Fatalf("previous step's code: %v", o)
+	}
+	// The previous step is now the customer's last: neither it nor any older step
+	// is accepted again, in any verification.
+	if o := submit(codeAt(t, seed, now.Add(-30*time.Second))); o != OutcomeWrongCode {
+		t.Fatalf("the same code twice: %v", o)
+	}
+	if o := submit(codeAt(t, seed, now)); o != OutcomeVerified {
+		t.Fatalf("current step's code: %v", o)
+	}
+	if o := submit(codeAt(t, seed, now)); o != OutcomeWrongCode {
+		t.Fatalf("current code replayed: %v", o)
+	}
+	if _, err := f.svc.SubmitTOTP(context.Background(), "x", "12345", "n"); !errors.Is(err, ErrCodeFormat) {
+		t.Fatalf("5 digits: %v", err)
+	}
+}
+
+// One valid code typed into 50 verifications of the customer at once (through
+// several identities): exactly one is accepted.
+func TestTOTPParallelCopiesOfOneCode(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-1", seed)
+	f.clock.Advance(time.Second)
+	var toks []string
+	for i := range 50 {
+		req := f.startReq(TOTP, nil)
+		req.Methods, req.MinAssurance, req.CustomerID = []Method{TOTP}, assurance.Substantial, "cust-1"
+		req.Identity.UserID = fmt.Sprint("user-", i%5)
+		res, err := f.svc.Start(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, pageToken(t, res))
+	}
+	code := codeAt(t, seed, f.clock.Now())
+	var mu sync.Mutex
+	outcomes := map[Outcome]int{}
+	var wg sync.WaitGroup
+	for i, tok := range toks {
+		wg.Go(func() {
+			r, err := f.svc.SubmitTOTP(context.Background(), tok, code, fmt.Sprint("n", i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			outcomes[r.Outcome]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if outcomes[OutcomeVerified] != 1 || outcomes[OutcomeWrongCode] != 49 {
+		t.Fatalf("outcomes %v, want 1 verified and 49 wrong", outcomes)
+	}
+}
+
+func TestTOTPConfirmationCodeCannotComplete(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-1", seed)
+	// Enrollment accepted this step's code as its confirmation: it recorded the step.
+	step := f.clock.Now().Unix() / 30
+	if err := f.rdb.HSet(context.Background(), identity.CustomerKeyFor(f.svc.keys, "cust-1"), "ts", step).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if f.clock.Now().Unix()/30 != step {
+		t.Skip("crossed a step boundary")
+	}
+	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	if err != nil || r.Outcome != OutcomeWrongCode {
+		t.Fatalf("confirmation code: %+v, %v", r, err)
+	}
+}
+
+func TestFactorEnrolledAfterStartOrRemovedCannotComplete(t *testing.T) {
+	f := newFactorFixture(t)
+	old, late := newSeed(t), newSeed(t)
+	oldID := f.enrollTOTP("cust-1", old)
+	f.clock.Advance(time.Second)
+	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+	tok := pageToken(t, res)
+	f.clock.Advance(time.Second)
+	f.enrollTOTP("cust-1", late)
+	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, late, f.clock.Now()), "n1")
+	if err != nil || r.Outcome != OutcomeWrongCode {
+		t.Fatalf("a factor enrolled after the start: %+v, %v", r, err)
+	}
+	// Removing the old factor makes it unusable at once.
+	if err := f.rdb.HDel(context.Background(), identity.CustomerKeyFor(f.svc.keys, "cust-1"), "F"+oldID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r, err = f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, old, f.clock.Now()), "n2")
+	if err != nil || r.Outcome != OutcomeWrongCode {
+		t.Fatalf("a removed factor: %+v, %v", r, err)
+	}
+}
+
+// Unknown customer, no factor, a factor too weak and a locked family answer the
+// same error, with the same text.
+func TestNoUsableFactorAnswersAlike(t *testing.T) {
+	f := newFactorFixture(t)
+	f.enrollTOTP("cust-totp", newSeed(t))
+	f.clock.Advance(time.Second)
+	var msgs []string
+	for _, c := range []struct {
+		customer string
+		min      assurance.Level
+		methods  []Method
+	}{
+		{"cust-unknown", assurance.High, []Method{WebAuthn, TOTP}},
+		{"cust-totp", assurance.High, []Method{WebAuthn, TOTP}},
+		{"cust-totp", assurance.High, []Method{TOTP, WebAuthn}},
+	} {
+		_, err := f.startFactors(c.customer, c.min, c.methods...)
+		var nm *NoMethodError
+		if !errors.As(err, &nm) {
+			t.Fatalf("%s: %v, want NoMethodError", c.customer, err)
+		}
+		msgs = append(msgs, err.Error())
+	}
+	if msgs[0] != msgs[1] || msgs[1] != msgs[2] {
+		t.Fatalf("answers differ: %q", msgs)
+	}
+	if strings.Contains(msgs[0], "cust-") {
+		t.Fatalf("the answer names the customer: %q", msgs[0])
+	}
+}
+
+func TestStartUsesTheLinkedCustomer(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-9", seed)
+	key := identity.LinkKey(identity.IdentityTag(f.svc.keys, "x", "1234567"), identity.IdentityHash(f.svc.keys, "x", "1234567"))
+	if err := f.rdb.Set(context.Background(), key, "cust-9", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	res := f.mustStart("", assurance.Substantial, TOTP)
+	if res.Verification.CustomerID != "cust-9" {
+		t.Fatalf("customer %q", res.Verification.CustomerID)
+	}
+	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	if err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitTOTP = %+v, %v", r, err)
+	}
+}
+
+func TestRedisHoldsNoSeedInClear(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-1", seed)
+	f.clock.Advance(time.Second)
+	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+	if _, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n"); err != nil {
+		t.Fatal(err)
+	}
+	forms := [][]byte{seed, []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)),
+		[]byte(base64.StdEncoding.EncodeToString(seed)), []byte(base64.RawURLEncoding.EncodeToString(seed))}
+	for _, v := range dumpRedis(t, f.rdb) {
+		for _, form := range forms {
+			if bytes.Contains([]byte(v), form) {
+				t.Fatalf("Redis holds the seed in clear: %q", v)
+			}
+		}
+	}
+}
+
+// dumpRedis returns every key, field and value in the database.
+func dumpRedis(t *testing.T, rdb *redis.Client) []string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		out = append(out, k)
+		switch rdb.Type(ctx, k).Val() {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				out = append(out, f, v)
+			}
+		case "string":
+			out = append(out, rdb.Get(ctx, k).Val())
+		}
+	}
+	return out
+}
+
+func (f *factorFixture) passkeyFlow(a *softauthn.Authenticator, min assurance.Level) (*StartResult, Result) {
+	f.t.Helper()
+	res := f.mustStart("cust-1", min, WebAuthn)
+	tok := pageToken(f.t, res)
+	opts, err := f.svc.BeginPasskey(context.Background(), tok)
+	if err != nil {
+		f.t.Fatalf("BeginPasskey: %v", err)
+	}
+	body, err := a.Login(opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n")
+	if err != nil {
+		f.t.Fatalf("FinishPasskey: %v", err)
+	}
+	return res, r
+}
+
+func newAuthenticator(t *testing.T) *softauthn.Authenticator {
+	t.Helper()
+	a, err := softauthn.New(rpID, rpOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestPasskeyWithUserVerificationIsHigh(t *testing.T) {
+	f := newFactorFixture(t)
+	a := newAuthenticator(t)
+	f.enrollPasskey("cust-1", a)
+	f.clock.Advance(time.Second)
+	res, r := f.passkeyFlow(a, assurance.High)
+	if r.Outcome != OutcomeVerified {
+		t.Fatalf("outcome %v", r.Outcome)
+	}
+	v := f.get(res.Verification.ID)
+	if v.Level != assurance.High || v.Method != WebAuthn || fmt.Sprint(v.AMR) != "[hwk user]" {
+		t.Fatalf("verified as level %v method %v amr %v", v.Level, v.Method, v.AMR)
+	}
+	if n, _ := f.rdb.Exists(context.Background(), ceremonyKey(res.Verification.ID)).Result(); n != 0 {
+		t.Fatal("the ceremony outlived its finish")
+	}
+	if c := f.rdb.HGet(context.Background(), identity.CustomerKeyFor(f.svc.keys, "cust-1"), "c"+firstFactor(t, f)).Val(); c != "1" {
+		t.Fatalf("stored sign count %q, want 1", c)
+	}
+}
+
+func firstFactor(t *testing.T, f *factorFixture) string {
+	t.Helper()
+	m := f.rdb.HGetAll(context.Background(), identity.CustomerKeyFor(f.svc.keys, "cust-1")).Val()
+	fs, err := identity.ParseFactors(m)
+	if err != nil || len(fs) == 0 {
+		t.Fatalf("factors %v, %v", fs, err)
+	}
+	return fs[0].ID
+}
+
+func TestPasskeyWithoutUserVerificationIsNotHigh(t *testing.T) {
+	f := newFactorFixture(t)
+	a := newAuthenticator(t)
+	a.UV, a.BE, a.BS = false, true, true
+	f.enrollPasskey("cust-1", a)
+	f.clock.Advance(time.Second)
+	res, r := f.passkeyFlow(a, assurance.Substantial)
+	if r.Outcome != OutcomeVerified {
+		t.Fatalf("outcome %v", r.Outcome)
+	}
+	v := f.get(res.Verification.ID)
+	if v.Level != assurance.Substantial || fmt.Sprint(v.AMR) != "[swk]" {
+		t.Fatalf("UV=false verified as %v %v", v.Level, v.AMR)
+	}
+	// A verification that needs HIGH is not completed by it.
+	res, r = f.passkeyFlow(a, assurance.High)
+	if r.Outcome != OutcomeWrongCode {
+		t.Fatalf("UV=false against HIGH: %v", r.Outcome)
+	}
+	if v := f.get(res.Verification.ID); v.State != Pending {
+		t.Fatalf("state %v", v.State)
+	}
+}
+
+func TestPasskeyCeremonyIsConsumedOnceAndTimesOut(t *testing.T) {
+	f := newFactorFixture(t)
+	a := newAuthenticator(t)
+	f.enrollPasskey("cust-1", a)
+	f.clock.Advance(time.Second)
+	ctx := context.Background()
+
+	res := f.mustStart("cust-1", assurance.High, WebAuthn)
+	tok := pageToken(t, res)
+	opts, err := f.svc.BeginPasskey(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := a.Login(opts)
+	// 20 parallel finishes of one response: one verifies, the rest find no ceremony.
+	var mu sync.Mutex
+	outcomes := map[Outcome]int{}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			r, err := f.svc.FinishPasskey(ctx, tok, body, fmt.Sprint("n", i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			outcomes[r.Outcome]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if outcomes[OutcomeVerified] != 1 || outcomes[OutcomeCeremony] != 19 {
+		t.Fatalf("parallel finishes: %v", outcomes)
+	}
+
+	// A replayed response against a new ceremony (another challenge) is refused.
+	res2 := f.mustStart("cust-1", assurance.High, WebAuthn)
+	tok2 := pageToken(t, res2)
+	if _, err := f.svc.BeginPasskey(ctx, tok2); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.svc.FinishPasskey(ctx, tok2, body, "n"); r.Outcome != OutcomeWrongCode {
+		t.Fatalf("replayed response: %v", r.Outcome)
+	}
+
+	// A ceremony past its timeout is refused, and counts nothing.
+	res3 := f.mustStart("cust-1", assurance.High, WebAuthn)
+	tok3 := pageToken(t, res3)
+	opts, err = f.svc.BeginPasskey(ctx, tok3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = a.Login(opts)
+	f.clock.Advance(2*time.Minute + time.Second)
+	if r, _ := f.svc.FinishPasskey(ctx, tok3, body, "n"); r.Outcome != OutcomeCeremony {
+		t.Fatalf("late finish: %v", r.Outcome)
+	}
+	if v := f.get(res3.Verification.ID); v.State != Pending || v.AttemptsLeft != 5 {
+		t.Fatalf("late finish changed %v, %d left", v.State, v.AttemptsLeft)
+	}
+
+	// Garbage is not a response: nothing to check, nothing counted.
+	if _, err := f.svc.BeginPasskey(ctx, tok3); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.svc.FinishPasskey(ctx, tok3, []byte(`{"id":`), "n"); r.Outcome != OutcomeCeremony {
+		t.Fatalf("garbage: %v", r.Outcome)
+	}
+}
+
+func TestPasskeyWrongOriginAndClonedCounterAreRefused(t *testing.T) {
+	f := newFactorFixture(t)
+	a := newAuthenticator(t)
+	f.enrollPasskey("cust-1", a)
+	f.clock.Advance(time.Second)
+	a.Origin = "https://evil.example"
+	if _, r := f.passkeyFlow(a, assurance.High); r.Outcome != OutcomeWrongCode {
+		t.Fatalf("wrong origin: %v", r.Outcome)
+	}
+	a.Origin = rpOrigin
+	if _, r := f.passkeyFlow(a, assurance.High); r.Outcome != OutcomeVerified {
+		t.Fatalf("right origin: %v", r.Outcome)
+	}
+	// A clone answers with a counter that did not grow.
+	res := f.mustStart("cust-1", assurance.High, WebAuthn)
+	tok := pageToken(t, res)
+	opts, _ := f.svc.BeginPasskey(context.Background(), tok)
+	body, _ := a.LoginAgain(opts)
+	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n")
+	if err != nil || r.Outcome != OutcomeWrongCode {
+		t.Fatalf("cloned counter: %+v, %v", r, err)
+	}
+	if !strings.Contains(f.logs.String(), "sign counter did not grow") {
+		t.Fatal("a counter regression was not logged")
+	}
+}
+
+func TestPasskeyEnrolledAfterStartCannotComplete(t *testing.T) {
+	f := newFactorFixture(t)
+	first, late := newAuthenticator(t), newAuthenticator(t)
+	f.enrollPasskey("cust-1", first)
+	f.clock.Advance(time.Second)
+	res := f.mustStart("cust-1", assurance.High, WebAuthn)
+	tok := pageToken(t, res)
+	f.clock.Advance(time.Second)
+	f.enrollPasskey("cust-1", late)
+	opts, err := f.svc.BeginPasskey(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(opts, []byte(base64.RawURLEncoding.EncodeToString(late.ID()))) {
+		t.Fatal("the late passkey is allowed")
+	}
+	body, _ := late.Login(opts)
+	if r, _ := f.svc.FinishPasskey(context.Background(), tok, body, "n"); r.Outcome != OutcomeWrongCode {
+		t.Fatalf("late passkey: %v", r.Outcome)
+	}
+}
+
+// On a cluster, each customer's verifications and factors share one slot, and the
+// read script finds the customer's hash beside the record.
+func TestFactorsOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	f := newFactorFixtureOn(t, nil, cluster.Client(t), true)
+	for i := range 4 {
+		customer := fmt.Sprint("cust-", i)
+		seed := newSeed(t)
+		f.enrollTOTP(customer, seed)
+		a := newAuthenticator(t)
+		f.enrollPasskey(customer, a)
+		f.clock.Advance(time.Second)
+		res := f.mustStart(customer, assurance.Substantial, TOTP)
+		if r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n"); err != nil || r.Outcome != OutcomeVerified {
+			t.Fatalf("TOTP on cluster: %+v, %v", r, err)
+		}
+		res = f.mustStart(customer, assurance.High, WebAuthn)
+		tok := pageToken(t, res)
+		opts, err := f.svc.BeginPasskey(context.Background(), tok)
+		if err != nil {
+			t.Fatalf("BeginPasskey on cluster: %v", err)
+		}
+		body, _ := a.Login(opts)
+		if r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n"); err != nil || r.Outcome != OutcomeVerified {
+			t.Fatalf("FinishPasskey on cluster: %+v, %v", r, err)
+		}
+	}
+}

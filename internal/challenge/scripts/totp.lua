@@ -1,0 +1,43 @@
+-- totp: complete a verification with an authenticator-app code. Go opened the
+-- customer's seeds and found which factor and step the code matches (if any); this
+-- script accepts that step only if it is newer than the customer's last accepted
+-- step, so a code is never accepted twice, whichever verification it is typed into.
+-- A wrong or replayed code counts like any wrong code.
+-- KEYS[1] record, KEYS[2] identity hash, KEYS[3] customer hash; ARGV[3] request
+-- field, ARGV[4] matched factor id ('' for none), ARGV[5] matched step, ARGV[6]
+-- record TTL ms once verified, ARGV[7..10] identity failure limit, first lock ms,
+-- longest lock ms, failure window ms.
+-- Returns {'verified'} | {'wrong', left} | {'failed'} | {'locked', ms} | {'expired'}
+--       | {'state'} | {'gone'}; a repeated request returns its first answer.
+local rec, ikey, ckey = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+local seen = redis.call('HGET', rec, ARGV[3])
+if seen then
+  return cjson.decode(seen)
+end
+if expire_if_due(rec) then
+  return {'expired'}
+end
+local st, ih = unpack(redis.call('HMGET', rec, 'st', 'ih'))
+if st ~= '1' or not offers(rec, '4') then
+  return {'state'}
+end
+local wait = locked_for(ikey, ih, '4')
+if wait > 0 then
+  return {'locked', wait}
+end
+local out
+local step = tonumber(ARGV[5])
+local last = tonumber(redis.call('HGET', ckey, 'ts') or '-1')
+if factor_ok(ckey, ARGV[4], '1', rec) and step > last then
+  redis.call('HSET', ckey, 'ts', step, 'u' .. ARGV[4], NOW)
+  succeed(ikey, ih, '4')
+  verified(rec, '4', '2', '', tonumber(ARGV[6]))
+  out = {'verified'}
+else
+  out = wrong(rec, ikey, ih, '4', 7)
+end
+redis.call('HSET', rec, ARGV[3], cjson.encode(out))
+return out

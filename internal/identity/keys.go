@@ -1,0 +1,72 @@
+package identity
+
+import (
+	"encoding/base32"
+	"encoding/base64"
+	"strings"
+
+	"github.com/authsvc/authsvc/internal/keyedhash"
+)
+
+// TagLen is the length of a hash tag. Identity and customer tags share one
+// alphabet (lower-case base32) and length, so a verification id can carry either.
+const TagLen = 5
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToString(b))[:n] }
+
+// IdentityTag is the hash tag of a social identity: its verifications when no
+// customer is known, its per-identity counters, and its link pointer.
+func IdentityTag(keys *keyedhash.Ring, network, userID string) string {
+	return lowerB32(keys.Sum("identity-tag", []byte(network), []byte(userID)), TagLen)
+}
+
+// IdentityHash is an identity's keyed pseudonym (12 characters).
+func IdentityHash(keys *keyedhash.Ring, network, userID string) string {
+	h := keys.Sum("identity", []byte(network), []byte(userID))
+	return base64.RawURLEncoding.EncodeToString(h[:9])
+}
+
+// CustomerTag is the hash tag of a customer's data and of the verifications
+// started for that customer.
+func CustomerTag(keys *keyedhash.Ring, customerID string) string {
+	return lowerB32(keys.Sum("customer-tag", []byte(customerID)), TagLen)
+}
+
+// CustomerHash is a customer's keyed pseudonym (12 characters).
+func CustomerHash(keys *keyedhash.Ring, customerID string) string {
+	h := keys.Sum("customer", []byte(customerID))
+	return base64.RawURLEncoding.EncodeToString(h[:9])
+}
+
+// CustomerKey is the hash holding everything about one customer.
+func CustomerKey(ctag, ch string) string { return "v:{" + ctag + "}:c:" + ch }
+
+// LinkKey is the pointer from a social identity to its customer id.
+func LinkKey(itag, ih string) string { return "v:{" + itag + "}:k:" + ih }
+
+// CustomerKeyFor is CustomerKey of a customer id.
+func CustomerKeyFor(keys *keyedhash.Ring, customerID string) string {
+	return CustomerKey(CustomerTag(keys, customerID), CustomerHash(keys, customerID))
+}
+
+// EnrollmentKey is the hash of one enrollment link. The id starts with the
+// customer's tag ("<ctag>-<body>"), so the enrollment shares the customer's slot.
+func EnrollmentKey(id string) string { return "v:{" + id[:TagLen] + "}:e:" + id }
+
+// SessionKey holds the WebAuthn SessionData of an enrollment's passkey ceremony.
+func SessionKey(id string) string { return EnrollmentKey(id) + ":s" }
+
+// CredentialKey is the index that keeps a passkey credential id unique across all
+// customers: "w:{<16 lower-base32 chars>}", the first 80 bits of a keyed hash of the
+// credential id, and its own hash tag. It holds "<ctag>:<ch>:<fid>".
+func CredentialKey(keys *keyedhash.Ring, credentialID []byte) string {
+	h := keys.Sum("credential", credentialID)
+	return "w:{" + lowerB32(h[:10], 16) + "}"
+}
+
+// SeedAAD is the authenticated data a stored TOTP factor's seed is sealed with:
+// the customer hash and the factor id, so a sealed seed opens only as that
+// customer's factor.
+func SeedAAD(ch, factorID string) []byte { return []byte(ch + factorID) }
