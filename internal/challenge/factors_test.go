@@ -48,19 +48,26 @@ func (l *linksInRedis) Resolve(ctx context.Context, network, userID string) (str
 
 type factorFixture struct {
 	*fixture
-	udb   redis.UniversalClient
-	seals *seal.Ring
-	wa    *webauthn.WebAuthn
-	links *linksInRedis
+	udb redis.UniversalClient
+	// customer is the customer passkeyFlow verifies.
+	customer string
+	seals    *seal.Ring
+	wa       *webauthn.WebAuthn
+	links    *linksInRedis
 }
 
 func newFactorFixture(t *testing.T) *factorFixture {
 	t.Helper()
-	srv := redistest.Start(t)
-	return newFactorFixtureOn(t, srv, srv.Client(t), false)
+	return newFactorFixtureWith(t, Config{})
 }
 
-func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, sharded bool) *factorFixture {
+func newFactorFixtureWith(t *testing.T, cfg Config) *factorFixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	return newFactorFixtureOn(t, srv, srv.Client(t), cfg)
+}
+
+func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config) *factorFixture {
 	t.Helper()
 	seals, err := seal.Ephemeral(rand.Reader)
 	if err != nil {
@@ -71,9 +78,9 @@ func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.Universal
 		t.Fatal(err)
 	}
 	links := &linksInRedis{rdb: rdb}
-	f := newFixtureWith(t, srv, rdb, Config{ShardedPubSub: sharded}, WithFactors(Factors{Links: links, Seeds: seals, WebAuthn: wa}))
+	f := newFixtureWith(t, srv, rdb, cfg, WithFactors(Factors{Links: links, Seeds: seals, WebAuthn: wa}))
 	links.svc = f.svc
-	return &factorFixture{fixture: f, udb: rdb, seals: seals, wa: wa, links: links}
+	return &factorFixture{fixture: f, udb: rdb, customer: "cust-1", seals: seals, wa: wa, links: links}
 }
 
 // enroll writes a factor the way the identity store does, enrolled at the
@@ -404,7 +411,7 @@ func dumpRedis(t *testing.T, rdb *redis.Client) []string {
 
 func (f *factorFixture) passkeyFlow(a *softauthn.Authenticator, min assurance.Level) (*StartResult, Result) {
 	f.t.Helper()
-	res := f.mustStart("cust-1", min, WebAuthn)
+	res := f.mustStart(f.customer, min, WebAuthn)
 	tok := pageToken(f.t, res)
 	opts, err := f.svc.BeginPasskey(context.Background(), tok)
 	if err != nil {
@@ -608,7 +615,7 @@ func TestPasskeyEnrolledAfterStartCannotComplete(t *testing.T) {
 // read script finds the customer's hash beside the record.
 func TestFactorsOnCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
-	f := newFactorFixtureOn(t, nil, cluster.Client(t), true)
+	f := newFactorFixtureOn(t, nil, cluster.Client(t), Config{ShardedPubSub: true})
 	for i := range 4 {
 		customer := fmt.Sprint("cust-", i)
 		seed := newSeed(t)

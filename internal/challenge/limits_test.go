@@ -30,10 +30,19 @@ func newLimitsFixture(t *testing.T, l Limits) *fixture {
 
 // TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces: 1,000 wrong codes spread
 // over 40 verifications of one identity, 100 at a time: exactly the identity's limit
-// is counted, then the family is locked; the identity's other families still work.
+// is counted, then the family is locked; the identity's other families still work,
+// the customer's authenticator app and passkey included.
 func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 	t.Parallel()
-	f := newLimitsFixture(t, Limits{Sends: 100})
+	ff := newFactorFixtureWith(t, Config{Limits: Limits{Sends: 100, Send: SendLimits{
+		Destination: Rate{N: 1000, Per: time.Hour}, Agent: Rate{N: 1000, Per: time.Hour}}}})
+	f := ff.fixture
+	ff.customer = "cust-42"
+	seed := newSeed(t)
+	ff.enrollTOTP("cust-42", seed)
+	key := newAuthenticator(t)
+	ff.enrollPasskey("cust-42", key)
+	f.clock.Advance(time.Second)
 	ctx := context.Background()
 	type target struct{ id, tok, code string }
 	targets := make([]target, 40)
@@ -93,6 +102,14 @@ func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 	sms := f.start(OTPSMS, phone)
 	if r, err := f.svc.SubmitCode(ctx, pageToken(t, sms), f.code(sms.Verification.ID), "sms"); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("OTP_SMS while OTP_EMAIL is locked: %+v, %v", r, err)
+	}
+	// So do the customer's enrolled factors.
+	res := ff.mustStart("cust-42", assurance.Substantial, TOTP)
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "totp"); err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("TOTP while OTP_EMAIL is locked: %+v, %v", r, err)
+	}
+	if _, r := ff.passkeyFlow(key, assurance.High); r.Outcome != OutcomeVerified {
+		t.Fatalf("passkey while OTP_EMAIL is locked: %+v", r)
 	}
 	// After the lock, the right code works and clears the family.
 	f.clock.Advance(30 * time.Second)
