@@ -1,0 +1,205 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/seal"
+)
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+const (
+	testOrigin = "http://localhost:8080"
+	testBrand  = "Brand"
+)
+
+type fixture struct {
+	t     testing.TB
+	srv   *redistest.Server
+	rdb   *redis.Client
+	clock *clock
+	keys  *keyedhash.Ring
+	seals *seal.Ring
+	store *Store
+	logs  *lockedWriter
+	ctx   context.Context
+}
+
+func testKeys(t testing.TB) *keyedhash.Ring {
+	t.Helper()
+	keys, err := keyedhash.NewRing(keyedhash.Key{ID: "k1", Secret: bytes.Repeat([]byte{42}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func testWebAuthn(t testing.TB) *webauthn.WebAuthn {
+	t.Helper()
+	wa, err := webauthn.New(&webauthn.Config{RPID: "localhost", RPDisplayName: testBrand, RPOrigins: []string{testOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wa
+}
+
+// newFixture starts a redis-server and builds a store on it with default settings.
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newFixtureWith(t, Config{})
+}
+
+func newFixtureWith(t testing.TB, cfg Config) *fixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	seals, err := seal.Ephemeral(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, srv: srv, rdb: rdb, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)},
+		keys: testKeys(t), seals: seals, logs: &lockedWriter{}, ctx: context.Background()}
+	cfg.PublicURL, _ = url.Parse("https://verify.example.com")
+	cfg.Brand = testBrand
+	f.store, err = New(cfg, rdb, f.keys, seals, testWebAuthn(t), f.clock.Now, rand.Reader,
+		slog.New(slog.NewTextHandler(f.logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// enroll creates an enrollment link and returns its token.
+func (f *fixture) enroll(customerID string, kind Kind) string {
+	f.t.Helper()
+	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-a", customerID, kind, "en")
+	if err != nil {
+		f.t.Fatalf("CreateEnrollment: %v", err)
+	}
+	token, ok := strings.CutPrefix(u, "https://verify.example.com/e/")
+	if !ok {
+		f.t.Fatalf("enrollment URL %q is not under PublicURL/e/", u)
+	}
+	if !strings.HasPrefix(token, e.ID+".") {
+		f.t.Fatalf("token does not start with the enrollment id")
+	}
+	return token
+}
+
+func (f *fixture) factors(customerID string) []Factor {
+	f.t.Helper()
+	fs, err := f.store.Factors(f.ctx, customerID)
+	if err != nil {
+		f.t.Fatalf("Factors: %v", err)
+	}
+	return fs
+}
+
+func (f *fixture) customerHash(customerID string) map[string]string {
+	f.t.Helper()
+	m, err := f.rdb.HGetAll(f.ctx, CustomerKeyFor(f.keys, customerID)).Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
+// allValues returns every key, field and value in Redis, for leak checks.
+func (f *fixture) allValues() []string {
+	f.t.Helper()
+	var out []string
+	keys, err := f.rdb.Keys(f.ctx, "*").Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, k := range keys {
+		out = append(out, k)
+		typ, err := f.rdb.Type(f.ctx, k).Result()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		switch typ {
+		case "string":
+			v, err := f.rdb.Get(f.ctx, k).Result()
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			out = append(out, v)
+		case "hash":
+			m, err := f.rdb.HGetAll(f.ctx, k).Result()
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			for fk, v := range m {
+				out = append(out, fk, v)
+			}
+		default:
+			f.t.Fatalf("unexpected key type %s at %s", typ, k)
+		}
+	}
+	return out
+}
+
+// checkTTLs fails when a key has no TTL.
+func (f *fixture) checkTTLs() {
+	f.t.Helper()
+	keys, err := f.rdb.Keys(f.ctx, "*").Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, k := range keys {
+		ttl, err := f.rdb.PTTL(f.ctx, k).Result()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if ttl <= 0 {
+			f.t.Errorf("key %s has no TTL (%v)", k, ttl)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Linked is a social identity linked to a customer.
+type Linked struct {
+	Network, UserID string
+	Linked          time.Time
+}
+
+// linkSep separates the parts of a customer's L<ih> entry; validation keeps control
+// characters out of every part.
+const linkSep = "\x1f"
+
+func encodeLinked(l Linked) string {
+	return l.Network + linkSep + l.UserID + linkSep + strconv.FormatInt(l.Linked.UnixMilli(), 10)
+}
+
+func parseLinked(v string) (Linked, error) {
+	parts := strings.Split(v, linkSep)
+	if len(parts) != 3 {
+		return Linked{}, errors.New("identity: malformed linked identity")
+	}
+	n, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return Linked{}, errors.New("identity: malformed linked identity")
+	}
+	return Linked{Network: parts[0], UserID: parts[1], Linked: time.UnixMilli(n)}, nil
+}
+
+// Resolve returns the customer a social identity is linked to, in one GET.
+func (s *Store) Resolve(ctx context.Context, network, userID string) (customerID string, ok bool, err error) {
+	if err := checkIdentity(network, userID); err != nil {
+		return "", false, err
+	}
+	key := LinkKey(IdentityTag(s.keys, network, userID), IdentityHash(s.keys, network, userID))
+	id, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, unavailable(err)
+	}
+	return id, true, nil
+}
+
+// Link links a social identity to a customer. Linking it again to the same
+// customer succeeds and keeps the first link time (and refreshes the retention);
+// an identity linked to another customer is ErrLinkedElsewhere.
+//
+// The customer's entry is written first and the identity's pointer second, so a
+// crash in between leaves an entry that nothing resolves to; when the pointer is
+// taken, the entry this call wrote is rolled back.
+func (s *Store) Link(ctx context.Context, customerID, network, userID string) (Linked, error) {
+	if err := checkCustomerID(customerID); err != nil {
+		return Linked{}, err
+	}
+	if err := checkIdentity(network, userID); err != nil {
+		return Linked{}, err
+	}
+	ih := IdentityHash(s.keys, network, userID)
+	custKey := CustomerKeyFor(s.keys, customerID)
+	field := "L" + ih
+	retention := s.cfg.Retention.Milliseconds()
+	entry := encodeLinked(Linked{Network: network, UserID: userID, Linked: s.now()})
+
+	_, reply, err := s.runList(ctx, linkEntryScript, []string{custKey}, field, entry, customerID, retention)
+	if err != nil {
+		return Linked{}, err
+	}
+	created, stored := strAt(reply, 0) == "1", strAt(reply, 1)
+	linked, err := parseLinked(stored)
+	if err != nil {
+		return Linked{}, unavailable(err)
+	}
+	if linked.Network != network || linked.UserID != userID {
+		return Linked{}, fmt.Errorf("%w: linked identity entry does not match its key", ErrUnavailable)
+	}
+
+	ok, err := s.runInt(ctx, linkPointerScript, []string{LinkKey(IdentityTag(s.keys, network, userID), ih)},
+		customerID, retention)
+	if err != nil {
+		// The pointer may or may not be set: the entry stays, which is the safe side
+		// (an entry nothing resolves to).
+		return Linked{}, err
+	}
+	if ok == 0 {
+		if created {
+			if _, err := s.runInt(ctx, linkRollbackScript, []string{custKey}, field, stored); err != nil {
+				s.log.Warn("link rollback failed; an unresolved entry stays until retention", "error", err)
+			}
+		}
+		return Linked{}, ErrLinkedElsewhere
+	}
+	return linked, nil
+}
+
+// Unlink removes a link. The pointer goes first (only if it points at this
+// customer), then the customer's entry. ErrNotFound when the identity is not
+// linked to this customer. A pointer already gone with the entry still present
+// (an interrupted Unlink or Link) is finished quietly.
+func (s *Store) Unlink(ctx context.Context, customerID, network, userID string) error {
+	if err := checkCustomerID(customerID); err != nil {
+		return err
+	}
+	if err := checkIdentity(network, userID); err != nil {
+		return err
+	}
+	ih := IdentityHash(s.keys, network, userID)
+	res, err := s.runInt(ctx, unlinkPointerScript, []string{LinkKey(IdentityTag(s.keys, network, userID), ih)}, customerID)
+	if err != nil {
+		return err
+	}
+	if res < 0 {
+		// Linked to another customer: its link is not ours to touch.
+		return ErrNotFound
+	}
+	removed, err := s.runInt(ctx, unlinkEntryScript, []string{CustomerKeyFor(s.keys, customerID)}, "L"+ih,
+		s.cfg.Retention.Milliseconds())
+	if err != nil {
+		return err
+	}
+	if res == 0 && removed == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Identities lists the social identities linked to a customer, oldest first.
+func (s *Store) Identities(ctx context.Context, customerID string) ([]Linked, error) {
+	if err := checkCustomerID(customerID); err != nil {
+		return nil, err
+	}
+	fields, err := s.rdb.HGetAll(ctx, CustomerKeyFor(s.keys, customerID)).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var out []Linked
+	for k, v := range fields {
+		if !strings.HasPrefix(k, "L") {
+			continue
+		}
+		l, err := parseLinked(v)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Linked.Equal(out[j].Linked) {
+			return out[i].Linked.Before(out[j].Linked)
+		}
+		if out[i].Network != out[j].Network {
+			return out[i].Network < out[j].Network
+		}
+		return out[i].UserID < out[j].UserID
+	})
+	return out, nil
+}

@@ -1,0 +1,44 @@
+-- totp_confirm: settle one confirmation code for a TOTP enrollment. A right code
+-- uses the link up and stores the factor in the customer's hash; a wrong one counts,
+-- and the last allowed wrong code kills the link. A request id counts once.
+-- KEYS[1] enrollment, KEYS[2] customer hash (same tag).
+-- ARGV[2] request field, ARGV[3] the sealed seed the code was checked against,
+-- ARGV[4] 'ok' | 'wrong', ARGV[5] max wrong codes, ARGV[6] factor id,
+-- ARGV[7] the factor's F value, ARGV[8] the matched step, ARGV[9] customer id,
+-- ARGV[10] retention ms.
+-- Returns {'ok'} | {'wrong', attempts left} | {'dead'} | {'gone'}; a repeated
+-- request returns its first answer.
+local enr = KEYS[1]
+local seen = redis.call('HGET', enr, ARGV[2])
+if seen then
+  return cjson.decode(seen)
+end
+if not is_open(enr, '1') or redis.call('HGET', enr, 'sd') ~= ARGV[3] then
+  return {'gone'}
+end
+local out
+if ARGV[4] == 'ok' then
+  redis.call('HSET', enr, 'st', '2', 'fi', ARGV[6])
+  redis.call('HDEL', enr, 'sd')
+  local cust = KEYS[2]
+  redis.call('HSET', cust, 'F' .. ARGV[6], ARGV[7], 'cu', ARGV[9])
+  local step = tonumber(ARGV[8])
+  local ts = tonumber(redis.call('HGET', cust, 'ts') or '-1')
+  if step > ts then
+    redis.call('HSET', cust, 'ts', ARGV[8])
+  end
+  redis.call('PEXPIRE', cust, ARGV[10])
+  out = {'ok'}
+else
+  local at = redis.call('HINCRBY', enr, 'at', 1)
+  local most = tonumber(ARGV[5])
+  if at >= most then
+    redis.call('HSET', enr, 'st', '3')
+    redis.call('HDEL', enr, 'sd')
+    out = {'dead'}
+  else
+    out = {'wrong', most - at}
+  end
+end
+redis.call('HSET', enr, ARGV[2], cjson.encode(out))
+return out
