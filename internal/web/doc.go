@@ -15,13 +15,34 @@
 //   - A POST whose Origin names another origin, or whose Sec-Fetch-Site is
 //     cross-site or same-site, is refused with 403 and the form again.
 //   - Unknown, malformed, expired, used and canceled links all get the same neutral
-//     page, byte for byte: a page never reveals whether a link ever existed.
+//     page, byte for byte: a page never reveals whether a link ever existed. That
+//     holds for enrollment links (/e/) too.
 //   - A store failure is a 503 "try again in a minute" page, never a success.
-//   - Every response carries a strict Content-Security-Policy (no script at all),
-//     Referrer-Policy no-referrer, Cache-Control no-store (static assets and the
-//     JWKS excepted), nosniff, a minimal Permissions-Policy, and HSTS when
-//     Config.TLS is set. Links and form actions are built from Config.PublicURL,
+//   - Every response carries a strict Content-Security-Policy, Referrer-Policy
+//     no-referrer, Cache-Control no-store (static assets and the JWKS excepted),
+//     nosniff, a minimal Permissions-Policy, and HSTS when Config.TLS is set. A page
+//     runs no script unless it offers a passkey; then it loads exactly one script,
+//     the embedded static/passkey.js, allowed by a CSP nonce drawn for that
+//     response, under Trusted Types and connect-src 'self'. No inline script, style
+//     or handler anywhere. Links and form actions are built from Config.PublicURL,
 //     never from the Host header.
+//   - The code page (/v/{token}) offers the methods challenge.Page.Methods lists,
+//     in that order: the code that was sent, an authenticator app's code (TOTP)
+//     and a passkey. Its passkey endpoints, /v/{token}/passkey/begin and …/finish
+//     (and the enrollment's under /e/{token}/passkey/), act only on a same-origin
+//     POST of application/json, at most 64 KiB, carrying a nonce: begin takes the
+//     page's and returns the ceremony's options with a fresh nonce for finish, so
+//     every ceremony's finish has a request id of its own. Other methods get 405,
+//     other content types 415, bigger bodies 413. Every answer is JSON
+//     {outcome, title, message, tone}, in the page's language.
+//   - Social apps open DM links in their own browsers, where passkeys often fail.
+//     A page that offers a passkey shows how to open it in the phone's browser
+//     (with the link to copy) when the User-Agent names such an app (inapp.go), or
+//     when the script finds no WebAuthn; the page's other methods stay usable.
+//   - Enrollment pages (/e/{token}, only with WithEnrollments) name the brand,
+//     never the customer. GET shows what the link sets up; a POST draws the TOTP
+//     key and shows it as a QR code (inline SVG), an otpauth:// link and typed
+//     text, then confirms the app's first code; a passkey is created by the script.
 //   - Pages are in English and Spanish: the Accept-Language header when it matches
 //     a supported language, else the verification's locale.
 //   - Logs name the method, the route pattern, the status and the duration; never

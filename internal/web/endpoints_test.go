@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/web"
 )
@@ -57,18 +59,79 @@ func htmlResponses(t *testing.T, e *env) map[string]response {
 	downCode := down.start(challenge.OTPEmail, "en")
 	down.srv.Kill()
 	out["unavailable"] = down.GET(downCode.url, nil)
+	for name, r := range factorResponses(t, e) {
+		out[name] = r
+	}
+	return out
+}
+
+// factorResponses returns one response of every kind of page of the enrolled
+// methods: the code page offering a code, an authenticator app and a passkey, and
+// the enrollment pages.
+func factorResponses(t *testing.T, e *env) map[string]response {
+	t.Helper()
+	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
+	e.enrollPasskey("cust-pages", newSoftAuthn(t, "http://localhost:"+port))
+	key := e.enrollTOTP("cust-pages")
+	res, err := e.svc.Start(t.Context(), challenge.StartRequest{
+		ClientID: clientID, Identity: challenge.Identity{Network: "x", UserID: "1234567", Handle: "@alice"},
+		CustomerID: "cust-pages", Methods: []challenge.Method{challenge.OTPEmail, challenge.TOTP, challenge.WebAuthn},
+		Audience: "crm", AgentID: "agent-7", ConversationID: "conv-pages", Locale: "en", RequestID: "req-pages",
+		Destination: &challenge.Destination{Kind: challenge.Email, Value: "alice@example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := e.GET(res.PageURL, nil)
+	if fs := forms(t, all.body); fs["code"] == nil || fs["totp"] == nil || !strings.Contains(all.body, `id="passkey"`) {
+		t.Fatalf("the page does not offer every method:\n%s", all.body)
+	}
+	wrong := fmt.Sprintf("%06d", (atoi(e.totpCode(key))+1)%1000000)
+	totpWrong := e.submit(all, "totp", url.Values{"code": {wrong}}, nil)
+
+	intro := e.GET(e.enrollment("cust-pages", identity.KindTOTP, "es"), nil)
+	setup := e.submit(intro, "begin", nil, nil)
+	setupWrong := e.submit(setup, "confirm", url.Values{"code": {"12"}}, nil)
+	out := map[string]response{
+		"all methods":            all,
+		"all methods in-app":     e.GET(res.PageURL, map[string]string{"User-Agent": uaInstagram}),
+		"totp wrong":             totpWrong,
+		"totp format":            e.submit(totpWrong, "totp", url.Values{"code": {"1"}}, nil),
+		"enroll totp intro":      intro,
+		"enroll totp setup":      setup,
+		"enroll totp wrong":      setupWrong,
+		"enroll totp done":       e.submit(setupWrong, "confirm", url.Values{"code": {e.totpCode(keyOf(t, setup).Secret())}}, nil),
+		"enroll passkey":         e.GET(e.enrollment("cust-pages", identity.KindPasskey, "en"), nil),
+		"enroll passkey in-app":  e.GET(e.enrollment("cust-pages", identity.KindPasskey, "es"), map[string]string{"User-Agent": uaInstagram}),
+		"enroll neutral":         e.GET(e.public+"/e/nope", nil),
+		"enroll refused":         e.POST(setup.public+"/e/nope", url.Values{"action": {"begin"}}, nil),
+		"verified with the code": e.submit(totpWrong, "totp", url.Values{"code": {e.totpCode(key)}}, nil),
+	}
 	return out
 }
 
 func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
-	inline := regexp.MustCompile(`(?i)<script|\son[a-z]+\s*=|\sstyle\s*=|javascript:|<style|https?://[^"]*(fonts\.|cdn)`)
+	inline := regexp.MustCompile(`(?i)\son[a-z]+\s*=|\sstyle\s*=|javascript:|<style|https?://[^"]*(fonts\.|cdn)`)
+	scriptTag := regexp.MustCompile(`<script src="([^"]+)" nonce="([A-Za-z0-9_-]{24})" defer></script>`)
 	for name, r := range htmlResponses(t, e) {
 		t.Run(name, func(t *testing.T) {
 			h := r.header
+			// A page runs no script, or exactly one: the passkey script, from the
+			// public URL, allowed by this response's own nonce.
+			csp := wantCSP
+			if n := strings.Count(strings.ToLower(r.body), "<script"); n > 0 {
+				m := scriptTag.FindAllStringSubmatch(r.body, -1)
+				if n != 1 || len(m) != 1 || !strings.HasPrefix(m[0][1], r.public+"/static/passkey.") {
+					t.Fatalf("scripts: %d tags, %q", n, m)
+				}
+				csp = "default-src 'none'; script-src 'nonce-" + m[0][2] + "'; connect-src 'self'; style-src 'self'; " +
+					"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
+					"require-trusted-types-for 'script'"
+			}
 			for k, want := range map[string]string{
-				"Content-Security-Policy": wantCSP,
+				"Content-Security-Policy": csp,
 				"Referrer-Policy":         "no-referrer",
 				"Cache-Control":           "no-store",
 				"X-Content-Type-Options":  "nosniff",
@@ -88,9 +151,10 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			if m := inline.FindString(r.body); m != "" {
 				t.Errorf("page has %q: no inline script or style, no external font or CDN", m)
 			}
-			// Every URL the page names is on the public URL.
-			for _, m := range regexp.MustCompile(`(?:href|action)="([^"]+)"`).FindAllStringSubmatch(r.body, -1) {
-				if m[1] != "data:," && !strings.HasPrefix(m[1], r.public+"/") {
+			// Every URL the page names is on the public URL; the one exception is
+			// the TOTP key's link for an authenticator app on the same phone.
+			for _, m := range regexp.MustCompile(`(?:href|action|src|data-begin|data-finish)="([^"]+)"`).FindAllStringSubmatch(r.body, -1) {
+				if m[1] != "data:," && !strings.HasPrefix(m[1], r.public+"/") && !strings.HasPrefix(m[1], "otpauth://totp/") {
 					t.Errorf("URL %q is not built from the public URL", m[1])
 				}
 			}
@@ -182,6 +246,15 @@ func (gonePages) ConfirmLink(context.Context, string, int, string) (challenge.Re
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) ReportLink(context.Context, string, string) (challenge.Result, error) {
+	return challenge.Result{}, challenge.ErrNotFound
+}
+func (gonePages) SubmitTOTP(context.Context, string, string, string) (challenge.Result, error) {
+	return challenge.Result{}, challenge.ErrNotFound
+}
+func (gonePages) BeginPasskey(context.Context, string) ([]byte, error) {
+	return nil, challenge.ErrNotFound
+}
+func (gonePages) FinishPasskey(context.Context, string, []byte, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/html"
@@ -24,15 +26,18 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/seal"
 	"github.com/authsvc/authsvc/internal/web"
 )
 
 // The domain serves the pages as they are.
 var (
-	_ web.Pages = (*challenge.Service)(nil)
-	_ web.JWKS  = (*assertion.Keyring)(nil)
+	_ web.Pages       = (*challenge.Service)(nil)
+	_ web.Enrollments = (*identity.Store)(nil)
+	_ web.JWKS        = (*assertion.Keyring)(nil)
 )
 
 const clientID = "platform-a"
@@ -83,6 +88,7 @@ type env struct {
 	clock   *clock
 	outbox  *delivery.Outbox
 	svc     *challenge.Service
+	ids     *identity.Store
 	keyring *assertion.Keyring
 	ts      *httptest.Server
 	public  string
@@ -96,6 +102,9 @@ type envOpts struct {
 	noOutbox bool
 	proxy    bool // reach Redis through a proxy the test can cut
 	limits   challenge.Limits
+	// localhost makes the public URL http://localhost:PORT (the server still
+	// listens on 127.0.0.1): WebAuthn in a browser needs a domain, not an IP.
+	localhost bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -127,6 +136,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 
 	e.ts = httptest.NewUnstartedServer(nil)
 	e.public = "http://" + e.ts.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(e.ts.Listener.Addr().String())
+	if o.localhost {
+		e.public = "http://localhost:" + port
+	}
 	pub, _ := url.Parse(e.public)
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if o.limits.Sends == 0 {
@@ -136,9 +149,26 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.limits.Send.Destination.N = 1000
 		o.limits.Send.Agent.N = 1000
 	}
+	// Enrolled factors: a customer store, sealed seeds and a relying party whose
+	// only origin is the pages' origin on localhost (an RP ID cannot be an IP).
+	seals, err := seal.Ephemeral(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := webauthn.New(&webauthn.Config{RPID: "localhost", RPDisplayName: "Acme",
+		RPOrigins: []string{"http://localhost:" + port}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ids, err = identity.New(identity.Config{PublicURL: pub, Brand: "Acme"}, e.rdb, keys, seals, rp, e.clock.Now,
+		rand.Reader, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.svc, err = challenge.New(challenge.Config{PublicURL: pub, Brand: "Acme", Limits: o.limits}, e.rdb, e.outbox,
 		assertion.NewMinter(e.keyring, "https://authsvc.test", 5*time.Minute), keys, e.clock.Now, rand.Reader,
-		discard, challenge.NewMetrics(prometheus.NewRegistry()))
+		discard, challenge.NewMetrics(prometheus.NewRegistry()),
+		challenge.WithFactors(challenge.Factors{Links: e.ids, Seeds: seals, WebAuthn: rp}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +183,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		return e.rdb.Ping(ctx).Err()
 	}
 	h, err := web.New(cfg, e.svc, e.keyring, ready, keys, e.clock.Now,
-		slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), web.WithEnrollments(e.ids))
 	if err != nil {
 		t.Fatal(err)
 	}

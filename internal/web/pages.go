@@ -14,8 +14,21 @@ import (
 // Form actions; each form's nonce is bound to its action.
 const (
 	actionCode   = "code"
+	actionTOTP   = "totp"
 	actionPick   = "pick"
 	actionReport = "report"
+	// actionPasskey begins a passkey ceremony on the code page; the nonce it
+	// carries is the page's. actionPasskeyFinish finishes one; its nonce comes with
+	// the ceremony's options, so every ceremony has a request id of its own.
+	actionPasskey       = "passkey"
+	actionPasskeyFinish = "passkey-finish"
+)
+
+// The code page's sections.
+const (
+	sectionCode    = "code"
+	sectionTOTP    = "totp"
+	sectionPasskey = "passkey"
 )
 
 // maxFormBytes bounds a page's POST body.
@@ -31,7 +44,7 @@ type pageKind struct {
 }
 
 var (
-	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionReport},
+	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionTOTP, actionReport},
 		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
 			return s.pages.OpenCodePage(ctx, token)
 		}}
@@ -51,11 +64,11 @@ func (k pageKind) accepts(action string) bool {
 }
 
 func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, codeKind, http.StatusOK, nil, false)
+	s.showForm(w, r, codeKind, http.StatusOK, nil, "")
 }
 
 func (s *server) linkPage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, linkKind, http.StatusOK, nil, false)
+	s.showForm(w, r, linkKind, http.StatusOK, nil, "")
 }
 
 // alert is a message shown above a page's forms, in the page's language.
@@ -65,8 +78,9 @@ type alert func(*catalog) string
 func say(key string) alert { return func(c *catalog) string { return c.T(key) } }
 
 // showForm reads the page (changing nothing) and renders its forms with fresh
-// nonces, with msg (if any) above them; onInput marks the code input invalid.
-func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, status int, msg alert, onInput bool) {
+// nonces, with msg (if any) above them; invalid names the form whose code input
+// the message is about.
+func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, status int, msg alert, invalid string) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	token := r.PathValue("token")
@@ -78,23 +92,49 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	loc := catalogFor(r, page.Locale)
 	v := &view{
 		catalog: loc, Brand: page.Brand, Network: delivery.NetworkName(page.Network), Handle: page.HandleMask,
-		Destination: page.DestinationMask, Action: s.pageURL(k.path, token), AlertOnInput: onInput,
-		Nonces: make(map[string]string, len(k.actions)),
+		Destination: page.DestinationMask, Action: s.pageURL(k.path, token), Invalid: invalid,
+		Nonces: make(map[string]string, len(k.actions)+1),
 	}
+	actions := []string{actionReport}
 	if k.path == "v" {
-		v.Title = loc.T("code.title")
+		for _, m := range page.Methods {
+			switch m {
+			case challenge.OTPSMS, challenge.OTPEmail:
+				v.Sections = append(v.Sections, sectionCode)
+				actions = append(actions, actionCode)
+			case challenge.TOTP:
+				v.Sections = append(v.Sections, sectionTOTP)
+				actions = append(actions, actionTOTP)
+			case challenge.WebAuthn:
+				v.Sections = append(v.Sections, sectionPasskey)
+				actions = append(actions, actionPasskey)
+			}
+		}
+		v.Title = loc.T("verify.title")
+		if len(v.Sections) == 1 && v.Sections[0] == sectionCode {
+			v.Title = loc.T("code.title")
+		}
+		if v.Has(sectionPasskey) {
+			v.Passkey = &ceremonyView{Mode: "get", Begin: v.Action + "/passkey/begin", Finish: v.Action + "/passkey/finish"}
+			v.InApp = s.inAppNotice(r, v.Action, v.Has(sectionCode) || v.Has(sectionTOTP))
+			v.Script = s.url(s.assets.jsPath)
+		}
 	} else {
 		v.Title = loc.T("link.title")
 		v.Choices = page.Choices[:]
+		actions = append(actions, actionPick)
 	}
 	if msg != nil {
 		v.Alert = msg(loc)
 	}
-	for _, a := range k.actions {
+	for _, a := range actions {
 		if v.Nonces[a], err = s.nonces.issue(token, a); err != nil {
 			s.pageError(w, r, err)
 			return
 		}
+	}
+	if v.Passkey != nil {
+		v.Passkey.Nonce = v.Nonces[actionPasskey]
 	}
 	s.render(w, status, k.view, v)
 }
@@ -107,18 +147,18 @@ func (s *server) linkPost(w http.ResponseWriter, r *http.Request) { s.post(w, r,
 // same-origin and carries a nonce this service issued for this token and action.
 func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if s.crossOrigin(r) {
-		s.showForm(w, r, k, http.StatusForbidden, say("alert.retry"), false)
+		s.showForm(w, r, k, http.StatusForbidden, say("alert.retry"), "")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), "")
 		return
 	}
 	token := r.PathValue("token")
 	action, nonce := r.PostForm.Get("action"), r.PostForm.Get("nonce")
 	if !k.accepts(action) || !s.nonces.valid(nonce, token, action) {
-		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
@@ -130,10 +170,12 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	switch action {
 	case actionCode:
 		res, err = s.pages.SubmitCode(ctx, token, r.PostForm.Get("code"), nonce)
+	case actionTOTP:
+		res, err = s.pages.SubmitTOTP(ctx, token, r.PostForm.Get("code"), nonce)
 	case actionPick:
 		n, convErr := strconv.Atoi(r.PostForm.Get("number"))
 		if convErr != nil || n < 0 || n > 999 {
-			s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), false)
+			s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), "")
 			return
 		}
 		res, err = s.pages.ConfirmLink(ctx, token, n, nonce)
@@ -145,18 +187,22 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 		}
 	}
 	if errors.Is(err, challenge.ErrCodeFormat) {
-		s.showForm(w, r, k, http.StatusUnprocessableEntity, say("alert.format"), true)
+		format := "alert.format"
+		if action == actionTOTP {
+			format = "alert.format.totp"
+		}
+		s.showForm(w, r, k, http.StatusUnprocessableEntity, say(format), action)
 		return
 	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.outcome(w, r, k, res)
+	s.outcome(w, r, k, action, res)
 }
 
 // outcome renders what an action did.
-func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, res challenge.Result) {
+func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, action string, res challenge.Result) {
 	// The form carries the language it was rendered in (not a secret), so the
 	// outcome speaks the verification's language without another read.
 	loc := catalogFor(r, r.PostForm.Get("lang"))
@@ -164,7 +210,7 @@ func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, res
 	case challenge.OutcomeVerified:
 		s.message(w, http.StatusOK, loc, "verified.title", "verified.body", "ok")
 	case challenge.OutcomeWrongCode:
-		s.showForm(w, r, k, http.StatusOK, func(c *catalog) string { return c.plural("alert.wrong", res.AttemptsLeft) }, true)
+		s.showForm(w, r, k, http.StatusOK, func(c *catalog) string { return c.plural("alert.wrong", res.AttemptsLeft) }, action)
 	case challenge.OutcomeFailed:
 		body := "failed.body"
 		if k.path == "l" {

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -23,17 +27,19 @@ const (
 	viewLink    = "link.html"
 	viewMessage = "message.html"
 	viewOutbox  = "outbox.html"
+	viewEnroll  = "enroll.html"
 )
 
 type views map[string]*template.Template
 
 func parseViews() (*views, error) {
-	layout, err := template.New("layout.html").Option("missingkey=error").ParseFS(templateFS, "templates/layout.html")
+	layout, err := template.New("layout.html").Option("missingkey=error").ParseFS(templateFS,
+		"templates/layout.html", "templates/partials.html")
 	if err != nil {
 		return nil, err
 	}
 	v := views{}
-	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox} {
+	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox, viewEnroll} {
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -53,11 +59,24 @@ type view struct {
 	Network, Handle, Destination string
 	Action                       string
 	Alert                        string
-	// AlertOnInput says the alert is about the code typed.
-	AlertOnInput bool
+	// Invalid names the form ("code" or "totp") whose typed code the alert is about.
+	Invalid string
 	// Nonces by form action.
 	Nonces  map[string]string
 	Choices []int
+	// Sections are the code page's ways to finish, in the platform's order:
+	// "code" (the code sent), "totp" and "passkey".
+	Sections []string
+	// Passkey is the passkey button of a code or enrollment page.
+	Passkey *ceremonyView
+	// InApp is the notice for in-app browsers, on pages that offer a passkey.
+	InApp *inAppView
+	// Script is the URL of the page's script, ScriptNonce its CSP nonce; a page
+	// without Script runs no script.
+	Script, ScriptNonce string
+	// Enrollment pages: Kind is "totp" or "passkey"; Setup is the TOTP setup step.
+	Kind  string
+	Setup *totpSetupView
 	// Message pages.
 	Heading, Body string
 	// Tone styles a message page: "ok", "stop" or "" (neutral).
@@ -75,13 +94,68 @@ type outboxRow struct {
 // Lang is the page's language, for <html lang>.
 func (v *view) Lang() string { return v.lang }
 
+// Has reports whether the code page offers section.
+func (v *view) Has(section string) bool {
+	for _, s := range v.Sections {
+		if s == section {
+			return true
+		}
+	}
+	return false
+}
+
+// ceremonyView is what the passkey script needs: where to begin and finish, and
+// the nonce that lets it begin.
+type ceremonyView struct {
+	Mode          string // "get" (verify) or "create" (enroll)
+	Begin, Finish string
+	Nonce         string
+}
+
+// inAppView is the notice that tells a customer in a social app's own browser how
+// to open the page in the phone's browser. Shown says the server recognised the
+// app (App names it); otherwise the notice stays hidden unless the script finds
+// no WebAuthn in the browser.
+type inAppView struct {
+	Shown bool
+	App   string
+	// Link is the page's own URL, to copy.
+	Link string
+	// Others says the page offers a way that works anywhere (a code).
+	Others bool
+}
+
+// totpSetupView is the TOTP setup step: the key as a QR code, as a link for an
+// app on the same phone, and typed by hand.
+type totpSetupView struct {
+	// QRPath is the SVG path of the QR code's dark modules; QRSize its side,
+	// quiet zone included, in modules.
+	QRPath string
+	QRSize int
+	// KeyURI is the otpauth:// URI, checked before it is marked safe.
+	KeyURI template.URL
+	// Secret is the base32 secret in groups of four.
+	Secret []string
+}
+
 // render executes a page and writes it with status. The page is rendered to a
-// buffer first, so a template defect is a clean 500, not half a page.
+// buffer first, so a template defect is a clean 500, not half a page. A page
+// with a script gets its own CSP nonce and the policy that names it.
 func (s *server) render(w http.ResponseWriter, status int, name string, v *view) {
 	if v.Brand == "" {
 		v.Brand = s.cfg.Brand
 	}
 	v.CSS = s.url(s.assets.cssPath)
+	if v.Script != "" {
+		var raw [18]byte
+		if _, err := io.ReadFull(s.nonces.random, raw[:]); err != nil {
+			s.log.Error("render page: script nonce", "view", name, "err", err)
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return
+		}
+		v.ScriptNonce = base64.RawURLEncoding.EncodeToString(raw[:])
+		w.Header().Set("Content-Security-Policy", scriptPolicy(v.ScriptNonce))
+	}
 	var buf bytes.Buffer
 	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("render page", "view", name, "err", err)
@@ -91,6 +165,9 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Vary", "Accept-Language")
+	if v.InApp != nil {
+		h.Add("Vary", "User-Agent")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -100,6 +177,8 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 type assets struct {
 	byName  map[string]asset
 	cssPath string
+	// jsPath is the passkey script: ceremonies, the in-app notice's copy button.
+	jsPath string
 }
 
 type asset struct {
@@ -108,16 +187,25 @@ type asset struct {
 }
 
 func loadAssets() (*assets, error) {
-	css, err := fs.ReadFile(staticFS, "static/app.css")
-	if err != nil {
-		return nil, err
+	a := &assets{byName: map[string]asset{}}
+	for _, f := range []struct {
+		file, contentType string
+		path              *string
+	}{
+		{"app.css", "text/css; charset=utf-8", &a.cssPath},
+		{"passkey.js", "text/javascript; charset=utf-8", &a.jsPath},
+	} {
+		body, err := fs.ReadFile(staticFS, "static/"+f.file)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(body)
+		ext := path.Ext(f.file)
+		name := strings.TrimSuffix(f.file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a.byName[name] = asset{body: body, contentType: f.contentType}
+		*f.path = "/static/" + name
 	}
-	sum := sha256.Sum256(css)
-	name := "app." + hex.EncodeToString(sum[:6]) + ".css"
-	return &assets{
-		byName:  map[string]asset{name: {body: css, contentType: "text/css; charset=utf-8"}},
-		cssPath: "/static/" + name,
-	}, nil
+	return a, nil
 }
 
 func (s *server) static(w http.ResponseWriter, r *http.Request) {

@@ -5,14 +5,18 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 )
 
@@ -57,6 +61,49 @@ type Pages interface {
 	ConfirmLink(ctx context.Context, token string, number int, requestID string) (challenge.Result, error)
 	// ReportLink is "this wasn't me" on a magic link's page.
 	ReportLink(ctx context.Context, token, requestID string) (challenge.Result, error)
+	// SubmitTOTP checks an authenticator-app code typed on the code page; requestID
+	// makes a repeat count once. Input that is not 6 digits is
+	// challenge.ErrCodeFormat and counts nothing.
+	SubmitTOTP(ctx context.Context, token, code, requestID string) (challenge.Result, error)
+	// BeginPasskey starts a passkey ceremony for the code page's verification and
+	// returns the options for navigator.credentials.get as JSON
+	// ({"publicKey": {…}}, binary fields in base64url). A dead link is
+	// challenge.ErrNotFound; a locked identity is a *challenge.LockedError.
+	BeginPasskey(ctx context.Context, token string) ([]byte, error)
+	// FinishPasskey checks the PublicKeyCredential JSON that
+	// navigator.credentials.get returned; requestID makes a repeat count once.
+	// challenge.OutcomeCeremony means there was no ceremony to finish (timed out,
+	// replayed, not a WebAuthn response): the page may begin again.
+	FinishPasskey(ctx context.Context, token string, body []byte, requestID string) (challenge.Result, error)
+}
+
+// Enrollments is what the enrollment pages (/e/) need from the customer store
+// (*identity.Store implements it). Every dead link — unknown, malformed, expired,
+// used — is identity.ErrNotFound; a store failure is identity.ErrUnavailable.
+type Enrollments interface {
+	// OpenEnrollment reads what an enrollment link is for, changing nothing.
+	OpenEnrollment(ctx context.Context, token string) (*identity.Enrollment, error)
+	// BeginTOTP draws (once) the TOTP secret of a TOTP enrollment and returns its
+	// otpauth:// URI and the secret; a repeat returns the same secret.
+	BeginTOTP(ctx context.Context, token string) (uri string, secret []byte, err error)
+	// ConfirmTOTP enrolls the factor when code is the app's current code;
+	// identity.ErrWrongCode when it is not (the link stays usable).
+	ConfirmTOTP(ctx context.Context, token, code string) (*identity.Factor, error)
+	// BeginPasskey starts the registration ceremony of a passkey enrollment.
+	BeginPasskey(ctx context.Context, token string) (*protocol.CredentialCreation, error)
+	// FinishPasskey registers the credential in body (the PublicKeyCredential JSON
+	// navigator.credentials.create returned): identity.ErrCeremony when it does not
+	// check out, identity.ErrDuplicateCredential when it is enrolled already.
+	FinishPasskey(ctx context.Context, token string, body io.Reader) (*identity.Factor, error)
+}
+
+// Option configures the handler New returns.
+type Option func(*server)
+
+// WithEnrollments serves the enrollment pages (/e/{token}) from e. Without it
+// those routes do not exist.
+func WithEnrollments(e Enrollments) Option {
+	return func(s *server) { s.enroll = e }
 }
 
 // JWKS is the public key set assertions are verified with (*assertion.Keyring
@@ -76,6 +123,7 @@ type Readiness func(ctx context.Context) error
 type server struct {
 	cfg    Config
 	pages  Pages
+	enroll Enrollments // nil: no enrollment pages
 	jwks   JWKS
 	ready  Readiness
 	nonces nonces
@@ -91,9 +139,9 @@ type server struct {
 // New returns the HTTP handler for the customer pages, the JWKS, the health
 // endpoints and, when cfg.DevOutbox is set, the dev outbox. keys computes the
 // form nonces' MACs (any key of the ring verifies, so keys can rotate); now is the
-// clock nonces are judged by.
+// clock nonces are judged by. Options add optional dependencies (WithEnrollments).
 func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ring,
-	now func() time.Time, log *slog.Logger) (http.Handler, error) {
+	now func() time.Time, log *slog.Logger, opts ...Option) (http.Handler, error) {
 	u := cfg.PublicURL
 	switch {
 	case u == nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
@@ -125,6 +173,9 @@ func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ri
 		assets: a, views: v,
 	}
 	s.base = s.origin + s.prefix
+	for _, o := range opts {
+		o(s)
+	}
 	return s.logRequests(s.secureHeaders(s.routes())), nil
 }
 
@@ -151,9 +202,20 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc("POST "+p+"/v/{token}", s.codePost)
 	mux.HandleFunc("GET "+p+"/l/{token}", s.linkPage)
 	mux.HandleFunc("POST "+p+"/l/{token}", s.linkPost)
+	// The passkey endpoints answer every method, so that a GET or HEAD gets a
+	// 405 that says so rather than the neutral page; only a POST acts.
+	mux.HandleFunc(p+"/v/{token}/passkey/begin", s.passkeyBegin)
+	mux.HandleFunc(p+"/v/{token}/passkey/finish", s.passkeyFinish)
 	// Anything else under the page prefixes is a link that does not work.
 	mux.HandleFunc(p+"/v/", s.neutralPage)
 	mux.HandleFunc(p+"/l/", s.neutralPage)
+	if s.enroll != nil {
+		mux.HandleFunc("GET "+p+"/e/{token}", s.enrollPage)
+		mux.HandleFunc("POST "+p+"/e/{token}", s.enrollPost)
+		mux.HandleFunc(p+"/e/{token}/passkey/begin", s.enrollPasskeyBegin)
+		mux.HandleFunc(p+"/e/{token}/passkey/finish", s.enrollPasskeyFinish)
+		mux.HandleFunc(p+"/e/", s.neutralPage)
+	}
 	mux.HandleFunc("GET "+p+"/static/{name}", s.static)
 	mux.HandleFunc("GET "+p+"/.well-known/jwks.json", s.jwksDoc)
 	mux.HandleFunc("GET "+p+"/healthz", s.healthz)
@@ -167,9 +229,18 @@ func (s *server) routes() *http.ServeMux {
 }
 
 // contentSecurityPolicy allows the one stylesheet and forms posting back to this
-// origin; the pages carry no script at all.
+// origin; a page under it runs no script at all.
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// scriptPolicy is the policy of a page that offers a passkey: the one script this
+// render names by its nonce, fetches back to this origin only, and no string ever
+// reaching a DOM sink that could run it (Trusted Types, which the script never needs).
+func scriptPolicy(nonce string) string {
+	return "default-src 'none'; script-src 'nonce-" + nonce + "'; connect-src 'self'; style-src 'self'; " +
+		"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
+		"require-trusted-types-for 'script'"
+}
 
 // secureHeaders sets the headers every response carries. Handlers that serve
 // cacheable public bytes (assets, JWKS) replace Cache-Control.
@@ -236,7 +307,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 // url returns the public URL of path (which starts with "/").
 func (s *server) url(path string) string { return s.base + path }
 
-// pageURL returns the public URL of a page: kind is "v" or "l".
+// pageURL returns the public URL of a page: kind is "v", "l" or "e".
 func (s *server) pageURL(kind, token string) string {
 	return s.url("/" + kind + "/" + url.PathEscape(token))
 }
