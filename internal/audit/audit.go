@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"crypto/sha1" //nolint:gosec // A keyed pseudonym needs preimage resistance only; see Pseudonym.
+	_ "embed"
+	"encoding/hex"
+	"time"
+)
+
+// Kinds of events, as stored in the field "k".
+const (
+	Started           = "started"
+	Sent              = "sent"
+	SendFailed        = "send_failed"
+	AttemptFailed     = "attempt_failed"
+	Verified          = "verified"
+	Failed            = "failed"
+	Expired           = "expired"
+	Canceled          = "canceled"
+	Reported          = "reported"
+	AssertionIssued   = "assertion_issued"
+	DisclosureAllowed = "disclosure_allowed"
+	DisclosureDenied  = "disclosure_denied"
+	FactorEnrolled    = "factor_enrolled"
+	FactorRemoved     = "factor_removed"
+	IdentityLinked    = "identity_linked"
+	IdentityUnlinked  = "identity_unlinked"
+	Erased            = "erased"
+	ClientDenied      = "client_denied"
+)
+
+// Kinds lists every kind of event.
+var Kinds = []string{
+	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
+	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved,
+	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
+}
+
+// Lua defines the function scripts call to append an event:
+//
+//	local function audit_event(akey, now_ms, retention_ms, fields)
+//
+// It returns the new entry's id. Prepend it to a script's source (before any prelude) and wrap the
+// result once in redis.NewScript. It defines no global and reads no KEYS or ARGV.
+//
+//go:embed audit.lua
+var Lua string
+
+// Event is one audit entry. Identity and Customer are pseudonyms and Destination a mask, never
+// raw values.
+type Event struct {
+	ID   string    // the stream entry id; set by List, ignored when writing
+	Time time.Time // the writer's time, to the millisecond
+	Kind string    // one of Kinds
+
+	ClientID       string
+	AgentID        string
+	VerificationID string
+	Method         string
+	Outcome        string
+	Reason         string
+
+	Identity    string // identity pseudonym
+	Customer    string // customer pseudonym
+	Destination string // masked destination
+}
+
+// Stream field names.
+const (
+	fieldKind         = "k"
+	fieldTime         = "t"
+	fieldClient       = "c"
+	fieldAgent        = "a"
+	fieldVerification = "v"
+	fieldMethod       = "m"
+	fieldOutcome      = "o"
+	fieldReason       = "r"
+	fieldIdentity     = "i"
+	fieldCustomer     = "u"
+	fieldDestination  = "d"
+)
+
+// pseudonymLen is the length in hex digits of a pseudonym (64 bits).
+const pseudonymLen = 16
+
+// Pseudonym returns hex(SHA-1(key || subject))[:16], the value the Lua expression
+// string.sub(redis.sha1hex(key .. subject), 1, 16) gives. key is the per-customer pseudonym key:
+// 32 random bytes kept as 64 hex characters.
+//
+// Why SHA-1 with a secret prefix is adequate here: a pseudonym must not let anyone without the key
+// tell which subject it stands for, which rests on preimage resistance of SHA-1 (unbroken; its
+// known weakness is collisions, which reveal nothing about a subject) and on the 256-bit key,
+// which puts guessing even a low-entropy subject (a handle, a customer number) out of reach. The
+// weaknesses of a prefix-keyed hash against an HMAC — length extension — concern forgery, and
+// nobody accepts a pseudonym as proof of anything, so there is nothing to forge; besides, the key
+// has a fixed length, so key and subject cannot be re-split, and a truncated digest leaks no
+// chaining state. 64 bits keep pseudonyms of one customer's subjects distinct with overwhelming
+// probability. Redis's Lua has redis.sha1hex and no HMAC, which is why scripts use this form.
+//
+// Deleting the key (erasure) makes every pseudonym made with it unlinkable to its subject, without
+// rewriting the audit streams: crypto-shredding.
+func Pseudonym(key, subject string) string {
+	sum := sha1.Sum([]byte(key + subject)) //nolint:gosec // See the doc comment.
+	return hex.EncodeToString(sum[:])[:pseudonymLen]
+}
+
+// sharedStream is the one stream of standalone and Sentinel deployments.
+const sharedStream = "audit:events"
+
+// StreamKey returns the stream that a script running on hash tag tag writes to: on standalone
+// Redis and Sentinel (perTag false) the one stream "audit:events"; on Redis Cluster (perTag true)
+// the tag's own stream "v:{tag}:a", since a script may only touch keys in its own slot.
+func StreamKey(tag string, perTag bool) string {
+	if !perTag {
+		return sharedStream
+	}
+	return "v:{" + tag + "}:a"
+}

@@ -1,0 +1,64 @@
+// Package audit records security events in a Redis Stream and reads them back.
+//
+// # What is stored
+//
+// Every security event of authsvc (see [Kinds]) is one stream entry with these fields, each
+// present only when it has a value:
+//
+//	k  kind (one of Kinds)            t  time, Unix milliseconds of the writer's clock
+//	c  client id                      a  agent id
+//	v  verification id                m  method
+//	o  outcome                        r  reason
+//	i  identity pseudonym             u  customer pseudonym
+//	d  masked destination
+//
+// Social identities and customers appear only as keyed pseudonyms ([Pseudonym]) and
+// destinations only as masks ("a***@e***.com"); a code, token, secret, handle, email address or
+// phone number never reaches the stream or the [Log].
+//
+// # Writing
+//
+// Most events are written inside the Lua script that makes the state change they record, so
+// that audit costs no extra Redis round trip and is atomic with the change: a script prepends
+// [Lua], which defines one local function,
+//
+//	local function audit_event(akey, now_ms, retention_ms, fields)
+//
+// and calls it as, for example,
+//
+//	audit_event(KEYS[3], NOW, ARGV[9], {'k', 'verified', 'c', client, 'v', id, 'm', m, 'i', ih})
+//
+// Pairs whose value is nil or the empty string are skipped; 't' is added. Entry ids are "<ms>-<seq>" with ms
+// never below the stream's last id, so ids stay monotonic when one replica's clock is behind
+// another's; 't' keeps the writer's own time. Events no script writes (client_denied, erased,
+// disclosure decisions taken without a script) go through [Writer], which runs the same function
+// in a small script of its own, alone ([Writer.Append]) or queued in the caller's pipeline
+// ([Writer.Script], [Writer.Args]).
+//
+// # Retention
+//
+// Each append trims, exactly, the entries whose id is older than its time minus the retention,
+// and raises the stream's TTL to the retention, so a stream nobody writes to any more expires as
+// a whole. Nothing else deletes entries: erasing a customer deletes the customer's pseudonym key,
+// which leaves its pseudonyms in the stream unlinkable (crypto-shredding) until they age out.
+//
+// # Streams and Redis Cluster
+//
+// A script may only touch keys in its own slot. On standalone Redis and Sentinel every event goes
+// to one stream, "audit:events"; on Cluster each hash tag has its own stream, "v:{tag}:a", beside
+// the keys its scripts change ([StreamKey]).
+//
+// # Reading
+//
+// [List] reads any number of streams in turn, oldest first within each, filtered by customer
+// pseudonym, verification, client and time ('t'), and pages with an opaque token. One call reads
+// at most 20 entries per event it may return, so a filter that matches little costs bounded work
+// per call and returns a token to continue.
+//
+// # Pseudonyms
+//
+// A pseudonym is the first 16 hex digits of SHA-1(key || subject), with key the customer's
+// pseudonym key (32 random bytes, kept as 64 hex characters). Scripts compute the same value as
+// string.sub(redis.sha1hex(key .. subject), 1, 16); Redis's Lua offers no HMAC, and none is needed
+// here: see [Pseudonym].
+package audit
