@@ -38,6 +38,11 @@ Commands:
   get ID              show a verification
   cancel ID           cancel a pending verification, or revoke a verified one
   resend ID           send a new code or link (--email or --phone: the destination used at the start)
+  enroll              create a one-time enrollment link (authenticator app or passkey) to post
+                      in the DM (--customer-id, --method totp|webauthn, --verification ID of a
+                      recent VERIFIED verification of that customer, --locale)
+  factors list|remove list a customer's enrolled factors, or remove one (--customer-id; remove
+                      takes the FACTOR_ID)
   jwks                print the JWKS that verifies assertions
   assertion verify TOKEN|-   check an assertion with the service (--audience required; - reads stdin)
   policy              print the disclosure policy as the agents' cheat sheet: what may be shared
@@ -72,13 +77,6 @@ verify flags:
   --request-id ID      idempotency key (default random)
   --no-watch           print the verification and exit without watching
   --json               print one JSON object per event instead of text
-
-keys generate flags:
-  --dir DIR            the directory to write into (required); existing files are never replaced
-  --alg A              EdDSA (default) or ES256
-  --not-before WHEN    when the key may start signing: RFC 3339, now, or +DURATION (default +24h)
-  --retire-at WHEN     when it stops signing (optional; same forms)
-  --name NAME          file name without .pem (default: the not-before time, 20060102-150405)
 
 keys generate flags:
   --dir DIR            the directory to write into (required); existing files are never replaced
@@ -142,6 +140,10 @@ func runEnv(ctx context.Context, args []string, e env) int {
 		return cmdAssertion(ctx, g, rest, e)
 	case "policy":
 		return cmdPolicy(ctx, g, rest, e)
+	case "enroll":
+		return cmdEnroll(ctx, g, rest, e)
+	case "factors":
+		return cmdFactors(ctx, g, rest, e)
 	case "keys":
 		return cmdKeys(rest, e, time.Now)
 	case "help":

@@ -172,6 +172,7 @@ type event struct {
 	MatchNumber  string          `json:"match_number,omitempty"`
 	DMText       string          `json:"dm_text,omitempty"`
 	Claims       json.RawMessage `json:"claims,omitempty"`
+	Data         json.RawMessage `json:"data,omitempty"`
 	Error        string          `json:"error,omitempty"`
 }
 
