@@ -19,7 +19,7 @@ func FuzzFinishPasskeyBody(f *testing.F) {
 	// Seeds: a valid response of another ceremony (so every byte of it parses),
 	// variations of it, and assorted malformed JSON.
 	_, other := fx.passkeyCeremony("cust-other")
-	valid := newSoftAuthn(f).register(f, other)
+	valid := register(f, newAuthenticator(f), other)
 	f.Add(valid)
 	var m map[string]any
 	if err := json.Unmarshal(valid, &m); err != nil {

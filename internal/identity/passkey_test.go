@@ -2,6 +2,7 @@ package identity
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -9,8 +10,41 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
+	"github.com/authsvc/authsvc/internal/softauthn"
 	"github.com/authsvc/authsvc/internal/verify"
 )
+
+// newAuthenticator returns a software passkey for the fixture's relying party:
+// it verifies the user, is not backup eligible, and its sign count is 7.
+func newAuthenticator(t testing.TB) *softauthn.Authenticator {
+	t.Helper()
+	a, err := softauthn.New("localhost", testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Counter = 7
+	return a
+}
+
+// create is navigator.credentials.create with a: the options as the page gets
+// them, the registration response body as it posts it.
+func create(a *softauthn.Authenticator, cc *protocol.CredentialCreation) ([]byte, error) {
+	options, err := json.Marshal(cc)
+	if err != nil {
+		return nil, err
+	}
+	return a.Register(options)
+}
+
+// register is create for a ceremony the authenticator must answer.
+func register(t testing.TB, a *softauthn.Authenticator, cc *protocol.CredentialCreation) []byte {
+	t.Helper()
+	body, err := create(a, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
 
 // passkeyCeremony creates a passkey enrollment for customerID and begins its
 // ceremony; it returns the token and the creation options.
@@ -55,8 +89,9 @@ func TestPasskeyEnrollment(t *testing.T) {
 				t.Fatalf("session TTL = %v; want the ceremony timeout", ttl)
 			}
 
-			a := newSoftAuthn(t).backup(tc.be, tc.bs)
-			fac, err := f.finish(token, a.register(t, cc))
+			a := newAuthenticator(t)
+			a.BE, a.BS = tc.be, tc.bs
+			fac, err := f.finish(token, register(t, a, cc))
 			if err != nil {
 				t.Fatalf("FinishPasskey: %v (log: %s)", err, f.logs.String())
 			}
@@ -68,7 +103,7 @@ func TestPasskeyEnrollment(t *testing.T) {
 				t.Fatalf("Factors = %+v", fs)
 			}
 			p := fs[0].Passkey
-			if !bytes.Equal(p.CredentialID, a.credID) || p.BackupEligible != tc.be || p.BackupState != tc.bs ||
+			if !bytes.Equal(p.CredentialID, a.ID()) || p.BackupEligible != tc.be || p.BackupState != tc.bs ||
 				!p.UserVerified || p.SignCount != 7 || p.AttestationType != "none" || len(p.PublicKey) == 0 {
 				t.Fatalf("stored passkey = %+v", p)
 			}
@@ -80,7 +115,7 @@ func TestPasskeyEnrollment(t *testing.T) {
 			if n := f.rdb.Exists(f.ctx, SessionKey(enrollmentID(token))).Val(); n != 0 {
 				t.Fatal("SessionData left in Redis after finish")
 			}
-			idx := f.rdb.Get(f.ctx, CredentialKey(f.keys, a.credID)).Val()
+			idx := f.rdb.Get(f.ctx, CredentialKey(f.keys, a.ID())).Val()
 			if want := CustomerTag(f.keys, "cust-42") + ":" + CustomerHash(f.keys, "cust-42") + ":" + fac.ID; idx != want {
 				t.Fatalf("credential index = %q; want %q", idx, want)
 			}
@@ -88,7 +123,7 @@ func TestPasskeyEnrollment(t *testing.T) {
 
 			// The link is used up and the ceremony finished: a second finish with the
 			// same session is refused.
-			if _, err := f.finish(token, a.register(t, cc)); !errors.Is(err, ErrCeremony) {
+			if _, err := f.finish(token, register(t, a, cc)); !errors.Is(err, ErrCeremony) {
 				t.Fatalf("second FinishPasskey = %v; want ErrCeremony", err)
 			}
 			if _, err := f.store.OpenEnrollment(f.ctx, token); !errors.Is(err, ErrNotFound) {
@@ -103,10 +138,10 @@ func TestPasskeyEnrollment(t *testing.T) {
 
 			// A new enrollment excludes the registered passkey.
 			_, cc2 := f.passkeyCeremony("cust-42")
-			if len(cc2.Response.CredentialExcludeList) != 1 || !bytes.Equal(cc2.Response.CredentialExcludeList[0].CredentialID, a.credID) {
+			if len(cc2.Response.CredentialExcludeList) != 1 || !bytes.Equal(cc2.Response.CredentialExcludeList[0].CredentialID, a.ID()) {
 				t.Fatalf("exclude list = %+v", cc2.Response.CredentialExcludeList)
 			}
-			if _, err := a.create(cc2); !errors.Is(err, errExcluded) {
+			if _, err := create(a, cc2); !errors.Is(err, softauthn.ErrExcluded) {
 				t.Fatalf("authenticator created an excluded credential: %v", err)
 			}
 		})
@@ -118,10 +153,10 @@ func TestPasskeySessionConsumedOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	token, cc := f.passkeyCeremony("cust-42")
-	a := newSoftAuthn(t)
-	good := a.register(t, cc)
-	a.origin = "https://evil.example"
-	if _, err := f.finish(token, a.register(t, cc)); !errors.Is(err, ErrCeremony) {
+	a := newAuthenticator(t)
+	good := register(t, a, cc)
+	a.Origin = "https://evil.example"
+	if _, err := f.finish(token, register(t, a, cc)); !errors.Is(err, ErrCeremony) {
 		t.Fatalf("wrong origin = %v; want ErrCeremony", err)
 	}
 	if _, err := f.finish(token, good); !errors.Is(err, ErrCeremony) {
@@ -138,8 +173,8 @@ func TestPasskeySessionConsumedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.origin = testOrigin
-	if _, err := f.finish(token, a.register(t, cc2)); err != nil {
+	a.Origin = testOrigin
+	if _, err := f.finish(token, register(t, a, cc2)); err != nil {
 		t.Fatalf("new ceremony: %v", err)
 	}
 }
@@ -148,31 +183,31 @@ func TestPasskeyRefusals(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		tweak func(f *fixture, a *softAuthn)
+		tweak func(f *fixture, a *softauthn.Authenticator)
 		want  error
 	}{
-		{"wrong origin", func(_ *fixture, a *softAuthn) { a.origin = "http://localhost:8081" }, ErrCeremony},
-		{"wrong rp id", func(_ *fixture, a *softAuthn) { a.rpID = "example.com" }, ErrCeremony},
-		{"no user verification", func(_ *fixture, a *softAuthn) { a.flags &^= protocol.FlagUserVerified }, ErrCeremony},
-		{"BS without BE", func(_ *fixture, a *softAuthn) { a.flags |= protocol.FlagBackupState }, ErrCeremony},
-		{"ceremony timed out", func(f *fixture, _ *softAuthn) { f.clock.Advance(2 * time.Minute) }, ErrCeremony},
-		{"enrollment expired", func(f *fixture, _ *softAuthn) { f.clock.Advance(15 * time.Minute) }, ErrNotFound},
+		{"wrong origin", func(_ *fixture, a *softauthn.Authenticator) { a.Origin = "http://localhost:8081" }, ErrCeremony},
+		{"wrong rp id", func(_ *fixture, a *softauthn.Authenticator) { a.RPID = "example.com" }, ErrCeremony},
+		{"no user verification", func(_ *fixture, a *softauthn.Authenticator) { a.UV = false }, ErrCeremony},
+		{"BS without BE", func(_ *fixture, a *softauthn.Authenticator) { a.BS = true }, ErrCeremony},
+		{"ceremony timed out", func(f *fixture, _ *softauthn.Authenticator) { f.clock.Advance(2 * time.Minute) }, ErrCeremony},
+		{"enrollment expired", func(f *fixture, _ *softauthn.Authenticator) { f.clock.Advance(15 * time.Minute) }, ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			token, cc := f.passkeyCeremony("cust-42")
-			a := newSoftAuthn(t)
+			a := newAuthenticator(t)
 			tc.tweak(f, a)
-			_, err := f.finish(token, a.register(t, cc))
+			_, err := f.finish(token, register(t, a, cc))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("FinishPasskey = %v; want %v", err, tc.want)
 			}
 			if len(f.factors("cust-42")) != 0 {
 				t.Fatal("a factor was stored")
 			}
-			if f.rdb.Exists(f.ctx, SessionKey(enrollmentID(token)), CredentialKey(f.keys, a.credID)).Val() != 0 {
+			if f.rdb.Exists(f.ctx, SessionKey(enrollmentID(token)), CredentialKey(f.keys, a.ID())).Val() != 0 {
 				t.Fatal("a session or credential index was left behind")
 			}
 		})
@@ -184,8 +219,8 @@ func TestPasskeyFinishOnDeadLink(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	token, cc := f.passkeyCeremony("cust-42")
-	a := newSoftAuthn(t)
-	body := a.register(t, cc)
+	a := newAuthenticator(t)
+	body := register(t, a, cc)
 	// The enrollment is used by someone else between the ceremony's begin and finish.
 	f.rdb.HSet(f.ctx, EnrollmentKey(enrollmentID(token)), "st", "2")
 	if _, err := f.finish(token, body); !errors.Is(err, ErrNotFound) {
@@ -194,7 +229,7 @@ func TestPasskeyFinishOnDeadLink(t *testing.T) {
 	if _, err := f.store.FinishPasskey(f.ctx, "nonsense", bytes.NewReader(body)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FinishPasskey with a bad token = %v; want ErrNotFound", err)
 	}
-	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.credID)).Val() != 0 || len(f.factors("cust-42")) != 0 {
+	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.ID())).Val() != 0 || len(f.factors("cust-42")) != 0 {
 		t.Fatal("something was stored")
 	}
 }
@@ -202,14 +237,14 @@ func TestPasskeyFinishOnDeadLink(t *testing.T) {
 func TestPasskeyDuplicateCredential(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := newSoftAuthn(t)
+	a := newAuthenticator(t)
 	token, cc := f.passkeyCeremony("cust-a")
-	if _, err := f.finish(token, a.register(t, cc)); err != nil {
+	if _, err := f.finish(token, register(t, a, cc)); err != nil {
 		t.Fatal(err)
 	}
 	// The same credential id for another customer (a cloned or malicious authenticator).
 	tokenB, ccB := f.passkeyCeremony("cust-b")
-	if _, err := f.finish(tokenB, a.register(t, ccB)); !errors.Is(err, ErrDuplicateCredential) {
+	if _, err := f.finish(tokenB, register(t, a, ccB)); !errors.Is(err, ErrDuplicateCredential) {
 		t.Fatalf("FinishPasskey = %v; want ErrDuplicateCredential", err)
 	}
 	if len(f.factors("cust-b")) != 0 {
@@ -226,9 +261,9 @@ func TestPasskeyDuplicateCredential(t *testing.T) {
 func TestRemoveFactor(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := newSoftAuthn(t)
+	a := newAuthenticator(t)
 	token, cc := f.passkeyCeremony("cust-a")
-	pk, err := f.finish(token, a.register(t, cc))
+	pk, err := f.finish(token, register(t, a, cc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +291,7 @@ func TestRemoveFactor(t *testing.T) {
 	if _, ok := h["c"+pk.ID]; ok {
 		t.Fatal("the sign count stayed")
 	}
-	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.credID)).Val() != 0 {
+	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.ID())).Val() != 0 {
 		t.Fatal("the credential index stayed")
 	}
 	if err := f.store.RemoveFactor(f.ctx, "cust-a", pk.ID); !errors.Is(err, ErrNotFound) {
@@ -273,7 +308,7 @@ func TestRemoveFactor(t *testing.T) {
 	}
 	// The removed credential may be registered again, even by another customer.
 	tokenB, ccB := f.passkeyCeremony("cust-b")
-	if _, err := f.finish(tokenB, a.register(t, ccB)); err != nil {
+	if _, err := f.finish(tokenB, register(t, a, ccB)); err != nil {
 		t.Fatalf("re-registering a removed credential: %v", err)
 	}
 }

@@ -75,7 +75,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	openTOTP := f.enroll("cust-42", KindTOTP)
 	pkToken, cc := f.passkeyCeremony("cust-42")
-	body := newSoftAuthn(t).register(t, cc)
+	body := register(t, newAuthenticator(t), cc)
 	code := codeAt(t, secret, verify.TOTPStep(f.clock.Now()))
 
 	f.srv.Stop()
@@ -146,12 +146,12 @@ func TestPasskeySessionBoundToEnrollment(t *testing.T) {
 	f := newFixture(t)
 	tokenA, ccA := f.passkeyCeremony("cust-a")
 	tokenB, _ := f.passkeyCeremony("cust-b")
-	a := newSoftAuthn(t)
+	a := newAuthenticator(t)
 	// B's session, A's response: the challenge and the user handle differ.
-	if _, err := f.finish(tokenB, a.register(t, ccA)); !errors.Is(err, ErrCeremony) {
+	if _, err := f.finish(tokenB, register(t, a, ccA)); !errors.Is(err, ErrCeremony) {
 		t.Fatalf("cross-enrollment finish = %v; want ErrCeremony", err)
 	}
-	if _, err := f.finish(tokenA, a.register(t, ccA)); err != nil {
+	if _, err := f.finish(tokenA, register(t, a, ccA)); err != nil {
 		t.Fatalf("A's own finish: %v", err)
 	}
 	if len(f.factors("cust-b")) != 0 {

@@ -111,7 +111,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("in-app browser", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOpts{localhost: true})
-		e.enrollPasskey("cust-d", newSoftAuthn(t, e.public))
+		e.enrollPasskey("cust-d", newPasskey(t, e.public))
 		key := e.enrollTOTP("cust-d")
 		v := e.startFor("cust-d", assurance.Substantial, challenge.TOTP, challenge.WebAuthn)
 

@@ -70,7 +70,7 @@ func TestCeremonyEndpointsRefuse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
-	a := newSoftAuthn(t, "http://localhost:"+port)
+	a := newPasskey(t, "http://localhost:"+port)
 	e.enrollPasskey("cust-refuse", a)
 	v := e.startFor("cust-refuse", assurance.High, challenge.WebAuthn)
 	verifyPage := e.GET(v.url, nil)
@@ -156,7 +156,7 @@ func TestCeremonyEndpointsRefuse(t *testing.T) {
 	// the enrollment link still opens, and a real ceremony still succeeds.
 	e.wantState(v.id, challenge.Pending, challenge.ReasonNone, 5)
 	wantStatus(t, e.GET(enrollLink, nil), http.StatusOK)
-	_, done := e.ceremony(verifyPage, func(o json.RawMessage) json.RawMessage { return a.get(t, o) })
+	_, done := e.ceremony(verifyPage, loginWith(t, a))
 	if done.Outcome != "verified" {
 		t.Fatalf("after the refusals: %+v", done)
 	}
@@ -167,7 +167,7 @@ func TestFactorPagesSafeMethodsChangeNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
-	a := newSoftAuthn(t, "http://localhost:"+port)
+	a := newPasskey(t, "http://localhost:"+port)
 	e.enrollPasskey("cust-safe", a)
 	key := e.enrollTOTP("cust-safe")
 	v := e.startFor("cust-safe", assurance.Substantial, challenge.TOTP, challenge.WebAuthn)
@@ -295,7 +295,7 @@ func TestInAppNotice(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
-	e.enrollPasskey("cust-inapp", newSoftAuthn(t, "http://localhost:"+port))
+	e.enrollPasskey("cust-inapp", newPasskey(t, "http://localhost:"+port))
 	key := e.enrollTOTP("cust-inapp")
 
 	instagram := map[string]string{"User-Agent": uaInstagram}

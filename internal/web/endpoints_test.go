@@ -71,7 +71,7 @@ func htmlResponses(t *testing.T, e *env) map[string]response {
 func factorResponses(t *testing.T, e *env) map[string]response {
 	t.Helper()
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
-	e.enrollPasskey("cust-pages", newSoftAuthn(t, "http://localhost:"+port))
+	e.enrollPasskey("cust-pages", newPasskey(t, "http://localhost:"+port))
 	key := e.enrollTOTP("cust-pages")
 	res, err := e.svc.Start(t.Context(), challenge.StartRequest{
 		ClientID: clientID, Identity: challenge.Identity{Network: "x", UserID: "1234567", Handle: "@alice"},

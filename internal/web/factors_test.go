@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/softauthn"
 )
 
 // User-Agents of the browsers the pages meet.
@@ -193,12 +195,49 @@ func (e *env) ceremony(page response, answer func(json.RawMessage) json.RawMessa
 	return begun, finished
 }
 
+// newPasskey returns a software passkey, for handler tests that need a ceremony
+// without a browser, for the pages served from origin: it verifies the user. The
+// browser tests run the same ceremonies with Chromium's virtual authenticator.
+func newPasskey(t testing.TB, origin string) *softauthn.Authenticator {
+	t.Helper()
+	a, err := softauthn.New("localhost", origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// registerWith answers a ceremony's creation options with a's registration
+// response, as the page posts it.
+func registerWith(t testing.TB, a *softauthn.Authenticator) func(json.RawMessage) json.RawMessage {
+	return func(options json.RawMessage) json.RawMessage {
+		t.Helper()
+		body, err := a.Register(options)
+		if err != nil {
+			t.Fatalf("register: %v\n%s", err, options)
+		}
+		return body
+	}
+}
+
+// loginWith answers a ceremony's request options with an assertion signed by a.
+func loginWith(t testing.TB, a *softauthn.Authenticator) func(json.RawMessage) json.RawMessage {
+	return func(options json.RawMessage) json.RawMessage {
+		t.Helper()
+		body, err := a.Login(options)
+		if err != nil {
+			t.Fatalf("login: %v\n%s", err, options)
+		}
+		return body
+	}
+}
+
 // enrollPasskey enrolls a passkey for customer through the pages' endpoints.
-func (e *env) enrollPasskey(customer string, a *softAuthn) {
+func (e *env) enrollPasskey(customer string, a *softauthn.Authenticator) {
 	e.t.Helper()
 	page := e.GET(e.enrollment(customer, identity.KindPasskey, "en"), nil)
 	wantStatus(e.t, page, http.StatusOK)
-	_, done := e.ceremony(page, func(o json.RawMessage) json.RawMessage { return a.create(e.t, o) })
+	_, done := e.ceremony(page, registerWith(e.t, a))
 	if done.status != http.StatusOK || done.Outcome != "enrolled" || done.Tone != "ok" ||
 		done.Message != "Your passkey is set up. You can go back to the chat." {
 		e.t.Fatalf("finish: %d %+v", done.status, done)
@@ -313,7 +352,7 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	_, port, _ := strings.Cut(strings.TrimPrefix(e.public, "http://"), ":")
 	origin := "http://localhost:" + port
-	a := newSoftAuthn(t, origin)
+	a := newPasskey(t, origin)
 
 	link := e.enrollment("cust-pk", identity.KindPasskey, "es")
 	intro := e.GET(link, nil)
@@ -332,7 +371,7 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 		if fs := forms(t, page.body); fs["code"] != nil || fs["totp"] != nil {
 			t.Fatal("a passkey-only page offers a code form")
 		}
-		begun, done := e.ceremony(page, func(o json.RawMessage) json.RawMessage { return a.get(t, o) })
+		begun, done := e.ceremony(page, loginWith(t, a))
 		if !strings.Contains(string(begun.Options), `"userVerification":"required"`) {
 			t.Fatalf("HIGH does not require user verification: %s", begun.Options)
 		}
@@ -344,14 +383,14 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 
 	e.run(t, "no user verification earns SUBSTANTIAL", func(t *testing.T) {
 		noUV := *a
-		noUV.flags = a.flags &^ 0x04 // UV
+		noUV.UV = false
 		for _, tc := range []struct {
 			min      assurance.Level
 			outcome  string
 			verified bool
 		}{{assurance.Substantial, "verified", true}, {assurance.High, "retry", false}} {
 			v := e.startFor("cust-pk", tc.min, challenge.WebAuthn)
-			_, done := e.ceremony(e.GET(v.url, nil), func(o json.RawMessage) json.RawMessage { return noUV.get(t, o) })
+			_, done := e.ceremony(e.GET(v.url, nil), loginWith(t, &noUV))
 			if done.Outcome != tc.outcome {
 				t.Fatalf("min %v: %+v", tc.min, done)
 			}
@@ -361,7 +400,7 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 				t.Fatalf("min HIGH without UV: state %v", got.State)
 			}
 		}
-		a.counter = noUV.counter
+		a.Counter = noUV.Counter
 	})
 
 	e.run(t, "a response that does not check out", func(t *testing.T) {
@@ -374,9 +413,10 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 		}
 		e.wantState(v.id, challenge.Pending, challenge.ReasonNone, 5)
 		// Another key's signature: a wrong attempt.
-		other := newSoftAuthn(t, origin)
-		other.credID, other.user = a.credID, a.user
-		_, done = e.ceremony(page, func(o json.RawMessage) json.RawMessage { return other.get(t, o) })
+		other := newPasskey(t, origin)
+		other.SetID(a.ID())
+		other.SetUserHandle(a.UserHandle())
+		_, done = e.ceremony(page, loginWith(t, other))
 		if done.Outcome != "retry" || done.Message != "That passkey didn't work. 4 tries left." {
 			t.Fatalf("forged: %+v", done)
 		}
@@ -384,14 +424,14 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 		// A repeated finish (a retried request) finds its ceremony used: it counts nothing.
 		begin, finish, nonce := passkeyBox(t, page)
 		begun := e.postJSON(begin, map[string]string{"nonce": nonce}, nil)
-		body := map[string]any{"nonce": begun.Nonce, "credential": other.get(t, begun.Options)}
+		body := map[string]any{"nonce": begun.Nonce, "credential": loginWith(t, other)(begun.Options)}
 		first, second := e.postJSON(finish, body, nil), e.postJSON(finish, body, nil)
 		if first.Message != "That passkey didn't work. 3 tries left." || second.Outcome != "retry" {
 			t.Fatalf("repeat: %+v then %+v", first, second)
 		}
 		e.wantState(v.id, challenge.Pending, challenge.ReasonNone, 3)
 		// And the real passkey still works.
-		_, done = e.ceremony(page, func(o json.RawMessage) json.RawMessage { return a.get(t, o) })
+		_, done = e.ceremony(page, loginWith(t, a))
 		if done.Outcome != "verified" {
 			t.Fatalf("after refusals: %+v", done)
 		}
@@ -399,7 +439,16 @@ func TestPasskeyEnrollmentAndVerification(t *testing.T) {
 
 	e.run(t, "enrolled twice", func(t *testing.T) {
 		page := e.GET(e.enrollment("cust-pk", identity.KindPasskey, "en"), nil)
-		_, done := e.ceremony(page, func(o json.RawMessage) json.RawMessage { return a.create(t, o) })
+		// The options exclude the enrolled passkey, so an authenticator refuses…
+		begin, _, nonce := passkeyBox(t, page)
+		begun := e.postJSON(begin, map[string]string{"nonce": nonce}, nil)
+		if _, err := a.Register(begun.Options); !errors.Is(err, softauthn.ErrExcluded) {
+			t.Fatalf("the options do not exclude the enrolled passkey: %v\n%s", err, begun.Options)
+		}
+		// …and a client that ignores the exclusion is refused by the server.
+		dup := *a
+		dup.IgnoreExcludeList = true
+		_, done := e.ceremony(page, registerWith(t, &dup))
 		if done.Outcome != "duplicate" || done.Message != "This passkey is already set up for your account." {
 			t.Fatalf("duplicate: %+v", done)
 		}
