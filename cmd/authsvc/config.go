@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -54,6 +55,7 @@ import (
 //	AUTHSVC_REDIS_READ_TIMEOUT            500ms                            Redis read timeout
 //	AUTHSVC_REDIS_WRITE_TIMEOUT           500ms                            Redis write timeout
 //	AUTHSVC_HMAC_KEYS_FILE                required / random                keyed-hash keys, lines "ID:BASE64" (>= 32 bytes), current first
+//	AUTHSVC_KEK_FILE                      required / random                key-encryption keys that seal TOTP seeds, lines "ID:BASE64" (32 bytes), current first
 //	AUTHSVC_SIGNING_KEYS_DIR              required / ephemeral Ed25519     directory of PKCS#8 PEM signing keys (NAME.pem), each with optional NAME.json (not_before, retire_at)
 //	AUTHSVC_SIGNING_KEY_ACTIVE            (by not_before)                  pin the signing key (file name without .pem, or kid), overriding the keys' schedule
 //	AUTHSVC_SIGNING_PUBLISH_LEAD          10m                              a new key is published this long before it may sign, a retired key this much longer than its tokens live (5m to 24h)
@@ -62,6 +64,12 @@ import (
 //	AUTHSVC_ASSERTION_TTL                 5m                               assertion lifetime (30s to 1h)
 //	AUTHSVC_VERIFICATION_TTL              10m                              time a customer has when the request names none (1m to 60m)
 //	AUTHSVC_MAX_ATTEMPTS                  5                                wrong codes that fail a verification (1 to 10)
+//	AUTHSVC_ENROLLMENT_WINDOW             10m                              how recently a verification must have succeeded to prove LinkIdentity or CreateEnrollmentLink (1m to 60m)
+//	AUTHSVC_ENROLLMENT_LINK_TTL           15m                              life of an enrollment page link (1m to 24h)
+//	AUTHSVC_CUSTOMER_RETENTION            400d                             customer data (links, factors) lives this long after its last write (1d to 3650d; Nd or a Go duration)
+//	AUTHSVC_WEBAUTHN_RP_ID                host of AUTHSVC_PUBLIC_URL       passkey relying party id: that host or a parent domain of it
+//	AUTHSVC_WEBAUTHN_ORIGINS              origin of AUTHSVC_PUBLIC_URL     origins passkey ceremonies may come from, comma-separated, exact (scheme://host[:port]); must include the public URL's
+//	AUTHSVC_WEBAUTHN_TIMEOUT              2m                               longest passkey ceremony, enforced by the server (30s to 10m)
 //	AUTHSVC_IDENTITY_FAILURE_LIMIT        20                               consecutive failures of one method family that lock it for the identity (1 to 100)
 //	AUTHSVC_IDENTITY_FIRST_LOCK           30s                              the first lock; each further one doubles (1s to 24h)
 //	AUTHSVC_IDENTITY_LONGEST_LOCK         1h                               the longest lock (first lock to 7d = 168h)
@@ -90,6 +98,8 @@ import (
 //	AUTHSVC_SMS_WEBHOOK_SECRET_FILE       required                         file holding the SMS webhook's HMAC secret (>= 32 bytes)
 //	AUTHSVC_LOG_LEVEL                     info                             debug | info | warn | error
 //	AUTHSVC_LOG_FORMAT                    json / text                      json | text
+//	AUTHSVC_AUDIT_RETENTION               90d                              how long audit events are kept (Nd or a duration)
+//	AUTHSVC_AUDIT_LOG                     stdout                           the audit log mirror: stdout | stderr | off | a file path
 type Config struct {
 	// Dev is dev mode: everything runs in-process and nothing is sent.
 	Dev DevConfig
@@ -105,6 +115,12 @@ type Config struct {
 	Assertion AssertionConfig
 	// Verification configures the lifecycle.
 	Verification VerificationConfig
+	// Enrollment configures linked identities and enrolled factors.
+	Enrollment EnrollmentConfig
+	// Audit configures the audit trail.
+	Audit AuditConfig
+	// WebAuthn configures the passkey relying party.
+	WebAuthn WebAuthnConfig
 	// Limits are the abuse limits per identity and across verifications
 	// (AUTHSVC_IDENTITY_*, AUTHSVC_LIMIT_*, AUTHSVC_SMS_COUNTRIES), every field set.
 	Limits challenge.Limits
@@ -155,7 +171,9 @@ type ServiceConfig struct {
 
 // KeysConfig names the key files and the signing-key rotation settings.
 type KeysConfig struct {
-	HMACKeysFile     string
+	HMACKeysFile string
+	// KEKFile holds the key-encryption keys that seal TOTP seeds (seal.LoadFile).
+	KEKFile          string
 	SigningKeysDir   string
 	SigningKeyActive string
 	// SigningPublishLead is the keyring's publish lead (assertion.KeyringOptions).
@@ -176,6 +194,37 @@ type AssertionConfig struct {
 type VerificationConfig struct {
 	TTL         time.Duration
 	MaxAttempts int
+}
+
+// EnrollmentConfig configures linked identities and enrolled factors.
+type EnrollmentConfig struct {
+	// Window is how recently a verification of the same client must have become
+	// VERIFIED to prove a LinkIdentity or CreateEnrollmentLink without a grant.
+	Window time.Duration
+	// LinkTTL is the life of an enrollment page link.
+	LinkTTL time.Duration
+	// Retention is how long a customer's links and factors live after the last write.
+	Retention time.Duration
+}
+
+// AuditConfig configures the audit trail: the Redis stream every transition
+// writes, and the structured log that mirrors it.
+type AuditConfig struct {
+	// Retention is how long events stay in the stream (trimmed by age).
+	Retention time.Duration
+	// Log is where the JSON-lines mirror goes: "stdout", "stderr", "off" or a file path.
+	Log string
+}
+
+// WebAuthnConfig configures the passkey relying party. Empty RPID and Origins
+// are derived from the public URL (see webAuthnSettings).
+type WebAuthnConfig struct {
+	// RPID is the relying party id: the public URL's host or a parent domain.
+	RPID string
+	// Origins are the exact origins (scheme://host[:port]) ceremonies may come from.
+	Origins []string
+	// CeremonyTimeout bounds a passkey ceremony; the server enforces it.
+	CeremonyTimeout time.Duration
 }
 
 // SMTPConfig configures the SMTP sender; it is used when Host is set.
@@ -215,8 +264,13 @@ const (
 	minPublishLead         = 5 * time.Minute
 	defaultVerificationTTL = 10 * time.Minute
 	defaultMaxAttempts     = 5
-	defaultDialTimeout     = time.Second
-	defaultIOTimeout       = 500 * time.Millisecond
+	// Enrollment and passkeys.
+	defaultEnrollmentWindow  = 10 * time.Minute
+	defaultEnrollmentLinkTTL = 15 * time.Minute
+	defaultRetention         = 400 * day
+	defaultCeremonyTimeout   = 2 * time.Minute
+	defaultDialTimeout       = time.Second
+	defaultIOTimeout         = 500 * time.Millisecond
 )
 
 // Default abuse limits: the same values challenge.Limits takes for zero fields,
@@ -310,6 +364,34 @@ func (r *envReader) duration(name string, def, lo, hi time.Duration) time.Durati
 	}
 	if d < lo || d > hi {
 		r.addf("%s: want between %s and %s, got %s", name, lo, hi, d)
+	}
+	return d
+}
+
+// days reads a long duration: N days written "Nd" (e.g. 400d), or a Go duration
+// such as 9600h.
+func (r *envReader) days(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	var d time.Duration
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > math.MaxInt32 {
+			r.addf("%s: want a number of days such as 400d, or a duration such as 9600h, got %q", name, v)
+			return def
+		}
+		d = time.Duration(days) * day
+	} else {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			r.addf("%s: want a number of days such as 400d, or a duration such as 9600h, got %q", name, v)
+			return def
+		}
+	}
+	if d < lo || d > hi {
+		r.addf("%s: want between %dd and %dd, got %s", name, lo/day, hi/day, v)
 	}
 	return d
 }
@@ -468,6 +550,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	// Keys and clients.
 	if prod {
 		c.Keys.HMACKeysFile = r.file("AUTHSVC_HMAC_KEYS_FILE", true, "a file of keyed-hash keys, one \"ID:BASE64\" line each (32+ random bytes), current first")
+		c.Keys.KEKFile = r.file("AUTHSVC_KEK_FILE", true, "a file of key-encryption keys that seal TOTP seeds, one \"ID:BASE64\" line each (exactly 32 random bytes), current first")
 		c.Keys.SigningKeysDir = r.dir("AUTHSVC_SIGNING_KEYS_DIR", true, "a directory of PKCS#8 PEM signing keys (Ed25519 or ECDSA P-256), e.g. a mounted Kubernetes Secret")
 		c.Keys.SigningKeyActive = r.str("AUTHSVC_SIGNING_KEY_ACTIVE", "")
 		c.Keys.SigningPublishLead = r.duration("AUTHSVC_SIGNING_PUBLISH_LEAD", defaultPublishLead, minPublishLead, 24*time.Hour)
@@ -483,6 +566,16 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Assertion.TTL = r.duration("AUTHSVC_ASSERTION_TTL", defaultAssertionTTL, 30*time.Second, time.Hour)
 	c.Verification.TTL = r.duration("AUTHSVC_VERIFICATION_TTL", defaultVerificationTTL, time.Minute, time.Hour)
 	c.Verification.MaxAttempts = r.integer("AUTHSVC_MAX_ATTEMPTS", defaultMaxAttempts, 1, 10)
+
+	// Enrollment and passkeys, in dev mode too. A verification record stays
+	// readable for an hour after it expires, so a window of at most an hour
+	// never outlives the verification that proves it.
+	c.Enrollment.Window = r.duration("AUTHSVC_ENROLLMENT_WINDOW", defaultEnrollmentWindow, time.Minute, time.Hour)
+	c.Enrollment.LinkTTL = r.duration("AUTHSVC_ENROLLMENT_LINK_TTL", defaultEnrollmentLinkTTL, time.Minute, day)
+	c.Enrollment.Retention = r.days("AUTHSVC_CUSTOMER_RETENTION", defaultRetention, day, 3650*day)
+	c.Audit.Retention = r.days("AUTHSVC_AUDIT_RETENTION", 90*day, day, 3650*day)
+	c.Audit.Log = r.str("AUTHSVC_AUDIT_LOG", "stdout")
+	loadWebAuthn(r, &c)
 
 	// Abuse limits, in dev mode too.
 	loadLimits(r, &c.Limits)
@@ -616,7 +709,7 @@ func devIgnored(getenv func(string) string) []string {
 	var out []string
 	for _, name := range []string{
 		"AUTHSVC_REDIS_URL", "AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE",
-		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE",
+		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_KEK_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE",
 		"AUTHSVC_SIGNING_PUBLISH_LEAD", "AUTHSVC_SIGNING_KEYS_RELOAD", "AUTHSVC_CLIENTS_FILE",
 		"AUTHSVC_SMTP_HOST", "AUTHSVC_SMTP_PORT", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_FROM",
 		"AUTHSVC_SMTP_TLS", "AUTHSVC_SMTP_CA_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE",

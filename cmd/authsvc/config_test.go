@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +21,7 @@ func prodFiles(t *testing.T) map[string]string {
 		"AUTHSVC_BRAND":                   "Acme",
 		"AUTHSVC_REDIS_URL":               "redis://127.0.0.1:6379/0",
 		"AUTHSVC_HMAC_KEYS_FILE":          f.hmac,
+		"AUTHSVC_KEK_FILE":                f.kek,
 		"AUTHSVC_SIGNING_KEYS_DIR":        f.signingDir,
 		"AUTHSVC_SIGNING_KEY_ACTIVE":      "2026-11",
 		"AUTHSVC_CLIENTS_FILE":            f.clients,
@@ -78,8 +80,22 @@ func TestLoadConfigProductionDefaults(t *testing.T) {
 	if c.SMTP.TLS != "starttls" || c.Log.Format != "json" {
 		t.Errorf("smtp tls %q log format %q", c.SMTP.TLS, c.Log.Format)
 	}
-	if _, err := loadSecrets(c, nil); err != nil {
+	if c.Enrollment != (EnrollmentConfig{Window: 10 * time.Minute, LinkTTL: 15 * time.Minute, Retention: 400 * 24 * time.Hour}) {
+		t.Errorf("enrollment defaults %+v", c.Enrollment)
+	}
+	if c.WebAuthn.RPID != "" || c.WebAuthn.Origins != nil || c.WebAuthn.CeremonyTimeout != 2*time.Minute {
+		t.Errorf("webauthn defaults %+v", c.WebAuthn)
+	}
+	rpID, origins, problems := webAuthnSettings(c.WebAuthn, c.Service.PublicURL)
+	if rpID != "verify.acme.example" || !reflect.DeepEqual(origins, []string{"https://verify.acme.example"}) || problems != nil {
+		t.Errorf("webauthn in effect: %q %q %q; want the public URL's host and origin", rpID, origins, problems)
+	}
+	sec, err := loadSecrets(c, nil)
+	if err != nil {
 		t.Fatalf("loadSecrets: %v", err)
+	}
+	if sec.seals == nil || sec.seals.Current() != "kek1" {
+		t.Errorf("key-encryption keys not loaded")
 	}
 }
 
@@ -97,8 +113,12 @@ func TestLoadConfigDevNeedsNothing(t *testing.T) {
 	if err != nil || !c.Dev.Enabled || c.Dev.APIKey != "k" {
 		t.Errorf("AUTHSVC_DEV=true: %+v, %v", c, err)
 	}
-	if _, err := loadSecrets(c, nil); err != nil {
-		t.Errorf("dev secrets: %v", err)
+	sec, err := loadSecrets(c, nil)
+	if err != nil {
+		t.Fatalf("dev secrets: %v", err)
+	}
+	if sec.seals == nil || sec.seals.Current() != "dev" {
+		t.Error("dev mode has no ephemeral key-encryption key")
 	}
 }
 
@@ -122,6 +142,26 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"redis password in url", with(base, "AUTHSVC_REDIS_URL", "redis://:hunter2@redis:6379"), false, []string{"AUTHSVC_REDIS_PASSWORD_FILE"}},
 		{"sentinel without master", with(base, "AUTHSVC_REDIS_URL", "redis-sentinel://s1:26379,s2"), false, []string{"names the master"}},
 		{"missing hmac keys", with(base, "AUTHSVC_HMAC_KEYS_FILE", ""), false, []string{"AUTHSVC_HMAC_KEYS_FILE is not set"}},
+		{"missing kek", with(base, "AUTHSVC_KEK_FILE", ""), false, []string{"AUTHSVC_KEK_FILE is not set: a file of key-encryption keys"}},
+		{"kek file absent", with(base, "AUTHSVC_KEK_FILE", filepath.Join(dir, "nope")), false, []string{"AUTHSVC_KEK_FILE: " + filepath.Join(dir, "nope") + " does not exist"}},
+		{"bad enrollment settings", with(base, "AUTHSVC_ENROLLMENT_WINDOW", "2h", "AUTHSVC_ENROLLMENT_LINK_TTL", "30s",
+			"AUTHSVC_CUSTOMER_RETENTION", "forever", "AUTHSVC_WEBAUTHN_TIMEOUT", "1s"), false,
+			[]string{"AUTHSVC_ENROLLMENT_WINDOW: want between 1m0s and 1h0m0s", "AUTHSVC_ENROLLMENT_LINK_TTL: want between",
+				"AUTHSVC_CUSTOMER_RETENTION: want a number of days such as 400d", "AUTHSVC_WEBAUTHN_TIMEOUT: want between 30s and 10m0s"}},
+		{"retention out of range", with(base, "AUTHSVC_CUSTOMER_RETENTION", "5000d"), false, []string{"AUTHSVC_CUSTOMER_RETENTION: want between 1d and 3650d"}},
+		{"rp id with a scheme", with(base, "AUTHSVC_WEBAUTHN_RP_ID", "https://acme.example"), false, []string{"AUTHSVC_WEBAUTHN_RP_ID: want a domain name"}},
+		{"rp id an ip", with(base, "AUTHSVC_WEBAUTHN_RP_ID", "10.0.0.1"), false, []string{"AUTHSVC_WEBAUTHN_RP_ID: want a domain name"}},
+		{"rp id not the public host", with(base, "AUTHSVC_WEBAUTHN_RP_ID", "other.example"), false,
+			[]string{"AUTHSVC_WEBAUTHN_RP_ID: other.example is neither the host of AUTHSVC_PUBLIC_URL"}},
+		{"rp id a sibling", with(base, "AUTHSVC_WEBAUTHN_RP_ID", "pay.acme.example"), false, []string{"AUTHSVC_WEBAUTHN_RP_ID"}},
+		{"origin with a path", with(base, "AUTHSVC_WEBAUTHN_ORIGINS", "https://verify.acme.example/verify"), false, []string{"AUTHSVC_WEBAUTHN_ORIGINS: \"https://verify.acme.example/verify\" is not an origin"}},
+		{"origin over http", with(base, "AUTHSVC_WEBAUTHN_ORIGINS", "https://verify.acme.example,http://app.acme.example"), false, []string{"AUTHSVC_WEBAUTHN_ORIGINS: \"http://app.acme.example\": passkeys need https"}},
+		{"origins without the public one", with(base, "AUTHSVC_WEBAUTHN_ORIGINS", "https://app.acme.example"), false, []string{"AUTHSVC_WEBAUTHN_ORIGINS: must include https://verify.acme.example"}},
+		{"origin outside the rp id", with(base, "AUTHSVC_WEBAUTHN_RP_ID", "acme.example", "AUTHSVC_WEBAUTHN_ORIGINS", "https://verify.acme.example,https://acme.test"), false,
+			[]string{"AUTHSVC_WEBAUTHN_ORIGINS: https://acme.test is not on acme.example"}},
+		{"origin twice", with(base, "AUTHSVC_WEBAUTHN_ORIGINS", "https://verify.acme.example, https://VERIFY.acme.example"), false, []string{"listed twice"}},
+		{"empty origin", with(base, "AUTHSVC_WEBAUTHN_ORIGINS", "https://verify.acme.example,,"), false, []string{"AUTHSVC_WEBAUTHN_ORIGINS: want origins"}},
+		{"public url an ip", with(base, "AUTHSVC_PUBLIC_URL", "https://10.0.0.1"), false, []string{"AUTHSVC_PUBLIC_URL: passkeys need a domain name"}},
 		{"hmac keys file absent", with(base, "AUTHSVC_HMAC_KEYS_FILE", filepath.Join(dir, "nope")), false, []string{"AUTHSVC_HMAC_KEYS_FILE: " + filepath.Join(dir, "nope") + " does not exist"}},
 		{"signing dir is a file", with(base, "AUTHSVC_SIGNING_KEYS_DIR", base["AUTHSVC_HMAC_KEYS_FILE"]), false, []string{"AUTHSVC_SIGNING_KEYS_DIR: " + base["AUTHSVC_HMAC_KEYS_FILE"] + " is not a directory"}},
 		{"missing clients", with(base, "AUTHSVC_CLIENTS_FILE", ""), false, []string{"AUTHSVC_CLIENTS_FILE is not set"}},
@@ -142,7 +182,7 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"bad bool", map[string]string{"AUTHSVC_DEV_ALLOW_REMOTE": "yes please"}, true, []string{"AUTHSVC_DEV_ALLOW_REMOTE: want true or false"}},
 		{"bad address", with(base, "AUTHSVC_GRPC_ADDR", "8443"), false, []string{"AUTHSVC_GRPC_ADDR: want host:port"}},
 		{"everything missing at once", map[string]string{}, false, []string{
-			"AUTHSVC_PUBLIC_URL", "AUTHSVC_BRAND", "AUTHSVC_REDIS_URL", "AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR",
+			"AUTHSVC_PUBLIC_URL", "AUTHSVC_BRAND", "AUTHSVC_REDIS_URL", "AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_KEK_FILE", "AUTHSVC_SIGNING_KEYS_DIR",
 			"AUTHSVC_CLIENTS_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE", "AUTHSVC_SMTP_HOST"}},
 	}
 	for _, tt := range tests {
@@ -197,6 +237,7 @@ func TestSecretFilesNeverEchoed(t *testing.T) {
 	bad("sig/k1.pem", "-----BEGIN PRIVATE KEY-----\n"+marker+"\n-----END PRIVATE KEY-----\n")
 	env := with(prodFiles(t),
 		"AUTHSVC_HMAC_KEYS_FILE", bad("hmac", "k1:"+marker+"\n"),
+		"AUTHSVC_KEK_FILE", bad("kek", "kek1:"+marker+"\n"),
 		"AUTHSVC_SIGNING_KEYS_DIR", sigDir,
 		"AUTHSVC_CLIENTS_FILE", bad("clients.json", `{"clients":[{"id":"a","audiences":["crm"],"api_key_sha256":"`+marker+`"}]}`),
 		"AUTHSVC_SMTP_PASSWORD_FILE", bad("smtp", "\n\n"+marker+"\n"),
@@ -215,7 +256,7 @@ func TestSecretFilesNeverEchoed(t *testing.T) {
 	if strings.Contains(msg, marker) || strings.Contains(msg, "SUPERSECRET") {
 		t.Errorf("error repeats a secret:\n%s", msg)
 	}
-	for _, name := range []string{"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_CLIENTS_FILE",
+	for _, name := range []string{"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_KEK_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_CLIENTS_FILE",
 		"AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMS_WEBHOOK", "AUTHSVC_REDIS_PASSWORD_FILE"} {
 		if !strings.Contains(msg, name) {
 			t.Errorf("error does not name %s:\n%s", name, msg)
@@ -310,4 +351,75 @@ func TestLoadConfigKeyRotationSettings(t *testing.T) {
 	if o := keyringOptions(c, nil); o.PublishLead != 30*time.Minute || o.Lifetime != c.Assertion.TTL || o.Active != "2026-11" {
 		t.Errorf("keyring options %+v", o)
 	}
+}
+
+// TestLoadConfigEnrollmentSettings: every enrollment and passkey setting is
+// read, days and Go durations both work for the retention, and the relying
+// party in effect follows the settings.
+func TestLoadConfigEnrollmentSettings(t *testing.T) {
+	t.Parallel()
+	env := with(prodFiles(t),
+		"AUTHSVC_ENROLLMENT_WINDOW", "5m", "AUTHSVC_ENROLLMENT_LINK_TTL", "1h", "AUTHSVC_CUSTOMER_RETENTION", "90d",
+		"AUTHSVC_WEBAUTHN_RP_ID", "Acme.Example", "AUTHSVC_WEBAUTHN_TIMEOUT", "90s",
+		"AUTHSVC_WEBAUTHN_ORIGINS", " https://verify.acme.example , https://App.acme.example:8443/")
+	c, err := loadConfig(getenvFrom(env), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.Enrollment != (EnrollmentConfig{Window: 5 * time.Minute, LinkTTL: time.Hour, Retention: 90 * 24 * time.Hour}) {
+		t.Errorf("enrollment %+v", c.Enrollment)
+	}
+	wantOrigins := []string{"https://verify.acme.example", "https://app.acme.example:8443"}
+	if c.WebAuthn.RPID != "acme.example" || !reflect.DeepEqual(c.WebAuthn.Origins, wantOrigins) || c.WebAuthn.CeremonyTimeout != 90*time.Second {
+		t.Errorf("webauthn %+v", c.WebAuthn)
+	}
+	wa, err := newWebAuthn(c, c.Service.PublicURL, nil)
+	if err != nil {
+		t.Fatalf("newWebAuthn: %v", err)
+	}
+	if wa.Config.RPID != "acme.example" || wa.Config.RPDisplayName != "Acme" || !reflect.DeepEqual(wa.Config.RPOrigins, wantOrigins) ||
+		!wa.Config.Timeouts.Registration.Enforce || !wa.Config.Timeouts.Login.Enforce ||
+		wa.Config.Timeouts.Registration.Timeout != 90*time.Second || wa.Config.Timeouts.Login.TimeoutUVD != 90*time.Second {
+		t.Errorf("relying party %+v", wa.Config)
+	}
+	c, err = loadConfig(getenvFrom(with(env, "AUTHSVC_CUSTOMER_RETENTION", "720h")), false)
+	if err != nil || c.Enrollment.Retention != 30*24*time.Hour {
+		t.Errorf("retention 720h: %v, %v", c, err)
+	}
+}
+
+// TestDevWebAuthn: dev mode derives the relying party from the dev page URL and
+// only warns about passkey settings that cannot work, so the other methods run.
+func TestDevWebAuthn(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(getenvFrom(map[string]string{"AUTHSVC_PUBLIC_URL": "http://192.168.1.20:8080", "AUTHSVC_DEV_ALLOW_REMOTE": "true"}), true)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	var logs syncBuffer
+	log := newLogger(LogConfig{Format: "json"}, &logs)
+	wa, err := newWebAuthn(c, c.Service.PublicURL, log)
+	if err != nil {
+		t.Fatalf("newWebAuthn in dev mode: %v", err)
+	}
+	if wa.Config.RPID != "localhost" || !strings.Contains(logs.String(), "passkeys will not work") {
+		t.Errorf("rp id %q, logs %s", wa.Config.RPID, logs.String())
+	}
+	c, err = loadConfig(getenvFrom(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, err = newWebAuthn(c, mustParseURL(t, "http://localhost:8080"), log)
+	if err != nil || wa.Config.RPID != "localhost" || !reflect.DeepEqual(wa.Config.RPOrigins, []string{"http://localhost:8080"}) {
+		t.Errorf("dev relying party %+v, %v", wa, err)
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -77,15 +77,17 @@ func (b *syncBuffer) String() string {
 
 // prodSecretFiles are the paths writeProdSecrets wrote.
 type prodSecretFiles struct {
-	hmac, signingDir, clients, smtpPassword, webhookSecret string
+	hmac, kek, signingDir, clients, smtpPassword, webhookSecret string
 }
 
-// writeProdSecrets writes a keyed-hash key file, a signing key directory with
-// two keys (one active), a clients file, an SMTP password and a webhook secret.
+// writeProdSecrets writes a keyed-hash key file, a key-encryption key file, a
+// signing key directory with two keys (one active), a clients file, an SMTP
+// password and a webhook secret.
 func writeProdSecrets(t *testing.T, dir string) prodSecretFiles {
 	t.Helper()
 	f := prodSecretFiles{
 		hmac:          filepath.Join(dir, "hmac-keys"),
+		kek:           filepath.Join(dir, "kek"),
 		signingDir:    filepath.Join(dir, "signing"),
 		clients:       filepath.Join(dir, "clients.json"),
 		smtpPassword:  filepath.Join(dir, "smtp-password"),
@@ -101,6 +103,9 @@ func writeProdSecrets(t *testing.T, dir string) prodSecretFiles {
 	_, _ = rand.Read(k1)
 	_, _ = rand.Read(k2)
 	write(f.hmac, []byte("# current first\nk2:"+base64.StdEncoding.EncodeToString(k2)+"\nk1:"+base64.StdEncoding.EncodeToString(k1)+"\n"))
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	write(f.kek, []byte("kek1:"+base64.StdEncoding.EncodeToString(kek)+"\n"))
 	if err := os.Mkdir(f.signingDir, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -24,9 +25,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/web"
 )
@@ -147,6 +150,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// Customers, their linked identities and enrolled factors; passkeys are
+	// registered and checked against the relying party built here.
+	wa, err := newWebAuthn(cfg, publicURL, log)
+	if err != nil {
+		return fmt.Errorf("build passkey relying party: %w", err)
+	}
+	ids, err := identity.New(identity.Config{
+		PublicURL:       publicURL,
+		Brand:           cfg.Service.Brand,
+		Retention:       cfg.Enrollment.Retention,
+		EnrollTTL:       cfg.Enrollment.LinkTTL,
+		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
+	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log)
+	if err != nil {
+		return fmt.Errorf("build identity store: %w", err)
+	}
+
+	auditLog, closeAudit, err := openAuditLog(cfg.Audit.Log, stdout, stderr)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	defer closeAudit()
+
 	svc, err := challenge.New(challenge.Config{
 		PublicURL:     publicURL,
 		Brand:         cfg.Service.Brand,
@@ -154,13 +180,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxAttempts:   cfg.Verification.MaxAttempts,
 		ShardedPubSub: target.Mode == redisCluster,
 		Limits:        cfg.Limits,
-	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg))
+
+		AuditRetention:    cfg.Audit.Retention,
+		CustomerRetention: cfg.Enrollment.Retention,
+	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg),
+		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa, CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout}),
+		challenge.WithAuditLog(auditLog))
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)
 	}
 
-	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer}, svc,
-		assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, sec.clients, time.Now, log, reg)
+	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer, EnrollmentWindow: cfg.Enrollment.Window},
+		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg)
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -178,7 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:     cfg.Service.Brand,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
-	}, svc, sec.keyring, readiness, sec.hashKeys, time.Now, log)
+	}, svc, sec.keyring, readiness, sec.hashKeys, time.Now, log, web.WithEnrollments(ids))
 	if err != nil {
 		return fmt.Errorf("build web handler: %w", err)
 	}
@@ -367,6 +398,24 @@ func (l *listeners) close() {
 			_ = x.Close()
 		}
 	}
+}
+
+// openAuditLog opens the audit log mirror: JSON lines on stdout, stderr or a file
+// (appended to, 0600), or nothing for "off".
+func openAuditLog(where string, stdout, stderr io.Writer) (*audit.Log, func(), error) {
+	switch where {
+	case "off":
+		return nil, func() {}, nil
+	case "stdout":
+		return audit.NewLog(slog.NewJSONHandler(stdout, nil)), func() {}, nil
+	case "stderr":
+		return audit.NewLog(slog.NewJSONHandler(stderr, nil)), func() {}, nil
+	}
+	f, err := os.OpenFile(where, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	return audit.NewLog(slog.NewJSONHandler(f, nil)), func() { _ = f.Close() }, nil
 }
 
 // newLogger returns the debug log: JSON or text on w at the configured level.

@@ -191,6 +191,25 @@ func TestDevModeEndToEnd(t *testing.T) {
 		},
 	}, in.addrs.PublicURL, in.addrs.PublicURL)
 
+	// The verification proves a link and an enrollment link: the identity store,
+	// the relying party and the enrollment window are wired.
+	ec := authsvcv1.NewEnrollmentServiceClient(c.conn)
+	id := got.v.GetVerificationId()
+	if _, err := ec.LinkIdentity(c.ctx(t), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-1001",
+		Identity: &authsvcv1.SocialIdentity{Network: "x", UserId: "1001"}, VerificationId: id}); err != nil {
+		t.Errorf("LinkIdentity: %v", err)
+	}
+	if ids, err := ec.ListIdentities(c.ctx(t), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-1001"}); err != nil ||
+		len(ids.GetIdentities()) != 1 {
+		t.Errorf("ListIdentities = %v, %v", ids, err)
+	}
+	enroll, err := ec.CreateEnrollmentLink(c.ctx(t), &authsvcv1.CreateEnrollmentLinkRequest{CustomerId: "cust-1001",
+		Method: authsvcv1.Method_METHOD_WEBAUTHN, VerificationId: id})
+	if err != nil || !strings.HasPrefix(enroll.GetEnrollmentUrl(), in.addrs.PublicURL+"/e/") ||
+		!strings.Contains(enroll.GetDmText(), enroll.GetEnrollmentUrl()) {
+		t.Errorf("CreateEnrollmentLink = %v, %v", enroll, err)
+	}
+
 	// A wrong API key is refused.
 	bad := newClient(t, in, "not-the-key", nil)
 	if _, err := bad.api.GetVerification(bad.ctx(t), &authsvcv1.GetVerificationRequest{VerificationId: got.v.GetVerificationId()}); err == nil {
@@ -208,7 +227,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 	}
 
 	in.stop(t)
-	assertLogsClean(t, in.logs.String(), got.secret, got.token, email, "alice.dev")
+	assertLogsClean(t, in.logs.String(), got.secret, got.token, email, "alice.dev", enroll.GetEnrollmentUrl())
 }
 
 // htmlText unescapes an HTML page enough to search its text.
@@ -247,6 +266,7 @@ func TestProductionEndToEnd(t *testing.T) {
 		"AUTHSVC_BRAND":                   "Acme",
 		"AUTHSVC_REDIS_URL":               rs.URL(),
 		"AUTHSVC_HMAC_KEYS_FILE":          f.hmac,
+		"AUTHSVC_KEK_FILE":                f.kek,
 		"AUTHSVC_SIGNING_KEYS_DIR":        f.signingDir,
 		"AUTHSVC_SIGNING_KEY_ACTIVE":      "2026-11",
 		"AUTHSVC_ASSERTION_ISSUER":        issuer,

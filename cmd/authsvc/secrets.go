@@ -15,15 +15,18 @@ import (
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/seal"
 )
 
 // secrets is every key and credential the service holds, read from the files the
 // configuration names (or, in dev mode, generated).
 type secrets struct {
 	hashKeys *keyedhash.Ring
-	keyring  *assertion.Keyring
-	clients  *grpcapi.Clients
-	redis    redisSecrets
+	// seals seal TOTP seeds (the key-encryption keys).
+	seals   *seal.Ring
+	keyring *assertion.Keyring
+	clients *grpcapi.Clients
+	redis   redisSecrets
 	// tls is the serving certificate; nil when TLS ends at the ingress.
 	tls *tls.Certificate
 	// email and sms are the senders built from the delivery settings; in dev
@@ -46,6 +49,9 @@ func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 	var err error
 	if s.hashKeys, err = keyedhash.LoadFile(cfg.Keys.HMACKeysFile); err != nil {
 		fail(fmt.Errorf("AUTHSVC_HMAC_KEYS_FILE: %w", err))
+	}
+	if s.seals, err = seal.LoadFile(cfg.Keys.KEKFile); err != nil {
+		fail(fmt.Errorf("AUTHSVC_KEK_FILE: %w", err))
 	}
 	if s.keyring, err = assertion.OpenKeyring(cfg.Keys.SigningKeysDir, keyringOptions(cfg, log)); err != nil {
 		fail(fmt.Errorf("AUTHSVC_SIGNING_KEYS_DIR / AUTHSVC_SIGNING_KEY_ACTIVE: %w", err))
@@ -168,9 +174,10 @@ func newSMTPSender(c SMTPConfig) (*delivery.SMTP, error) {
 	return s, nil
 }
 
-// devSecrets generates everything dev mode needs: a random keyed-hash key,
-// an ephemeral Ed25519 signing key, the "dev" API client and the outbox as the
-// only sender. Nothing outlives the process.
+// devSecrets generates everything dev mode needs: a random keyed-hash key, a
+// random key-encryption key, an ephemeral Ed25519 signing key, the "dev" API
+// client and the outbox as the only sender. Nothing outlives the process: TOTP
+// seeds enrolled in dev mode cannot be opened after a restart.
 func devSecrets(cfg *Config) (*secrets, error) {
 	var s secrets
 	secret := make([]byte, keyedhash.MinKeyLen)
@@ -180,6 +187,9 @@ func devSecrets(cfg *Config) (*secrets, error) {
 	var err error
 	if s.hashKeys, err = keyedhash.NewRing(keyedhash.Key{ID: "dev", Secret: secret}); err != nil {
 		return nil, fmt.Errorf("dev hmac key: %w", err)
+	}
+	if s.seals, err = seal.Ephemeral(rand.Reader); err != nil {
+		return nil, fmt.Errorf("dev key-encryption key: %w", err)
 	}
 	key, err := assertion.GenerateKey(assertion.AlgEdDSA)
 	if err != nil {

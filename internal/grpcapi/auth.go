@@ -30,7 +30,8 @@ type Client struct {
 	// ID names the client; verifications belong to it. Safe to log.
 	ID string
 	// MayLink, MayEnroll and MayErase are the client's grants of the same names
-	// (see Grants). No RPC consults them yet.
+	// (see Grants). LinkIdentity, CreateEnrollmentLink and RemoveFactor consult
+	// the first two; MayErase awaits EraseCustomer.
 	MayLink, MayEnroll, MayErase bool
 
 	// perms is what the authorization interceptor checks; nil allows nothing.

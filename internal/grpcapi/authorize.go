@@ -9,7 +9,9 @@ import (
 )
 
 // authorizeUnary refuses a call its client's grants do not cover: an RPC not in
-// rpcs, an audience, scope or data class the client may not name. It runs right
+// rpcs, an audience, scope or data class the client may not name, a RemoveFactor
+// without may_enroll, or a LinkIdentity or CreateEnrollmentLink with neither its
+// grant nor a verification_id. It runs right
 // after authentication, so a refused call reaches neither the limiter nor a
 // handler, nor the domain or Redis.
 func authorizeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -72,6 +74,20 @@ func (p *permissions) authorize(fullMethod string, req any) error {
 		}
 		if !permits(p.dataClasses, r.GetDataClass(), maxDataClass) {
 			return errNotAllowed(ReasonDataClassNotAllowed, map[string]string{"data_class": r.GetDataClass()})
+		}
+	// Without the grant, the handler checks the named verification (a Redis
+	// read); without one, there is nothing to check.
+	case *authsvcv1.LinkIdentityRequest:
+		if !p.mayLink && r.GetVerificationId() == "" {
+			return errNoVerification()
+		}
+	case *authsvcv1.CreateEnrollmentLinkRequest:
+		if !p.mayEnroll && r.GetVerificationId() == "" {
+			return errNoVerification()
+		}
+	case *authsvcv1.RemoveFactorRequest:
+		if !p.mayEnroll {
+			return errNotAllowed(ReasonGrantRequired, map[string]string{"grant": "may_enroll"})
 		}
 	}
 	return nil

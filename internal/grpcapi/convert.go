@@ -11,6 +11,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
 
@@ -310,5 +311,44 @@ func ruleToProto(r policy.Rule) *authsvcv1.DisclosureRule {
 		MinLevel:    levelToProto(r.MinLevel),
 		MaxAge:      duration(r.MaxAge),
 		Channels:    channelsToProto(r.Channels),
+	}
+}
+
+// kindFromProto returns the factor kind a CreateEnrollmentLink method enrolls;
+// ok is false for every method but TOTP and WEBAUTHN.
+func kindFromProto(m authsvcv1.Method) (identity.Kind, bool) {
+	switch m {
+	case authsvcv1.Method_METHOD_TOTP:
+		return identity.KindTOTP, true
+	case authsvcv1.Method_METHOD_WEBAUTHN:
+		return identity.KindPasskey, true
+	}
+	return 0, false
+}
+
+func kindToProto(k identity.Kind) authsvcv1.Method {
+	switch k {
+	case identity.KindTOTP:
+		return authsvcv1.Method_METHOD_TOTP
+	case identity.KindPasskey:
+		return authsvcv1.Method_METHOD_WEBAUTHN
+	}
+	return authsvcv1.Method_METHOD_UNSPECIFIED
+}
+
+func linkedToProto(l identity.Linked) *authsvcv1.LinkedIdentity {
+	return &authsvcv1.LinkedIdentity{Network: l.Network, UserId: l.UserID, LinkTime: timestamp(l.Linked)}
+}
+
+// factorToProto maps what the platform may see of a factor: never its sealed
+// seed or its credential.
+func factorToProto(f identity.Factor) *authsvcv1.Factor {
+	return &authsvcv1.Factor{
+		FactorId:       f.ID,
+		Method:         kindToProto(f.Kind),
+		Label:          f.Label,
+		CreateTime:     timestamp(f.Created),
+		LastUseTime:    timestamp(f.LastUsed),
+		BackupEligible: f.Passkey != nil && f.Passkey.BackupEligible,
 	}
 }

@@ -1,7 +1,8 @@
-// Package grpcapi serves the authsvc.v1 gRPC API (VerificationService and
-// AssertionService) over the verification lifecycle in package challenge and the
-// assertion keyring in package assertion. It is a transport adapter and owns no
-// rule of the domain.
+// Package grpcapi serves the authsvc.v1 gRPC API (VerificationService,
+// AssertionService and EnrollmentService) over the verification lifecycle in
+// package challenge, the assertion keyring in package assertion and the customer
+// store in package identity. It is a transport adapter and owns no rule of the
+// domain.
 //
 // # Contract
 //
@@ -45,6 +46,25 @@
 //     whose verification was canceled or superseded. UNAUTHENTICATED is reserved for
 //     the caller's own credentials and PERMISSION_DENIED for what a caller may do;
 //     a bad assertion is a bad argument.
+//   - EnrollmentService: LinkIdentity needs the client's may_link grant, or a
+//     verification_id naming a VERIFIED, unrevoked verification of the same
+//     client whose customer and identity are the request's and that was verified
+//     within Config.EnrollmentWindow by the server's clock; CreateEnrollmentLink
+//     needs may_enroll, or such a verification of the same customer (any
+//     identity). Anything else (no id, an unknown or another client's id, a
+//     pending, mismatched, revoked or stale verification) is one answer:
+//     PERMISSION_DENIED with ErrorInfo reason VERIFICATION_REQUIRED. Without the
+//     grant and without an id the interceptor refuses before any Redis work;
+//     with an id the proof costs one read. RemoveFactor needs may_enroll
+//     (PERMISSION_DENIED, reason GRANT_REQUIRED, metadata "grant"). A link to an
+//     identity linked to another customer is FAILED_PRECONDITION with reason
+//     IDENTITY_LINKED_ELSEWHERE; an unknown link or factor is NOT_FOUND. No
+//     answer or log line names a customer id, user id or handle. A client file
+//     entry without rpcs gets no EnrollmentService RPC: they must be named.
+//   - A StartVerification no offered method can serve at the level is
+//     FAILED_PRECONDITION with one message per level ("no offered method meets
+//     HIGH for this verification; ask the customer to enroll a passkey"),
+//     whether the customer is unknown, has no such factor or is locked out.
 //   - AuthorizeDisclosure checks the assertion exactly as VerifyAssertion does
 //     (same verifier, same revocation read, same statuses: at most one Redis round
 //     trip), then asks the disclosure policy at the server's clock. A denial is an
@@ -58,11 +78,11 @@
 // # Assembly
 //
 // [New] takes the domain through small interfaces declared here ([Verifications],
-// [Assertions], [Revocations], [Disclosures]); in production they are a
-// *challenge.Service (which is both Verifications and Revocations), an assertion
-// Verifier together with its Keyring, e.g. struct{ *assertion.Verifier;
-// *assertion.Keyring }{v, k}, and a *policy.Policy. The clock New takes must be the
-// verifier's.
+// [Assertions], [Revocations], [Disclosures], [Identities]); in production they
+// are a *challenge.Service (which is both Verifications and Revocations), an
+// assertion Verifier together with its Keyring, e.g. struct{ *assertion.Verifier;
+// *assertion.Keyring }{v, k}, a *policy.Policy and an *identity.Store. The clock
+// New takes must be the verifier's.
 // [Server.GRPCServer] returns the configured *grpc.Server; [Server.Drain] marks every
 // health status NOT_SERVING before a graceful stop.
 package grpcapi

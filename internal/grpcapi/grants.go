@@ -21,14 +21,19 @@ const AnyValue = "*"
 //
 // Each list holds exact strings, or the single element AnyValue for every value.
 // A missing list means:
-//   - RPCs: every RPC of VerificationService and AssertionService;
+//   - RPCs: every RPC of VerificationService and AssertionService, none of
+//     EnrollmentService (a client file written before it existed grants none of
+//     it); AnyValue covers all three services;
 //   - Audiences: nothing; the list is required and may not be empty, so no client
 //     silently names every audience;
 //   - Scopes: no scope; a StartVerification naming any scope is refused;
 //   - DataClasses: every data class of the disclosure policy.
 //
-// MayLink, MayEnroll and MayErase are parsed and exposed on Client for work that
-// has not been built; no RPC consults them yet.
+// MayLink lets LinkIdentity go without a verification, MayEnroll lets
+// CreateEnrollmentLink go without one and allows RemoveFactor at all. Without
+// them, LinkIdentity and CreateEnrollmentLink need a verification_id of a recent
+// VERIFIED verification by the same client. MayErase is parsed for EraseCustomer,
+// which has not been built.
 type Grants struct {
 	// RPCs are short method names ("StartVerification", "VerifyAssertion", …).
 	RPCs []string `json:"rpcs"`
@@ -39,9 +44,10 @@ type Grants struct {
 	Scopes []string `json:"scopes"`
 	// DataClasses are the AuthorizeDisclosure data classes the client may ask about.
 	DataClasses []string `json:"data_classes"`
-	// MayLink allows linking identities (no effect yet).
+	// MayLink allows LinkIdentity without a verification.
 	MayLink bool `json:"may_link"`
-	// MayEnroll allows enrolling factors (no effect yet).
+	// MayEnroll allows CreateEnrollmentLink without a verification, and
+	// RemoveFactor.
 	MayEnroll bool `json:"may_enroll"`
 	// MayErase allows erasing a customer's data (no effect yet).
 	MayErase bool `json:"may_erase"`
@@ -67,20 +73,41 @@ type permissions struct {
 	audiences   allowList
 	scopes      allowList
 	dataClasses allowList
+	// mayLink and mayEnroll are Grants.MayLink and Grants.MayEnroll.
+	mayLink, mayEnroll bool
 }
 
-// rpcNames maps the short name of every RPC of the two authsvc.v1 services to its
-// full method name. Short names are unique across both services (a test holds
-// them to it).
-var rpcNames = func() map[string]string {
+// defaultServices are the services whose RPCs a client without an rpcs list may
+// call; the others' must be named.
+var defaultServices = []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc}
+
+// grantedServices are every authsvc.v1 service a grant can name an RPC of.
+var grantedServices = append(append([]*grpc.ServiceDesc(nil), defaultServices...), &authsvcv1.EnrollmentService_ServiceDesc)
+
+// fullNames maps the short name of every RPC of services to its full method name.
+func fullNames(services []*grpc.ServiceDesc) map[string]string {
 	out := map[string]string{}
-	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc} {
+	for _, sd := range services {
 		for _, m := range sd.Methods {
 			out[m.MethodName] = "/" + sd.ServiceName + "/" + m.MethodName
 		}
 		for _, st := range sd.Streams {
 			out[st.StreamName] = "/" + sd.ServiceName + "/" + st.StreamName
 		}
+	}
+	return out
+}
+
+// rpcNames maps the short name of every RPC of the authsvc.v1 services to its
+// full method name. Short names are unique across the services (a test holds
+// them to it).
+var rpcNames = fullNames(grantedServices)
+
+// defaultRPCs is the set of full method names a missing rpcs list allows.
+var defaultRPCs = func() map[string]bool {
+	out := map[string]bool{}
+	for _, fm := range fullNames(defaultServices) {
+		out[fm] = true
 	}
 	return out
 }()
@@ -103,10 +130,10 @@ func shortName(fullMethod string) string {
 // compile checks g and compiles it. Errors name the field and element index; they
 // never quote a value, so a key pasted into the wrong field does not reach a log.
 func (g Grants) compile() (*permissions, error) {
-	var p permissions
+	p := permissions{mayLink: g.MayLink, mayEnroll: g.MayEnroll}
 	var err error
 	if g.RPCs == nil {
-		p.rpcs.any = true
+		p.rpcs.set = defaultRPCs
 	} else {
 		if p.rpcs, err = compileList("rpcs", g.RPCs, maxMethodName); err != nil {
 			return nil, err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -30,9 +31,11 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/seal"
 )
 
 // Test clients and their API keys.
@@ -65,11 +68,12 @@ func (s *syncBuffer) String() string {
 }
 
 // fixture is a real authsvc gRPC server on a loopback port over a real challenge
-// service on a fresh redis-server.
+// service and identity store (enrolled methods on) on a fresh redis-server.
 type fixture struct {
 	redis   *redistest.Server
 	rdb     *redis.Client
 	svc     *challenge.Service
+	ids     *identity.Store
 	outbox  *delivery.Outbox
 	keyring *assertion.Keyring
 	signer  crypto.Signer
@@ -79,6 +83,7 @@ type fixture struct {
 	conn    *grpc.ClientConn
 	vc      authsvcv1.VerificationServiceClient
 	ac      authsvcv1.AssertionServiceClient
+	ec      authsvcv1.EnrollmentServiceClient
 }
 
 type fixtureOpts struct {
@@ -117,9 +122,23 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f.rdb = f.redis.Client(t)
+	seals, err := seal.NewRing(seal.Key{ID: "s1", Secret: bytes.Repeat([]byte{9}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, err := webauthn.New(&webauthn.Config{RPID: "verify.example.com", RPDisplayName: "Acme",
+		RPOrigins: []string{"https://verify.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ids, err = identity.New(identity.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
+		f.rdb, ring, seals, wa, time.Now, nil, log); err != nil {
+		t.Fatal(err)
+	}
 	f.svc, err = challenge.New(challenge.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
 		f.rdb, sender, assertion.NewMinter(f.keyring, issuer, cmp.Or(opts.lifetime, 5*time.Minute)), ring,
-		time.Now, nil, log, challenge.NewMetrics(prometheus.NewRegistry()))
+		time.Now, nil, log, challenge.NewMetrics(prometheus.NewRegistry()),
+		challenge.WithFactors(challenge.Factors{Links: f.ids, Seeds: seals, WebAuthn: wa}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +166,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	f.reg = prometheus.NewRegistry()
 	cfg := opts.cfg
 	cfg.Issuer = issuer
-	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), clients, now, log, f.reg); err != nil {
+	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), f.ids, clients, now, log, f.reg); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -170,6 +189,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	t.Cleanup(func() { _ = f.conn.Close() })
 	f.vc = authsvcv1.NewVerificationServiceClient(f.conn)
 	f.ac = authsvcv1.NewAssertionServiceClient(f.conn)
+	f.ec = authsvcv1.NewEnrollmentServiceClient(f.conn)
 	return f
 }
 

@@ -16,6 +16,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
 
@@ -74,6 +75,33 @@ type Disclosures interface {
 	Rules() []policy.Rule
 }
 
+// Identities is the customer store the EnrollmentService serves (implemented by
+// *identity.Store). Every method's customer id is the brand's, as the caller gave
+// it. Store failures wrap identity.ErrUnavailable; a bad argument is an
+// *identity.ValidationError naming the API field.
+type Identities interface {
+	// Link links the social identity to the customer and returns the link. An
+	// identity linked to another customer is identity.ErrLinkedElsewhere; linking
+	// it again to the same customer returns the existing link.
+	Link(ctx context.Context, customerID, network, userID string) (identity.Linked, error)
+	// Unlink removes the link; identity.ErrNotFound when the identity is not
+	// linked to this customer (unknown, unlinked or linked elsewhere alike).
+	Unlink(ctx context.Context, customerID, network, userID string) error
+	// Identities returns the identities linked to the customer; none for an
+	// unknown customer.
+	Identities(ctx context.Context, customerID string) ([]identity.Linked, error)
+	// Factors returns the customer's enrolled factors; none for an unknown
+	// customer. The sealed seeds they carry never leave this package.
+	Factors(ctx context.Context, customerID string) ([]identity.Factor, error)
+	// RemoveFactor removes a factor at once; identity.ErrNotFound when the
+	// customer has no such factor.
+	RemoveFactor(ctx context.Context, customerID, factorID string) error
+	// CreateEnrollment records a one-time enrollment of kind for the customer,
+	// made by clientID, and returns the page URL (a secret) and the enrollment,
+	// whose Expires says until when the link works.
+	CreateEnrollment(ctx context.Context, clientID, customerID string, kind identity.Kind, locale string) (string, *identity.Enrollment, error)
+}
+
 // Config holds the server's settings. Zero values take the defaults noted.
 type Config struct {
 	// Reflection registers the gRPC server reflection service (for grpcurl).
@@ -93,6 +121,10 @@ type Config struct {
 	// Issuer is the iss the assertion verifier checks; VerifyAssertion echoes it in
 	// AssertionClaims.issuer. Optional.
 	Issuer string
+	// EnrollmentWindow is how recently a verification must have become VERIFIED
+	// to prove a LinkIdentity or CreateEnrollmentLink of a client without the
+	// may_link or may_enroll grant (10 min), measured by the server's clock.
+	EnrollmentWindow time.Duration
 }
 
 // Defaults of Config.
@@ -107,6 +139,8 @@ const (
 	// DefaultMaxWatchesPerClient is the default bound of one client's open
 	// WatchVerification streams.
 	DefaultMaxWatchesPerClient = 1000
+	// DefaultEnrollmentWindow is the default Config.EnrollmentWindow.
+	DefaultEnrollmentWindow = 10 * time.Minute
 )
 
 // Fixed transport limits.
@@ -124,6 +158,7 @@ const (
 var servedServices = []string{
 	authsvcv1.VerificationService_ServiceDesc.ServiceName,
 	authsvcv1.AssertionService_ServiceDesc.ServiceName,
+	authsvcv1.EnrollmentService_ServiceDesc.ServiceName,
 }
 
 // Server is the assembled gRPC server.
@@ -134,15 +169,16 @@ type Server struct {
 	limits *clientLimiter
 }
 
-// New assembles the server: both authsvc.v1 services over v, a, r and d, API-key
-// authentication against clients, each client's grants, per-client concurrency
-// limits, recovery, metrics
-// registered with reg, logging to log, deadlines, message size limits, keepalive
-// enforcement, grpc.health.v1 (every service SERVING) and, when cfg.Reflection is
-// set, server reflection.
-// now is the clock disclosure decisions are made by: the clock a's verifier
-// checks lifetimes with.
-func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, clients *Clients,
+// New assembles the server: the three authsvc.v1 services (VerificationService
+// over v, AssertionService over a, r and d, EnrollmentService over ids, with v
+// checking the verifications that prove an enrollment), API-key authentication
+// against clients, each client's grants, per-client concurrency limits, recovery,
+// metrics registered with reg, logging to log, deadlines, message size limits,
+// keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
+// cfg.Reflection is set, server reflection.
+// now is the clock disclosure decisions and the enrollment window are measured
+// by: the clock a's verifier checks lifetimes with.
+func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, ids Identities, clients *Clients,
 	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	if cfg.MaxRecvMsgSize == 0 {
 		cfg.MaxRecvMsgSize = DefaultMaxRecvMsgSize
@@ -156,6 +192,9 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	if cfg.MaxWatchesPerClient == 0 {
 		cfg.MaxWatchesPerClient = DefaultMaxWatchesPerClient
 	}
+	if cfg.EnrollmentWindow == 0 {
+		cfg.EnrollmentWindow = DefaultEnrollmentWindow
+	}
 	switch {
 	case cfg.MaxRecvMsgSize < 0:
 		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
@@ -165,7 +204,9 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		return nil, errors.New("grpcapi: MaxInFlightPerClient must not be negative")
 	case cfg.MaxWatchesPerClient < 0:
 		return nil, errors.New("grpcapi: MaxWatchesPerClient must not be negative")
-	case v == nil || a == nil || r == nil || d == nil || now == nil || log == nil || reg == nil:
+	case cfg.EnrollmentWindow < 0:
+		return nil, errors.New("grpcapi: EnrollmentWindow must not be negative")
+	case v == nil || a == nil || r == nil || d == nil || ids == nil || now == nil || log == nil || reg == nil:
 		return nil, errors.New("grpcapi: missing dependency")
 	case clients == nil || len(clients.entries) == 0:
 		return nil, errors.New("grpcapi: no API clients configured")
@@ -189,6 +230,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	)
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
 	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
+	authsvcv1.RegisterEnrollmentServiceServer(gs, &enrollmentService{ids: ids, v: v, now: now, window: cfg.EnrollmentWindow})
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

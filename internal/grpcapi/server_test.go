@@ -159,19 +159,20 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
+	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted a negative message size")
 	}
 	for field, cfg := range map[string]Config{
 		"UnaryTimeout":         {UnaryTimeout: -1},
 		"MaxInFlightPerClient": {MaxInFlightPerClient: -1},
 		"MaxWatchesPerClient":  {MaxWatchesPerClient: -1},
+		"EnrollmentWindow":     {EnrollmentWindow: -1},
 	} {
-		if _, err := New(cfg, nil, nil, nil, nil, clients, nil, nil, nil); err == nil || !strings.Contains(err.Error(), field) {
+		if _, err := New(cfg, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", cfg, err, field)
 		}
 	}
-	if _, err := New(Config{}, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
+	if _, err := New(Config{}, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted missing dependencies")
 	}
 }
@@ -311,10 +312,20 @@ func TestLoadClientsGrants(t *testing.T) {
 		t.Error("booleans left out are not false")
 	}
 	q := b.perms
+	enrollment := authsvcv1.EnrollmentService_ServiceDesc.ServiceName
 	for fm := range rpcNamesReverse() {
-		if !q.rpcs.allows(fm) {
-			t.Errorf("rpcs left out: %s refused", fm)
+		// A missing rpcs list allows VerificationService and AssertionService,
+		// never EnrollmentService: a file written before it existed grants none of it.
+		want := !strings.HasPrefix(fm, "/"+enrollment+"/")
+		if got := q.rpcs.allows(fm); got != want {
+			t.Errorf("rpcs left out: may call %s = %v, want %v", fm, got, want)
 		}
+	}
+	if q.mayLink || q.mayEnroll {
+		t.Error("compiled booleans left out are not false")
+	}
+	if !p.mayLink || p.mayEnroll {
+		t.Errorf("care-platform compiled booleans = %v %v, want true false", p.mayLink, p.mayEnroll)
 	}
 	if !q.audiences.allows("anything") || q.scopes.allows("orders:read") || !q.dataClasses.allows("anything") {
 		t.Errorf("defaults = %+v; want any audience (\"*\"), no scope, every data class", q)
@@ -335,7 +346,8 @@ func rpcNamesReverse() map[string]bool {
 func TestRPCNamesCoverTheServices(t *testing.T) {
 	t.Parallel()
 	count := 0
-	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc} {
+	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc,
+		&authsvcv1.EnrollmentService_ServiceDesc} {
 		count += len(sd.Methods) + len(sd.Streams)
 	}
 	if len(rpcNames) != count || count == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
 
@@ -63,6 +64,19 @@ const (
 	// ReasonDataClassNotAllowed: PERMISSION_DENIED, the calling client may not
 	// ask about this data class; metadata "data_class" names it.
 	ReasonDataClassNotAllowed = "DATA_CLASS_NOT_ALLOWED"
+	// ReasonGrantRequired: PERMISSION_DENIED, the RPC needs a grant the calling
+	// client does not have; metadata "grant" names it ("may_enroll").
+	ReasonGrantRequired = "GRANT_REQUIRED"
+	// ReasonVerificationRequired: PERMISSION_DENIED, LinkIdentity or
+	// CreateEnrollmentLink by a client without the may_link or may_enroll grant,
+	// whose verification_id is missing or does not name a VERIFIED, unrevoked
+	// verification by this client of this customer (and, to link, of this
+	// identity) verified within the enrollment window. An unknown or another
+	// client's verification id answers the same.
+	ReasonVerificationRequired = "VERIFICATION_REQUIRED"
+	// ReasonIdentityLinkedElsewhere: FAILED_PRECONDITION, the social identity is
+	// linked to another customer; unlink it there first.
+	ReasonIdentityLinkedElsewhere = "IDENTITY_LINKED_ELSEWHERE"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -74,6 +88,10 @@ const (
 	overloadedRetry         = time.Second
 	messageNotFound         = "verification not found"
 	messageStoreUnavailable = "verification store unavailable; retry later"
+	// messageIdentityNotFound answers an unknown link or factor, whether the
+	// customer, the identity or the factor is what does not exist.
+	messageIdentityNotFound = "no such link or factor for this customer"
+	messageIdentityStore    = "customer store unavailable; retry later"
 )
 
 // causeError is a status for the caller that keeps its cause for the log. The
@@ -105,7 +123,8 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	}
 	// The caller gave up or ran out of time: say so, whatever failed underneath.
 	if cerr := ctx.Err(); cerr != nil && (errors.Is(err, context.Canceled) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, challenge.ErrUnavailable)) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, challenge.ErrUnavailable) ||
+		errors.Is(err, identity.ErrUnavailable)) {
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 		}
@@ -113,17 +132,23 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	}
 
 	var (
-		ve *challenge.ValidationError
-		nm *challenge.NoMethodError
-		se *challenge.SendError
-		le *challenge.LimitError
+		ve  *challenge.ValidationError
+		ive *identity.ValidationError
+		nm  *challenge.NoMethodError
+		se  *challenge.SendError
+		le  *challenge.LimitError
 	)
 	switch {
 	case errors.As(err, &ve):
 		return badRequest(ve.Violations...)
+	case errors.As(err, &ive):
+		return badRequest(challenge.Violation{Field: ive.Field, Description: ive.Description})
 	case errors.As(err, &nm):
-		return failedPrecondition(fmt.Sprintf("no offered method meets %s", levelName(nm.Level)),
-			preconditionMethod, "customer", noMethodAdvice(nm.Level))
+		// The same answer whether the customer is unknown, has no factor that
+		// meets the level, or is locked out of a method: nothing to enumerate.
+		advice := noMethodAdvice(nm.Level)
+		return failedPrecondition(fmt.Sprintf("no offered method meets %s for this verification; %s", levelName(nm.Level), advice),
+			preconditionMethod, "customer", advice)
 	case errors.Is(err, challenge.ErrNotFound):
 		return status.Error(codes.NotFound, messageNotFound)
 	case errors.Is(err, challenge.ErrNotPending), errors.Is(err, challenge.ErrAttemptsExhausted):
@@ -157,12 +182,24 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 			&errdetails.ErrorInfo{Reason: ReasonDeliveryFailed, Domain: errorDomain,
 				Metadata: map[string]string{"verification_id": se.VerificationID}})
 		return &causeError{st: st, cause: err}
+	case errors.Is(err, identity.ErrUnavailable):
+		// Before the generic store case: its cause may be a store timeout.
+		st, _ := status.New(codes.Unavailable, messageIdentityStore).WithDetails(
+			&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: errorDomain})
+		return &causeError{st: st, cause: err}
 	case errors.Is(err, challenge.ErrUnavailable),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		// A store timeout or a closed pool while the call itself was still live.
 		st, _ := status.New(codes.Unavailable, messageStoreUnavailable).WithDetails(
 			&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: errorDomain})
 		return &causeError{st: st, cause: err}
+	case errors.Is(err, errVerificationRequired):
+		return errNoVerification()
+	case errors.Is(err, identity.ErrNotFound):
+		return status.Error(codes.NotFound, messageIdentityNotFound)
+	case errors.Is(err, identity.ErrLinkedElsewhere):
+		return withDetails(status.New(codes.FailedPrecondition, "the identity is linked to another customer; unlink it there first"),
+			&errdetails.ErrorInfo{Reason: ReasonIdentityLinkedElsewhere, Domain: errorDomain})
 	case errors.Is(err, challenge.ErrRevoked):
 		return withDetails(status.New(codes.FailedPrecondition, "assertion revoked"),
 			&errdetails.ErrorInfo{Reason: ReasonAssertionRevoked, Domain: errorDomain})
@@ -207,9 +244,21 @@ func errNotAllowed(reason string, metadata map[string]string) error {
 		msg = "this client may not name this scope"
 	case ReasonDataClassNotAllowed:
 		msg = "this client may not ask about this data class"
+	case ReasonGrantRequired:
+		msg = "this client lacks the grant this method needs"
 	}
 	return withDetails(status.New(codes.PermissionDenied, msg),
 		&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: metadata})
+}
+
+// errNoVerification is the answer to a LinkIdentity or CreateEnrollmentLink that
+// neither the client's grants nor a recent verification allow. It is the same
+// for a missing, unknown, foreign, unverified, mismatched, revoked or stale
+// verification, so it tells nothing about another client's verifications.
+func errNoVerification() error {
+	return withDetails(status.New(codes.PermissionDenied,
+		"verification_id must name a VERIFIED verification of this customer by this client within the enrollment window"),
+		&errdetails.ErrorInfo{Reason: ReasonVerificationRequired, Domain: errorDomain})
 }
 
 // badRequest answers INVALID_ARGUMENT with one field violation per problem. The
@@ -257,15 +306,16 @@ func levelName(l assurance.Level) string {
 	return strings.ToUpper(l.String())
 }
 
-// noMethodAdvice says what would let a customer reach a level.
+// noMethodAdvice says what would let a customer reach a level. It depends only
+// on the level, never on what the customer has or whether she exists.
 func noMethodAdvice(l assurance.Level) string {
 	switch l {
 	case assurance.High:
-		return "no method meets HIGH for this customer; enroll a passkey"
+		return "ask the customer to enroll a passkey"
 	case assurance.Substantial:
-		return "no method meets SUBSTANTIAL for this customer; enroll an authenticator app or a passkey"
+		return "ask the customer to enroll an authenticator app or a passkey"
 	}
-	return "no offered method can be used for this customer; offer a method with a destination"
+	return "offer a method with a destination on file"
 }
 
 // assertionCheck names the check an assertion failed, for ErrorInfo metadata.

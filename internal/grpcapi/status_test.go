@@ -16,6 +16,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
 
@@ -53,12 +54,31 @@ func TestToStatus(t *testing.T) {
 		{name: "nothing to send", ctx: live, err: challenge.ErrNothingToSend, code: codes.FailedPrecondition,
 			check: precondition("METHOD", "verification:"+id)},
 		{name: "no method", ctx: live, err: &challenge.NoMethodError{Level: assurance.High}, code: codes.FailedPrecondition,
-			check: func(t *testing.T, st *status.Status) {
-				v := detail[*errdetails.PreconditionFailure](t, st).GetViolations()[0]
-				if v.GetType() != "METHOD" || v.GetDescription() != "no method meets HIGH for this customer; enroll a passkey" {
-					t.Errorf("violation = %v", v)
+			check: noMethod("no offered method meets HIGH for this verification; ask the customer to enroll a passkey",
+				"ask the customer to enroll a passkey")},
+		{name: "no method substantial", ctx: live, err: &challenge.NoMethodError{Level: assurance.Substantial}, code: codes.FailedPrecondition,
+			check: noMethod("no offered method meets SUBSTANTIAL for this verification; ask the customer to enroll an authenticator app or a passkey",
+				"ask the customer to enroll an authenticator app or a passkey")},
+		{name: "identity validation", ctx: live, err: &identity.ValidationError{Field: "identity.network", Description: "must match [a-z0-9_-]{1,32}"},
+			code: codes.InvalidArgument, check: field("identity.network")},
+		{name: "identity not found", ctx: live, err: fmt.Errorf("unlink: %w", identity.ErrNotFound), code: codes.NotFound},
+		{name: "linked elsewhere", ctx: live, err: identity.ErrLinkedElsewhere, code: codes.FailedPrecondition,
+			check: reason("IDENTITY_LINKED_ELSEWHERE")},
+		{name: "identity store unavailable", ctx: live, err: fmt.Errorf("%w: dial tcp 127.0.0.1:6379", identity.ErrUnavailable),
+			code: codes.Unavailable, secret: "6379", check: reason("STORE_UNAVAILABLE")},
+		{name: "identity store timeout", ctx: live, err: fmt.Errorf("%w: %w", identity.ErrUnavailable, context.DeadlineExceeded),
+			code: codes.Unavailable, check: func(t *testing.T, st *status.Status) {
+				reason("STORE_UNAVAILABLE")(t, st)
+				if st.Message() != messageIdentityStore {
+					t.Errorf("message = %q, want the customer store's", st.Message())
 				}
 			}},
+		{name: "caller gone, identity store down", ctx: canceled, err: fmt.Errorf("%w: i/o timeout", identity.ErrUnavailable),
+			code: codes.Canceled},
+		{name: "verification required", ctx: live, err: errVerificationRequired, code: codes.PermissionDenied,
+			check: reason("VERIFICATION_REQUIRED")},
+		{name: "identity wrong code is not an API answer", ctx: live, err: &identity.CodeError{AttemptsLeft: 2},
+			code: codes.Internal},
 		{name: "request reused", ctx: live, err: challenge.ErrRequestReused, code: codes.InvalidArgument,
 			check: field("request_id")},
 		{name: "destination mismatch", ctx: live, err: challenge.ErrDestinationMismatch, code: codes.InvalidArgument,
@@ -134,6 +154,20 @@ func TestToStatus(t *testing.T) {
 				t.Errorf("INTERNAL without its cause kept for the log")
 			}
 		})
+	}
+}
+
+// noMethod checks the one answer to a start no offered method can serve.
+func noMethod(msg, advice string) func(*testing.T, *status.Status) {
+	return func(t *testing.T, st *status.Status) {
+		t.Helper()
+		if st.Message() != msg {
+			t.Errorf("message = %q, want %q", st.Message(), msg)
+		}
+		v := detail[*errdetails.PreconditionFailure](t, st).GetViolations()[0]
+		if v.GetType() != "METHOD" || v.GetSubject() != "customer" || v.GetDescription() != advice {
+			t.Errorf("violation = %v", v)
+		}
 	}
 }
 

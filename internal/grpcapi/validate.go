@@ -6,6 +6,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
 
@@ -28,6 +29,7 @@ const (
 	maxDestination    = 254
 	maxVerificationID = 64
 	maxDataClass      = 64
+	maxFactorID       = 64
 )
 
 // violations collects what is wrong with a request.
@@ -188,4 +190,58 @@ func checkAuthorizeDisclosure(r *authsvcv1.AuthorizeDisclosureRequest) (policy.C
 	}
 	vs.text("conversation_id", r.GetConversationId(), true, maxConversationID)
 	return ch, vs.err()
+}
+
+// socialIdentity checks an identity field of the EnrollmentService: network and
+// user_id required, handle optional (it is never stored).
+func (vs *violations) socialIdentity(id *authsvcv1.SocialIdentity) {
+	if id == nil {
+		vs.add("identity", "is required")
+		return
+	}
+	vs.text("identity.network", id.GetNetwork(), true, maxNetwork)
+	vs.text("identity.user_id", id.GetUserId(), true, maxUserID)
+	vs.text("identity.handle", id.GetHandle(), false, maxHandle)
+}
+
+func checkCustomerID(id string) error {
+	var vs violations
+	vs.text("customer_id", id, true, maxCustomerID)
+	return vs.err()
+}
+
+func checkLinkIdentity(r *authsvcv1.LinkIdentityRequest) error {
+	var vs violations
+	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
+	vs.socialIdentity(r.GetIdentity())
+	vs.text("verification_id", r.GetVerificationId(), false, maxVerificationID)
+	return vs.err()
+}
+
+func checkUnlinkIdentity(r *authsvcv1.UnlinkIdentityRequest) error {
+	var vs violations
+	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
+	vs.socialIdentity(r.GetIdentity())
+	return vs.err()
+}
+
+// checkCreateEnrollmentLink checks r's shape and returns the factor kind its
+// method enrolls.
+func checkCreateEnrollmentLink(r *authsvcv1.CreateEnrollmentLinkRequest) (identity.Kind, error) {
+	var vs violations
+	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
+	kind, ok := kindFromProto(r.GetMethod())
+	if !ok {
+		vs.add("method", "must be METHOD_TOTP or METHOD_WEBAUTHN")
+	}
+	vs.text("verification_id", r.GetVerificationId(), false, maxVerificationID)
+	vs.text("locale", r.GetLocale(), false, maxLocale)
+	return kind, vs.err()
+}
+
+func checkRemoveFactor(r *authsvcv1.RemoveFactorRequest) error {
+	var vs violations
+	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
+	vs.text("factor_id", r.GetFactorId(), true, maxFactorID)
+	return vs.err()
 }

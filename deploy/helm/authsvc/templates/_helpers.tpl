@@ -66,6 +66,7 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- $d := include "authsvc.secretsDir" . -}}
 {{- $m := list -}}
 {{- $m = append $m (dict "volume" "hmac-keys" "secret" .Values.secrets.hmacKeys "dir" (printf "%s/hmac-keys" $d) "key" "hmac-keys" "env" "AUTHSVC_HMAC_KEYS_FILE") -}}
+{{- $m = append $m (dict "volume" "kek" "secret" .Values.secrets.kek "dir" (printf "%s/kek" $d) "key" "kek" "env" "AUTHSVC_KEK_FILE") -}}
 {{- $m = append $m (dict "volume" "signing-keys" "secret" .Values.secrets.signingKeys "dir" (printf "%s/signing-keys" $d) "key" "" "env" "AUTHSVC_SIGNING_KEYS_DIR") -}}
 {{- $m = append $m (dict "volume" "clients" "secret" .Values.secrets.clients "dir" (printf "%s/clients" $d) "key" "clients.json" "env" "AUTHSVC_CLIENTS_FILE") -}}
 {{- $m = append $m (dict "volume" "sms-webhook-secret" "secret" .Values.secrets.smsWebhookSecret "dir" (printf "%s/sms-webhook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_WEBHOOK_SECRET_FILE") -}}
@@ -99,6 +100,19 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
 {{- end -}}
+{{- $wa := .Values.webauthn | default dict -}}
+{{- $origin := regexFind "^https://[^/?#]+" (lower .Values.publicURL) -}}
+{{- $host := regexReplaceAll ":[0-9]+$" (trimPrefix "https://" $origin) "" -}}
+{{- with $wa.rpID -}}
+{{- if not (or (eq $host .) (hasSuffix (printf ".%s" .) $host)) -}}
+{{- fail (printf "webauthn.rpID (%s) must be the host of publicURL (%s) or a parent domain of it" . $host) -}}
+{{- end -}}
+{{- end -}}
+{{- with $wa.origins -}}
+{{- if not (has $origin .) -}}
+{{- fail (printf "webauthn.origins must include %s, the origin of publicURL, where the customer pages run passkey ceremonies" $origin) -}}
+{{- end -}}
+{{- end -}}
 {{- end }}
 
 {{/*
@@ -126,6 +140,26 @@ default. Integers are printed whole (never 2e+04).
 {{- $cc = append $cc (toString (int64 .)) -}}
 {{- end -}}
 {{- $e = append $e (dict "name" "AUTHSVC_SMS_COUNTRIES" "value" (join "," $cc)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.enrollmentEnv is the list of enrollment and passkey variables, as dicts
+{name, value}: only the values set, so that every other keeps the service's
+default (which derives the relying party from publicURL).
+*/}}
+{{- define "authsvc.enrollmentEnv" -}}
+{{- $en := .Values.enrollment | default dict -}}
+{{- $wa := .Values.webauthn | default dict -}}
+{{- $e := list -}}
+{{- range $v := list (list "AUTHSVC_ENROLLMENT_WINDOW" $en.window) (list "AUTHSVC_ENROLLMENT_LINK_TTL" $en.linkTTL) (list "AUTHSVC_CUSTOMER_RETENTION" $en.retention) (list "AUTHSVC_WEBAUTHN_RP_ID" $wa.rpID) (list "AUTHSVC_WEBAUTHN_TIMEOUT" $wa.timeout) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $wa.origins -}}
+{{- $e = append $e (dict "name" "AUTHSVC_WEBAUTHN_ORIGINS" "value" (join "," .)) -}}
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}

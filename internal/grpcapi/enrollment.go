@@ -1,0 +1,173 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/challenge"
+)
+
+// The adapter serves exactly the generated interface.
+var _ authsvcv1.EnrollmentServiceServer = (*enrollmentService)(nil)
+
+// enrollmentService serves authsvc.v1.EnrollmentService over Identities. A
+// LinkIdentity or CreateEnrollmentLink of a client without the matching grant
+// must be proven by a recent verification of the same client, read through v.
+type enrollmentService struct {
+	authsvcv1.UnimplementedEnrollmentServiceServer
+	ids    Identities
+	v      Verifications
+	now    func() time.Time
+	window time.Duration
+}
+
+// errVerificationRequired is the one answer to a LinkIdentity or
+// CreateEnrollmentLink that neither a grant nor its verification_id allows: an
+// unknown id, another client's, one not VERIFIED, of another customer or
+// identity, revoked or too old all look the same (toStatus maps it).
+var errVerificationRequired = errors.New("grpcapi: a recent verification is required")
+
+// proof is what a verification must show to allow an enrollment.
+type proof struct {
+	customerID string
+	// network and userID, when set, must be the verification's identity.
+	network, userID string
+}
+
+// prove returns nil when verification id of client is VERIFIED for p, not
+// revoked, and verified within the enrollment window; errVerificationRequired
+// when it is not (or does not exist for this client); a store failure as is.
+func (s *enrollmentService) prove(ctx context.Context, client, id string, p proof) error {
+	if id == "" {
+		return errVerificationRequired
+	}
+	v, err := s.v.Get(ctx, client, id)
+	if errors.Is(err, challenge.ErrNotFound) {
+		return errVerificationRequired
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case v.State != challenge.Verified, v.Revoked, v.CustomerID == "", v.CustomerID != p.customerID,
+		p.network != "" && (v.Network != p.network || v.UserID != p.userID),
+		s.now().Sub(v.VerifiedAt) > s.window:
+		return errVerificationRequired
+	}
+	setVerificationID(ctx, v.ID)
+	return nil
+}
+
+func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkIdentityRequest) (*authsvcv1.LinkIdentityResponse, error) {
+	c, ok := clientFrom(ctx)
+	if !ok {
+		return nil, errAPIKey()
+	}
+	if err := checkLinkIdentity(r); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	customer, id := r.GetCustomerId(), r.GetIdentity()
+	if !c.MayLink {
+		p := proof{customerID: customer, network: id.GetNetwork(), userID: id.GetUserId()}
+		if err := s.prove(ctx, c.ID, r.GetVerificationId(), p); err != nil {
+			return nil, toStatus(ctx, err, "")
+		}
+	}
+	l, err := s.ids.Link(ctx, customer, id.GetNetwork(), id.GetUserId())
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	return &authsvcv1.LinkIdentityResponse{Identity: linkedToProto(l)}, nil
+}
+
+func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.UnlinkIdentityRequest) (*authsvcv1.UnlinkIdentityResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkUnlinkIdentity(r); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	id := r.GetIdentity()
+	if err := s.ids.Unlink(ctx, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	return &authsvcv1.UnlinkIdentityResponse{}, nil
+}
+
+func (s *enrollmentService) ListIdentities(ctx context.Context, r *authsvcv1.ListIdentitiesRequest) (*authsvcv1.ListIdentitiesResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkCustomerID(r.GetCustomerId()); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	links, err := s.ids.Identities(ctx, r.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	out := &authsvcv1.ListIdentitiesResponse{Identities: make([]*authsvcv1.LinkedIdentity, 0, len(links))}
+	for _, l := range links {
+		out.Identities = append(out.Identities, linkedToProto(l))
+	}
+	return out, nil
+}
+
+func (s *enrollmentService) CreateEnrollmentLink(ctx context.Context, r *authsvcv1.CreateEnrollmentLinkRequest) (*authsvcv1.CreateEnrollmentLinkResponse, error) {
+	c, ok := clientFrom(ctx)
+	if !ok {
+		return nil, errAPIKey()
+	}
+	kind, err := checkCreateEnrollmentLink(r)
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	if !c.MayEnroll {
+		if err := s.prove(ctx, c.ID, r.GetVerificationId(), proof{customerID: r.GetCustomerId()}); err != nil {
+			return nil, toStatus(ctx, err, "")
+		}
+	}
+	pageURL, e, err := s.ids.CreateEnrollment(ctx, c.ID, r.GetCustomerId(), kind, r.GetLocale())
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	return &authsvcv1.CreateEnrollmentLinkResponse{
+		EnrollmentUrl: pageURL,
+		ExpireTime:    timestamp(e.Expires),
+		DmText:        enrollmentDMText(r.GetLocale(), kind, pageURL, e.Expires.Sub(e.Created)),
+	}, nil
+}
+
+func (s *enrollmentService) ListFactors(ctx context.Context, r *authsvcv1.ListFactorsRequest) (*authsvcv1.ListFactorsResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkCustomerID(r.GetCustomerId()); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	factors, err := s.ids.Factors(ctx, r.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	out := &authsvcv1.ListFactorsResponse{Factors: make([]*authsvcv1.Factor, 0, len(factors))}
+	for _, f := range factors {
+		out.Factors = append(out.Factors, factorToProto(f))
+	}
+	return out, nil
+}
+
+// RemoveFactor needs the may_enroll grant; the authorization interceptor has
+// checked it before this runs.
+func (s *enrollmentService) RemoveFactor(ctx context.Context, r *authsvcv1.RemoveFactorRequest) (*authsvcv1.RemoveFactorResponse, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	if err := checkRemoveFactor(r); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	if err := s.ids.RemoveFactor(ctx, r.GetCustomerId(), r.GetFactorId()); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	return &authsvcv1.RemoveFactorResponse{}, nil
+}
