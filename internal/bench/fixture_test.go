@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
@@ -27,9 +28,11 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/seal"
 )
 
 // The API client the bench calls as, and the service's fixed settings.
@@ -57,7 +60,14 @@ func newRedisClient(tb testing.TB, addr string) *redis.Client {
 
 // newService builds a challenge.Service over rdb with sender, an EdDSA keyring and a
 // fresh keyed-hash ring, as cmd/authsvc wires it.
-func newService(tb testing.TB, rdb redis.UniversalClient, sender challenge.Sender) (*challenge.Service, *assertion.Keyring, *keyedhash.Ring) {
+// rpID and rpOrigin are the passkey relying party of the bench (the software
+// authenticator answers for it).
+const (
+	rpID     = "localhost"
+	rpOrigin = "http://localhost:8080"
+)
+
+func newService(tb testing.TB, rdb redis.UniversalClient, sender challenge.Sender) (*challenge.Service, *assertion.Keyring, *identity.Store) {
 	tb.Helper()
 	signer, err := assertion.GenerateKey(assertion.AlgEdDSA)
 	if err != nil {
@@ -85,13 +95,28 @@ func newService(tb testing.TB, rdb redis.UniversalClient, sender challenge.Sende
 	wide := challenge.Rate{N: 10_000_000, Per: time.Hour}
 	limits := challenge.Limits{Sends: 1000, Send: challenge.SendLimits{Destination: wide, Prefix: wide,
 		Country: wide, Client: wide, Agent: wide, ClientDaily: 10_000_000}}
-	svc, err := challenge.New(challenge.Config{PublicURL: u, Brand: "Acme", Limits: limits}, rdb, sender,
-		assertion.NewMinter(keyring, issuer, 5*time.Minute), ring, time.Now, rand.Reader, quietLog(),
-		challenge.NewMetrics(prometheus.NewRegistry()))
+	// Enrolled factors as cmd/authsvc wires them: the identity store resolves links
+	// and enrolls, the seal ring keeps TOTP seeds, the relying party checks passkeys.
+	seals, err := seal.Ephemeral(rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return svc, keyring, ring
+	wa, err := webauthn.New(&webauthn.Config{RPID: rpID, RPDisplayName: "Acme", RPOrigins: []string{rpOrigin}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ids, err := identity.New(identity.Config{PublicURL: u, Brand: "Acme"}, rdb, ring, seals, wa, time.Now, rand.Reader, quietLog())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := challenge.New(challenge.Config{PublicURL: u, Brand: "Acme", Limits: limits}, rdb, sender,
+		assertion.NewMinter(keyring, issuer, 5*time.Minute), ring, time.Now, rand.Reader, quietLog(),
+		challenge.NewMetrics(prometheus.NewRegistry()),
+		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: seals, WebAuthn: wa}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, keyring, ids
 }
 
 // quietLog formats every record at Info and above, as production does, and writes
@@ -106,6 +131,7 @@ type stack struct {
 	redis  *redistest.Server
 	rdb    *redis.Client // the service's client
 	svc    *challenge.Service
+	ids    *identity.Store
 	outbox *delivery.Outbox
 	conn   *grpc.ClientConn
 	vc     authsvcv1.VerificationServiceClient
@@ -121,7 +147,7 @@ func newStack(tb testing.TB) *stack {
 	s.timer = &redisTimer{}
 	s.rdb.AddHook(s.timer)
 	var keyring *assertion.Keyring
-	s.svc, keyring, _ = newService(tb, s.rdb, s.outbox)
+	s.svc, keyring, s.ids = newService(tb, s.rdb, s.outbox)
 	clients, err := grpcapi.NewClients(map[string]string{clientID: apiKey})
 	if err != nil {
 		tb.Fatal(err)
@@ -130,7 +156,7 @@ func newStack(tb testing.TB) *stack {
 		*assertion.Verifier
 		*assertion.Keyring
 	}{assertion.NewVerifier(keyring, issuer, time.Now), keyring}
-	srv, err := grpcapi.New(grpcapi.Config{Issuer: issuer}, s.svc, assertions, s.svc, policy.Default(), clients,
+	srv, err := grpcapi.New(grpcapi.Config{Issuer: issuer}, s.svc, assertions, s.svc, policy.Default(), s.ids, clients,
 		time.Now, quietLog(), prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)

@@ -155,7 +155,11 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 	}
-	return []rtRow{start, code, link, get, getPending, resend, cancel}, nil
+	factors, err := s.factorRows(ctx, calls)
+	if err != nil {
+		return nil, err
+	}
+	return append([]rtRow{start, code, link, get, getPending, resend, cancel}, factors...), nil
 }
 
 func (s *stack) getState(ctx context.Context, id string, want authsvcv1.State) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/verify"
 )
@@ -46,6 +47,12 @@ type Factors struct {
 // Option configures a Service.
 type Option func(*Service)
 
+// WithAuditLog mirrors every audit event the scripts write to log, the
+// structured audit log beside the Redis stream.
+func WithAuditLog(log *audit.Log) Option {
+	return func(s *Service) { s.store.auditLog = log }
+}
+
 // WithFactors enables the enrolled methods (TOTP and WEBAUTHN). Without it a
 // start that accepts only those methods finds no method to offer.
 func WithFactors(f Factors) Option {
@@ -57,10 +64,13 @@ func WithFactors(f Factors) Option {
 	}
 }
 
-// customerOf is the customer a start is for: the one named, or the identity's
-// linked customer (one read) when enrolled factors are in use.
-func (s *Service) customerOf(ctx context.Context, r *StartRequest) (string, error) {
-	if r.CustomerID != "" || s.factors == nil || s.factors.Links == nil {
+// customerOf is the customer whose slot a start goes to: the one named, or, when
+// the request accepts an enrolled method, the identity's linked customer (one
+// read: the factors live on the customer's slot). A start that only sends a code
+// or link stays on the identity's slot, where the start script reads the link
+// itself and records the linked customer as the assertion's subject.
+func (s *Service) customerOf(ctx context.Context, r *StartRequest, enrolled string) (string, error) {
+	if r.CustomerID != "" || enrolled == "" || s.factors == nil || s.factors.Links == nil {
 		return r.CustomerID, nil
 	}
 	id, ok, err := s.factors.Links.Resolve(ctx, r.Identity.Network, r.Identity.UserID)

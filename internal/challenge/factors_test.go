@@ -364,6 +364,25 @@ func TestStartUsesTheLinkedCustomer(t *testing.T) {
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitTOTP = %+v, %v", r, err)
 	}
+	// A start that only sends a code stays on the identity's slot (no extra read)
+	// and still names the linked customer as the subject.
+	req := f.startReq(OTPEmail, email)
+	req.CustomerID = ""
+	otp, err := f.svc.Start(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if otp.Verification.CustomerID != "cust-9" || !strings.HasPrefix(otp.Verification.ID, identity.IdentityTag(f.svc.keys, "x", "1234567")) {
+		t.Fatalf("OTP start: customer %q, id %s", otp.Verification.CustomerID, otp.Verification.ID)
+	}
+	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, otp), f.code(otp.Verification.ID), "n"); err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitCode = %+v, %v", r, err)
+	}
+	v := f.get(otp.Verification.ID)
+	claims, err := f.verifier.Verify(v.Assertion.Token, "crm")
+	if err != nil || claims.Subject != "cust-9" {
+		t.Fatalf("assertion subject: %+v, %v", claims, err)
+	}
 }
 
 func TestRedisHoldsNoSeedInClear(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -175,6 +176,10 @@ type scriptCall struct {
 // per node, in parallel). Scripts missing from a server's cache, as after a
 // restart, are sent again in full in a second round trip.
 func (s *store) pipelined(ctx context.Context, calls []scriptCall) ([][]any, error) {
+	calls = slices.Clone(calls)
+	for i, c := range calls {
+		calls[i].keys, calls[i].args = s.withAudit(c.sc, c.keys, c.args)
+	}
 	cmds := make([]*redis.Cmd, len(calls))
 	run := func(idx []int, full bool) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -215,7 +220,7 @@ func (s *store) pipelined(ctx context.Context, calls []scriptCall) ([][]any, err
 		}
 		switch v := c.Val().(type) {
 		case []any:
-			out[i] = v
+			out[i] = s.audited(ctx, v)
 		case int64:
 			out[i] = []any{v}
 		default:

@@ -21,6 +21,7 @@ import (
 //	vt verified   vm method       lv level         rv revoked     ft finished ms
 //	em enrolled methods offered (TOTP, WebAuthn; written by the start script)
 //	ck customer hash   cs created ms (for the factor scripts; known customers only)
+//	lc the identity's linked customer, when the start named none (the subject)
 //	vx passkey flags of the completion ('u' user verified, 'b' backup eligible)
 //	r:… outcomes of request ids (JSON)
 type record map[string]string
@@ -31,6 +32,9 @@ type record map[string]string
 // hash-max-listpack-value), and one longer value — a long conversation id — would
 // turn the whole record into a hash table three times the size. Packing also saves
 // the per-field overhead of a dozen small fields.
+//
+// The audit trail's Lua reads the agent as the 9th packed field (prelude.lua,
+// AGENT_FIELD): keep "ag" where it is.
 var packedFields = []string{"nw", "ui", "hm", "cu", "me", "mi", "au", "sc", "ag", "cv", "dk", "dm", "lo", "ct", "hk"}
 
 const (
@@ -132,6 +136,9 @@ func (r record) view(id string, now time.Time) *Verification {
 	}
 	if sc := r["sc"]; sc != "" {
 		v.Scopes = strings.Split(sc, " ")
+	}
+	if v.CustomerID == "" {
+		v.CustomerID = r["lc"]
 	}
 	if v.State == Pending && !now.Before(v.Expires) {
 		v.State = Expired

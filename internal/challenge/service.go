@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,11 @@ type Config struct {
 	ShardedPubSub bool
 	// Limits bound failures and sends per identity.
 	Limits Limits
+	// AuditRetention is how long audit events are kept (90 days).
+	AuditRetention time.Duration
+	// CustomerRetention is the life of a customer's data that a verification may
+	// create (its audit pseudonym key): package identity's retention (400 days).
+	CustomerRetention time.Duration
 }
 
 // Limits are the abuse limits kept per social identity, across all its
@@ -131,6 +137,12 @@ func (c *Config) setDefaults() {
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 30 * time.Second
 	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = 90 * 24 * time.Hour
+	}
+	if c.CustomerRetention == 0 {
+		c.CustomerRetention = 400 * 24 * time.Hour
+	}
 	c.Limits.setDefaults()
 }
 
@@ -177,7 +189,9 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.ShardedPubSub {
 		pub = "SPUBLISH"
 	}
-	s := &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub}, rdb: rdb, sender: sender, minter: minter,
+	// On Cluster (sharded pub/sub) each hash tag keeps its own audit stream.
+	s := &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub, auditPerTag: cfg.ShardedPubSub,
+		auditRetention: cfg.AuditRetention}, rdb: rdb, sender: sender, minter: minter,
 		keys: keys, now: now, random: random, log: log, metrics: metrics}
 	for _, o := range opts {
 		o(s)
@@ -362,7 +376,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	if err != nil {
 		return nil, err
 	}
-	customer, err := s.customerOf(ctx, &r)
+	customer, err := s.customerOf(ctx, &r, enrolled)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +462,19 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	if err != nil {
 		return nil, err
 	}
+	pseudonymKey := ""
+	if ch != "" {
+		// Used only if the customer has no audit pseudonym key yet.
+		if pseudonymKey, err = s.randomHex(32); err != nil {
+			return nil, err
+		}
+	}
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		enrolled, id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
-		s.cfg.Limits.SendWindow.Milliseconds(), conv, keyPrefix(id)}, fields...)
-	ckey := recordKey(id)
+		s.cfg.Limits.SendWindow.Milliseconds(), conv, keyPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
+		dest.mask()}, fields...)
+	// The customer's hash when the customer is known, else the identity's link.
+	ckey := identity.LinkKey(tag, ih)
 	if ch != "" {
 		ckey = identity.CustomerKey(tag, ch)
 	}
@@ -516,6 +539,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		}
 		rec.unpack()
 		rec["em"], _ = replyString(reply, 1)
+		rec["lc"], _ = replyString(reply, 2)
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
 		if send {
@@ -541,6 +565,15 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	v.Delivery = DeliverySent
 	return res, nil
+}
+
+// randomHex returns n random bytes in hex.
+func (s *Service) randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.random, b); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // callToken tells one call's script runs from another's: go-redis resends a script
@@ -657,7 +690,8 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID), identityKey(v.ID)}, ms(s.now()),
-		seq, int(result), conv, keyPrefix(v.ID), v.ID, (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds())
+		seq, int(result), conv, keyPrefix(v.ID), v.ID, (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds(),
+		v.DestinationMask)
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
 		return &SendError{VerificationID: v.ID, Err: sendErr}

@@ -4,8 +4,14 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/audit"
 )
 
 //go:embed scripts/prelude.lua
@@ -48,19 +54,19 @@ var (
 
 // Each transition is one script; the prelude holds the guards they share.
 var (
-	startScript     = redis.NewScript(prelude + startSrc)
-	deliveredScript = redis.NewScript(prelude + deliveredSrc)
-	resendScript    = redis.NewScript(prelude + resendSrc)
-	codeScript      = redis.NewScript(prelude + codeSrc)
-	linkScript      = redis.NewScript(prelude + linkSrc)
-	reportScript    = redis.NewScript(prelude + reportSrc)
-	cancelScript    = redis.NewScript(prelude + cancelSrc)
-	expireScript    = redis.NewScript(prelude + expireSrc)
-	abortScript     = redis.NewScript(prelude + abortSrc)
-	releaseScript   = redis.NewScript(prelude + releaseSrc)
-	totpScript      = redis.NewScript(prelude + totpSrc)
-	pkbeginScript   = redis.NewScript(prelude + pkbeginSrc)
-	passkeyScript   = redis.NewScript(prelude + passkeySrc)
+	startScript     = transition(startSrc)
+	deliveredScript = transition(deliveredSrc)
+	resendScript    = transition(resendSrc)
+	codeScript      = transition(codeSrc)
+	linkScript      = transition(linkSrc)
+	reportScript    = transition(reportSrc)
+	cancelScript    = transition(cancelSrc)
+	expireScript    = transition(expireSrc)
+	abortScript     = transition(abortSrc)
+	releaseScript   = transition(releaseSrc)
+	totpScript      = transition(totpSrc)
+	pkbeginScript   = transition(pkbeginSrc)
+	passkeyScript   = transition(passkeySrc)
 	// read changes nothing and needs no prelude.
 	readScript = redis.NewScript(readSrc)
 	// The limit scripts run on their own keys' slots and need no prelude.
@@ -68,24 +74,129 @@ var (
 	unlimitScript = redis.NewScript(unlimitSrc)
 )
 
+// transition composes a transition script: the audit trail's append function, the
+// prelude, then the script's own body run as a function, so that every audit event
+// the body writes can be returned to Go after its reply (as a last element
+// {'audit', {id, field, value, …}, …}) and mirrored to the audit log.
+func transition(src string) *redis.Script {
+	sc := redis.NewScript(audit.Lua + prelude + "\nlocal function body()\n" + src + `
+end
+local reply = body()
+if #AUDITED == 0 then
+  return reply
+end
+if type(reply) ~= 'table' then
+  reply = {reply}
+end
+local events = {'audit'}
+for _, e in ipairs(AUDITED) do
+  events[#events + 1] = e
+end
+reply[#reply + 1] = events
+return reply
+`)
+	transitions[sc] = true
+	return sc
+}
+
+// transitions are the scripts that take the audit stream and write events.
+var transitions = map[*redis.Script]bool{}
+
 // store runs the scripts. Every error it returns wraps ErrUnavailable: the caller
 // fails closed.
 type store struct {
 	rdb    redis.UniversalClient
 	pubCmd string // PUBLISH, or SPUBLISH on Cluster
+	// The audit trail: one stream, or one per hash tag on Cluster; events are
+	// mirrored to log (nil: not mirrored).
+	auditPerTag    bool
+	auditRetention time.Duration
+	auditLog       *audit.Log
+}
+
+// withAudit adds the audit stream and retention to a transition's keys and
+// arguments (the stream on the record's own slot).
+func (s *store) withAudit(sc *redis.Script, keys []string, args []any) ([]string, []any) {
+	if !transitions[sc] || len(keys) == 0 {
+		return keys, args
+	}
+	tag := keys[0]
+	if i, j := strings.IndexByte(tag, '{'), strings.IndexByte(tag, '}'); i >= 0 && j > i {
+		tag = tag[i+1 : j]
+	}
+	keys = append(slices.Clip(keys), audit.StreamKey(tag, s.auditPerTag))
+	args = append(slices.Clip(args), "A"+strconv.FormatInt(s.auditRetention.Milliseconds(), 10))
+	return keys, args
+}
+
+// audited strips the audit events a transition returned after its reply and
+// mirrors them to the audit log.
+func (s *store) audited(ctx context.Context, reply []any) []any {
+	if len(reply) == 0 {
+		return reply
+	}
+	events, ok := reply[len(reply)-1].([]any)
+	if !ok || len(events) == 0 || events[0] != "audit" {
+		return reply
+	}
+	if s.auditLog != nil {
+		for _, e := range events[1:] {
+			if fields, ok := e.([]any); ok {
+				s.auditLog.Record(ctx, auditEvent(fields))
+			}
+		}
+	}
+	return reply[:len(reply)-1]
+}
+
+// auditEvent reads one returned event: {id, field, value, …}.
+func auditEvent(fields []any) audit.Event {
+	str := func(v any) string { s, _ := v.(string); return s }
+	e := audit.Event{ID: str(fields[0])}
+	for i := 1; i+1 < len(fields); i += 2 {
+		v := str(fields[i+1])
+		switch str(fields[i]) {
+		case "k":
+			e.Kind = v
+		case "c":
+			e.ClientID = v
+		case "a":
+			e.AgentID = v
+		case "v":
+			e.VerificationID = v
+		case "m":
+			e.Method = v
+		case "o":
+			e.Outcome = v
+		case "r":
+			e.Reason = v
+		case "i":
+			e.Identity = v
+		case "u":
+			e.Customer = v
+		case "d":
+			e.Destination = v
+		}
+	}
+	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			e.Time = time.UnixMilli(n)
+		}
+	}
+	return e
 }
 
 // run runs a script with the publish command and the time as ARGV[1] and ARGV[2]
 // and returns its reply as a list of strings and numbers.
 func (s *store) run(ctx context.Context, sc *redis.Script, keys []string, nowMS string, args ...any) ([]any, error) {
-	argv := append([]any{s.pubCmd, nowMS}, args...)
-	res, err := sc.Run(ctx, s.rdb, keys, argv...).Result()
+	keys, args = s.withAudit(sc, keys, append([]any{s.pubCmd, nowMS}, args...))
+	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	switch v := res.(type) {
 	case []any:
-		return v, nil
+		return s.audited(ctx, v), nil
 	case int64:
 		return []any{v}, nil
 	}

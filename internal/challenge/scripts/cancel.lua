@@ -16,10 +16,7 @@ if st == '1' then
   finish(rec, '5')
   out = {'canceled'}
 elseif st == '2' then
-  if redis.call('HGET', rec, 'rv') ~= '1' then
-    redis.call('HSET', rec, 'rv', '1')
-    publish(rec, '2')
-  end
+  revoke(rec)
   out = {'revoked'}
 else
   out = {'state'}

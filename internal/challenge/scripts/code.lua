@@ -25,6 +25,7 @@ if st ~= '1' or not co or co == '' then
 end
 local wait = locked_for(KEYS[2], ih, dv)
 if wait > 0 then
+  audit(rec, 'attempt_failed', {'o', 'locked'})
   return {'locked', wait}
 end
 local out
@@ -38,6 +39,7 @@ if co == ARGV[4] then
   out = {'verified'}
 else
   at = redis.call('HINCRBY', rec, 'at', 1)
+  audit(rec, 'attempt_failed', {'o', 'wrong'})
   local lock = fail(KEYS[2], ih, dv, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
   if at >= tonumber(mx) then
     finish(rec, '3', '1')

@@ -30,6 +30,7 @@ local out
 if ARGV[5] ~= 'report' then
   local wait = locked_for(KEYS[2], ih, '1')
   if wait > 0 then
+    audit(rec, 'attempt_failed', {'o', 'locked'})
     return {'locked', wait}
   end
 end
@@ -45,6 +46,7 @@ elseif ARGV[6] == redis.call('HGET', rec, 'mn') then
   end
   out = {'verified'}
 else
+  audit(rec, 'attempt_failed', {'o', 'wrong_number'})
   fail(KEYS[2], ih, '1', tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
   finish(rec, '3', '3')
   out = {'mismatch'}

@@ -33,6 +33,7 @@ if st ~= '1' or not offers(rec, '5') then
 end
 local wait = locked_for(ikey, ih, '5')
 if wait > 0 then
+  audit(rec, 'attempt_failed', {'m', 'webauthn', 'o', 'locked'})
   return {'locked', wait}
 end
 local out
@@ -41,10 +42,10 @@ if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec) then
   local stored = tonumber(redis.call('HGET', ckey, 'c' .. fid) or '0')
   local count = tonumber(ARGV[6])
   if (count ~= 0 or stored ~= 0) and count <= stored then
-    out = wrong(rec, ikey, ih, '5', 12)
+    out = wrong(rec, ikey, ih, '5', 12, 'counter_regression')
     out[#out + 1] = 'regression'
   elseif tonumber(ARGV[8]) < tonumber(ARGV[9]) then
-    out = wrong(rec, ikey, ih, '5', 12)
+    out = wrong(rec, ikey, ih, '5', 12, 'level_too_low')
   else
     redis.call('HSET', ckey, 'c' .. fid, count, 'u' .. fid, NOW)
     succeed(ikey, ih, '5')

@@ -9,6 +9,78 @@
 local PUBCMD = ARGV[1]
 local NOW = tonumber(ARGV[2])
 
+-- Audit (package audit's audit_event is prepended before this prelude). Go passes the
+-- audit stream as the last key and "A<retention ms>" as the last argument; every event
+-- a script writes is also returned to Go (see the wrapper in store.go), which mirrors
+-- it to the structured audit log. A known customer's record keeps the pseudonyms in
+-- 'ax': "<identity pseudonym>\31<customer pseudonym>"; otherwise the identity's keyed
+-- hash 'ih' names the identity.
+local AKEY = KEYS[#KEYS]
+local ARET = tonumber(string.match(ARGV[#ARGV] or '', '^A(%d+)$'))
+local AUDITED = {}
+-- NARGV is the number of the script's own arguments (the audit marker excluded).
+local NARGV = ARET and #ARGV - 1 or #ARGV
+local METHOD_NAMES = {['1'] = 'magic_link', ['2'] = 'otp_sms', ['3'] = 'otp_email', ['4'] = 'totp', ['5'] = 'webauthn'}
+
+-- packed_field returns the n-th of the fields Go packs into p0, p1, … (record.go:
+-- packedFields, joined by \31); the agent is the 9th.
+local AGENT_FIELD = 9
+local function packed_field(rec, n)
+  local parts, i = {}, 0
+  while true do
+    local chunk = redis.call('HGET', rec, 'p' .. i)
+    if not chunk then
+      break
+    end
+    parts[#parts + 1] = chunk
+    i = i + 1
+  end
+  local k = 0
+  for v in string.gmatch(table.concat(parts) .. '\031', '([^\031]*)\031') do
+    k = k + 1
+    if k == n then
+      return v
+    end
+  end
+  return ''
+end
+
+-- audit writes event kind about the verification rec, with extra field pairs.
+local function audit(rec, kind, extra)
+  if not ARET then
+    return
+  end
+  local cl, ax, ih, dv, vm, em = unpack(redis.call('HMGET', rec, 'cl', 'ax', 'ih', 'dv', 'vm', 'em'))
+  local ip, up = string.match(ax or '', '^([^\031]*)\031([^\031]*)$')
+  if not ip then
+    ip = ih
+  end
+  local agent = packed_field(rec, AGENT_FIELD)
+  local m = METHOD_NAMES[vm or dv or string.sub(em or '', 1, 1)] or ''
+  local more = {}
+  extra = extra or {}
+  for i = 1, #extra, 2 do
+    if extra[i] == 'm' then
+      m = extra[i + 1]
+    else
+      more[#more + 1] = extra[i]
+      more[#more + 1] = extra[i + 1]
+    end
+  end
+  local f = {'k', kind, 'c', cl or '', 'a', agent or '', 'v', string.match(rec, '([^:]+)$'),
+    'm', m, 'i', ip or '', 'u', up or ''}
+  for _, x in ipairs(more) do
+    f[#f + 1] = x
+  end
+  local entry = {audit_event(AKEY, NOW, ARET, f)}
+  for _, x in ipairs(f) do
+    entry[#entry + 1] = x
+  end
+  AUDITED[#AUDITED + 1] = entry
+end
+
+local FAILURES = {['1'] = 'attempts_exhausted', ['3'] = 'number_mismatch'}
+
 local function publish(key, state)
   redis.call(PUBCMD, key .. ':w', state)
 end
@@ -20,6 +92,7 @@ local function expire_if_due(key)
   if st == '1' and NOW >= tonumber(ex) then
     redis.call('HSET', key, 'st', '4')
     publish(key, '4')
+    audit(key, 'expired')
     return true
   end
   return st == '4'
@@ -29,6 +102,27 @@ end
 local function finish(key, state, reason)
   redis.call('HSET', key, 'st', state, 'rs', reason or '0', 'ft', NOW)
   publish(key, state)
+  if state == '2' then
+    audit(key, 'verified', {'o', 'ok'})
+    audit(key, 'assertion_issued')
+  elseif state == '3' and reason == '2' then
+    audit(key, 'reported')
+  elseif state == '3' then
+    audit(key, 'failed', {'r', FAILURES[reason] or ''})
+  elseif state == '4' then
+    audit(key, 'expired')
+  elseif state == '5' then
+    audit(key, 'canceled', {'o', 'canceled'})
+  end
+end
+
+-- revoke withdraws what a verified verification granted (the conversation ended).
+local function revoke(key)
+  if redis.call('HGET', key, 'rv') ~= '1' then
+    redis.call('HSET', key, 'rv', '1')
+    publish(key, '2')
+    audit(key, 'canceled', {'o', 'revoked'})
+  end
 end
 
 -- Identity counters live in one hash per tag (KEYS[2] where a script takes it).
@@ -113,9 +207,8 @@ local function supersede(ikey, ih, conv_suffix, prefix, rec_id, ttl)
     local pst = redis.call('HGET', pkey, 'st')
     if pst == '1' then
       finish(pkey, '5')
-    elseif pst == '2' and redis.call('HGET', pkey, 'rv') ~= '1' then
-      redis.call('HSET', pkey, 'rv', '1')
-      publish(pkey, '2')
+    elseif pst == '2' then
+      revoke(pkey)
     end
   end
   redis.call('HSET', ikey, conv, rec_id)
@@ -157,8 +250,9 @@ end
 
 -- wrong counts one failed attempt of family fam on the verification and for the
 -- identity (the limit, first lock, longest lock and window are ARGV[a..a+3]).
-local function wrong(rec, ikey, ih, fam, a)
+local function wrong(rec, ikey, ih, fam, a, why)
   local at = redis.call('HINCRBY', rec, 'at', 1)
+  audit(rec, 'attempt_failed', {'m', METHOD_NAMES[fam], 'o', 'wrong', 'r', why or ''})
   local mx = tonumber(redis.call('HGET', rec, 'mx'))
   local lock = fail(ikey, ih, fam, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   if at >= mx then

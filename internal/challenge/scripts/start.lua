@@ -3,15 +3,17 @@
 -- (checked beside it, on other slots) refuses can be undone by abort.lua; the
 -- previous verification of the conversation is superseded by delivered.lua.
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] the customer's hash (package
--- identity; the record key again when no customer is known)
+-- identity) when the customer is known, else the identity's link to a customer
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
 -- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
 -- '5' WebAuthn, in order), ARGV[8] verification id, ARGV[9] code hash,
 -- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
 -- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
 -- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records,
--- ARGV[17..] field, value pairs of the new record.
--- Returns {'created', em} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
+-- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
+-- data's retention ms, ARGV[19] the masked destination (for the audit trail),
+-- ARGV[20..] field, value pairs of the new record.
+-- Returns {'created', em, linked customer} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
 --       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now and
 -- whose family is not locked for the identity.
@@ -93,8 +95,34 @@ else
   end
 end
 
-redis.call('HSET', rec, unpack(ARGV, 17))
+redis.call('HSET', rec, unpack(ARGV, 20, NARGV))
 redis.call('HSET', rec, 'tk', ARGV[4], 'em', em)
+local ck = redis.call('HGET', rec, 'ck')
+local linked = false
+if not ck then
+  -- A start that names no customer and accepts no enrolled method stays on the
+  -- identity's slot; a linked customer becomes the assertion's subject.
+  linked = redis.call('GET', KEYS[3])
+  if linked then
+    redis.call('HSET', rec, 'lc', linked)
+  end
+end
+if ck then
+  -- The audit trail names the customer and identity by pseudonyms under the
+  -- customer's own key: erasing the customer deletes the key, and its entries can
+  -- no longer be tied to anyone.
+  local pk = redis.call('HGET', KEYS[3], 'pk')
+  if not pk then
+    pk = ARGV[17]
+    redis.call('HSET', KEYS[3], 'pk', pk)
+    if redis.call('PTTL', KEYS[3]) < 0 then
+      redis.call('PEXPIRE', KEYS[3], ARGV[18])
+    end
+  end
+  redis.call('HSET', rec, 'ax', string.sub(redis.sha1hex(pk .. ih), 1, 16) .. '\031'
+    .. string.sub(redis.sha1hex(pk .. ck), 1, 16))
+end
+audit(rec, 'started', {'d', ARGV[19]})
 redis.call('PEXPIRE', rec, ARGV[5])
 keep(ikey, tonumber(ARGV[5]))
 if fam == '0' then
@@ -102,4 +130,4 @@ if fam == '0' then
   -- does when its send is recorded, delivered.lua).
   supersede(ikey, ih, ARGV[15], ARGV[16], ARGV[8], tonumber(ARGV[5]))
 end
-return {'created', em}
+return {'created', em, linked or ''}
