@@ -772,6 +772,123 @@ func (*RemoveFactorResponse) Descriptor() ([]byte, []int) {
 	return file_authsvc_v1_enrollment_service_proto_rawDescGZIP(), []int{13}
 }
 
+type EraseCustomerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Required.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseCustomerRequest) Reset() {
+	*x = EraseCustomerRequest{}
+	mi := &file_authsvc_v1_enrollment_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerRequest) ProtoMessage() {}
+
+func (x *EraseCustomerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_enrollment_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerRequest.ProtoReflect.Descriptor instead.
+func (*EraseCustomerRequest) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_enrollment_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EraseCustomerRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+type EraseCustomerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Linked social identities removed.
+	Identities int32 `protobuf:"varint,1,opt,name=identities,proto3" json:"identities,omitempty"`
+	// Enrolled factors removed.
+	Factors int32 `protobuf:"varint,2,opt,name=factors,proto3" json:"factors,omitempty"`
+	// Verifications removed (pending and finished).
+	Verifications int32 `protobuf:"varint,3,opt,name=verifications,proto3" json:"verifications,omitempty"`
+	// Open enrollment links removed.
+	EnrollmentLinks int32 `protobuf:"varint,4,opt,name=enrollment_links,json=enrollmentLinks,proto3" json:"enrollment_links,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EraseCustomerResponse) Reset() {
+	*x = EraseCustomerResponse{}
+	mi := &file_authsvc_v1_enrollment_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseCustomerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseCustomerResponse) ProtoMessage() {}
+
+func (x *EraseCustomerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_authsvc_v1_enrollment_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseCustomerResponse.ProtoReflect.Descriptor instead.
+func (*EraseCustomerResponse) Descriptor() ([]byte, []int) {
+	return file_authsvc_v1_enrollment_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *EraseCustomerResponse) GetIdentities() int32 {
+	if x != nil {
+		return x.Identities
+	}
+	return 0
+}
+
+func (x *EraseCustomerResponse) GetFactors() int32 {
+	if x != nil {
+		return x.Factors
+	}
+	return 0
+}
+
+func (x *EraseCustomerResponse) GetVerifications() int32 {
+	if x != nil {
+		return x.Verifications
+	}
+	return 0
+}
+
+func (x *EraseCustomerResponse) GetEnrollmentLinks() int32 {
+	if x != nil {
+		return x.EnrollmentLinks
+	}
+	return 0
+}
+
 var File_authsvc_v1_enrollment_service_proto protoreflect.FileDescriptor
 
 const file_authsvc_v1_enrollment_service_proto_rawDesc = "" +
@@ -829,14 +946,25 @@ const file_authsvc_v1_enrollment_service_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1b\n" +
 	"\tfactor_id\x18\x02 \x01(\tR\bfactorId\"\x16\n" +
-	"\x14RemoveFactorResponse2\xa6\x04\n" +
+	"\x14RemoveFactorResponse\"7\n" +
+	"\x14EraseCustomerRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\"\xa2\x01\n" +
+	"\x15EraseCustomerResponse\x12\x1e\n" +
+	"\n" +
+	"identities\x18\x01 \x01(\x05R\n" +
+	"identities\x12\x18\n" +
+	"\afactors\x18\x02 \x01(\x05R\afactors\x12$\n" +
+	"\rverifications\x18\x03 \x01(\x05R\rverifications\x12)\n" +
+	"\x10enrollment_links\x18\x04 \x01(\x05R\x0fenrollmentLinks2\xfc\x04\n" +
 	"\x11EnrollmentService\x12Q\n" +
 	"\fLinkIdentity\x12\x1f.authsvc.v1.LinkIdentityRequest\x1a .authsvc.v1.LinkIdentityResponse\x12W\n" +
 	"\x0eUnlinkIdentity\x12!.authsvc.v1.UnlinkIdentityRequest\x1a\".authsvc.v1.UnlinkIdentityResponse\x12W\n" +
 	"\x0eListIdentities\x12!.authsvc.v1.ListIdentitiesRequest\x1a\".authsvc.v1.ListIdentitiesResponse\x12i\n" +
 	"\x14CreateEnrollmentLink\x12'.authsvc.v1.CreateEnrollmentLinkRequest\x1a(.authsvc.v1.CreateEnrollmentLinkResponse\x12N\n" +
 	"\vListFactors\x12\x1e.authsvc.v1.ListFactorsRequest\x1a\x1f.authsvc.v1.ListFactorsResponse\x12Q\n" +
-	"\fRemoveFactor\x12\x1f.authsvc.v1.RemoveFactorRequest\x1a .authsvc.v1.RemoveFactorResponseB9Z7github.com/authsvc/authsvc/api/gen/authsvc/v1;authsvcv1b\x06proto3"
+	"\fRemoveFactor\x12\x1f.authsvc.v1.RemoveFactorRequest\x1a .authsvc.v1.RemoveFactorResponse\x12T\n" +
+	"\rEraseCustomer\x12 .authsvc.v1.EraseCustomerRequest\x1a!.authsvc.v1.EraseCustomerResponseB9Z7github.com/authsvc/authsvc/api/gen/authsvc/v1;authsvcv1b\x06proto3"
 
 var (
 	file_authsvc_v1_enrollment_service_proto_rawDescOnce sync.Once
@@ -850,7 +978,7 @@ func file_authsvc_v1_enrollment_service_proto_rawDescGZIP() []byte {
 	return file_authsvc_v1_enrollment_service_proto_rawDescData
 }
 
-var file_authsvc_v1_enrollment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_authsvc_v1_enrollment_service_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_authsvc_v1_enrollment_service_proto_goTypes = []any{
 	(*LinkIdentityRequest)(nil),          // 0: authsvc.v1.LinkIdentityRequest
 	(*LinkIdentityResponse)(nil),         // 1: authsvc.v1.LinkIdentityResponse
@@ -866,36 +994,40 @@ var file_authsvc_v1_enrollment_service_proto_goTypes = []any{
 	(*Factor)(nil),                       // 11: authsvc.v1.Factor
 	(*RemoveFactorRequest)(nil),          // 12: authsvc.v1.RemoveFactorRequest
 	(*RemoveFactorResponse)(nil),         // 13: authsvc.v1.RemoveFactorResponse
-	(*SocialIdentity)(nil),               // 14: authsvc.v1.SocialIdentity
-	(*timestamppb.Timestamp)(nil),        // 15: google.protobuf.Timestamp
-	(Method)(0),                          // 16: authsvc.v1.Method
+	(*EraseCustomerRequest)(nil),         // 14: authsvc.v1.EraseCustomerRequest
+	(*EraseCustomerResponse)(nil),        // 15: authsvc.v1.EraseCustomerResponse
+	(*SocialIdentity)(nil),               // 16: authsvc.v1.SocialIdentity
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(Method)(0),                          // 18: authsvc.v1.Method
 }
 var file_authsvc_v1_enrollment_service_proto_depIdxs = []int32{
-	14, // 0: authsvc.v1.LinkIdentityRequest.identity:type_name -> authsvc.v1.SocialIdentity
+	16, // 0: authsvc.v1.LinkIdentityRequest.identity:type_name -> authsvc.v1.SocialIdentity
 	6,  // 1: authsvc.v1.LinkIdentityResponse.identity:type_name -> authsvc.v1.LinkedIdentity
-	14, // 2: authsvc.v1.UnlinkIdentityRequest.identity:type_name -> authsvc.v1.SocialIdentity
+	16, // 2: authsvc.v1.UnlinkIdentityRequest.identity:type_name -> authsvc.v1.SocialIdentity
 	6,  // 3: authsvc.v1.ListIdentitiesResponse.identities:type_name -> authsvc.v1.LinkedIdentity
-	15, // 4: authsvc.v1.LinkedIdentity.link_time:type_name -> google.protobuf.Timestamp
-	16, // 5: authsvc.v1.CreateEnrollmentLinkRequest.method:type_name -> authsvc.v1.Method
-	15, // 6: authsvc.v1.CreateEnrollmentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 4: authsvc.v1.LinkedIdentity.link_time:type_name -> google.protobuf.Timestamp
+	18, // 5: authsvc.v1.CreateEnrollmentLinkRequest.method:type_name -> authsvc.v1.Method
+	17, // 6: authsvc.v1.CreateEnrollmentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
 	11, // 7: authsvc.v1.ListFactorsResponse.factors:type_name -> authsvc.v1.Factor
-	16, // 8: authsvc.v1.Factor.method:type_name -> authsvc.v1.Method
-	15, // 9: authsvc.v1.Factor.create_time:type_name -> google.protobuf.Timestamp
-	15, // 10: authsvc.v1.Factor.last_use_time:type_name -> google.protobuf.Timestamp
+	18, // 8: authsvc.v1.Factor.method:type_name -> authsvc.v1.Method
+	17, // 9: authsvc.v1.Factor.create_time:type_name -> google.protobuf.Timestamp
+	17, // 10: authsvc.v1.Factor.last_use_time:type_name -> google.protobuf.Timestamp
 	0,  // 11: authsvc.v1.EnrollmentService.LinkIdentity:input_type -> authsvc.v1.LinkIdentityRequest
 	2,  // 12: authsvc.v1.EnrollmentService.UnlinkIdentity:input_type -> authsvc.v1.UnlinkIdentityRequest
 	4,  // 13: authsvc.v1.EnrollmentService.ListIdentities:input_type -> authsvc.v1.ListIdentitiesRequest
 	7,  // 14: authsvc.v1.EnrollmentService.CreateEnrollmentLink:input_type -> authsvc.v1.CreateEnrollmentLinkRequest
 	9,  // 15: authsvc.v1.EnrollmentService.ListFactors:input_type -> authsvc.v1.ListFactorsRequest
 	12, // 16: authsvc.v1.EnrollmentService.RemoveFactor:input_type -> authsvc.v1.RemoveFactorRequest
-	1,  // 17: authsvc.v1.EnrollmentService.LinkIdentity:output_type -> authsvc.v1.LinkIdentityResponse
-	3,  // 18: authsvc.v1.EnrollmentService.UnlinkIdentity:output_type -> authsvc.v1.UnlinkIdentityResponse
-	5,  // 19: authsvc.v1.EnrollmentService.ListIdentities:output_type -> authsvc.v1.ListIdentitiesResponse
-	8,  // 20: authsvc.v1.EnrollmentService.CreateEnrollmentLink:output_type -> authsvc.v1.CreateEnrollmentLinkResponse
-	10, // 21: authsvc.v1.EnrollmentService.ListFactors:output_type -> authsvc.v1.ListFactorsResponse
-	13, // 22: authsvc.v1.EnrollmentService.RemoveFactor:output_type -> authsvc.v1.RemoveFactorResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
+	14, // 17: authsvc.v1.EnrollmentService.EraseCustomer:input_type -> authsvc.v1.EraseCustomerRequest
+	1,  // 18: authsvc.v1.EnrollmentService.LinkIdentity:output_type -> authsvc.v1.LinkIdentityResponse
+	3,  // 19: authsvc.v1.EnrollmentService.UnlinkIdentity:output_type -> authsvc.v1.UnlinkIdentityResponse
+	5,  // 20: authsvc.v1.EnrollmentService.ListIdentities:output_type -> authsvc.v1.ListIdentitiesResponse
+	8,  // 21: authsvc.v1.EnrollmentService.CreateEnrollmentLink:output_type -> authsvc.v1.CreateEnrollmentLinkResponse
+	10, // 22: authsvc.v1.EnrollmentService.ListFactors:output_type -> authsvc.v1.ListFactorsResponse
+	13, // 23: authsvc.v1.EnrollmentService.RemoveFactor:output_type -> authsvc.v1.RemoveFactorResponse
+	15, // 24: authsvc.v1.EnrollmentService.EraseCustomer:output_type -> authsvc.v1.EraseCustomerResponse
+	18, // [18:25] is the sub-list for method output_type
+	11, // [11:18] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -913,7 +1045,7 @@ func file_authsvc_v1_enrollment_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_authsvc_v1_enrollment_service_proto_rawDesc), len(file_authsvc_v1_enrollment_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

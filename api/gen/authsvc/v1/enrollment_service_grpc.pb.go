@@ -25,6 +25,7 @@ const (
 	EnrollmentService_CreateEnrollmentLink_FullMethodName = "/authsvc.v1.EnrollmentService/CreateEnrollmentLink"
 	EnrollmentService_ListFactors_FullMethodName          = "/authsvc.v1.EnrollmentService/ListFactors"
 	EnrollmentService_RemoveFactor_FullMethodName         = "/authsvc.v1.EnrollmentService/RemoveFactor"
+	EnrollmentService_EraseCustomer_FullMethodName        = "/authsvc.v1.EnrollmentService/EraseCustomer"
 )
 
 // EnrollmentServiceClient is the client API for EnrollmentService service.
@@ -52,6 +53,11 @@ type EnrollmentServiceClient interface {
 	ListFactors(ctx context.Context, in *ListFactorsRequest, opts ...grpc.CallOption) (*ListFactorsResponse, error)
 	// RemoveFactor removes a factor; it stops working at once.
 	RemoveFactor(ctx context.Context, in *RemoveFactorRequest, opts ...grpc.CallOption) (*RemoveFactorResponse, error)
+	// EraseCustomer removes the customer's linked identities, factors and
+	// verifications, and destroys the key behind the customer's audit pseudonyms,
+	// so the audit trail can no longer be tied to the customer. Needs the
+	// may_erase grant. Erasing an unknown customer succeeds with zero counts.
+	EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error)
 }
 
 type enrollmentServiceClient struct {
@@ -122,6 +128,16 @@ func (c *enrollmentServiceClient) RemoveFactor(ctx context.Context, in *RemoveFa
 	return out, nil
 }
 
+func (c *enrollmentServiceClient) EraseCustomer(ctx context.Context, in *EraseCustomerRequest, opts ...grpc.CallOption) (*EraseCustomerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EraseCustomerResponse)
+	err := c.cc.Invoke(ctx, EnrollmentService_EraseCustomer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EnrollmentServiceServer is the server API for EnrollmentService service.
 // All implementations must embed UnimplementedEnrollmentServiceServer
 // for forward compatibility.
@@ -147,6 +163,11 @@ type EnrollmentServiceServer interface {
 	ListFactors(context.Context, *ListFactorsRequest) (*ListFactorsResponse, error)
 	// RemoveFactor removes a factor; it stops working at once.
 	RemoveFactor(context.Context, *RemoveFactorRequest) (*RemoveFactorResponse, error)
+	// EraseCustomer removes the customer's linked identities, factors and
+	// verifications, and destroys the key behind the customer's audit pseudonyms,
+	// so the audit trail can no longer be tied to the customer. Needs the
+	// may_erase grant. Erasing an unknown customer succeeds with zero counts.
+	EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error)
 	mustEmbedUnimplementedEnrollmentServiceServer()
 }
 
@@ -174,6 +195,9 @@ func (UnimplementedEnrollmentServiceServer) ListFactors(context.Context, *ListFa
 }
 func (UnimplementedEnrollmentServiceServer) RemoveFactor(context.Context, *RemoveFactorRequest) (*RemoveFactorResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveFactor not implemented")
+}
+func (UnimplementedEnrollmentServiceServer) EraseCustomer(context.Context, *EraseCustomerRequest) (*EraseCustomerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EraseCustomer not implemented")
 }
 func (UnimplementedEnrollmentServiceServer) mustEmbedUnimplementedEnrollmentServiceServer() {}
 func (UnimplementedEnrollmentServiceServer) testEmbeddedByValue()                           {}
@@ -304,6 +328,24 @@ func _EnrollmentService_RemoveFactor_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EnrollmentService_EraseCustomer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EraseCustomerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EnrollmentServiceServer).EraseCustomer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EnrollmentService_EraseCustomer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EnrollmentServiceServer).EraseCustomer(ctx, req.(*EraseCustomerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EnrollmentService_ServiceDesc is the grpc.ServiceDesc for EnrollmentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -334,6 +376,10 @@ var EnrollmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveFactor",
 			Handler:    _EnrollmentService_RemoveFactor_Handler,
+		},
+		{
+			MethodName: "EraseCustomer",
+			Handler:    _EnrollmentService_EraseCustomer_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
