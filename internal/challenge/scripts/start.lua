@@ -96,7 +96,10 @@ else
 end
 
 redis.call('HSET', rec, unpack(ARGV, 20, NARGV))
-redis.call('HSET', rec, 'tk', ARGV[4], 'em', em)
+redis.call('HSET', rec, 'tk', ARGV[4])
+if em ~= '' then
+  redis.call('HSET', rec, 'em', em)
+end
 local ck = redis.call('HGET', rec, 'ck')
 local linked = false
 if not ck then
