@@ -174,6 +174,9 @@ func TestTOTPCompletesAtSubstantialAndSendsNothing(t *testing.T) {
 	if len(f.sender.List()) != 0 || res.Verification.Delivery != DeliveryNotNeeded {
 		t.Fatalf("a TOTP verification sent %d messages (delivery %d)", len(f.sender.List()), res.Verification.Delivery)
 	}
+	if !strings.Contains(res.DMText, res.PageURL) || !strings.Contains(res.DMText, "authenticator app") {
+		t.Fatalf("DM text %q", res.DMText)
+	}
 	tok := pageToken(t, res)
 	page, err := f.svc.OpenCodePage(context.Background(), tok)
 	if err != nil || fmt.Sprint(page.Methods) != fmt.Sprint([]Method{TOTP}) {

@@ -643,9 +643,12 @@ func (s *Service) pageURL(kind, id, secret string) string {
 func (s *Service) dmText(v *Verification, pageURL, match string) string {
 	p := delivery.DMParams{Locale: v.Locale, Brand: s.cfg.Brand, DestinationMask: v.DestinationMask,
 		ExpiresIn: v.Expires.Sub(v.Created).Round(time.Minute)}
-	if v.DeliveredMethod == MagicLink {
+	switch v.DeliveredMethod {
+	case MagicLink:
 		p.Kind, p.MatchNumber = delivery.DMPickNumber, match
-	} else {
+	case 0:
+		p.Kind, p.PageURL = delivery.DMConfirmOnPage, pageURL
+	default:
 		p.Kind, p.PageURL = delivery.DMOpenPage, pageURL
 	}
 	return delivery.DMText(p)

@@ -161,6 +161,9 @@ const (
 	DMOpenPage DMKind = iota + 1
 	// DMPickNumber: "we sent a link to <mask>; when you open it, pick <number>".
 	DMPickNumber
+	// DMConfirmOnPage: "open this page and confirm with your passkey or
+	// authenticator app" (nothing was sent; no mask).
+	DMConfirmOnPage
 )
 
 // DMParams are the inputs of the suggested DM text. They hold no code: the
@@ -194,6 +197,9 @@ type dmData struct {
 // MatchNumber that is not 1 to 3 digits (which also keeps a one-time code
 // passed by mistake out of the chat).
 func DMText(p DMParams) string {
+	if p.Kind == DMConfirmOnPage && p.DestinationMask == "" {
+		p.DestinationMask = "-" // nothing was sent: the text names no destination
+	}
 	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 {
 		return ""
 	}
@@ -209,6 +215,11 @@ func DMText(p DMParams) string {
 			return ""
 		}
 		name = "dm_pick_number"
+	case DMConfirmOnPage:
+		if p.PageURL == "" || !isVisibleASCII(p.PageURL) {
+			return ""
+		}
+		name = "dm_confirm_on_page"
 	default:
 		return ""
 	}
@@ -221,7 +232,7 @@ func DMText(p DMParams) string {
 		Brand:           p.Brand,
 		DestinationMask: p.DestinationMask,
 	}
-	if p.Kind == DMOpenPage {
+	if p.Kind == DMOpenPage || p.Kind == DMConfirmOnPage {
 		d.PageURL = p.PageURL
 	} else {
 		d.MatchNumber = p.MatchNumber

@@ -218,7 +218,7 @@ func TestDMText(t *testing.T) {
 	t.Parallel()
 	longDigits := regexp.MustCompile(`\d{4,}`)
 	for _, loc := range []string{"en", "es-MX"} {
-		for _, kind := range []DMKind{DMOpenPage, DMPickNumber} {
+		for _, kind := range []DMKind{DMOpenPage, DMPickNumber, DMConfirmOnPage} {
 			t.Run(loc, func(t *testing.T) {
 				t.Parallel()
 				p := DMParams{
@@ -235,12 +235,19 @@ func TestDMText(t *testing.T) {
 					t.Fatal("empty DM text")
 				}
 				want := []string{"Acme", p.DestinationMask}
-				if kind == DMOpenPage {
+				switch kind {
+				case DMConfirmOnPage:
+					// Nothing was sent: no destination, but the page and the warning.
+					want = []string{"Acme", p.PageURL}
+					if strings.Contains(s, p.DestinationMask) || strings.Contains(s, "42") {
+						t.Error("confirm-on-page text names a destination or number")
+					}
+				case DMOpenPage:
 					want = append(want, p.PageURL)
 					if strings.Contains(s, "42") {
 						t.Error("open-page text shows the match number")
 					}
-				} else {
+				default:
 					want = append(want, " 42 ")
 					if strings.Contains(s, p.PageURL) {
 						t.Error("pick-number text shows the page URL")
