@@ -80,6 +80,71 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("passkey replay, second finish and late finish are refused", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOpts{localhost: true})
+		p := b.NewPage(t)
+		auth := p.AddVirtualAuthenticator(t, browsertest.Authenticator{UserVerification: true, ResidentKey: true})
+		enrollInBrowser(t, e, p, "cust-r")
+
+		// A real ceremony, with what the page posts recorded.
+		v1 := e.startFor("cust-r", assurance.High, challenge.WebAuthn)
+		p.Run(t, chromedp.Navigate(v1.url), waitFor(`isShown("passkey-button")`))
+		evaluate[bool](t, p, recordPosts)
+		p.Run(t, chromedp.Tap(chromedp.ID("passkey-button")), waitFor(`resultSays("You're verified")`))
+		old := evaluate[string](t, p, `JSON.stringify(JSON.parse(window.__posts[1].body).credential)`)
+
+		// Replayed into another verification's ceremony (another challenge): refused
+		// and counted as a wrong attempt.
+		v2 := e.startFor("cust-r", assurance.High, challenge.WebAuthn)
+		p.Run(t, chromedp.Navigate(v2.url), waitFor(`isShown("passkey-button")`))
+		if got := evaluateAsync[string](t, p, `(async () => {
+			const box = document.getElementById("passkey");
+			const post = (url, body) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+				body: JSON.stringify(body)}).then(r => r.json());
+			const begun = await post(box.dataset.begin, {nonce: box.dataset.nonce, lang: "en"});
+			const done = await post(box.dataset.finish, {nonce: begun.nonce, lang: "en", credential: `+old+`});
+			return done.outcome;
+		})()`); got == "verified" {
+			t.Fatal("a replayed passkey response verified another verification")
+		}
+		if got := e.get(v2.id); got.State != challenge.Pending || got.AttemptsLeft != 4 {
+			t.Fatalf("after a replay: state %v, %d attempts left; want PENDING, 4", got.State, got.AttemptsLeft)
+		}
+
+		// A second finish with the same ceremony: the ceremony was consumed, so it
+		// is refused and counts nothing (UV cleared, so the first one fails at HIGH).
+		p.SetResponseOverrideBits(t, auth, true, false)
+		v3 := e.startFor("cust-r", assurance.High, challenge.WebAuthn)
+		p.Run(t, chromedp.Navigate(v3.url), waitFor(`isShown("passkey-button")`))
+		evaluate[bool](t, p, recordPosts)
+		p.Run(t, chromedp.Tap(chromedp.ID("passkey-button")),
+			waitFor(`statusSays("didn't work") && !document.getElementById("passkey-button").disabled`))
+		if got := evaluateAsync[string](t, p, `fetch(window.__posts[1].url, {method: "POST",
+			headers: {"Content-Type": "application/json"}, body: window.__posts[1].body}).then(r => r.json()).then(j => j.outcome)`); got == "verified" {
+			t.Fatal("a second finish of one ceremony verified")
+		}
+		if got := e.get(v3.id); got.State != challenge.Pending || got.AttemptsLeft != 4 {
+			t.Fatalf("after a second finish: state %v, %d attempts left; want PENDING, 4 (one counted)", got.State, got.AttemptsLeft)
+		}
+		p.SetResponseOverrideBits(t, auth, false, false)
+
+		// A ceremony finished after its timeout: held until the service clock has
+		// moved past it, then refused without counting.
+		v4 := e.startFor("cust-r", assurance.High, challenge.WebAuthn)
+		p.Run(t, chromedp.Navigate(v4.url), waitFor(`isShown("passkey-button")`))
+		evaluate[bool](t, p, `(() => { const get = navigator.credentials.get.bind(navigator.credentials);
+			navigator.credentials.get = (o) => new Promise(r => { window.__release = () => r(get(o)); }); return true; })()`)
+		p.Run(t, chromedp.Tap(chromedp.ID("passkey-button")), waitFor(`typeof window.__release === "function"`))
+		e.clock.Advance(2*time.Minute + time.Second)
+		evaluate[bool](t, p, `(window.__release(), true)`)
+		p.Run(t, waitFor(`statusSays("didn't work") && !document.getElementById("passkey-button").disabled`))
+		p.Screenshot(t, "late-finish")
+		if got := e.get(v4.id); got.State != challenge.Pending || got.AttemptsLeft != 5 {
+			t.Fatalf("after a late finish: state %v, %d attempts left; want PENDING, 5", got.State, got.AttemptsLeft)
+		}
+	})
+
 	t.Run("authenticator app enrolled then verifies", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOpts{localhost: true})
@@ -183,6 +248,24 @@ func waitFor(cond string) chromedp.Action[chromedp.Void] {
 			}
 		}
 	}
+}
+
+// recordPosts makes the page remember what it posts (url and body), in
+// window.__posts, by wrapping fetch.
+const recordPosts = `(() => { window.__posts = []; const f = window.fetch;
+	window.fetch = (u, o) => { window.__posts.push({url: String(u), body: o && o.body}); return f(u, o); };
+	return true; })()`
+
+// evaluateAsync returns the value of a JavaScript promise on the page.
+func evaluateAsync[T any](t *testing.T, p *browsertest.Page, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.Ctx(), 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
 }
 
 // evaluate returns the value of a JavaScript expression on the page.
