@@ -661,3 +661,39 @@ func TestFactorsOnCluster(t *testing.T) {
 		}
 	}
 }
+
+// The code that confirmed an enrollment (through the real identity store) cannot
+// complete a verification, even one started in the same 30-second step.
+func TestEnrollmentConfirmationCodeCannotComplete(t *testing.T) {
+	f := newFactorFixture(t)
+	ctx := context.Background()
+	ids, err := identity.New(identity.Config{PublicURL: f.svc.cfg.PublicURL, Brand: "Acme"}, f.udb, f.svc.keys,
+		f.seals, f.wa, f.clock.Now, rand.Reader, f.svc.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _, err := ids.CreateEnrollment(ctx, "platform-a", "cust-1", identity.KindTOTP, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, _ := strings.Cut(url, "/e/")
+	_, seed, err := ids.BeginTOTP(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeAt(t, seed, f.clock.Now())
+	if _, err := ids.ConfirmTOTP(ctx, tok, code); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second) // the factor predates the verification; still the same step
+	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
+	r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), code, "n")
+	if err != nil || r.Outcome != OutcomeWrongCode {
+		t.Fatalf("the confirmation code: %+v, %v", r, err)
+	}
+	f.clock.Advance(30 * time.Second)
+	r, err = f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n2")
+	if err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("the next code: %+v, %v", r, err)
+	}
+}
