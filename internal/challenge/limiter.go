@@ -61,35 +61,54 @@ func (l *SendLimits) setDefaults() {
 	}
 }
 
-// limit is one window a send must fit in.
+// limit is one window a send must fit in: a string key of its own, or a field of
+// a bucket hash.
 type limit struct {
 	scope string
 	key   string
+	field string
 	rate  Rate
 }
+
+// cellBuckets is the number of bucket hashes that hold the per-destination and
+// per-prefix cells. There are as many of those cells as destinations in a window,
+// and a key of its own costs about 100 bytes before its 13-byte content; a field
+// in a shared compact hash costs about 28. 4,096 buckets keep each under the 64
+// live fields where it prunes, up to about 250,000 destinations per window.
+const cellBuckets = 4096
 
 // sendLimits lists the windows a send to dest for clientID's agentID must fit in.
 // Keys carry keyed hashes, never a destination, client or agent in clear.
 func (s *Service) sendLimits(clientID, agentID string, dest Destination) []limit {
 	l := s.cfg.Limits.Send
-	h := func(purpose string, parts ...string) string {
+	sum := func(purpose string, parts ...string) []byte {
 		b := make([][]byte, len(parts))
 		for i, p := range parts {
 			b[i] = []byte(p)
 		}
-		return base64.RawURLEncoding.EncodeToString(s.keys.Sum(purpose, b...)[:9])
+		return s.keys.Sum(purpose, b...)
+	}
+	h := func(purpose string, parts ...string) string {
+		return base64.RawURLEncoding.EncodeToString(sum(purpose, parts...)[:9])
+	}
+	// bucketed is a cell in one of cellBuckets hashes, chosen by its keyed hash.
+	bucketed := func(scope, kind string, rate Rate, purpose string, parts ...string) limit {
+		d := sum(purpose, parts...)
+		bucket := (int(d[0])<<8 | int(d[1])) % cellBuckets
+		return limit{scope: scope, key: "l:{" + kind + strconv.Itoa(bucket) + "}",
+			field: base64.RawURLEncoding.EncodeToString(d[2:11]), rate: rate}
 	}
 	client := h("limit-client", clientID)
 	out := []limit{
-		{"destination", "l:{d:" + h("limit-destination", strconv.Itoa(int(dest.Kind)), dest.Value) + "}", l.Destination},
-		{"client", "l:{c:" + client + "}", l.Client},
-		{"client_daily", "l:{c:" + client + "}:day", Rate{N: l.ClientDaily, Per: 24 * time.Hour}},
-		{"agent", "l:{a:" + h("limit-agent", clientID, agentID) + "}", l.Agent},
+		bucketed("destination", "d", l.Destination, "limit-destination", strconv.Itoa(int(dest.Kind)), dest.Value),
+		{scope: "client", key: "l:{c:" + client + "}", rate: l.Client},
+		{scope: "client_daily", key: "l:{c:" + client + "}:day", rate: Rate{N: l.ClientDaily, Per: 24 * time.Hour}},
+		{scope: "agent", key: "l:{a:" + h("limit-agent", clientID, agentID) + "}", rate: l.Agent},
 	}
 	if dest.Kind == Phone && len(dest.Value) > 5 {
-		out = append(out, limit{"prefix", "l:{p:" + h("limit-prefix", dest.Value[:len(dest.Value)-4]) + "}", l.Prefix})
+		out = append(out, bucketed("prefix", "p", l.Prefix, "limit-prefix", dest.Value[:len(dest.Value)-4]))
 		if cc := callingCode(dest.Value); cc != 0 {
-			out = append(out, limit{"country", "l:{cc:" + strconv.Itoa(cc) + "}", l.Country})
+			out = append(out, limit{scope: "country", key: "l:{cc:" + strconv.Itoa(cc) + "}", rate: l.Country})
 		}
 	}
 	return out
@@ -122,7 +141,7 @@ func (s *Service) countryAllowed(dest Destination) bool {
 func limitCalls(limits []limit, nowMS string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
-		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N}}
+		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field}}
 	}
 	return calls
 }
@@ -153,7 +172,7 @@ func (s *Service) refund(ctx context.Context, added []limit, extra ...scriptCall
 	calls := extra
 	now := ms(s.now())
 	for _, l := range added {
-		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{now, l.rate.Per.Milliseconds(), l.rate.N}})
+		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field}})
 	}
 	if len(calls) == 0 {
 		return

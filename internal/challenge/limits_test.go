@@ -381,3 +381,48 @@ func TestRetryAfterAFailedSendRespectsTheLimits(t *testing.T) {
 		t.Fatalf("retry in the next window: %v, %d sent", err, len(f.sender.List()))
 	}
 }
+
+// Per-destination cells share bucket hashes: a bucket holds its live cells, drops
+// stale ones once it grows, and expires with its last cell.
+func TestBucketedCellsPruneAndExpire(t *testing.T) {
+	f := newLimitsFixture(t, Limits{})
+	ctx := context.Background()
+	rate := Rate{N: 5, Per: time.Hour}
+	t0 := f.clock.Now()
+	var cells []limit
+	for i := range 100 {
+		cells = append(cells, limit{scope: "destination", key: "l:{d7}", field: fmt.Sprint("f", i), rate: rate})
+	}
+	replies, err := f.svc.store.pipelined(ctx, limitCalls(cells, ms(t0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, added := limitOutcome(cells, replies); d != nil || len(added) != 100 {
+		t.Fatalf("first sends: denied %v, %d counted", d, len(added))
+	}
+	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 100 {
+		t.Fatalf("bucket holds %d cells, want 100", n)
+	}
+	if ttl := f.rdb.PTTL(ctx, "l:{d7}").Val(); ttl <= 0 || ttl > rate.Per/5+time.Second {
+		t.Fatalf("bucket TTL %v", ttl)
+	}
+	// Each cell still limits its own destination: five sends, then a refusal.
+	one := cells[:1]
+	for i := range 4 {
+		if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 1 {
+			t.Fatalf("send %d refused", i+2)
+		}
+	}
+	if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 0 {
+		t.Fatal("a sixth send to one destination was allowed")
+	}
+	// An hour on, every cell is stale: the next write prunes them.
+	later := t0.Add(time.Hour + time.Minute)
+	fresh := []limit{{scope: "destination", key: "l:{d7}", field: "new", rate: rate}}
+	if _, err := f.svc.store.pipelined(ctx, limitCalls(fresh, ms(later))); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 1 {
+		t.Fatalf("after pruning the bucket holds %d cells, want 1", n)
+	}
+}
