@@ -42,6 +42,8 @@ import (
 //	AUTHSVC_HTTP_ADDR                     :8080 / 127.0.0.1:8080           customer pages, /.well-known/jwks.json, health
 //	AUTHSVC_METRICS_ADDR                  :9090 / 127.0.0.1:9090           Prometheus /metrics only
 //	AUTHSVC_TLS_CERT_FILE, _KEY_FILE      (none)                           PEM certificate and key: serve gRPC and HTTP over TLS; both or neither (TLS usually ends at the ingress)
+//	AUTHSVC_CLIENT_CA_FILE                (none)                           PEM CA bundle of client certificates: gRPC asks for one and verifies it (mutual TLS); needs the TLS pair
+//	AUTHSVC_CLIENT_AUTH                   any                              any: a client certificate, an API key or both | mtls-only: the TLS handshake requires a client certificate
 //	AUTHSVC_GRPC_REFLECTION               false / true                     register gRPC server reflection
 //	AUTHSVC_SHUTDOWN_DRAIN                5s / 0s                          time between reporting NOT_SERVING and stopping the listeners
 //	AUTHSVC_SHUTDOWN_TIMEOUT              15s                              longest graceful stop before open streams are cut
@@ -83,7 +85,8 @@ import (
 //	AUTHSVC_LIMIT_AGENT                   30/1h                            sends per agent of a client, N/DURATION
 //	AUTHSVC_LIMIT_CLIENT_DAILY            20000                            sends per API client per 24h (1 to 100000000)
 //	AUTHSVC_SMS_COUNTRIES                 (all)                            calling codes SMS may go to, comma-separated, e.g. 1,44,34
-//	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients, their key digests and grants (format: see grpcapi.LoadClients)
+//	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients, their key digests, certificate names and grants (format: see grpcapi.LoadClients)
+//	AUTHSVC_CLIENTS_RELOAD                30s                              how often the clients file is re-read, so a revoked key or cert is refused without a restart (1s to 1h)
 //	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
 //	AUTHSVC_SMTP_HOST                     required unless email webhook    SMTP submission server
 //	AUTHSVC_SMTP_PORT                     by mode: 587 / 465 / 25          SMTP port
@@ -126,6 +129,8 @@ type Config struct {
 	Limits challenge.Limits
 	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
 	ClientsFile string
+	// ClientsReload is the period of the clients file reload.
+	ClientsReload time.Duration
 	// DisclosurePolicyFile is the disclosure policy (AUTHSVC_DISCLOSURE_POLICY_FILE);
 	// empty means the policy built into package policy.
 	DisclosurePolicyFile string
@@ -152,6 +157,12 @@ type ListenConfig struct {
 	GRPCAddr, HTTPAddr, MetricsAddr string
 	// TLSCertFile and TLSKeyFile, when set, serve gRPC and HTTP over TLS.
 	TLSCertFile, TLSKeyFile string
+	// ClientCAFile, when set, is the PEM bundle gRPC verifies client
+	// certificates against (mutual TLS); it needs TLSCertFile.
+	ClientCAFile string
+	// ClientAuth is clientAuthAny or clientAuthMTLSOnly; it matters only with
+	// ClientCAFile.
+	ClientAuth string
 	// Reflection registers gRPC server reflection.
 	Reflection bool
 	// ShutdownDrain is how long health reports NOT_SERVING before the servers stop.
@@ -260,6 +271,7 @@ const (
 	defaultAssertionTTL    = 5 * time.Minute
 	defaultPublishLead     = assertion.DefaultPublishLead
 	defaultKeysReload      = time.Minute
+	defaultClientsReload   = 30 * time.Second
 	// minPublishLead is the JWKS document's cache lifetime (max-age=300).
 	minPublishLead         = 5 * time.Minute
 	defaultVerificationTTL = 10 * time.Minute
@@ -271,6 +283,17 @@ const (
 	defaultCeremonyTimeout   = 2 * time.Minute
 	defaultDialTimeout       = time.Second
 	defaultIOTimeout         = 500 * time.Millisecond
+)
+
+// AUTHSVC_CLIENT_AUTH values.
+const (
+	// clientAuthAny: a call authenticates with a verified client certificate,
+	// an API key, or both naming the same client; a connection without a
+	// certificate is accepted (health checks, key-only clients).
+	clientAuthAny = "any"
+	// clientAuthMTLSOnly: the TLS handshake requires a verified client
+	// certificate, so every connection, health checks included, has one.
+	clientAuthMTLSOnly = "mtls-only"
 )
 
 // Default abuse limits: the same values challenge.Limits takes for zero fields,
@@ -506,6 +529,9 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	if (c.Listen.TLSCertFile == "") != (c.Listen.TLSKeyFile == "") {
 		r.addf("AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE: set both (serve TLS) or neither (TLS ends at the ingress)")
 	}
+	if prod {
+		loadClientAuth(r, &c.Listen)
+	}
 	c.Listen.Reflection = r.boolean("AUTHSVC_GRPC_REFLECTION", d)
 	c.Listen.ShutdownDrain = r.duration("AUTHSVC_SHUTDOWN_DRAIN", pick2(d, defaultShutdownDrain, 0), 0, 5*time.Minute)
 	c.Listen.ShutdownTimeout = r.duration("AUTHSVC_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, time.Second, 10*time.Minute)
@@ -556,6 +582,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		c.Keys.SigningPublishLead = r.duration("AUTHSVC_SIGNING_PUBLISH_LEAD", defaultPublishLead, minPublishLead, 24*time.Hour)
 		c.Keys.SigningKeysReload = r.duration("AUTHSVC_SIGNING_KEYS_RELOAD", defaultKeysReload, 10*time.Second, time.Hour)
 		c.ClientsFile = r.file("AUTHSVC_CLIENTS_FILE", true, "a file listing the API clients and their keys")
+		c.ClientsReload = r.duration("AUTHSVC_CLIENTS_RELOAD", defaultClientsReload, time.Second, time.Hour)
 	}
 
 	// Disclosure policy: the built-in one unless a file is named, in dev mode too.
@@ -619,6 +646,26 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		return nil, &ConfigError{Problems: r.problems}
 	}
 	return &c, nil
+}
+
+// loadClientAuth reads the client certificate settings of the gRPC listener.
+// A client certificate can only be checked where TLS ends, so a client CA needs
+// the service's own TLS pair.
+func loadClientAuth(r *envReader, l *ListenConfig) {
+	l.ClientCAFile = r.file("AUTHSVC_CLIENT_CA_FILE", false, "")
+	l.ClientAuth = strings.ToLower(r.str("AUTHSVC_CLIENT_AUTH", clientAuthAny))
+	switch l.ClientAuth {
+	case clientAuthAny:
+	case clientAuthMTLSOnly:
+		if l.ClientCAFile == "" {
+			r.addf("AUTHSVC_CLIENT_AUTH=mtls-only needs AUTHSVC_CLIENT_CA_FILE: set it to the PEM bundle of the CA that issues client certificates, or set AUTHSVC_CLIENT_AUTH=any")
+		}
+	default:
+		r.addf("AUTHSVC_CLIENT_AUTH: want any or mtls-only, got %q", l.ClientAuth)
+	}
+	if l.ClientCAFile != "" && l.TLSCertFile == "" {
+		r.addf("AUTHSVC_CLIENT_CA_FILE is set but authsvc does not serve TLS: set AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE, since a client certificate can only be checked where TLS ends (not behind a TLS-terminating ingress or mesh)")
+	}
 }
 
 // loadLimits reads the abuse limits into l.
@@ -710,7 +757,8 @@ func devIgnored(getenv func(string) string) []string {
 	for _, name := range []string{
 		"AUTHSVC_REDIS_URL", "AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE",
 		"AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_KEK_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_SIGNING_KEY_ACTIVE",
-		"AUTHSVC_SIGNING_PUBLISH_LEAD", "AUTHSVC_SIGNING_KEYS_RELOAD", "AUTHSVC_CLIENTS_FILE",
+		"AUTHSVC_SIGNING_PUBLISH_LEAD", "AUTHSVC_SIGNING_KEYS_RELOAD", "AUTHSVC_CLIENTS_FILE", "AUTHSVC_CLIENTS_RELOAD",
+		"AUTHSVC_CLIENT_CA_FILE", "AUTHSVC_CLIENT_AUTH",
 		"AUTHSVC_SMTP_HOST", "AUTHSVC_SMTP_PORT", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_FROM",
 		"AUTHSVC_SMTP_TLS", "AUTHSVC_SMTP_CA_FILE", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE",
 		"AUTHSVC_EMAIL_WEBHOOK_URL", "AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE",

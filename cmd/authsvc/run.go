@@ -30,6 +30,7 @@ import (
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/web"
 )
@@ -156,22 +157,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("build passkey relying party: %w", err)
 	}
-	ids, err := identity.New(identity.Config{
-		PublicURL:       publicURL,
-		Brand:           cfg.Service.Brand,
-		Retention:       cfg.Enrollment.Retention,
-		EnrollTTL:       cfg.Enrollment.LinkTTL,
-		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
-	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log)
-	if err != nil {
-		return fmt.Errorf("build identity store: %w", err)
-	}
 
 	auditLog, closeAudit, err := openAuditLog(cfg.Audit.Log, stdout, stderr)
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer closeAudit()
+
+	ids, err := identity.New(identity.Config{
+		PublicURL:       publicURL,
+		Brand:           cfg.Service.Brand,
+		Retention:       cfg.Enrollment.Retention,
+		EnrollTTL:       cfg.Enrollment.LinkTTL,
+		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
+		AuditRetention:  cfg.Audit.Retention,
+		AuditPerTag:     target.Mode == redisCluster,
+	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log, identity.WithAuditLog(auditLog))
+	if err != nil {
+		return fmt.Errorf("build identity store: %w", err)
+	}
 
 	svc, err := challenge.New(challenge.Config{
 		PublicURL:     publicURL,
@@ -190,8 +194,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("build verification service: %w", err)
 	}
 
-	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer, EnrollmentWindow: cfg.Enrollment.Window},
-		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg)
+	// gRPC serves TLS itself (not through a TLS listener) so that the
+	// authenticator sees the client certificate of each connection.
+	var grpcTLS *tls.Config
+	if sec.tls != nil {
+		grpcTLS = grpcTLSConfig(sec.tls, sec.clientCAs, cfg.Listen.ClientAuth)
+	}
+	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer, EnrollmentWindow: cfg.Enrollment.Window, TLS: grpcTLS},
+		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg,
+		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, cfg.Audit.Retention, target.Mode == redisCluster)))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -235,12 +246,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	// grpcapi builds its own *grpc.Server, so gRPC TLS is terminated by the
-	// listener; http.Server.ServeTLS adds the h2 and http/1.1 ALPN protocols.
+	// gRPC TLS is grpcTLS, above; http.Server.ServeTLS adds the h2 and
+	// http/1.1 ALPN protocols.
 	grpcLis := lis.grpc
 	serveHTTP := func() error { return httpSrv.Serve(lis.http) }
 	if sec.tls != nil {
-		grpcLis = tls.NewListener(grpcLis, tlsConfig(sec.tls, "h2"))
 		httpSrv.TLSConfig = tlsConfig(sec.tls)
 		serveHTTP = func() error { return httpSrv.ServeTLS(lis.http, "", "") }
 	}
@@ -271,9 +281,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !cfg.Dev.Enabled && cfg.Keys.SigningKeysReload > 0 {
 		wg.Go(func() { reloadKeys(reloadCtx, sec.keyring, cfg.Keys.SigningKeysReload, log) })
 	}
+	// The clients file likewise, so that a revoked key or certificate is
+	// refused without a restart.
+	if !cfg.Dev.Enabled && cfg.ClientsReload > 0 {
+		wg.Go(func() { reloadClients(reloadCtx, sec.clients, cfg, log) })
+	}
 
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
-		"public_url", addrs.PublicURL, "tls", sec.tls != nil, "reflection", cfg.Listen.Reflection)
+		"public_url", addrs.PublicURL, "tls", sec.tls != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)
 	if cfg.Dev.Enabled {
 		printBanner(stdout, cfg, addrs)
 	}
@@ -398,6 +413,17 @@ func (l *listeners) close() {
 			_ = x.Close()
 		}
 	}
+}
+
+// auditTrail is the audit trail AuditService reads and refused calls are
+// recorded in: the streams the verification and identity scripts write, with the
+// same retention (every writer of a stream trims it by its own), and the
+// customer layout of package identity.
+func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, retention time.Duration, cluster bool) *audit.Trail {
+	return audit.NewTrail(audit.NewWriter(rdb, retention, time.Now), cluster, func(customerID string) audit.Customer {
+		return audit.Customer{Key: identity.CustomerKeyFor(keys, customerID), Tag: identity.CustomerTag(keys, customerID),
+			Subject: identity.CustomerHash(keys, customerID)}
+	})
 }
 
 // openAuditLog opens the audit log mirror: JSON lines on stdout, stderr or a file

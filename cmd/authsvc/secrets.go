@@ -5,9 +5,11 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
@@ -29,6 +31,9 @@ type secrets struct {
 	redis   redisSecrets
 	// tls is the serving certificate; nil when TLS ends at the ingress.
 	tls *tls.Certificate
+	// clientCAs verify client certificates on the gRPC listener; nil when
+	// clients authenticate by API key only.
+	clientCAs *x509.CertPool
 	// email and sms are the senders built from the delivery settings; in dev
 	// mode both are the outbox.
 	email, sms challenge.Sender
@@ -58,6 +63,8 @@ func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 	}
 	if s.clients, err = grpcapi.LoadClients(cfg.ClientsFile); err != nil {
 		fail(fmt.Errorf("AUTHSVC_CLIENTS_FILE: %w", err))
+	} else if err := unusableClients(cfg, s.clients); err != nil {
+		fail(err)
 	}
 	if p := cfg.Redis.PasswordFile; p != "" {
 		if s.redis.password, err = readSecretFile("AUTHSVC_REDIS_PASSWORD_FILE", p); err != nil {
@@ -80,6 +87,11 @@ func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 			fail(fmt.Errorf("AUTHSVC_TLS_CERT_FILE / AUTHSVC_TLS_KEY_FILE: %w", err))
 		} else {
 			s.tls = &cert
+		}
+	}
+	if p := cfg.Listen.ClientCAFile; p != "" {
+		if s.clientCAs, err = readCAFile("AUTHSVC_CLIENT_CA_FILE", p); err != nil {
+			fail(err)
 		}
 	}
 
@@ -133,6 +145,49 @@ func reloadKeys(ctx context.Context, ring *assertion.Keyring, period time.Durati
 		case <-t.C:
 			if err := ring.Reload(); err != nil {
 				log.Error("reload signing keys; the keys in use are kept", "err", err)
+			}
+		}
+	}
+}
+
+// unusableClients reports the clients of the file that could never authenticate
+// with the gRPC listener's settings: clients named only by a certificate when
+// no client CA is set, and clients with only an API key when every connection
+// must present a certificate.
+func unusableClients(cfg *Config, clients *grpcapi.Clients) error {
+	var errs []error
+	if ids := clients.CertOnly(); len(ids) > 0 && cfg.Listen.ClientCAFile == "" {
+		errs = append(errs, fmt.Errorf("AUTHSVC_CLIENTS_FILE: clients %s authenticate only by certificate, but AUTHSVC_CLIENT_CA_FILE is not set: set it (with AUTHSVC_TLS_CERT_FILE), or give them an api_key_sha256",
+			strings.Join(ids, ", ")))
+	}
+	if ids := clients.KeyOnly(); len(ids) > 0 && cfg.Listen.ClientAuth == clientAuthMTLSOnly {
+		errs = append(errs, fmt.Errorf("AUTHSVC_CLIENTS_FILE: clients %s have no cert, but AUTHSVC_CLIENT_AUTH=mtls-only refuses every connection without a client certificate: give them a cert, or set AUTHSVC_CLIENT_AUTH=any",
+			strings.Join(ids, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// reloadClients re-reads the clients file every cfg.ClientsReload until ctx is done, so
+// that a key or certificate removed from it is refused from the next call on. A
+// failed reload keeps the clients in use and is logged; so is a new file whose
+// clients cannot authenticate (see unusableClients), which is used anyway.
+func reloadClients(ctx context.Context, clients *grpcapi.Clients, cfg *Config, log *slog.Logger) {
+	t := time.NewTicker(cfg.ClientsReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			changed, err := clients.Reload()
+			switch {
+			case err != nil:
+				log.Error("reload api clients; the clients in use are kept", "err", err)
+			case changed:
+				log.Info("api clients reloaded")
+				if err := unusableClients(cfg, clients); err != nil {
+					log.Warn("reloaded api clients include clients that cannot authenticate", "err", err)
+				}
 			}
 		}
 	}
@@ -212,6 +267,31 @@ func devSecrets(cfg *Config) (*secrets, error) {
 	s.outbox = delivery.NewOutbox(200)
 	s.email, s.sms = s.outbox, s.outbox
 	return &s, nil
+}
+
+// grpcTLSConfig returns the gRPC listener's TLS configuration: tlsConfig for
+// cert and, with clientCAs, client certificates verified against them when the
+// client presents one (clientAuthAny) or required (clientAuthMTLSOnly). grpcapi
+// maps a verified certificate to its client. The HTTP listener never asks for
+// one: customers' browsers have none.
+func grpcTLSConfig(cert *tls.Certificate, clientCAs *x509.CertPool, clientAuth string) *tls.Config {
+	c := tlsConfig(cert)
+	if clientCAs != nil {
+		c.ClientCAs = clientCAs
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+		if clientAuth == clientAuthMTLSOnly {
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return c
+}
+
+// clientAuthMode names how gRPC callers authenticate, for the start-up log.
+func clientAuthMode(cfg *Config, sec *secrets) string {
+	if sec.clientCAs == nil {
+		return "api-key"
+	}
+	return cfg.Listen.ClientAuth
 }
 
 // tlsConfig returns the serving TLS configuration for cert with the ALPN

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,7 +162,8 @@ func TestChart(t *testing.T) {
 			if env["AUTHSVC_GRPC_REFLECTION"] != "false" {
 				t.Errorf("reflection = %q, want false by default", env["AUTHSVC_GRPC_REFLECTION"])
 			}
-			for _, absent := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME"} {
+			for _, absent := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME",
+				"AUTHSVC_TLS_CERT_FILE", "AUTHSVC_TLS_KEY_FILE", "AUTHSVC_CLIENT_CA_FILE", "AUTHSVC_CLIENT_AUTH"} {
 				if _, ok := env[absent]; ok {
 					t.Errorf("%s set although its value is not", absent)
 				}
@@ -184,7 +186,9 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s missing", want)
 				}
 			}
-			for name, want := range map[string]string{"AUTHSVC_SIGNING_PUBLISH_LEAD": "15m", "AUTHSVC_SIGNING_KEYS_RELOAD": "30s"} {
+			for name, want := range map[string]string{"AUTHSVC_SIGNING_PUBLISH_LEAD": "15m", "AUTHSVC_SIGNING_KEYS_RELOAD": "30s",
+				"AUTHSVC_TLS_CERT_FILE": "/var/run/secrets/authsvc/tls-cert/tls.crt", "AUTHSVC_TLS_KEY_FILE": "/var/run/secrets/authsvc/tls-key/tls.key",
+				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only"} {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -252,6 +256,9 @@ func TestChart(t *testing.T) {
 		{"grace period too short", []string{"terminationGracePeriodSeconds=20"}, "terminationGracePeriodSeconds"},
 		{"sentinel password without sentinel", []string{"redis.sentinelPasswordSecret=s"}, "sentinel"},
 		{"smtp tls none", []string{"smtp.tls=none"}, "smtp/tls"},
+		{"client CA without TLS", []string{"tls.clientCASecret=authsvc-client-ca"}, "tls.clientCASecret needs tls.secret"},
+		{"mtls-only without a client CA", []string{"tls.secret=authsvc-tls", "tls.clientAuth=mtls-only"}, "tls.clientAuth is mtls-only"},
+		{"unknown client auth", []string{"tls.secret=authsvc-tls", "tls.clientCASecret=authsvc-client-ca", "tls.clientAuth=required"}, "clientAuth"},
 		{"rate without a window", []string{"limits.destination=5"}, "limits/destination"},
 		{"rate in words", []string{"limits.agent=30 per hour"}, "limits/agent"},
 		{"failure limit over 100", []string{"limits.identity.failureLimit=101"}, "failureLimit"},
@@ -357,23 +364,33 @@ func checkDeployment(t *testing.T, d doc) {
 	if get(sc, "seccompProfile", "type") != "RuntimeDefault" {
 		t.Errorf("container seccompProfile %v", sc["seccompProfile"])
 	}
+	env := containerEnv(t, d)
+	// Plaintext: native gRPC probes. TLS served by the pod: HTTPS GETs of the
+	// pages' /healthz, since the kubelet's gRPC probes cannot speak TLS.
+	_, tlsOn := env["AUTHSVC_TLS_CERT_FILE"]
+	healthz := strings.TrimSuffix(urlPath(t, env["AUTHSVC_PUBLIC_URL"]), "/") + "/healthz"
 	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
 		p, ok := c[probe].(map[string]any)
 		if !ok {
 			t.Errorf("%s missing", probe)
 			continue
 		}
-		if get(p, "grpc", "port") != float64(8443) {
+		kind := "grpc"
+		if tlsOn {
+			kind = "httpGet"
+			if get(p, "httpGet", "port") != float64(8080) || get(p, "httpGet", "scheme") != "HTTPS" || get(p, "httpGet", "path") != healthz {
+				t.Errorf("%s is not an HTTPS GET of %s on 8080: %v", probe, healthz, p)
+			}
+		} else if get(p, "grpc", "port") != float64(8443) {
 			t.Errorf("%s is not a gRPC probe on 8443: %v", probe, p)
 		}
-		for _, other := range []string{"httpGet", "tcpSocket", "exec"} {
-			if _, ok := p[other]; ok {
+		for _, other := range []string{"grpc", "httpGet", "tcpSocket", "exec"} {
+			if _, ok := p[other]; ok && other != kind {
 				t.Errorf("%s also has %s", probe, other)
 			}
 		}
 	}
 
-	env := containerEnv(t, d)
 	for _, name := range []string{"AUTHSVC_GRPC_ADDR", "AUTHSVC_HTTP_ADDR", "AUTHSVC_METRICS_ADDR", "AUTHSVC_PUBLIC_URL",
 		"AUTHSVC_BRAND", "AUTHSVC_REDIS_URL", "AUTHSVC_HMAC_KEYS_FILE", "AUTHSVC_SIGNING_KEYS_DIR", "AUTHSVC_CLIENTS_FILE",
 		"AUTHSVC_SMTP_HOST", "AUTHSVC_SMTP_FROM", "AUTHSVC_SMTP_TLS", "AUTHSVC_SMS_WEBHOOK_URL", "AUTHSVC_SMS_WEBHOOK_SECRET_FILE",
@@ -477,6 +494,17 @@ func containerEnv(t *testing.T, d doc) map[string]string {
 		env[name], _ = e["value"].(string)
 	}
 	return env
+}
+
+// urlPath returns the path of a URL the chart writes.
+func urlPath(t *testing.T, s string) string {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Errorf("URL %q: %v", s, err)
+		return ""
+	}
+	return u.Path
 }
 
 // seconds parses a Go duration the chart writes ("15s").

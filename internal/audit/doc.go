@@ -53,7 +53,11 @@
 // [List] reads any number of streams in turn, oldest first within each, filtered by customer
 // pseudonym, verification, client and time ('t'), and pages with an opaque token. One call reads
 // at most 20 entries per event it may return, so a filter that matches little costs bounded work
-// per call and returns a token to continue.
+// per call and returns a token to continue. [Trail] is a deployment's view of it: it reads the
+// one stream of standalone Redis and Sentinel, or on Cluster the one stream of the customer or
+// verification a query names (a query that names neither is [ErrNeedsSubject]), turns a
+// customer id into its pseudonym with one read of the customer's key, and appends the events
+// that belong to no hash tag (client_denied) to "audit:events" on every deployment.
 //
 // # Pseudonyms
 //

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -31,22 +33,44 @@ type Client struct {
 	ID string
 	// MayLink, MayEnroll and MayErase are the client's grants of the same names
 	// (see Grants). LinkIdentity, CreateEnrollmentLink and RemoveFactor consult
-	// the first two; MayErase awaits EraseCustomer.
+	// the first two; EraseCustomer needs MayErase.
 	MayLink, MayEnroll, MayErase bool
 
 	// perms is what the authorization interceptor checks; nil allows nothing.
 	perms *permissions
 }
 
-// Clients is the set of API clients, the SHA-256 sums of their keys and their
-// grants. It never holds a key in clear and is immutable after construction.
+// Clients is the set of API clients: the SHA-256 sums of their API keys, the
+// certificate identities that name them, and their grants. It never holds a key
+// in clear. A set read by LoadClients can be re-read with Reload; every call is
+// authenticated against one whole version of the set, the one before a reload
+// or the one after, never a mix.
 type Clients struct {
+	// path is the file LoadClients read; "" for a set built in code.
+	path string
+	// mu serializes Reload.
+	mu  sync.Mutex
+	cur atomic.Pointer[clientSet]
+}
+
+// clientSet is one version of the clients, immutable once built.
+type clientSet struct {
 	entries []clientEntry
+	// byCert maps each certificate identity to the index of its entry.
+	byCert map[certName]int
+	// digest is the SHA-256 of the file the set was read from, so that Reload
+	// can tell an unchanged file.
+	digest [sha256.Size]byte
 }
 
 type clientEntry struct {
 	client Client
+	// hasKey tells whether sum is the sum of an API key; a client named only by
+	// its certificate has none.
+	hasKey bool
 	sum    [sha256.Size]byte
+	// cert is the certificate identity that names the client; zero for none.
+	cert certName
 }
 
 var clientIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
@@ -58,27 +82,120 @@ type clientsFile struct {
 }
 
 type clientFileEntry struct {
-	ID           string `json:"id"`
-	APIKeySHA256 string `json:"api_key_sha256"`
+	ID           string            `json:"id"`
+	APIKeySHA256 *string           `json:"api_key_sha256"`
+	Cert         *certFileIdentity `json:"cert"`
 	Grants
 }
 
 // LoadClients reads the API clients from a JSON file:
 //
 //	{"clients": [{"id": "platform-a", "api_key_sha256": "<64 hex digits>",
+//	  "cert": {"uri_san": "spiffe://brand.example/platform-a"},
 //	  "rpcs": ["StartVerification", "GetVerification"], "audiences": ["crm"],
 //	  "scopes": ["orders:read"], "data_classes": ["order_status"],
 //	  "may_link": false, "may_enroll": false, "may_erase": false}]}
 //
-// Ids must match [a-z0-9_-]{1,64} and be unique, each sum must be 64 hex digits and
-// no two clients may share a key. The other fields are Grants; audiences is
-// required. Unknown fields are refused. Errors name the entry by index and never
-// quote a sum or a value.
+// Ids must match [a-z0-9_-]{1,64} and be unique. An entry names how the client
+// authenticates: api_key_sha256 (64 hex digits, the SHA-256 of its API key),
+// cert (the one subject alternative name its client certificate carries, see
+// below), or both; no two clients may share a key or a cert. The other fields
+// are Grants; audiences is required. Unknown fields are refused. Errors name
+// the entry by index and never quote a sum or a value.
+//
+// cert holds exactly one of "uri_san" (an absolute URI such as a SPIFFE ID,
+// written as Go's url package prints it) or "dns_san" (a lower-case DNS name,
+// no wildcard). A verified client certificate names the client whose cert
+// equals one of its URI or DNS SANs exactly (DNS names compared without
+// regard to case). The subject common name is never used: it is not a SAN,
+// and a CA that issues DNS names for servers may put anything there.
 func LoadClients(path string) (*Clients, error) {
+	set, err := readClients(path)
+	if err != nil {
+		return nil, err
+	}
+	c := &Clients{path: path}
+	c.cur.Store(set)
+	return c, nil
+}
+
+// Reload re-reads the file LoadClients read. When its content changed and is a
+// valid clients file, the new set replaces the old one at once: every call
+// authenticated from then on, on new and open connections alike, sees it, so a
+// key or cert removed from the file is refused from the next call on. An
+// invalid file keeps the set in use and returns the error LoadClients would.
+// changed reports whether the set was replaced. A set not read from a file
+// cannot be reloaded.
+func (c *Clients) Reload() (changed bool, err error) {
+	if c.path == "" {
+		return false, errors.New("grpcapi: these clients were not read from a file")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raw, err := os.ReadFile(c.path)
+	if err != nil {
+		return false, fmt.Errorf("read api clients: %w", err)
+	}
+	if sha256.Sum256(raw) == c.cur.Load().digest {
+		return false, nil
+	}
+	set, err := parseClients(c.path, raw)
+	if err != nil {
+		return false, err
+	}
+	c.cur.Store(set)
+	return true, nil
+}
+
+// CertOnly returns the ids of the clients that authenticate only with a client
+// certificate (a cert, no api_key_sha256), sorted.
+func (c *Clients) CertOnly() []string {
+	return c.ids(func(e clientEntry) bool { return !e.hasKey })
+}
+
+// KeyOnly returns the ids of the clients that authenticate only with an API key
+// (no cert), sorted.
+func (c *Clients) KeyOnly() []string {
+	return c.ids(func(e clientEntry) bool { return e.cert == (certName{}) })
+}
+
+func (c *Clients) ids(match func(clientEntry) bool) []string {
+	if c.empty() {
+		return nil
+	}
+	var out []string
+	for _, e := range c.current().entries {
+		if match(e) {
+			out = append(out, e.client.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// current returns the set in force.
+func (c *Clients) current() *clientSet { return c.cur.Load() }
+
+// empty tells whether c holds no client at all.
+func (c *Clients) empty() bool {
+	if c == nil {
+		return true
+	}
+	set := c.cur.Load()
+	return set == nil || len(set.entries) == 0
+}
+
+// readClients reads and parses a clients file.
+func readClients(path string) (*clientSet, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read api clients: %w", err)
 	}
+	return parseClients(path, raw)
+}
+
+// parseClients parses the content raw of the clients file at path.
+func parseClients(path string, raw []byte) (*clientSet, error) {
 	var f clientsFile
 	if err := decodeStrict(raw, &f); err != nil {
 		return nil, fmt.Errorf("%s: not a clients file: %w", path, err)
@@ -93,19 +210,31 @@ func LoadClients(path string) (*Clients, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: clients[%d]: %w", path, i, err)
 		}
-		if len(c.APIKeySHA256) != 2*sha256.Size {
-			return nil, fmt.Errorf("%s: clients[%d]: api_key_sha256 must be %d hex digits", path, i, 2*sha256.Size)
+		if c.APIKeySHA256 == nil && c.Cert == nil {
+			return nil, fmt.Errorf("%s: clients[%d]: name how the client authenticates: api_key_sha256, cert or both", path, i)
 		}
-		if _, err := hex.Decode(e.sum[:], []byte(c.APIKeySHA256)); err != nil {
-			return nil, fmt.Errorf("%s: clients[%d]: api_key_sha256 must be %d hex digits", path, i, 2*sha256.Size)
+		if sum := c.APIKeySHA256; sum != nil {
+			if len(*sum) != 2*sha256.Size {
+				return nil, fmt.Errorf("%s: clients[%d]: api_key_sha256 must be %d hex digits", path, i, 2*sha256.Size)
+			}
+			if _, err := hex.Decode(e.sum[:], []byte(*sum)); err != nil {
+				return nil, fmt.Errorf("%s: clients[%d]: api_key_sha256 must be %d hex digits", path, i, 2*sha256.Size)
+			}
+			e.hasKey = true
+		}
+		if c.Cert != nil {
+			if e.cert, err = c.Cert.parse(); err != nil {
+				return nil, fmt.Errorf("%s: clients[%d]: cert: %w", path, i, err)
+			}
 		}
 		entries = append(entries, e)
 	}
-	cs, err := newClients(entries)
+	set, err := newClientSet(entries)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return cs, nil
+	set.digest = sha256.Sum256(raw)
+	return set, nil
 }
 
 // decodeStrict decodes one JSON value into v, refusing unknown fields and
@@ -160,7 +289,7 @@ func NewClientsWithGrants(keys map[string]string, grants map[string]Grants) (*Cl
 		if err != nil {
 			return nil, fmt.Errorf("grpcapi: client %q: %w", id, err)
 		}
-		e.sum = sha256.Sum256([]byte(key))
+		e.sum, e.hasKey = sha256.Sum256([]byte(key)), true
 		entries = append(entries, e)
 	}
 	for id := range grants {
@@ -174,9 +303,21 @@ func NewClientsWithGrants(keys map[string]string, grants map[string]Grants) (*Cl
 }
 
 func newClients(entries []clientEntry) (*Clients, error) {
+	set, err := newClientSet(entries)
+	if err != nil {
+		return nil, err
+	}
+	c := &Clients{}
+	c.cur.Store(set)
+	return c, nil
+}
+
+// newClientSet checks entries (ids, and no key or cert shared) and indexes them.
+func newClientSet(entries []clientEntry) (*clientSet, error) {
 	if len(entries) == 0 {
 		return nil, errors.New("grpcapi: no API clients")
 	}
+	byCert := map[certName]int{}
 	for i, e := range entries {
 		if !clientIDPattern.MatchString(e.client.ID) {
 			return nil, fmt.Errorf("clients[%d]: id must match [a-z0-9_-]{1,64}", i)
@@ -185,28 +326,37 @@ func newClients(entries []clientEntry) (*Clients, error) {
 			if entries[j].client.ID == e.client.ID {
 				return nil, fmt.Errorf("clients[%d]: id %q repeats clients[%d]", i, e.client.ID, j)
 			}
-			if entries[j].sum == e.sum {
+			if e.hasKey && entries[j].hasKey && entries[j].sum == e.sum {
 				return nil, fmt.Errorf("clients[%d]: API key is also the key of clients[%d]", i, j)
 			}
 		}
+		if e.cert != (certName{}) {
+			if j, dup := byCert[e.cert]; dup {
+				return nil, fmt.Errorf("clients[%d]: cert is also the cert of clients[%d]", i, j)
+			}
+			byCert[e.cert] = i
+		}
 	}
-	return &Clients{entries: entries}, nil
+	return &clientSet{entries: entries, byCert: byCert}, nil
 }
+
+// lookup returns the client whose key is key, in the set in force.
+func (c *Clients) lookup(key string) (Client, bool) { return c.current().lookup(key) }
 
 // lookup returns the client whose key is key. It hashes the key once and compares
 // the sum with every entry in constant time, without stopping at a match.
-func (c *Clients) lookup(key string) (Client, bool) {
+func (s *clientSet) lookup(key string) (Client, bool) {
 	sum := sha256.Sum256([]byte(key))
 	found := -1
-	for i := range c.entries {
-		if subtle.ConstantTimeCompare(sum[:], c.entries[i].sum[:]) == 1 {
+	for i := range s.entries {
+		if subtle.ConstantTimeCompare(sum[:], s.entries[i].sum[:]) == 1 && s.entries[i].hasKey {
 			found = i
 		}
 	}
 	if found < 0 {
 		return Client{}, false
 	}
-	return c.entries[found].client, true
+	return s.entries[found].client, true
 }
 
 // clientKey is the context key of the authenticated Client: request-scoped data
@@ -223,7 +373,7 @@ func clientFrom(ctx context.Context) (Client, bool) {
 	return c, ok && c.ID != ""
 }
 
-// exemptServices need no API key: probes and grpcurl must work without one.
+// exemptServices need no credentials: probes and grpcurl must work without one.
 var exemptServices = map[string]bool{
 	healthpb.Health_ServiceDesc.ServiceName:                    true,
 	reflectionv1.ServerReflection_ServiceDesc.ServiceName:      true,
@@ -235,7 +385,9 @@ func exempt(fullMethod string) bool {
 	return ok && exemptServices[svc]
 }
 
-// authenticator checks the bearer API key of every call.
+// authenticator names the client of every call: by the verified client
+// certificate of its connection, by its bearer API key, or by both when they
+// name the same client.
 type authenticator struct {
 	clients *Clients
 }
@@ -246,10 +398,34 @@ func errAPIKey() error {
 	return withDetails(st, &errdetails.ErrorInfo{Reason: ReasonAPIKeyInvalid, Domain: errorDomain})
 }
 
-// authenticate returns ctx carrying the client whose key the call presents.
+// errKeyNotCert answers a key of one client on a connection whose certificate
+// names another. cause, for the log, names both clients.
+func errKeyNotCert(cause error) error {
+	st, _ := status.New(codes.Unauthenticated, "the API key and the client certificate name different clients").WithDetails(
+		&errdetails.ErrorInfo{Reason: ReasonAPIKeyInvalid, Domain: errorDomain})
+	return &causeError{st: st, cause: cause}
+}
+
+// authenticate returns ctx carrying the client the call presents. A verified
+// client certificate names a client, or the call is refused; an API key, when
+// the call sends one, must be valid and, with a certificate, be the key of the
+// same client. A call with neither is refused as a missing key.
 func (a *authenticator) authenticate(ctx context.Context) (context.Context, error) {
+	set := a.clients.current()
+	var byCert *Client
+	if leaf := verifiedLeaf(ctx); leaf != nil {
+		c, err := set.lookupCert(leaf)
+		if err != nil {
+			return nil, err
+		}
+		byCert = &c
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
+	if len(vals) == 0 && byCert != nil {
+		setClientID(ctx, byCert.ID)
+		return withClient(ctx, *byCert), nil
+	}
 	if len(vals) != 1 {
 		return nil, errAPIKey()
 	}
@@ -257,9 +433,12 @@ func (a *authenticator) authenticate(ctx context.Context) (context.Context, erro
 	if !ok || !strings.EqualFold(scheme, "bearer") || key == "" {
 		return nil, errAPIKey()
 	}
-	c, ok := a.clients.lookup(key)
+	c, ok := set.lookup(key)
 	if !ok {
 		return nil, errAPIKey()
+	}
+	if byCert != nil && byCert.ID != c.ID {
+		return nil, errKeyNotCert(fmt.Errorf("API key of client %s on a connection whose certificate names client %s", c.ID, byCert.ID))
 	}
 	setClientID(ctx, c.ID)
 	return withClient(ctx, c), nil

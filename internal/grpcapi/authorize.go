@@ -10,8 +10,8 @@ import (
 
 // authorizeUnary refuses a call its client's grants do not cover: an RPC not in
 // rpcs, an audience, scope or data class the client may not name, a RemoveFactor
-// without may_enroll, or a LinkIdentity or CreateEnrollmentLink with neither its
-// grant nor a verification_id. It runs right
+// without may_enroll, an EraseCustomer without may_erase, or a LinkIdentity or
+// CreateEnrollmentLink with neither its grant nor a verification_id. It runs right
 // after authentication, so a refused call reaches neither the limiter nor a
 // handler, nor the domain or Redis.
 func authorizeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -88,6 +88,10 @@ func (p *permissions) authorize(fullMethod string, req any) error {
 	case *authsvcv1.RemoveFactorRequest:
 		if !p.mayEnroll {
 			return errNotAllowed(ReasonGrantRequired, map[string]string{"grant": "may_enroll"})
+		}
+	case *authsvcv1.EraseCustomerRequest:
+		if !p.mayErase {
+			return errNotAllowed(ReasonGrantRequired, map[string]string{"grant": "may_erase"})
 		}
 	}
 	return nil

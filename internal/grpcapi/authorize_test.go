@@ -30,7 +30,9 @@ func restrictedGrants() map[string]Grants {
 }
 
 // TestGrantsRefuse: every call a client's grants do not cover is PERMISSION_DENIED
-// with its ErrorInfo reason, and costs no Redis round trip and sends nothing.
+// with its ErrorInfo reason, and costs no Redis round trip and sends nothing. (Its
+// client_denied audit event is written after the answer, on the audit trail's own
+// client: see TestRefusedCallsAudited.)
 func TestGrantsRefuse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{grants: restrictedGrants()})

@@ -275,19 +275,24 @@ func TestRevokedAssertionRefusedByBoth(t *testing.T) {
 }
 
 // TestAuthorizeDisclosureRoundTrips holds AuthorizeDisclosure to its budget: one
-// Redis round trip (the revocation read), whatever the answer.
+// Redis round trip (the revocation check and the decision's audit event, one
+// script), whatever the answer; none for a token that does not verify.
 func TestAuthorizeDisclosureRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
 	v := f.lowAssertion(t, "rtt-1")
+	// The first call loads the script (EVALSHA, NOSCRIPT, EVAL); count the others.
+	if _, err := f.authorize(t, v.token, "order_status", chDM, v.conversation); err != nil {
+		t.Fatal(err)
+	}
 	rtt := redistest.RoundTrips(f.rdb)
 	for _, class := range []string{"order_status", "shipping_address"} {
 		rtt.Reset()
 		if _, err := f.authorize(t, v.token, class, chDM, v.conversation); err != nil {
 			t.Fatal(err)
 		}
-		if n := rtt.Load(); n > 1 {
-			t.Errorf("%s: %d Redis round trips, want at most 1", class, n)
+		if n := rtt.Load(); n != 1 {
+			t.Errorf("%s: %d Redis round trips, want 1", class, n)
 		}
 	}
 	rtt.Reset()
@@ -296,6 +301,16 @@ func TestAuthorizeDisclosureRoundTrips(t *testing.T) {
 	}
 	if n := rtt.Load(); n != 0 {
 		t.Errorf("a token that does not verify cost %d round trips, want 0", n)
+	}
+	if _, err := f.vc.CancelVerification(as(t, keyA), &authsvcv1.CancelVerificationRequest{VerificationId: v.id, RequestId: "end"}); err != nil {
+		t.Fatal(err)
+	}
+	rtt.Reset()
+	if _, err := f.authorize(t, v.token, "order_status", chDM, v.conversation); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("revoked: %v", err)
+	}
+	if n := rtt.Load(); n != 1 {
+		t.Errorf("revoked: %d Redis round trips, want 1", n)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package grpcapi serves the authsvc.v1 gRPC API (VerificationService,
-// AssertionService and EnrollmentService) over the verification lifecycle in
-// package challenge, the assertion keyring in package assertion and the customer
-// store in package identity. It is a transport adapter and owns no rule of the
-// domain.
+// AssertionService, EnrollmentService and AuditService) over the verification
+// lifecycle in package challenge, the assertion keyring in package assertion, the
+// customer store in package identity and the audit trail in package audit. It is
+// a transport adapter and owns no rule of the domain.
 //
 // # Contract
 //
@@ -17,11 +17,18 @@
 //     with google.rpc details. An error it does not know becomes INTERNAL with the
 //     fixed message "internal error"; the cause goes to the log, never to the caller.
 //     Store failures are UNAVAILABLE, never INTERNAL.
-//   - Callers authenticate with "authorization: Bearer <api key>". Keys are kept as
-//     SHA-256 sums and compared in constant time against every entry; a missing or
-//     unknown key is UNAUTHENTICATED with ErrorInfo reason API_KEY_INVALID. The
-//     grpc.health.v1 and server reflection services need no key. A client sees only
-//     its own verifications: another client's id answers exactly like an unknown one.
+//   - Callers authenticate with "authorization: Bearer <api key>", with a client
+//     certificate when Config.TLS verifies them (mutual TLS), or with both. Keys
+//     are kept as SHA-256 sums and compared in constant time against every entry;
+//     a missing or unknown key is UNAUTHENTICATED with ErrorInfo reason
+//     API_KEY_INVALID. A verified certificate names the client whose clients-file
+//     cert is one of its URI or DNS SANs (never its subject); one that names no
+//     client, or several, is UNAUTHENTICATED with reason CERTIFICATE_UNKNOWN, even
+//     beside a valid key, and a key of another client than the certificate's is
+//     API_KEY_INVALID. Clients.Reload swaps the clients for every later call, so a
+//     revoked key or cert is refused without a restart. The grpc.health.v1 and
+//     server reflection services need no credentials. A client sees only its own
+//     verifications: another client's id answers exactly like an unknown one.
 //   - Each client has [Grants]: the RPCs it may call and the audiences, scopes and
 //     data classes it may name. An interceptor right after authentication checks
 //     them before the limiter and the handler run, so a refused call costs no Redis
@@ -55,25 +62,56 @@
 //     pending, mismatched, revoked or stale verification) is one answer:
 //     PERMISSION_DENIED with ErrorInfo reason VERIFICATION_REQUIRED. Without the
 //     grant and without an id the interceptor refuses before any Redis work;
-//     with an id the proof costs one read. RemoveFactor needs may_enroll
-//     (PERMISSION_DENIED, reason GRANT_REQUIRED, metadata "grant"). A link to an
-//     identity linked to another customer is FAILED_PRECONDITION with reason
-//     IDENTITY_LINKED_ELSEWHERE; an unknown link or factor is NOT_FOUND. No
+//     with an id the proof costs one read. RemoveFactor needs may_enroll and
+//     EraseCustomer may_erase (PERMISSION_DENIED, reason GRANT_REQUIRED,
+//     metadata "grant"); erasing an unknown customer answers zero counts. A
+//     link to an identity linked to another customer is FAILED_PRECONDITION with
+//     reason IDENTITY_LINKED_ELSEWHERE; an unknown link or factor is NOT_FOUND. No
 //     answer or log line names a customer id, user id or handle. A client file
 //     entry without rpcs gets no EnrollmentService RPC: they must be named.
 //   - A StartVerification no offered method can serve at the level is
 //     FAILED_PRECONDITION with one message per level ("no offered method meets
 //     HIGH for this verification; ask the customer to enroll a passkey"),
 //     whether the customer is unknown, has no such factor or is locked out.
-//   - AuthorizeDisclosure checks the assertion exactly as VerifyAssertion does
-//     (same verifier, same revocation read, same statuses: at most one Redis round
-//     trip), then asks the disclosure policy at the server's clock. A denial is an
-//     answer, never an error: allowed=false with every reason, the data class's
-//     required level and channels, and, when a new verification in this
-//     conversation would allow it, the RFC 9470 acr_values and max_age to step up
-//     with. A data class the policy does not name is INVALID_ARGUMENT with a
-//     field violation on data_class that quotes nothing. GetDisclosurePolicy
+//   - AuthorizeDisclosure checks the assertion as VerifyAssertion does (same
+//     verifier, same revocation check, same statuses), asks the disclosure policy
+//     at the server's clock, and records the decision: the revocation check and
+//     the audit event (disclosure_allowed, or disclosure_denied with the policy's
+//     reasons or "revoked"; c the calling client, v the assertion's verification,
+//     o "<data class>@<channel>") are one script on the verification's slot, one
+//     Redis round trip (challenge.Service.RecordDisclosure). A call refused before
+//     any Redis work (an assertion that does not verify, a data class the policy
+//     does not name) records nothing and costs no round trip: an untrusted token
+//     names no verification, and forged tokens must not make authsvc write. A
+//     denial is an answer, never an error: allowed=false with every reason, the
+//     data class's required level and channels, and, when a new verification in
+//     this conversation would allow it, the RFC 9470 acr_values and max_age to
+//     step up with. A data class the policy does not name is INVALID_ARGUMENT with
+//     a field violation on data_class that quotes nothing. GetDisclosurePolicy
 //     returns the rules in force, in the policy's order.
+//   - AuditService.ListAuditEvents (served with [WithAudit]) pages through the
+//     audit trail, oldest first, filtered by customer_id (its pseudonym, found
+//     with one read of the customer's key: an unknown customer has no events,
+//     like one without any), verification_id and start_time/end_time;
+//     page_size defaults to 100 and is lowered to 1000; a page_token the server
+//     did not issue is INVALID_ARGUMENT on page_token. A client sees only the
+//     events whose client is itself (another client's verification shows
+//     nothing, not an error) unless its grants include may_audit_all. On Redis
+//     Cluster the trail is one stream per hash tag, so a query must name a
+//     customer or a verification: a bare time range is FAILED_PRECONDITION "on
+//     Redis Cluster, name a customer or a verification". Store failures are
+//     UNAVAILABLE (STORE_UNAVAILABLE).
+//   - With [WithAudit], every call the authentication or authorization
+//     interceptor refuses (UNAUTHENTICATED, PERMISSION_DENIED) is recorded as a
+//     client_denied event: c the client the call claimed when known, m the RPC's
+//     short name, o the ErrorInfo reason. A handler's own refusal is not. The
+//     event is written after the answer, off the call's path, by a goroutine
+//     bounded by a 2 s timeout; at most 64 such writes run at once, and a refusal
+//     beyond that is dropped and counted (authsvc_audit_client_denied_total
+//     {result="dropped"}), so a flood of refused calls cannot pile up
+//     goroutines. These events belong to no hash tag: they go to the stream
+//     "audit:events", which ListAuditEvents reads on standalone Redis and
+//     Sentinel and, on Cluster, only an operator does.
 //
 // # Assembly
 //
@@ -82,7 +120,8 @@
 // are a *challenge.Service (which is both Verifications and Revocations), an
 // assertion Verifier together with its Keyring, e.g. struct{ *assertion.Verifier;
 // *assertion.Keyring }{v, k}, a *policy.Policy and an *identity.Store. The clock
-// New takes must be the verifier's.
+// New takes must be the verifier's. [WithAudit] adds an [AuditTrail] (an
+// *audit.Trail over the same Redis, with the services' audit retention).
 // [Server.GRPCServer] returns the configured *grpc.Server; [Server.Drain] marks every
 // health status NOT_SERVING before a graceful stop.
 package grpcapi

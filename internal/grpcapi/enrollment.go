@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
@@ -75,7 +76,7 @@ func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkI
 			return nil, toStatus(ctx, err, "")
 		}
 	}
-	l, err := s.ids.Link(ctx, customer, id.GetNetwork(), id.GetUserId())
+	l, err := s.ids.Link(ctx, c.ID, customer, id.GetNetwork(), id.GetUserId())
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
@@ -83,14 +84,15 @@ func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkI
 }
 
 func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.UnlinkIdentityRequest) (*authsvcv1.UnlinkIdentityResponse, error) {
-	if _, err := caller(ctx); err != nil {
+	client, err := caller(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkUnlinkIdentity(r); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	id := r.GetIdentity()
-	if err := s.ids.Unlink(ctx, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
+	if err := s.ids.Unlink(ctx, client, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.UnlinkIdentityResponse{}, nil
@@ -160,14 +162,43 @@ func (s *enrollmentService) ListFactors(ctx context.Context, r *authsvcv1.ListFa
 // RemoveFactor needs the may_enroll grant; the authorization interceptor has
 // checked it before this runs.
 func (s *enrollmentService) RemoveFactor(ctx context.Context, r *authsvcv1.RemoveFactorRequest) (*authsvcv1.RemoveFactorResponse, error) {
-	if _, err := caller(ctx); err != nil {
+	client, err := caller(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := checkRemoveFactor(r); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
-	if err := s.ids.RemoveFactor(ctx, r.GetCustomerId(), r.GetFactorId()); err != nil {
+	if err := s.ids.RemoveFactor(ctx, client, r.GetCustomerId(), r.GetFactorId()); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.RemoveFactorResponse{}, nil
+}
+
+// EraseCustomer needs the may_erase grant; the authorization interceptor has
+// checked it before this runs. Erasing an unknown customer answers zero counts,
+// exactly like erasing one that was erased already.
+func (s *enrollmentService) EraseCustomer(ctx context.Context, r *authsvcv1.EraseCustomerRequest) (*authsvcv1.EraseCustomerResponse, error) {
+	client, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCustomerID(r.GetCustomerId()); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	e, err := s.ids.Erase(ctx, client, r.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	return &authsvcv1.EraseCustomerResponse{
+		Identities:      count32(e.Identities),
+		Factors:         count32(e.Factors),
+		Verifications:   count32(e.Verifications),
+		EnrollmentLinks: count32(e.EnrollmentLinks),
+	}, nil
+}
+
+// count32 is a count as the API's int32, saturated (no customer comes near).
+func count32(n int) int32 {
+	return int32(min(n, math.MaxInt32))
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/challenge"
@@ -22,12 +23,12 @@ import (
 	"github.com/authsvc/authsvc/internal/redistest"
 )
 
-// enrollGrants: clientA may call every RPC but holds neither may_link nor
-// may_enroll, so it has to prove links and enrollments with its verifications;
-// clientB holds both.
+// enrollGrants: clientA may call every RPC but holds none of may_link,
+// may_enroll and may_erase, so it has to prove links and enrollments with its
+// verifications and may not erase; clientB holds all three.
 func enrollGrants() map[string]Grants {
 	b := allGrants()
-	b.MayLink, b.MayEnroll = true, true
+	b.MayLink, b.MayEnroll, b.MayErase = true, true, true
 	return map[string]Grants{clientA: allGrants(), clientB: b}
 }
 
@@ -130,8 +131,10 @@ func TestLinkIdentityWithVerification(t *testing.T) {
 func TestLinkIdentityWithGrant(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{grants: enrollGrants()})
-	// clientB may link without a verification, and reads none: the link's two
-	// scripts are its only round trips (once they are loaded).
+	// clientB may link without a verification, and reads none: the link's three
+	// scripts are its only round trips (once they are loaded): the customer's
+	// entry, the identity's pointer, and the step that records the link on the
+	// customer's slot, where its audit event belongs.
 	if _, err := f.ec.LinkIdentity(as(t, keyB), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-6", Identity: xIdentity("2001")}); err != nil {
 		t.Fatalf("LinkIdentity with may_link: %v", err)
 	}
@@ -139,8 +142,8 @@ func TestLinkIdentityWithGrant(t *testing.T) {
 	if _, err := f.ec.LinkIdentity(as(t, keyB), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-7", Identity: xIdentity("2002")}); err != nil {
 		t.Fatalf("LinkIdentity with may_link: %v", err)
 	}
-	if n := rtt.Load(); n != 2 {
-		t.Errorf("LinkIdentity with the grant took %d round trips, want the link's 2", n)
+	if n := rtt.Load(); n != 3 {
+		t.Errorf("LinkIdentity with the grant took %d round trips, want the link's 3", n)
 	}
 	// Linked elsewhere: FAILED_PRECONDITION, nothing named.
 	_, err := f.ec.LinkIdentity(as(t, keyB), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-8", Identity: xIdentity("2002")})
@@ -545,6 +548,87 @@ func TestListAndRemoveFactors(t *testing.T) {
 	}
 }
 
+// TestEraseCustomer: EraseCustomer needs may_erase and is refused before any
+// Redis work without it; with it, the customer's links, factors, enrollment links
+// and verifications go and the counts say so; a repeat and an unknown customer
+// answer zero counts; nothing answered or logged names the customer. (What is
+// left in Redis afterwards is searched for by test/erasure.)
+func TestEraseCustomer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{grants: enrollGrants()})
+	verified := f.verification(t, keyA, "erase-1", "cust-42", "1001", false)
+	pending := f.verification(t, keyA, "erase-2", "cust-42", "1001", true)
+	for _, user := range []string{"1001", "1002"} {
+		if _, err := f.ec.LinkIdentity(as(t, keyB), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity(user)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.enrollTOTP(t, "cust-42")
+	if _, err := f.ec.CreateEnrollmentLink(as(t, keyB), &authsvcv1.CreateEnrollmentLinkRequest{
+		CustomerId: "cust-42", Method: authsvcv1.Method_METHOD_WEBAUTHN}); err != nil {
+		t.Fatal(err)
+	}
+	other := f.verification(t, keyA, "erase-3", "cust-43", "2001", false)
+	if _, err := f.ec.LinkIdentity(as(t, keyB), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-43", Identity: xIdentity("2001")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Without may_erase: refused before Redis, and nothing changed.
+	rtt := redistest.RoundTrips(f.rdb)
+	_, err := f.ec.EraseCustomer(as(t, keyA), &authsvcv1.EraseCustomerRequest{CustomerId: "cust-42"})
+	st := wantCode(t, err, codes.PermissionDenied)
+	if ei := errorInfo(t, st); ei.GetReason() != ReasonGrantRequired || ei.GetMetadata()["grant"] != "may_erase" {
+		t.Errorf("ErrorInfo = %v", ei)
+	}
+	if n := rtt.Load(); n != 0 {
+		t.Errorf("%d Redis round trips for a refused EraseCustomer", n)
+	}
+	if len(f.identities(t, "cust-42")) != 2 {
+		t.Fatal("a refused EraseCustomer erased")
+	}
+
+	res, err := f.ec.EraseCustomer(as(t, keyB), &authsvcv1.EraseCustomerRequest{CustomerId: "cust-42"})
+	if err != nil {
+		t.Fatalf("EraseCustomer: %v", err)
+	}
+	want := &authsvcv1.EraseCustomerResponse{Identities: 2, Factors: 1, Verifications: 2, EnrollmentLinks: 1}
+	if !proto.Equal(res, want) {
+		t.Errorf("EraseCustomer = %v, want %v", res, want)
+	}
+	if got := f.identities(t, "cust-42"); len(got) != 0 {
+		t.Errorf("identities after erasure: %v", got)
+	}
+	if fs, err := f.ec.ListFactors(as(t, keyA), &authsvcv1.ListFactorsRequest{CustomerId: "cust-42"}); err != nil || len(fs.GetFactors()) != 0 {
+		t.Errorf("factors after erasure: %v, %v", fs, err)
+	}
+	for _, id := range []string{verified, pending} {
+		_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: id})
+		wantCode(t, err, codes.NotFound)
+	}
+	// The other customer keeps everything.
+	if _, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: other}); err != nil {
+		t.Errorf("the other customer's verification: %v", err)
+	}
+	if got := f.identities(t, "cust-43"); len(got) != 1 {
+		t.Errorf("the other customer's identities: %v", got)
+	}
+
+	// A repeat, and an unknown customer, find nothing: zero counts, no error.
+	for _, customer := range []string{"cust-42", "nobody"} {
+		res, err := f.ec.EraseCustomer(as(t, keyB), &authsvcv1.EraseCustomerRequest{CustomerId: customer})
+		if err != nil || !proto.Equal(res, &authsvcv1.EraseCustomerResponse{}) {
+			t.Errorf("EraseCustomer(%s) = %v, %v; want zero counts", customer, res, err)
+		}
+	}
+	_, err = f.ec.EraseCustomer(as(t, keyB), &authsvcv1.EraseCustomerRequest{})
+	if got := fields(t, wantCode(t, err, codes.InvalidArgument)); len(got) != 1 || got[0] != "customer_id" {
+		t.Errorf("violations %v", got)
+	}
+	if strings.Contains(f.logs.String(), "cust-42") {
+		t.Error("a log line names the customer")
+	}
+}
+
 // TestEnrollmentRPCGrants: the enrollment RPCs are granted by name like every
 // other, refused before any Redis work, and a client without an rpcs list gets
 // none of them.
@@ -552,7 +636,7 @@ func TestEnrollmentRPCGrants(t *testing.T) {
 	t.Parallel()
 	grants := map[string]Grants{
 		clientA: {RPCs: []string{"ListIdentities"}, Audiences: []string{audience}},
-		clientB: {Audiences: []string{audience}, MayLink: true, MayEnroll: true},
+		clientB: {Audiences: []string{audience}, MayLink: true, MayEnroll: true, MayErase: true},
 	}
 	f := newFixture(t, fixtureOpts{grants: grants})
 	calls := map[string]func(ctx context.Context) error{
@@ -578,6 +662,10 @@ func TestEnrollmentRPCGrants(t *testing.T) {
 		},
 		"RemoveFactor": func(ctx context.Context) error {
 			_, err := f.ec.RemoveFactor(ctx, &authsvcv1.RemoveFactorRequest{CustomerId: "c", FactorId: "aaaaaaaaaa"})
+			return err
+		},
+		"EraseCustomer": func(ctx context.Context) error {
+			_, err := f.ec.EraseCustomer(ctx, &authsvcv1.EraseCustomerRequest{CustomerId: "c"})
 			return err
 		},
 	}
@@ -631,6 +719,10 @@ func TestEnrollmentRedisDown(t *testing.T) {
 		},
 		"remove factor": func(ctx context.Context) error {
 			_, err := f.ec.RemoveFactor(ctx, &authsvcv1.RemoveFactorRequest{CustomerId: "cust-42", FactorId: "aaaaaaaaaa"})
+			return err
+		},
+		"erase": func(ctx context.Context) error {
+			_, err := f.ec.EraseCustomer(ctx, &authsvcv1.EraseCustomerRequest{CustomerId: "cust-42"})
 			return err
 		},
 	}

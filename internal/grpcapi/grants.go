@@ -17,13 +17,14 @@ const AnyValue = "*"
 
 // Grants is what one client may do once authenticated: the RPCs it may call and
 // the audiences, scopes and data classes it may name in them. It is the part of a
-// clients file entry besides id and api_key_sha256, with the same JSON names.
+// clients file entry besides id, api_key_sha256 and cert, with the same JSON
+// names.
 //
 // Each list holds exact strings, or the single element AnyValue for every value.
 // A missing list means:
 //   - RPCs: every RPC of VerificationService and AssertionService, none of
-//     EnrollmentService (a client file written before it existed grants none of
-//     it); AnyValue covers all three services;
+//     EnrollmentService or AuditService (a client file written before they
+//     existed grants none of them); AnyValue covers every service;
 //   - Audiences: nothing; the list is required and may not be empty, so no client
 //     silently names every audience;
 //   - Scopes: no scope; a StartVerification naming any scope is refused;
@@ -32,8 +33,9 @@ const AnyValue = "*"
 // MayLink lets LinkIdentity go without a verification, MayEnroll lets
 // CreateEnrollmentLink go without one and allows RemoveFactor at all. Without
 // them, LinkIdentity and CreateEnrollmentLink need a verification_id of a recent
-// VERIFIED verification by the same client. MayErase is parsed for EraseCustomer,
-// which has not been built.
+// VERIFIED verification by the same client. MayErase allows EraseCustomer at all.
+// MayAuditAll lets ListAuditEvents show every client's events, not only the
+// caller's own.
 type Grants struct {
 	// RPCs are short method names ("StartVerification", "VerifyAssertion", …).
 	RPCs []string `json:"rpcs"`
@@ -49,8 +51,11 @@ type Grants struct {
 	// MayEnroll allows CreateEnrollmentLink without a verification, and
 	// RemoveFactor.
 	MayEnroll bool `json:"may_enroll"`
-	// MayErase allows erasing a customer's data (no effect yet).
+	// MayErase allows EraseCustomer.
 	MayErase bool `json:"may_erase"`
+	// MayAuditAll lets ListAuditEvents return the events of every client;
+	// without it, a client sees only the events whose client is itself.
+	MayAuditAll bool `json:"may_audit_all"`
 }
 
 // allGrants lets a client call every RPC and name any audience, scope and data
@@ -73,8 +78,11 @@ type permissions struct {
 	audiences   allowList
 	scopes      allowList
 	dataClasses allowList
-	// mayLink and mayEnroll are Grants.MayLink and Grants.MayEnroll.
-	mayLink, mayEnroll bool
+	// mayLink, mayEnroll and mayErase are Grants.MayLink, Grants.MayEnroll and
+	// Grants.MayErase.
+	mayLink, mayEnroll, mayErase bool
+	// mayAuditAll is Grants.MayAuditAll.
+	mayAuditAll bool
 }
 
 // defaultServices are the services whose RPCs a client without an rpcs list may
@@ -82,7 +90,8 @@ type permissions struct {
 var defaultServices = []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc}
 
 // grantedServices are every authsvc.v1 service a grant can name an RPC of.
-var grantedServices = append(append([]*grpc.ServiceDesc(nil), defaultServices...), &authsvcv1.EnrollmentService_ServiceDesc)
+var grantedServices = append(append([]*grpc.ServiceDesc(nil), defaultServices...),
+	&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc)
 
 // fullNames maps the short name of every RPC of services to its full method name.
 func fullNames(services []*grpc.ServiceDesc) map[string]string {
@@ -130,7 +139,7 @@ func shortName(fullMethod string) string {
 // compile checks g and compiles it. Errors name the field and element index; they
 // never quote a value, so a key pasted into the wrong field does not reach a log.
 func (g Grants) compile() (*permissions, error) {
-	p := permissions{mayLink: g.MayLink, mayEnroll: g.MayEnroll}
+	p := permissions{mayLink: g.MayLink, mayEnroll: g.MayEnroll, mayErase: g.MayErase, mayAuditAll: g.MayAuditAll}
 	var err error
 	if g.RPCs == nil {
 		p.rpcs.set = defaultRPCs

@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
@@ -186,23 +187,39 @@ func (s *assertionService) verify(ctx context.Context, token, audience string) (
 	return claims, nil
 }
 
-// AuthorizeDisclosure verifies the assertion exactly as VerifyAssertion does,
-// then asks the policy. A denial is an answer (allowed=false), not an error.
+// AuthorizeDisclosure verifies the assertion locally as VerifyAssertion does,
+// asks the policy, then checks revocation and records the decision in the audit
+// trail in one script: one Redis round trip. A denial is an answer
+// (allowed=false), not an error; a revoked assertion is FAILED_PRECONDITION, as
+// for VerifyAssertion, and is recorded as a denial. A call refused before any
+// Redis work (an assertion that does not verify, a data class the policy does not
+// know) records nothing: an untrusted token names no verification whose trail it
+// could join, and a forged token must not make authsvc write to Redis.
 func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1.AuthorizeDisclosureRequest) (*authsvcv1.AuthorizeDisclosureResponse, error) {
-	if _, err := caller(ctx); err != nil {
+	client, err := caller(ctx)
+	if err != nil {
 		return nil, err
 	}
 	ch, err := checkAuthorizeDisclosure(r)
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
-	claims, err := s.verify(ctx, r.GetAssertion(), r.GetAudience())
+	claims, err := s.a.Verify(r.GetAssertion(), r.GetAudience())
 	if err != nil {
-		return nil, err
+		return nil, toStatus(ctx, err, "")
 	}
+	setVerificationID(ctx, claims.VerificationID)
 	d, err := s.d.Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID},
 		r.GetDataClass(), ch, r.GetConversationId(), s.now())
 	if err != nil {
+		return nil, toStatus(ctx, err, claims.VerificationID)
+	}
+	reasons := make([]string, len(d.Denials))
+	for i, dn := range d.Denials {
+		reasons[i] = dn.String()
+	}
+	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{VerificationID: claims.VerificationID, ClientID: client,
+		DataClass: r.GetDataClass(), Channel: ch.String(), Allowed: d.Allowed, Reason: strings.Join(reasons, ",")}); err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
 	return decisionToProto(d, claimsToProto(claims, s.issuer)), nil

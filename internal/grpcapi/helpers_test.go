@@ -29,6 +29,7 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/identity"
@@ -84,6 +85,10 @@ type fixture struct {
 	vc      authsvcv1.VerificationServiceClient
 	ac      authsvcv1.AssertionServiceClient
 	ec      authsvcv1.EnrollmentServiceClient
+	audc    authsvcv1.AuditServiceClient
+	// auditRDB is the audit trail's own client, so that the round trips counted
+	// on rdb are the calls' own, not the refused calls' events written after.
+	auditRDB *redis.Client
 }
 
 type fixtureOpts struct {
@@ -99,6 +104,8 @@ type fixtureOpts struct {
 	// grants, when set, are the grants of clientA and clientB (both needed);
 	// otherwise each may do everything.
 	grants map[string]Grants
+	// clients, when set, replaces the clients built from keys and grants.
+	clients *Clients
 }
 
 func newFixture(t *testing.T, opts fixtureOpts) *fixture {
@@ -151,6 +158,9 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.clients != nil {
+		clients = opts.clients
+	}
 	var v Verifications = f.svc
 	if opts.wrap != nil {
 		v = opts.wrap(v)
@@ -166,7 +176,12 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	f.reg = prometheus.NewRegistry()
 	cfg := opts.cfg
 	cfg.Issuer = issuer
-	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), f.ids, clients, now, log, f.reg); err != nil {
+	f.auditRDB = f.redis.Client(t)
+	// The retention is the challenge service's default: every writer of a stream trims it by its own.
+	trail := audit.NewTrail(audit.NewWriter(f.auditRDB, 90*24*time.Hour, nil), false, func(id string) audit.Customer {
+		return audit.Customer{Key: identity.CustomerKeyFor(ring, id), Tag: identity.CustomerTag(ring, id), Subject: identity.CustomerHash(ring, id)}
+	})
+	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), f.ids, clients, now, log, f.reg, WithAudit(trail)); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -190,6 +205,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	f.vc = authsvcv1.NewVerificationServiceClient(f.conn)
 	f.ac = authsvcv1.NewAssertionServiceClient(f.conn)
 	f.ec = authsvcv1.NewEnrollmentServiceClient(f.conn)
+	f.audc = authsvcv1.NewAuditServiceClient(f.conn)
 	return f
 }
 

@@ -2,8 +2,11 @@ package grpcapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +64,10 @@ type Revocations interface {
 	// challenge.ErrRevoked once it was revoked, and an error wrapping
 	// challenge.ErrUnavailable when that cannot be told.
 	CheckAssertion(ctx context.Context, id string) error
+	// RecordDisclosure answers as CheckAssertion does for d.VerificationID and
+	// records the disclosure decision d in the audit trail, in one Redis round
+	// trip together.
+	RecordDisclosure(ctx context.Context, d challenge.Disclosure) error
 }
 
 // Disclosures is the disclosure policy AuthorizeDisclosure and
@@ -80,26 +87,32 @@ type Disclosures interface {
 // it. Store failures wrap identity.ErrUnavailable; a bad argument is an
 // *identity.ValidationError naming the API field.
 type Identities interface {
-	// Link links the social identity to the customer and returns the link. An
-	// identity linked to another customer is identity.ErrLinkedElsewhere; linking
-	// it again to the same customer returns the existing link.
-	Link(ctx context.Context, customerID, network, userID string) (identity.Linked, error)
-	// Unlink removes the link; identity.ErrNotFound when the identity is not
-	// linked to this customer (unknown, unlinked or linked elsewhere alike).
-	Unlink(ctx context.Context, customerID, network, userID string) error
+	// Link links the social identity to the customer at clientID's request and
+	// returns the link. An identity linked to another customer is
+	// identity.ErrLinkedElsewhere; linking it again to the same customer returns
+	// the existing link.
+	Link(ctx context.Context, clientID, customerID, network, userID string) (identity.Linked, error)
+	// Unlink removes the link at clientID's request; identity.ErrNotFound when
+	// the identity is not linked to this customer (unknown, unlinked or linked
+	// elsewhere alike).
+	Unlink(ctx context.Context, clientID, customerID, network, userID string) error
 	// Identities returns the identities linked to the customer; none for an
 	// unknown customer.
 	Identities(ctx context.Context, customerID string) ([]identity.Linked, error)
 	// Factors returns the customer's enrolled factors; none for an unknown
 	// customer. The sealed seeds they carry never leave this package.
 	Factors(ctx context.Context, customerID string) ([]identity.Factor, error)
-	// RemoveFactor removes a factor at once; identity.ErrNotFound when the
-	// customer has no such factor.
-	RemoveFactor(ctx context.Context, customerID, factorID string) error
+	// RemoveFactor removes a factor at once, at clientID's request;
+	// identity.ErrNotFound when the customer has no such factor.
+	RemoveFactor(ctx context.Context, clientID, customerID, factorID string) error
 	// CreateEnrollment records a one-time enrollment of kind for the customer,
 	// made by clientID, and returns the page URL (a secret) and the enrollment,
 	// whose Expires says until when the link works.
 	CreateEnrollment(ctx context.Context, clientID, customerID string, kind identity.Kind, locale string) (string, *identity.Enrollment, error)
+	// Erase removes everything kept about the customer, at clientID's request,
+	// and destroys the key of its audit pseudonyms; an unknown or already erased
+	// customer answers zero counts.
+	Erase(ctx context.Context, clientID, customerID string) (identity.Erased, error)
 }
 
 // Config holds the server's settings. Zero values take the defaults noted.
@@ -125,6 +138,12 @@ type Config struct {
 	// to prove a LinkIdentity or CreateEnrollmentLink of a client without the
 	// may_link or may_enroll grant (10 min), measured by the server's clock.
 	EnrollmentWindow time.Duration
+	// TLS, when set, serves gRPC over TLS with it; nil serves plaintext (TLS
+	// ends at an ingress or mesh). When it verifies client certificates
+	// (ClientCAs with tls.VerifyClientCertIfGiven or
+	// tls.RequireAndVerifyClientCert), a verified certificate names the client
+	// of every call on its connection: see LoadClients and the package doc.
+	TLS *tls.Config
 }
 
 // Defaults of Config.
@@ -167,6 +186,8 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	limits *clientLimiter
+	// denials records refused calls in the audit trail; nil without WithAudit.
+	denials *denials
 }
 
 // New assembles the server: the three authsvc.v1 services (VerificationService
@@ -177,9 +198,14 @@ type Server struct {
 // keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
 // cfg.Reflection is set, server reflection.
 // now is the clock disclosure decisions and the enrollment window are measured
-// by: the clock a's verifier checks lifetimes with.
+// by: the clock a's verifier checks lifetimes with. WithAudit adds AuditService
+// and the recording of refused calls.
 func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, ids Identities, clients *Clients,
-	now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	now func() time.Time, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if cfg.MaxRecvMsgSize == 0 {
 		cfg.MaxRecvMsgSize = DefaultMaxRecvMsgSize
 	}
@@ -208,7 +234,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		return nil, errors.New("grpcapi: EnrollmentWindow must not be negative")
 	case v == nil || a == nil || r == nil || d == nil || ids == nil || now == nil || log == nil || reg == nil:
 		return nil, errors.New("grpcapi: missing dependency")
-	case clients == nil || len(clients.entries) == 0:
+	case clients.empty():
 		return nil, errors.New("grpcapi: no API clients configured")
 	}
 	m, err := newMetrics(reg)
@@ -218,9 +244,19 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	obs := &observer{log: log, metrics: m}
 	auth := &authenticator{clients: clients}
 	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
+	var den *denials // nil (interceptors that pass through) without an audit trail
+	if o.trail != nil {
+		if den, err = newDenials(o.trail, now, log, reg, maxDenialWrites); err != nil {
+			return nil, fmt.Errorf("grpcapi: register metrics: %w", err)
+		}
+	}
 	gs := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), auth.unary, authorizeUnary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
-		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), auth.stream, authorizeStream, limits.stream),
+		// den's interceptors enclose authentication and authorization, to record what they refuse.
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), den.outerUnary, auth.unary, authorizeUnary, den.innerUnary,
+			limits.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), den.outerStream, auth.stream, authorizeStream, den.innerStream,
+			limits.stream),
+		serverCreds(cfg.TLS),
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -231,10 +267,15 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
 	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
 	authsvcv1.RegisterEnrollmentServiceServer(gs, &enrollmentService{ids: ids, v: v, now: now, window: cfg.EnrollmentWindow})
+	served := servedServices
+	if o.trail != nil {
+		authsvcv1.RegisterAuditServiceServer(gs, &auditService{trail: o.trail})
+		served = append(slices.Clip(served), authsvcv1.AuditService_ServiceDesc.ServiceName)
+	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	for _, name := range servedServices {
+	for _, name := range served {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	if cfg.Reflection {
@@ -247,7 +288,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 			m.known["/"+svc+"/"+mi.Name] = true
 		}
 	}
-	return &Server{cfg: cfg, grpc: gs, health: hs, limits: limits}, nil
+	return &Server{cfg: cfg, grpc: gs, health: hs, limits: limits, denials: den}, nil
 }
 
 // GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the

@@ -276,7 +276,7 @@ func TestLoadClientsGrants(t *testing.T) {
 	  {"id": "care-platform", "api_key_sha256": "` + hex.EncodeToString(sa[:]) + `",
 	   "rpcs": ["StartVerification", "WatchVerification", "VerifyAssertion"],
 	   "audiences": ["crm", "orders"], "scopes": ["orders:read"], "data_classes": ["order_status"],
-	   "may_link": true, "may_enroll": false, "may_erase": true},
+	   "may_link": true, "may_enroll": false, "may_erase": true, "may_audit_all": true},
 	  {"id": "care-tool", "api_key_sha256": "` + hex.EncodeToString(sb[:]) + `", "audiences": ["*"]}
 	]}`
 	path := filepath.Join(t.TempDir(), "clients.json")
@@ -313,19 +313,21 @@ func TestLoadClientsGrants(t *testing.T) {
 	}
 	q := b.perms
 	enrollment := authsvcv1.EnrollmentService_ServiceDesc.ServiceName
+	auditing := authsvcv1.AuditService_ServiceDesc.ServiceName
 	for fm := range rpcNamesReverse() {
 		// A missing rpcs list allows VerificationService and AssertionService,
-		// never EnrollmentService: a file written before it existed grants none of it.
-		want := !strings.HasPrefix(fm, "/"+enrollment+"/")
+		// never EnrollmentService or AuditService: a file written before they
+		// existed grants none of them.
+		want := !strings.HasPrefix(fm, "/"+enrollment+"/") && !strings.HasPrefix(fm, "/"+auditing+"/")
 		if got := q.rpcs.allows(fm); got != want {
 			t.Errorf("rpcs left out: may call %s = %v, want %v", fm, got, want)
 		}
 	}
-	if q.mayLink || q.mayEnroll {
+	if q.mayLink || q.mayEnroll || q.mayAuditAll {
 		t.Error("compiled booleans left out are not false")
 	}
-	if !p.mayLink || p.mayEnroll {
-		t.Errorf("care-platform compiled booleans = %v %v, want true false", p.mayLink, p.mayEnroll)
+	if !p.mayLink || p.mayEnroll || !p.mayAuditAll {
+		t.Errorf("care-platform compiled booleans = %v %v %v, want true false true", p.mayLink, p.mayEnroll, p.mayAuditAll)
 	}
 	if !q.audiences.allows("anything") || q.scopes.allows("orders:read") || !q.dataClasses.allows("anything") {
 		t.Errorf("defaults = %+v; want any audience (\"*\"), no scope, every data class", q)
@@ -347,7 +349,7 @@ func TestRPCNamesCoverTheServices(t *testing.T) {
 	t.Parallel()
 	count := 0
 	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc,
-		&authsvcv1.EnrollmentService_ServiceDesc} {
+		&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc} {
 		count += len(sd.Methods) + len(sd.Streams)
 	}
 	if len(rpcNames) != count || count == 0 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
@@ -25,8 +26,12 @@ const errorDomain = "authsvc"
 
 // ErrorInfo reasons (domain "authsvc"). They are part of the API: never rename one.
 const (
-	// ReasonAPIKeyInvalid: UNAUTHENTICATED, the API key is missing or unknown.
+	// ReasonAPIKeyInvalid: UNAUTHENTICATED, the API key is missing or unknown,
+	// or is not the key of the client the verified client certificate names.
 	ReasonAPIKeyInvalid = "API_KEY_INVALID"
+	// ReasonCertificateUnknown: UNAUTHENTICATED, the client certificate was
+	// verified but names no client of the clients file, or several.
+	ReasonCertificateUnknown = "CERTIFICATE_UNKNOWN"
 	// ReasonDeliveryFailed: UNAVAILABLE, the verification was recorded but its
 	// message was not sent; metadata "verification_id" names it for a resend.
 	ReasonDeliveryFailed = "DELIVERY_FAILED"
@@ -83,6 +88,7 @@ const (
 const (
 	preconditionState       = "STATE"
 	preconditionMethod      = "METHOD"
+	preconditionQuery       = "QUERY"
 	sendInProgressRetry     = time.Second
 	resendLimitRetry        = 30 * time.Second
 	overloadedRetry         = time.Second
@@ -92,6 +98,7 @@ const (
 	// customer, the identity or the factor is what does not exist.
 	messageIdentityNotFound = "no such link or factor for this customer"
 	messageIdentityStore    = "customer store unavailable; retry later"
+	messageAuditStore       = "audit trail unavailable; retry later"
 )
 
 // causeError is a status for the caller that keeps its cause for the log. The
@@ -124,7 +131,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	// The caller gave up or ran out of time: say so, whatever failed underneath.
 	if cerr := ctx.Err(); cerr != nil && (errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, challenge.ErrUnavailable) ||
-		errors.Is(err, identity.ErrUnavailable)) {
+		errors.Is(err, identity.ErrUnavailable) || errors.Is(err, audit.ErrUnavailable)) {
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 		}
@@ -182,6 +189,15 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 			&errdetails.ErrorInfo{Reason: ReasonDeliveryFailed, Domain: errorDomain,
 				Metadata: map[string]string{"verification_id": se.VerificationID}})
 		return &causeError{st: st, cause: err}
+	case errors.Is(err, audit.ErrUnavailable):
+		st, _ := status.New(codes.Unavailable, messageAuditStore).WithDetails(
+			&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: errorDomain})
+		return &causeError{st: st, cause: err}
+	case errors.Is(err, audit.ErrBadPageToken):
+		return badRequest(challenge.Violation{Field: "page_token", Description: "is not a token of a previous response"})
+	case errors.Is(err, audit.ErrNeedsSubject):
+		return failedPrecondition("on Redis Cluster, name a customer or a verification", preconditionQuery, "audit",
+			"the audit trail is kept per hash tag on Redis Cluster: set customer_id or verification_id")
 	case errors.Is(err, identity.ErrUnavailable):
 		// Before the generic store case: its cause may be a store timeout.
 		st, _ := status.New(codes.Unavailable, messageIdentityStore).WithDetails(

@@ -10,13 +10,17 @@
 //     the verification is one script on one slot.
 //   - A social identity {network, user_id} is linked to at most one customer. The
 //     link is a pointer under the identity's own tag (LinkKey) plus an entry in the
-//     customer's hash; linking writes the customer's entry first and unlinking
-//     removes the pointer first, so a crash between the two steps leaves an entry
-//     that nothing resolves to, never a pointer to a customer that does not list it.
+//     customer's hash; linking writes the customer's entry first (pending) and
+//     unlinking removes the pointer first, so a crash between the two steps leaves
+//     an entry that nothing resolves to, never a pointer to a customer that does not
+//     list it. Once the pointer is set, a last step marks the entry done and records
+//     the link in the audit trail.
 //   - Factor secrets are never stored in clear: TOTP seeds are sealed (AES-256-GCM
 //     under a key-encryption key with a key id, package seal); passkeys store only
 //     public keys. Factor ids are random and reveal nothing.
 //   - Every key has a TTL: the customer's retention, refreshed on every write.
+//   - Every change the audit trail records is recorded by the script that makes it
+//     (see Audit), and Erase removes everything kept about a customer (see Erasure).
 //
 // # Customer hash layout
 //
@@ -25,7 +29,11 @@
 //	c<fid>      a passkey's last sign count
 //	u<fid>      a factor's last use (ms)
 //	ts          the last accepted TOTP step of this customer (any factor)
-//	L<ih>       a linked identity: "<network>\x1f<user id>\x1f<linked ms>"
+//	L<ih>       a linked identity: "<network>\x1f<user id>\x1f<linked ms>", followed by
+//	            "\x1fp" while the link is being made (Link's last step removes it)
+//	pk          the audit pseudonym key: 64 hex digits (32 random bytes), created by
+//	            the first script that writes an audit event about the customer (here,
+//	            or package challenge's start)
 //
 // Scripts read a factor's kind and creation time with the Lua pattern
 // "^(%d)|(%d+)|": those two leading fields never change shape. A TOTP factor's
@@ -59,4 +67,36 @@
 // A passkey credential id belongs to at most one factor of one customer:
 // CredentialKey (its own tag) holds "<ctag>:<ch>:<fid>" with the retention TTL. It
 // is claimed before the factor is stored and released after the factor is removed.
+//
+// # Audit
+//
+// The scripts that change a customer write their audit event themselves (package
+// audit's audit_event, prepended with scripts/audit.lua; see audited in audit.go),
+// to audit.StreamKey of the customer's tag: the one stream "audit:events", or on
+// Cluster (Config.AuditPerTag) the customer's tag's own stream, where a query for
+// the customer reads. Events, each with c the client that asked, u the customer's
+// pseudonym and i an identity's, both under the customer's key 'pk'
+// (audit.Pseudonym: the first 16 hex digits of SHA-1(pk || ch) and SHA-1(pk || ih)):
+//
+//	factor_enrolled    TOTP confirmed or passkey registered (m totp | webauthn, o ok;
+//	                   c is the client that created the enrollment link)
+//	factor_removed     RemoveFactor (m, o ok)
+//	identity_linked    Link's last step (o ok, i)
+//	identity_unlinked  Unlink's entry step (o ok, i)
+//	erased             Erase's last step: c and o (the counts) only; and on a stream
+//	                   whose newest entry Erase removed, o "audit_entries"
+//
+// Events are kept for Config.AuditRetention and mirrored to the audit log
+// (WithAuditLog). A customer id, user id, handle or keyed hash never reaches them.
+//
+// # Erasure
+//
+// Erase removes a customer: its link pointers and credential index entries, then,
+// under the customer's tag and its identities' tags (found with SCAN on every
+// master), every verification of the customer and its passkey ceremony, its
+// enrollment links and their ceremonies, and its identities' counters; then the
+// audit entries that name one of its identities by keyed hash (verifications that
+// named no customer); last the customer hash with 'pk'. The trail's other entries
+// stay: their pseudonyms were made with 'pk', which is gone, so they can no longer
+// be tied to the customer (crypto-shredding). See Erase for the exact rules.
 package identity

@@ -74,7 +74,7 @@ func (s *Store) parseToken(token string) (string, error) {
 // its URL (a secret: it goes to the customer only) and the enrollment. kind is
 // KindTOTP or KindPasskey; locale is a BCP 47 tag ("en" when empty).
 func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID string, kind Kind, locale string) (string, *Enrollment, error) {
-	if err := checkText("client_id", clientID, 128); err != nil {
+	if err := checkClientID(clientID); err != nil {
 		return "", nil, err
 	}
 	if err := checkCustomerID(customerID); err != nil {
@@ -193,7 +193,8 @@ func (s *Store) BeginTOTP(ctx context.Context, token string) (uri string, secret
 
 // ConfirmTOTP finishes a TOTP enrollment with the first code the customer's app
 // shows. A right code (current or previous time step) uses the link up and stores
-// the factor, its seed sealed to the customer and factor; the customer's last
+// the factor, its seed sealed to the customer and factor, and the audit trail
+// records factor_enrolled for the client that created the link; the customer's last
 // accepted step moves to the matched step, so the confirmation code can never
 // complete a verification. A wrong code (a malformed one included) is a
 // *CodeError; MaxCodeAttempts of them kill the link. A link that is not open, or
@@ -247,7 +248,11 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, e
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		args = append(args, "ok", s.cfg.MaxCodeAttempts, fid, v, step, cu, s.cfg.Retention.Milliseconds())
+		pk, err := s.freshPseudonymKey()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "ok", s.cfg.MaxCodeAttempts, fid, v, step, cu, s.cfg.Retention.Milliseconds(), pk)
 	} else {
 		args = append(args, "wrong", s.cfg.MaxCodeAttempts)
 	}

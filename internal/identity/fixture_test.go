@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/seal"
@@ -62,13 +65,15 @@ const (
 type fixture struct {
 	t     testing.TB
 	srv   *redistest.Server
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	clock *clock
 	keys  *keyedhash.Ring
 	seals *seal.Ring
 	store *Store
 	logs  *lockedWriter
-	ctx   context.Context
+	// auditLogs is the audit log the store mirrors its events to (JSON lines).
+	auditLogs *lockedWriter
+	ctx       context.Context
 }
 
 func testKeys(t testing.TB) *keyedhash.Ring {
@@ -98,17 +103,22 @@ func newFixture(t testing.TB) *fixture {
 func newFixtureWith(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb := srv.Client(t)
+	return newFixtureOn(t, srv, srv.Client(t), cfg)
+}
+
+// newFixtureOn builds a store on rdb (srv may be nil, for a cluster).
+func newFixtureOn(t testing.TB, srv *redistest.Server, rdb redis.UniversalClient, cfg Config) *fixture {
+	t.Helper()
 	seals, err := seal.Ephemeral(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{t: t, srv: srv, rdb: rdb, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)},
-		keys: testKeys(t), seals: seals, logs: &lockedWriter{}, ctx: context.Background()}
+		keys: testKeys(t), seals: seals, logs: &lockedWriter{}, auditLogs: &lockedWriter{}, ctx: context.Background()}
 	cfg.PublicURL, _ = url.Parse("https://verify.example.com")
 	cfg.Brand = testBrand
 	f.store, err = New(cfg, rdb, f.keys, seals, testWebAuthn(t), f.clock.Now, rand.Reader,
-		slog.New(slog.NewTextHandler(f.logs, nil)))
+		slog.New(slog.NewTextHandler(f.logs, nil)), WithAuditLog(audit.NewLog(slog.NewJSONHandler(f.auditLogs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,15 +160,38 @@ func (f *fixture) customerHash(customerID string) map[string]string {
 	return m
 }
 
+// allKeys returns every key in Redis, found with SCAN on every master.
+func (f *fixture) allKeys() []string {
+	f.t.Helper()
+	var mu sync.Mutex
+	var out []string
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		it := c.Scan(ctx, 0, "*", 1000).Iterator()
+		for it.Next(ctx) {
+			mu.Lock()
+			out = append(out, it.Val())
+			mu.Unlock()
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := f.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(f.ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(f.ctx, f.rdb)
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // allValues returns every key, field and value in Redis, for leak checks.
 func (f *fixture) allValues() []string {
 	f.t.Helper()
 	var out []string
-	keys, err := f.rdb.Keys(f.ctx, "*").Result()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range f.allKeys() {
 		out = append(out, k)
 		typ, err := f.rdb.Type(f.ctx, k).Result()
 		if err != nil {
@@ -179,6 +212,17 @@ func (f *fixture) allValues() []string {
 			for fk, v := range m {
 				out = append(out, fk, v)
 			}
+		case "stream":
+			entries, err := f.rdb.XRange(f.ctx, k, "-", "+").Result()
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			for _, e := range entries {
+				out = append(out, e.ID)
+				for fk, v := range e.Values {
+					out = append(out, fk, fmt.Sprint(v))
+				}
+			}
 		default:
 			f.t.Fatalf("unexpected key type %s at %s", typ, k)
 		}
@@ -189,11 +233,7 @@ func (f *fixture) allValues() []string {
 // checkTTLs fails when a key has no TTL.
 func (f *fixture) checkTTLs() {
 	f.t.Helper()
-	keys, err := f.rdb.Keys(f.ctx, "*").Result()
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range f.allKeys() {
 		ttl, err := f.rdb.PTTL(f.ctx, k).Result()
 		if err != nil {
 			f.t.Fatal(err)

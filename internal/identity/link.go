@@ -22,12 +22,16 @@ type Linked struct {
 // characters out of every part.
 const linkSep = "\x1f"
 
+// linkPending ends an entry whose link is being made (link_entry wrote it, link_done
+// has not yet recorded it).
+const linkPending = linkSep + "p"
+
 func encodeLinked(l Linked) string {
 	return l.Network + linkSep + l.UserID + linkSep + strconv.FormatInt(l.Linked.UnixMilli(), 10)
 }
 
 func parseLinked(v string) (Linked, error) {
-	parts := strings.Split(v, linkSep)
+	parts := strings.Split(strings.TrimSuffix(v, linkPending), linkSep)
 	if len(parts) != 3 {
 		return Linked{}, errors.New("identity: malformed linked identity")
 	}
@@ -54,14 +58,21 @@ func (s *Store) Resolve(ctx context.Context, network, userID string) (customerID
 	return id, true, nil
 }
 
-// Link links a social identity to a customer. Linking it again to the same
-// customer succeeds and keeps the first link time (and refreshes the retention);
-// an identity linked to another customer is ErrLinkedElsewhere.
+// Link links a social identity to a customer at the request of clientID. Linking
+// it again to the same customer succeeds and keeps the first link time (and
+// refreshes the retention); an identity linked to another customer is
+// ErrLinkedElsewhere.
 //
-// The customer's entry is written first and the identity's pointer second, so a
-// crash in between leaves an entry that nothing resolves to; when the pointer is
-// taken, the entry this call wrote is rolled back.
-func (s *Store) Link(ctx context.Context, customerID, network, userID string) (Linked, error) {
+// The customer's entry is written first (pending) and the identity's pointer second,
+// so a crash in between leaves an entry that nothing resolves to; when the pointer
+// is taken, the entry this call wrote is rolled back. Once the pointer is the
+// customer's, a third step on the customer's slot marks the entry done and records
+// identity_linked in the audit trail, once (a repeated Link finishes a link an
+// interrupted one left pending).
+func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID string) (Linked, error) {
+	if err := checkClientID(clientID); err != nil {
+		return Linked{}, err
+	}
 	if err := checkCustomerID(customerID); err != nil {
 		return Linked{}, err
 	}
@@ -74,7 +85,7 @@ func (s *Store) Link(ctx context.Context, customerID, network, userID string) (L
 	retention := s.cfg.Retention.Milliseconds()
 	entry := encodeLinked(Linked{Network: network, UserID: userID, Linked: s.now()})
 
-	_, reply, err := s.runList(ctx, linkEntryScript, []string{custKey}, field, entry, customerID, retention)
+	_, reply, err := s.runList(ctx, linkEntryScript, []string{custKey}, field, entry+linkPending, customerID, retention)
 	if err != nil {
 		return Linked{}, err
 	}
@@ -102,14 +113,28 @@ func (s *Store) Link(ctx context.Context, customerID, network, userID string) (L
 		}
 		return Linked{}, ErrLinkedElsewhere
 	}
+	if strings.HasSuffix(stored, linkPending) {
+		pk, err := s.freshPseudonymKey()
+		if err != nil {
+			return Linked{}, err
+		}
+		if _, err := s.runInt(ctx, linkDoneScript, []string{custKey}, field, ms(s.now()), clientID, pk, retention); err != nil {
+			// The link stands (the pointer is set); a repeated Link records it.
+			return Linked{}, err
+		}
+	}
 	return linked, nil
 }
 
-// Unlink removes a link. The pointer goes first (only if it points at this
-// customer), then the customer's entry. ErrNotFound when the identity is not
-// linked to this customer. A pointer already gone with the entry still present
-// (an interrupted Unlink or Link) is finished quietly.
-func (s *Store) Unlink(ctx context.Context, customerID, network, userID string) error {
+// Unlink removes a link at the request of clientID. The pointer goes first (only
+// if it points at this customer), then the customer's entry, whose script records
+// identity_unlinked in the audit trail. ErrNotFound when the identity is not linked
+// to this customer. A pointer already gone with the entry still present (an
+// interrupted Unlink or Link) is finished quietly.
+func (s *Store) Unlink(ctx context.Context, clientID, customerID, network, userID string) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
 	if err := checkCustomerID(customerID); err != nil {
 		return err
 	}
@@ -125,8 +150,12 @@ func (s *Store) Unlink(ctx context.Context, customerID, network, userID string) 
 		// Linked to another customer: its link is not ours to touch.
 		return ErrNotFound
 	}
+	pk, err := s.freshPseudonymKey()
+	if err != nil {
+		return err
+	}
 	removed, err := s.runInt(ctx, unlinkEntryScript, []string{CustomerKeyFor(s.keys, customerID)}, "L"+ih,
-		s.cfg.Retention.Milliseconds())
+		s.cfg.Retention.Milliseconds(), ms(s.now()), clientID, pk)
 	if err != nil {
 		return err
 	}

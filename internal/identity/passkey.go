@@ -80,7 +80,8 @@ func (s *Store) BeginPasskey(ctx context.Context, token string) (*protocol.Crede
 }
 
 // FinishPasskey finishes a passkey enrollment with the page's registration
-// response (the JSON of the PublicKeyCredential). The ceremony's SessionData is
+// response (the JSON of the PublicKeyCredential); the audit trail records
+// factor_enrolled for the client that created the link. The ceremony's SessionData is
 // taken (read and deleted) first, so a ceremony finishes at most once. A
 // malformed response, a used, replaced or timed-out ceremony, or a response that
 // does not verify is ErrCeremony; a credential id registered already (to any
@@ -150,8 +151,12 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader)
 		s.log.Info("passkey registration refused: credential id already registered", "enrollment", id)
 		return nil, ErrDuplicateCredential
 	}
+	pseudonymKey, err := s.freshPseudonymKey()
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.runInt(ctx, passkeyFinishScript, []string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)},
-		ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds())
+		ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds(), pseudonymKey)
 	if err != nil {
 		return nil, err
 	}

@@ -281,7 +281,7 @@ func TestRemoveFactor(t *testing.T) {
 		t.Fatalf("Factors = %+v; want the passkey then the TOTP factor", fs)
 	}
 
-	if err := f.store.RemoveFactor(f.ctx, "cust-a", pk.ID); err != nil {
+	if err := f.store.RemoveFactor(f.ctx, "platform-a", "cust-a", pk.ID); err != nil {
 		t.Fatalf("RemoveFactor: %v", err)
 	}
 	if fs := f.factors("cust-a"); len(fs) != 1 || fs[0].ID != tf.ID {
@@ -294,13 +294,13 @@ func TestRemoveFactor(t *testing.T) {
 	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.ID())).Val() != 0 {
 		t.Fatal("the credential index stayed")
 	}
-	if err := f.store.RemoveFactor(f.ctx, "cust-a", pk.ID); !errors.Is(err, ErrNotFound) {
+	if err := f.store.RemoveFactor(f.ctx, "platform-a", "cust-a", pk.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second RemoveFactor = %v; want ErrNotFound", err)
 	}
-	if err := f.store.RemoveFactor(f.ctx, "cust-b", tf.ID); !errors.Is(err, ErrNotFound) {
+	if err := f.store.RemoveFactor(f.ctx, "platform-a", "cust-b", tf.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("RemoveFactor of another customer's factor = %v; want ErrNotFound", err)
 	}
-	if err := f.store.RemoveFactor(f.ctx, "cust-a", tf.ID); err != nil {
+	if err := f.store.RemoveFactor(f.ctx, "platform-a", "cust-a", tf.ID); err != nil {
 		t.Fatalf("RemoveFactor TOTP: %v", err)
 	}
 	if fs := f.factors("cust-a"); len(fs) != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/seal"
 )
@@ -30,6 +31,8 @@ var (
 	linkEntrySrc string
 	//go:embed scripts/link_pointer.lua
 	linkPointerSrc string
+	//go:embed scripts/link_done.lua
+	linkDoneSrc string
 	//go:embed scripts/link_rollback.lua
 	linkRollbackSrc string
 	//go:embed scripts/unlink_pointer.lua
@@ -54,26 +57,40 @@ var (
 	passkeyTakeSrc string
 	//go:embed scripts/passkey_finish.lua
 	passkeyFinishSrc string
+	//go:embed scripts/erase_keys.lua
+	eraseKeysSrc string
+	//go:embed scripts/erase_counters.lua
+	eraseCountersSrc string
+	//go:embed scripts/erase_customer.lua
+	eraseCustomerSrc string
+	//go:embed scripts/erase_trail.lua
+	eraseTrailSrc string
 )
 
-// Each state change is one script. The link, factor and credential scripts are
-// self-contained; the enrollment scripts share the prelude (the clock and the
-// "is open" guard).
+// Each state change is one script. The link, factor, credential and erasure
+// scripts need no prelude; the enrollment scripts share one (the clock and the "is
+// open" guard). The scripts that make a change the audit trail records write its
+// event themselves, with the audit helpers (audited, audit.go).
 var (
 	linkEntryScript         = redis.NewScript(linkEntrySrc)
 	linkPointerScript       = redis.NewScript(linkPointerSrc)
+	linkDoneScript          = audited(linkDoneSrc, false)
 	linkRollbackScript      = redis.NewScript(linkRollbackSrc)
 	unlinkPointerScript     = redis.NewScript(unlinkPointerSrc)
-	unlinkEntryScript       = redis.NewScript(unlinkEntrySrc)
-	removeFactorScript      = redis.NewScript(removeFactorSrc)
+	unlinkEntryScript       = audited(unlinkEntrySrc, false)
+	removeFactorScript      = audited(removeFactorSrc, false)
 	credentialClaimScript   = redis.NewScript(credentialClaimSrc)
 	credentialReleaseScript = redis.NewScript(credentialReleaseSrc)
 	enrollCreateScript      = redis.NewScript(prelude + enrollCreateSrc)
 	totpBeginScript         = redis.NewScript(prelude + totpBeginSrc)
-	totpConfirmScript       = redis.NewScript(prelude + totpConfirmSrc)
+	totpConfirmScript       = audited(totpConfirmSrc, true)
 	passkeyBeginScript      = redis.NewScript(prelude + passkeyBeginSrc)
 	passkeyTakeScript       = redis.NewScript(prelude + passkeyTakeSrc)
-	passkeyFinishScript     = redis.NewScript(prelude + passkeyFinishSrc)
+	passkeyFinishScript     = audited(passkeyFinishSrc, true)
+	eraseKeysScript         = redis.NewScript(eraseKeysSrc)
+	eraseCountersScript     = redis.NewScript(eraseCountersSrc)
+	eraseCustomerScript     = audited(eraseCustomerSrc, false)
+	eraseTrailScript        = audited(eraseTrailSrc, false)
 )
 
 // Config holds the store's settings. Zero values take the defaults noted.
@@ -91,6 +108,13 @@ type Config struct {
 	// MaxCodeAttempts is how many wrong TOTP confirmation codes kill an enrollment
 	// link (5; at most 20).
 	MaxCodeAttempts int
+	// AuditRetention is how long the audit events this store writes are kept (90
+	// days; at least 1 h): the same setting as package challenge's.
+	AuditRetention time.Duration
+	// AuditPerTag writes each event to its hash tag's own stream, "v:{tag}:a"
+	// (Redis Cluster, where a script touches one slot only), instead of the one
+	// stream "audit:events" (standalone and Sentinel). See audit.StreamKey.
+	AuditPerTag bool
 }
 
 func (c *Config) setDefaults() {
@@ -106,6 +130,9 @@ func (c *Config) setDefaults() {
 	if c.MaxCodeAttempts == 0 {
 		c.MaxCodeAttempts = 5
 	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = 90 * 24 * time.Hour
+	}
 }
 
 // Store keeps customers, their linked social identities and their factors in
@@ -119,13 +146,25 @@ type Store struct {
 	now    func() time.Time
 	random io.Reader
 	log    *slog.Logger
+	// auditLog mirrors the audit events the scripts write (nil: not mirrored).
+	auditLog *audit.Log
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAuditLog mirrors every audit event the store's scripts write to log, the
+// structured audit log beside the Redis stream.
+func WithAuditLog(log *audit.Log) Option {
+	return func(s *Store) { s.auditLog = log }
 }
 
 // New builds the store. keys derive tags, pseudonyms and link MACs; seals seal TOTP
 // seeds; wa runs passkey ceremonies; now is the clock every expiry is judged by;
-// random is the source of ids, seeds and nonces (crypto/rand.Reader when nil).
+// random is the source of ids, seeds, nonces and audit pseudonym keys
+// (crypto/rand.Reader when nil).
 func New(cfg Config, rdb redis.UniversalClient, keys *keyedhash.Ring, seals *seal.Ring, wa *webauthn.WebAuthn,
-	now func() time.Time, random io.Reader, log *slog.Logger) (*Store, error) {
+	now func() time.Time, random io.Reader, log *slog.Logger, opts ...Option) (*Store, error) {
 	cfg.setDefaults()
 	if cfg.PublicURL == nil || cfg.PublicURL.Scheme == "" || cfg.PublicURL.Host == "" {
 		return nil, errors.New("identity: PublicURL must be an absolute URL")
@@ -139,24 +178,36 @@ func New(cfg Config, rdb redis.UniversalClient, keys *keyedhash.Ring, seals *sea
 	if cfg.MaxCodeAttempts < 1 || cfg.MaxCodeAttempts > 20 {
 		return nil, errors.New("identity: want 1 <= MaxCodeAttempts <= 20")
 	}
+	if cfg.AuditRetention < time.Hour {
+		return nil, errors.New("identity: want AuditRetention >= 1h")
+	}
 	if rdb == nil || keys == nil || seals == nil || wa == nil || now == nil || log == nil {
 		return nil, errors.New("identity: missing dependency")
 	}
 	if random == nil {
 		random = rand.Reader
 	}
-	return &Store{cfg: cfg, rdb: rdb, keys: keys, seals: seals, wa: wa, now: now, random: random, log: log}, nil
+	s := &Store{cfg: cfg, rdb: rdb, keys: keys, seals: seals, wa: wa, now: now, random: random, log: log}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // label is the non-identifying account name shown in authenticator apps and
 // passkey managers: the brand's, never a customer id, email or handle.
 func (s *Store) label() string { return s.cfg.Brand + " customer" }
 
-// run runs a script; every error wraps ErrUnavailable.
+// run runs a script; every error wraps ErrUnavailable. An audited script gets the
+// audit stream and retention, and the events it wrote go to the audit log.
 func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, error) {
+	keys, args = s.withAudit(sc, keys, args)
 	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err)
+	}
+	if auditedScripts[sc] {
+		return s.unwrapAudited(ctx, res)
 	}
 	return res, nil
 }
@@ -232,11 +283,15 @@ func (s *Store) Factors(ctx context.Context, customerID string) ([]Factor, error
 	return fs, nil
 }
 
-// RemoveFactor removes a factor; it stops working at once. A passkey's credential
-// index is released after the factor is gone, so a crash in between only keeps the
+// RemoveFactor removes a factor at the request of clientID; it stops working at
+// once, and the audit trail records factor_removed. A passkey's credential index is
+// released after the factor is gone, so a crash in between only keeps the
 // credential id from being registered again until the index expires. ErrNotFound
 // when the customer has no such factor.
-func (s *Store) RemoveFactor(ctx context.Context, customerID, factorID string) error {
+func (s *Store) RemoveFactor(ctx context.Context, clientID, customerID, factorID string) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
 	if err := checkCustomerID(customerID); err != nil {
 		return err
 	}
@@ -254,7 +309,12 @@ func (s *Store) RemoveFactor(ctx context.Context, customerID, factorID string) e
 	if err != nil {
 		return unavailable(err)
 	}
-	if _, err := s.run(ctx, removeFactorScript, []string{key}, factorID, s.cfg.Retention.Milliseconds()); err != nil {
+	pk, err := s.freshPseudonymKey()
+	if err != nil {
+		return err
+	}
+	if _, err := s.run(ctx, removeFactorScript, []string{key}, factorID, s.cfg.Retention.Milliseconds(),
+		ms(s.now()), clientID, pk); err != nil {
 		return err
 	}
 	f, err := parseFactor(factorID, v)
@@ -292,6 +352,8 @@ func checkText(field, s string, maxLen int) error {
 }
 
 func checkCustomerID(id string) error { return checkText("customer_id", id, 128) }
+
+func checkClientID(id string) error { return checkText("client_id", id, 128) }
 
 func checkIdentity(network, userID string) error {
 	if !networkPattern.MatchString(network) {

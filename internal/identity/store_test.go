@@ -41,6 +41,7 @@ func TestNewChecksConfig(t *testing.T) {
 		{"negative attempts", Config{PublicURL: pub, Brand: "Acme", MaxCodeAttempts: -1}, false},
 		{"too many attempts", Config{PublicURL: pub, Brand: "Acme", MaxCodeAttempts: 1000}, false},
 		{"short ceremony", Config{PublicURL: pub, Brand: "Acme", CeremonyTimeout: time.Second}, false},
+		{"short audit retention", Config{PublicURL: pub, Brand: "Acme", AuditRetention: time.Minute}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +50,8 @@ func TestNewChecksConfig(t *testing.T) {
 				t.Fatalf("New = %v; want ok=%v", err, tc.ok)
 			}
 			if tc.ok && (s.cfg.Retention != 400*24*time.Hour || s.cfg.EnrollTTL != 15*time.Minute ||
-				s.cfg.CeremonyTimeout != 2*time.Minute || s.cfg.MaxCodeAttempts != 5) {
+				s.cfg.CeremonyTimeout != 2*time.Minute || s.cfg.MaxCodeAttempts != 5 ||
+				s.cfg.AuditRetention != 90*24*time.Hour || s.cfg.AuditPerTag) {
 				t.Fatalf("defaults = %+v", s.cfg)
 			}
 		})
@@ -65,7 +67,7 @@ func TestRedisDown(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := f.store.Link(ctx, "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1"); err != nil {
 		t.Fatal(err)
 	}
 	totpToken := f.enroll("cust-42", KindTOTP)
@@ -82,12 +84,12 @@ func TestRedisDown(t *testing.T) {
 
 	calls := map[string]func() error{
 		"Resolve":    func() error { _, _, err := f.store.Resolve(ctx, "x", "1"); return err },
-		"Link":       func() error { _, err := f.store.Link(ctx, "cust-42", "x", "2"); return err },
-		"Unlink":     func() error { return f.store.Unlink(ctx, "cust-42", "x", "1") },
+		"Link":       func() error { _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "2"); return err },
+		"Unlink":     func() error { return f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1") },
 		"Identities": func() error { _, err := f.store.Identities(ctx, "cust-42"); return err },
 		"Factors":    func() error { _, err := f.store.Factors(ctx, "cust-42"); return err },
 		"RemoveFactor": func() error {
-			return f.store.RemoveFactor(ctx, "cust-42", "abcdefghij")
+			return f.store.RemoveFactor(ctx, "platform-a", "cust-42", "abcdefghij")
 		},
 		"CreateEnrollment": func() error {
 			_, _, err := f.store.CreateEnrollment(ctx, "platform-a", "cust-42", KindTOTP, "")
@@ -101,6 +103,7 @@ func TestRedisDown(t *testing.T) {
 			_, err := f.store.FinishPasskey(ctx, pkToken, bytes.NewReader(body))
 			return err
 		},
+		"Erase": func() error { _, err := f.store.Erase(ctx, "platform-a", "cust-42"); return err },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

@@ -45,7 +45,9 @@ local function packed_field(rec, n)
   return ''
 end
 
--- audit writes event kind about the verification rec, with extra field pairs.
+-- audit writes event kind about the verification rec, with extra field pairs; an
+-- extra pair whose name is one of the fields read from the record (c, a, m, i, u)
+-- replaces that field's value, any other is added.
 local function audit(rec, kind, extra)
   if not ARET then
     return
@@ -57,20 +59,18 @@ local function audit(rec, kind, extra)
   end
   local agent = packed_field(rec, AGENT_FIELD)
   local m = METHOD_NAMES[vm or dv or string.sub(em or '', 1, 1)] or ''
-  local more = {}
-  extra = extra or {}
-  for i = 1, #extra, 2 do
-    if extra[i] == 'm' then
-      m = extra[i + 1]
-    else
-      more[#more + 1] = extra[i]
-      more[#more + 1] = extra[i + 1]
-    end
-  end
   local f = {'k', kind, 'c', cl or '', 'a', agent or '', 'v', string.match(rec, '([^:]+)$'),
     'm', m, 'i', ip or '', 'u', up or ''}
-  for _, x in ipairs(more) do
-    f[#f + 1] = x
+  local at = {c = 4, a = 6, m = 10, i = 12, u = 14}
+  extra = extra or {}
+  for i = 1, #extra, 2 do
+    local j = at[extra[i]]
+    if j then
+      f[j] = extra[i + 1] or ''
+    else
+      f[#f + 1] = extra[i]
+      f[#f + 1] = extra[i + 1] or ''
+    end
   end
   local entry = {audit_event(AKEY, NOW, ARET, f)}
   for _, x in ipairs(f) do

@@ -1,11 +1,12 @@
 -- totp_confirm: settle one confirmation code for a TOTP enrollment. A right code
--- uses the link up and stores the factor in the customer's hash; a wrong one counts,
--- and the last allowed wrong code kills the link. A request id counts once.
--- KEYS[1] enrollment, KEYS[2] customer hash (same tag).
+-- uses the link up, stores the factor in the customer's hash and writes
+-- factor_enrolled; a wrong one counts, and the last allowed wrong code kills the
+-- link. A request id counts once.
+-- KEYS[1] enrollment, KEYS[2] customer hash (same tag), then the audit stream.
 -- ARGV[2] request field, ARGV[3] the sealed seed the code was checked against,
 -- ARGV[4] 'ok' | 'wrong', ARGV[5] max wrong codes, ARGV[6] factor id,
 -- ARGV[7] the factor's F value, ARGV[8] the matched step, ARGV[9] customer id,
--- ARGV[10] retention ms.
+-- ARGV[10] retention ms, ARGV[11] a fresh pseudonym key for a customer that has none.
 -- Returns {'ok'} | {'wrong', attempts left} | {'dead'} | {'gone'}; a repeated
 -- request returns its first answer.
 local enr = KEYS[1]
@@ -27,7 +28,10 @@ if ARGV[4] == 'ok' then
   if step > ts then
     redis.call('HSET', cust, 'ts', ARGV[8])
   end
+  local pk = pseudonym_key(cust, ARGV[11])
   redis.call('PEXPIRE', cust, ARGV[10])
+  audit(NOW, {'k', 'factor_enrolled', 'c', redis.call('HGET', enr, 'cl') or '', 'm', 'totp', 'o', 'ok',
+    'u', pseudonym(pk, customer_hash(cust))})
   out = {'ok'}
 else
   local at = redis.call('HINCRBY', enr, 'at', 1)

@@ -1,9 +1,22 @@
--- unlink_entry: remove a linked identity from the customer's hash and refresh the
--- hash's retention.
--- KEYS[1] customer hash; ARGV[1] field L<ih>, ARGV[2] retention ms.
+-- unlink_entry: remove a linked identity from the customer's hash (the second step
+-- of Unlink, after the pointer) and refresh the hash's retention. Removing a link
+-- writes identity_unlinked, once: a repeat finds nothing to remove. An entry still
+-- pending (an interrupted Link, never recorded as linked) goes without an event.
+-- KEYS[1] customer hash, then the audit stream. ARGV[1] field L<ih>, ARGV[2]
+-- retention ms, ARGV[3] now ms, ARGV[4] the client, ARGV[5] a fresh pseudonym key for
+-- a customer that has none.
 -- Returns 1 when an entry was removed, else 0.
-local n = redis.call('HDEL', KEYS[1], ARGV[1])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if string.sub(cur, -2) ~= '\031p' then
+  local pk = pseudonym_key(KEYS[1], ARGV[5])
+  audit(ARGV[3], {'k', 'identity_unlinked', 'c', ARGV[4], 'o', 'ok',
+    'u', pseudonym(pk, customer_hash(KEYS[1])), 'i', pseudonym(pk, string.sub(ARGV[1], 2))})
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return n
+return 1

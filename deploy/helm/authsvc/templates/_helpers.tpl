@@ -82,6 +82,14 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- if .Values.redis.caSecret }}
 {{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
 {{- end }}
+{{- $tls := .Values.tls | default dict -}}
+{{- with $tls.secret }}
+{{- $m = append $m (dict "volume" "tls-cert" "secret" . "dir" (printf "%s/tls-cert" $d) "key" "tls.crt" "env" "AUTHSVC_TLS_CERT_FILE") -}}
+{{- $m = append $m (dict "volume" "tls-key" "secret" . "dir" (printf "%s/tls-key" $d) "key" "tls.key" "env" "AUTHSVC_TLS_KEY_FILE") -}}
+{{- end }}
+{{- with $tls.clientCASecret }}
+{{- $m = append $m (dict "volume" "client-ca" "secret" . "dir" (printf "%s/client-ca" $d) "key" "ca.crt" "env" "AUTHSVC_CLIENT_CA_FILE") -}}
+{{- end }}
 {{- toJson $m -}}
 {{- end }}
 
@@ -99,6 +107,13 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- end -}}
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- $tls := .Values.tls | default dict -}}
+{{- if and $tls.clientCASecret (not $tls.secret) -}}
+{{- fail "tls.clientCASecret needs tls.secret: a client certificate can only be checked where TLS ends, so the pod must serve TLS itself" -}}
+{{- end -}}
+{{- if and (eq ($tls.clientAuth | default "any") "mtls-only") (not $tls.clientCASecret) -}}
+{{- fail "tls.clientAuth is mtls-only: tls.clientCASecret must name the Secret with the client CA bundle" -}}
 {{- end -}}
 {{- $wa := .Values.webauthn | default dict -}}
 {{- $origin := regexFind "^https://[^/?#]+" (lower .Values.publicURL) -}}

@@ -1,0 +1,118 @@
+package identity
+
+import (
+	"context"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/audit"
+)
+
+//go:embed scripts/audit.lua
+var auditPrelude string
+
+// audited composes a script that writes audit events: package audit's append
+// function, this package's audit helpers (scripts/audit.lua), the enrollment
+// prelude when the script needs it, then the script's own body run as a function,
+// so that its reply and the events it wrote come back together as {reply,
+// {event, …}} (each event {id, field, value, …}) and Store.run can mirror the
+// events to the audit log. Store.run adds the stream as the last key and
+// "A<retention ms>" as the last argument.
+func audited(src string, withPrelude bool) *redis.Script {
+	p := ""
+	if withPrelude {
+		p = prelude
+	}
+	sc := redis.NewScript(audit.Lua + auditPrelude + p + "\nlocal function body()\n" + src + `
+end
+local reply = body()
+return {reply, AUDITED}
+`)
+	auditedScripts[sc] = true
+	return sc
+}
+
+// auditedScripts are the scripts audited composed: they take the audit stream and
+// answer {reply, events}.
+var auditedScripts = map[*redis.Script]bool{}
+
+// withAudit adds the audit stream and retention to an audited script's keys and
+// arguments: the stream on the slot of the script's first key (on Cluster, that
+// key's tag's own stream).
+func (s *Store) withAudit(sc *redis.Script, keys []string, args []any) ([]string, []any) {
+	if !auditedScripts[sc] || len(keys) == 0 {
+		return keys, args
+	}
+	tag := keys[0]
+	if i, j := strings.IndexByte(tag, '{'), strings.IndexByte(tag, '}'); i >= 0 && j > i {
+		tag = tag[i+1 : j]
+	}
+	keys = append(slices.Clip(keys), audit.StreamKey(tag, s.cfg.AuditPerTag))
+	args = append(slices.Clip(args), "A"+strconv.FormatInt(s.cfg.AuditRetention.Milliseconds(), 10))
+	return keys, args
+}
+
+// unwrapAudited takes an audited script's {reply, events} apart, mirrors the events
+// to the audit log and returns the reply (nil for a script that answered false).
+func (s *Store) unwrapAudited(ctx context.Context, res any) (any, error) {
+	l, ok := res.([]any)
+	if !ok || len(l) != 2 {
+		return nil, fmt.Errorf("%w: unexpected audited script reply %T", ErrUnavailable, res)
+	}
+	if events, ok := l[1].([]any); ok && s.auditLog != nil {
+		for _, e := range events {
+			if fields, ok := e.([]any); ok && len(fields) > 0 {
+				s.auditLog.Record(ctx, auditEvent(fields))
+			}
+		}
+	}
+	return l[0], nil
+}
+
+// auditEvent reads one returned event: {id, field, value, …}.
+func auditEvent(fields []any) audit.Event {
+	str := func(v any) string { s, _ := v.(string); return s }
+	e := audit.Event{ID: str(fields[0])}
+	for i := 1; i+1 < len(fields); i += 2 {
+		v := str(fields[i+1])
+		switch str(fields[i]) {
+		case "k":
+			e.Kind = v
+		case "c":
+			e.ClientID = v
+		case "m":
+			e.Method = v
+		case "o":
+			e.Outcome = v
+		case "i":
+			e.Identity = v
+		case "u":
+			e.Customer = v
+		}
+	}
+	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			e.Time = time.UnixMilli(n)
+		}
+	}
+	return e
+}
+
+// freshPseudonymKey draws a pseudonym key (32 random bytes, 64 hex digits) for a
+// script to store in a customer hash that has none yet: the same form as the one
+// package challenge's start script creates.
+func (s *Store) freshPseudonymKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := io.ReadFull(s.random, b); err != nil {
+		return "", fmt.Errorf("%w: draw pseudonym key: %w", ErrUnavailable, err)
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,12 @@
+-- erase_customer: the last step of an erasure. It deletes the customer hash — the
+-- factors, the linked identities, the last TOTP step and the audit pseudonym key
+-- 'pk' — and writes the erased event in the same script. Without 'pk' the
+-- pseudonyms already in the audit trail can no longer be tied to the customer
+-- (crypto-shredding); the event itself names no customer.
+-- KEYS[1] customer hash, then the audit stream. ARGV[1] now ms, ARGV[2] the client,
+-- ARGV[3] the counts ("identities=…,factors=…,verifications=…,enrollment_links=…").
+-- Every call writes an event, so each erasure request is on record, a repeat
+-- included. Returns 1 when the hash was deleted, 0 when there was none.
+local n = redis.call('DEL', KEYS[1])
+audit(ARGV[1], {'k', 'erased', 'c', ARGV[2], 'o', ARGV[3]})
+return n

@@ -1,0 +1,18 @@
+-- link_done: the last step of Link, once the identity's pointer is the customer's:
+-- the pending entry becomes a link and identity_linked is written, on the customer's
+-- slot (where the customer's events are kept), once: a repeat finds the entry done
+-- and writes nothing.
+-- KEYS[1] customer hash, then the audit stream. ARGV[1] field L<ih>, ARGV[2] now ms,
+-- ARGV[3] the client, ARGV[4] a fresh pseudonym key for a customer that has none,
+-- ARGV[5] retention ms.
+-- Returns 1 when the link was recorded now, else 0.
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or string.sub(cur, -2) ~= '\031p' then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(cur, 1, -3))
+local pk = pseudonym_key(KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+audit(ARGV[2], {'k', 'identity_linked', 'c', ARGV[3], 'o', 'ok',
+  'u', pseudonym(pk, customer_hash(KEYS[1])), 'i', pseudonym(pk, string.sub(ARGV[1], 2))})
+return 1
