@@ -10,8 +10,11 @@
 //     assertion; N concurrent workers for a fixed time; flows/s and p50/p99 per RPC;
 //   - bare baselines in the same run: grpc.health.v1 Check against the same server,
 //     and the flow's Redis command mix run bare against the same redis-server;
-//   - Redis round trips per RPC, beside the design's budgets;
-//   - bytes per pending verification (used_memory delta over many records).
+//   - Redis round trips per RPC, beside the design's budgets (AuthorizeDisclosure
+//     included), with the audit events each call wrote: the trail is written
+//     inside the scripts counted, at no round trip of its own;
+//   - bytes per pending verification (used_memory delta over many records), and
+//     the audit stream's share of it (the stream deleted and memory measured again).
 //
 // A budget that does not hold fails the benchmark, so `make bench` exits non-zero:
 // the budgets are the contract. BENCHMARKS.md at the repository root explains the

@@ -36,6 +36,8 @@ type memResult struct {
 	pending                 int
 	before, after           int64
 	keysBefore, keysAfter   int64
+	afterTrail              int64 // used_memory once the audit stream is deleted
+	events                  int64 // the audit stream's entries, all made by the measured run
 	elapsed                 time.Duration
 	recordKey, identityKey  string
 	encoding, idEncoding    string
@@ -49,6 +51,18 @@ func (m memResult) perPending() float64 {
 	return float64(m.after-m.before) / float64(m.pending)
 }
 
+// trailPerPending is the audit stream's share of perPending.
+func (m memResult) trailPerPending() float64 {
+	return float64(m.after-m.afterTrail) / float64(m.pending)
+}
+
+// statePerPending is perPending without the audit stream.
+func (m memResult) statePerPending() float64 {
+	return float64(m.afterTrail-m.before) / float64(m.pending)
+}
+
+func (m memResult) eventsPerPending() float64 { return float64(m.events) / float64(m.pending) }
+
 // measureMemory starts a fresh redis-server and a service over it with a no-op
 // sender, creates pending verifications of pending distinct customers through
 // challenge.Service.Start on memWorkers goroutines, and measures used_memory
@@ -57,7 +71,7 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 	srv := redistest.Start(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: redisMaxRetries, PoolSize: memWorkers})
 	tb.Cleanup(func() { _ = rdb.Close() })
-	svc, _, _ := newService(tb, rdb, noopSender{})
+	svc, _, _, _ := newService(tb, rdb, noopSender{})
 	res := memResult{pending: pending}
 
 	start := func(run, count int) (*challenge.StartResult, error) {
@@ -90,8 +104,12 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 		return first, err
 	}
 
-	// Warm up: scripts cached, every connection of the pool open and used.
+	// Warm up: scripts cached, every connection of the pool open and used. The
+	// warm-up's audit events go, so that the stream measured is the run's alone.
 	if _, err := start(6, 4*memWorkers); err != nil {
+		return res, err
+	}
+	if err := rdb.Del(ctx, auditStream).Err(); err != nil {
 		return res, err
 	}
 	var err error
@@ -105,6 +123,17 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 	}
 	res.elapsed = time.Since(t0)
 	if res.after, res.keysAfter, err = settled(ctx, srv, rdb); err != nil {
+		return res, err
+	}
+	// The audit trail's share: delete its stream (one key on standalone Redis)
+	// and measure again.
+	if res.events, err = rdb.XLen(ctx, auditStream).Result(); err != nil {
+		return res, err
+	}
+	if err := rdb.Del(ctx, auditStream).Err(); err != nil {
+		return res, err
+	}
+	if res.afterTrail, _, err = settled(ctx, srv, rdb); err != nil {
 		return res, err
 	}
 

@@ -116,13 +116,16 @@ func BenchmarkReport(b *testing.B) {
 	}
 	fmt.Fprintf(out, "\n== 3. Redis round trips per RPC (redistest.RoundTrips on the service's client)\n")
 	fmt.Fprintf(out, "  %d calls each after %d warm-up calls, one at a time; scripts cached (EVALSHA)\n", *rtCalls, rtWarmup)
-	fmt.Fprintf(out, "  %-36s %6s %4s  %-7s %s\n", "operation", "avg", "max", "budget", "")
+	fmt.Fprintf(out, "  %-50s %6s %4s  %-7s %-11s %s\n", "operation", "avg", "max", "budget", "", "audit events")
 	for _, r := range rows {
-		fmt.Fprintf(out, "  %-36s %6.2f %4d  %-7s %s\n", r.op, r.avg(), r.maxSeen, r.budgetDoc, r.verdict())
+		fmt.Fprintf(out, "  %-50s %6.2f %4d  %-7s %-11s %.2f\n", r.op, r.avg(), r.maxSeen, r.budgetDoc, r.verdict(), r.eventsPerCall())
 		if !r.holds() {
 			over = append(over, fmt.Sprintf("%s: %d round trips, budget %s", r.op, r.maxSeen, r.budgetDoc))
 		}
 	}
+	fmt.Fprintf(out, "  audit events: entries each call added to the audit stream (%s), read on a side client.\n", auditStream)
+	fmt.Fprintf(out, "  The audit trail is written inside the scripts counted above (start, delivered, each\n")
+	fmt.Fprintf(out, "  completion's, AuthorizeDisclosure's revocation check): its events cost no round trip.\n")
 
 	// 4. Bytes per pending verification.
 	mem, err := measureMemory(ctx, b, *pending)
@@ -144,6 +147,9 @@ func BenchmarkReport(b *testing.B) {
 		float64(mem.keysAfter-mem.keysBefore)/float64(mem.pending))
 	fmt.Fprintf(out, "  used_memory: %d -> %d bytes\n", mem.before, mem.after)
 	fmt.Fprintf(out, "  bytes per pending verification   %6.0f   budget <= %d   %s\n", per, pendingBudget, verdict)
+	fmt.Fprintf(out, "  of which (the audit stream deleted after measuring, then measured again):\n")
+	fmt.Fprintf(out, "    audit trail: %.0f bytes per verification (%.0f events)\n", mem.trailPerPending(), mem.eventsPerPending())
+	fmt.Fprintf(out, "    verification state without the trail: %.0f bytes\n", mem.statePerPending())
 	fmt.Fprintf(out, "  for comparison (under-counts): MEMORY USAGE record %d bytes (%s, key %d bytes)",
 		mem.usage, mem.encoding, len(mem.recordKey))
 	if mem.identityKey != "" {

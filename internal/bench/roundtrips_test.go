@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 )
 
@@ -21,9 +22,13 @@ type rtRow struct {
 	maxSeen   int64
 	budget    int    // 0: the design sets none
 	budgetDoc string // as the design states it
+	events    int64  // audit events the counted calls added to the audit stream
 }
 
 func (r rtRow) avg() float64 { return float64(r.total) / float64(r.calls) }
+
+// eventsPerCall is the audit events one call wrote, on average.
+func (r rtRow) eventsPerCall() float64 { return float64(r.events) / float64(r.calls) }
 
 // holds reports whether every call kept the budget (true when there is none).
 func (r rtRow) holds() bool { return r.budget == 0 || r.maxSeen <= int64(r.budget) }
@@ -38,18 +43,32 @@ func (r rtRow) verdict() string {
 	return "OVER"
 }
 
+// auditStream is the audit trail of the bench's standalone Redis.
+var auditStream = audit.StreamKey("", false)
+
 // rtCount runs f with the stack's round-trip counter reset and adds what it counted
-// to row (unless warm-up).
+// to row (unless warm-up): its round trips on the service's client and the entries
+// it added to the audit stream (read before and after on the side client, which
+// the counter does not see).
 func (s *stack) rtCount(row *rtRow, warm bool, f func() error) error {
+	before, err := s.side.XLen(context.Background(), auditStream).Result()
+	if err != nil {
+		return fmt.Errorf("%s: audit stream length: %w", row.op, err)
+	}
 	s.rtt.Reset()
 	if err := f(); err != nil {
 		return fmt.Errorf("%s: %w", row.op, err)
 	}
 	n := s.rtt.Load()
+	after, err := s.side.XLen(context.Background(), auditStream).Result()
+	if err != nil {
+		return fmt.Errorf("%s: audit stream length: %w", row.op, err)
+	}
 	if !warm {
 		row.calls++
 		row.total += n
 		row.maxSeen = max(row.maxSeen, n)
+		row.events += after - before
 	}
 	return nil
 }
@@ -64,6 +83,7 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 	code := rtRow{op: "complete: SubmitCode (OTP)", budget: 2, budgetDoc: "<= 2"}
 	link := rtRow{op: "complete: ConfirmLink (MAGIC_LINK)", budget: 2, budgetDoc: "<= 2"}
 	get := rtRow{op: "GetVerification (VERIFIED, mints)", budget: 1, budgetDoc: "= 1"}
+	disclose := rtRow{op: "AuthorizeDisclosure (allowed)", budget: 1, budgetDoc: "<= 1"}
 	getPending := rtRow{op: "GetVerification (PENDING)", budget: 1, budgetDoc: "= 1"}
 	resend := rtRow{op: "ResendVerification", budgetDoc: "-"}
 	cancel := rtRow{op: "CancelVerification (PENDING)", budgetDoc: "-"}
@@ -99,8 +119,22 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.rtCount(&get, warm, func() error {
-			return s.getState(ctx, id, authsvcv1.State_STATE_VERIFIED)
+		var assertion string
+		if err := s.rtCount(&get, warm, func() (err error) {
+			assertion, err = s.verifiedAssertion(ctx, id)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		// A care tool checks the assertion before showing the order status.
+		if err := s.rtCount(&disclose, warm, func() error {
+			r, err := s.ac.AuthorizeDisclosure(ctx, &authsvcv1.AuthorizeDisclosureRequest{Assertion: assertion,
+				Audience: "crm", DataClass: "order_status", Channel: authsvcv1.DisclosureChannel_DISCLOSURE_CHANNEL_DM,
+				ConversationId: c.conversation})
+			if err == nil && !r.GetAllowed() {
+				err = fmt.Errorf("denied: %v", r.GetDenials())
+			}
+			return err
 		}); err != nil {
 			return nil, err
 		}
@@ -159,7 +193,7 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]rtRow{start, code, link, get, getPending, resend, cancel}, factors...), nil
+	return append([]rtRow{start, code, link, get, getPending, disclose, resend, cancel}, factors...), nil
 }
 
 func (s *stack) getState(ctx context.Context, id string, want authsvcv1.State) error {
@@ -170,10 +204,24 @@ func (s *stack) getState(ctx context.Context, id string, want authsvcv1.State) e
 	if st := g.GetVerification().GetState(); st != want {
 		return fmt.Errorf("state %v, want %v", st, want)
 	}
-	if want == authsvcv1.State_STATE_VERIFIED && g.GetVerification().GetAssertion().GetToken() == "" {
-		return fmt.Errorf("VERIFIED without an assertion")
-	}
 	return nil
+}
+
+// verifiedAssertion gets verification id, which must be VERIFIED, and returns
+// its assertion.
+func (s *stack) verifiedAssertion(ctx context.Context, id string) (string, error) {
+	g, err := s.vc.GetVerification(ctx, &authsvcv1.GetVerificationRequest{VerificationId: id})
+	if err != nil {
+		return "", err
+	}
+	if st := g.GetVerification().GetState(); st != authsvcv1.State_STATE_VERIFIED {
+		return "", fmt.Errorf("state %v, want VERIFIED", st)
+	}
+	tok := g.GetVerification().GetAssertion().GetToken()
+	if tok == "" {
+		return "", fmt.Errorf("VERIFIED without an assertion")
+	}
+	return tok, nil
 }
 
 func wantVerified(r challenge.Result, err error) error {
