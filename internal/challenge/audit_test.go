@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -83,6 +85,21 @@ func TestAuditTrail(t *testing.T) {
 	if _, err := f.svc.SubmitCode(ctx, pageToken(t, sms), "000000", "late"); err != nil {
 		t.Fatal(err)
 	}
+	// A send the gateway refused, and a verification failed by wrong codes.
+	f.sender.mu.Lock()
+	f.sender.fails = 1
+	f.sender.mu.Unlock()
+	_, err = f.svc.Start(ctx, f.startReq(OTPEmail, email))
+	var se *SendError
+	if !errors.As(err, &se) {
+		t.Fatalf("Start with a failing sender: %v", err)
+	}
+	bad := f.start(OTPEmail, email)
+	for i := range 5 {
+		if _, err := f.svc.SubmitCode(ctx, pageToken(t, bad), wrongCode(f.code(bad.Verification.ID)), fmt.Sprint("w", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// A passkey verification of an enrolled customer.
 	key := newAuthenticator(t)
 	ff.enrollPasskey("cust-1", key)
@@ -98,6 +115,9 @@ func TestAuditTrail(t *testing.T) {
 		ml.Verification.ID:   {"started", "sent", "reported"},
 		sms.Verification.ID:  {"started", "sent", "expired"},
 		pres.Verification.ID: {"started", "verified", "assertion_issued"},
+		se.VerificationID:    {"started", "send_failed"},
+		bad.Verification.ID: {"started", "sent", "attempt_failed", "attempt_failed", "attempt_failed",
+			"attempt_failed", "attempt_failed", "failed"},
 	}
 	for vid, kinds := range want {
 		if got := kindsOf(msgs, vid); !slices.Equal(got, kinds) {
