@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base32"
 	"fmt"
@@ -829,5 +830,66 @@ func TestKindMapping(t *testing.T) {
 	}
 	if kindToProto(identity.Kind(9)) != authsvcv1.Method_METHOD_UNSPECIFIED {
 		t.Error("unknown kind mapped to a method")
+	}
+}
+
+// An unknown customer, an unknown identity (no customer named, none linked), a
+// customer without the factor, and a customer whose identity is locked out of
+// that factor after too many wrong codes all get the very same status, byte for
+// byte: the answer reveals nothing about which it is.
+func TestNoMethodAnswersAreByteIdentical(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{grants: enrollGrants()})
+	f.enrollTOTP(t, "cust-locked")
+	f.enrollTOTP(t, "cust-app")
+	time.Sleep(2 * time.Millisecond) // the factors predate the verifications
+	substantialTOTP := func(requestID, customer string) *authsvcv1.StartVerificationRequest {
+		r := validStart(requestID)
+		r.CustomerId, r.Destination = customer, nil
+		r.MinAssurance = authsvcv1.AssuranceLevel_ASSURANCE_LEVEL_SUBSTANTIAL
+		r.Methods = []authsvcv1.Method{authsvcv1.Method_METHOD_TOTP}
+		return r
+	}
+	// Lock the identity out of the authenticator app of cust-locked: 20 wrong
+	// codes over 4 verifications.
+	for i := range 4 {
+		res, err := f.vc.StartVerification(as(t, keyA), substantialTOTP(fmt.Sprint("lock-", i), "cust-locked"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(res.GetCustomerUrl())
+		tok := strings.TrimPrefix(u.Path, "/v/")
+		for j := range 5 {
+			if _, err := f.svc.SubmitTOTP(context.Background(), tok, "000000", fmt.Sprint("w", i, j)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	answers := map[string][]byte{}
+	for name, req := range map[string]*authsvcv1.StartVerificationRequest{
+		"unknown customer":   substantialTOTP("q-1", "cust-unknown"),
+		"unknown identity":   substantialTOTP("q-2", ""),
+		"locked identity":    substantialTOTP("q-3", "cust-locked"),
+		"customer no factor": substantialTOTP("q-4", "cust-42"),
+	} {
+		_, err := f.vc.StartVerification(as(t, keyA), req)
+		st := wantCode(t, err, codes.FailedPrecondition)
+		b, merr := proto.Marshal(st.Proto())
+		if merr != nil {
+			t.Fatal(merr)
+		}
+		answers[name] = b
+	}
+	want := answers["unknown customer"]
+	for name, b := range answers {
+		if !bytes.Equal(b, want) {
+			t.Errorf("%s answers %x, unknown customer %x", name, b, want)
+		}
+	}
+	// The lock is real: the same customer's factor still works for another identity.
+	r := substantialTOTP("q-5", "cust-locked")
+	r.Identity.UserId = "another-user"
+	if _, err := f.vc.StartVerification(as(t, keyA), r); err != nil {
+		t.Fatalf("another identity of the locked customer: %v", err)
 	}
 }
