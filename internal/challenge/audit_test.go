@@ -100,6 +100,18 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A send a limit refused: audited, nothing sent. (The identity's limit: three
+	// sends per 10 minutes; the clock moved on past the earlier ones.)
+	f.clock.Advance(11 * time.Minute)
+	for i := range 4 {
+		req := f.startReq(OTPEmail, &Destination{Kind: Email, Value: fmt.Sprintf("limited%d@example.com", i)})
+		req.Identity.UserID = "limited-user"
+		_, err := f.svc.Start(ctx, req)
+		var le *LimitError
+		if i < 3 && err != nil || i == 3 && !errors.As(err, &le) {
+			t.Fatalf("start %d: %v", i, err)
+		}
+	}
 	// A passkey verification of an enrolled customer.
 	key := newAuthenticator(t)
 	ff.enrollPasskey("cust-1", key)
@@ -118,6 +130,19 @@ func TestAuditTrail(t *testing.T) {
 		se.VerificationID:    {"started", "send_failed"},
 		bad.Verification.ID: {"started", "sent", "attempt_failed", "attempt_failed", "attempt_failed",
 			"attempt_failed", "attempt_failed", "failed"},
+	}
+	var limited int
+	for _, m := range msgs {
+		if m.Values["k"] == "send_failed" && m.Values["o"] == "limited" {
+			limited++
+			if m.Values["r"] != "identity" || m.Values["c"] != "platform-a" || m.Values["a"] != "agent-7" ||
+				m.Values["m"] != "otp_email" || m.Values["d"] == nil || m.Values["u"] == nil {
+				t.Errorf("limit refusal event %v", m.Values)
+			}
+		}
+	}
+	if limited != 1 {
+		t.Errorf("%d limit refusals audited, want 1", limited)
 	}
 	for vid, kinds := range want {
 		if got := kindsOf(msgs, vid); !slices.Equal(got, kinds) {

@@ -478,6 +478,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	if ch != "" {
 		ckey = identity.CustomerKey(tag, ch)
 	}
+	// refusal writes to the audit trail that a send limit refused this start.
+	refusal := func(scope string) scriptCall {
+		return scriptCall{refusedScript, []string{recordKey(id), ckey}, []any{s.store.pubCmd, ms(now),
+			r.ClientID, r.AgentID, method.String(), ih, ch, scope, dest.mask()}}
+	}
 	// One round trip: the verification's own script and every send limit (each on
 	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
 	var limits []limit
@@ -500,7 +505,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	case "created":
 		if denied != nil {
 			s.refund(ctx, added, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
-				[]any{s.store.pubCmd, ms(now), ih, ms(now)}})
+				[]any{s.store.pubCmd, ms(now), ih, ms(now)}}, refusal(denied.Scope))
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
@@ -510,15 +515,20 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// A retry after a failed send makes a new send: it counts, and a limit can
 		// refuse it like any send. The claim the script made is then given up.
 		if denied != nil {
-			s.refund(ctx, added)
+			s.refund(ctx, added, refusal(denied.Scope))
 			s.release(ctx, id, token, "")
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
 		send = true
 	default:
-		// Nothing will be sent: whatever the pipeline counted is taken back.
-		s.refund(ctx, added)
+		// Nothing will be sent: whatever the pipeline counted is taken back (and
+		// the identity's limit refusal written to the audit trail, in the same trip).
+		if status(reply) == "limited" {
+			s.refund(ctx, added, refusal("identity"))
+		} else {
+			s.refund(ctx, added)
+		}
 		switch status(reply) {
 		case "reused":
 			return nil, ErrRequestReused
@@ -803,7 +813,9 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	}
 	denied, added := limitOutcome(limits, replies)
 	if denied != nil {
-		s.refund(ctx, added)
+		s.refund(ctx, added, scriptCall{refusedScript, []string{recordKey(r.ID), identity.CustomerKey(r.ID[:tagLen], rec["ck"])},
+			[]any{s.store.pubCmd, ms(s.now()), rec["cl"], rec["ag"], cur.DeliveredMethod.String(), rec["ih"], rec["ck"],
+				denied.Scope, cur.DestinationMask}})
 		s.metrics.observeLimit(denied.Scope)
 		return nil, "", denied
 	}

@@ -50,6 +50,8 @@ var (
 	pkbeginSrc string
 	//go:embed scripts/passkey.lua
 	passkeySrc string
+	//go:embed scripts/refused.lua
+	refusedSrc string
 )
 
 // Each transition is one script; the prelude holds the guards they share.
@@ -67,6 +69,7 @@ var (
 	totpScript      = transition(totpSrc)
 	pkbeginScript   = transition(pkbeginSrc)
 	passkeyScript   = transition(passkeySrc)
+	refusedScript   = transition(refusedSrc)
 	// read changes nothing and needs no prelude.
 	readScript = redis.NewScript(readSrc)
 	// The limit scripts run on their own keys' slots and need no prelude.
