@@ -4,6 +4,8 @@ import (
 	"crypto/sha1" //nolint:gosec // A keyed pseudonym needs preimage resistance only; see Pseudonym.
 	_ "embed"
 	"encoding/hex"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -115,4 +117,47 @@ func StreamKey(tag string, perTag bool) string {
 		return sharedStream
 	}
 	return "v:{" + tag + "}:a"
+}
+
+// EventFromReply reads one event as a script returns it beside its reply (the
+// entry id, then field, value pairs with the stream's field names), so that the
+// caller can mirror it to the audit log exactly as the stream holds it.
+func EventFromReply(fields []any) Event {
+	str := func(v any) string { s, _ := v.(string); return s }
+	var e Event
+	if len(fields) == 0 {
+		return e
+	}
+	e.ID = str(fields[0])
+	for i := 1; i+1 < len(fields); i += 2 {
+		v := str(fields[i+1])
+		switch str(fields[i]) {
+		case "k":
+			e.Kind = v
+		case "c":
+			e.ClientID = v
+		case "a":
+			e.AgentID = v
+		case "v":
+			e.VerificationID = v
+		case "m":
+			e.Method = v
+		case "o":
+			e.Outcome = v
+		case "r":
+			e.Reason = v
+		case "i":
+			e.Identity = v
+		case "u":
+			e.Customer = v
+		case "d":
+			e.Destination = v
+		}
+	}
+	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
+		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
+			e.Time = time.UnixMilli(n)
+		}
+	}
+	return e
 }

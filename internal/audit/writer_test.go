@@ -100,3 +100,17 @@ func TestWriterUnavailable(t *testing.T) {
 		t.Errorf("Append with Redis down: %v, want ErrUnavailable", err)
 	}
 }
+
+func TestEventFromReply(t *testing.T) {
+	e := audit.EventFromReply([]any{"1795892932481-3", "k", "verified", "c", "platform-a", "a", "agent-7",
+		"v", "abcde-x", "m", "totp", "o", "ok", "r", "why", "i", "ip", "u", "up", "d", "a***@example.com", "t", "1795892932481"})
+	want := audit.Event{ID: "1795892932481-3", Time: time.UnixMilli(1795892932481), Kind: "verified", ClientID: "platform-a",
+		AgentID: "agent-7", VerificationID: "abcde-x", Method: "totp", Outcome: "ok", Reason: "why", Identity: "ip",
+		Customer: "up", Destination: "a***@example.com"}
+	if e != want {
+		t.Fatalf("EventFromReply = %+v, want %+v", e, want)
+	}
+	if (audit.EventFromReply(nil) != audit.Event{}) {
+		t.Fatal("an empty reply is not an empty event")
+	}
+}

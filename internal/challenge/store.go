@@ -145,48 +145,11 @@ func (s *store) audited(ctx context.Context, reply []any) []any {
 	if s.auditLog != nil {
 		for _, e := range events[1:] {
 			if fields, ok := e.([]any); ok {
-				s.auditLog.Record(ctx, auditEvent(fields))
+				s.auditLog.Record(ctx, audit.EventFromReply(fields))
 			}
 		}
 	}
 	return reply[:len(reply)-1]
-}
-
-// auditEvent reads one returned event: {id, field, value, …}.
-func auditEvent(fields []any) audit.Event {
-	str := func(v any) string { s, _ := v.(string); return s }
-	e := audit.Event{ID: str(fields[0])}
-	for i := 1; i+1 < len(fields); i += 2 {
-		v := str(fields[i+1])
-		switch str(fields[i]) {
-		case "k":
-			e.Kind = v
-		case "c":
-			e.ClientID = v
-		case "a":
-			e.AgentID = v
-		case "v":
-			e.VerificationID = v
-		case "m":
-			e.Method = v
-		case "o":
-			e.Outcome = v
-		case "r":
-			e.Reason = v
-		case "i":
-			e.Identity = v
-		case "u":
-			e.Customer = v
-		case "d":
-			e.Destination = v
-		}
-	}
-	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
-		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
-			e.Time = time.UnixMilli(n)
-		}
-	}
-	return e
 }
 
 // run runs a script with the publish command and the time as ARGV[1] and ARGV[2]

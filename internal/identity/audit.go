@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -70,40 +69,11 @@ func (s *Store) unwrapAudited(ctx context.Context, res any) (any, error) {
 	if events, ok := l[1].([]any); ok && s.auditLog != nil {
 		for _, e := range events {
 			if fields, ok := e.([]any); ok && len(fields) > 0 {
-				s.auditLog.Record(ctx, auditEvent(fields))
+				s.auditLog.Record(ctx, audit.EventFromReply(fields))
 			}
 		}
 	}
 	return l[0], nil
-}
-
-// auditEvent reads one returned event: {id, field, value, …}.
-func auditEvent(fields []any) audit.Event {
-	str := func(v any) string { s, _ := v.(string); return s }
-	e := audit.Event{ID: str(fields[0])}
-	for i := 1; i+1 < len(fields); i += 2 {
-		v := str(fields[i+1])
-		switch str(fields[i]) {
-		case "k":
-			e.Kind = v
-		case "c":
-			e.ClientID = v
-		case "m":
-			e.Method = v
-		case "o":
-			e.Outcome = v
-		case "i":
-			e.Identity = v
-		case "u":
-			e.Customer = v
-		}
-	}
-	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
-		if n, err := strconv.ParseInt(ms, 10, 64); err == nil {
-			e.Time = time.UnixMilli(n)
-		}
-	}
-	return e
 }
 
 // freshPseudonymKey draws a pseudonym key (32 random bytes, 64 hex digits) for a

@@ -11,14 +11,13 @@ package keyedhash
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
-	"os"
 	"regexp"
-	"strings"
+
+	"github.com/authsvc/authsvc/internal/keyfile"
 )
 
 // MinKeyLen is the shortest key accepted, in bytes.
@@ -69,25 +68,13 @@ func NewRing(keys ...Key) (*Ring, error) {
 // LoadFile reads a ring from a file with one key a line, "ID:BASE64", current first.
 // Blank lines and lines starting with # are skipped. Errors name the line, never a secret.
 func LoadFile(path string) (*Ring, error) {
-	raw, err := os.ReadFile(path)
+	read, err := keyfile.Read(path, "hmac key file")
 	if err != nil {
-		return nil, fmt.Errorf("read hmac key file: %w", err)
+		return nil, err
 	}
-	var keys []Key
-	for n, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		id, b64, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: want ID:BASE64", path, n+1)
-		}
-		secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: key is not valid base64", path, n+1)
-		}
-		keys = append(keys, Key{ID: strings.TrimSpace(id), Secret: secret})
+	keys := make([]Key, len(read))
+	for i, k := range read {
+		keys[i] = Key{ID: k.ID, Secret: k.Secret}
 	}
 	r, err := NewRing(keys...)
 	if err != nil {
