@@ -20,6 +20,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/seal"
 	"github.com/authsvc/authsvc/internal/softauthn"
@@ -695,5 +696,41 @@ func TestEnrollmentConfirmationCodeCannotComplete(t *testing.T) {
 	r, err = f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n2")
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("the next code: %+v, %v", r, err)
+	}
+}
+
+// An HMAC key rotation (a new key first in the ring) leaves a customer's link and
+// factors reachable: they are named with the ring's naming key, not the current.
+func TestRotationKeepsCustomersReachable(t *testing.T) {
+	f := newFactorFixture(t)
+	seed := newSeed(t)
+	f.enrollTOTP("cust-9", seed)
+	key := identity.LinkKey(identity.IdentityTag(f.svc.keys, "x", "1234567"), identity.IdentityHash(f.svc.keys, "x", "1234567"))
+	if err := f.rdb.Set(context.Background(), key, "cust-9", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+
+	// The same service with a rotated ring: k2 is current, k1 still in the file.
+	rotated, err := keyedhash.NewRing(keyedhash.Key{ID: "k2", Secret: bytes.Repeat([]byte{7}, 32)},
+		keyedhash.Key{ID: "k1", Secret: bytes.Repeat([]byte{42}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := *f.svc
+	svc.keys = rotated
+	f.links.svc = &svc
+	req := f.startReq(TOTP, nil)
+	req.CustomerID, req.MinAssurance = "", assurance.Substantial
+	res, err := svc.Start(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Start after a rotation: %v", err)
+	}
+	if res.Verification.CustomerID != "cust-9" || fmt.Sprint(res.Verification.Methods) != fmt.Sprint([]Method{TOTP}) {
+		t.Fatalf("after a rotation: customer %q, methods %v", res.Verification.CustomerID, res.Verification.Methods)
+	}
+	r, err := svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	if err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitTOTP after a rotation: %+v, %v", r, err)
 	}
 }

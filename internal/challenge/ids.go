@@ -24,7 +24,7 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToString(b))[:n] }
 
 func verificationID(keys *keyedhash.Ring, tag, clientID, requestID string) string {
-	return tag + "-" + lowerB32(keys.Sum("verification-id", []byte(clientID), []byte(requestID)), bodyLen)
+	return tag + "-" + lowerB32(keys.Name("verification-id", []byte(clientID), []byte(requestID)), bodyLen)
 }
 
 // validID reports whether s has the shape of a verification id.
@@ -55,7 +55,7 @@ func identityKey(id string) string { return keyPrefix(id) + "i" }
 
 // requestField is the record field that remembers the outcome of one request id.
 func requestField(keys *keyedhash.Ring, kind, requestID string) string {
-	h := keys.Sum("request", []byte(kind), []byte(requestID))
+	h := keys.Name("request", []byte(kind), []byte(requestID))
 	return "r:" + string(h[:9])
 }
 

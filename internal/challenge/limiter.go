@@ -86,7 +86,7 @@ func (s *Service) sendLimits(clientID, agentID string, dest Destination) []limit
 		for i, p := range parts {
 			b[i] = []byte(p)
 		}
-		return s.keys.Sum(purpose, b...)
+		return s.keys.Name(purpose, b...)
 	}
 	h := func(purpose string, parts ...string) string {
 		return base64.RawURLEncoding.EncodeToString(sum(purpose, parts...)[:9])

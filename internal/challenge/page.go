@@ -64,7 +64,7 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 	p.Methods = append(p.Methods, decodeMethods(rec["em"])...)
 	if v.DeliveredMethod == MagicLink {
 		n, _ := strconv.Atoi(rec["mn"])
-		p.Choices = verify.MatchChoices(n, s.keys.Sum("match-choices", []byte(id)))
+		p.Choices = verify.MatchChoices(n, s.keys.Name("match-choices", []byte(id)))
 	}
 	return p, nil
 }

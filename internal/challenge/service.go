@@ -401,7 +401,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	ih := identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
 	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
-	fp := s.keys.Sum("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
+	fp := s.keys.Name("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
 		[]byte(r.CustomerID), []byte(encodeMethods(r.Methods)), []byte{byte(r.MinAssurance)}, []byte(r.Audience),
 		[]byte(strings.Join(r.Scopes, " ")), []byte(r.AgentID), []byte(r.ConversationID), destHash,
 		[]byte(r.Locale), []byte(strconv.FormatInt(int64(ttl), 10)))
@@ -614,7 +614,7 @@ func (s *Service) release(ctx context.Context, id, token, requestField string) {
 
 // conversationField names a client's conversation in the identity's hash.
 func (s *Service) conversationField(clientID, conversationID string) string {
-	return string(s.keys.Sum("conversation", []byte(clientID), []byte(conversationID))[:9])
+	return string(s.keys.Name("conversation", []byte(clientID), []byte(conversationID))[:9])
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -748,7 +748,7 @@ func (s *Service) attachAssertion(v *Verification) error {
 	if !s.now().Before(exp) {
 		return nil
 	}
-	jti := base64.RawURLEncoding.EncodeToString(s.keys.Sum("jti", []byte(v.ID))[:16])
+	jti := base64.RawURLEncoding.EncodeToString(s.keys.Name("jti", []byte(v.ID))[:16])
 	sub := v.CustomerID
 	if sub == "" {
 		sub = v.Network + ":" + v.UserID

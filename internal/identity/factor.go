@@ -183,7 +183,7 @@ type PasskeyUser struct {
 // keyed hash of the customer id, never the id itself (authenticators store it).
 // name is what the authenticator shows (a masked handle or the brand's label).
 func NewPasskeyUser(keys *keyedhash.Ring, customerID, name string, factors []Factor) *PasskeyUser {
-	return &PasskeyUser{handle: keys.Sum("webauthn-user", []byte(customerID)), name: name, factors: factors}
+	return &PasskeyUser{handle: keys.Name("webauthn-user", []byte(customerID)), name: name, factors: factors}
 }
 
 // WebAuthnID implements webauthn.User.

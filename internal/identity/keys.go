@@ -19,24 +19,24 @@ func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToStrin
 // IdentityTag is the hash tag of a social identity: its verifications when no
 // customer is known, its per-identity counters, and its link pointer.
 func IdentityTag(keys *keyedhash.Ring, network, userID string) string {
-	return lowerB32(keys.Sum("identity-tag", []byte(network), []byte(userID)), TagLen)
+	return lowerB32(keys.Name("identity-tag", []byte(network), []byte(userID)), TagLen)
 }
 
 // IdentityHash is an identity's keyed pseudonym (12 characters).
 func IdentityHash(keys *keyedhash.Ring, network, userID string) string {
-	h := keys.Sum("identity", []byte(network), []byte(userID))
+	h := keys.Name("identity", []byte(network), []byte(userID))
 	return base64.RawURLEncoding.EncodeToString(h[:9])
 }
 
 // CustomerTag is the hash tag of a customer's data and of the verifications
 // started for that customer.
 func CustomerTag(keys *keyedhash.Ring, customerID string) string {
-	return lowerB32(keys.Sum("customer-tag", []byte(customerID)), TagLen)
+	return lowerB32(keys.Name("customer-tag", []byte(customerID)), TagLen)
 }
 
 // CustomerHash is a customer's keyed pseudonym (12 characters).
 func CustomerHash(keys *keyedhash.Ring, customerID string) string {
-	h := keys.Sum("customer", []byte(customerID))
+	h := keys.Name("customer", []byte(customerID))
 	return base64.RawURLEncoding.EncodeToString(h[:9])
 }
 
@@ -62,7 +62,7 @@ func SessionKey(id string) string { return EnrollmentKey(id) + ":s" }
 // customers: "w:{<16 lower-base32 chars>}", the first 80 bits of a keyed hash of the
 // credential id, and its own hash tag. It holds "<ctag>:<ch>:<fid>".
 func CredentialKey(keys *keyedhash.Ring, credentialID []byte) string {
-	h := keys.Sum("credential", credentialID)
+	h := keys.Name("credential", credentialID)
 	return "w:{" + lowerB32(h[:10], 16) + "}"
 }
 

@@ -86,11 +86,26 @@ func LoadFile(path string) (*Ring, error) {
 // Current returns the id of the key that hashes new records.
 func (r *Ring) Current() string { return r.current }
 
-// Sum hashes parts under the current key for purpose.
+// Sum hashes parts under the current key for purpose: for what is checked later
+// under a stored key id (codes, tokens, contact points, nonces).
 func (r *Ring) Sum(purpose string, parts ...[]byte) []byte {
 	sum, _ := r.SumWith(r.current, purpose, parts...)
 	return sum
 }
+
+// Name hashes parts under the naming key for purpose: for what is looked up by a
+// value computed again later rather than checked under a stored key id (key
+// names and tags, pseudonyms, ids derived from a request). The naming key is the
+// last key of the ring, so that a rotation, which puts a new key first, leaves
+// every name as it was: customers, links and factors stay reachable. Replacing
+// the naming key itself renames all stored data and needs a migration.
+func (r *Ring) Name(purpose string, parts ...[]byte) []byte {
+	sum, _ := r.SumWith(r.keys[len(r.keys)-1].ID, purpose, parts...)
+	return sum
+}
+
+// NamingKey returns the id of the key Name uses (the ring's last).
+func (r *Ring) NamingKey() string { return r.keys[len(r.keys)-1].ID }
 
 // SumWith hashes parts under the key kid for purpose. Parts are length-prefixed, so
 // ("ab","c") and ("a","bc") never collide.

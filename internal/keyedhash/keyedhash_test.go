@@ -80,3 +80,27 @@ func TestLoadFile(t *testing.T) {
 		t.Fatal("error leaks a secret")
 	}
 }
+
+// Name uses the ring's last key: a rotation that puts a new key first leaves
+// every name unchanged, while Sum moves to the new key.
+func TestNameSurvivesRotation(t *testing.T) {
+	k1 := Key{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}
+	k2 := Key{ID: "k2", Secret: bytes.Repeat([]byte{2}, 32)}
+	before, err := NewRing(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := NewRing(k2, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Equal(before.Name("customer", []byte("c-42")), after.Name("customer", []byte("c-42"))) {
+		t.Fatal("a rotation changed a name")
+	}
+	if Equal(before.Sum("code", []byte("x")), after.Sum("code", []byte("x"))) {
+		t.Fatal("Sum did not move to the new current key")
+	}
+	if after.NamingKey() != "k1" || after.Current() != "k2" {
+		t.Fatalf("naming key %q, current %q", after.NamingKey(), after.Current())
+	}
+}
