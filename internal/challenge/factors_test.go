@@ -734,3 +734,42 @@ func TestRotationKeepsCustomersReachable(t *testing.T) {
 		t.Fatalf("SubmitTOTP after a rotation: %+v, %v", r, err)
 	}
 }
+
+// A locked code family does not block the customer's enrolled methods even in one
+// verification: a start that accepts [OTP_EMAIL, TOTP] while the identity's email
+// family is locked offers the authenticator app alone and sends nothing.
+func TestLockedFamilyStillOffersEnrolledMethods(t *testing.T) {
+	f := newFactorFixtureWith(t, Config{Limits: Limits{Failures: 5, Send: SendLimits{
+		Destination: Rate{N: 1000, Per: time.Hour}, Agent: Rate{N: 1000, Per: time.Hour}}}})
+	seed := newSeed(t)
+	f.enrollTOTP("cust-42", seed)
+	f.clock.Advance(time.Second)
+	ctx := context.Background()
+	// Five wrong email codes lock the identity's email family.
+	res := f.start(OTPEmail, email)
+	for i := range 5 {
+		if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(f.code(res.Verification.ID)), fmt.Sprint("w", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := len(f.sender.List())
+	req := f.startReq(OTPEmail, email)
+	req.Methods, req.MinAssurance = []Method{OTPEmail, TOTP}, assurance.Low
+	mixed, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatalf("Start with the email family locked: %v", err)
+	}
+	v := mixed.Verification
+	if fmt.Sprint(v.Methods) != fmt.Sprint([]Method{TOTP}) || v.Delivery != DeliveryNotNeeded || len(f.sender.List()) != sent {
+		t.Fatalf("offered %v, delivery %v, %d messages sent", v.Methods, v.Delivery, len(f.sender.List())-sent)
+	}
+	if !strings.Contains(mixed.DMText, "authenticator app") {
+		t.Fatalf("DM text %q", mixed.DMText)
+	}
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, mixed), codeAt(t, seed, f.clock.Now()), "t"); err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitTOTP: %+v, %v", r, err)
+	}
+	if got := f.get(v.ID); fmt.Sprint(got.Methods) != fmt.Sprint([]Method{TOTP}) || got.Method != TOTP {
+		t.Fatalf("stored: methods %v, verified by %v", got.Methods, got.Method)
+	}
+}

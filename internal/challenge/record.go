@@ -120,7 +120,7 @@ func (r record) view(id string, now time.Time) *Verification {
 		UserID:          r["ui"],
 		HandleMask:      r["hm"],
 		CustomerID:      r["cu"],
-		Methods:         append(decodeMethods(r["me"]), decodeMethods(r["em"])...),
+		Methods:         r.methods(),
 		MinAssurance:    assurance.Level(r.int("mi")),
 		Audience:        r["au"],
 		AgentID:         r["ag"],
@@ -153,6 +153,17 @@ func (r record) view(id string, now time.Time) *Verification {
 		}
 	}
 	return v
+}
+
+// methods are the methods the verification offers: the one sent (none when its
+// send was refused for the identity and an enrolled method stood in), then the
+// enrolled ones.
+func (r record) methods() []Method {
+	var out []Method
+	if r["dv"] != "" {
+		out = decodeMethods(r["me"])
+	}
+	return append(out, decodeMethods(r["em"])...)
 }
 
 // amrFor returns the RFC 8176 amr values a completed method earned.

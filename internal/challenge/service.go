@@ -503,6 +503,14 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	send := false
 	switch status(reply) {
 	case "created":
+		if nosend, _ := replyString(reply, 3); nosend == "nosend" {
+			// The identity's own lock or send window refused the send, but the
+			// customer has an enrolled method: the verification offers that alone.
+			// Nothing is sent, so whatever the other limits counted (or refused) is
+			// taken back.
+			s.refund(ctx, added)
+			method, denied = 0, nil
+		}
 		if denied != nil {
 			s.refund(ctx, added, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
 				[]any{s.store.pubCmd, ms(now), ih, ms(now)}}, refusal(denied.Scope))
@@ -550,6 +558,12 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		rec.unpack()
 		rec["em"], _ = replyString(reply, 1)
 		rec["lc"], _ = replyString(reply, 2)
+		if method == 0 {
+			for _, f := range []string{"dv", "co", "ls", "mn", "dh", "dt", "sq"} {
+				delete(rec, f)
+			}
+			rec["dl"], rec["me"] = strconv.Itoa(int(DeliveryNotNeeded)), ""
+		}
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
 		if send {
@@ -559,7 +573,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	v := rec.view(id, now)
 	res := &StartResult{Verification: v, MatchNumber: rec["mn"]}
-	if method != MagicLink || rec["em"] != "" {
+	if rec["dv"] != strconv.Itoa(int(MagicLink)) || rec["em"] != "" {
 		mac, err := pageMAC(s.keys, rec["hk"], id)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

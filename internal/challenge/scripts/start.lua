@@ -13,7 +13,7 @@
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
 -- data's retention ms, ARGV[19] the masked destination (for the audit trail),
 -- ARGV[20..] field, value pairs of the new record.
--- Returns {'created', em, linked customer} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
+-- Returns {'created', em, linked customer[, 'nosend']} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
 --       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now and
 -- whose family is not locked for the identity.
@@ -84,19 +84,29 @@ if ARGV[7] ~= '' then
     end
   end
 end
+-- nosend: the identity may not be sent to now (its family is locked or its send
+-- window is full), but the customer has an enrolled method: a locked or limited
+-- family does not block the others, so the verification offers those alone.
+local nosend = false
 if fam == '0' then
   if em == '' then
     return {'none'}
   end
 else
   local refused = claim_send()
-  if refused then
+  if refused and em == '' then
     return refused
   end
+  nosend = refused ~= nil
 end
 
 redis.call('HSET', rec, unpack(ARGV, 20, NARGV))
 redis.call('HSET', rec, 'tk', ARGV[4])
+if nosend then
+  redis.call('HDEL', rec, 'dv', 'co', 'ls', 'mn', 'dh', 'dt', 'sq')
+  redis.call('HSET', rec, 'dl', '1')
+  fam = '0'
+end
 if em ~= '' then
   redis.call('HSET', rec, 'em', em)
 end
@@ -132,5 +142,8 @@ if fam == '0' then
   -- Nothing to send: the verification takes over its conversation now (a sent one
   -- does when its send is recorded, delivered.lua).
   supersede(ikey, ih, ARGV[15], ARGV[16], ARGV[8], tonumber(ARGV[5]))
+end
+if nosend then
+  return {'created', em, linked or '', 'nosend'}
 end
 return {'created', em, linked or ''}
