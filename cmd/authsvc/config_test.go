@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -396,7 +397,7 @@ func TestDevWebAuthn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := newLogger(LogConfig{Format: "json"}, &logs)
 	wa, err := newWebAuthn(c, c.Service.PublicURL, log)
 	if err != nil {

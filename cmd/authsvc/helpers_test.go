@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -46,6 +45,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 // Test secrets. They are written to files; none may ever appear in a log.
@@ -56,24 +56,6 @@ const (
 	testWebhookSecret = "webhook-secret-never-logged-0123456789abcdef"
 	testHost          = "verify.acme.test"
 )
-
-// syncBuffer is an io.Writer safe for the service's concurrent logging.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // prodSecretFiles are the paths writeProdSecrets wrote.
 type prodSecretFiles struct {
@@ -166,8 +148,8 @@ func selfSigned(t *testing.T, names ...string) (certPEM, keyPEM []byte, pool *x5
 // instance is one run of the service in a goroutine.
 type instance struct {
 	addrs  Addrs
-	stdout *syncBuffer
-	logs   *syncBuffer
+	stdout *syncbuf.Buffer
+	logs   *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	// stopped is set once stop has checked the result.
@@ -179,7 +161,7 @@ type instance struct {
 func startService(t *testing.T, args []string, env map[string]string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{stdout: &syncBuffer{}, logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{stdout: &syncbuf.Buffer{}, logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan Addrs, 1)
 	go func() {
 		in.done <- run(ctx, args, getenvFrom(env), in.stdout, in.logs, func(a Addrs) { ready <- a })

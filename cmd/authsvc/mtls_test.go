@@ -31,6 +31,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 // The test clients of the mTLS tests: platform-a has only a certificate,
@@ -233,7 +234,7 @@ func TestReloadClients(t *testing.T) {
 	cfg := &Config{ClientsReload: 5 * time.Millisecond}
 	cfg.Listen.ClientCAFile = "/ca.pem"
 	cfg.Listen.ClientAuth = clientAuthMTLSOnly
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 func writeSigningKey(t *testing.T, dir, name string) string {
@@ -43,7 +44,7 @@ func TestReloadKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

@@ -20,6 +20,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 // TestMain fails the package when any test leaves a goroutine behind: run must
@@ -401,7 +402,7 @@ func TestProductionRedisDown(t *testing.T) {
 	env := with(prodFiles(t),
 		"AUTHSVC_REDIS_URL", "redis://127.0.0.1:1/0",
 		"AUTHSVC_GRPC_ADDR", "127.0.0.1:0", "AUTHSVC_HTTP_ADDR", "127.0.0.1:0", "AUTHSVC_METRICS_ADDR", "127.0.0.1:0")
-	var out, logs syncBuffer
+	var out, logs syncbuf.Buffer
 	start := time.Now()
 	err := run(t.Context(), nil, getenvFrom(env), &out, &logs, func(Addrs) { t.Error("served without Redis") })
 	if err == nil || !strings.Contains(err.Error(), "open redis") {
@@ -415,7 +416,7 @@ func TestProductionRedisDown(t *testing.T) {
 // TestDevModeRefusesRemoteListen checks the loopback rule end to end.
 func TestDevModeRefusesRemoteListen(t *testing.T) {
 	t.Parallel()
-	var out, logs syncBuffer
+	var out, logs syncbuf.Buffer
 	err := run(t.Context(), []string{"-dev"}, getenvFrom(map[string]string{"AUTHSVC_GRPC_ADDR": "0.0.0.0:0"}), &out, &logs, nil)
 	if err == nil || !strings.Contains(err.Error(), "AUTHSVC_DEV_ALLOW_REMOTE") {
 		t.Fatalf("run = %v, want a refusal naming AUTHSVC_DEV_ALLOW_REMOTE", err)

@@ -14,26 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/fakeclock"
 	jose "github.com/go-jose/go-jose/v4"
 )
-
-// testClock is a clock the test moves; safe for concurrent use.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // writeMeta writes name.json in dir.
 func writeMeta(t *testing.T, dir, name string, m KeyMetadata) {
@@ -92,7 +75,7 @@ func TestRotationCycle(t *testing.T) {
 		lifetime = 5 * time.Minute
 	)
 	T := t0
-	clk := &testClock{t: T}
+	clk := fakeclock.New(T)
 	var logs bytes.Buffer
 	dir := t.TempDir()
 	a, b, c := edKey(1), ecKey(t, 2), edKey(3)
@@ -273,7 +256,7 @@ func TestRotationReplicaStartingLate(t *testing.T) {
 	writeMeta(t, dir, "a", KeyMetadata{RetireAt: T.Add(time.Hour)})
 	writePEM(t, dir, "b.pem", b)
 	writeMeta(t, dir, "b", KeyMetadata{NotBefore: T.Add(time.Hour)})
-	clk := &testClock{t: T.Add(58 * time.Minute)}
+	clk := fakeclock.New(T.Add(58 * time.Minute))
 	ring, err := OpenKeyring(dir, KeyringOptions{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -291,7 +274,7 @@ func TestRotationReplicaStartingLate(t *testing.T) {
 	}
 
 	// The same directory opened after the switch: B signs at once.
-	clk2 := &testClock{t: T.Add(time.Hour)}
+	clk2 := fakeclock.New(T.Add(time.Hour))
 	ring2, err := OpenKeyring(dir, KeyringOptions{Now: clk2.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +356,7 @@ func TestKeyringConcurrentUse(t *testing.T) {
 	writePEM(t, dir, "a.pem", edKey(1))
 	writePEM(t, dir, "b.pem", edKey(2))
 	writeMeta(t, dir, "b", KeyMetadata{NotBefore: t0.Add(time.Minute)})
-	clk := &testClock{t: t0}
+	clk := fakeclock.New(t0)
 	ring, err := OpenKeyring(dir, KeyringOptions{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

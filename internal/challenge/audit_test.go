@@ -19,6 +19,7 @@ import (
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 // auditEntries reads every entry of the audit stream, oldest first.
@@ -45,8 +46,7 @@ func kindsOf(msgs []redis.XMessage, id string) []string {
 // fields, pseudonyms instead of identities and customers, masked destinations, and
 // never a code, token, address, number, user id, handle or customer id.
 func TestAuditTrail(t *testing.T) {
-	var logged lockedWriter
-	logged.w = &bytes.Buffer{}
+	var logged syncbuf.Buffer
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
 	ff := newFactorFixtureOn(t, srv, rdb, Config{})
@@ -213,7 +213,7 @@ func TestAuditTrail(t *testing.T) {
 			}
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(logged.w.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
 	if len(lines) != len(msgs) {
 		t.Fatalf("audit log has %d lines, the stream %d entries", len(lines), len(msgs))
 	}

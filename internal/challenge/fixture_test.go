@@ -22,28 +22,12 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/fakeclock"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
-
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // flakySender fails the sends it is told to, and otherwise records into an outbox.
 type flakySender struct {
@@ -69,12 +53,12 @@ type fixture struct {
 	t        *testing.T
 	srv      *redistest.Server
 	rdb      *redis.Client
-	clock    *clock
+	clock    *fakeclock.Clock
 	sender   *flakySender
 	svc      *Service
 	keyring  *assertion.Keyring
 	verifier *assertion.Verifier
-	logs     *bytes.Buffer
+	logs     *syncbuf.Buffer
 	starts   atomic.Int32
 }
 
@@ -106,14 +90,14 @@ func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClie
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	sender := &flakySender{Outbox: delivery.NewOutbox(500)}
-	logs := &bytes.Buffer{}
+	logs := &syncbuf.Buffer{}
 	pub, _ := url.Parse("https://verify.example.com")
 	cfg.PublicURL, cfg.Brand = pub, "Acme"
 	svc, err := New(cfg, rdb, sender,
 		assertion.NewMinter(kr, issuer, 5*time.Minute), keys, clk.Now, rand.Reader,
-		slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, nil)), NewMetrics(prometheus.NewRegistry()), opts...)
+		slog.New(slog.NewTextHandler(logs, nil)), NewMetrics(prometheus.NewRegistry()), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +107,6 @@ func newFixtureWith(t *testing.T, srv *redistest.Server, rdb redis.UniversalClie
 		f.rdb = c
 	}
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // startReq is a valid request; each call gets its own request id and conversation.

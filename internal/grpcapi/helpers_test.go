@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,6 +36,7 @@ import (
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/seal"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
 // Test clients and their API keys.
@@ -50,24 +50,6 @@ const (
 	email    = "alice.customer@example.com"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fixture is a real authsvc gRPC server on a loopback port over a real challenge
 // service and identity store (enrolled methods on) on a fresh redis-server.
 type fixture struct {
@@ -80,7 +62,7 @@ type fixture struct {
 	signer  crypto.Signer
 	server  *Server
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	conn    *grpc.ClientConn
 	vc      authsvcv1.VerificationServiceClient
 	ac      authsvcv1.AssertionServiceClient
@@ -110,7 +92,7 @@ type fixtureOpts struct {
 
 func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	t.Helper()
-	f := &fixture{redis: redistest.Start(t), outbox: delivery.NewOutbox(100), logs: &syncBuffer{}}
+	f := &fixture{redis: redistest.Start(t), outbox: delivery.NewOutbox(100), logs: &syncbuf.Buffer{}}
 	sender := opts.sender
 	if sender == nil {
 		sender = f.outbox

@@ -17,45 +17,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/fakeclock"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/seal"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 )
-
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
-}
 
 const (
 	testOrigin = "http://localhost:8080"
@@ -66,13 +33,13 @@ type fixture struct {
 	t     testing.TB
 	srv   *redistest.Server
 	rdb   redis.UniversalClient
-	clock *clock
+	clock *fakeclock.Clock
 	keys  *keyedhash.Ring
 	seals *seal.Ring
 	store *Store
-	logs  *lockedWriter
+	logs  *syncbuf.Buffer
 	// auditLogs is the audit log the store mirrors its events to (JSON lines).
-	auditLogs *lockedWriter
+	auditLogs *syncbuf.Buffer
 	ctx       context.Context
 }
 
@@ -113,8 +80,8 @@ func newFixtureOn(t testing.TB, srv *redistest.Server, rdb redis.UniversalClient
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, srv: srv, rdb: rdb, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)},
-		keys: testKeys(t), seals: seals, logs: &lockedWriter{}, auditLogs: &lockedWriter{}, ctx: context.Background()}
+	f := &fixture{t: t, srv: srv, rdb: rdb, clock: fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)),
+		keys: testKeys(t), seals: seals, logs: &syncbuf.Buffer{}, auditLogs: &syncbuf.Buffer{}, ctx: context.Background()}
 	cfg.PublicURL, _ = url.Parse("https://verify.example.com")
 	cfg.Brand = testBrand
 	f.store, err = New(cfg, rdb, f.keys, seals, testWebAuthn(t), f.clock.Now, rand.Reader,

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,10 +25,12 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/fakeclock"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/seal"
+	"github.com/authsvc/authsvc/internal/syncbuf"
 	"github.com/authsvc/authsvc/internal/web"
 )
 
@@ -42,42 +43,6 @@ var (
 
 const clientID = "platform-a"
 
-// clock is a fake clock shared by the domain and the pages.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// lockedBuffer collects logs from concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a real stack: redis-server, the challenge service, and the pages behind
 // an httptest.Server whose URL is the public URL.
 type env struct {
@@ -85,14 +50,14 @@ type env struct {
 	srv     *redistest.Server
 	proxy   *redistest.Proxy
 	rdb     *redis.Client
-	clock   *clock
+	clock   *fakeclock.Clock
 	outbox  *delivery.Outbox
 	svc     *challenge.Service
 	ids     *identity.Store
 	keyring *assertion.Keyring
 	ts      *httptest.Server
 	public  string
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	notOK   atomic.Bool // makes Readiness fail
 	seq     atomic.Int64
 }
@@ -109,8 +74,8 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, srv: redistest.Start(t), clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)},
-		outbox: delivery.NewOutbox(100), logs: &lockedBuffer{}}
+	e := &env{t: t, srv: redistest.Start(t), clock: fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)),
+		outbox: delivery.NewOutbox(100), logs: &syncbuf.Buffer{}}
 	addr := e.srv.Addr()
 	if o.proxy {
 		e.proxy = redistest.NewProxy(t, addr)

@@ -40,6 +40,7 @@ import (
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/fakeclock"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
@@ -72,31 +73,13 @@ const (
 	alicePhone = "+14155550123"
 )
 
-// clock is the fake clock both packages judge expiry by.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // world is authsvc's domain, wired as cmd/authsvc wires it, on one Redis.
 type world struct {
 	t       *testing.T
 	ctx     context.Context
 	rdb     redis.UniversalClient
 	cluster bool
-	clock   *clock
+	clock   *fakeclock.Clock
 	keys    *keyedhash.Ring
 	ids     *identity.Store
 	svc     *challenge.Service
@@ -107,7 +90,7 @@ type world struct {
 func newWorld(t *testing.T, rdb redis.UniversalClient, cluster bool) *world {
 	t.Helper()
 	w := &world{t: t, ctx: context.Background(), rdb: rdb, cluster: cluster,
-		clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, outbox: delivery.NewOutbox(100)}
+		clock: fakeclock.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)), outbox: delivery.NewOutbox(100)}
 	var err error
 	if w.keys, err = keyedhash.NewRing(keyedhash.Key{ID: "k1", Secret: bytes.Repeat([]byte{5}, 32)}); err != nil {
 		t.Fatal(err)
