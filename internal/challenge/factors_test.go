@@ -412,22 +412,9 @@ func TestRedisHoldsNoSeedInClear(t *testing.T) {
 // dumpRedis returns every key, field and value in the database.
 func dumpRedis(t *testing.T, rdb *redis.Client) []string {
 	t.Helper()
-	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, k := range keys {
-		out = append(out, k)
-		switch rdb.Type(ctx, k).Val() {
-		case "hash":
-			for f, v := range rdb.HGetAll(ctx, k).Val() {
-				out = append(out, f, v)
-			}
-		case "string":
-			out = append(out, rdb.Get(ctx, k).Val())
-		}
+	for k, parts := range redistest.Dump(t, rdb) {
+		out = append(append(out, k), parts...)
 	}
 	return out
 }

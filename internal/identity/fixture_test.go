@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,69 +129,16 @@ func (f *fixture) customerHash(customerID string) map[string]string {
 // allKeys returns every key in Redis, found with SCAN on every master.
 func (f *fixture) allKeys() []string {
 	f.t.Helper()
-	var mu sync.Mutex
-	var out []string
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		it := c.Scan(ctx, 0, "*", 1000).Iterator()
-		for it.Next(ctx) {
-			mu.Lock()
-			out = append(out, it.Val())
-			mu.Unlock()
-		}
-		return it.Err()
-	}
-	var err error
-	if cc, ok := f.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(f.ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(f.ctx, f.rdb)
-	}
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return redistest.Keys(f.t, f.rdb)
 }
 
 // allValues returns every key, field and value in Redis, for leak checks.
 func (f *fixture) allValues() []string {
 	f.t.Helper()
+	dump := redistest.Dump(f.t, f.rdb)
 	var out []string
-	for _, k := range f.allKeys() {
-		out = append(out, k)
-		typ, err := f.rdb.Type(f.ctx, k).Result()
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		switch typ {
-		case "string":
-			v, err := f.rdb.Get(f.ctx, k).Result()
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			out = append(out, v)
-		case "hash":
-			m, err := f.rdb.HGetAll(f.ctx, k).Result()
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			for fk, v := range m {
-				out = append(out, fk, v)
-			}
-		case "stream":
-			entries, err := f.rdb.XRange(f.ctx, k, "-", "+").Result()
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			for _, e := range entries {
-				out = append(out, e.ID)
-				for fk, v := range e.Values {
-					out = append(out, fk, fmt.Sprint(v))
-				}
-			}
-		default:
-			f.t.Fatalf("unexpected key type %s at %s", typ, k)
-		}
+	for _, k := range slices.Sorted(maps.Keys(dump)) {
+		out = append(append(out, k), dump[k]...)
 	}
 	return out
 }

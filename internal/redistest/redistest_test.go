@@ -491,3 +491,23 @@ func TestMissingBinary(t *testing.T) {
 		t.Fatalf("%s pointing nowhere: skipped %q, want a failure", redistest.EnvRedisServer, f.skipped)
 	}
 }
+
+func TestDumpReadsEveryType(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	rdb.Set(ctx, "s", "sv", 0)
+	rdb.HSet(ctx, "h", "hf", "hv")
+	rdb.XAdd(ctx, &redis.XAddArgs{Stream: "x", ID: "1-1", Values: []string{"xf", "xv"}})
+	rdb.SAdd(ctx, "set", "m")
+	rdb.ZAdd(ctx, "z", redis.Z{Score: 1, Member: "zm"})
+	rdb.RPush(ctx, "l", "lv")
+	got := redistest.Dump(t, rdb)
+	want := map[string][]string{"s": {"sv"}, "h": {"hf", "hv"}, "x": {"1-1", "xf", "xv"}, "set": {"m"}, "z": {"zm"}, "l": {"lv"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Dump = %v, want %v", got, want)
+	}
+	if keys := redistest.Keys(t, rdb); fmt.Sprint(keys) != "[h l s set x z]" {
+		t.Fatalf("Keys = %v", keys)
+	}
+}

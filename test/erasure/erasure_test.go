@@ -21,11 +21,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -246,64 +246,12 @@ func (w *world) submit(res *challenge.StartResult, code string) challenge.Result
 // each prefixed with its key, and fails on a type it does not know.
 func (w *world) everything() []string {
 	w.t.Helper()
-	var mu sync.Mutex
-	var keys []string
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		it := c.Scan(ctx, 0, "*", 1000).Iterator()
-		for it.Next(ctx) {
-			mu.Lock()
-			keys = append(keys, it.Val())
-			mu.Unlock()
-		}
-		return it.Err()
-	}
-	var err error
-	if cc, ok := w.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(w.ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(w.ctx, w.rdb)
-	}
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
+	dump := redistest.Dump(w.t, w.rdb)
 	var out []string
-	add := func(k string, parts ...string) {
-		for _, p := range parts {
+	for _, k := range slices.Sorted(maps.Keys(dump)) {
+		out = append(out, k+" => "+k)
+		for _, p := range dump[k] {
 			out = append(out, k+" => "+p)
-		}
-	}
-	for _, k := range keys {
-		add(k, k)
-		typ, err := w.rdb.Type(w.ctx, k).Result()
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		switch typ {
-		case "string":
-			add(k, w.rdb.Get(w.ctx, k).Val())
-		case "hash":
-			for f, v := range w.rdb.HGetAll(w.ctx, k).Val() {
-				add(k, f, v)
-			}
-		case "stream":
-			for _, e := range w.rdb.XRange(w.ctx, k, "-", "+").Val() {
-				add(k, e.ID)
-				for f, v := range e.Values {
-					add(k, f, fmt.Sprint(v))
-				}
-			}
-		case "set":
-			add(k, w.rdb.SMembers(w.ctx, k).Val()...)
-		case "zset":
-			add(k, w.rdb.ZRange(w.ctx, k, 0, -1).Val()...)
-		case "list":
-			add(k, w.rdb.LRange(w.ctx, k, 0, -1).Val()...)
-		case "none":
-			// expired between SCAN and TYPE
-		default:
-			w.t.Fatalf("key %s has type %s, which this search does not read", k, typ)
 		}
 	}
 	return out
