@@ -9,12 +9,9 @@
 -- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
 --       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec = KEYS[1]
-if redis.call('EXISTS', rec) == 0 then
-  return {'gone'}
-end
-local seen = redis.call('HGET', rec, ARGV[3])
-if seen then
-  return cjson.decode(seen)
+local prior = answered(rec, ARGV[3])
+if prior then
+  return prior
 end
 if expire_if_due(rec) then
   return {'expired'}

@@ -8,12 +8,9 @@
 -- Returns {'verified'} | {'mismatch'} | {'reported'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}.
 local rec = KEYS[1]
-if redis.call('EXISTS', rec) == 0 then
-  return {'gone'}
-end
-local seen = redis.call('HGET', rec, ARGV[3])
-if seen then
-  return cjson.decode(seen)
+local prior = answered(rec, ARGV[3])
+if prior then
+  return prior
 end
 local ls = redis.call('HGET', rec, 'ls')
 if not ls or ls == '' or ls ~= ARGV[4] then

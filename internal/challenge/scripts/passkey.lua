@@ -13,12 +13,9 @@
 -- Returns {'verified'} | {'wrong', left[, 'regression']} | {'failed'[, 'regression']}
 --       | {'locked', ms} | {'ceremony'} | {'expired'} | {'state'} | {'gone'}.
 local rec, ikey, ckey, skey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-if redis.call('EXISTS', rec) == 0 then
-  return {'gone'}
-end
-local seen = redis.call('HGET', rec, ARGV[3])
-if seen then
-  return cjson.decode(seen)
+local prior = answered(rec, ARGV[3])
+if prior then
+  return prior
 end
 if redis.call('GET', skey) ~= ARGV[4] then
   return {'ceremony'}

@@ -98,6 +98,20 @@ local function expire_if_due(key)
   return st == '4'
 end
 
+-- answered returns what a page action has answered already: {'gone'} when the
+-- record is missing, or the recorded answer of a repeated request (field rf);
+-- nil when the script has to decide.
+local function answered(rec, rf)
+  if redis.call('EXISTS', rec) == 0 then
+    return {'gone'}
+  end
+  local seen = redis.call('HGET', rec, rf)
+  if seen then
+    return cjson.decode(seen)
+  end
+  return nil
+end
+
 -- finish moves a pending verification to a terminal state.
 local function finish(key, state, reason)
   redis.call('HSET', key, 'st', state, 'rs', reason or '0', 'ft', NOW)

@@ -10,12 +10,9 @@
 -- Returns {'verified'} | {'wrong', left} | {'failed'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec, ikey, ckey = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', rec) == 0 then
-  return {'gone'}
-end
-local seen = redis.call('HGET', rec, ARGV[3])
-if seen then
-  return cjson.decode(seen)
+local prior = answered(rec, ARGV[3])
+if prior then
+  return prior
 end
 if expire_if_due(rec) then
   return {'expired'}
