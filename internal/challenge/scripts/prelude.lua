@@ -18,6 +18,8 @@ local NOW = tonumber(ARGV[2])
 local AKEY = KEYS[#KEYS]
 local ARET = tonumber(string.match(ARGV[#ARGV] or '', '^A(%d+)$'))
 local AUDITED = {}
+-- AUDIT_WHO caches, per record, the client, pseudonyms and agent its events carry.
+local AUDIT_WHO = {}
 -- NARGV is the number of the script's own arguments (the audit marker excluded).
 local NARGV = ARET and #ARGV - 1 or #ARGV
 local METHOD_NAMES = {['1'] = 'magic_link', ['2'] = 'otp_sms', ['3'] = 'otp_email', ['4'] = 'totp', ['5'] = 'webauthn'}
@@ -52,15 +54,19 @@ local function audit(rec, kind, extra)
   if not ARET then
     return
   end
-  local cl, ax, ih, dv, vm, em = unpack(redis.call('HMGET', rec, 'cl', 'ax', 'ih', 'dv', 'vm', 'em'))
-  local ip, up = string.match(ax or '', '^([^\031]*)\031([^\031]*)$')
-  if not ip then
-    ip = ih
+  -- What never changes in a record is read once per script run, however many
+  -- events the run writes about it (a completion writes two).
+  local who = AUDIT_WHO[rec]
+  if not who then
+    local cl, ax, ih = unpack(redis.call('HMGET', rec, 'cl', 'ax', 'ih'))
+    local ip, up = string.match(ax or '', '^([^\031]*)\031([^\031]*)$')
+    who = {cl = cl or '', ip = ip or ih or '', up = up or '', agent = packed_field(rec, AGENT_FIELD)}
+    AUDIT_WHO[rec] = who
   end
-  local agent = packed_field(rec, AGENT_FIELD)
+  local dv, vm, em = unpack(redis.call('HMGET', rec, 'dv', 'vm', 'em'))
   local m = METHOD_NAMES[vm or dv or string.sub(em or '', 1, 1)] or ''
-  local f = {'k', kind, 'c', cl or '', 'a', agent or '', 'v', string.match(rec, '([^:]+)$'),
-    'm', m, 'i', ip or '', 'u', up or ''}
+  local f = {'k', kind, 'c', who.cl, 'a', who.agent or '', 'v', string.match(rec, '([^:]+)$'),
+    'm', m, 'i', who.ip, 'u', who.up}
   local at = {c = 4, a = 6, m = 10, i = 12, u = 14}
   extra = extra or {}
   for i = 1, #extra, 2 do
