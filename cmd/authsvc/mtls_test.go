@@ -39,7 +39,7 @@ import (
 const (
 	certClientSAN = "spiffe://acme.test/care-platform"
 	keyClientKey  = "platform-b-api-key-0123456789abcdef"
-	unknownVID    = "aaaaa-aaaaaaaaaaaaaaaaaaaa"
+	unknownVID    = "aaa-aaaaaaaaaaaaaaaa"
 )
 
 // clientCA is a CA for client certificates, made for one test.

@@ -45,7 +45,7 @@ type Query struct {
 }
 
 // tagLen is the length of a hash tag, and so of a verification id's first part.
-const tagLen = 5
+const tagLen = 3
 
 // Trail is a deployment's audit trail: the streams the verification scripts write (one on
 // standalone Redis and Sentinel, one per hash tag on Cluster, see StreamKey) and the events

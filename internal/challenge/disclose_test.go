@@ -59,7 +59,7 @@ func TestRecordDisclosure(t *testing.T) {
 		t.Fatalf("after revocation: %v, want ErrRevoked", err)
 	}
 	// A record that is gone is revoked, and the denial is still recorded.
-	gone := id[:tagLen] + "-" + "aaaaaaaaaaaaaaaaaaaa"
+	gone := id[:tagLen] + "-" + "aaaaaaaaaaaaaaaa"
 	if err := ask(Disclosure{VerificationID: gone, ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("missing record: %v, want ErrRevoked", err)
 	}

@@ -9,13 +9,15 @@ import (
 )
 
 // A verification id is "<tag>-<body>": the tag is a keyed hash of the social
-// identity (so a verification and its identity's counters share one Redis slot),
-// the body a keyed hash of the client and its request id (so a retried
-// StartVerification lands on the same record without a second lookup key).
+// identity or of the customer (package identity: so a verification and its
+// identity's counters share one Redis slot), the body 80 bits of a keyed hash of
+// the client and its request id (so a retried StartVerification lands on the same
+// record without a second lookup key). The record's key, "v:{tag}:<id>", is 28
+// bytes: the largest that fits Redis's 32-byte allocation for a key name.
 // Ids are not secrets: they are safe to log and to show the platform.
 const (
-	tagLen  = 5
-	bodyLen = 20
+	tagLen  = 3
+	bodyLen = 16
 	idLen   = tagLen + 1 + bodyLen
 )
 

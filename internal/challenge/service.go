@@ -472,7 +472,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		enrolled, id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
 		s.cfg.Limits.SendWindow.Milliseconds(), conv, keyPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
-		dest.mask()}, fields...)
+		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds()}, fields...)
 	// The customer's hash when the customer is known, else the identity's link.
 	ckey := identity.LinkKey(tag, ih)
 	if ch != "" {

@@ -476,7 +476,7 @@ func TestOtherClientsSeeNothing(t *testing.T) {
 	f := newFixture(t)
 	res := f.start(OTPEmail, email)
 	ctx := context.Background()
-	_, errUnknown := f.svc.Get(ctx, "platform-b", "aaaaa-aaaaaaaaaaaaaaaaaaaa")
+	_, errUnknown := f.svc.Get(ctx, "platform-b", "aaa-aaaaaaaaaaaaaaaa")
 	_, errOther := f.svc.Get(ctx, "platform-b", res.Verification.ID)
 	if !errors.Is(errOther, ErrNotFound) || errOther.Error() != errUnknown.Error() {
 		t.Fatalf("other client's id: %v vs unknown: %v", errOther, errUnknown)

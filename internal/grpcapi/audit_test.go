@@ -370,7 +370,7 @@ func TestRefusedCallsAudited(t *testing.T) {
 	}
 	// The handler refuses this one (the verification proves nothing): not audited.
 	if _, err := f.ec.LinkIdentity(as(t, keyA), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-42",
-		Identity: &authsvcv1.SocialIdentity{Network: "x", UserId: "1"}, VerificationId: "aaaaa-aaaaaaaaaaaaaaaaaaaa"}); status.Code(err) != codes.PermissionDenied {
+		Identity: &authsvcv1.SocialIdentity{Network: "x", UserId: "1"}, VerificationId: "aaa-aaaaaaaaaaaaaaaa"}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("LinkIdentity without a proof: %v", err)
 	}
 	f.server.denials.wait()

@@ -191,7 +191,7 @@ func TestLinkIdentityRefused(t *testing.T) {
 		noRedis bool // refused before any Redis round trip
 	}{
 		{"no verification id", link("3000", ""), true},
-		{"unknown id", link("3000", "aaaaa-aaaaaaaaaaaaaaaaaaaa"), false},
+		{"unknown id", link("3000", "aaa-aaaaaaaaaaaaaaaa"), false},
 		{"malformed id", link("3000", "not-an-id"), false},
 		{"another client's verification", link("3001", foreign), false},
 		{"pending verification", link("3002", pending), false},
@@ -429,7 +429,7 @@ func TestCreateEnrollmentLinkRefused(t *testing.T) {
 	var messages []string
 	for name, call := range map[string]func(ctx context.Context) error{
 		"no verification id":              enroll(totp, "", ""),
-		"unknown id":                      enroll(totp, "aaaaa-aaaaaaaaaaaaaaaaaaaa", ""),
+		"unknown id":                      enroll(totp, "aaa-aaaaaaaaaaaaaaaa", ""),
 		"another client's verification":   enroll(passkey, foreign, ""),
 		"another customer's verification": enroll(passkey, otherCustomer, ""),
 		"pending verification":            enroll(totp, pending, ""),

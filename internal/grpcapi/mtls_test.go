@@ -33,7 +33,7 @@ const (
 	sanTool    = "tool-7.clients.brand.example"         // clientTool: cert only
 	sanUnknown = "spiffe://brand.example/not-a-client"  // signed by the client CA, in no entry
 	clientTool = "care-tool"
-	unknownID  = "aaaaa-aaaaaaaaaaaaaaaaaaaa" // well-formed, never issued
+	unknownID  = "aaa-aaaaaaaaaaaaaaaa" // well-formed, never issued
 )
 
 // testCA is a certificate authority made for one test.

@@ -119,7 +119,7 @@ func TestHealthReflectionAndDrain(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
-	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaaaa-aaaaaaaaaaaaaaaaaaaa"})
+	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaa-aaaaaaaaaaaaaaaa"})
 	wantCode(t, err, codes.NotFound)
 	_, err = f.vc.GetVerification(as(t, ""), &authsvcv1.GetVerificationRequest{VerificationId: "x"})
 	wantCode(t, err, codes.Unauthenticated)

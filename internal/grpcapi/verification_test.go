@@ -142,7 +142,7 @@ func TestWatchErrors(t *testing.T) {
 	}{
 		{"no key", "", id, codes.Unauthenticated},
 		{"another client's", keyB, id, codes.NotFound},
-		{"unknown", keyA, "aaaaa-aaaaaaaaaaaaaaaaaaaa", codes.NotFound},
+		{"unknown", keyA, "aaa-aaaaaaaaaaaaaaaa", codes.NotFound},
 		{"empty id", keyA, "", codes.InvalidArgument},
 	}
 	for _, tt := range tests {
@@ -302,7 +302,7 @@ func TestNotFoundLooksTheSameForEveryone(t *testing.T) {
 	id := f.start(t, keyA, "nf-1").GetVerification().GetVerificationId()
 	var messages []string
 	for _, tt := range []struct{ key, id string }{
-		{keyA, "aaaaa-aaaaaaaaaaaaaaaaaaaa"}, // well-formed, never issued
+		{keyA, "aaa-aaaaaaaaaaaaaaaa"}, // well-formed, never issued
 		{keyA, "not-an-id"},
 		{keyB, id}, // another client's
 	} {
@@ -474,7 +474,7 @@ func TestUnaryTimeout(t *testing.T) {
 		wrap: func(v Verifications) Verifications { return blockingGet{v} },
 	})
 	began := time.Now()
-	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaaaa-aaaaaaaaaaaaaaaaaaaa"})
+	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaa-aaaaaaaaaaaaaaaa"})
 	wantCode(t, err, codes.DeadlineExceeded)
 	if el := time.Since(began); el > 5*time.Second {
 		t.Errorf("call took %v with a 200ms server deadline", el)
@@ -492,7 +492,7 @@ func (panickingGet) Get(context.Context, string, string) (*challenge.Verificatio
 func TestPanicIsInternal(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{wrap: func(v Verifications) Verifications { return panickingGet{v} }})
-	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaaaa-aaaaaaaaaaaaaaaaaaaa"})
+	_, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: "aaa-aaaaaaaaaaaaaaaa"})
 	st := wantCode(t, err, codes.Internal)
 	if st.Message() != "internal error" {
 		t.Errorf("message = %q", st.Message())

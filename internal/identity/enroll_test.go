@@ -45,7 +45,7 @@ func TestEnrollmentLink(t *testing.T) {
 	}
 	token := strings.TrimPrefix(u, "https://verify.example.com/e/")
 	id, mac, _ := strings.Cut(token, ".")
-	if len(id) != 26 || !strings.HasPrefix(id, CustomerTag(f.keys, "cust-42")+"-") || len(mac) != 22 || id != e.ID {
+	if len(id) != enrollIDLen || !strings.HasPrefix(id, CustomerTag(f.keys, "cust-42")+"-") || len(mac) != 22 || id != e.ID {
 		t.Fatalf("token %q has the wrong shape", token)
 	}
 	if strings.Contains(u, "cust-42") {

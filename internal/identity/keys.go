@@ -10,7 +10,12 @@ import (
 
 // TagLen is the length of a hash tag. Identity and customer tags share one
 // alphabet (lower-case base32) and length, so a verification id can carry either.
-const TagLen = 5
+// Three characters are 32,768 tags: enough to spread over every Cluster slot,
+// few enough that the identities of one tag share one counters hash (a key costs
+// about 100 bytes before its contents; at 100,000 pending verifications a tag holds
+// about three identities). Everything stored under a tag is named by its own
+// keyed hash as well, so sharing a tag never mixes two identities' data.
+const TagLen = 3
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 

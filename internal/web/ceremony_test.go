@@ -195,7 +195,7 @@ func TestFactorPagesSafeMethodsChangeNothing(t *testing.T) {
 func TestEnrollmentDeadLinks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
-	ref := e.GET(e.public+"/v/aaaaa-aaaaaaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", nil)
+	ref := e.GET(e.public+"/v/aaa-aaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", nil)
 	wantStatus(t, ref, http.StatusNotFound)
 
 	used := e.enrollment("cust-dead", identity.KindTOTP, "es")
@@ -266,7 +266,7 @@ func TestEnrollmentRoutesNeedTheStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/e/aaaaa-aaaaaaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", "/e/x/passkey/begin"} {
+	for _, path := range []string{"/e/aaa-aaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", "/e/x/passkey/begin"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
 		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "There is nothing at this address.") {

@@ -296,7 +296,7 @@ func TestMagicLink(t *testing.T) {
 func TestNeutralPageIsTheSameForEveryDeadLink(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{})
-	ref := e.GET(e.public+"/v/aaaaa-aaaaaaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", nil)
+	ref := e.GET(e.public+"/v/aaa-aaaaaaaaaaaaaaaa.AAAAAAAAAAAAAAAAAAAAAA", nil)
 	wantStatus(t, ref, http.StatusNotFound)
 	wantBody(t, ref, "This link is no longer valid. Ask the agent for a new one.")
 

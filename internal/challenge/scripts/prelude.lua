@@ -213,6 +213,55 @@ local function succeed(ikey, ih, fam)
   redis.call('HDEL', ikey, ih .. 'f' .. fam, ih .. 't' .. fam, ih .. 'n' .. fam, ih .. 'l' .. fam)
 end
 
+-- The counters hash is shared by every identity whose verifications carry its tag
+-- (a tag is 15 bits: a few identities each at 100,000 pending), so it outlives any
+-- one identity's need for it and a field nobody will read again has to go:
+-- prune_identities drops, once the hash holds more than PRUNE_AT fields, every
+-- field that can no longer decide anything: a send log whose newest send is out of
+-- the send window, a conversation pointer whose verification is gone, and a
+-- family's failure counters whose last failure is out of the failure window and
+-- whose lock has ended. Identity hashes IH are IH_LEN characters.
+local IH_LEN, PRUNE_AT = 12, 8
+local function prune_identities(ikey, prefix, send_window, fail_window)
+  if redis.call('HLEN', ikey) <= PRUNE_AT then
+    return
+  end
+  local all = redis.call('HGETALL', ikey)
+  local gone, families = {}, {}
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    local kind = string.sub(f, IH_LEN + 1, IH_LEN + 1)
+    if kind == 's' then
+      local newest = 0
+      for t in string.gmatch(v, '%d+') do
+        newest = math.max(newest, tonumber(t))
+      end
+      if NOW - newest >= send_window then
+        gone[#gone + 1] = f
+      end
+    elseif kind == 'c' then
+      if redis.call('EXISTS', prefix .. v) == 0 then
+        gone[#gone + 1] = f
+      end
+    elseif kind == 't' or kind == 'l' then
+      local fam = string.sub(f, 1, IH_LEN) .. string.sub(f, IH_LEN + 2)
+      families[fam] = families[fam] or {}
+      families[fam][kind] = tonumber(v)
+    end
+  end
+  for fam, c in pairs(families) do
+    if NOW - (c.t or 0) > fail_window and NOW >= (c.l or 0) then
+      local ih, m = string.sub(fam, 1, IH_LEN), string.sub(fam, IH_LEN + 1)
+      for _, k in ipairs({'f', 't', 'n', 'l'}) do
+        gone[#gone + 1] = ih .. k .. m
+      end
+    end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', ikey, unpack(gone))
+  end
+end
+
 -- supersede ends what the previous verification of the same conversation started or
 -- granted (a canceled pending one, a revoked verified one) and makes rec_id the
 -- conversation's verification. prefix is the key prefix of the identity's records.

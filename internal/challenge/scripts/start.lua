@@ -62,6 +62,8 @@ if redis.call('EXISTS', rec) == 1 then
   return {'exists'}
 end
 
+-- A new verification: first drop what other identities of the tag left behind.
+prune_identities(ikey, ARGV[16], tonumber(ARGV[14]), tonumber(ARGV[20]))
 local em = ''
 if ARGV[7] ~= '' then
   local have = {}
@@ -100,7 +102,7 @@ else
   nosend = refused ~= nil
 end
 
-redis.call('HSET', rec, unpack(ARGV, 20, NARGV))
+redis.call('HSET', rec, unpack(ARGV, 21, NARGV))
 redis.call('HSET', rec, 'tk', ARGV[4])
 if nosend then
   redis.call('HDEL', rec, 'dv', 'co', 'ls', 'mn', 'dh', 'dt', 'sq')
