@@ -181,7 +181,7 @@ func (s *Service) SubmitTOTP(ctx context.Context, token, code, requestID string)
 		clear(seed)
 	}
 	args := append([]any{requestField(s.keys, "page", requestID), fid, step, s.verifiedTTL().Milliseconds()},
-		s.cfg.Limits.failureArgs()...)
+		s.failureArgs()...)
 	reply, err := s.store.run(ctx, totpScript, []string{recordKey(st.id), identityKey(st.id), st.ckey}, ms(now), args...)
 	if err != nil {
 		return Result{}, err
@@ -309,7 +309,7 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, 
 	}
 	rf := requestField(s.keys, "passkey", requestID+"."+session.Challenge)
 	args := append([]any{rf, st.ceremony, fid, count, ok, int(level), max(st.rec.int("mi"), int(assurance.Low)), vx,
-		s.verifiedTTL().Milliseconds()}, s.cfg.Limits.failureArgs()...)
+		s.verifiedTTL().Milliseconds()}, s.failureArgs()...)
 	reply, err := s.store.run(ctx, passkeyScript,
 		[]string{recordKey(st.id), identityKey(st.id), st.ckey, ceremonyKey(st.id)}, ms(now), args...)
 	if err != nil {

@@ -51,7 +51,7 @@ func (s *Service) pageKey(token string) (id, kid string, err error) {
 }
 
 func (s *Service) page(rec record, id string) (*Page, error) {
-	v := rec.view(id, s.now())
+	v := s.view(rec, id, s.now())
 	if v.State != Pending {
 		return nil, ErrNotFound
 	}
@@ -102,8 +102,8 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), s.verifiedTTL().Milliseconds()},
-		s.cfg.Limits.failureArgs()...)
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), s.verifiedTTL().Milliseconds()},
+		s.failureArgs()...)
 	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
@@ -133,7 +133,7 @@ func (s *Service) linkMatches(rec record, id, secret string) bool {
 		return false
 	}
 	h, err := s.keys.SumWith(rec["hk"], "link", []byte(id), []byte(secret))
-	return err == nil && keyedhash.Equal(h[:16], []byte(rec["ls"]))
+	return err == nil && keyedhash.Equal(h[:macLen], []byte(rec["ls"]))
 }
 
 // ConfirmLink completes a magic link with the number the customer picked; a wrong
@@ -161,8 +161,8 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	if err != nil {
 		return Result{}, ErrNotFound
 	}
-	args := append([]any{requestField(s.keys, "page", requestID), string(h[:16]), action, number,
-		s.verifiedTTL().Milliseconds()}, s.cfg.Limits.failureArgs()...)
+	args := append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), action, number,
+		s.verifiedTTL().Milliseconds()}, s.failureArgs()...)
 	now := s.now()
 	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
 	if err != nil {

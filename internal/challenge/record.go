@@ -13,10 +13,12 @@ import (
 // (co: code, ls: link token, dh: destination); the page link is a MAC, not stored.
 //
 //	st state      rs reason       cl client        nw network     ui user id
-//	hm handle mask cu customer    me methods       mi min level   au audience
-//	sc scopes     ag agent        cv conversation  dk dest kind   dm dest mask
-//	dh dest hash  lo locale       ct created ms    ex expires ms  at attempts
-//	mx max att.   co code hash    ls link hash     mn match no.   dv delivered method
+//	hm handle mask cu customer    mi min level     au audience    sc scopes
+//	ag agent      cv conversation dk dest kind     dm dest mask   dh dest hash
+//	lo locale     tt lifetime ms  ex expires ms    at attempts    co code hash
+//	ls link hash  mn match no.    dv delivered method
+//	(derived, not stored: me methods sent = dv, ct created ms = ex - tt; the
+//	attempts that fail a verification are Config.MaxAttempts, passed to the scripts)
 //	dl delivery   dt send claim   sq send count    hk hmac kid    fp fingerprint
 //	vt verified   vm method       lv level         rv revoked     ft finished ms
 //	em enrolled methods offered (TOTP, WebAuthn; written by the start script)
@@ -26,6 +28,11 @@ import (
 //	r:… outcomes of request ids (JSON)
 type record map[string]string
 
+// view is r.view with the service's attempt limit.
+func (s *Service) view(r record, id string, now time.Time) *Verification {
+	return r.view(id, now, s.cfg.MaxAttempts)
+}
+
 // packedFields are the record fields no script reads. They are stored joined and
 // cut into chunks "p0", "p1", … of at most listpackValue bytes: a Redis hash stays a
 // compact listpack only while every value is at most 64 bytes (the default
@@ -33,9 +40,21 @@ type record map[string]string
 // turn the whole record into a hash table three times the size. Packing also saves
 // the per-field overhead of a dozen small fields.
 //
-// The audit trail's Lua reads the agent as the 9th packed field (prelude.lua,
-// AGENT_FIELD): keep "ag" where it is.
-var packedFields = []string{"nw", "ui", "hm", "cu", "me", "mi", "au", "sc", "ag", "cv", "dk", "dm", "lo", "ct", "hk"}
+// The audit trail's Lua reads the agent as the 8th packed field (prelude.lua,
+// AGENT_FIELD): keep "ag" where it is. Package identity's erasure reads the first
+// two (network, user id).
+//
+// Two fields are derived rather than stored: the methods sent ("me") are the
+// delivered method "dv", and the creation time "ct" is the expiry "ex" less the
+// lifetime "tt" (ms), which is 6 digits where a time is 13.
+var packedFields = []string{"nw", "ui", "hm", "cu", "mi", "au", "sc", "ag", "cv", "dk", "dm", "lo", "tt", "hk"}
+
+// macLen is how much of a keyed hash a record keeps of a code, a link token or a
+// destination: 64 bits. The MAC key never reaches Redis, so a reader of Redis can
+// neither test a guess against the stored value nor forge one; online guesses are
+// bounded by the attempt limits, not by this length. Eight bytes less per hash keep
+// a pending record in a smaller allocation.
+const macLen = 8
 
 const (
 	listpackValue = 64
@@ -74,6 +93,12 @@ func (r record) unpack() {
 			r[f] = vals[i]
 		}
 	}
+	ex, err1 := strconv.ParseInt(r["ex"], 10, 64)
+	tt, err2 := strconv.ParseInt(r["tt"], 10, 64)
+	if err1 == nil && err2 == nil {
+		r["ct"] = strconv.FormatInt(ex-tt, 10)
+	}
+	r["me"] = r["dv"]
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -110,7 +135,7 @@ func decodeMethods(s string) []Method {
 // view turns a record into what the platform sees, with the state as of now: a
 // pending verification past its stored expiry is reported EXPIRED even before a
 // script has written that down.
-func (r record) view(id string, now time.Time) *Verification {
+func (r record) view(id string, now time.Time, maxAttempts int) *Verification {
 	v := &Verification{
 		ID:              id,
 		ClientID:        r["cl"],
@@ -128,7 +153,7 @@ func (r record) view(id string, now time.Time) *Verification {
 		DestinationMask: r["dm"],
 		DeliveredMethod: Method(r.int("dv")),
 		Delivery:        DeliveryState(r.int("dl")),
-		AttemptsLeft:    max(0, r.int("mx")-r.int("at")),
+		AttemptsLeft:    max(0, maxAttempts-r.int("at")),
 		Locale:          r["lo"],
 		Created:         r.time("ct"),
 		Expires:         r.time("ex"),
@@ -159,11 +184,7 @@ func (r record) view(id string, now time.Time) *Verification {
 // send was refused for the identity and an enrolled method stood in), then the
 // enrolled ones.
 func (r record) methods() []Method {
-	var out []Method
-	if r["dv"] != "" {
-		out = decodeMethods(r["me"])
-	}
-	return append(out, decodeMethods(r["em"])...)
+	return append(decodeMethods(r["dv"]), decodeMethods(r["em"])...)
 }
 
 // amrFor returns the RFC 8176 amr values a completed method earned.

@@ -110,9 +110,13 @@ func (l *Limits) setDefaults() {
 	l.Send.setDefaults()
 }
 
-// failureArgs are the identity-failure arguments the completion scripts take.
-func (l Limits) failureArgs() []any {
-	return []any{l.Failures, l.FirstLock.Milliseconds(), l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds()}
+// failureArgs are the failure arguments the completion scripts take last: the
+// identity's failure limit, first lock, longest lock and failure window, then the
+// wrong attempts that fail one verification (not stored in each record).
+func (s *Service) failureArgs() []any {
+	l := s.cfg.Limits
+	return []any{l.Failures, l.FirstLock.Milliseconds(), l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds(),
+		s.cfg.MaxAttempts}
 }
 
 func (c *Config) setDefaults() {
@@ -432,17 +436,15 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	recTTL := ttl + s.cfg.Retention
 	static := record{
 		"nw": r.Identity.Network, "ui": r.Identity.UserID, "hm": maskHandle(r.Identity.Handle),
-		"cu": customer, "me": encodeMethods([]Method{method}), "mi": strconv.Itoa(int(r.MinAssurance)),
+		"cu": customer, "mi": strconv.Itoa(int(r.MinAssurance)),
 		"au": r.Audience, "sc": strings.Join(r.Scopes, " "), "ag": r.AgentID, "cv": r.ConversationID,
-		"dk": strconv.Itoa(int(dest.Kind)), "dm": dest.mask(), "lo": locale, "ct": ms(now), "hk": kid,
+		"dk": strconv.Itoa(int(dest.Kind)), "dm": dest.mask(), "lo": locale, "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
 	}
 	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
-	fields := []any{"st", int(Pending), "cl", r.ClientID, "ex", ms(expires), "mx", s.cfg.MaxAttempts,
-		"fp", string(fp[:8]), "ih", ih}
+	fields := []any{"st", int(Pending), "cl", r.ClientID, "ex", ms(expires), "fp", string(fp[:8]), "ih", ih}
 	if method != 0 {
-		fields = append(fields, "dh", string(destHash[:16]), "dv", int(method), "dl", int(DeliverySending), "dt", ms(now), "sq", 1)
+		fields = append(fields, "dh", string(destHash[:macLen]), "dv", int(method), "dl", int(DeliverySending), "dt", ms(now), "sq", 1)
 	} else {
-		static["me"] = ""
 		fields = append(fields, "dl", int(DeliveryNotNeeded))
 	}
 	if ch != "" {
@@ -562,7 +564,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			for _, f := range []string{"dv", "co", "ls", "mn", "dh", "dt", "sq"} {
 				delete(rec, f)
 			}
-			rec["dl"], rec["me"] = strconv.Itoa(int(DeliveryNotNeeded)), ""
+			rec["dl"] = strconv.Itoa(int(DeliveryNotNeeded))
 		}
 	} else if rec, err = s.store.load(ctx, id); err != nil {
 		// A repeat reads what the first call recorded: its number, send count and state.
@@ -571,7 +573,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		}
 		return nil, err
 	}
-	v := rec.view(id, now)
+	v := s.view(rec, id, now)
 	res := &StartResult{Verification: v, MatchNumber: rec["mn"]}
 	if rec["dv"] != strconv.Itoa(int(MagicLink)) || rec["em"] != "" {
 		mac, err := pageMAC(s.keys, rec["hk"], id)
@@ -654,7 +656,7 @@ func (s *Service) secretHash(m Method, kid, id, secret string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return h[:16], nil
+	return h[:macLen], nil
 }
 
 func (s *Service) pageURL(kind, id, secret string) string {
@@ -744,7 +746,7 @@ func (s *Service) Get(ctx context.Context, clientID, id string) (*Verification, 
 	if rec["cl"] != clientID {
 		return nil, ErrNotFound
 	}
-	v := rec.view(id, s.now())
+	v := s.view(rec, id, s.now())
 	if err := s.attachAssertion(v); err != nil {
 		return nil, err
 	}
@@ -816,7 +818,7 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	if !s.countryAllowed(dest) {
 		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
 	}
-	cur := rec.view(r.ID, s.now())
+	cur := s.view(rec, r.ID, s.now())
 	// The send limits first, on their own slots; whatever does not end in a send is
 	// taken back.
 	rf := requestField(s.keys, "resend", r.RequestID)
@@ -861,7 +863,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 		return nil, "", false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
-		rf, string(destHash[:16]), codeHash, linkHash,
+		rf, string(destHash[:macLen]), codeHash, linkHash,
 		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds(), token)
 	if err != nil {
 		// As in Start: a claim this call made and will not honour is given up.

@@ -5,7 +5,8 @@
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
 -- presented code, ARGV[5] record TTL ms once verified (kept until the assertion can
 -- no longer be used), ARGV[6] identity failure limit, ARGV[7] first lock ms,
--- ARGV[8] longest lock ms, ARGV[9] failure window ms.
+-- ARGV[8] longest lock ms, ARGV[9] failure window ms, ARGV[10] wrong attempts that
+-- fail the verification.
 -- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
 --       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec = KEYS[1]
@@ -16,7 +17,8 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, co, at, mx, dv, ih = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'mx', 'dv', 'ih'))
+local st, co, at, dv, ih = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'dv', 'ih'))
+local mx = tonumber(ARGV[10])
 if st ~= '1' or not co or co == '' then
   return {'state'}
 end
@@ -38,7 +40,7 @@ else
   at = redis.call('HINCRBY', rec, 'at', 1)
   audit(rec, 'attempt_failed', {'o', 'wrong'})
   local lock = fail(KEYS[2], ih, dv, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
-  if at >= tonumber(mx) then
+  if at >= mx then
     finish(rec, '3', '1')
     out = {'failed'}
   elseif lock > 0 then
@@ -46,7 +48,7 @@ else
     out = {'locked', lock}
   else
     publish(rec, '1')
-    out = {'wrong', tonumber(mx) - at}
+    out = {'wrong', mx - at}
   end
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))

@@ -2,8 +2,8 @@
 -- A wrong number counts as a failure of the identity's magic-link family.
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
 -- presented link token, ARGV[5] 'pick' | 'report', ARGV[6] the number picked,
--- ARGV[7] record TTL ms once verified, ARGV[8..11] identity failure limit, first lock
--- ms, longest lock ms, failure window ms.
+-- ARGV[7] record TTL ms once verified, ARGV[8..12] identity failure limit, first lock
+-- ms, longest lock ms, failure window ms, attempts that fail the verification (unused).
 -- A wrong link token is 'gone' and counts nothing (the token carries 128 bits).
 -- Returns {'verified'} | {'mismatch'} | {'reported'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}.

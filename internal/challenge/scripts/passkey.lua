@@ -9,7 +9,8 @@
 -- the response's sign count, ARGV[7] '1' when the response checked out, ARGV[8]
 -- level earned ('3' with user verification, '2' without), ARGV[9] the lowest level
 -- the verification accepts, ARGV[10] amr flags, ARGV[11] record TTL ms once
--- verified, ARGV[12..15] identity failure limit, first lock, longest lock, window.
+-- verified, ARGV[12..16] identity failure limit, first lock, longest lock, window,
+-- attempts that fail the verification.
 -- Returns {'verified'} | {'wrong', left[, 'regression']} | {'failed'[, 'regression']}
 --       | {'locked', ms} | {'ceremony'} | {'expired'} | {'state'} | {'gone'}.
 local rec, ikey, ckey, skey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

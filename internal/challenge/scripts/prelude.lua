@@ -25,8 +25,8 @@ local NARGV = ARET and #ARGV - 1 or #ARGV
 local METHOD_NAMES = {['1'] = 'magic_link', ['2'] = 'otp_sms', ['3'] = 'otp_email', ['4'] = 'totp', ['5'] = 'webauthn'}
 
 -- packed_field returns the n-th of the fields Go packs into p0, p1, … (record.go:
--- packedFields, joined by \31); the agent is the 9th.
-local AGENT_FIELD = 9
+-- packedFields, joined by \31); the agent is the 8th.
+local AGENT_FIELD = 8
 local function packed_field(rec, n)
   local parts, i = {}, 0
   while true do
@@ -318,11 +318,12 @@ local function offers(rec, m)
 end
 
 -- wrong counts one failed attempt of family fam on the verification and for the
--- identity (the limit, first lock, longest lock and window are ARGV[a..a+3]).
+-- identity (the limit, first lock, longest lock and window are ARGV[a..a+3], the
+-- wrong attempts that fail a verification ARGV[a+4]).
 local function wrong(rec, ikey, ih, fam, a, why)
   local at = redis.call('HINCRBY', rec, 'at', 1)
   audit(rec, 'attempt_failed', {'m', METHOD_NAMES[fam], 'o', 'wrong', 'r', why or ''})
-  local mx = tonumber(redis.call('HGET', rec, 'mx'))
+  local mx = tonumber(ARGV[a + 4])
   local lock = fail(ikey, ih, fam, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   if at >= mx then
     finish(rec, '3', '1')

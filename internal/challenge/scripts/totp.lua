@@ -5,8 +5,8 @@
 -- A wrong or replayed code counts like any wrong code.
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] customer hash; ARGV[3] request
 -- field, ARGV[4] matched factor id ('' for none), ARGV[5] matched step, ARGV[6]
--- record TTL ms once verified, ARGV[7..10] identity failure limit, first lock ms,
--- longest lock ms, failure window ms.
+-- record TTL ms once verified, ARGV[7..11] identity failure limit, first lock ms,
+-- longest lock ms, failure window ms, attempts that fail the verification.
 -- Returns {'verified'} | {'wrong', left} | {'failed'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec, ikey, ckey = KEYS[1], KEYS[2], KEYS[3]
