@@ -51,6 +51,13 @@ func keyPrefix(id string) string { return "v:{" + id[:tagLen] + "}:" }
 
 func recordKey(id string) string { return keyPrefix(id) + id }
 
+// recordPrefix and idBody split a record's key into what every record of the tag
+// shares and what is the record's own: the identity hash points to a record by its
+// body alone.
+func recordPrefix(id string) string { return keyPrefix(id) + id[:tagLen+1] }
+
+func idBody(id string) string { return id[tagLen+1:] }
+
 // identityKey is the hash of the counters of every identity with id's tag; each
 // identity's fields start with its own identityHash.
 func identityKey(id string) string { return keyPrefix(id) + "i" }

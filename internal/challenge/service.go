@@ -472,8 +472,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		}
 	}
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
-		enrolled, id, codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
-		s.cfg.Limits.SendWindow.Milliseconds(), conv, keyPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
+		enrolled, idBody(id), codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
+		s.cfg.Limits.SendWindow.Milliseconds(), conv, recordPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
 		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds()}, fields...)
 	// The customer's hash when the customer is known, else the identity's link.
 	ckey := identity.LinkKey(tag, ih)
@@ -628,9 +628,11 @@ func (s *Service) release(ctx context.Context, id, token, requestField string) {
 	}
 }
 
-// conversationField names a client's conversation in the identity's hash.
+// conversationField names a client's conversation in the identity's hash (after
+// the identity's own prefix): 48 bits, distinct across the few conversations one
+// identity has at a time.
 func (s *Service) conversationField(clientID, conversationID string) string {
-	return string(s.keys.Name("conversation", []byte(clientID), []byte(conversationID))[:9])
+	return string(s.keys.Name("conversation", []byte(clientID), []byte(conversationID))[:6])
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -719,7 +721,7 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID), identityKey(v.ID)}, ms(s.now()),
-		seq, int(result), conv, keyPrefix(v.ID), v.ID, (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds(),
+		seq, int(result), conv, recordPrefix(v.ID), idBody(v.ID), (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds(),
 		v.DestinationMask)
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)

@@ -10,10 +10,11 @@ import (
 
 // TagLen is the length of a hash tag. Identity and customer tags share one
 // alphabet (lower-case base32) and length, so a verification id can carry either.
-// Three characters are 32,768 tags: enough to spread over every Cluster slot,
-// few enough that the identities of one tag share one counters hash (a key costs
-// about 100 bytes before its contents; at 100,000 pending verifications a tag holds
-// about three identities). Everything stored under a tag is named by its own
+// A tag carries 14 bits (see hashTag): 16,384 tags, as many as Redis Cluster has
+// slots, so they still spread over every master, and few enough that the
+// identities of one tag share one counters hash (a key costs about 100 bytes
+// before its contents; at 100,000 pending verifications a tag holds about six
+// identities, and a counters hash stays a compact listpack up to about 100). Everything stored under a tag is named by its own
 // keyed hash as well, so sharing a tag never mixes two identities' data.
 const TagLen = 3
 
@@ -21,10 +22,14 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func lowerB32(b []byte, n int) string { return strings.ToLower(b32.EncodeToString(b))[:n] }
 
+// hashTag turns a keyed hash into a hash tag of 14 bits: three base32 characters, the
+// first of them one of a to p.
+func hashTag(h []byte) string { return lowerB32([]byte{h[0] & 0x7f, h[1]}, TagLen) }
+
 // IdentityTag is the hash tag of a social identity: its verifications when no
 // customer is known, its per-identity counters, and its link pointer.
 func IdentityTag(keys *keyedhash.Ring, network, userID string) string {
-	return lowerB32(keys.Name("identity-tag", []byte(network), []byte(userID)), TagLen)
+	return hashTag(keys.Name("identity-tag", []byte(network), []byte(userID)))
 }
 
 // IdentityHash is an identity's keyed pseudonym (12 characters).
@@ -36,7 +41,7 @@ func IdentityHash(keys *keyedhash.Ring, network, userID string) string {
 // CustomerTag is the hash tag of a customer's data and of the verifications
 // started for that customer.
 func CustomerTag(keys *keyedhash.Ring, customerID string) string {
-	return lowerB32(keys.Name("customer-tag", []byte(customerID)), TagLen)
+	return hashTag(keys.Name("customer-tag", []byte(customerID)))
 }
 
 // CustomerHash is a customer's keyed pseudonym (12 characters).

@@ -3,7 +3,7 @@
 -- conversation started or granted (a canceled pending one, a revoked verified one).
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] send sequence the sender claimed,
 -- ARGV[4] '3' sent | '4' failed, ARGV[5] conversation field suffix, ARGV[6] key prefix
--- of the identity's records, ARGV[7] verification id, ARGV[8] identity hash TTL ms,
+-- of the tag's records ('v:{tag}:tag-'), ARGV[7] verification id's body, ARGV[8] identity hash TTL ms,
 -- ARGV[9] the masked destination (for the audit trail).
 -- Returns 1 when recorded, 0 when superseded or gone.
 local rec = KEYS[1]

@@ -151,6 +151,8 @@ end
 --   IH f M  consecutive failures     IH t M  time of the last failure
 --   IH n M  locks so far             IH l M  locked until (ms)
 --   IH s    the identity's recent send times    IH c CONV  the conversation's verification
+--   (CONV: 6 bytes naming the client's conversation; the value is the verification id's
+--   body, after '<tag>-')
 local function locked_for(ikey, ih, fam)
   local until_ms = tonumber(redis.call('HGET', ikey, ih .. 'l' .. fam) or '0')
   if NOW < until_ms then
@@ -214,7 +216,7 @@ local function succeed(ikey, ih, fam)
 end
 
 -- The counters hash is shared by every identity whose verifications carry its tag
--- (a tag is 15 bits: a few identities each at 100,000 pending), so it outlives any
+-- (a tag is 14 bits: about six identities each at 100,000 pending), so it outlives any
 -- one identity's need for it and a field nobody will read again has to go:
 -- prune_identities drops, once the hash holds more than PRUNE_AT fields, every
 -- field that can no longer decide anything: a send log whose newest send is out of
@@ -264,7 +266,8 @@ end
 
 -- supersede ends what the previous verification of the same conversation started or
 -- granted (a canceled pending one, a revoked verified one) and makes rec_id the
--- conversation's verification. prefix is the key prefix of the identity's records.
+-- conversation's verification. prefix is the key prefix of the tag's records
+-- ('v:{tag}:tag-') and rec_id the record's id after it (its body).
 local function supersede(ikey, ih, conv_suffix, prefix, rec_id, ttl)
   local conv = ih .. 'c' .. conv_suffix
   local prev = redis.call('HGET', ikey, conv)

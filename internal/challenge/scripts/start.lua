@@ -6,10 +6,10 @@
 -- identity) when the customer is known, else the identity's link to a customer
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
 -- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
--- '5' WebAuthn, in order), ARGV[8] verification id, ARGV[9] code hash,
+-- '5' WebAuthn, in order), ARGV[8] verification id's body (after '<tag>-'), ARGV[9] code hash,
 -- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
 -- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
--- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records,
+-- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
 -- data's retention ms, ARGV[19] the masked destination (for the audit trail),
 -- ARGV[20..] field, value pairs of the new record.
