@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +21,15 @@ import (
 // memWorkers is the number of goroutines that create the pending verifications.
 const memWorkers = 32
 
-// pendingBudget is the design's budget for one pending verification, in bytes.
+// pendingBudget is the design's budget for one pending verification, in bytes:
+// the state that exists because the verification is pending and goes with it.
 const pendingBudget = 512
+
+// eventBudget bounds one audit-trail entry, in bytes. The trail is not pending
+// state: it is kept for the audit retention (90 days by default) whatever becomes
+// of the verification, so it is budgeted per event for capacity planning
+// (BENCHMARKS.md, "The audit trail is budgeted apart").
+const eventBudget = 128
 
 // noopSender accepts every message and keeps nothing: the memory figure needs
 // records, not messages, and a recording sender would grow with the run.
@@ -44,21 +50,27 @@ type memResult struct {
 	usage, idUsage          int64
 	fields                  map[string]string
 	listpackEntries, lpSize string
-	whatIfs                 []whatIfRow
+	counters, counterFields int64   // identity counters hashes and their fields
+	recordAlone             float64 // bytes per copy of the sampled record written raw
 }
 
-func (m memResult) perPending() float64 {
-	return float64(m.after-m.before) / float64(m.pending)
-}
-
-// trailPerPending is the audit stream's share of perPending.
-func (m memResult) trailPerPending() float64 {
-	return float64(m.after-m.afterTrail) / float64(m.pending)
-}
-
-// statePerPending is perPending without the audit stream.
+// statePerPending is the pending verifications' own state: the used_memory
+// delta without the audit stream.
 func (m memResult) statePerPending() float64 {
 	return float64(m.afterTrail-m.before) / float64(m.pending)
+}
+
+// trailPerEvent is the audit stream's bytes per entry.
+func (m memResult) trailPerEvent() float64 {
+	if m.events == 0 {
+		return 0
+	}
+	return float64(m.after-m.afterTrail) / float64(m.events)
+}
+
+// totalPerPending is the whole used_memory delta, trail included.
+func (m memResult) totalPerPending() float64 {
+	return float64(m.after-m.before) / float64(m.pending)
 }
 
 func (m memResult) eventsPerPending() float64 { return float64(m.events) / float64(m.pending) }
@@ -153,30 +165,48 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 	}
 	res.encoding = rdb.ObjectEncoding(ctx, res.recordKey).Val()
 	res.usage = rdb.MemoryUsage(ctx, res.recordKey, 0).Val()
-	// The identity hash of the record's tag: the send log and conversation pointer
-	// of every identity with that tag (almost always one identity per tag).
-	if n, err := rdb.Exists(ctx, "v:{"+tag+"}:i").Result(); err == nil && n == 1 {
-		res.identityKey = "v:{" + tag + "}:i"
-	}
-	if res.identityKey != "" {
-		res.idEncoding = rdb.ObjectEncoding(ctx, res.identityKey).Val()
-		res.idUsage = rdb.MemoryUsage(ctx, res.identityKey, 0).Val()
+	// The identity counters hash of the record's tag: the send logs and
+	// conversation pointers of the identities whose verifications carry that tag.
+	res.identityKey = "v:{" + tag + "}:i"
+	res.idEncoding = rdb.ObjectEncoding(ctx, res.identityKey).Val()
+	res.idUsage = rdb.MemoryUsage(ctx, res.identityKey, 0).Val()
+	if res.counters, res.counterFields, err = countersHashes(ctx, rdb); err != nil {
+		return res, err
 	}
 	cfg := rdb.ConfigGet(ctx, "hash-max-listpack-*").Val()
 	res.listpackEntries, res.lpSize = cfg["hash-max-listpack-entries"], cfg["hash-max-listpack-value"]
 
-	var ident map[string]string
-	if res.identityKey != "" {
-		if ident, err = rdb.HGetAll(ctx, res.identityKey).Result(); err != nil {
-			return res, err
-		}
-	}
 	ttl, err := rdb.PTTL(ctx, res.recordKey).Result()
 	if err != nil {
 		return res, err
 	}
-	res.whatIfs, err = measureWhatIfs(ctx, srv, rdb, pending, res.fields, ident, len(res.identityKey), ttl)
+	res.recordAlone, err = measureRecordAlone(ctx, srv, rdb, pending, res.fields, len(res.recordKey), ttl)
 	return res, err
+}
+
+// countersHashes counts the identity counters hashes ("v:{tag}:i") and their fields.
+func countersHashes(ctx context.Context, rdb *redis.Client) (keys, fields int64, err error) {
+	iter := rdb.Scan(ctx, 0, "v:{*}:i", 1000).Iterator()
+	var names []string
+	for iter.Next(ctx) {
+		names = append(names, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, 0, err
+	}
+	cmds, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range names {
+			p.HLen(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range cmds {
+		fields += c.(*redis.IntCmd).Val()
+	}
+	return int64(len(names)), fields, nil
 }
 
 // settled returns used_memory and the key count once two readings 300 ms apart
@@ -236,119 +266,38 @@ func printFields(w io.Writer, fields map[string]string) {
 		nameBytes, valueBytes, nameBytes+valueBytes)
 }
 
-// The identity index a what-if variant writes beside each record.
-const (
-	noIndex    = iota
-	hashIndex  // the identity hash as stored: conversation field -> verification id
-	plainIndex // a string key per conversation holding the id
-)
-
-// whatIf is one variant of the stored layout, measured by writing copies of the
-// sampled record (and of its identity index) straight into a flushed
-// redis-server, with the same key lengths and TTLs.
-type whatIf struct {
-	name  string
-	index int
-	edit  func(map[string]string)
-	// fromStored starts from the record as stored instead of the variant above.
-	fromStored bool
-}
-
-// whatIfs are the layouts the report compares. The record already stores the
-// earlier proposals (fields no script reads packed into chunks of at most 64
-// bytes, the send claim time dropped once sent); what remains is the identity
-// hash's share, and what the record would cost without it.
-var whatIfs = []whatIf{
-	{name: "as stored: record + identity hash", index: hashIndex},
-	{name: "record alone (identity hash's share = difference)"},
-	{name: " - empty or zero fields not stored (at)", edit: func(f map[string]string) {
-		if f["at"] == "0" {
-			delete(f, "at")
-		}
-	}},
-	{name: " - co and dh HMACs cut from 16 to 8 bytes", edit: func(f map[string]string) {
-		for _, k := range []string{"co", "dh"} {
-			if len(f[k]) > 8 {
-				f[k] = f[k][:8]
-			}
-		}
-	}},
-	{name: "all of the above + identity hash as now", index: hashIndex},
-}
-
-// whatIfRow is a measured variant.
-type whatIfRow struct {
-	name    string
-	fields  int
-	payload int
-	perKey  float64
-}
-
-// measureWhatIfs flushes the server of rdb and measures each variant over n
-// copies. rec and ident are the sampled record and identity hash; recTTL their TTL.
-func measureWhatIfs(ctx context.Context, srv *redistest.Server, rdb *redis.Client, n int,
-	rec, ident map[string]string, identKeyLen int, ttl time.Duration) ([]whatIfRow, error) {
-	cur := maps.Clone(rec)
-	var rows []whatIfRow
-	for _, v := range whatIfs {
-		if v.fromStored {
-			cur = maps.Clone(rec)
-		}
-		if v.edit != nil {
-			v.edit(cur)
-		}
-		if err := rdb.FlushAll(ctx).Err(); err != nil {
-			return nil, err
-		}
-		before, _, err := settled(ctx, srv, rdb)
-		if err != nil {
-			return nil, err
-		}
-		recArgs := hashArgs(cur)
-		idArgs := hashArgs(ident)
-		var idValue string
-		for _, val := range ident {
-			idValue = val
-		}
-		const batch = 1000
-		for lo := 0; lo < n; lo += batch {
-			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i := lo; i < min(lo+batch, n); i++ {
-					// Key lengths as stored: 36 for a record, identKeyLen for an identity hash.
-					k := fmt.Sprintf("v:{%05d}:%05d-%020d", i%100_000, i%100_000, i)
-					p.HSet(ctx, k, recArgs...)
-					p.PExpire(ctx, k, ttl)
-					ik := fmt.Sprintf("v:{%05d}:i:%0*d", i%100_000, identKeyLen-11, i)
-					switch v.index {
-					case hashIndex:
-						if len(idArgs) == 0 {
-							break
-						}
-						p.HSet(ctx, ik, idArgs...)
-						p.PExpire(ctx, ik, ttl)
-					case plainIndex:
-						// Keyed by client and conversation: as long as the hash's key plus its field.
-						p.Set(ctx, ik+"c:0123456", idValue, ttl)
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-		after, _, err := settled(ctx, srv, rdb)
-		if err != nil {
-			return nil, err
-		}
-		payload := 0
-		for k, val := range cur {
-			payload += len(k) + len(val)
-		}
-		rows = append(rows, whatIfRow{name: v.name, fields: len(cur), payload: payload,
-			perKey: float64(after-before) / float64(n)})
+// measureRecordAlone flushes the server of rdb, writes n copies of the record rec
+// (HSET + PEXPIRE, keys of keyLen bytes, the record's TTL) and returns the
+// used_memory delta per copy: what the record costs without anything it shares.
+func measureRecordAlone(ctx context.Context, srv *redistest.Server, rdb *redis.Client, n int,
+	rec map[string]string, keyLen int, ttl time.Duration) (float64, error) {
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		return 0, err
 	}
-	return rows, rdb.FlushAll(ctx).Err()
+	before, _, err := settled(ctx, srv, rdb)
+	if err != nil {
+		return 0, err
+	}
+	args := hashArgs(rec)
+	const batch = 1000
+	for lo := 0; lo < n; lo += batch {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := lo; i < min(lo+batch, n); i++ {
+				k := fmt.Sprintf("v:{%03d}:%0*d", i%1000, keyLen-8, i)
+				p.HSet(ctx, k, args...)
+				p.PExpire(ctx, k, ttl)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	after, _, err := settled(ctx, srv, rdb)
+	if err != nil {
+		return 0, err
+	}
+	return float64(after-before) / float64(n), rdb.FlushAll(ctx).Err()
 }
 
 func hashArgs(m map[string]string) []any {
