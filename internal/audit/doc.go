@@ -5,7 +5,7 @@
 // Every security event of authsvc (see [Kinds]) is one stream entry with these fields, each
 // present only when it has a value:
 //
-//	k  kind (one of Kinds)            t  time, Unix milliseconds of the writer's clock
+//	k  kind (one of Kinds)            t  time (Unix ms), only when the id's time is not it
 //	c  client id                      a  agent id
 //	v  verification id                m  method
 //	o  outcome                        r  reason
@@ -28,9 +28,9 @@
 //
 //	audit_event(KEYS[3], NOW, ARGV[9], {'k', 'verified', 'c', client, 'v', id, 'm', m, 'i', ih})
 //
-// Pairs whose value is nil or the empty string are skipped; 't' is added. Entry ids are "<ms>-<seq>" with ms
+// Pairs whose value is nil or the empty string are skipped. Entry ids are "<ms>-<seq>" with ms
 // never below the stream's last id, so ids stay monotonic when one replica's clock is behind
-// another's; 't' keeps the writer's own time. Events no script writes (client_denied, erased,
+// another's; only then does 't' keep the writer's own time, and otherwise the id's ms are it. Events no script writes (client_denied, erased,
 // disclosure decisions taken without a script) go through [Writer], which runs the same function
 // in a small script of its own, alone ([Writer.Append]) or queued in the caller's pipeline
 // ([Writer.Script], [Writer.Args]).
@@ -51,7 +51,7 @@
 // # Reading
 //
 // [List] reads any number of streams in turn, oldest first within each, filtered by customer
-// pseudonym, verification, client and time ('t'), and pages with an opaque token. One call reads
+// pseudonym, verification, client and time ('t', or the id's), and pages with an opaque token. One call reads
 // at most 20 entries per event it may return, so a filter that matches little costs bounded work
 // per call and returns a token to continue. [Trail] is a deployment's view of it: it reads the
 // one stream of standalone Redis and Sentinel, or on Cluster the one stream of the customer or
