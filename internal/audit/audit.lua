@@ -12,8 +12,9 @@
 -- The entry id is "<ms>-*" with ms the larger of now_ms and the ms part of the stream's last id,
 -- so ids stay monotonic when this replica's clock is behind the one that wrote last. Entries
 -- whose id is older than now_ms - retention_ms are trimmed exactly (MINID, not "~"), the field
--- 't' records now_ms when the id's time is not now_ms (13 bytes of most entries saved: the id's
--- time is the event's time), and the stream's TTL is raised to retention_ms so an idle stream expires.
+-- 't' records now_ms when the stream was a second or more ahead of it (the id's time is the event's
+-- time to within a second otherwise: concurrent writers routinely lag the last id by a few ms, and
+-- an entry whose fields differ from its neighbours' costs its field names too), and the stream's TTL is raised to retention_ms so an idle stream expires.
 -- It reads no KEYS/ARGV and defines nothing global; every name below is local to it.
 local function audit_event(akey, now_ms, retention_ms, fields)
   local now = tonumber(now_ms)
@@ -38,7 +39,7 @@ local function audit_event(akey, now_ms, retention_ms, fields)
     end
     i = i + 2
   end
-  if ms ~= now then
+  if ms - now >= 1000 then
     cmd[#cmd + 1] = 't'
     cmd[#cmd + 1] = string.format('%.0f', now)
   end

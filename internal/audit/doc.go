@@ -5,7 +5,7 @@
 // Every security event of authsvc (see [Kinds]) is one stream entry with these fields, each
 // present only when it has a value:
 //
-//	k  kind (one of Kinds)            t  time (Unix ms), only when the id's time is not it
+//	k  kind (one of Kinds)            t  time (Unix ms), when the id's is a second or more later
 //	c  client id                      a  agent id
 //	v  verification id                m  method
 //	o  outcome                        r  reason
@@ -30,10 +30,11 @@
 //
 // Pairs whose value is nil or the empty string are skipped. Entry ids are "<ms>-<seq>" with ms
 // never below the stream's last id, so ids stay monotonic when one replica's clock is behind
-// another's; only then does 't' keep the writer's own time, and otherwise the id's ms are it. Events no script writes (client_denied, erased,
-// disclosure decisions taken without a script) go through [Writer], which runs the same function
-// in a small script of its own, alone ([Writer.Append]) or queued in the caller's pipeline
-// ([Writer.Script], [Writer.Args]).
+// another's. The id's ms are the event's time, exact to within a second: when the stream was a
+// second or more ahead of the writer's clock, 't' keeps the writer's own time. Events no script
+// writes (client_denied, erased, disclosure decisions taken without a script) go through
+// [Writer], which runs the same function in a small script of its own, alone ([Writer.Append])
+// or queued in the caller's pipeline ([Writer.Script], [Writer.Args]).
 //
 // # Retention
 //

@@ -147,7 +147,8 @@ func BenchmarkReport(b *testing.B) {
 		perSecond(mem.pending, mem.elapsed))
 	fmt.Fprintf(out, "  keys: %d -> %d (%.2f keys per verification)\n", mem.keysBefore, mem.keysAfter,
 		float64(mem.keysAfter-mem.keysBefore)/float64(mem.pending))
-	fmt.Fprintf(out, "  used_memory: %d -> %d bytes, %d once the audit stream is deleted\n", mem.before, mem.after, mem.afterTrail)
+	fmt.Fprintf(out, "  used_memory less client buffers: %d -> %d bytes, %d once the audit stream is deleted\n",
+		mem.before, mem.after, mem.afterTrail)
 	fmt.Fprintf(out, "  pending verification (its state)   %6.0f bytes       budget <= %d        %s\n",
 		state, pendingBudget, verdict(state, pendingBudget, "pending verification"))
 	fmt.Fprintf(out, "    the record alone (copies written raw: same key length, TTL)   %4.0f bytes\n", mem.recordAlone)

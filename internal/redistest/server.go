@@ -79,13 +79,32 @@ func (s *Server) Restart(t testing.TB) {
 // UsedMemory returns INFO memory "used_memory": the bytes Redis has allocated. Deltas of it over
 // many keys measure the memory cost per key (MEMORY USAGE under-counts).
 func (s *Server) UsedMemory(ctx context.Context) (int64, error) {
+	return s.memoryField(ctx, "used_memory")
+}
+
+// DataMemory is UsedMemory less what the server's clients hold ("mem_clients_normal": query
+// and reply buffers, which Redis grows and shrinks on its own schedule). Deltas of it measure
+// stored data without the noise of a busy connection pool.
+func (s *Server) DataMemory(ctx context.Context) (int64, error) {
+	used, err := s.memoryField(ctx, "used_memory")
+	if err != nil {
+		return 0, err
+	}
+	clients, err := s.memoryField(ctx, "mem_clients_normal")
+	if err != nil {
+		return 0, err
+	}
+	return used - clients, nil
+}
+
+func (s *Server) memoryField(ctx context.Context, name string) (int64, error) {
 	info, err := s.admin.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, err
 	}
-	v, ok := infoField(info, "used_memory")
+	v, ok := infoField(info, name)
 	if !ok {
-		return 0, fmt.Errorf("redistest: INFO memory has no used_memory")
+		return 0, fmt.Errorf("redistest: INFO memory has no %s", name)
 	}
 	return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 }
