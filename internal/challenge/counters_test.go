@@ -30,12 +30,12 @@ func sameTag(t *testing.T, f *fixture, n int) (tag string, users []string) {
 // TestSharedCountersPruned: identities whose verifications share a hash tag share
 // its counters hash; a new verification drops the fields no decision will read
 // again (a send log out of its window, a conversation pointer whose verification
-// is gone, failures out of the failure window) and keeps every field that still
-// decides something.
+// is gone, failures out of the failure window), at most once a minute per hash,
+// and keeps every field that still decides something.
 func TestSharedCountersPruned(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tag, users := sameTag(t, f, 11)
+	tag, users := sameTag(t, f, 12)
 	ikey := "v:{" + tag + "}:i"
 	ids := make([]string, len(users))
 	start := func(i int) *StartResult {
@@ -121,6 +121,22 @@ func TestSharedCountersPruned(t *testing.T) {
 	}
 	if count(after, ihs[1], 'f') != 1 || count(after, ihs[1], 't') != 1 {
 		t.Errorf("failure counters inside their window were dropped: %q", after)
+	}
+
+	// A hash is pruned at most once a minute: a pointer whose verification went
+	// just now stays until then.
+	if err := f.rdb.Del(ctx, recordKey(ids[7])).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ihs[11] = identity.IdentityHash(f.svc.keys, "x", users[11])
+	start(11)
+	if n := count(fields(), ihs[7], 'c'); n != 1 {
+		t.Errorf("pruned twice within a minute: identity 7 has %d conversation pointers", n)
+	}
+	f.clock.Advance(61 * time.Second)
+	start(11)
+	if n := count(fields(), ihs[7], 'c'); n != 0 {
+		t.Errorf("a minute later, the pointer to a gone verification is still there")
 	}
 
 	// Past the failure window: the failure counters go too.
