@@ -28,8 +28,9 @@ const pendingBudget = 512
 // eventBudget bounds one audit-trail entry, in bytes. The trail is not pending
 // state: it is kept for the audit retention (90 days by default) whatever becomes
 // of the verification, so it is budgeted per event for capacity planning
-// (BENCHMARKS.md, "The audit trail is budgeted apart").
-const eventBudget = 128
+// (BENCHMARKS.md, "The audit trail is budgeted apart"). 160 bytes hold the largest
+// regular entry, a known customer's with two 16-hex pseudonyms, with room.
+const eventBudget = 160
 
 // noopSender accepts every message and keeps nothing: the memory figure needs
 // records, not messages, and a recording sender would grow with the run.
@@ -52,12 +53,24 @@ type memResult struct {
 	listpackEntries, lpSize string
 	counters, counterFields int64   // identity counters hashes and their fields
 	recordAlone             float64 // bytes per copy of the sampled record written raw
+	named                   bool    // every start named its customer
+	customers               int64   // customer hashes the starts created (named only)
+	afterCustomers          int64   // used_memory once the customer hashes are deleted too
 }
 
 // statePerPending is the pending verifications' own state: the used_memory
-// delta without the audit stream.
+// delta without the audit stream and without the customer hashes.
 func (m memResult) statePerPending() float64 {
-	return float64(m.afterTrail-m.before) / float64(m.pending)
+	return float64(m.afterCustomers-m.before) / float64(m.pending)
+}
+
+// perCustomer is a customer hash's bytes (a start that names a customer with no
+// hash creates one holding its audit pseudonym key).
+func (m memResult) perCustomer() float64 {
+	if m.customers == 0 {
+		return 0
+	}
+	return float64(m.afterTrail-m.afterCustomers) / float64(m.customers)
 }
 
 // trailPerEvent is the audit stream's bytes per entry.
@@ -77,14 +90,15 @@ func (m memResult) eventsPerPending() float64 { return float64(m.events) / float
 
 // measureMemory starts a fresh redis-server and a service over it with a no-op
 // sender, creates pending verifications of pending distinct customers through
-// challenge.Service.Start on memWorkers goroutines, and measures used_memory
+// challenge.Service.Start on memWorkers goroutines (each naming its customer when
+// named), and measures used_memory
 // before and after (each reading once the server has settled).
-func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, error) {
+func measureMemory(ctx context.Context, tb testing.TB, pending int, named bool) (memResult, error) {
 	srv := redistest.Start(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: redisMaxRetries, PoolSize: memWorkers})
 	tb.Cleanup(func() { _ = rdb.Close() })
 	svc, _, _, _ := newService(tb, rdb, noopSender{})
-	res := memResult{pending: pending}
+	res := memResult{pending: pending, named: named}
 
 	start := func(run, count int) (*challenge.StartResult, error) {
 		var (
@@ -101,7 +115,11 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 					if n >= count {
 						return
 					}
-					r, e := svc.Start(ctx, customerN(run, n).startDomain())
+					req := customerN(run, n).startDomain()
+					if named {
+						req.CustomerID = fmt.Sprintf("cust-%d%08d", run, n)
+					}
+					r, e := svc.Start(ctx, req)
 					if e != nil {
 						errOnce.Do(func() { err = fmt.Errorf("Start %d: %w", n, e) })
 						return
@@ -148,6 +166,16 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 	if res.afterTrail, _, err = settled(ctx, srv, rdb); err != nil {
 		return res, err
 	}
+	// The customer hashes' share: delete them and measure again.
+	res.afterCustomers = res.afterTrail
+	if named {
+		if res.customers, err = deleteMatching(ctx, rdb, "v:{*}:c:*"); err != nil {
+			return res, err
+		}
+		if res.afterCustomers, _, err = settled(ctx, srv, rdb); err != nil {
+			return res, err
+		}
+	}
 
 	// One record, for the breakdown. Its key follows the layout of DESIGN.md,
 	// "State in Redis": v:{tag}:<id>, the tag being the id's first part.
@@ -182,6 +210,24 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int) (memResult, 
 	}
 	res.recordAlone, err = measureRecordAlone(ctx, srv, rdb, pending, res.fields, len(res.recordKey), ttl)
 	return res, err
+}
+
+// deleteMatching deletes every key matching pattern and returns how many there were.
+func deleteMatching(ctx context.Context, rdb *redis.Client, pattern string) (int64, error) {
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return 0, err
+	}
+	for lo := 0; lo < len(keys); lo += 1000 {
+		if err := rdb.Del(ctx, keys[lo:min(lo+1000, len(keys))]...).Err(); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(keys)), nil
 }
 
 // countersHashes counts the identity counters hashes ("v:{tag}:i") and their fields.

@@ -144,7 +144,7 @@ func flatRecord(v any) record {
 // usable are the factors of kind that may complete the verification: those
 // enrolled before it was created.
 func (st *factorState) usable(kind identity.Kind) []identity.Factor {
-	created := st.rec.time("cs")
+	created := st.rec.time("ct")
 	var out []identity.Factor
 	for _, f := range st.factors {
 		if f.Kind == kind && f.Created.Before(created) {

@@ -44,10 +44,12 @@ func (s *Service) view(r record, id string, now time.Time) *Verification {
 // AGENT_FIELD): keep "ag" where it is. Package identity's erasure reads the first
 // two (network, user id).
 //
-// Two fields are derived rather than stored: the methods sent ("me") are the
-// delivered method "dv", and the creation time "ct" is the expiry "ex" less the
-// lifetime "tt" (ms), which is 6 digits where a time is 13.
-var packedFields = []string{"nw", "ui", "hm", "cu", "mi", "au", "sc", "ag", "cv", "dk", "dm", "lo", "tt", "hk"}
+// Some fields are derived rather than stored: the methods sent ("me") are the
+// delivered method "dv"; the creation time "ct" is the expiry "ex" less the
+// lifetime "tt" (ms), which is 6 digits where a time is 13 (prelude.lua reads "tt"
+// as the 12th packed field, TT_FIELD); the destination kind "dk" is told by its
+// mask "dm" (an email mask has an @, a phone mask never does).
+var packedFields = []string{"nw", "ui", "hm", "cu", "mi", "au", "sc", "ag", "cv", "dm", "lo", "tt", "hk"}
 
 // macLen is how much of a keyed hash a record keeps of a code, a link token or a
 // destination: 64 bits. The MAC key never reaches Redis, so a reader of Redis can
@@ -99,6 +101,12 @@ func (r record) unpack() {
 		r["ct"] = strconv.FormatInt(ex-tt, 10)
 	}
 	r["me"] = r["dv"]
+	switch {
+	case strings.Contains(r["dm"], "@"):
+		r["dk"] = strconv.Itoa(int(Email))
+	case r["dm"] != "":
+		r["dk"] = strconv.Itoa(int(Phone))
+	}
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }

@@ -438,7 +438,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		"nw": r.Identity.Network, "ui": r.Identity.UserID, "hm": maskHandle(r.Identity.Handle),
 		"cu": customer, "mi": strconv.Itoa(int(r.MinAssurance)),
 		"au": r.Audience, "sc": strings.Join(r.Scopes, " "), "ag": r.AgentID, "cv": r.ConversationID,
-		"dk": strconv.Itoa(int(dest.Kind)), "dm": dest.mask(), "lo": locale, "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
+		"dm": dest.mask(), "lo": locale, "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
 	}
 	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
 	fields := []any{"st", int(Pending), "cl", r.ClientID, "ex", ms(expires), "fp", string(fp[:8]), "ih", ih}
@@ -448,9 +448,10 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		fields = append(fields, "dl", int(DeliveryNotNeeded))
 	}
 	if ch != "" {
-		// The customer's hash and the creation time, for the factor scripts: a factor
-		// enrolled after this moment can never complete this verification.
-		fields = append(fields, "ck", ch, "cs", ms(now))
+		// The customer's hash, for the factor scripts (and the audit trail's
+		// pseudonyms). A factor enrolled at or after the creation time (ex - tt) can
+		// never complete this verification.
+		fields = append(fields, "ck", ch)
 	}
 	if codeHash != "" {
 		fields = append(fields, "co", codeHash)

@@ -9,12 +9,24 @@
 local PUBCMD = ARGV[1]
 local NOW = tonumber(ARGV[2])
 
+-- pseudonyms returns the audit pseudonyms of an identity ih and a customer ck under
+-- the customer's own key 'pk' in its hash ckey (16 hex digits each), or two empty
+-- strings once the key is gone: erasing the customer deletes the key (package
+-- identity), and no event written after or before can be tied to anyone again.
+local function pseudonyms(ckey, ih, ck)
+  local pk = redis.call('HGET', ckey, 'pk')
+  if not pk then
+    return '', ''
+  end
+  return string.sub(redis.sha1hex(pk .. ih), 1, 16), string.sub(redis.sha1hex(pk .. ck), 1, 16)
+end
+
 -- Audit (package audit's audit_event is prepended before this prelude). Go passes the
 -- audit stream as the last key and "A<retention ms>" as the last argument; every event
 -- a script writes is also returned to Go (see the wrapper in store.go), which mirrors
--- it to the structured audit log. A known customer's record keeps the pseudonyms in
--- 'ax': "<identity pseudonym>\31<customer pseudonym>"; otherwise the identity's keyed
--- hash 'ih' names the identity.
+-- it to the structured audit log. A known customer's events name the identity and the
+-- customer by pseudonyms made with the customer's key (pseudonyms()); otherwise the
+-- identity's keyed hash 'ih' names the identity.
 local AKEY = KEYS[#KEYS]
 local ARET = tonumber(string.match(ARGV[#ARGV] or '', '^A(%d+)$'))
 local AUDITED = {}
@@ -58,9 +70,13 @@ local function audit(rec, kind, extra)
   -- events the run writes about it (a completion writes two).
   local who = AUDIT_WHO[rec]
   if not who then
-    local cl, ax, ih = unpack(redis.call('HMGET', rec, 'cl', 'ax', 'ih'))
-    local ip, up = string.match(ax or '', '^([^\031]*)\031([^\031]*)$')
-    who = {cl = cl or '', ip = ip or ih or '', up = up or '', agent = packed_field(rec, AGENT_FIELD)}
+    local cl, ck, ih = unpack(redis.call('HMGET', rec, 'cl', 'ck', 'ih'))
+    who = {cl = cl or '', ip = ih or '', up = '', agent = packed_field(rec, AGENT_FIELD)}
+    if ck then
+      -- A known customer's pseudonyms are made with its own key (pseudonyms()); with
+      -- the key erased, the events name no one.
+      who.ip, who.up = pseudonyms(string.match(rec, '^(v:{[^}]*}:)') .. 'c:' .. ck, ih or '', ck)
+    end
     AUDIT_WHO[rec] = who
   end
   local dv, vm, em = unpack(redis.call('HMGET', rec, 'dv', 'vm', 'em'))
@@ -307,6 +323,13 @@ local function verified(rec, m, lv, vx, ttl)
   end
 end
 
+-- created_at is when the verification rec was created (ms): its expiry less its
+-- lifetime, the 12th packed field (record.go).
+local TT_FIELD = 12
+local function created_at(rec)
+  return tonumber(redis.call('HGET', rec, 'ex')) - (tonumber(packed_field(rec, TT_FIELD)) or 0)
+end
+
 -- factor_ok tells whether the customer hash ckey still holds factor fid of kind,
 -- enrolled before the verification rec was created: a factor enrolled during a
 -- verification can never complete it, and a removed one stops working at once.
@@ -319,7 +342,7 @@ local function factor_ok(ckey, fid, kind, rec)
     return false
   end
   local k, created = string.match(v, '^(%d)|(%d+)|')
-  local ct = tonumber(redis.call('HGET', rec, 'cs') or '0')
+  local ct = created_at(rec)
   return k == kind and tonumber(created) < ct
 end
 

@@ -8,13 +8,7 @@
 -- scope, ARGV[9] the masked destination.
 local ip, up = ARGV[6], ''
 if ARGV[7] ~= '' then
-  local pk = redis.call('HGET', KEYS[2], 'pk')
-  if pk then
-    ip = string.sub(redis.sha1hex(pk .. ARGV[6]), 1, 16)
-    up = string.sub(redis.sha1hex(pk .. ARGV[7]), 1, 16)
-  else
-    ip = ''
-  end
+  ip, up = pseudonyms(KEYS[2], ARGV[6], ARGV[7])
 end
 audit(KEYS[1], 'send_failed', {'c', ARGV[3], 'a', ARGV[4], 'm', ARGV[5], 'i', ip, 'u', up,
   'o', 'limited', 'r', ARGV[8], 'd', ARGV[9]})

@@ -122,20 +122,14 @@ if not ck then
     redis.call('HSET', rec, 'lc', linked)
   end
 end
-if ck then
+if ck and not redis.call('HGET', KEYS[3], 'pk') then
   -- The audit trail names the customer and identity by pseudonyms under the
-  -- customer's own key: erasing the customer deletes the key, and its entries can
-  -- no longer be tied to anyone.
-  local pk = redis.call('HGET', KEYS[3], 'pk')
-  if not pk then
-    pk = ARGV[17]
-    redis.call('HSET', KEYS[3], 'pk', pk)
-    if redis.call('PTTL', KEYS[3]) < 0 then
-      redis.call('PEXPIRE', KEYS[3], ARGV[18])
-    end
+  -- customer's own key (prelude: pseudonyms): erasing the customer deletes the key,
+  -- and its entries can no longer be tied to anyone.
+  redis.call('HSET', KEYS[3], 'pk', ARGV[17])
+  if redis.call('PTTL', KEYS[3]) < 0 then
+    redis.call('PEXPIRE', KEYS[3], ARGV[18])
   end
-  redis.call('HSET', rec, 'ax', string.sub(redis.sha1hex(pk .. ih), 1, 16) .. '\031'
-    .. string.sub(redis.sha1hex(pk .. ck), 1, 16))
 end
 audit(rec, 'started', {'d', ARGV[19]})
 redis.call('PEXPIRE', rec, ARGV[5])
