@@ -61,6 +61,9 @@ type clientSet struct {
 	// digest is the SHA-256 of the file the set was read from, so that Reload
 	// can tell an unchanged file.
 	digest [sha256.Size]byte
+	// replaced is closed when Reload replaces this set, so that open streams
+	// authenticated against it check their credentials again.
+	replaced chan struct{}
 }
 
 type clientEntry struct {
@@ -143,7 +146,7 @@ func (c *Clients) Reload() (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	c.cur.Store(set)
+	close(c.cur.Swap(set).replaced)
 	return true, nil
 }
 
@@ -337,7 +340,7 @@ func newClientSet(entries []clientEntry) (*clientSet, error) {
 			byCert[e.cert] = i
 		}
 	}
-	return &clientSet{entries: entries, byCert: byCert}, nil
+	return &clientSet{entries: entries, byCert: byCert, replaced: make(chan struct{})}, nil
 }
 
 // lookup returns the client whose key is key, in the set in force.
@@ -411,7 +414,11 @@ func errKeyNotCert(cause error) error {
 // the call sends one, must be valid and, with a certificate, be the key of the
 // same client. A call with neither is refused as a missing key.
 func (a *authenticator) authenticate(ctx context.Context) (context.Context, error) {
-	set := a.clients.current()
+	return a.authenticateIn(ctx, a.clients.current())
+}
+
+// authenticateIn is authenticate against one version of the clients.
+func (a *authenticator) authenticateIn(ctx context.Context, set *clientSet) (context.Context, error) {
 	var byCert *Client
 	if leaf := verifiedLeaf(ctx); leaf != nil {
 		c, err := set.lookupCert(leaf)
@@ -455,15 +462,58 @@ func (a *authenticator) unary(ctx context.Context, req any, info *grpc.UnaryServ
 	return handler(ctx, req)
 }
 
+// stream authenticates a stream like a unary call, and then again each time the
+// clients are reloaded while it is open: a stream whose key or certificate was
+// revoked, or whose client may no longer call its RPC, ends at once with the
+// status a new call would get, instead of living on for as long as the client
+// keeps it open.
 func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if exempt(info.FullMethod) {
 		return handler(srv, ss)
 	}
-	ctx, err := a.authenticate(ss.Context())
+	set := a.clients.current()
+	ctx, err := a.authenticateIn(ss.Context(), set)
 	if err != nil {
 		return err
 	}
-	return handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go a.recheck(ctx, ss.Context(), set, info.FullMethod, cancel)
+	err = handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
+	var r revoked
+	if errors.As(context.Cause(ctx), &r) {
+		return r.err
+	}
+	return err
+}
+
+// revoked is why a stream was ended by a reload of the clients: r.err is the
+// status a new call would have got.
+type revoked struct{ err error }
+
+func (r revoked) Error() string { return r.err.Error() }
+
+// recheck waits for the clients set to be replaced while ctx lives, and cancels
+// the stream when its original call (orig) no longer authenticates, or its client
+// may no longer call fullMethod.
+func (a *authenticator) recheck(ctx, orig context.Context, set *clientSet, fullMethod string, cancel context.CancelCauseFunc) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-set.replaced:
+		}
+		set = a.clients.current()
+		authed, err := a.authenticateIn(orig, set)
+		if err == nil {
+			c, _ := clientFrom(authed)
+			err = c.perms.authorize(fullMethod, nil)
+		}
+		if err != nil {
+			cancel(revoked{err})
+			return
+		}
+	}
 }
 
 // contextStream is a ServerStream with a derived context.

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -571,4 +572,71 @@ func TestCertNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("certNames = %v, want %v", got, want)
 	}
+}
+
+// TestClientsReloadEndsRevokedWatches: a WatchVerification stream is checked
+// again when the clients file is reloaded. A stream whose key was revoked ends
+// UNAUTHENTICATED, one whose client may no longer watch ends PERMISSION_DENIED,
+// and a stream whose client is unchanged goes on receiving.
+func TestClientsReloadEndsRevokedWatches(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t, tls.VerifyClientCertIfGiven)
+	plain := authsvcv1.NewVerificationServiceClient(f.dial(t, nil))
+	tool := authsvcv1.NewVerificationServiceClient(f.dial(t, &f.certTool))
+	watch := func(vc authsvcv1.VerificationServiceClient, key, requestID string) (string, authsvcv1.VerificationService_WatchVerificationClient) {
+		t.Helper()
+		req := validStart(requestID)
+		if key == "" {
+			req.Audience, req.Scopes = audience, []string{"orders:read"}
+		}
+		res, err := vc.StartVerification(as(t, key), req)
+		if err != nil {
+			t.Fatalf("StartVerification: %v", err)
+		}
+		id := res.GetVerification().GetVerificationId()
+		ctx, cancel := context.WithTimeout(as(t, key), 20*time.Second)
+		t.Cleanup(cancel)
+		w, err := vc.WatchVerification(ctx, &authsvcv1.WatchVerificationRequest{VerificationId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Recv(); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		return id, w
+	}
+	idA, watchA := watch(plain, keyA, "rw-a")
+	_, watchB := watch(plain, keyB, "rw-b")
+	_, watchTool := watch(tool, "", "rw-tool")
+
+	// B's key is revoked; the tool may no longer watch; A is unchanged.
+	writeFile(t, f.path, `{"clients": [
+	  {"id": "`+clientA+`", "api_key_sha256": "`+sumHex(keyA)+`", "cert": {"uri_san": "`+sanA+`"},
+	   "rpcs": ["*"], "audiences": ["*"], "scopes": ["*"]},
+	  {"id": "`+clientTool+`", "cert": {"dns_san": "`+sanTool+`"},
+	   "rpcs": ["StartVerification", "GetVerification", "CancelVerification"],
+	   "audiences": ["`+audience+`"], "scopes": ["orders:read"]}
+	]}`)
+	if changed, err := f.clients.Reload(); !changed || err != nil {
+		t.Fatalf("Reload = %v, %v", changed, err)
+	}
+	_, err := watchB.Recv()
+	wantUnauthenticated(t, err, ReasonAPIKeyInvalid)
+	_, err = watchTool.Recv()
+	if ei := errorInfo(t, wantCode(t, err, codes.PermissionDenied)); ei.GetReason() != ReasonRPCNotAllowed {
+		t.Errorf("tool's watch ended with %v, want %s", ei, ReasonRPCNotAllowed)
+	}
+
+	// A's watch lives on: it sees its verification canceled.
+	if _, err := plain.CancelVerification(as(t, keyA), &authsvcv1.CancelVerificationRequest{VerificationId: idA, RequestId: "rw-cancel"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := watchA.Recv()
+	if err != nil {
+		t.Fatalf("A's watch after the reload: %v", err)
+	}
+	if s := got.GetVerification().GetState(); s != authsvcv1.State_STATE_CANCELED {
+		t.Errorf("A's watch saw %v, want CANCELED", s)
+	}
+	checkLogsClean(t, f.logs.String())
 }
