@@ -42,6 +42,7 @@ import (
 //	AUTHSVC_HTTP_ADDR                     :8080 / 127.0.0.1:8080           customer pages, /.well-known/jwks.json, health
 //	AUTHSVC_METRICS_ADDR                  :9090 / 127.0.0.1:9090           Prometheus /metrics only
 //	AUTHSVC_TLS_CERT_FILE, _KEY_FILE      (none)                           PEM certificate and key: serve gRPC and HTTP over TLS; both or neither (TLS usually ends at the ingress)
+//	AUTHSVC_TLS_RELOAD                    1m                               how often the certificate, key and client CA files are re-read, so a renewed certificate or CA needs no restart (1s to 1h)
 //	AUTHSVC_CLIENT_CA_FILE                (none)                           PEM CA bundle of client certificates: gRPC asks for one and verifies it (mutual TLS); needs the TLS pair
 //	AUTHSVC_CLIENT_AUTH                   any                              any: a client certificate, an API key or both | mtls-only: the TLS handshake requires a client certificate
 //	AUTHSVC_GRPC_REFLECTION               false / true                     register gRPC server reflection
@@ -163,6 +164,8 @@ type ListenConfig struct {
 	// ClientAuth is clientAuthAny or clientAuthMTLSOnly; it matters only with
 	// ClientCAFile.
 	ClientAuth string
+	// TLSReload is how often the certificate, key and client CA files are re-read.
+	TLSReload time.Duration
 	// Reflection registers gRPC server reflection.
 	Reflection bool
 	// ShutdownDrain is how long health reports NOT_SERVING before the servers stop.
@@ -272,6 +275,7 @@ const (
 	defaultPublishLead     = assertion.DefaultPublishLead
 	defaultKeysReload      = time.Minute
 	defaultClientsReload   = 30 * time.Second
+	defaultTLSReload       = time.Minute
 	// minPublishLead is the JWKS document's cache lifetime (max-age=300).
 	minPublishLead         = 5 * time.Minute
 	defaultVerificationTTL = 10 * time.Minute
@@ -526,6 +530,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	}
 	c.Listen.TLSCertFile = r.file("AUTHSVC_TLS_CERT_FILE", false, "")
 	c.Listen.TLSKeyFile = r.file("AUTHSVC_TLS_KEY_FILE", false, "")
+	c.Listen.TLSReload = r.duration("AUTHSVC_TLS_RELOAD", defaultTLSReload, time.Second, time.Hour)
 	if (c.Listen.TLSCertFile == "") != (c.Listen.TLSKeyFile == "") {
 		r.addf("AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE: set both (serve TLS) or neither (TLS ends at the ingress)")
 	}

@@ -199,7 +199,7 @@ func TestLoadSecretsClientAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec.clientCAs == nil {
+	if sec.serving == nil || sec.serving.cur.Load().clientCAs == nil {
 		t.Fatal("no client CAs loaded")
 	}
 

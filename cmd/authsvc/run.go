@@ -197,8 +197,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// gRPC serves TLS itself (not through a TLS listener) so that the
 	// authenticator sees the client certificate of each connection.
 	var grpcTLS *tls.Config
-	if sec.tls != nil {
-		grpcTLS = grpcTLSConfig(sec.tls, sec.clientCAs, cfg.Listen.ClientAuth)
+	if sec.serving != nil {
+		grpcTLS = sec.serving.grpcConfig()
 	}
 	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer, EnrollmentWindow: cfg.Enrollment.Window, TLS: grpcTLS},
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg,
@@ -250,8 +250,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// http/1.1 ALPN protocols.
 	grpcLis := lis.grpc
 	serveHTTP := func() error { return httpSrv.Serve(lis.http) }
-	if sec.tls != nil {
-		httpSrv.TLSConfig = tlsConfig(sec.tls)
+	if sec.serving != nil {
+		httpSrv.TLSConfig = sec.serving.httpConfig()
 		serveHTTP = func() error { return httpSrv.ServeTLS(lis.http, "", "") }
 	}
 	addrs := Addrs{
@@ -286,9 +286,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !cfg.Dev.Enabled && cfg.ClientsReload > 0 {
 		wg.Go(func() { reloadClients(reloadCtx, sec.clients, cfg, log) })
 	}
+	// And the serving certificate and client CA bundle, so that a renewed
+	// certificate needs no restart either.
+	if sec.serving != nil && cfg.Listen.TLSReload > 0 {
+		wg.Go(func() { reloadTLS(reloadCtx, sec.serving, cfg.Listen.TLSReload, log) })
+	}
 
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
-		"public_url", addrs.PublicURL, "tls", sec.tls != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)
+		"public_url", addrs.PublicURL, "tls", sec.serving != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)
 	if cfg.Dev.Enabled {
 		printBanner(stdout, cfg, addrs)
 	}

@@ -29,11 +29,9 @@ type secrets struct {
 	keyring *assertion.Keyring
 	clients *grpcapi.Clients
 	redis   redisSecrets
-	// tls is the serving certificate; nil when TLS ends at the ingress.
-	tls *tls.Certificate
-	// clientCAs verify client certificates on the gRPC listener; nil when
-	// clients authenticate by API key only.
-	clientCAs *x509.CertPool
+	// serving is the serving certificate and, when clients may present
+	// certificates, the client CA bundle; nil when TLS ends at the ingress.
+	serving *servingTLS
 	// email and sms are the senders built from the delivery settings; in dev
 	// mode both are the outbox.
 	email, sms challenge.Sender
@@ -82,15 +80,8 @@ func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 		}
 	}
 	if cfg.Listen.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile)
-		if err != nil {
-			fail(fmt.Errorf("AUTHSVC_TLS_CERT_FILE / AUTHSVC_TLS_KEY_FILE: %w", err))
-		} else {
-			s.tls = &cert
-		}
-	}
-	if p := cfg.Listen.ClientCAFile; p != "" {
-		if s.clientCAs, err = readCAFile("AUTHSVC_CLIENT_CA_FILE", p); err != nil {
+		if s.serving, err = loadServingTLS(cfg.Listen.TLSCertFile, cfg.Listen.TLSKeyFile, cfg.Listen.ClientCAFile,
+			cfg.Listen.ClientAuth); err != nil {
 			fail(err)
 		}
 	}
@@ -288,18 +279,13 @@ func grpcTLSConfig(cert *tls.Certificate, clientCAs *x509.CertPool, clientAuth s
 
 // clientAuthMode names how gRPC callers authenticate, for the start-up log.
 func clientAuthMode(cfg *Config, sec *secrets) string {
-	if sec.clientCAs == nil {
+	if sec.serving == nil || !sec.serving.hasClientCA() {
 		return "api-key"
 	}
 	return cfg.Listen.ClientAuth
 }
 
-// tlsConfig returns the serving TLS configuration for cert with the ALPN
-// protocols given.
-func tlsConfig(cert *tls.Certificate, protos ...string) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{*cert},
-		NextProtos:   protos,
-	}
+// tlsConfig returns the serving TLS configuration for cert.
+func tlsConfig(cert *tls.Certificate) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
 }
