@@ -16,8 +16,8 @@ import (
 )
 
 // handshake runs a TLS handshake between server and client over loopback TCP
-// and returns the server's error and the certificate the server presented.
-func handshake(t *testing.T, server, client *tls.Config) (serverErr error, presented []byte) {
+// and returns the certificate the server presented and the server's error.
+func handshake(t *testing.T, server, client *tls.Config) (presented []byte, serverErr error) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr error, prese
 		presented = c.ConnectionState().PeerCertificates[0].Raw
 		_, _ = c.Write([]byte{1})
 	}
-	return <-done, presented
+	return presented, <-done
 }
 
 // TestServingTLSReload: a renewed certificate and a new client CA bundle are
@@ -71,20 +71,20 @@ func TestServingTLSReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from1, from2 := ca1.issue(t, certClientSAN), tls.Certificate{}
+	from1 := ca1.issue(t, certClientSAN)
 	client := func(roots *x509.CertPool, cert tls.Certificate) *tls.Config {
 		return &tls.Config{RootCAs: roots, ServerName: testHost, MinVersion: tls.VersionTLS12,
 			NextProtos: []string{"h2"}, Certificates: []tls.Certificate{cert}}
 	}
 	servedA := s.cur.Load().cert.Certificate[0]
-	if err, got := handshake(t, s.grpcConfig(), client(rootsA, from1)); err != nil || !bytes.Equal(got, servedA) {
+	if got, err := handshake(t, s.grpcConfig(), client(rootsA, from1)); err != nil || !bytes.Equal(got, servedA) {
 		t.Fatalf("before the reload: %v", err)
 	}
 
 	// cert-manager renews the certificate; the CA bundle now holds CA 2 only.
 	certB, keyB, rootsB, _ := selfSigned(t, testHost)
 	ca2 := newClientCA(t)
-	from2 = ca2.issue(t, certClientSAN)
+	from2 := ca2.issue(t, certClientSAN)
 	writeTestFile(t, certFile, certB)
 	writeTestFile(t, keyFile, keyB)
 	writeTestFile(t, caFile, ca2.pem)
@@ -92,13 +92,13 @@ func TestServingTLSReload(t *testing.T) {
 		t.Fatalf("Reload = %v, %v", changed, err)
 	}
 	servedB := s.cur.Load().cert.Certificate[0]
-	if err, got := handshake(t, s.grpcConfig(), client(rootsB, from2)); err != nil || !bytes.Equal(got, servedB) {
+	if got, err := handshake(t, s.grpcConfig(), client(rootsB, from2)); err != nil || !bytes.Equal(got, servedB) {
 		t.Fatalf("gRPC after the reload: %v", err)
 	}
-	if err, _ := handshake(t, s.grpcConfig(), client(rootsB, from1)); err == nil {
+	if _, err := handshake(t, s.grpcConfig(), client(rootsB, from1)); err == nil {
 		t.Error("a client certificate of the removed CA was accepted after the reload")
 	}
-	if _, got := handshake(t, s.httpConfig(), &tls.Config{RootCAs: rootsB, ServerName: testHost, MinVersion: tls.VersionTLS12}); !bytes.Equal(got, servedB) {
+	if got, _ := handshake(t, s.httpConfig(), &tls.Config{RootCAs: rootsB, ServerName: testHost, MinVersion: tls.VersionTLS12}); !bytes.Equal(got, servedB) {
 		t.Error("HTTP does not serve the renewed certificate")
 	}
 
@@ -107,7 +107,7 @@ func TestServingTLSReload(t *testing.T) {
 	if changed, err := s.Reload(); changed || err == nil || !strings.Contains(err.Error(), "AUTHSVC_TLS_CERT_FILE / AUTHSVC_TLS_KEY_FILE") {
 		t.Fatalf("Reload of a mismatched pair = %v, %v", changed, err)
 	}
-	if err, got := handshake(t, s.grpcConfig(), client(rootsB, from2)); err != nil || !bytes.Equal(got, servedB) {
+	if got, err := handshake(t, s.grpcConfig(), client(rootsB, from2)); err != nil || !bytes.Equal(got, servedB) {
 		t.Fatalf("after a failed reload: %v", err)
 	}
 	writeTestFile(t, keyFile, keyB)
