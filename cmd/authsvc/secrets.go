@@ -127,6 +127,15 @@ func keyringOptions(cfg *Config, log *slog.Logger) assertion.KeyringOptions {
 // reloadKeys re-reads the signing-keys directory every period until ctx is done.
 // A failed reload keeps the keys in use and is logged.
 func reloadKeys(ctx context.Context, ring *assertion.Keyring, period time.Duration, log *slog.Logger) {
+	every(ctx, period, func() {
+		if err := ring.Reload(); err != nil {
+			log.Error("reload signing keys; the keys in use are kept", "err", err)
+		}
+	})
+}
+
+// every runs f every period until ctx is done.
+func every(ctx context.Context, period time.Duration, f func()) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -134,9 +143,7 @@ func reloadKeys(ctx context.Context, ring *assertion.Keyring, period time.Durati
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := ring.Reload(); err != nil {
-				log.Error("reload signing keys; the keys in use are kept", "err", err)
-			}
+			f()
 		}
 	}
 }
@@ -163,25 +170,18 @@ func unusableClients(cfg *Config, clients *grpcapi.Clients) error {
 // failed reload keeps the clients in use and is logged; so is a new file whose
 // clients cannot authenticate (see unusableClients), which is used anyway.
 func reloadClients(ctx context.Context, clients *grpcapi.Clients, cfg *Config, log *slog.Logger) {
-	t := time.NewTicker(cfg.ClientsReload)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			changed, err := clients.Reload()
-			switch {
-			case err != nil:
-				log.Error("reload api clients; the clients in use are kept", "err", err)
-			case changed:
-				log.Info("api clients reloaded")
-				if err := unusableClients(cfg, clients); err != nil {
-					log.Warn("reloaded api clients include clients that cannot authenticate", "err", err)
-				}
+	every(ctx, cfg.ClientsReload, func() {
+		changed, err := clients.Reload()
+		switch {
+		case err != nil:
+			log.Error("reload api clients; the clients in use are kept", "err", err)
+		case changed:
+			log.Info("api clients reloaded")
+			if err := unusableClients(cfg, clients); err != nil {
+				log.Warn("reloaded api clients include clients that cannot authenticate", "err", err)
 			}
 		}
-	}
+	})
 }
 
 // newSMTPSender builds the SMTP sender from its settings and files.

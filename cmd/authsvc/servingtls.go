@@ -26,10 +26,12 @@ type servingTLS struct {
 	cur                       atomic.Pointer[tlsMaterial]
 }
 
-// tlsMaterial is one version of the files, immutable once read.
+// tlsMaterial is one version of the files, immutable once read, with the gRPC
+// handshake configuration built from it once.
 type tlsMaterial struct {
 	cert      *tls.Certificate
 	clientCAs *x509.CertPool // nil without a client CA file
+	grpc      *tls.Config    // grpcTLSConfig of cert and clientCAs, h2 as ALPN
 	digest    [sha256.Size]byte
 }
 
@@ -69,6 +71,8 @@ func (s *servingTLS) read() (*tlsMaterial, error) {
 			return nil, fmt.Errorf("AUTHSVC_CLIENT_CA_FILE: %s holds no PEM certificate", s.caFile)
 		}
 	}
+	m.grpc = grpcTLSConfig(m.cert, m.clientCAs, s.clientAuth)
+	m.grpc.NextProtos = []string{"h2"}
 	m.digest = sha256.Sum256(bytes.Join([][]byte{certPEM, keyPEM, caPEM}, []byte{0}))
 	return m, nil
 }
@@ -94,17 +98,14 @@ func (s *servingTLS) Reload() (changed bool, err error) {
 // hasClientCA tells whether client certificates are verified on gRPC.
 func (s *servingTLS) hasClientCA() bool { return s.caFile != "" }
 
-// grpcConfig is the gRPC listener's TLS configuration: each handshake gets
-// grpcTLSConfig of the material in use, with h2 as its ALPN protocol.
+// grpcConfig is the gRPC listener's TLS configuration: each handshake gets the
+// configuration of the material in use.
 func (s *servingTLS) grpcConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2"},
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			m := s.cur.Load()
-			c := grpcTLSConfig(m.cert, m.clientCAs, s.clientAuth)
-			c.NextProtos = []string{"h2"}
-			return c, nil
+			return s.cur.Load().grpc, nil
 		},
 	}
 }
@@ -124,20 +125,13 @@ func (s *servingTLS) httpConfig() *tls.Config {
 // failed reload (a half-written Secret, a key that does not match) keeps the
 // material in use and is logged.
 func reloadTLS(ctx context.Context, s *servingTLS, period time.Duration, log *slog.Logger) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			changed, err := s.Reload()
-			switch {
-			case err != nil:
-				log.Error("reload serving TLS; the certificate in use is kept", "err", err)
-			case changed:
-				log.Info("serving TLS reloaded")
-			}
+	every(ctx, period, func() {
+		changed, err := s.Reload()
+		switch {
+		case err != nil:
+			log.Error("reload serving TLS; the certificate in use is kept", "err", err)
+		case changed:
+			log.Info("serving TLS reloaded")
 		}
-	}
+	})
 }
