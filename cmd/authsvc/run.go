@@ -172,7 +172,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
 		AuditRetention:  cfg.Audit.Retention,
 		AuditPerTag:     target.Mode == redisCluster,
-	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log, identity.WithAuditLog(auditLog))
+	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log, identity.WithAuditLog(auditLog),
+		identity.WithNotifier(router))
 	if err != nil {
 		return fmt.Errorf("build identity store: %w", err)
 	}
@@ -188,7 +189,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		AuditRetention:    cfg.Audit.Retention,
 		CustomerRetention: cfg.Enrollment.Retention,
 	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg),
-		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa, CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout}),
+		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
+			CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}),
 		challenge.WithAuditLog(auditLog))
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)

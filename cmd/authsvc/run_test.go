@@ -205,7 +205,8 @@ func TestDevModeEndToEnd(t *testing.T) {
 		t.Errorf("ListIdentities = %v, %v", ids, err)
 	}
 	enroll, err := ec.CreateEnrollmentLink(c.ctx(t), &authsvcv1.CreateEnrollmentLinkRequest{CustomerId: "cust-1001",
-		Method: authsvcv1.Method_METHOD_WEBAUTHN, VerificationId: id})
+		Method: authsvcv1.Method_METHOD_WEBAUTHN, VerificationId: id,
+		Destination: &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: email}}})
 	if err != nil || !strings.HasPrefix(enroll.GetEnrollmentUrl(), in.addrs.PublicURL+"/e/") ||
 		!strings.Contains(enroll.GetDmText(), enroll.GetEnrollmentUrl()) {
 		t.Errorf("CreateEnrollmentLink = %v, %v", enroll, err)

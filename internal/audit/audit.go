@@ -25,6 +25,7 @@ const (
 	DisclosureDenied  = "disclosure_denied"
 	FactorEnrolled    = "factor_enrolled"
 	FactorRemoved     = "factor_removed"
+	FactorReported    = "factor_reported"
 	IdentityLinked    = "identity_linked"
 	IdentityUnlinked  = "identity_unlinked"
 	Erased            = "erased"
@@ -34,7 +35,7 @@ const (
 // Kinds lists every kind of event.
 var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
-	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved,
+	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
 	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
 }
 

@@ -202,7 +202,7 @@ func TestKinds(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if len(seen) != 18 {
-		t.Errorf("%d kinds, want 18", len(seen))
+	if len(seen) != 19 {
+		t.Errorf("%d kinds, want 19", len(seen))
 	}
 }

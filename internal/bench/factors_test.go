@@ -35,24 +35,24 @@ func enrollToken(url string) string {
 // (a confirmation code never can).
 func (s *stack) enroll(ctx context.Context, id string) (*enrolled, error) {
 	e := &enrolled{id: id}
-	url, _, err := s.ids.CreateEnrollment(ctx, clientID, id, identity.KindTOTP, "en")
+	url, _, err := s.ids.CreateEnrollment(ctx, clientID, id, identity.KindTOTP, "en", nil)
 	if err != nil {
 		return nil, fmt.Errorf("enroll TOTP: %w", err)
 	}
-	if _, e.seed, err = s.ids.BeginTOTP(ctx, enrollToken(url)); err != nil {
+	if _, e.seed, err = s.ids.BeginTOTP(ctx, enrollToken(url), ""); err != nil {
 		return nil, fmt.Errorf("begin TOTP: %w", err)
 	}
-	if _, err := s.ids.ConfirmTOTP(ctx, enrollToken(url), totpCode(e.seed, time.Now().Add(-30*time.Second))); err != nil {
+	if _, err := s.ids.ConfirmTOTP(ctx, enrollToken(url), totpCode(e.seed, time.Now().Add(-30*time.Second)), "", ""); err != nil {
 		return nil, fmt.Errorf("confirm TOTP: %w", err)
 	}
 	if e.key, err = softauthn.New(rpID, rpOrigin); err != nil {
 		return nil, err
 	}
-	url, _, err = s.ids.CreateEnrollment(ctx, clientID, id, identity.KindPasskey, "en")
+	url, _, err = s.ids.CreateEnrollment(ctx, clientID, id, identity.KindPasskey, "en", nil)
 	if err != nil {
 		return nil, fmt.Errorf("enroll passkey: %w", err)
 	}
-	opts, err := s.ids.BeginPasskey(ctx, enrollToken(url))
+	opts, err := s.ids.BeginPasskey(ctx, enrollToken(url), "")
 	if err != nil {
 		return nil, fmt.Errorf("begin passkey registration: %w", err)
 	}
@@ -64,7 +64,7 @@ func (s *stack) enroll(ctx context.Context, id string) (*enrolled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.ids.FinishPasskey(ctx, enrollToken(url), bytes.NewReader(body)); err != nil {
+	if _, err := s.ids.FinishPasskey(ctx, enrollToken(url), bytes.NewReader(body), ""); err != nil {
 		return nil, fmt.Errorf("finish passkey registration: %w", err)
 	}
 	// A factor completes only verifications started after it (by the millisecond).
@@ -111,7 +111,7 @@ func (s *stack) factorRows(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 		if err := s.rtCount(&code, warm, func() error {
-			return wantVerified(s.svc.SubmitTOTP(ctx, tok, totpCode(e.seed, time.Now()), "page-"+c.requestID))
+			return wantVerified(s.svc.SubmitTOTP(ctx, tok, totpCode(e.seed, time.Now()), "page-"+c.requestID, ""))
 		}); err != nil {
 			return nil, err
 		}
@@ -136,7 +136,7 @@ func (s *stack) factorRows(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 		if err := s.rtCount(&finish, warm, func() error {
-			return wantVerified(s.svc.FinishPasskey(ctx, ptok, body, "page-"+c.requestID))
+			return wantVerified(s.svc.FinishPasskey(ctx, ptok, body, "page-"+c.requestID, ""))
 		}); err != nil {
 			return nil, err
 		}

@@ -47,7 +47,7 @@ func (s *stack) flow(ctx context.Context, c customer, rec *flowRec) error {
 	}
 
 	t2 := time.Now()
-	r, err := s.svc.SubmitCode(ctx, tok, code, "page-"+c.requestID)
+	r, err := s.svc.SubmitCode(ctx, tok, code, "page-"+c.requestID, "")
 	t3 := time.Now()
 	if err != nil {
 		return fmt.Errorf("SubmitCode: %w", err)

@@ -115,7 +115,7 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 		if err := s.rtCount(&code, warm, func() error {
-			return wantVerified(s.svc.SubmitCode(ctx, tok, otp, "page-"+c.requestID))
+			return wantVerified(s.svc.SubmitCode(ctx, tok, otp, "page-"+c.requestID, ""))
 		}); err != nil {
 			return nil, err
 		}
@@ -155,7 +155,7 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, fmt.Errorf("match number %q: %w", mres.GetMatchNumber(), err)
 		}
 		if err := s.rtCount(&link, warm, func() error {
-			return wantVerified(s.svc.ConfirmLink(ctx, ltok, number, "page-"+ml.requestID))
+			return wantVerified(s.svc.ConfirmLink(ctx, ltok, number, "page-"+ml.requestID, ""))
 		}); err != nil {
 			return nil, err
 		}

@@ -60,10 +60,10 @@ func TestAuditTrail(t *testing.T) {
 	res := f.start(OTPEmail, email)
 	id := res.Verification.ID
 	code := f.code(id)
-	if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(code), "n1"); err != nil {
+	if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(code), "n1", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), code, "n2"); err != nil {
+	if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), code, "n2", ""); err != nil {
 		t.Fatal(err)
 	}
 	// The conversation ends: what it granted is revoked.
@@ -83,7 +83,7 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(11 * time.Minute)
-	if _, err := f.svc.SubmitCode(ctx, pageToken(t, sms), "000000", "late"); err != nil {
+	if _, err := f.svc.SubmitCode(ctx, pageToken(t, sms), "000000", "late", ""); err != nil {
 		t.Fatal(err)
 	}
 	// A send the gateway refused, and a verification failed by wrong codes.
@@ -97,7 +97,7 @@ func TestAuditTrail(t *testing.T) {
 	}
 	bad := f.start(OTPEmail, email)
 	for i := range 5 {
-		if _, err := f.svc.SubmitCode(ctx, pageToken(t, bad), wrongCode(f.code(bad.Verification.ID)), fmt.Sprint("w", i)); err != nil {
+		if _, err := f.svc.SubmitCode(ctx, pageToken(t, bad), wrongCode(f.code(bad.Verification.ID)), fmt.Sprint("w", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

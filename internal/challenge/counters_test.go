@@ -63,7 +63,7 @@ func TestSharedCountersPruned(t *testing.T) {
 	}
 	// One wrong code: the identity's email family now has failure counters.
 	tok := pageToken(t, second)
-	if _, err := f.svc.SubmitCode(ctx, tok, wrongCode(f.code(ids[1])), "wrong-1"); err != nil {
+	if _, err := f.svc.SubmitCode(ctx, tok, wrongCode(f.code(ids[1])), "wrong-1", ""); err != nil {
 		t.Fatal(err)
 	}
 	fields := func() []string {

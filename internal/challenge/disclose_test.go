@@ -16,7 +16,7 @@ func (f *fixture) verifiedOTP() string {
 	f.t.Helper()
 	res := f.start(OTPEmail, email)
 	id := res.Verification.ID
-	r, err := f.svc.SubmitCode(context.Background(), pageToken(f.t, res), f.code(id), "n-"+id)
+	r, err := f.svc.SubmitCode(context.Background(), pageToken(f.t, res), f.code(id), "n-"+id, "")
 	if err != nil || r.Outcome != OutcomeVerified {
 		f.t.Fatalf("SubmitCode: %+v, %v", r, err)
 	}
@@ -142,7 +142,7 @@ func TestRecordDisclosureUnderLostReplies(t *testing.T) {
 	ctx := context.Background()
 	res := f.startClean(f.startReq(OTPEmail, email))
 	id := res.Verification.ID
-	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitCode: %+v, %v", r, err)
 	}
 	const calls = 100

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -31,8 +32,20 @@ type SeedOpener interface {
 	Open(sealed string, aad []byte) ([]byte, error)
 }
 
+// EnrollmentTrust says whose enrolled factors a client's verifications may use
+// (*grpcapi.Clients, from the clients file).
+type EnrollmentTrust interface {
+	// TrustedEnrollers returns the clients whose enrollments a verification by
+	// client may be completed with, besides client's own; all is true when client
+	// trusts every client's enrollments.
+	TrustedEnrollers(client string) (all bool, clients []string)
+}
+
 // Factors are what the service needs to offer and check enrolled factors.
 type Factors struct {
+	// Trust says whose enrollments each client trusts; nil trusts a client's own
+	// enrollments only.
+	Trust EnrollmentTrust
 	// Links resolves the customer of an identity when a start names none.
 	Links Linker
 	// Seeds opens the customers' TOTP seeds.
@@ -141,13 +154,33 @@ func flatRecord(v any) record {
 	return r
 }
 
+// trust is the start and completion scripts' argument that says whose enrolled
+// factors a verification by client may use (prelude.lua: trusts): "*" for every
+// client's, else "|client|a|b|".
+func (s *Service) trust(client string) string {
+	if s.factors == nil || s.factors.Trust == nil {
+		return "|" + client + "|"
+	}
+	all, others := s.factors.Trust.TrustedEnrollers(client)
+	if all {
+		return "*"
+	}
+	return "|" + strings.Join(append([]string{client}, others...), "|") + "|"
+}
+
+// trusts reports whether a verification whose trust argument is trust may use a
+// factor enrolled through client, as prelude.lua's trusts does.
+func trusts(trust, client string) bool {
+	return trust == "*" || (client != "" && strings.Contains(trust, "|"+client+"|"))
+}
+
 // usable are the factors of kind that may complete the verification: those
-// enrolled before it was created.
-func (st *factorState) usable(kind identity.Kind) []identity.Factor {
+// enrolled before it was created, through a client its client trusts.
+func (st *factorState) usable(kind identity.Kind, trust string) []identity.Factor {
 	created := st.rec.time("ct")
 	var out []identity.Factor
 	for _, f := range st.factors {
-		if f.Kind == kind && f.Created.Before(created) {
+		if f.Kind == kind && f.Created.Before(created) && trusts(trust, f.Client) {
 			out = append(out, f)
 		}
 	}
@@ -159,7 +192,7 @@ func (st *factorState) usable(kind identity.Kind) []identity.Factor {
 // step, so a code is accepted once across all the customer's verifications (the
 // enrollment's confirmation code included); the next step's code and older ones
 // never match. A wrong code counts like any wrong code.
-func (s *Service) SubmitTOTP(ctx context.Context, token, code, requestID string) (Result, error) {
+func (s *Service) SubmitTOTP(ctx context.Context, token, code, requestID, binding string) (Result, error) {
 	code, err := verify.NormalizeTOTP(code)
 	if err != nil {
 		return Result{}, ErrCodeFormat
@@ -169,8 +202,9 @@ func (s *Service) SubmitTOTP(ctx context.Context, token, code, requestID string)
 		return Result{}, err
 	}
 	now := s.now()
+	trust := s.trust(st.rec["cl"])
 	fid, step := "", int64(0)
-	for _, f := range st.usable(identity.KindTOTP) {
+	for _, f := range st.usable(identity.KindTOTP, trust) {
 		seed, err := s.factors.Seeds.Open(f.SealedSeed, []byte(st.rec["ck"]+f.ID))
 		if err != nil {
 			return Result{}, fmt.Errorf("%w: open seed: %w", ErrUnavailable, err)
@@ -180,8 +214,8 @@ func (s *Service) SubmitTOTP(ctx context.Context, token, code, requestID string)
 		}
 		clear(seed)
 	}
-	args := append([]any{requestField(s.keys, "page", requestID), fid, step, s.verifiedTTL().Milliseconds()},
-		s.failureArgs()...)
+	args := append(append([]any{requestField(s.keys, "page", requestID), fid, step, s.verifiedTTL().Milliseconds()},
+		s.failureArgs()...), binding, trust)
 	reply, err := s.store.run(ctx, totpScript, []string{recordKey(st.id), identityKey(st.id), st.ckey}, ms(now), args...)
 	if err != nil {
 		return Result{}, err
@@ -205,7 +239,7 @@ func (s *Service) BeginPasskey(ctx context.Context, token string) ([]byte, error
 	if State(st.rec.int("st")) != Pending || !bytes.ContainsRune([]byte(st.rec["em"]), rune('0'+WebAuthn)) {
 		return nil, ErrNotFound
 	}
-	keys := st.usable(identity.KindPasskey)
+	keys := st.usable(identity.KindPasskey, s.trust(st.rec["cl"]))
 	if len(keys) == 0 {
 		return nil, ErrNotFound
 	}
@@ -263,7 +297,7 @@ func (e *LockedError) Error() string { return "challenge: method locked for this
 // that does not check out counts as a wrong attempt; one with no ceremony to
 // finish (replayed, timed out, finished already) or that is not a WebAuthn
 // response at all is OutcomeCeremony and counts nothing.
-func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, requestID string) (Result, error) {
+func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, requestID, binding string) (Result, error) {
 	parsed, perr := protocol.ParseCredentialRequestResponseBytes(body)
 	st, err := s.readFactors(ctx, token)
 	if err != nil {
@@ -287,7 +321,8 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, 
 		s.metrics.observeAttempt("passkey", "ceremony")
 		return Result{Outcome: OutcomeCeremony}, nil
 	}
-	keys := st.usable(identity.KindPasskey)
+	trust := s.trust(st.rec["cl"])
+	keys := st.usable(identity.KindPasskey, trust)
 	user := identity.NewPasskeyUser(s.keys, st.rec["cu"], st.rec["hm"], keys)
 	// go-webauthn judges expiry by the wall clock; the service's clock judged it above.
 	check := session
@@ -300,6 +335,10 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, 
 			if flags.HasUserVerified() {
 				level, vx = assurance.High, "u"
 			}
+			if f.Passkey.MaxLevel != 0 && level > f.Passkey.MaxLevel {
+				// Bound after a weaker proof: the passkey never earns more than it.
+				level = f.Passkey.MaxLevel
+			}
 			if f.Passkey.BackupEligible {
 				vx += "b"
 			}
@@ -308,8 +347,8 @@ func (s *Service) FinishPasskey(ctx context.Context, token string, body []byte, 
 		s.log.InfoContext(ctx, "passkey response refused", "verification_id", st.id, "reason", webauthnReason(verr))
 	}
 	rf := requestField(s.keys, "passkey", requestID+"."+session.Challenge)
-	args := append([]any{rf, st.ceremony, fid, count, ok, int(level), max(st.rec.int("mi"), int(assurance.Low)), vx,
-		s.verifiedTTL().Milliseconds()}, s.failureArgs()...)
+	args := append(append([]any{rf, st.ceremony, fid, count, ok, int(level), max(st.rec.int("mi"), int(assurance.Low)), vx,
+		s.verifiedTTL().Milliseconds()}, s.failureArgs()...), binding, trust)
 	reply, err := s.store.run(ctx, passkeyScript,
 		[]string{recordKey(st.id), identityKey(st.id), st.ckey, ceremonyKey(st.id)}, ms(now), args...)
 	if err != nil {

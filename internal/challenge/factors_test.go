@@ -91,6 +91,10 @@ func (f *factorFixture) enroll(customer string, fac identity.Factor) string {
 	keys := f.svc.keys
 	fac.ID = fmt.Sprintf("f%09d", f.starts.Add(1))
 	fac.Created = f.clock.Now()
+	if fac.Client == "" {
+		// Enrolled through the client the fixture's verifications start with.
+		fac.Client = "platform-a"
+	}
 	ch := identity.CustomerHash(keys, customer)
 	if fac.Kind == identity.KindTOTP {
 		sealed, err := f.seals.Seal(rand.Reader, []byte(fac.SealedSeed), []byte(ch+fac.ID))
@@ -183,7 +187,7 @@ func TestTOTPCompletesAtSubstantialAndSendsNothing(t *testing.T) {
 	if err != nil || fmt.Sprint(page.Methods) != fmt.Sprint([]Method{TOTP}) {
 		t.Fatalf("page: %+v, %v", page, err)
 	}
-	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, seed, f.clock.Now()), "n1")
+	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, seed, f.clock.Now()), "n1", "")
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitTOTP = %+v, %v", r, err)
 	}
@@ -205,7 +209,7 @@ func TestTOTPStepWindowAndReplay(t *testing.T) {
 	submit := func(code string) Outcome {
 		t.Helper()
 		res := f.mustStart("cust-1", assurance.Substantial, TOTP)
-		r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), code, "n")
+		r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), code, "n", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +236,7 @@ func TestTOTPStepWindowAndReplay(t *testing.T) {
 	if o := submit(codeAt(t, seed, now)); o != OutcomeWrongCode {
 		t.Fatalf("current code replayed: %v", o)
 	}
-	if _, err := f.svc.SubmitTOTP(context.Background(), "x", "12345", "n"); !errors.Is(err, ErrCodeFormat) {
+	if _, err := f.svc.SubmitTOTP(context.Background(), "x", "12345", "n", ""); !errors.Is(err, ErrCodeFormat) {
 		t.Fatalf("5 digits: %v", err)
 	}
 }
@@ -261,7 +265,7 @@ func TestTOTPParallelCopiesOfOneCode(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, tok := range toks {
 		wg.Go(func() {
-			r, err := f.svc.SubmitTOTP(context.Background(), tok, code, fmt.Sprint("n", i))
+			r, err := f.svc.SubmitTOTP(context.Background(), tok, code, fmt.Sprint("n", i), "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -291,7 +295,7 @@ func TestTOTPConfirmationCodeCannotComplete(t *testing.T) {
 		t.Skip("crossed a step boundary")
 	}
 	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
-	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n", "")
 	if err != nil || r.Outcome != OutcomeWrongCode {
 		t.Fatalf("confirmation code: %+v, %v", r, err)
 	}
@@ -306,7 +310,7 @@ func TestFactorEnrolledAfterStartOrRemovedCannotComplete(t *testing.T) {
 	tok := pageToken(t, res)
 	f.clock.Advance(time.Second)
 	f.enrollTOTP("cust-1", late)
-	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, late, f.clock.Now()), "n1")
+	r, err := f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, late, f.clock.Now()), "n1", "")
 	if err != nil || r.Outcome != OutcomeWrongCode {
 		t.Fatalf("a factor enrolled after the start: %+v, %v", r, err)
 	}
@@ -314,7 +318,7 @@ func TestFactorEnrolledAfterStartOrRemovedCannotComplete(t *testing.T) {
 	if err := f.rdb.HDel(context.Background(), identity.CustomerKeyFor(f.svc.keys, "cust-1"), "F"+oldID).Err(); err != nil {
 		t.Fatal(err)
 	}
-	r, err = f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, old, f.clock.Now()), "n2")
+	r, err = f.svc.SubmitTOTP(context.Background(), tok, codeAt(t, old, f.clock.Now()), "n2", "")
 	if err != nil || r.Outcome != OutcomeWrongCode {
 		t.Fatalf("a removed factor: %+v, %v", r, err)
 	}
@@ -364,7 +368,7 @@ func TestStartUsesTheLinkedCustomer(t *testing.T) {
 	if res.Verification.CustomerID != "cust-9" {
 		t.Fatalf("customer %q", res.Verification.CustomerID)
 	}
-	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n", "")
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitTOTP = %+v, %v", r, err)
 	}
@@ -379,7 +383,7 @@ func TestStartUsesTheLinkedCustomer(t *testing.T) {
 	if otp.Verification.CustomerID != "cust-9" || !strings.HasPrefix(otp.Verification.ID, identity.IdentityTag(f.svc.keys, "x", "1234567")) {
 		t.Fatalf("OTP start: customer %q, id %s", otp.Verification.CustomerID, otp.Verification.ID)
 	}
-	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, otp), f.code(otp.Verification.ID), "n"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, otp), f.code(otp.Verification.ID), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitCode = %+v, %v", r, err)
 	}
 	v := f.get(otp.Verification.ID)
@@ -395,7 +399,7 @@ func TestRedisHoldsNoSeedInClear(t *testing.T) {
 	f.enrollTOTP("cust-1", seed)
 	f.clock.Advance(time.Second)
 	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
-	if _, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n"); err != nil {
+	if _, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n", ""); err != nil {
 		t.Fatal(err)
 	}
 	forms := [][]byte{seed, []byte(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)),
@@ -431,7 +435,7 @@ func (f *factorFixture) passkeyFlow(a *softauthn.Authenticator, min assurance.Le
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n")
+	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n", "")
 	if err != nil {
 		f.t.Fatalf("FinishPasskey: %v", err)
 	}
@@ -522,7 +526,7 @@ func TestPasskeyCeremonyIsConsumedOnceAndTimesOut(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			r, err := f.svc.FinishPasskey(ctx, tok, body, fmt.Sprint("n", i))
+			r, err := f.svc.FinishPasskey(ctx, tok, body, fmt.Sprint("n", i), "")
 			if err != nil {
 				t.Error(err)
 				return
@@ -543,7 +547,7 @@ func TestPasskeyCeremonyIsConsumedOnceAndTimesOut(t *testing.T) {
 	if _, err := f.svc.BeginPasskey(ctx, tok2); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := f.svc.FinishPasskey(ctx, tok2, body, "n"); r.Outcome != OutcomeWrongCode {
+	if r, _ := f.svc.FinishPasskey(ctx, tok2, body, "n", ""); r.Outcome != OutcomeWrongCode {
 		t.Fatalf("replayed response: %v", r.Outcome)
 	}
 
@@ -556,7 +560,7 @@ func TestPasskeyCeremonyIsConsumedOnceAndTimesOut(t *testing.T) {
 	}
 	body, _ = a.Login(opts)
 	f.clock.Advance(2*time.Minute + time.Second)
-	if r, _ := f.svc.FinishPasskey(ctx, tok3, body, "n"); r.Outcome != OutcomeCeremony {
+	if r, _ := f.svc.FinishPasskey(ctx, tok3, body, "n", ""); r.Outcome != OutcomeCeremony {
 		t.Fatalf("late finish: %v", r.Outcome)
 	}
 	if v := f.get(res3.Verification.ID); v.State != Pending || v.AttemptsLeft != 5 {
@@ -567,7 +571,7 @@ func TestPasskeyCeremonyIsConsumedOnceAndTimesOut(t *testing.T) {
 	if _, err := f.svc.BeginPasskey(ctx, tok3); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := f.svc.FinishPasskey(ctx, tok3, []byte(`{"id":`), "n"); r.Outcome != OutcomeCeremony {
+	if r, _ := f.svc.FinishPasskey(ctx, tok3, []byte(`{"id":`), "n", ""); r.Outcome != OutcomeCeremony {
 		t.Fatalf("garbage: %v", r.Outcome)
 	}
 }
@@ -590,7 +594,7 @@ func TestPasskeyWrongOriginAndClonedCounterAreRefused(t *testing.T) {
 	tok := pageToken(t, res)
 	opts, _ := f.svc.BeginPasskey(context.Background(), tok)
 	body, _ := a.LoginAgain(opts)
-	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n")
+	r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n", "")
 	if err != nil || r.Outcome != OutcomeWrongCode {
 		t.Fatalf("cloned counter: %+v, %v", r, err)
 	}
@@ -616,7 +620,7 @@ func TestPasskeyEnrolledAfterStartCannotComplete(t *testing.T) {
 		t.Fatal("the late passkey is allowed")
 	}
 	body, _ := late.Login(opts)
-	if r, _ := f.svc.FinishPasskey(context.Background(), tok, body, "n"); r.Outcome != OutcomeWrongCode {
+	if r, _ := f.svc.FinishPasskey(context.Background(), tok, body, "n", ""); r.Outcome != OutcomeWrongCode {
 		t.Fatalf("late passkey: %v", r.Outcome)
 	}
 }
@@ -634,7 +638,7 @@ func TestFactorsOnCluster(t *testing.T) {
 		f.enrollPasskey(customer, a)
 		f.clock.Advance(time.Second)
 		res := f.mustStart(customer, assurance.Substantial, TOTP)
-		if r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n"); err != nil || r.Outcome != OutcomeVerified {
+		if r, err := f.svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("TOTP on cluster: %+v, %v", r, err)
 		}
 		res = f.mustStart(customer, assurance.High, WebAuthn)
@@ -644,7 +648,7 @@ func TestFactorsOnCluster(t *testing.T) {
 			t.Fatalf("BeginPasskey on cluster: %v", err)
 		}
 		body, _ := a.Login(opts)
-		if r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n"); err != nil || r.Outcome != OutcomeVerified {
+		if r, err := f.svc.FinishPasskey(context.Background(), tok, body, "n", ""); err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("FinishPasskey on cluster: %+v, %v", r, err)
 		}
 	}
@@ -660,27 +664,27 @@ func TestEnrollmentConfirmationCodeCannotComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, _, err := ids.CreateEnrollment(ctx, "platform-a", "cust-1", identity.KindTOTP, "en")
+	url, _, err := ids.CreateEnrollment(ctx, "platform-a", "cust-1", identity.KindTOTP, "en", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, tok, _ := strings.Cut(url, "/e/")
-	_, seed, err := ids.BeginTOTP(ctx, tok)
+	_, seed, err := ids.BeginTOTP(ctx, tok, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	code := codeAt(t, seed, f.clock.Now())
-	if _, err := ids.ConfirmTOTP(ctx, tok, code); err != nil {
+	if _, err := ids.ConfirmTOTP(ctx, tok, code, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Second) // the factor predates the verification; still the same step
 	res := f.mustStart("cust-1", assurance.Substantial, TOTP)
-	r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), code, "n")
+	r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), code, "n", "")
 	if err != nil || r.Outcome != OutcomeWrongCode {
 		t.Fatalf("the confirmation code: %+v, %v", r, err)
 	}
 	f.clock.Advance(30 * time.Second)
-	r, err = f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n2")
+	r, err = f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n2", "")
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("the next code: %+v, %v", r, err)
 	}
@@ -716,7 +720,7 @@ func TestRotationKeepsCustomersReachable(t *testing.T) {
 	if res.Verification.CustomerID != "cust-9" || fmt.Sprint(res.Verification.Methods) != fmt.Sprint([]Method{TOTP}) {
 		t.Fatalf("after a rotation: customer %q, methods %v", res.Verification.CustomerID, res.Verification.Methods)
 	}
-	r, err := svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n")
+	r, err := svc.SubmitTOTP(context.Background(), pageToken(t, res), codeAt(t, seed, f.clock.Now()), "n", "")
 	if err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitTOTP after a rotation: %+v, %v", r, err)
 	}
@@ -735,7 +739,7 @@ func TestLockedFamilyStillOffersEnrolledMethods(t *testing.T) {
 	// Five wrong email codes lock the identity's email family.
 	res := f.start(OTPEmail, email)
 	for i := range 5 {
-		if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(f.code(res.Verification.ID)), fmt.Sprint("w", i)); err != nil {
+		if _, err := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(f.code(res.Verification.ID)), fmt.Sprint("w", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -753,7 +757,7 @@ func TestLockedFamilyStillOffersEnrolledMethods(t *testing.T) {
 	if !strings.Contains(mixed.DMText, "authenticator app") {
 		t.Fatalf("DM text %q", mixed.DMText)
 	}
-	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, mixed), codeAt(t, seed, f.clock.Now()), "t"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, mixed), codeAt(t, seed, f.clock.Now()), "t", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitTOTP: %+v, %v", r, err)
 	}
 	if got := f.get(v.ID); fmt.Sprint(got.Methods) != fmt.Sprint([]Method{TOTP}) || got.Method != TOTP {

@@ -250,7 +250,7 @@ func TestWrongCodesUnderLostRepliesCountOncePerAttempt(t *testing.T) {
 		for i := 1; i <= perIdentity; i++ {
 			nonce := fmt.Sprintf("wrong-%d-%d", k, i)
 			got, err := answered(t, "SubmitCode", func() (Result, error) {
-				return f.svc.SubmitCode(ctx, tok, wrongCode(code), nonce)
+				return f.svc.SubmitCode(ctx, tok, wrongCode(code), nonce, "")
 			})
 			want := Result{Outcome: OutcomeWrongCode, AttemptsLeft: perIdentity - i}
 			if i == perIdentity {
@@ -267,7 +267,7 @@ func TestWrongCodesUnderLostRepliesCountOncePerAttempt(t *testing.T) {
 			}
 			// A client's repeat of the same request answers the same and counts nothing.
 			again, err := answered(t, "SubmitCode repeat", func() (Result, error) {
-				return f.svc.SubmitCode(ctx, tok, wrongCode(code), nonce)
+				return f.svc.SubmitCode(ctx, tok, wrongCode(code), nonce, "")
 			})
 			if err != nil || again != got || f.rec(id).int("at") != i || f.familyFailures(id) != i {
 				t.Fatalf("identity %d attempt %d repeated: %+v, %v; attempts %d", k, i, again, err, f.rec(id).int("at"))
@@ -295,12 +295,12 @@ func TestRightCodeUnderLostRepliesVerifiesOnce(t *testing.T) {
 		f.proxy.DropReplies(dropRate)
 		nonce := fmt.Sprint("right-", i)
 		for j := range 3 {
-			r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, nonce) })
+			r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, nonce, "") })
 			if err != nil || r.Outcome != OutcomeVerified {
 				t.Fatalf("verification %d, try %d of the same request: %+v, %v", i, j, r, err)
 			}
 		}
-		r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, nonce+"-other") })
+		r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, nonce+"-other", "") })
 		if err != nil || r.Outcome != OutcomeGone {
 			t.Fatalf("verification %d, another request id: %+v, %v", i, r, err)
 		}
@@ -374,7 +374,7 @@ func TestResendUnderLostRepliesSendsOncePerRequest(t *testing.T) {
 		if rec := f.rec(id); rec.int("sq") != resends+1 || rec["dl"] != strconv.Itoa(int(DeliverySent)) {
 			t.Fatalf("verification %d: send count %s, delivery %s", i, rec["sq"], rec["dl"])
 		}
-		if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n"); err != nil || r.Outcome != OutcomeVerified {
+		if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("verification %d: the newest code: %+v, %v", i, r, err)
 		}
 	}
@@ -400,7 +400,7 @@ func TestCancelUnderLostRepliesKeepsItsMeaning(t *testing.T) {
 		res := f.startClean(f.startReq(OTPEmail, email))
 		id, tok, code := res.Verification.ID, pageToken(t, res), f.sink.code(res.Verification.ID)
 		if verified {
-			if r, err := f.svc.SubmitCode(ctx, tok, code, "ok"); err != nil || r.Outcome != OutcomeVerified {
+			if r, err := f.svc.SubmitCode(ctx, tok, code, "ok", ""); err != nil || r.Outcome != OutcomeVerified {
 				t.Fatalf("SubmitCode: %+v, %v", r, err)
 			}
 		}
@@ -423,7 +423,7 @@ func TestCancelUnderLostRepliesKeepsItsMeaning(t *testing.T) {
 			}); !errors.Is(err, ErrNotPending) {
 				t.Fatalf("cancel %d with another request id: %v", i, err)
 			}
-			if r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, "late") }); err != nil || r.Outcome != OutcomeGone {
+			if r, err := answered(t, "SubmitCode", func() (Result, error) { return f.svc.SubmitCode(ctx, tok, code, "late", "") }); err != nil || r.Outcome != OutcomeGone {
 				t.Fatalf("cancel %d: the code afterwards: %+v, %v", i, r, err)
 			}
 		}
@@ -584,7 +584,7 @@ func TestStartRetriedAfterEveryReplyWasLostSends(t *testing.T) {
 	if res.Verification.Delivery != DeliverySent || f.rec(id)["dl"] != strconv.Itoa(int(DeliverySent)) {
 		t.Fatalf("after the retry: delivery %v, record %s", res.Verification.Delivery, f.rec(id)["dl"])
 	}
-	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("the code sent by the retry: %+v, %v", r, err)
 	}
 	// Another repeat sends nothing more.
@@ -623,7 +623,7 @@ func TestResendRetriedAfterEveryReplyWasLostSends(t *testing.T) {
 	if n, dup := f.sink.count(id); n != 2 || dup {
 		t.Fatalf("the retry answered success (delivery %v) and the verification has %d messages; want 2", v.Delivery, n)
 	}
-	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("the newest code sent: %+v, %v", r, err)
 	}
 }
@@ -686,7 +686,7 @@ func TestConcurrentReplaysOfOneStartSendOnce(t *testing.T) {
 	if n, _ := f.sink.count(id); n != 1 {
 		t.Fatalf("%d messages", n)
 	}
-	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.sink.code(id), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("the code: %+v, %v", r, err)
 	}
 }
@@ -779,7 +779,7 @@ func TestRedisKilledMidLoadFailsClosedAndRecovers(t *testing.T) {
 				}
 				ok, _ := run("submit", id, func(ctx context.Context) (bool, error) {
 					_, tok, _ := strings.Cut(res.PageURL, "/v/") // not pageToken: no t.Fatal off the test goroutine
-					r, err := f.svc.SubmitCode(ctx, tok, s.code(id), "n-"+id)
+					r, err := f.svc.SubmitCode(ctx, tok, s.code(id), "n-"+id, "")
 					return r.Outcome == OutcomeVerified, err
 				})
 				if ok {

@@ -27,7 +27,7 @@ func FuzzFinishPasskey(f *testing.F) {
 		if _, err := ff.svc.BeginPasskey(context.Background(), tok); err != nil {
 			t.Fatal(err)
 		}
-		r, err := ff.svc.FinishPasskey(context.Background(), tok, body, "fuzz")
+		r, err := ff.svc.FinishPasskey(context.Background(), tok, body, "fuzz", "")
 		if errors.Is(err, ErrUnavailable) {
 			// A loaded machine under the fuzzer's workers: not the input's doing.
 			t.Skipf("store: %v", err)
@@ -56,7 +56,7 @@ func FuzzSubmitTOTP(f *testing.F) {
 		ff.enrollTOTP("cust-1", seed)
 		ff.clock.Advance(time.Second)
 		res := ff.mustStart("cust-1", assurance.Substantial, TOTP)
-		r, err := ff.svc.SubmitTOTP(context.Background(), pageToken(t, res), input, "fuzz")
+		r, err := ff.svc.SubmitTOTP(context.Background(), pageToken(t, res), input, "fuzz", "")
 		now := ff.clock.Now()
 		valid := input == codeAt(t, seed, now) || input == codeAt(t, seed, now.Add(-30*time.Second))
 		switch {

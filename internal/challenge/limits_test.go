@@ -58,7 +58,7 @@ func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r, err := f.svc.SubmitCode(ctx, tg.tok, wrongCode(tg.code), fmt.Sprint("n-", i))
+			r, err := f.svc.SubmitCode(ctx, tg.tok, wrongCode(tg.code), fmt.Sprint("n-", i), "")
 			switch {
 			case err != nil:
 				t.Errorf("SubmitCode: %v", err)
@@ -90,7 +90,7 @@ func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 	if open.id == "" {
 		t.Fatal("no verification left pending; the test proves less than it should")
 	}
-	if r, _ := f.svc.SubmitCode(ctx, open.tok, open.code, "right-while-locked"); r.Outcome != OutcomeLocked || r.RetryAfter <= 0 || r.RetryAfter > 30*time.Second {
+	if r, _ := f.svc.SubmitCode(ctx, open.tok, open.code, "right-while-locked", ""); r.Outcome != OutcomeLocked || r.RetryAfter <= 0 || r.RetryAfter > 30*time.Second {
 		t.Fatalf("right code while locked: %+v", r)
 	}
 	// A new verification of the locked family is refused like an unreachable customer.
@@ -100,12 +100,12 @@ func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 	}
 	// Another family of the same identity still works.
 	sms := f.start(OTPSMS, phone)
-	if r, err := f.svc.SubmitCode(ctx, pageToken(t, sms), f.code(sms.Verification.ID), "sms"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, sms), f.code(sms.Verification.ID), "sms", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("OTP_SMS while OTP_EMAIL is locked: %+v, %v", r, err)
 	}
 	// So do the customer's enrolled factors.
 	res := ff.mustStart("cust-42", assurance.Substantial, TOTP)
-	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "totp"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, res), codeAt(t, seed, f.clock.Now()), "totp", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("TOTP while OTP_EMAIL is locked: %+v, %v", r, err)
 	}
 	if _, r := ff.passkeyFlow(key, assurance.High); r.Outcome != OutcomeVerified {
@@ -113,7 +113,7 @@ func TestIdentityFailureLimitHoldsAcrossVerificationsAndRaces(t *testing.T) {
 	}
 	// After the lock, the right code works and clears the family.
 	f.clock.Advance(30 * time.Second)
-	if r, err := f.svc.SubmitCode(ctx, open.tok, open.code, "after-lock"); err != nil || r.Outcome != OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, open.tok, open.code, "after-lock", ""); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("right code after the lock: %+v, %v", r, err)
 	}
 }
@@ -129,45 +129,45 @@ func TestLocksGrowAndASuccessResetsOnlyItsFamily(t *testing.T) {
 	tok, code := fresh(OTPEmail, email)
 	// A new verification does not reset the identity's count.
 	for i := range 2 {
-		if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), fmt.Sprint("a", i)); r.Outcome != OutcomeWrongCode {
+		if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), fmt.Sprint("a", i), ""); r.Outcome != OutcomeWrongCode {
 			t.Fatalf("wrong %d: %+v", i, r)
 		}
 	}
 	tok, code = fresh(OTPEmail, email)
-	r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "third")
+	r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "third", "")
 	if r.Outcome != OutcomeLocked || r.RetryAfter != 30*time.Second {
 		t.Fatalf("third failure: %+v, want a 30 s lock", r)
 	}
 	f.clock.Advance(30 * time.Second)
 	tok, code = fresh(OTPEmail, email)
-	if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "fourth"); r.Outcome != OutcomeLocked || r.RetryAfter != time.Minute {
+	if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "fourth", ""); r.Outcome != OutcomeLocked || r.RetryAfter != time.Minute {
 		t.Fatalf("failure after the first lock: %+v, want 1 min", r)
 	}
 	// An SMS success leaves the email family locked.
 	stok, scode := fresh(OTPSMS, phone)
-	if r, _ := f.svc.SubmitCode(ctx, stok, scode, "sms-ok"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, stok, scode, "sms-ok", ""); r.Outcome != OutcomeVerified {
 		t.Fatalf("sms: %+v", r)
 	}
-	if r, _ := f.svc.SubmitCode(ctx, tok, code, "still-locked"); r.Outcome != OutcomeLocked {
+	if r, _ := f.svc.SubmitCode(ctx, tok, code, "still-locked", ""); r.Outcome != OutcomeLocked {
 		t.Fatalf("email after an sms success: %+v", r)
 	}
 	// The lock never exceeds the longest lock.
 	for i := range 10 {
 		f.clock.Advance(time.Hour)
 		tok, code = fresh(OTPEmail, email)
-		r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), fmt.Sprint("grow", i))
+		r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), fmt.Sprint("grow", i), "")
 		if r.RetryAfter > time.Hour {
 			t.Fatalf("lock %v beyond the longest", r.RetryAfter)
 		}
 	}
 	f.clock.Advance(time.Hour)
 	tok, code = fresh(OTPEmail, email)
-	if r, _ := f.svc.SubmitCode(ctx, tok, code, "ok"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, tok, code, "ok", ""); r.Outcome != OutcomeVerified {
 		t.Fatalf("right code after the lock: %+v", r)
 	}
 	// The success cleared the family: one failure no longer locks it.
 	tok, code = fresh(OTPEmail, email)
-	if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "after-reset"); r.Outcome != OutcomeWrongCode {
+	if r, _ := f.svc.SubmitCode(ctx, tok, wrongCode(code), "after-reset", ""); r.Outcome != OutcomeWrongCode {
 		t.Fatalf("first failure after a success: %+v", r)
 	}
 }
@@ -188,12 +188,12 @@ func TestWrongNumbersCountTowardTheIdentity(t *testing.T) {
 		if wrong == numbers[i] {
 			wrong++
 		}
-		if r, _ := f.svc.ConfirmLink(ctx, links[i], wrong, fmt.Sprint("w", i)); r.Outcome != OutcomeFailed {
+		if r, _ := f.svc.ConfirmLink(ctx, links[i], wrong, fmt.Sprint("w", i), ""); r.Outcome != OutcomeFailed {
 			t.Fatalf("wrong number %d: %+v", i, r)
 		}
 	}
 	// Two wrong numbers locked the family: even the right number waits.
-	if r, _ := f.svc.ConfirmLink(ctx, links[2], numbers[2], "right"); r.Outcome != OutcomeLocked {
+	if r, _ := f.svc.ConfirmLink(ctx, links[2], numbers[2], "right", ""); r.Outcome != OutcomeLocked {
 		t.Fatalf("right number while locked: %+v", r)
 	}
 	// A locked identity can still say "this wasn't me".

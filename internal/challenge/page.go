@@ -89,7 +89,10 @@ func (s *Service) OpenCodePage(ctx context.Context, token string) (*Page, error)
 
 // SubmitCode checks a code typed on the code page: one script, one round trip.
 // requestID is the page's per-render nonce, so a double-submitted form counts once.
-func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string) (Result, error) {
+// binding is the keyed hash of the browser that submits it (package web): kept
+// with the verification once the code verifies, so that what continues the
+// verified session works only in that browser.
+func (s *Service) SubmitCode(ctx context.Context, token, code, requestID, binding string) (Result, error) {
 	id, kid, err := s.pageKey(token)
 	if err != nil {
 		return Result{}, err
@@ -102,8 +105,8 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID string)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	args := append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), s.verifiedTTL().Milliseconds()},
-		s.failureArgs()...)
+	args := append(append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), s.verifiedTTL().Milliseconds()},
+		s.failureArgs()...), binding)
 	reply, err := s.store.run(ctx, codeScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), args...)
 	if err != nil {
 		return Result{}, err
@@ -138,16 +141,17 @@ func (s *Service) linkMatches(rec record, id, secret string) bool {
 
 // ConfirmLink completes a magic link with the number the customer picked; a wrong
 // number ends the verification FAILED (number matching is not a guessing game).
-func (s *Service) ConfirmLink(ctx context.Context, token string, number int, requestID string) (Result, error) {
-	return s.link(ctx, token, "pick", strconv.Itoa(number), requestID)
+// binding is the keyed hash of the browser that picks, as for SubmitCode.
+func (s *Service) ConfirmLink(ctx context.Context, token string, number int, requestID, binding string) (Result, error) {
+	return s.link(ctx, token, "pick", strconv.Itoa(number), requestID, binding)
 }
 
 // ReportLink is "this wasn't me" on a magic-link page.
 func (s *Service) ReportLink(ctx context.Context, token, requestID string) (Result, error) {
-	return s.link(ctx, token, "report", "", requestID)
+	return s.link(ctx, token, "report", "", requestID, "")
 }
 
-func (s *Service) link(ctx context.Context, token, action, number, requestID string) (Result, error) {
+func (s *Service) link(ctx context.Context, token, action, number, requestID, binding string) (Result, error) {
 	id, secret, ok := splitToken(token)
 	if !ok {
 		return Result{}, ErrNotFound
@@ -161,8 +165,8 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID str
 	if err != nil {
 		return Result{}, ErrNotFound
 	}
-	args := append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), action, number,
-		s.verifiedTTL().Milliseconds()}, s.failureArgs()...)
+	args := append(append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), action, number,
+		s.verifiedTTL().Milliseconds()}, s.failureArgs()...), binding)
 	now := s.now()
 	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
 	if err != nil {

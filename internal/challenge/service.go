@@ -475,7 +475,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		enrolled, idBody(id), codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
 		s.cfg.Limits.SendWindow.Milliseconds(), conv, recordPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
-		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds()}, fields...)
+		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds(), s.trust(r.ClientID)}, fields...)
 	// The customer's hash when the customer is known, else the identity's link.
 	ckey := identity.LinkKey(tag, ih)
 	if ch != "" {
@@ -742,14 +742,15 @@ func (s *Service) Get(ctx context.Context, clientID, id string) (*Verification, 
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
-	rec, err := s.store.load(ctx, id)
+	now := s.now()
+	rec, err := s.store.loadStanding(ctx, id, ms(now))
 	if err != nil {
 		return nil, err
 	}
 	if rec["cl"] != clientID {
 		return nil, ErrNotFound
 	}
-	v := s.view(rec, id, s.now())
+	v := s.view(rec, id, now)
 	if err := s.attachAssertion(v); err != nil {
 		return nil, err
 	}
@@ -940,20 +941,20 @@ func (s *Service) Cancel(ctx context.Context, clientID, id, requestID string) (*
 var ErrRevoked = errors.New("challenge: assertion revoked")
 
 // CheckAssertion tells whether an assertion of verification id, already checked
-// for signature and lifetime, is still in force: one read. A missing record is
-// revoked (records outlive their assertions), and a store error is ErrUnavailable.
+// for signature and lifetime, is still in force: one script (prelude.lua's
+// stands). It is not once the verification was revoked (canceled or superseded),
+// or completed with a factor the customer no longer holds (removed, or reported
+// by the customer); a missing record is revoked (records outlive their
+// assertions), and a store error is ErrUnavailable.
 func (s *Service) CheckAssertion(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrRevoked
 	}
-	rv, err := s.rdb.HMGet(ctx, recordKey(id), "st", "rv").Result()
+	reply, err := s.store.run(ctx, standingScript, []string{recordKey(id)}, ms(s.now()))
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return err
 	}
-	if st, _ := rv[0].(string); st != strconv.Itoa(int(Verified)) {
-		return ErrRevoked
-	}
-	if r, _ := rv[1].(string); r == "1" {
+	if status(reply) != "stands" {
 		return ErrRevoked
 	}
 	return nil

@@ -40,12 +40,12 @@ func TestCodeFlowVerifiesOnceWithAnHonestAssertion(t *testing.T) {
 			}
 			tok := pageToken(t, res)
 			ctx := context.Background()
-			r, err := f.svc.SubmitCode(ctx, tok, wrongCode(f.code(v.ID)), "n1")
+			r, err := f.svc.SubmitCode(ctx, tok, wrongCode(f.code(v.ID)), "n1", "")
 			if err != nil || r.Outcome != OutcomeWrongCode || r.AttemptsLeft != 4 {
 				t.Fatalf("wrong code: %+v, %v", r, err)
 			}
 			f.clock.Advance(30 * time.Second)
-			r, err = f.svc.SubmitCode(ctx, tok, f.code(v.ID), "n2")
+			r, err = f.svc.SubmitCode(ctx, tok, f.code(v.ID), "n2", "")
 			if err != nil || r.Outcome != OutcomeVerified {
 				t.Fatalf("right code: %+v, %v", r, err)
 			}
@@ -86,7 +86,7 @@ func TestParallelCorrectCompletionsVerifyExactlyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
-			r, err := f.svc.SubmitCode(context.Background(), tok, code, fmt.Sprint("nonce-", i))
+			r, err := f.svc.SubmitCode(context.Background(), tok, code, fmt.Sprint("nonce-", i), "")
 			switch {
 			case err != nil:
 				t.Errorf("SubmitCode: %v", err)
@@ -118,7 +118,7 @@ func TestParallelWrongCodesCountExactlyTheLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 200 {
 		wg.Go(func() {
-			r, err := f.svc.SubmitCode(context.Background(), tok, wrongCode(code), fmt.Sprint("nonce-", i))
+			r, err := f.svc.SubmitCode(context.Background(), tok, wrongCode(code), fmt.Sprint("nonce-", i), "")
 			switch {
 			case err != nil:
 				t.Errorf("SubmitCode: %v", err)
@@ -142,7 +142,7 @@ func TestParallelWrongCodesCountExactlyTheLimit(t *testing.T) {
 		t.Fatalf("after the limit: %+v", v)
 	}
 	// The right code can no longer complete it.
-	if r, _ := f.svc.SubmitCode(context.Background(), tok, code, "late"); r.Outcome != OutcomeGone {
+	if r, _ := f.svc.SubmitCode(context.Background(), tok, code, "late", ""); r.Outcome != OutcomeGone {
 		t.Fatalf("right code after failure: %+v", r)
 	}
 }
@@ -155,7 +155,7 @@ func TestRepeatedRequestIDCountsOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			r, err := f.svc.SubmitCode(context.Background(), tok, wrongCode(code), "same-nonce")
+			r, err := f.svc.SubmitCode(context.Background(), tok, wrongCode(code), "same-nonce", "")
 			if err != nil || r.Outcome != OutcomeWrongCode || r.AttemptsLeft != 4 {
 				t.Errorf("repeat: %+v, %v", r, err)
 			}
@@ -167,7 +167,7 @@ func TestRepeatedRequestIDCountsOnce(t *testing.T) {
 	}
 	// A repeated successful request answers verified again and changes nothing.
 	for range 3 {
-		if r, err := f.svc.SubmitCode(context.Background(), tok, code, "ok-nonce"); err != nil || r.Outcome != OutcomeVerified {
+		if r, err := f.svc.SubmitCode(context.Background(), tok, code, "ok-nonce", ""); err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("repeat of the right code: %+v, %v", r, err)
 		}
 	}
@@ -179,7 +179,7 @@ func TestMalformedCodesCountNothing(t *testing.T) {
 	res := f.start(OTPEmail, email)
 	tok := pageToken(t, res)
 	for i, in := range []string{"", "12345", "abcdef", "1234567", strings.Repeat("9", 100)} {
-		if _, err := f.svc.SubmitCode(context.Background(), tok, in, fmt.Sprint(i)); !errors.Is(err, ErrCodeFormat) {
+		if _, err := f.svc.SubmitCode(context.Background(), tok, in, fmt.Sprint(i), ""); !errors.Is(err, ErrCodeFormat) {
 			t.Errorf("SubmitCode(%q) = %v, want ErrCodeFormat", in, err)
 		}
 	}
@@ -200,7 +200,7 @@ func TestBadPageTokensAreNeutral(t *testing.T) {
 		if _, err := f.svc.OpenCodePage(context.Background(), bad); !errors.Is(err, ErrNotFound) {
 			t.Errorf("OpenCodePage(%q) = %v", bad, err)
 		}
-		if _, err := f.svc.SubmitCode(context.Background(), bad, "123456", "n"); !errors.Is(err, ErrNotFound) &&
+		if _, err := f.svc.SubmitCode(context.Background(), bad, "123456", "n", ""); !errors.Is(err, ErrNotFound) &&
 			!strings.HasPrefix(bad, other.Verification.ID) {
 			t.Errorf("SubmitCode(%q) = %v", bad, err)
 		}
@@ -235,7 +235,7 @@ func TestExpiryFollowsTheStoredExpiry(t *testing.T) {
 	if _, err := f.svc.OpenCodePage(context.Background(), tok); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("page of an expired verification: %v", err)
 	}
-	if r, err := f.svc.SubmitCode(context.Background(), tok, code, "n"); err != nil || r.Outcome != OutcomeGone {
+	if r, err := f.svc.SubmitCode(context.Background(), tok, code, "n", ""); err != nil || r.Outcome != OutcomeGone {
 		t.Fatalf("right code after expiry: %+v, %v", r, err)
 	}
 	if st, _ := f.rdb.HGet(context.Background(), recordKey(id), "st").Result(); st != "4" {
@@ -255,7 +255,7 @@ func TestTerminalVerificationsCannotBeCompleted(t *testing.T) {
 	if v, err := f.svc.Cancel(ctx, "platform-a", canceled.Verification.ID, "c1"); err != nil || v.State != Canceled {
 		t.Fatalf("Cancel: %+v, %v", v, err)
 	}
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, canceled), f.code(canceled.Verification.ID), "n"); r.Outcome != OutcomeGone {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, canceled), f.code(canceled.Verification.ID), "n", ""); r.Outcome != OutcomeGone {
 		t.Fatalf("canceled then right code: %+v", r)
 	}
 	// A repeat of the same cancel returns the first answer; a new one finds it terminal.
@@ -277,7 +277,7 @@ func TestTerminalVerificationsCannotBeCompleted(t *testing.T) {
 		t.Fatalf("report: %+v, %v", r, err)
 	}
 	n := atoi(reported.MatchNumber)
-	if r, _ := f.svc.ConfirmLink(ctx, link, n, "r2"); r.Outcome != OutcomeGone {
+	if r, _ := f.svc.ConfirmLink(ctx, link, n, "r2", ""); r.Outcome != OutcomeGone {
 		t.Fatalf("right number after report: %+v", r)
 	}
 	if v := f.get(reported.Verification.ID); v.State != Failed || v.Reason != ReasonReported {
@@ -319,7 +319,7 @@ func TestMagicLinkNumberMatching(t *testing.T) {
 		if v := f.get(res.Verification.ID); v.State != Pending || v.AttemptsLeft != 5 {
 			t.Fatalf("reads changed state: %+v", v)
 		}
-		r, err := f.svc.ConfirmLink(ctx, link, atoi(res.MatchNumber), "n1")
+		r, err := f.svc.ConfirmLink(ctx, link, atoi(res.MatchNumber), "n1", "")
 		if err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("confirm: %+v, %v", r, err)
 		}
@@ -341,7 +341,7 @@ func TestMagicLinkNumberMatching(t *testing.T) {
 		if wrong == atoi(res.MatchNumber) {
 			wrong++
 		}
-		if r, _ := f.svc.ConfirmLink(ctx, link, wrong, "n1"); r.Outcome != OutcomeFailed {
+		if r, _ := f.svc.ConfirmLink(ctx, link, wrong, "n1", ""); r.Outcome != OutcomeFailed {
 			t.Fatalf("wrong number: %+v", r)
 		}
 		if v := f.get(res.Verification.ID); v.State != Failed || v.Reason != ReasonNumberMismatch {
@@ -354,7 +354,7 @@ func TestMagicLinkNumberMatching(t *testing.T) {
 		res := f.start(MagicLink, email)
 		bad := res.Verification.ID + ".AAAAAAAAAAAAAAAAAAAAAA"
 		for i := range 10 {
-			if r, _ := f.svc.ConfirmLink(ctx, bad, atoi(res.MatchNumber), fmt.Sprint(i)); r.Outcome != OutcomeGone {
+			if r, _ := f.svc.ConfirmLink(ctx, bad, atoi(res.MatchNumber), fmt.Sprint(i), ""); r.Outcome != OutcomeGone {
 				t.Fatalf("bad token: %+v", r)
 			}
 		}
@@ -430,7 +430,7 @@ func TestFailedSendIsReportedAndARetrySendsAFreshCode(t *testing.T) {
 	if n := f.sentCount(se.VerificationID); n != 1 {
 		t.Fatalf("sent %d", n)
 	}
-	if r, _ := f.svc.SubmitCode(context.Background(), pageToken(t, res), f.code(se.VerificationID), "n"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(context.Background(), pageToken(t, res), f.code(se.VerificationID), "n", ""); r.Outcome != OutcomeVerified {
 		t.Fatalf("code from the retry: %+v", r)
 	}
 	// A repeat after success sends nothing more.
@@ -459,11 +459,11 @@ func TestResendReplacesTheCode(t *testing.T) {
 	}
 	fresh := f.code(id)
 	if old != fresh {
-		if r, _ := f.svc.SubmitCode(ctx, tok, old, "n1"); r.Outcome != OutcomeWrongCode {
+		if r, _ := f.svc.SubmitCode(ctx, tok, old, "n1", ""); r.Outcome != OutcomeWrongCode {
 			t.Fatalf("old code after resend: %+v", r)
 		}
 	}
-	if r, _ := f.svc.SubmitCode(ctx, tok, fresh, "n2"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, tok, fresh, "n2", ""); r.Outcome != OutcomeVerified {
 		t.Fatalf("new code: %+v", r)
 	}
 	if _, _, err := f.svc.Resend(ctx, ResendRequest{ClientID: "platform-a", ID: id, Destination: email, RequestID: "r2"}); !errors.Is(err, ErrNotPending) {
@@ -503,7 +503,7 @@ func TestNewVerificationForTheConversationEndsThePrevious(t *testing.T) {
 	if v := f.get(first.Verification.ID); v.State != Canceled {
 		t.Fatalf("first after second: %v", v.State)
 	}
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, second), f.code(second.Verification.ID), "n"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, second), f.code(second.Verification.ID), "n", ""); r.Outcome != OutcomeVerified {
 		t.Fatal("second did not verify")
 	}
 	req.RequestID = "third"
@@ -525,7 +525,7 @@ func TestCancelRevokesAVerifiedGrant(t *testing.T) {
 	ctx := context.Background()
 	res := f.start(OTPEmail, email)
 	id := res.Verification.ID
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(id), "n"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(id), "n", ""); r.Outcome != OutcomeVerified {
 		t.Fatal("not verified")
 	}
 	if err := f.svc.CheckAssertion(ctx, id); err != nil {
@@ -611,7 +611,7 @@ func TestStoreFailureFailsClosedAndRecovers(t *testing.T) {
 	if _, err := f.svc.Get(ctx, "platform-a", res.Verification.ID); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Get: %v", err)
 	}
-	if r, err := f.svc.SubmitCode(ctx, tok, code, "n"); !errors.Is(err, ErrUnavailable) || r.Outcome == OutcomeVerified {
+	if r, err := f.svc.SubmitCode(ctx, tok, code, "n", ""); !errors.Is(err, ErrUnavailable) || r.Outcome == OutcomeVerified {
 		t.Errorf("SubmitCode: %+v, %v", r, err)
 	}
 	if err := f.svc.CheckAssertion(ctx, res.Verification.ID); !errors.Is(err, ErrUnavailable) {
@@ -640,7 +640,8 @@ func TestRoundTripBudgets(t *testing.T) {
 	ctx := context.Background()
 	counter := redistest.RoundTrips(f.rdb)
 	warm := f.start(OTPEmail, email) // loads the scripts
-	_, _ = f.svc.SubmitCode(ctx, pageToken(t, warm), "000000", "warm")
+	_, _ = f.svc.SubmitCode(ctx, pageToken(t, warm), "000000", "warm", "")
+	f.get(warm.Verification.ID)
 	req := f.startReq(OTPEmail, email)
 	req.RequestID, req.ConversationID = "measured", "conv-measured"
 	counter.Reset()
@@ -653,7 +654,7 @@ func TestRoundTripBudgets(t *testing.T) {
 	}
 	code := f.code(res.Verification.ID)
 	counter.Reset()
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), code, "n"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), code, "n", ""); r.Outcome != OutcomeVerified {
 		t.Fatal("not verified")
 	}
 	if n := counter.Load(); n > 2 {
@@ -672,7 +673,7 @@ func TestNoSecretInRedisOrLogs(t *testing.T) {
 	ctx := context.Background()
 	res := f.start(OTPEmail, email)
 	code := f.code(res.Verification.ID)
-	_, _ = f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(code), "n1")
+	_, _ = f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(code), "n1", "")
 	ml := f.start(MagicLink, phone)
 	token := f.linkToken(ml.Verification.ID)
 	forbidden := []string{code, token, "alice@example.com", "+14155550100", "14155550100", "@alice", pageToken(t, res)}
@@ -732,7 +733,7 @@ func TestOnRedisCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Start on cluster: %v", err)
 		}
-		if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, res), f.code(res.Verification.ID), "n"); err != nil || r.Outcome != OutcomeVerified {
+		if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, res), f.code(res.Verification.ID), "n", ""); err != nil || r.Outcome != OutcomeVerified {
 			t.Fatalf("SubmitCode on cluster: %+v, %v", r, err)
 		}
 	}
@@ -761,7 +762,7 @@ func testWatch(t *testing.T, f *fixture) {
 	if v := <-states; v.State != Pending {
 		t.Fatalf("first watch event %v", v.State)
 	}
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(f.code(res.Verification.ID)), "w"); r.Outcome != OutcomeWrongCode {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), wrongCode(f.code(res.Verification.ID)), "w", ""); r.Outcome != OutcomeWrongCode {
 		t.Fatal("wrong code not counted")
 	}
 	select {
@@ -772,7 +773,7 @@ func testWatch(t *testing.T, f *fixture) {
 	case err := <-done:
 		t.Fatalf("Watch ended early: %v", err)
 	}
-	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(res.Verification.ID), "r"); r.Outcome != OutcomeVerified {
+	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(res.Verification.ID), "r", ""); r.Outcome != OutcomeVerified {
 		t.Fatal("not verified")
 	}
 	v := <-states

@@ -52,6 +52,10 @@ var (
 	passkeySrc string
 	//go:embed scripts/refused.lua
 	refusedSrc string
+	//go:embed scripts/standing.lua
+	standingSrc string
+	//go:embed scripts/get.lua
+	getSrc string
 )
 
 // Each transition is one script; the prelude holds the guards they share.
@@ -70,6 +74,9 @@ var (
 	pkbeginScript   = transition(pkbeginSrc)
 	passkeyScript   = transition(passkeySrc)
 	refusedScript   = transition(refusedSrc)
+	// standing and get change nothing; they share the prelude's stands.
+	standingScript = transition(standingSrc)
+	getScript      = transition(getSrc)
 	// read changes nothing and needs no prelude.
 	readScript = redis.NewScript(readSrc)
 	// The limit scripts run on their own keys' slots and need no prelude.
@@ -180,6 +187,28 @@ func (s *store) load(ctx context.Context, id string) (record, error) {
 	}
 	rec := record(m)
 	rec.unpack()
+	return rec, nil
+}
+
+// loadStanding reads a record as load does, in one script that also tells
+// whether a VERIFIED record completed with a factor still stands (prelude.lua's
+// stands): a record whose factor the customer no longer holds reads as revoked.
+func (s *store) loadStanding(ctx context.Context, id string, nowMS string) (record, error) {
+	reply, err := s.run(ctx, getScript, []string{recordKey(id)}, nowMS)
+	if err != nil {
+		return nil, err
+	}
+	if len(reply) != 2 {
+		return nil, fmt.Errorf("%w: unexpected get reply", ErrUnavailable)
+	}
+	rec := flatRecord(reply[0])
+	if len(rec) == 0 {
+		return nil, ErrNotFound
+	}
+	rec.unpack()
+	if n, _ := reply[1].(int64); n == 0 {
+		rec["rv"] = "1"
+	}
 	return rec, nil
 }
 

@@ -42,6 +42,10 @@ const (
 	// KindLink carries a magic link; the customer completes it by picking the
 	// number shown in the chat.
 	KindLink
+	// KindFactorAdded tells the customer that a factor (Factor) was added to her
+	// account after a verification at this contact, with a link (Link) to report
+	// it when it was not her. It carries no code; Network and Handle are optional.
+	KindFactorAdded
 )
 
 // String returns the wire name of the kind ("code", "link"), or "unknown".
@@ -51,10 +55,18 @@ func (k Kind) String() string {
 		return "code"
 	case KindLink:
 		return "link"
+	case KindFactorAdded:
+		return "factor_added"
 	default:
 		return "unknown"
 	}
 }
+
+// The factors a KindFactorAdded message can name (Message.Factor).
+const (
+	FactorTOTP    = "totp"
+	FactorPasskey = "passkey"
+)
 
 // Message is one out-of-band message to a customer. Every field except Locale,
 // Code (for KindLink) and Link (for KindCode) is required; see [Render] for
@@ -74,9 +86,12 @@ type Message struct {
 	Kind Kind
 	// Code is the one-time code (KindCode): 6 to 8 ASCII digits.
 	Code string
-	// Link is the magic link (KindLink): an https URL on PageHost (http only
-	// on a loopback host, for development).
+	// Link is the magic link (KindLink), or the link that reports an added factor
+	// (KindFactorAdded): an https URL on PageHost (http only on a loopback host,
+	// for development).
 	Link string
+	// Factor is what was added (KindFactorAdded): FactorTOTP or FactorPasskey.
+	Factor string
 	// Brand is the brand the customer is talking to, e.g. "Acme".
 	Brand string
 	// Network is the social network of the conversation: "x", "messenger",
@@ -105,13 +120,13 @@ func (m Message) validate() error {
 		return &MessageError{Field: "to"}
 	case hasControl(m.Locale):
 		return &MessageError{Field: "locale"}
-	case m.Kind != KindCode && m.Kind != KindLink:
+	case m.Kind != KindCode && m.Kind != KindLink && m.Kind != KindFactorAdded:
 		return &MessageError{Field: "kind"}
 	case !validText(m.Brand, 64):
 		return &MessageError{Field: "brand"}
-	case !validText(m.Network, 32):
+	case !validText(m.Network, 32) && (m.Kind != KindFactorAdded || m.Network != ""):
 		return &MessageError{Field: "network"}
-	case !validText(m.Handle, 64):
+	case !validText(m.Handle, 64) && (m.Kind != KindFactorAdded || m.Handle != ""):
 		return &MessageError{Field: "handle"}
 	case !validHost(m.PageHost):
 		return &MessageError{Field: "page_host"}
@@ -127,6 +142,16 @@ func (m Message) validate() error {
 		if !validLink(m.Link, m.PageHost) || m.Code != "" {
 			return &MessageError{Field: "link"}
 		}
+	case KindFactorAdded:
+		if !validLink(m.Link, m.PageHost) || m.Code != "" {
+			return &MessageError{Field: "link"}
+		}
+		if m.Factor != FactorTOTP && m.Factor != FactorPasskey {
+			return &MessageError{Field: "factor"}
+		}
+	}
+	if m.Kind != KindFactorAdded && m.Factor != "" {
+		return &MessageError{Field: "factor"}
 	}
 	return nil
 }

@@ -70,10 +70,14 @@ type Rendered struct {
 // expiry is a duration in the largest whole unit that states it without
 // shortening it: whole hours, else minutes rounded up.
 type expiry struct {
-	Hours, Minutes int
+	Days, Hours, Minutes int
 }
 
 func newExpiry(d time.Duration) expiry {
+	const day = 24 * time.Hour
+	if d >= 2*day && d%day == 0 {
+		return expiry{Days: int(d / day)}
+	}
 	if d >= time.Hour && d%time.Hour == 0 {
 		return expiry{Hours: int(d / time.Hour)}
 	}
@@ -83,7 +87,7 @@ func newExpiry(d time.Duration) expiry {
 
 type messageData struct {
 	expiry
-	Brand, Network, Handle, PageHost, OTPHost, Code, Link string
+	Brand, Network, Handle, PageHost, OTPHost, Code, Link, Factor string
 }
 
 // networkNames holds the display names of the known networks.
@@ -133,6 +137,7 @@ func Render(m Message) (Rendered, error) {
 		OTPHost:  otpHost,
 		Code:     m.Code,
 		Link:     m.Link,
+		Factor:   m.Factor,
 	}
 	var r Rendered
 	switch m.Channel {

@@ -21,7 +21,7 @@ func TestVerifiedFlowAssertionAndRevocation(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), code, "nonce-1")
+	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), code, "nonce-1", "")
 	if err != nil || res.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("SubmitCode = %v, %v; want verified", res, err)
 	}

@@ -64,7 +64,7 @@ func (f *fixture) verifyOTP(t *testing.T, res *authsvcv1.StartVerificationRespon
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := res.GetVerification().GetVerificationId()
-	r, err := f.svc.SubmitCode(ctx, pageToken(t, res.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+id)
+	r, err := f.svc.SubmitCode(ctx, pageToken(t, res.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+id, "")
 	if err != nil || r.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("SubmitCode = %v, %v; want verified", r, err)
 	}

@@ -340,7 +340,42 @@ func newClientSet(entries []clientEntry) (*clientSet, error) {
 			byCert[e.cert] = i
 		}
 	}
+	for i, e := range entries {
+		if e.client.perms == nil {
+			continue
+		}
+		for id := range e.client.perms.trust.set {
+			if !slices.ContainsFunc(entries, func(o clientEntry) bool { return o.client.ID == id }) {
+				return nil, fmt.Errorf("clients[%d]: trust_enrollments_from names %q, which is not a client of the file", i, id)
+			}
+		}
+	}
 	return &clientSet{entries: entries, byCert: byCert, replaced: make(chan struct{})}, nil
+}
+
+// TrustedEnrollers returns the clients whose enrollments a verification of client
+// may use besides its own, from the clients file's trust_enrollments_from (all
+// is true for "*"), in the set in force. An unknown client trusts no one. It
+// implements package challenge's EnrollmentTrust.
+func (c *Clients) TrustedEnrollers(client string) (all bool, clients []string) {
+	if c.empty() {
+		return false, nil
+	}
+	for _, e := range c.current().entries {
+		if e.client.ID != client || e.client.perms == nil {
+			continue
+		}
+		t := e.client.perms.trust
+		if t.any {
+			return true, nil
+		}
+		for id := range t.set {
+			clients = append(clients, id)
+		}
+		slices.Sort(clients)
+		return false, clients
+	}
+	return false, nil
 }
 
 // lookup returns the client whose key is key, in the set in force.

@@ -45,7 +45,7 @@ func (f *fixture) lowAssertion(t *testing.T, requestID string) verified {
 	id := start.GetVerification().GetVerificationId()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+requestID)
+	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+requestID, "")
 	if err != nil || res.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("SubmitCode = %v, %v; want verified", res, err)
 	}

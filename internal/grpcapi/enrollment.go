@@ -7,7 +7,10 @@ import (
 	"time"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/identity"
 )
 
 // The adapter serves exactly the generated interface.
@@ -59,6 +62,40 @@ func (s *enrollmentService) prove(ctx context.Context, client, id string, p proo
 	}
 	setVerificationID(ctx, v.ID)
 	return nil
+}
+
+// enrollmentProof is the proof verification id of client gives for an enrollment
+// of customer: VERIFIED, standing, of that customer, within the enrollment window;
+// errVerificationRequired otherwise. dest, when set, must be the contact a LOW
+// verification proved (a field violation otherwise).
+func (s *enrollmentService) enrollmentProof(ctx context.Context, client, id, customer string, dest *challenge.Destination) (*identity.Proof, error) {
+	if id == "" {
+		return nil, errVerificationRequired
+	}
+	p, err := s.v.Proof(ctx, client, id, dest)
+	if errors.Is(err, challenge.ErrNotFound) {
+		return nil, errVerificationRequired
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.CustomerID == "" || p.CustomerID != customer || s.now().Sub(p.VerifiedAt) > s.window {
+		return nil, errVerificationRequired
+	}
+	setVerificationID(ctx, p.VerificationID)
+	out := &identity.Proof{VerificationID: p.VerificationID, Level: p.Level, Binding: p.Binding}
+	if dest != nil && p.Level == assurance.Low {
+		if !p.ContactProven {
+			return nil, &challenge.ValidationError{Violations: []challenge.Violation{{Field: "destination",
+				Description: "is not the contact the verification sent its code or link to"}}}
+		}
+		ch := delivery.Email
+		if dest.Kind == challenge.Phone {
+			ch = delivery.SMS
+		}
+		out.Contact = &identity.Contact{Channel: ch, To: dest.Value}
+	}
+	return out, nil
 }
 
 func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkIdentityRequest) (*authsvcv1.LinkIdentityResponse, error) {
@@ -116,21 +153,26 @@ func (s *enrollmentService) ListIdentities(ctx context.Context, r *authsvcv1.Lis
 	return out, nil
 }
 
+// CreateEnrollmentLink makes an enrollment link. A client without the may_enroll
+// grant proves it with a recent verification of the customer (the binding rule
+// itself is package identity's: see identity.Proof); the link then works only in
+// the browser that completed that verification.
 func (s *enrollmentService) CreateEnrollmentLink(ctx context.Context, r *authsvcv1.CreateEnrollmentLinkRequest) (*authsvcv1.CreateEnrollmentLinkResponse, error) {
 	c, ok := clientFrom(ctx)
 	if !ok {
 		return nil, errAPIKey()
 	}
-	kind, err := checkCreateEnrollmentLink(r)
+	kind, dest, err := checkCreateEnrollmentLink(r)
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
+	var proof *identity.Proof
 	if !c.MayEnroll {
-		if err := s.prove(ctx, c.ID, r.GetVerificationId(), proof{customerID: r.GetCustomerId()}); err != nil {
+		if proof, err = s.enrollmentProof(ctx, c.ID, r.GetVerificationId(), r.GetCustomerId(), dest); err != nil {
 			return nil, toStatus(ctx, err, "")
 		}
 	}
-	pageURL, e, err := s.ids.CreateEnrollment(ctx, c.ID, r.GetCustomerId(), kind, r.GetLocale())
+	pageURL, e, err := s.ids.CreateEnrollment(ctx, c.ID, r.GetCustomerId(), kind, r.GetLocale(), proof)
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}

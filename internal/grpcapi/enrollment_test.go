@@ -28,9 +28,17 @@ import (
 // may_enroll and may_erase, so it has to prove links and enrollments with its
 // verifications and may not erase; clientB holds all three.
 func enrollGrants() map[string]Grants {
-	b := allGrants()
+	a, b := allGrants(), allGrants()
 	b.MayLink, b.MayEnroll, b.MayErase = true, true, true
-	return map[string]Grants{clientA: allGrants(), clientB: b}
+	// clientB is the brand's own enrollment system: clientA's verifications may
+	// use the factors enrolled through it.
+	a.TrustEnrollmentsFrom = []string{clientB}
+	return map[string]Grants{clientA: a, clientB: b}
+}
+
+// destFor is the destination verification sends requestID's code to.
+func destFor(requestID string) *authsvcv1.Destination {
+	return &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: requestID + "@example.com"}}
 }
 
 // verification starts an OTP_EMAIL verification as the client of key, for
@@ -42,7 +50,7 @@ func (f *fixture) verification(t *testing.T, key, requestID, customer, userID st
 	r := validStart(requestID)
 	r.CustomerId = customer
 	r.Identity.UserId = userID
-	r.Destination = &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: requestID + "@example.com"}}
+	r.Destination = destFor(requestID)
 	start, err := f.vc.StartVerification(as(t, key), r)
 	if err != nil {
 		t.Fatalf("StartVerification %s: %v", requestID, err)
@@ -53,7 +61,8 @@ func (f *fixture) verification(t *testing.T, key, requestID, customer, userID st
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+requestID)
+	res, err := f.svc.SubmitCode(ctx, pageToken(t, start.GetCustomerUrl()), f.codeFor(t, id), "nonce-"+requestID,
+		"browser-"+requestID)
 	if err != nil || res.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("SubmitCode %s = %+v, %v; want verified", requestID, res, err)
 	}
@@ -246,7 +255,8 @@ func TestEnrollmentWindow(t *testing.T) {
 	}
 	enroll := func() error {
 		_, err := f.ec.CreateEnrollmentLink(as(t, keyA), &authsvcv1.CreateEnrollmentLinkRequest{
-			CustomerId: "cust-42", Method: authsvcv1.Method_METHOD_WEBAUTHN, VerificationId: id})
+			CustomerId: "cust-42", Method: authsvcv1.Method_METHOD_WEBAUTHN, VerificationId: id,
+			Destination: destFor("window")})
 		return err
 	}
 	skew.Store(int64(5*time.Minute + 5*time.Second))
@@ -381,7 +391,8 @@ func TestCreateEnrollmentLink(t *testing.T) {
 	for _, tt := range tests {
 		began := time.Now()
 		res, err := f.ec.CreateEnrollmentLink(as(t, keyA), &authsvcv1.CreateEnrollmentLinkRequest{
-			CustomerId: "cust-42", Method: tt.method, VerificationId: id, Locale: tt.locale})
+			CustomerId: "cust-42", Method: tt.method, VerificationId: id, Locale: tt.locale,
+			Destination: destFor("enroll-ok")})
 		if err != nil {
 			t.Fatalf("CreateEnrollmentLink %v %q: %v", tt.method, tt.locale, err)
 		}
@@ -453,6 +464,14 @@ func TestCreateEnrollmentLinkRefused(t *testing.T) {
 		"otp email":          {enroll(authsvcv1.Method_METHOD_OTP_EMAIL, own, ""), "method"},
 		"unknown method":     {enroll(authsvcv1.Method(42), own, ""), "method"},
 		"bad locale":         {enroll(totp, own, "english please"), "locale"},
+		// A LOW verification binds a first factor only with the contact it proved,
+		// which is told of the factor.
+		"low proof without its contact": {enroll(totp, own, ""), "destination"},
+		"low proof, another contact": {func(ctx context.Context) error {
+			_, err := f.ec.CreateEnrollmentLink(ctx, &authsvcv1.CreateEnrollmentLinkRequest{
+				CustomerId: "cust-42", Method: totp, VerificationId: own, Destination: destFor("mallory")})
+			return err
+		}, "destination"},
 		"no customer": {func(ctx context.Context) error {
 			_, err := f.ec.CreateEnrollmentLink(ctx, &authsvcv1.CreateEnrollmentLinkRequest{Method: totp, VerificationId: own})
 			return err
@@ -481,7 +500,7 @@ func (f *fixture) enrollTOTP(t *testing.T, customer string) string {
 	token := strings.TrimPrefix(u.Path, "/e/")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, secret, err := f.ids.BeginTOTP(ctx, token)
+	_, secret, err := f.ids.BeginTOTP(ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +508,7 @@ func (f *fixture) enrollTOTP(t *testing.T, customer string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factor, err := f.ids.ConfirmTOTP(ctx, token, code)
+	factor, err := f.ids.ConfirmTOTP(ctx, token, code, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,7 +879,7 @@ func TestNoMethodAnswersAreByteIdentical(t *testing.T) {
 		u, _ := url.Parse(res.GetCustomerUrl())
 		tok := strings.TrimPrefix(u.Path, "/v/")
 		for j := range 5 {
-			if _, err := f.svc.SubmitTOTP(context.Background(), tok, "000000", fmt.Sprint("w", i, j)); err != nil {
+			if _, err := f.svc.SubmitTOTP(context.Background(), tok, "000000", fmt.Sprint("w", i, j), ""); err != nil {
 				t.Fatal(err)
 			}
 		}

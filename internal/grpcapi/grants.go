@@ -56,6 +56,12 @@ type Grants struct {
 	// MayAuditAll lets ListAuditEvents return the events of every client;
 	// without it, a client sees only the events whose client is itself.
 	MayAuditAll bool `json:"may_audit_all"`
+	// TrustEnrollmentsFrom names the other clients whose enrollments this
+	// client's verifications may use: a factor enrolled through client B
+	// completes a verification of client A only when A lists B here (or AnyValue).
+	// A client always uses the factors enrolled through itself. Missing or empty:
+	// its own only, so a less trusted client can never mint assurance for it.
+	TrustEnrollmentsFrom []string `json:"trust_enrollments_from"`
 }
 
 // allGrants lets a client call every RPC and name any audience, scope and data
@@ -83,6 +89,9 @@ type permissions struct {
 	mayLink, mayEnroll, mayErase bool
 	// mayAuditAll is Grants.MayAuditAll.
 	mayAuditAll bool
+	// trust is Grants.TrustEnrollmentsFrom: the clients whose enrollments this
+	// one's verifications may use, besides its own.
+	trust allowList
 }
 
 // defaultServices are the services whose RPCs a client without an rpcs list may
@@ -174,6 +183,16 @@ func (g Grants) compile() (*permissions, error) {
 		p.dataClasses.any = true
 	} else if p.dataClasses, err = compileList("data_classes", g.DataClasses, maxDataClass); err != nil {
 		return nil, err
+	}
+	if len(g.TrustEnrollmentsFrom) > 0 {
+		if p.trust, err = compileList("trust_enrollments_from", g.TrustEnrollmentsFrom, 64); err != nil {
+			return nil, err
+		}
+		for i, id := range g.TrustEnrollmentsFrom {
+			if id != AnyValue && !clientIDPattern.MatchString(id) {
+				return nil, fmt.Errorf("trust_enrollments_from[%d]: must be a client id ([a-z0-9_-]{1,64})", i)
+			}
+		}
 	}
 	return &p, nil
 }

@@ -120,17 +120,6 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.ids, err = identity.New(identity.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
-		f.rdb, ring, seals, wa, time.Now, nil, log); err != nil {
-		t.Fatal(err)
-	}
-	f.svc, err = challenge.New(challenge.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
-		f.rdb, sender, assertion.NewMinter(f.keyring, issuer, cmp.Or(opts.lifetime, 5*time.Minute)), ring,
-		time.Now, nil, log, challenge.NewMetrics(prometheus.NewRegistry()),
-		challenge.WithFactors(challenge.Factors{Links: f.ids, Seeds: seals, WebAuthn: wa}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	keys := map[string]string{clientA: keyA, clientB: keyB}
 	grants := opts.grants
 	if grants == nil {
@@ -142,6 +131,17 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	}
 	if opts.clients != nil {
 		clients = opts.clients
+	}
+	if f.ids, err = identity.New(identity.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
+		f.rdb, ring, seals, wa, time.Now, nil, log, identity.WithNotifier(sender)); err != nil {
+		t.Fatal(err)
+	}
+	f.svc, err = challenge.New(challenge.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
+		f.rdb, sender, assertion.NewMinter(f.keyring, issuer, cmp.Or(opts.lifetime, 5*time.Minute)), ring,
+		time.Now, nil, log, challenge.NewMetrics(prometheus.NewRegistry()),
+		challenge.WithFactors(challenge.Factors{Links: f.ids, Seeds: seals, WebAuthn: wa, Trust: clients}))
+	if err != nil {
+		t.Fatal(err)
 	}
 	var v Verifications = f.svc
 	if opts.wrap != nil {

@@ -43,6 +43,10 @@ type Verifications interface {
 	// Cancel ends a pending verification as CANCELED or revokes a verified one;
 	// a repeated request id returns the first answer.
 	Cancel(ctx context.Context, clientID, id, requestID string) (*challenge.Verification, error)
+	// Proof returns what a VERIFIED verification of clientID that still stands
+	// proves, for binding a factor; contact, when set, is compared with the
+	// contact it proved. challenge.ErrNotFound for anything else.
+	Proof(ctx context.Context, clientID, id string, contact *challenge.Destination) (*challenge.Proof, error)
 }
 
 // Assertions checks presented assertions and publishes the keys that verify them
@@ -106,9 +110,13 @@ type Identities interface {
 	// identity.ErrNotFound when the customer has no such factor.
 	RemoveFactor(ctx context.Context, clientID, customerID, factorID string) error
 	// CreateEnrollment records a one-time enrollment of kind for the customer,
-	// made by clientID, and returns the page URL (a secret) and the enrollment,
-	// whose Expires says until when the link works.
-	CreateEnrollment(ctx context.Context, clientID, customerID string, kind identity.Kind, locale string) (string, *identity.Enrollment, error)
+	// made by clientID, and returns the page URL and the enrollment, whose
+	// Expires says until when the link works. proof is the verification that
+	// allows it (the link then works only in the browser that completed it), nil
+	// for a client with the may_enroll grant; a proof the binding rule refuses is
+	// a *identity.ProofError, a *identity.ValidationError or
+	// identity.ErrProofUnbound, and creates nothing.
+	CreateEnrollment(ctx context.Context, clientID, customerID string, kind identity.Kind, locale string, proof *identity.Proof) (string, *identity.Enrollment, error)
 	// Erase removes everything kept about the customer, at clientID's request,
 	// and destroys the key of its audit pseudonyms; an unknown or already erased
 	// customer answers zero counts.

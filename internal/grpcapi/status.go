@@ -82,6 +82,16 @@ const (
 	// ReasonIdentityLinkedElsewhere: FAILED_PRECONDITION, the social identity is
 	// linked to another customer; unlink it there first.
 	ReasonIdentityLinkedElsewhere = "IDENTITY_LINKED_ELSEWHERE"
+	// ReasonStrongerProofRequired: PERMISSION_DENIED, CreateEnrollmentLink on a
+	// verification too weak to bind a factor: a LOW verification binds only a
+	// customer's first factor. Metadata "required_level" names the level a
+	// verification must reach ("SUBSTANTIAL"): verify with a factor the customer
+	// holds. Nothing was created.
+	ReasonStrongerProofRequired = "STRONGER_PROOF_REQUIRED"
+	// ReasonNoticeUnavailable: FAILED_PRECONDITION, a first factor after a LOW
+	// verification needs a notice to the proven contact, and this deployment has
+	// no sender for its channel.
+	ReasonNoticeUnavailable = "NOTICE_UNAVAILABLE"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -144,6 +154,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		nm  *challenge.NoMethodError
 		se  *challenge.SendError
 		le  *challenge.LimitError
+		pe  *identity.ProofError
 	)
 	switch {
 	case errors.As(err, &ve):
@@ -209,8 +220,18 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		st, _ := status.New(codes.Unavailable, messageStoreUnavailable).WithDetails(
 			&errdetails.ErrorInfo{Reason: ReasonStoreUnavailable, Domain: errorDomain})
 		return &causeError{st: st, cause: err}
-	case errors.Is(err, errVerificationRequired):
+	case errors.Is(err, errVerificationRequired), errors.Is(err, identity.ErrProofUnbound):
 		return errNoVerification()
+	case errors.As(err, &pe):
+		return withDetails(status.New(codes.PermissionDenied, fmt.Sprintf(
+			"the customer holds a factor already: binding another needs a verification at %s or higher with a factor she holds",
+			levelName(pe.Need))),
+			&errdetails.ErrorInfo{Reason: ReasonStrongerProofRequired, Domain: errorDomain,
+				Metadata: map[string]string{"required_level": levelName(pe.Need)}})
+	case errors.Is(err, identity.ErrNotice):
+		st, _ := status.New(codes.FailedPrecondition, "a first factor needs a notice to the proven contact, and no sender serves its channel").WithDetails(
+			&errdetails.ErrorInfo{Reason: ReasonNoticeUnavailable, Domain: errorDomain})
+		return &causeError{st: st, cause: err}
 	case errors.Is(err, identity.ErrNotFound):
 		return status.Error(codes.NotFound, messageIdentityNotFound)
 	case errors.Is(err, identity.ErrLinkedElsewhere):

@@ -226,8 +226,8 @@ func checkUnlinkIdentity(r *authsvcv1.UnlinkIdentityRequest) error {
 }
 
 // checkCreateEnrollmentLink checks r's shape and returns the factor kind its
-// method enrolls.
-func checkCreateEnrollmentLink(r *authsvcv1.CreateEnrollmentLinkRequest) (identity.Kind, error) {
+// method enrolls and the destination it names (nil for none).
+func checkCreateEnrollmentLink(r *authsvcv1.CreateEnrollmentLinkRequest) (identity.Kind, *challenge.Destination, error) {
 	var vs violations
 	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
 	kind, ok := kindFromProto(r.GetMethod())
@@ -236,7 +236,11 @@ func checkCreateEnrollmentLink(r *authsvcv1.CreateEnrollmentLinkRequest) (identi
 	}
 	vs.text("verification_id", r.GetVerificationId(), false, maxVerificationID)
 	vs.text("locale", r.GetLocale(), false, maxLocale)
-	return kind, vs.err()
+	var dest *challenge.Destination
+	if r.GetDestination() != nil {
+		dest = vs.destination("destination", r.GetDestination())
+	}
+	return kind, dest, vs.err()
 }
 
 func checkRemoveFactor(r *authsvcv1.RemoveFactorRequest) error {

@@ -387,7 +387,7 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	// A verified one, whose assertion must not verify while revocation cannot be checked.
 	done := f.start(t, keyA, "down-verified")
 	doneID := done.GetVerification().GetVerificationId()
-	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, done.GetCustomerUrl()), f.codeFor(t, doneID), "n"); err != nil || r.Outcome != challenge.OutcomeVerified {
+	if r, err := f.svc.SubmitCode(context.Background(), pageToken(t, done.GetCustomerUrl()), f.codeFor(t, doneID), "n", ""); err != nil || r.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("SubmitCode = %+v, %v", r, err)
 	}
 	got, err := f.vc.GetVerification(as(t, keyA), &authsvcv1.GetVerificationRequest{VerificationId: doneID})

@@ -36,11 +36,11 @@ func kinds(entries []redis.XMessage) []string {
 func (f *fixture) enrollTOTP(customerID string) (*Factor, []byte) {
 	f.t.Helper()
 	token := f.enroll(customerID, KindTOTP)
-	_, secret, err := f.store.BeginTOTP(f.ctx, token)
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, "")
 	if err != nil {
 		f.t.Fatalf("BeginTOTP: %v", err)
 	}
-	fac, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(f.t, secret, verify.TOTPStep(f.clock.Now())))
+	fac, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(f.t, secret, verify.TOTPStep(f.clock.Now())), "", "")
 	if err != nil {
 		f.t.Fatalf("ConfirmTOTP: %v", err)
 	}

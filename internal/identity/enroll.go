@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/verify"
 )
 
@@ -42,6 +44,12 @@ type Enrollment struct {
 	ID, ClientID, CustomerID, Locale string
 	Kind                             Kind
 	Created, Expires                 time.Time
+	// Bound is true when the link works only in the browser that completed the
+	// verification that proved it (every link a Proof allowed).
+	Bound bool
+	// FirstFactor is true for a first factor after a LOW proof: the proven
+	// contact is told once the factor is added.
+	FirstFactor bool
 }
 
 // enrollMAC is the MAC of an enrollment id under key kid.
@@ -71,9 +79,15 @@ func (s *Store) parseToken(token string) (string, error) {
 }
 
 // CreateEnrollment records a one-time enrollment link for a customer and returns
-// its URL (a secret: it goes to the customer only) and the enrollment. kind is
-// KindTOTP or KindPasskey; locale is a BCP 47 tag ("en" when empty).
-func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID string, kind Kind, locale string) (string, *Enrollment, error) {
+// its URL and the enrollment. kind is KindTOTP or KindPasskey; locale is a BCP 47
+// tag ("en" when empty). proof is the verification that allows it, judged by the
+// binding rule (see Proof): the link then works only in the browser that completed
+// that verification. A nil proof (a client with the may_enroll grant) makes a
+// bearer link: a secret for the customer only. A proof the rule refuses is a
+// *ProofError (a LOW proof while the customer holds a factor), a *ValidationError
+// on "destination" (a LOW proof without its contact), or ErrProofUnbound; nothing
+// is created then.
+func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID string, kind Kind, locale string, proof *Proof) (string, *Enrollment, error) {
 	if err := checkClientID(clientID); err != nil {
 		return "", nil, err
 	}
@@ -99,19 +113,36 @@ func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID strin
 	if err != nil {
 		return "", nil, unavailable(err)
 	}
-	now := s.now()
-	e := &Enrollment{ID: id, ClientID: clientID, CustomerID: customerID, Locale: locale, Kind: kind,
-		Created: time.UnixMilli(now.UnixMilli()), Expires: time.UnixMilli(now.Add(s.cfg.EnrollTTL).UnixMilli())}
-	n, err := s.runInt(ctx, enrollCreateScript, []string{EnrollmentKey(id)}, ms(now), s.cfg.EnrollTTL.Milliseconds(),
-		"st", enrollOpen, "cl", clientID, "ch", ch, "cu", customerID, "kd", int(kind), "lo", locale,
-		"ct", ms(e.Created), "ex", ms(e.Expires), "at", 0)
+	pf, bootstrap, contactMissing, err := s.proofFields(id, kind, proof)
 	if err != nil {
 		return "", nil, err
 	}
-	if n != 1 {
+	now := s.now()
+	e := &Enrollment{ID: id, ClientID: clientID, CustomerID: customerID, Locale: locale, Kind: kind,
+		Created: time.UnixMilli(now.UnixMilli()), Expires: time.UnixMilli(now.Add(s.cfg.EnrollTTL).UnixMilli()),
+		Bound: proof != nil, FirstFactor: bootstrap}
+	args := append([]any{ms(now), s.cfg.EnrollTTL.Milliseconds(), flag(bootstrap), flag(contactMissing),
+		"st", enrollOpen, "cl", clientID, "ch", ch, "cu", customerID, "kd", int(kind), "lo", locale,
+		"ct", ms(e.Created), "ex", ms(e.Expires), "at", 0}, pf...)
+	st, _, err := s.runList(ctx, enrollCreateScript, []string{EnrollmentKey(id), CustomerKey(ctag, ch)}, args...)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := checkProofStatus(st); err != nil {
+		return "", nil, err
+	}
+	if st != "ok" {
 		return "", nil, fmt.Errorf("%w: enrollment id collision", ErrUnavailable)
 	}
 	return s.cfg.PublicURL.JoinPath("e", id+"."+mac).String(), e, nil
+}
+
+// flag is a script's boolean argument.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
 }
 
 // enrollment is an enrollment hash as read.
@@ -136,8 +167,10 @@ func (s *Store) load(ctx context.Context, id string) (enrollment, error) {
 
 // OpenEnrollment reads an enrollment link for its page. It changes nothing (link
 // unfurlers fetch every link). Unknown, malformed, forged, expired (by the stored
-// expiry and the service clock), used and dead links are all ErrNotFound.
-func (s *Store) OpenEnrollment(ctx context.Context, token string) (*Enrollment, error) {
+// expiry and the service clock), used and dead links are all ErrNotFound; a link
+// bound to another browser than binding (the keyed hash of the browser asking,
+// "" for none) is ErrWrongBrowser.
+func (s *Store) OpenEnrollment(ctx context.Context, token, binding string) (*Enrollment, error) {
 	id, err := s.parseToken(token)
 	if err != nil {
 		return nil, err
@@ -150,21 +183,25 @@ func (s *Store) OpenEnrollment(ctx context.Context, token string) (*Enrollment, 
 	if err != nil || !e.open(Kind(kd), s.now()) {
 		return nil, ErrNotFound
 	}
+	if !e.bound(binding) {
+		return nil, ErrWrongBrowser
+	}
 	ct, err1 := strconv.ParseInt(e["ct"], 10, 64)
 	ex, err2 := strconv.ParseInt(e["ex"], 10, 64)
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("%w: malformed enrollment", ErrUnavailable)
 	}
 	return &Enrollment{ID: id, ClientID: e["cl"], CustomerID: e["cu"], Locale: e["lo"], Kind: Kind(kd),
-		Created: time.UnixMilli(ct), Expires: time.UnixMilli(ex)}, nil
+		Created: time.UnixMilli(ct), Expires: time.UnixMilli(ex), Bound: e["bb"] != "", FirstFactor: e["bs"] == "1"}, nil
 }
 
 // BeginTOTP starts a TOTP enrollment (a POST from the page): it draws a seed,
 // keeps it sealed in the enrollment, and returns the otpauth URI and the seed for
-// the page to show once. A repeat (a refreshed page) returns the seed stored
-// first, so the customer's app and the server agree. The URI names the brand and
-// a fixed label, never the customer.
-func (s *Store) BeginTOTP(ctx context.Context, token string) (uri string, secret []byte, err error) {
+// the page to show, once: a second begin on the same enrollment is ErrSeedShown and
+// shows nothing (the customer asks for a new enrollment). The URI names the brand
+// and a fixed label, never the customer. binding is the keyed hash of the browser
+// asking; a link bound to another browser is ErrWrongBrowser.
+func (s *Store) BeginTOTP(ctx context.Context, token, binding string) (uri string, secret []byte, err error) {
 	id, err := s.parseToken(token)
 	if err != nil {
 		return "", nil, err
@@ -175,20 +212,23 @@ func (s *Store) BeginTOTP(ctx context.Context, token string) (uri string, secret
 	}
 	sealed, err := s.seals.Seal(s.random, fresh, []byte(id))
 	if err != nil {
+		clear(fresh)
 		return "", nil, unavailable(err)
 	}
-	st, reply, err := s.runList(ctx, totpBeginScript, []string{EnrollmentKey(id)}, ms(s.now()), sealed)
+	st, _, err := s.runList(ctx, totpBeginScript, []string{EnrollmentKey(id)}, ms(s.now()), sealed, binding)
 	if err != nil {
+		clear(fresh)
+		return "", nil, err
+	}
+	if err := checkProofStatus(st); err != nil {
+		clear(fresh)
 		return "", nil, err
 	}
 	if st != "ok" {
+		clear(fresh)
 		return "", nil, ErrNotFound
 	}
-	secret, err = s.seals.Open(strAt(reply, 1), []byte(id))
-	if err != nil {
-		return "", nil, unavailable(err)
-	}
-	return verify.TOTPKeyURI(secret, s.cfg.Brand, s.label()), secret, nil
+	return verify.TOTPKeyURI(fresh, s.cfg.Brand, s.label()), fresh, nil
 }
 
 // ConfirmTOTP finishes a TOTP enrollment with the first code the customer's app
@@ -196,10 +236,15 @@ func (s *Store) BeginTOTP(ctx context.Context, token string) (uri string, secret
 // the factor, its seed sealed to the customer and factor, and the audit trail
 // records factor_enrolled for the client that created the link; the customer's last
 // accepted step moves to the matched step, so the confirmation code can never
-// complete a verification. A wrong code (a malformed one included) is a
-// *CodeError; MaxCodeAttempts of them kill the link. A link that is not open, or
-// whose TOTP enrollment was not begun, is ErrNotFound.
-func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, error) {
+// complete a verification. A first factor after a LOW proof is stored only once
+// its notice left for the proven contact (ErrNotice when it could not: nothing is
+// stored or counted) and only while the customer holds no factor (a *ProofError
+// otherwise). A wrong code (a malformed one included) is a *CodeError;
+// MaxCodeAttempts of them kill the link. A link that is not open, or whose TOTP
+// enrollment was not begun, is ErrNotFound; one bound to another browser than
+// binding is ErrWrongBrowser. requestID (the form's nonce) makes a repeated
+// submission answer as the first and count once; "" de-duplicates nothing.
+func (s *Store) ConfirmTOTP(ctx context.Context, token, code, requestID, binding string) (*Factor, error) {
 	id, err := s.parseToken(token)
 	if err != nil {
 		return nil, err
@@ -208,14 +253,24 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, e
 	if err != nil {
 		return nil, err
 	}
+	if requestID == "" {
+		// No request id: this call is its own request (nothing to de-duplicate).
+		if requestID, err = s.randomB32(16); err != nil {
+			return nil, err
+		}
+	}
+	req := base64.RawURLEncoding.EncodeToString(s.keys.Name("enroll-request", []byte(requestID))[:12])
+	if prior, seen := e["r"+req]; seen && e.bound(binding) {
+		// A repeated submission (a double tap, a retried POST): the first answer.
+		return confirmAnswer(prior, e)
+	}
 	now := s.now()
 	sd := e["sd"]
 	if !e.open(KindTOTP, now) || sd == "" {
 		return nil, ErrNotFound
 	}
-	req, err := s.randomB32(16)
-	if err != nil {
-		return nil, err
+	if !e.bound(binding) {
+		return nil, ErrWrongBrowser
 	}
 	ch, cu := e["ch"], e["cu"]
 	if ch == "" || cu == "" {
@@ -231,6 +286,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, e
 		step, ok = verify.MatchTOTP(seed, normalized, now, -1)
 	}
 	args := []any{ms(now), "r" + req, sd}
+	keys := []string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)}
 	var f *Factor
 	if ok {
 		fid, err := s.randomB32(factorIDLen)
@@ -243,7 +299,8 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, e
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		f = &Factor{ID: fid, Kind: KindTOTP, Label: totpLabel, Created: time.UnixMilli(now.UnixMilli()), SealedSeed: resealed}
+		f = &Factor{ID: fid, Kind: KindTOTP, Client: e["cl"], Label: totpLabel, Created: time.UnixMilli(now.UnixMilli()),
+			SealedSeed: resealed}
 		v, err := f.Encode()
 		if err != nil {
 			return nil, unavailable(err)
@@ -252,23 +309,66 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code string) (*Factor, e
 		if err != nil {
 			return nil, err
 		}
+		n, err := s.prepareNotice(id, e, KindTOTP)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.send(ctx, n, id); err != nil {
+			return nil, err
+		}
+		rkeys, rargs := s.reportArgs(n)
+		keys = append(keys, rkeys...)
 		args = append(args, "ok", s.cfg.MaxCodeAttempts, fid, v, step, cu, s.cfg.Retention.Milliseconds(), pk)
+		args = append(args, rargs...)
 	} else {
-		args = append(args, "wrong", s.cfg.MaxCodeAttempts)
+		args = append(args, "wrong", s.cfg.MaxCodeAttempts, "", "", 0, "", 0, "", "", 0)
 	}
-	st, reply, err := s.runList(ctx, totpConfirmScript, []string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)}, args...)
+	st, reply, err := s.runList(ctx, totpConfirmScript, keys, args...)
 	if err != nil {
 		return nil, err
 	}
 	switch st {
 	case "ok":
+		if f == nil {
+			// A repeat that raced the first submission past the load above.
+			return &Factor{Kind: KindTOTP, Client: e["cl"], Label: totpLabel}, nil
+		}
 		return f, nil
+	case "factors":
+		return nil, &ProofError{Need: assurance.Substantial}
 	case "wrong":
 		left, _ := strconv.Atoi(strAt(reply, 1))
 		return nil, &CodeError{AttemptsLeft: left}
 	case "dead":
 		s.log.Info("enrollment link died: too many wrong codes", "enrollment", id)
 		return nil, &CodeError{AttemptsLeft: 0}
+	}
+	return nil, ErrNotFound
+}
+
+// confirmAnswer is the answer a TOTP confirmation recorded for its request id
+// (totp_confirm.lua), given again to a repeat of that request.
+func confirmAnswer(recorded string, e enrollment) (*Factor, error) {
+	var out []any
+	if err := json.Unmarshal([]byte(recorded), &out); err != nil || len(out) == 0 {
+		return nil, fmt.Errorf("%w: malformed recorded answer", ErrUnavailable)
+	}
+	st, _ := out[0].(string)
+	switch st {
+	case "ok":
+		return &Factor{ID: e["fi"], Kind: KindTOTP, Client: e["cl"], Label: totpLabel}, nil
+	case "wrong":
+		left := 0
+		if len(out) > 1 {
+			if n, ok := out[1].(float64); ok {
+				left = int(n)
+			}
+		}
+		return nil, &CodeError{AttemptsLeft: left}
+	case "dead":
+		return nil, &CodeError{AttemptsLeft: 0}
+	case "factors":
+		return nil, &ProofError{Need: assurance.Substantial}
 	}
 	return nil, ErrNotFound
 }

@@ -39,7 +39,7 @@ func wrongCode(right string) string {
 func TestEnrollmentLink(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-a", "cust-42", KindTOTP, "es-MX")
+	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-a", "cust-42", KindTOTP, "es-MX", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestEnrollmentLink(t *testing.T) {
 	if strings.Contains(u, "cust-42") {
 		t.Fatal("the link names the customer")
 	}
-	got, err := f.store.OpenEnrollment(f.ctx, token)
+	got, err := f.store.OpenEnrollment(f.ctx, token, "")
 	if err != nil {
 		t.Fatalf("OpenEnrollment: %v", err)
 	}
@@ -68,7 +68,7 @@ func TestEnrollmentLink(t *testing.T) {
 		t.Fatalf("enrollment TTL = %v", ttl)
 	}
 	// Reading twice changes nothing.
-	if _, err := f.store.OpenEnrollment(f.ctx, token); err != nil {
+	if _, err := f.store.OpenEnrollment(f.ctx, token, ""); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,7 +85,7 @@ func TestEnrollmentLink(t *testing.T) {
 		"empty": "", "no mac": id, "bad mac": flip(token, len(token)-3), "other id": flip(token, 10),
 		"short": token[:len(token)-1], "upper": strings.ToUpper(id) + "." + mac, "junk": "../../etc/passwd",
 	} {
-		if _, err := f.store.OpenEnrollment(f.ctx, bad); !errors.Is(err, ErrNotFound) {
+		if _, err := f.store.OpenEnrollment(f.ctx, bad, ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s: OpenEnrollment = %v; want ErrNotFound", name, err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestEnrollmentLink(t *testing.T) {
 	}
 	s2 := *f.store
 	s2.keys = rotated
-	if _, err := s2.OpenEnrollment(f.ctx, token); err != nil {
+	if _, err := s2.OpenEnrollment(f.ctx, token, ""); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
 }
@@ -107,23 +107,23 @@ func TestEnrollmentExpires(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	token := f.enroll("cust-42", KindTOTP)
-	_, secret, err := f.store.BeginTOTP(f.ctx, token)
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(15*time.Minute - time.Millisecond)
-	if _, err := f.store.OpenEnrollment(f.ctx, token); err != nil {
+	if _, err := f.store.OpenEnrollment(f.ctx, token, ""); err != nil {
 		t.Fatalf("just before expiry: %v", err)
 	}
 	f.clock.Advance(time.Millisecond)
-	if _, err := f.store.OpenEnrollment(f.ctx, token); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.OpenEnrollment(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("OpenEnrollment after expiry = %v; want ErrNotFound", err)
 	}
-	if _, _, err := f.store.BeginTOTP(f.ctx, token); !errors.Is(err, ErrNotFound) {
+	if _, _, err := f.store.BeginTOTP(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("BeginTOTP after expiry = %v; want ErrNotFound", err)
 	}
 	code := codeAt(t, secret, verify.TOTPStep(f.clock.Now()))
-	if _, err := f.store.ConfirmTOTP(f.ctx, token, code); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ConfirmTOTP after expiry = %v; want ErrNotFound", err)
 	}
 	if fs := f.factors("cust-42"); len(fs) != 0 {
@@ -131,7 +131,7 @@ func TestEnrollmentExpires(t *testing.T) {
 	}
 	p := f.enroll("cust-42", KindPasskey)
 	f.clock.Advance(15 * time.Minute)
-	if _, err := f.store.BeginPasskey(f.ctx, p); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.BeginPasskey(f.ctx, p, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("BeginPasskey after expiry = %v; want ErrNotFound", err)
 	}
 }
@@ -148,17 +148,18 @@ func TestTOTPEnrollment(t *testing.T) {
 			token := f.enroll("cust-42", KindTOTP)
 			id, _, _ := strings.Cut(token, ".")
 
-			uri, secret, err := f.store.BeginTOTP(f.ctx, token)
+			uri, secret, err := f.store.BeginTOTP(f.ctx, token, "")
 			if err != nil {
 				t.Fatalf("BeginTOTP: %v", err)
 			}
 			if len(secret) != 20 {
 				t.Fatalf("secret is %d bytes", len(secret))
 			}
-			// A refreshed page gets the same secret.
-			uri2, secret2, err := f.store.BeginTOTP(f.ctx, token)
-			if err != nil || uri2 != uri || !bytes.Equal(secret2, secret) {
-				t.Fatalf("second BeginTOTP differs (%v)", err)
+			// The key is shown once: a second begin (a refreshed page, or whoever
+			// else holds the link) shows nothing.
+			uri2, secret2, err := f.store.BeginTOTP(f.ctx, token, "")
+			if !errors.Is(err, ErrSeedShown) || uri2 != "" || secret2 != nil {
+				t.Fatalf("second BeginTOTP = %q, %d bytes, %v; want ErrSeedShown and nothing", uri2, len(secret2), err)
 			}
 			pu, err := url.Parse(uri)
 			if err != nil || pu.Scheme != "otpauth" || pu.Query().Get("issuer") != testBrand {
@@ -171,7 +172,7 @@ func TestTOTPEnrollment(t *testing.T) {
 
 			now := f.clock.Now()
 			step := verify.TOTPStep(now) - tc.back
-			fac, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(t, secret, step))
+			fac, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(t, secret, step), "", "")
 			if err != nil {
 				t.Fatalf("ConfirmTOTP: %v", err)
 			}
@@ -207,13 +208,13 @@ func TestTOTPEnrollment(t *testing.T) {
 			}
 
 			// The link is used up.
-			if _, err := f.store.OpenEnrollment(f.ctx, token); !errors.Is(err, ErrNotFound) {
+			if _, err := f.store.OpenEnrollment(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("OpenEnrollment after use = %v; want ErrNotFound", err)
 			}
-			if _, _, err := f.store.BeginTOTP(f.ctx, token); !errors.Is(err, ErrNotFound) {
+			if _, _, err := f.store.BeginTOTP(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("BeginTOTP after use = %v; want ErrNotFound", err)
 			}
-			if _, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(t, secret, verify.TOTPStep(now))); !errors.Is(err, ErrNotFound) {
+			if _, err := f.store.ConfirmTOTP(f.ctx, token, codeAt(t, secret, verify.TOTPStep(now)), "", ""); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("ConfirmTOTP after use = %v; want ErrNotFound", err)
 			}
 			if len(f.factors("cust-42")) != 1 {
@@ -245,7 +246,7 @@ func TestTOTPWrongCodes(t *testing.T) {
 	f := newFixture(t)
 	token := f.enroll("cust-42", KindTOTP)
 	id, _, _ := strings.Cut(token, ".")
-	_, secret, err := f.store.BeginTOTP(f.ctx, token)
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestTOTPWrongCodes(t *testing.T) {
 	// A code of the wrong shape is a wrong code too, and counts.
 	attempts := []string{wrongCode(right), "12a456", "", codeAt(t, secret, verify.TOTPStep(f.clock.Now())+1), wrongCode(right)}
 	for i, code := range attempts {
-		_, err := f.store.ConfirmTOTP(f.ctx, token, code)
+		_, err := f.store.ConfirmTOTP(f.ctx, token, code, "", "")
 		var ce *CodeError
 		if !errors.Is(err, ErrWrongCode) || !errors.As(err, &ce) || ce.AttemptsLeft != 4-i {
 			t.Fatalf("attempt %d: err = %v; want a wrong code with %d left", i+1, err, 4-i)
@@ -263,10 +264,10 @@ func TestTOTPWrongCodes(t *testing.T) {
 		}
 	}
 	// The link is dead: even the right code is refused, and the seed is gone.
-	if _, err := f.store.ConfirmTOTP(f.ctx, token, right); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, right, "", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("right code on a dead link = %v; want ErrNotFound", err)
 	}
-	if _, err := f.store.OpenEnrollment(f.ctx, token); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.OpenEnrollment(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("OpenEnrollment of a dead link = %v; want ErrNotFound", err)
 	}
 	e := f.rdb.HGetAll(f.ctx, EnrollmentKey(id)).Val()
@@ -283,15 +284,15 @@ func TestConfirmTOTPRefusals(t *testing.T) {
 	f := newFixture(t)
 	// Before BeginTOTP there is no seed to confirm.
 	token := f.enroll("cust-42", KindTOTP)
-	if _, err := f.store.ConfirmTOTP(f.ctx, token, "123456"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, "123456", "", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("ConfirmTOTP before BeginTOTP = %v; want ErrNotFound", err)
 	}
 	// A passkey link is not a TOTP link, and the reverse.
 	p := f.enroll("cust-42", KindPasskey)
-	if _, _, err := f.store.BeginTOTP(f.ctx, p); !errors.Is(err, ErrNotFound) {
+	if _, _, err := f.store.BeginTOTP(f.ctx, p, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("BeginTOTP on a passkey link = %v; want ErrNotFound", err)
 	}
-	if _, err := f.store.BeginPasskey(f.ctx, token); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.BeginPasskey(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("BeginPasskey on a TOTP link = %v; want ErrNotFound", err)
 	}
 }
@@ -301,7 +302,7 @@ func TestTOTPParallelConfirm(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	token := f.enroll("cust-42", KindTOTP)
-	_, secret, err := f.store.BeginTOTP(f.ctx, token)
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestTOTPParallelConfirm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = f.store.ConfirmTOTP(f.ctx, token, code)
+			_, errs[i] = f.store.ConfirmTOTP(f.ctx, token, code, "", "")
 		}()
 	}
 	wg.Wait()
@@ -337,7 +338,7 @@ func TestTOTPConfirmRetryCountsOnce(t *testing.T) {
 	f := newFixture(t)
 	token := f.enroll("cust-42", KindTOTP)
 	id, _, _ := strings.Cut(token, ".")
-	if _, _, err := f.store.BeginTOTP(f.ctx, token); err != nil {
+	if _, _, err := f.store.BeginTOTP(f.ctx, token, ""); err != nil {
 		t.Fatal(err)
 	}
 	e := f.rdb.HGetAll(f.ctx, EnrollmentKey(id)).Val()

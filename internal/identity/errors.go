@@ -1,6 +1,10 @@
 package identity
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/authsvc/authsvc/internal/assurance"
+)
 
 // The named errors of the package. Errors wrap them with %w; no error text ever
 // contains a secret, a code, a customer's contact point or a social user id.
@@ -22,7 +26,30 @@ var (
 	// ErrDuplicateCredential: the passkey's credential id is registered already
 	// (to this customer or another one).
 	ErrDuplicateCredential = errors.New("identity: credential already registered")
+	// ErrWrongBrowser: the enrollment continues a verification completed in
+	// another browser, and works only in that one (see Proof.Binding).
+	ErrWrongBrowser = errors.New("identity: enrollment bound to another browser")
+	// ErrSeedShown: the TOTP enrollment's key was shown once already; it is never
+	// shown again, and a new enrollment is needed to see a key.
+	ErrSeedShown = errors.New("identity: authenticator key already shown")
+	// ErrNotice: a first factor's notice could not be sent to the proven contact,
+	// so the factor was not added (nothing was counted; the customer may retry).
+	ErrNotice = errors.New("identity: factor notice not sent")
+	// ErrProofUnbound: the verification offered as proof was completed before
+	// verifications were bound to a browser; a new verification is needed.
+	ErrProofUnbound = errors.New("identity: verification not bound to a browser")
 )
+
+// ProofError says a proof is too weak to bind the factor: the customer holds a
+// factor already, so a LOW verification cannot bind another one. Need is the
+// level a verification must reach to allow it.
+type ProofError struct {
+	Need assurance.Level
+}
+
+func (e *ProofError) Error() string {
+	return "identity: binding a factor needs a verification at " + e.Need.String() + " or higher"
+}
 
 // CodeError is a wrong TOTP confirmation code. It matches ErrWrongCode with
 // errors.Is. AttemptsLeft is how many more wrong codes the link takes; 0 means

@@ -34,7 +34,7 @@ func Example_enrollTOTP() {
 	}
 
 	// The platform (after a recent verification of customer 42):
-	link, _, err := store.CreateEnrollment(ctx, "platform-a", "42", identity.KindTOTP, "en")
+	link, _, err := store.CreateEnrollment(ctx, "platform-a", "42", identity.KindTOTP, "en", nil)
 	if err != nil {
 		panic(err)
 	}
@@ -42,15 +42,15 @@ func Example_enrollTOTP() {
 	token := "<token>"
 
 	// The page: GET shows it, POSTs act.
-	if _, err := store.OpenEnrollment(ctx, token); err != nil {
+	if _, err := store.OpenEnrollment(ctx, token, ""); err != nil {
 		return // the neutral "link not valid" page
 	}
-	uri, _, err := store.BeginTOTP(ctx, token) // show uri as a QR code, once
+	uri, _, err := store.BeginTOTP(ctx, token, "") // show uri as a QR code, once
 	if err != nil {
 		return
 	}
 	_ = uri
-	factor, err := store.ConfirmTOTP(ctx, token, "123 456")
+	factor, err := store.ConfirmTOTP(ctx, token, "123 456", "", "")
 	if err != nil {
 		return // *identity.CodeError says how many tries are left
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 )
 
@@ -37,8 +38,13 @@ func (k Kind) String() string {
 
 // Factor is one enrolled factor of a customer.
 type Factor struct {
-	ID       string
-	Kind     Kind
+	ID   string
+	Kind Kind
+	// Client is the API client through which the factor was enrolled (the one that
+	// created its enrollment link); "" for a factor stored before factors recorded
+	// it. A verification of another client uses the factor only where the clients
+	// file says that client trusts this one's enrollments.
+	Client   string
 	Label    string
 	Created  time.Time
 	LastUsed time.Time
@@ -63,7 +69,11 @@ type Passkey struct {
 	UserVerified   bool   `json:"uv,omitempty"`
 	AAGUID         []byte `json:"ag,omitempty"`
 	Attachment     string `json:"ax,omitempty"`
-	SignCount      uint32 `json:"-"`
+	// MaxLevel, when set, caps the level a login with this passkey earns: a passkey
+	// bound after a SUBSTANTIAL proof (an authenticator app) earns SUBSTANTIAL at
+	// most, however it verifies the user, so binding never lifts assurance.
+	MaxLevel  assurance.Level `json:"cap,omitempty"`
+	SignCount uint32          `json:"-"`
 }
 
 // PasskeyFromCredential keeps the public part of a newly registered credential.
@@ -87,10 +97,12 @@ func (p *Passkey) Credential() webauthn.Credential {
 	}
 }
 
-// Encode is the factor's F<fid> value: "<kind>|<created ms>|<label>|<payload>".
+// Encode is the factor's F<fid> value: "<kind>|<created ms>|<client>|<label>|<payload>".
+// The scripts read the first three fields (package challenge's factor_fields); a
+// value stored before factors recorded their client has no client field.
 func (f Factor) Encode() (string, error) {
-	if strings.ContainsAny(f.Label, "|\x1f") {
-		return "", errors.New("identity: a factor label may not contain '|'")
+	if strings.ContainsAny(f.Label, "|\x1f") || strings.ContainsAny(f.Client, "|\x1f") {
+		return "", errors.New("identity: a factor label or client may not contain '|'")
 	}
 	var payload string
 	switch f.Kind {
@@ -108,7 +120,8 @@ func (f Factor) Encode() (string, error) {
 	default:
 		return "", fmt.Errorf("identity: unknown factor kind %d", f.Kind)
 	}
-	return strconv.Itoa(int(f.Kind)) + "|" + strconv.FormatInt(f.Created.UnixMilli(), 10) + "|" + f.Label + "|" + payload, nil
+	return strconv.Itoa(int(f.Kind)) + "|" + strconv.FormatInt(f.Created.UnixMilli(), 10) + "|" + f.Client + "|" +
+		f.Label + "|" + payload, nil
 }
 
 // ParseFactors reads the factors out of a customer hash (HGETALL of CustomerKey),
@@ -142,8 +155,12 @@ func ParseFactors(fields map[string]string) ([]Factor, error) {
 }
 
 func parseFactor(id, v string) (Factor, error) {
-	parts := strings.SplitN(v, "|", 4)
-	if len(parts) != 4 {
+	parts := strings.Split(v, "|")
+	if len(parts) == 4 {
+		// Stored before factors recorded their client.
+		parts = []string{parts[0], parts[1], "", parts[2], parts[3]}
+	}
+	if len(parts) != 5 {
 		return Factor{}, fmt.Errorf("identity: factor %s: malformed", id)
 	}
 	kind, err1 := strconv.Atoi(parts[0])
@@ -151,12 +168,12 @@ func parseFactor(id, v string) (Factor, error) {
 	if err1 != nil || err2 != nil {
 		return Factor{}, fmt.Errorf("identity: factor %s: malformed", id)
 	}
-	f := Factor{ID: id, Kind: Kind(kind), Label: parts[2], Created: time.UnixMilli(created)}
+	f := Factor{ID: id, Kind: Kind(kind), Client: parts[2], Label: parts[3], Created: time.UnixMilli(created)}
 	switch f.Kind {
 	case KindTOTP:
-		f.SealedSeed = parts[3]
+		f.SealedSeed = parts[4]
 	case KindPasskey:
-		b, err := base64.RawURLEncoding.DecodeString(parts[3])
+		b, err := base64.RawURLEncoding.DecodeString(parts[4])
 		if err != nil {
 			return Factor{}, fmt.Errorf("identity: factor %s: malformed", id)
 		}

@@ -94,7 +94,7 @@ func newFixtureOn(t testing.TB, srv *redistest.Server, rdb redis.UniversalClient
 // enroll creates an enrollment link and returns its token.
 func (f *fixture) enroll(customerID string, kind Kind) string {
 	f.t.Helper()
-	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-a", customerID, kind, "en")
+	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-a", customerID, kind, "en", nil)
 	if err != nil {
 		f.t.Fatalf("CreateEnrollment: %v", err)
 	}

@@ -44,10 +44,10 @@ func FuzzFinishPasskeyBody(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// A fresh ceremony each time, so the session is there to be taken.
-		if _, err := fx.store.BeginPasskey(fx.ctx, token); err != nil {
+		if _, err := fx.store.BeginPasskey(fx.ctx, token, ""); err != nil {
 			t.Fatalf("BeginPasskey: %v", err)
 		}
-		fac, err := fx.store.FinishPasskey(fx.ctx, token, bytes.NewReader(body))
+		fac, err := fx.store.FinishPasskey(fx.ctx, token, bytes.NewReader(body), "")
 		if err == nil || fac != nil {
 			t.Fatalf("FinishPasskey stored %+v", fac)
 		}

@@ -172,12 +172,15 @@ func TestValidation(t *testing.T) {
 		{"identities", func() error { _, err := f.store.Identities(f.ctx, ""); return err }, "customer_id"},
 		{"factors", func() error { _, err := f.store.Factors(f.ctx, long); return err }, "customer_id"},
 		{"factor id", func() error { return f.store.RemoveFactor(f.ctx, "platform-a", "c", "NOT-AN-ID!") }, "factor_id"},
-		{"client", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "", "c", KindTOTP, ""); return err }, "client_id"},
+		{"client", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "", "c", KindTOTP, "", nil); return err }, "client_id"},
 		{"link client", func() error { _, err := f.store.Link(f.ctx, "", "c", "x", "1"); return err }, "client_id"},
 		{"unlink client", func() error { return f.store.Unlink(f.ctx, "a\nb", "c", "x", "1") }, "client_id"},
 		{"remove client", func() error { return f.store.RemoveFactor(f.ctx, "", "c", "abcdefghij") }, "client_id"},
-		{"kind", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "p", "c", Kind(9), ""); return err }, "method"},
-		{"locale", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "p", "c", KindTOTP, "en_US!"); return err }, "locale"},
+		{"kind", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "p", "c", Kind(9), "", nil); return err }, "method"},
+		{"locale", func() error {
+			_, _, err := f.store.CreateEnrollment(f.ctx, "p", "c", KindTOTP, "en_US!", nil)
+			return err
+		}, "locale"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

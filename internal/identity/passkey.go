@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/authsvc/authsvc/internal/assurance"
 )
 
 // maxRegistrationBody bounds a registration response read from the page; real ones
@@ -22,8 +25,9 @@ const maxRegistrationBody = 64 << 10
 // the authenticator can, requires user verification, wants no attestation,
 // excludes the customer's existing passkeys and times out after CeremonyTimeout.
 // Its SessionData is kept server-side beside the enrollment; a new ceremony
-// replaces the previous one.
-func (s *Store) BeginPasskey(ctx context.Context, token string) (*protocol.CredentialCreation, error) {
+// replaces the previous one. binding is the keyed hash of the browser asking; a
+// link bound to another browser is ErrWrongBrowser.
+func (s *Store) BeginPasskey(ctx context.Context, token, binding string) (*protocol.CredentialCreation, error) {
 	id, err := s.parseToken(token)
 	if err != nil {
 		return nil, err
@@ -34,6 +38,9 @@ func (s *Store) BeginPasskey(ctx context.Context, token string) (*protocol.Crede
 	}
 	if !e.open(KindPasskey, s.now()) || e["cu"] == "" {
 		return nil, ErrNotFound
+	}
+	if !e.bound(binding) {
+		return nil, ErrWrongBrowser
 	}
 	factors, err := s.Factors(ctx, e["cu"])
 	if err != nil {
@@ -85,8 +92,13 @@ func (s *Store) BeginPasskey(ctx context.Context, token string) (*protocol.Crede
 // taken (read and deleted) first, so a ceremony finishes at most once. A
 // malformed response, a used, replaced or timed-out ceremony, or a response that
 // does not verify is ErrCeremony; a credential id registered already (to any
-// customer) is ErrDuplicateCredential; a link that is not open is ErrNotFound.
-func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader) (*Factor, error) {
+// customer) is ErrDuplicateCredential; a link that is not open is ErrNotFound, and
+// one bound to another browser than binding ErrWrongBrowser. A first factor after
+// a LOW proof is stored only once its notice left for the proven contact (ErrNotice
+// otherwise) and only while the customer holds no factor (a *ProofError). A
+// passkey bound after a SUBSTANTIAL proof is capped at SUBSTANTIAL
+// (Passkey.MaxLevel).
+func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader, binding string) (*Factor, error) {
 	id, err := s.parseToken(token)
 	if err != nil {
 		return nil, err
@@ -97,7 +109,7 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader)
 		return nil, fmt.Errorf("%w: malformed registration response", ErrCeremony)
 	}
 	now := s.now()
-	st, reply, err := s.runList(ctx, passkeyTakeScript, []string{EnrollmentKey(id), SessionKey(id)}, ms(now))
+	st, reply, err := s.runList(ctx, passkeyTakeScript, []string{EnrollmentKey(id), SessionKey(id)}, ms(now), binding)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +117,20 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader)
 	case "ok":
 	case "nosession":
 		return nil, fmt.Errorf("%w: no ceremony in progress", ErrCeremony)
+	case "browser":
+		return nil, ErrWrongBrowser
 	default:
 		return nil, ErrNotFound
 	}
-	cu, ch := strAt(reply, 2), strAt(reply, 3)
+	e := enrollment{}
+	if fields, ok := reply[2].([]any); ok {
+		for i := 0; i+1 < len(fields); i += 2 {
+			k, _ := fields[i].(string)
+			v, _ := fields[i+1].(string)
+			e[k] = v
+		}
+	}
+	cu, ch := e["cu"], e["ch"]
 	var session webauthn.SessionData
 	if err := json.Unmarshal([]byte(strAt(reply, 1)), &session); err != nil || cu == "" || ch == "" {
 		return nil, fmt.Errorf("%w: malformed ceremony", ErrUnavailable)
@@ -133,7 +155,11 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader)
 		return nil, err
 	}
 	pk := PasskeyFromCredential(cred)
-	f := &Factor{ID: fid, Kind: KindPasskey, Label: passkeyLabel, Created: time.UnixMilli(now.UnixMilli()), Passkey: pk}
+	if cp, err := strconv.Atoi(e["cp"]); err == nil && cp > 0 {
+		pk.MaxLevel = assurance.Level(cp)
+	}
+	f := &Factor{ID: fid, Kind: KindPasskey, Client: e["cl"], Label: passkeyLabel, Created: time.UnixMilli(now.UnixMilli()),
+		Passkey: pk}
 	v, err := f.Encode()
 	if err != nil {
 		return nil, unavailable(err)
@@ -151,22 +177,40 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader)
 		s.log.Info("passkey registration refused: credential id already registered", "enrollment", id)
 		return nil, ErrDuplicateCredential
 	}
-	pseudonymKey, err := s.freshPseudonymKey()
-	if err != nil {
-		return nil, err
-	}
-	stored, err := s.runInt(ctx, passkeyFinishScript, []string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)},
-		ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds(), pseudonymKey)
-	if err != nil {
-		return nil, err
-	}
-	if stored != 1 {
+	release := func() {
 		if _, err := s.runInt(ctx, credentialReleaseScript, []string{idxKey}, owner); err != nil {
 			s.log.Warn("credential claim not released", "enrollment", id, "error", err)
 		}
-		return nil, ErrNotFound
 	}
-	return f, nil
+	pseudonymKey, err := s.freshPseudonymKey()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	n, err := s.prepareNotice(id, e, KindPasskey)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if err := s.send(ctx, n, id); err != nil {
+		release()
+		return nil, err
+	}
+	rkeys, rargs := s.reportArgs(n)
+	stored, err := s.runInt(ctx, passkeyFinishScript, append([]string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)}, rkeys...),
+		append([]any{ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds(), pseudonymKey}, rargs...)...)
+	if err != nil {
+		return nil, err
+	}
+	switch stored {
+	case 1:
+		return f, nil
+	case -1:
+		release()
+		return nil, &ProofError{Need: assurance.Substantial}
+	}
+	release()
+	return nil, ErrNotFound
 }
 
 // logCeremony logs why a registration was refused: the library's error type and

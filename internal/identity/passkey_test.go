@@ -51,7 +51,7 @@ func register(t testing.TB, a *softauthn.Authenticator, cc *protocol.CredentialC
 func (f *fixture) passkeyCeremony(customerID string) (string, *protocol.CredentialCreation) {
 	f.t.Helper()
 	token := f.enroll(customerID, KindPasskey)
-	cc, err := f.store.BeginPasskey(f.ctx, token)
+	cc, err := f.store.BeginPasskey(f.ctx, token, "")
 	if err != nil {
 		f.t.Fatalf("BeginPasskey: %v", err)
 	}
@@ -59,7 +59,7 @@ func (f *fixture) passkeyCeremony(customerID string) (string, *protocol.Credenti
 }
 
 func (f *fixture) finish(token string, body []byte) (*Factor, error) {
-	return f.store.FinishPasskey(f.ctx, token, bytes.NewReader(body))
+	return f.store.FinishPasskey(f.ctx, token, bytes.NewReader(body), "")
 }
 
 func enrollmentID(token string) string { id, _, _ := strings.Cut(token, "."); return id }
@@ -126,10 +126,10 @@ func TestPasskeyEnrollment(t *testing.T) {
 			if _, err := f.finish(token, register(t, a, cc)); !errors.Is(err, ErrCeremony) {
 				t.Fatalf("second FinishPasskey = %v; want ErrCeremony", err)
 			}
-			if _, err := f.store.OpenEnrollment(f.ctx, token); !errors.Is(err, ErrNotFound) {
+			if _, err := f.store.OpenEnrollment(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("OpenEnrollment after use = %v; want ErrNotFound", err)
 			}
-			if _, err := f.store.BeginPasskey(f.ctx, token); !errors.Is(err, ErrNotFound) {
+			if _, err := f.store.BeginPasskey(f.ctx, token, ""); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("BeginPasskey after use = %v; want ErrNotFound", err)
 			}
 			if len(f.factors("cust-42")) != 1 {
@@ -169,7 +169,7 @@ func TestPasskeySessionConsumedOnce(t *testing.T) {
 		t.Fatal("the log echoes client data")
 	}
 	// The enrollment is still open: a new ceremony works.
-	cc2, err := f.store.BeginPasskey(f.ctx, token)
+	cc2, err := f.store.BeginPasskey(f.ctx, token, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestPasskeyFinishOnDeadLink(t *testing.T) {
 	if _, err := f.finish(token, body); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FinishPasskey = %v; want ErrNotFound", err)
 	}
-	if _, err := f.store.FinishPasskey(f.ctx, "nonsense", bytes.NewReader(body)); !errors.Is(err, ErrNotFound) {
+	if _, err := f.store.FinishPasskey(f.ctx, "nonsense", bytes.NewReader(body), ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FinishPasskey with a bad token = %v; want ErrNotFound", err)
 	}
 	if f.rdb.Exists(f.ctx, CredentialKey(f.keys, a.ID())).Val() != 0 || len(f.factors("cust-42")) != 0 {
@@ -250,7 +250,7 @@ func TestPasskeyDuplicateCredential(t *testing.T) {
 	if len(f.factors("cust-b")) != 0 {
 		t.Fatal("customer b got a factor")
 	}
-	if _, err := f.store.OpenEnrollment(f.ctx, tokenB); err != nil {
+	if _, err := f.store.OpenEnrollment(f.ctx, tokenB, ""); err != nil {
 		t.Fatalf("b's link should stay open: %v", err)
 	}
 	if len(f.factors("cust-a")) != 1 {
@@ -268,12 +268,12 @@ func TestRemoveFactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	totpToken := f.enroll("cust-a", KindTOTP)
-	_, secret, err := f.store.BeginTOTP(f.ctx, totpToken)
+	_, secret, err := f.store.BeginTOTP(f.ctx, totpToken, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Second)
-	tf, err := f.store.ConfirmTOTP(f.ctx, totpToken, codeAt(t, secret, verify.TOTPStep(f.clock.Now())))
+	tf, err := f.store.ConfirmTOTP(f.ctx, totpToken, codeAt(t, secret, verify.TOTPStep(f.clock.Now())), "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,8 @@ var (
 	eraseCustomerSrc string
 	//go:embed scripts/erase_trail.lua
 	eraseTrailSrc string
+	//go:embed scripts/report_factor.lua
+	reportFactorSrc string
 )
 
 // Each state change is one script. The link, factor, credential and erasure
@@ -91,6 +93,7 @@ var (
 	eraseCountersScript     = redis.NewScript(eraseCountersSrc)
 	eraseCustomerScript     = audited(eraseCustomerSrc, false)
 	eraseTrailScript        = audited(eraseTrailSrc, false)
+	reportFactorScript      = audited(reportFactorSrc, false)
 )
 
 // Config holds the store's settings. Zero values take the defaults noted.
@@ -115,6 +118,9 @@ type Config struct {
 	// (Redis Cluster, where a script touches one slot only), instead of the one
 	// stream "audit:events" (standalone and Sentinel). See audit.StreamKey.
 	AuditPerTag bool
+	// ReportTTL is how long the link in a first factor's notice can report it
+	// (30 days; at least 1 h).
+	ReportTTL time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -133,6 +139,9 @@ func (c *Config) setDefaults() {
 	if c.AuditRetention == 0 {
 		c.AuditRetention = 90 * 24 * time.Hour
 	}
+	if c.ReportTTL == 0 {
+		c.ReportTTL = 30 * 24 * time.Hour
+	}
 }
 
 // Store keeps customers, their linked social identities and their factors in
@@ -148,6 +157,8 @@ type Store struct {
 	log    *slog.Logger
 	// auditLog mirrors the audit events the scripts write (nil: not mirrored).
 	auditLog *audit.Log
+	// notifier sends the notices of first factors (nil: a LOW proof binds nothing).
+	notifier Notifier
 }
 
 // Option configures a Store.
@@ -180,6 +191,9 @@ func New(cfg Config, rdb redis.UniversalClient, keys *keyedhash.Ring, seals *sea
 	}
 	if cfg.AuditRetention < time.Hour {
 		return nil, errors.New("identity: want AuditRetention >= 1h")
+	}
+	if cfg.ReportTTL < time.Hour {
+		return nil, errors.New("identity: want ReportTTL >= 1h")
 	}
 	if rdb == nil || keys == nil || seals == nil || wa == nil || now == nil || log == nil {
 		return nil, errors.New("identity: missing dependency")

@@ -71,7 +71,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	totpToken := f.enroll("cust-42", KindTOTP)
-	_, secret, err := f.store.BeginTOTP(ctx, totpToken)
+	_, secret, err := f.store.BeginTOTP(ctx, totpToken, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,15 +92,15 @@ func TestRedisDown(t *testing.T) {
 			return f.store.RemoveFactor(ctx, "platform-a", "cust-42", "abcdefghij")
 		},
 		"CreateEnrollment": func() error {
-			_, _, err := f.store.CreateEnrollment(ctx, "platform-a", "cust-42", KindTOTP, "")
+			_, _, err := f.store.CreateEnrollment(ctx, "platform-a", "cust-42", KindTOTP, "", nil)
 			return err
 		},
-		"OpenEnrollment": func() error { _, err := f.store.OpenEnrollment(ctx, totpToken); return err },
-		"BeginTOTP":      func() error { _, _, err := f.store.BeginTOTP(ctx, openTOTP); return err },
-		"ConfirmTOTP":    func() error { _, err := f.store.ConfirmTOTP(ctx, totpToken, code); return err },
-		"BeginPasskey":   func() error { _, err := f.store.BeginPasskey(ctx, pkToken); return err },
+		"OpenEnrollment": func() error { _, err := f.store.OpenEnrollment(ctx, totpToken, ""); return err },
+		"BeginTOTP":      func() error { _, _, err := f.store.BeginTOTP(ctx, openTOTP, ""); return err },
+		"ConfirmTOTP":    func() error { _, err := f.store.ConfirmTOTP(ctx, totpToken, code, "", ""); return err },
+		"BeginPasskey":   func() error { _, err := f.store.BeginPasskey(ctx, pkToken, ""); return err },
 		"FinishPasskey": func() error {
-			_, err := f.store.FinishPasskey(ctx, pkToken, bytes.NewReader(body))
+			_, err := f.store.FinishPasskey(ctx, pkToken, bytes.NewReader(body), "")
 			return err
 		},
 		"Erase": func() error { _, err := f.store.Erase(ctx, "platform-a", "cust-42"); return err },
@@ -133,11 +133,11 @@ func TestCorruptValuesFailClosed(t *testing.T) {
 	}
 	// A pending seed that does not open is not a seed.
 	token := f.enroll("cust-42", KindTOTP)
-	if _, _, err := f.store.BeginTOTP(f.ctx, token); err != nil {
+	if _, _, err := f.store.BeginTOTP(f.ctx, token, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.rdb.HSet(f.ctx, EnrollmentKey(enrollmentID(token)), "sd", "dev.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-	if _, err := f.store.ConfirmTOTP(f.ctx, token, "123456"); !errors.Is(err, ErrUnavailable) {
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, "123456", "", ""); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ConfirmTOTP = %v; want ErrUnavailable", err)
 	}
 }

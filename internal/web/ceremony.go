@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -175,13 +176,20 @@ func (s *server) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	res, err := s.pages.FinishPasskey(ctx, r.PathValue("token"), req.Credential, req.Nonce)
+	secret, binding, err := s.browserBinding(r)
+	if err != nil {
+		s.ceremonyError(w, r, loc, fmt.Errorf("%w: browser binding: %w", challenge.ErrUnavailable, err))
+		return
+	}
+	res, err := s.pages.FinishPasskey(ctx, r.PathValue("token"), req.Credential, req.Nonce, binding)
 	if err != nil {
 		s.ceremonyError(w, r, loc, err)
 		return
 	}
 	switch res.Outcome {
 	case challenge.OutcomeVerified:
+		// This browser completed the verification: it alone may continue it.
+		s.bindBrowser(w, secret)
 		s.replyFinal(w, http.StatusOK, loc, "verified", "verified.title", "verified.body", "ok")
 	case challenge.OutcomeWrongCode:
 		s.reply(w, http.StatusOK, ceremonyReply{Outcome: "retry", Message: loc.plural("passkey.wrong", res.AttemptsLeft)})

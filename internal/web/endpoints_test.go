@@ -233,7 +233,7 @@ type gonePages struct{}
 func (gonePages) OpenCodePage(context.Context, string) (*challenge.Page, error) {
 	return nil, challenge.ErrNotFound
 }
-func (gonePages) SubmitCode(context.Context, string, string, string) (challenge.Result, error) {
+func (gonePages) SubmitCode(context.Context, string, string, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) ReportCodePage(context.Context, string, string) (challenge.Result, error) {
@@ -242,19 +242,19 @@ func (gonePages) ReportCodePage(context.Context, string, string) (challenge.Resu
 func (gonePages) OpenLinkPage(context.Context, string) (*challenge.Page, error) {
 	return nil, challenge.ErrNotFound
 }
-func (gonePages) ConfirmLink(context.Context, string, int, string) (challenge.Result, error) {
+func (gonePages) ConfirmLink(context.Context, string, int, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) ReportLink(context.Context, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
-func (gonePages) SubmitTOTP(context.Context, string, string, string) (challenge.Result, error) {
+func (gonePages) SubmitTOTP(context.Context, string, string, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) BeginPasskey(context.Context, string) ([]byte, error) {
 	return nil, challenge.ErrNotFound
 }
-func (gonePages) FinishPasskey(context.Context, string, []byte, string) (challenge.Result, error) {
+func (gonePages) FinishPasskey(context.Context, string, []byte, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 

@@ -36,7 +36,7 @@ func (s *server) showEnrollment(w http.ResponseWriter, r *http.Request, status i
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	token := r.PathValue("token")
-	e, err := s.enroll.OpenEnrollment(ctx, token)
+	e, err := s.enroll.OpenEnrollment(ctx, token, s.requestBinding(r))
 	if err != nil {
 		s.enrollError(w, r, err)
 		return
@@ -97,10 +97,12 @@ func (s *server) enrollPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // confirmTOTP enrolls the TOTP factor when the typed code is the app's current one.
+// The form's nonce is the request id: a double-submitted form counts once.
 func (s *server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	_, err := s.enroll.ConfirmTOTP(ctx, r.PathValue("token"), r.PostForm.Get("code"))
+	_, err := s.enroll.ConfirmTOTP(ctx, r.PathValue("token"), r.PostForm.Get("code"), r.PostForm.Get("nonce"),
+		s.requestBinding(r))
 	loc := catalogFor(r, r.PostForm.Get("lang"))
 	if err == nil {
 		s.message(w, http.StatusOK, loc, "enroll.totp.done.title", "enroll.totp.done.body", "ok")
@@ -120,20 +122,34 @@ func (s *server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
 	case left == 0:
 		s.message(w, http.StatusOK, loc, "failed.title", "enroll.failed.body", "stop")
 	case left > 0:
-		s.showSetup(w, r, http.StatusOK, func(c *catalog) string { return c.plural("enroll.wrong", left) }, true)
+		s.showConfirm(w, r, loc, func(c *catalog) string { return c.plural("enroll.wrong", left) })
 	default:
-		s.showSetup(w, r, http.StatusOK, say("enroll.wrong"), true)
+		s.showConfirm(w, r, loc, say("enroll.wrong"))
 	}
 }
 
+// showConfirm renders the confirmation form again after a wrong code, without the
+// key: the key is shown once, when the setup begins.
+func (s *server) showConfirm(w http.ResponseWriter, r *http.Request, loc *catalog, msg alert) {
+	token := r.PathValue("token")
+	v := &view{catalog: loc, Title: loc.T("enroll.setup.title", s.cfg.Brand), Action: s.pageURL("e", token),
+		Kind: "totp", Nonces: map[string]string{}, Setup: &totpSetupView{}, Invalid: "totp", Alert: msg(loc)}
+	var err error
+	if v.Nonces[enrollConfirm], err = s.nonces.issue(token, nonceEnrollConfirm); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, http.StatusOK, viewEnroll, v)
+}
+
 // showSetup shows the TOTP key three ways (QR code, otpauth link, typed) and the
-// form that confirms the app's first code. It runs only on a POST: drawing the
-// secret is a change (a repeat returns the same secret).
+// form that confirms the app's first code. It runs only on a POST, once per
+// enrollment: drawing the secret is a change, and a repeat shows no key.
 func (s *server) showSetup(w http.ResponseWriter, r *http.Request, status int, msg alert, invalid bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	token := r.PathValue("token")
-	uri, secret, err := s.enroll.BeginTOTP(ctx, token)
+	uri, secret, err := s.enroll.BeginTOTP(ctx, token, s.requestBinding(r))
 	if err != nil {
 		s.enrollError(w, r, err)
 		return
@@ -190,7 +206,7 @@ func (s *server) enrollPasskeyBegin(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	token := r.PathValue("token")
-	creation, err := s.enroll.BeginPasskey(ctx, token)
+	creation, err := s.enroll.BeginPasskey(ctx, token, s.requestBinding(r))
 	if err != nil {
 		s.enrollCeremonyError(w, r, loc, err)
 		return
@@ -216,7 +232,7 @@ func (s *server) enrollPasskeyFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	if _, err := s.enroll.FinishPasskey(ctx, r.PathValue("token"), bytes.NewReader(req.Credential)); err != nil {
+	if _, err := s.enroll.FinishPasskey(ctx, r.PathValue("token"), bytes.NewReader(req.Credential), s.requestBinding(r)); err != nil {
 		s.enrollCeremonyError(w, r, loc, err)
 		return
 	}
@@ -232,6 +248,12 @@ func (s *server) enrollCeremonyError(w http.ResponseWriter, r *http.Request, loc
 		s.reply(w, http.StatusOK, ceremonyReply{Outcome: "duplicate", Message: loc.T("enroll.passkey.duplicate")})
 	case errors.Is(err, identity.ErrNotFound):
 		s.replyGone(w, loc)
+	case errors.Is(err, identity.ErrWrongBrowser):
+		s.replyFinal(w, http.StatusForbidden, loc, "gone", "enroll.browser.title", "enroll.browser.body", "stop")
+	case isProofError(err):
+		s.replyFinal(w, http.StatusConflict, loc, "gone", "enroll.exists.title", "enroll.exists.body", "stop")
+	case errors.Is(err, identity.ErrNotice):
+		s.replyFinal(w, http.StatusServiceUnavailable, loc, "unavailable", "enroll.notice.title", "enroll.notice.body", "stop")
 	case errors.Is(err, identity.ErrUnavailable):
 		s.log.WarnContext(r.Context(), "enrollment: store unavailable", "route", r.Pattern, "err", err)
 		s.replyUnavailable(w, loc)
@@ -244,9 +266,20 @@ func (s *server) enrollCeremonyError(w http.ResponseWriter, r *http.Request, loc
 // enrollError renders the page for an enrollment error: the neutral page for
 // links that do not work, "try again in a minute" for everything else.
 func (s *server) enrollError(w http.ResponseWriter, r *http.Request, err error) {
+	loc := catalogFor(r, r.PostForm.Get("lang"))
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
 		s.neutralPage(w, r)
+	case errors.Is(err, identity.ErrWrongBrowser):
+		// Not the neutral page: the link works, only not here; say where it does.
+		s.message(w, http.StatusForbidden, loc, "enroll.browser.title", "enroll.browser.body", "stop")
+	case errors.Is(err, identity.ErrSeedShown):
+		s.message(w, http.StatusConflict, loc, "enroll.shown.title", "enroll.shown.body", "stop")
+	case isProofError(err):
+		s.message(w, http.StatusConflict, loc, "enroll.exists.title", "enroll.exists.body", "stop")
+	case errors.Is(err, identity.ErrNotice):
+		w.Header().Set("Retry-After", "60")
+		s.message(w, http.StatusServiceUnavailable, loc, "enroll.notice.title", "enroll.notice.body", "stop")
 	case errors.Is(err, identity.ErrUnavailable):
 		s.log.WarnContext(r.Context(), "enrollment: store unavailable", "route", r.Pattern, "err", err)
 		s.unavailable(w, r)
@@ -254,4 +287,73 @@ func (s *server) enrollError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.ErrorContext(r.Context(), "enrollment: unexpected error", "route", r.Pattern, "err", err)
 		s.unavailable(w, r)
 	}
+}
+
+// isProofError reports whether err is the binding rule refusing a factor once it
+// was about to be stored: the customer holds a factor already.
+func isProofError(err error) bool {
+	_, ok := errors.AsType[*identity.ProofError](err)
+	return ok
+}
+
+// reportPage is a first factor's report link: what was added and when, and one
+// button that removes it. It changes nothing.
+func (s *server) reportPage(w http.ResponseWriter, r *http.Request) {
+	s.showReport(w, r, http.StatusOK, nil)
+}
+
+func (s *server) showReport(w http.ResponseWriter, r *http.Request, status int, msg alert) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	token := r.PathValue("token")
+	rep, err := s.enroll.OpenReport(ctx, token)
+	if err != nil {
+		s.enrollError(w, r, err)
+		return
+	}
+	loc := catalogFor(r, rep.Locale)
+	what := "report.factor.totp"
+	if rep.Kind == identity.KindPasskey {
+		what = "report.factor.passkey"
+	}
+	v := &view{catalog: loc, Title: loc.T("report.factor.title"), Action: s.pageURL("r", token),
+		Nonces: map[string]string{}, Body: loc.T(what, s.cfg.Brand, rep.Added.UTC().Format("2006-01-02 15:04 UTC"))}
+	if msg != nil {
+		v.Alert = msg(loc)
+	}
+	if v.Nonces[actionReport], err = s.nonces.issue(token, nonceFactorReport); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, status, viewReport, v)
+}
+
+// nonceFactorReport binds a report page's nonce apart from every other form.
+const nonceFactorReport = "factor-report"
+
+// reportPost removes the reported factor: a same-origin POST with the page's nonce.
+func (s *server) reportPost(w http.ResponseWriter, r *http.Request) {
+	if s.crossOrigin(r) {
+		s.showReport(w, r, http.StatusForbidden, say("alert.retry"))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.showReport(w, r, http.StatusBadRequest, say("alert.retry"))
+		return
+	}
+	token := r.PathValue("token")
+	if r.PostForm.Get("action") != actionReport || !s.nonces.valid(r.PostForm.Get("nonce"), token, nonceFactorReport) {
+		s.showReport(w, r, http.StatusBadRequest, say("alert.retry"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	if err := s.enroll.Report(ctx, token); err != nil {
+		s.enrollError(w, r, err)
+		return
+	}
+	loc := catalogFor(r, r.PostForm.Get("lang"))
+	s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("report.factor.done.title"),
+		Heading: loc.T("report.factor.done.title"), Body: loc.T("report.factor.done.body", s.cfg.Brand), Tone: "ok"})
 }

@@ -33,7 +33,7 @@ const (
 // enrollment creates an enrollment link for customer, as a privileged client would.
 func (e *env) enrollment(customer string, kind identity.Kind, locale string) string {
 	e.t.Helper()
-	link, _, err := e.ids.CreateEnrollment(context.Background(), clientID, customer, kind, locale)
+	link, _, err := e.ids.CreateEnrollment(context.Background(), clientID, customer, kind, locale, nil)
 	if err != nil {
 		e.t.Fatalf("CreateEnrollment: %v", err)
 	}
@@ -298,26 +298,38 @@ func TestTOTPEnrollmentAndVerification(t *testing.T) {
 	if !strings.Contains(setup.body, "<svg class=\"qr\"") || !strings.Contains(setup.body, `role="img"`) {
 		t.Fatalf("no QR code:\n%s", setup.body)
 	}
-	// A repeated begin (a double tap) shows the same key.
-	if again := keyOf(t, e.submit(intro, "begin", nil, nil)); again.Secret() != key.Secret() {
-		t.Fatal("a repeated begin drew a new key")
+	// The key is shown once: a repeated begin (a double tap, or whoever else
+	// holds the link) shows no key and says why.
+	again := e.submit(intro, "begin", nil, nil)
+	wantStatus(t, again, http.StatusConflict)
+	wantBody(t, again, "the setup key is shown only once")
+	if strings.Contains(again.body, "otpauth") || strings.Contains(again.body, key.Secret()) {
+		t.Fatalf("a repeated begin showed the key again:\n%s", again.body)
 	}
 
 	wrong := fmt.Sprintf("%06d", (atoi(e.totpCode(key.Secret()))+1)%1000000)
 	res := e.submit(setup, "confirm", url.Values{"code": {wrong}}, nil)
 	wantStatus(t, res, http.StatusOK)
 	wantBody(t, res, "That code didn't match. 4 tries left.")
-	if !strings.Contains(res.body, `aria-invalid="true"`) || keyOf(t, res).Secret() != key.Secret() {
-		t.Fatal("a wrong code does not mark the field or changed the key")
+	if !strings.Contains(res.body, `aria-invalid="true"`) || strings.Contains(res.body, "otpauth") ||
+		strings.Contains(res.body, key.Secret()) {
+		t.Fatal("a wrong code does not mark the field, or shows the key again")
 	}
-	res = e.submit(res, "confirm", url.Values{"code": {e.totpCode(key.Secret())}}, map[string]string{"Accept-Language": "es"})
+	wrongPage := res
+	res = e.submit(wrongPage, "confirm", url.Values{"code": {e.totpCode(key.Secret())}}, map[string]string{"Accept-Language": "es"})
 	wantBody(t, res, "Tu app de autenticación está configurada. Ya puedes volver al chat.")
-	// Used: every request on the link is the neutral page now.
+	// The same form posted again (a double tap) answers as the first time.
+	again = e.submit(wrongPage, "confirm", url.Values{"code": {e.totpCode(key.Secret())}}, nil)
+	wantBody(t, again, "Your authenticator app is set up.")
+	// Used: every other request on the link is the neutral page now.
 	neutral := e.GET(e.public+"/e/nope", nil)
-	for _, r := range []response{e.GET(link, nil), e.submit(setup, "confirm", url.Values{"code": {"123456"}}, nil)} {
+	for _, r := range []response{e.GET(link, nil), e.submit(intro, "begin", nil, nil)} {
 		if r.status != http.StatusNotFound || r.body != neutral.body {
 			t.Fatalf("used link: %d\n%s", r.status, r.body)
 		}
+	}
+	if n, _ := e.ids.Factors(context.Background(), "cust-totp"); len(n) != 1 {
+		t.Fatalf("%d factors after a double-submitted confirmation, want 1", len(n))
 	}
 
 	// A TOTP verification: only the app's form, no code form, no passkey, no script.

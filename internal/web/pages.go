@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -163,22 +164,24 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	var (
-		res challenge.Result
-		err error
-	)
+	secret, binding, err := s.browserBinding(r)
+	if err != nil {
+		s.pageError(w, r, fmt.Errorf("%w: browser binding: %w", challenge.ErrUnavailable, err))
+		return
+	}
+	var res challenge.Result
 	switch action {
 	case actionCode:
-		res, err = s.pages.SubmitCode(ctx, token, r.PostForm.Get("code"), nonce)
+		res, err = s.pages.SubmitCode(ctx, token, r.PostForm.Get("code"), nonce, binding)
 	case actionTOTP:
-		res, err = s.pages.SubmitTOTP(ctx, token, r.PostForm.Get("code"), nonce)
+		res, err = s.pages.SubmitTOTP(ctx, token, r.PostForm.Get("code"), nonce, binding)
 	case actionPick:
 		n, convErr := strconv.Atoi(r.PostForm.Get("number"))
 		if convErr != nil || n < 0 || n > 999 {
 			s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), "")
 			return
 		}
-		res, err = s.pages.ConfirmLink(ctx, token, n, nonce)
+		res, err = s.pages.ConfirmLink(ctx, token, n, nonce, binding)
 	case actionReport:
 		if k.path == "v" {
 			res, err = s.pages.ReportCodePage(ctx, token, nonce)
@@ -197,6 +200,10 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if err != nil {
 		s.pageError(w, r, err)
 		return
+	}
+	if res.Outcome == challenge.OutcomeVerified {
+		// This browser completed the verification: it alone may continue it.
+		s.bindBrowser(w, secret)
 	}
 	s.outcome(w, r, k, action, res)
 }

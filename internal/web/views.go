@@ -28,6 +28,7 @@ const (
 	viewMessage = "message.html"
 	viewOutbox  = "outbox.html"
 	viewEnroll  = "enroll.html"
+	viewReport  = "report.html"
 )
 
 type views map[string]*template.Template
@@ -39,7 +40,7 @@ func parseViews() (*views, error) {
 		return nil, err
 	}
 	v := views{}
-	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox, viewEnroll} {
+	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox, viewEnroll, viewReport} {
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name)
 		if err != nil {
 			return nil, err

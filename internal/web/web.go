@@ -51,20 +51,23 @@ type Pages interface {
 	OpenCodePage(ctx context.Context, token string) (*challenge.Page, error)
 	// SubmitCode checks a typed code; requestID makes a repeat count once. Input
 	// that is not a 6-digit code is challenge.ErrCodeFormat and counts nothing.
-	SubmitCode(ctx context.Context, token, code, requestID string) (challenge.Result, error)
+	// binding is the keyed hash of the submitting browser's binding secret, kept
+	// with the verification once it verifies (see binding.go); so for every
+	// completion below.
+	SubmitCode(ctx context.Context, token, code, requestID, binding string) (challenge.Result, error)
 	// ReportCodePage is "this wasn't me" on a code page.
 	ReportCodePage(ctx context.Context, token, requestID string) (challenge.Result, error)
 	// OpenLinkPage reads what a magic link's page shows, changing nothing.
 	OpenLinkPage(ctx context.Context, token string) (*challenge.Page, error)
 	// ConfirmLink completes a magic link with the number picked; a wrong number
 	// ends the verification FAILED.
-	ConfirmLink(ctx context.Context, token string, number int, requestID string) (challenge.Result, error)
+	ConfirmLink(ctx context.Context, token string, number int, requestID, binding string) (challenge.Result, error)
 	// ReportLink is "this wasn't me" on a magic link's page.
 	ReportLink(ctx context.Context, token, requestID string) (challenge.Result, error)
 	// SubmitTOTP checks an authenticator-app code typed on the code page; requestID
 	// makes a repeat count once. Input that is not 6 digits is
 	// challenge.ErrCodeFormat and counts nothing.
-	SubmitTOTP(ctx context.Context, token, code, requestID string) (challenge.Result, error)
+	SubmitTOTP(ctx context.Context, token, code, requestID, binding string) (challenge.Result, error)
 	// BeginPasskey starts a passkey ceremony for the code page's verification and
 	// returns the options for navigator.credentials.get as JSON
 	// ({"publicKey": {…}}, binary fields in base64url). A dead link is
@@ -74,27 +77,38 @@ type Pages interface {
 	// navigator.credentials.get returned; requestID makes a repeat count once.
 	// challenge.OutcomeCeremony means there was no ceremony to finish (timed out,
 	// replayed, not a WebAuthn response): the page may begin again.
-	FinishPasskey(ctx context.Context, token string, body []byte, requestID string) (challenge.Result, error)
+	FinishPasskey(ctx context.Context, token string, body []byte, requestID, binding string) (challenge.Result, error)
 }
 
-// Enrollments is what the enrollment pages (/e/) need from the customer store
-// (*identity.Store implements it). Every dead link — unknown, malformed, expired,
-// used — is identity.ErrNotFound; a store failure is identity.ErrUnavailable.
+// Enrollments is what the enrollment pages (/e/) and a first factor's report
+// page (/r/) need from the customer store (*identity.Store implements it). Every
+// dead link — unknown, malformed, expired, used — is identity.ErrNotFound; a
+// store failure is identity.ErrUnavailable. binding is the keyed hash of the
+// asking browser's binding secret ("" for none): a link bound to another browser
+// is identity.ErrWrongBrowser.
 type Enrollments interface {
 	// OpenEnrollment reads what an enrollment link is for, changing nothing.
-	OpenEnrollment(ctx context.Context, token string) (*identity.Enrollment, error)
-	// BeginTOTP draws (once) the TOTP secret of a TOTP enrollment and returns its
-	// otpauth:// URI and the secret; a repeat returns the same secret.
-	BeginTOTP(ctx context.Context, token string) (uri string, secret []byte, err error)
+	OpenEnrollment(ctx context.Context, token, binding string) (*identity.Enrollment, error)
+	// BeginTOTP draws the TOTP secret of a TOTP enrollment and returns its
+	// otpauth:// URI and the secret, once: a repeat is identity.ErrSeedShown.
+	BeginTOTP(ctx context.Context, token, binding string) (uri string, secret []byte, err error)
 	// ConfirmTOTP enrolls the factor when code is the app's current code;
-	// identity.ErrWrongCode when it is not (the link stays usable).
-	ConfirmTOTP(ctx context.Context, token, code string) (*identity.Factor, error)
+	// identity.ErrWrongCode when it is not (the link stays usable);
+	// identity.ErrNotice when a first factor's notice could not be sent (nothing
+	// stored); a *identity.ProofError when the customer holds a factor already.
+	// requestID makes a repeated submission count once.
+	ConfirmTOTP(ctx context.Context, token, code, requestID, binding string) (*identity.Factor, error)
 	// BeginPasskey starts the registration ceremony of a passkey enrollment.
-	BeginPasskey(ctx context.Context, token string) (*protocol.CredentialCreation, error)
+	BeginPasskey(ctx context.Context, token, binding string) (*protocol.CredentialCreation, error)
 	// FinishPasskey registers the credential in body (the PublicKeyCredential JSON
 	// navigator.credentials.create returned): identity.ErrCeremony when it does not
-	// check out, identity.ErrDuplicateCredential when it is enrolled already.
-	FinishPasskey(ctx context.Context, token string, body io.Reader) (*identity.Factor, error)
+	// check out, identity.ErrDuplicateCredential when it is enrolled already, and
+	// as ConfirmTOTP for a first factor.
+	FinishPasskey(ctx context.Context, token string, body io.Reader, binding string) (*identity.Factor, error)
+	// OpenReport reads what a first factor's report link is about, changing nothing.
+	OpenReport(ctx context.Context, token string) (*identity.FactorReport, error)
+	// Report removes the reported factor, which revokes what it verified.
+	Report(ctx context.Context, token string) error
 }
 
 // Option configures the handler New returns.
@@ -215,6 +229,9 @@ func (s *server) routes() *http.ServeMux {
 		mux.HandleFunc(p+"/e/{token}/passkey/begin", s.enrollPasskeyBegin)
 		mux.HandleFunc(p+"/e/{token}/passkey/finish", s.enrollPasskeyFinish)
 		mux.HandleFunc(p+"/e/", s.neutralPage)
+		mux.HandleFunc("GET "+p+"/r/{token}", s.reportPage)
+		mux.HandleFunc("POST "+p+"/r/{token}", s.reportPost)
+		mux.HandleFunc(p+"/r/", s.neutralPage)
 	}
 	mux.HandleFunc("GET "+p+"/static/{name}", s.static)
 	mux.HandleFunc("GET "+p+"/.well-known/jwks.json", s.jwksDoc)
@@ -307,7 +324,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 // url returns the public URL of path (which starts with "/").
 func (s *server) url(path string) string { return s.base + path }
 
-// pageURL returns the public URL of a page: kind is "v", "l" or "e".
+// pageURL returns the public URL of a page: kind is "v", "l", "e" or "r".
 func (s *server) pageURL(kind, token string) string {
 	return s.url("/" + kind + "/" + url.PathEscape(token))
 }

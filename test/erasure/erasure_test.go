@@ -129,7 +129,7 @@ func newWorld(t *testing.T, rdb redis.UniversalClient, cluster bool) *world {
 // enrollmentToken is the token of an enrollment page URL.
 func (w *world) enrollmentToken(cust string, kind identity.Kind) string {
 	w.t.Helper()
-	u, _, err := w.ids.CreateEnrollment(w.ctx, "platform-a", cust, kind, "en")
+	u, _, err := w.ids.CreateEnrollment(w.ctx, "platform-a", cust, kind, "en", nil)
 	if err != nil {
 		w.t.Fatalf("CreateEnrollment: %v", err)
 	}
@@ -154,11 +154,11 @@ func totpCode(t *testing.T, seed []byte, at time.Time) string {
 func (w *world) enrollTOTP(cust string) []byte {
 	w.t.Helper()
 	tok := w.enrollmentToken(cust, identity.KindTOTP)
-	_, seed, err := w.ids.BeginTOTP(w.ctx, tok)
+	_, seed, err := w.ids.BeginTOTP(w.ctx, tok, "")
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if _, err := w.ids.ConfirmTOTP(w.ctx, tok, totpCode(w.t, seed, w.clock.Now())); err != nil {
+	if _, err := w.ids.ConfirmTOTP(w.ctx, tok, totpCode(w.t, seed, w.clock.Now()), "", ""); err != nil {
 		w.t.Fatalf("ConfirmTOTP: %v", err)
 	}
 	return seed
@@ -172,7 +172,7 @@ func (w *world) enrollPasskey(cust string) *softauthn.Authenticator {
 		w.t.Fatal(err)
 	}
 	tok := w.enrollmentToken(cust, identity.KindPasskey)
-	cc, err := w.ids.BeginPasskey(w.ctx, tok)
+	cc, err := w.ids.BeginPasskey(w.ctx, tok, "")
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func (w *world) enrollPasskey(cust string) *softauthn.Authenticator {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	if _, err := w.ids.FinishPasskey(w.ctx, tok, bytes.NewReader(body)); err != nil {
+	if _, err := w.ids.FinishPasskey(w.ctx, tok, bytes.NewReader(body), ""); err != nil {
 		w.t.Fatalf("FinishPasskey: %v", err)
 	}
 	return a
@@ -233,7 +233,7 @@ func (w *world) code(id string) string {
 func (w *world) submit(res *challenge.StartResult, code string) challenge.Result {
 	w.t.Helper()
 	w.n++
-	r, err := w.svc.SubmitCode(w.ctx, pageToken(w.t, res), code, fmt.Sprint("nonce-", w.n))
+	r, err := w.svc.SubmitCode(w.ctx, pageToken(w.t, res), code, fmt.Sprint("nonce-", w.n), "")
 	if err != nil {
 		w.t.Fatalf("SubmitCode: %v", err)
 	}
@@ -320,7 +320,7 @@ func testErase(t *testing.T, w *world) {
 	seed := w.enrollTOTP(customer)
 	key := w.enrollPasskey(customer)
 	w.enrollmentToken(customer, identity.KindTOTP)
-	if _, err := w.ids.BeginPasskey(ctx, w.enrollmentToken(customer, identity.KindPasskey)); err != nil {
+	if _, err := w.ids.BeginPasskey(ctx, w.enrollmentToken(customer, identity.KindPasskey), ""); err != nil {
 		t.Fatal(err)
 	}
 	w.clock.Advance(time.Minute)
@@ -337,7 +337,7 @@ func testErase(t *testing.T, w *world) {
 	ids = append(ids, v.Verification.ID)
 	v = w.start(aliceFB, customer, assurance.Substantial, nil, challenge.TOTP)
 	w.n++
-	if r, err := w.svc.SubmitTOTP(ctx, pageToken(t, v), totpCode(t, seed, w.clock.Now()), fmt.Sprint("n", w.n)); err != nil ||
+	if r, err := w.svc.SubmitTOTP(ctx, pageToken(t, v), totpCode(t, seed, w.clock.Now()), fmt.Sprint("n", w.n), ""); err != nil ||
 		r.Outcome != challenge.OutcomeVerified {
 		t.Fatalf("TOTP: %+v, %v", r, err)
 	}

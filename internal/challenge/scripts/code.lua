@@ -6,7 +6,8 @@
 -- presented code, ARGV[5] record TTL ms once verified (kept until the assertion can
 -- no longer be used), ARGV[6] identity failure limit, ARGV[7] first lock ms,
 -- ARGV[8] longest lock ms, ARGV[9] failure window ms, ARGV[10] wrong attempts that
--- fail the verification.
+-- fail the verification, ARGV[11] the keyed hash of the browser that submits the code
+-- (kept once the code verifies).
 -- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
 --       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec = KEYS[1]
@@ -30,11 +31,7 @@ end
 local out
 if co == ARGV[4] then
   succeed(KEYS[2], ih, dv)
-  redis.call('HSET', rec, 'vt', NOW, 'vm', dv, 'lv', '1', 'co', '')
-  finish(rec, '2')
-  if redis.call('PTTL', rec) < tonumber(ARGV[5]) then
-    redis.call('PEXPIRE', rec, ARGV[5])
-  end
+  verified(rec, dv, '1', '', tonumber(ARGV[5]), ARGV[11], '')
   out = {'verified'}
 else
   at = redis.call('HINCRBY', rec, 'at', 1)

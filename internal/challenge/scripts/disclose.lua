@@ -4,17 +4,18 @@
 -- KEYS[1] record; ARGV[3] this call's token, ARGV[4] the client that asks, ARGV[5] what
 -- would be revealed ("<data class>@<channel>"), ARGV[6] '1' when the policy allows it,
 -- ARGV[7] why the policy denies it.
--- Returns {'allowed'} | {'denied'} | {'revoked'}: revoked when the verification is not
--- VERIFIED, was revoked, or its record is gone (records outlive their assertions). The
+-- Returns {'allowed'} | {'denied'} | {'revoked'}: revoked when the verification does not
+-- stand (prelude: stands: not VERIFIED, revoked, completed with a factor the customer no
+-- longer holds, or its record is gone; records outlive their assertions). The
 -- event is disclosure_allowed, or disclosure_denied with r the policy's reason or
 -- 'revoked'; c is the client that asks, not the verification's.
 -- It changes no state. go-redis resends a script whose reply was lost: the record keeps
 -- the token of its last disclosure call ('dq'), and a replay of that call writes no
 -- second event.
 local rec = KEYS[1]
-local st, rv, dq = unpack(redis.call('HMGET', rec, 'st', 'rv', 'dq'))
+local st, dq = unpack(redis.call('HMGET', rec, 'st', 'dq'))
 local out, reason = 'denied', ARGV[7]
-if st ~= '2' or rv == '1' then
+if not stands(rec) then
   out, reason = 'revoked', 'revoked'
 elseif ARGV[6] == '1' then
   out, reason = 'allowed', ''

@@ -3,7 +3,8 @@
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
 -- presented link token, ARGV[5] 'pick' | 'report', ARGV[6] the number picked,
 -- ARGV[7] record TTL ms once verified, ARGV[8..12] identity failure limit, first lock
--- ms, longest lock ms, failure window ms, attempts that fail the verification (unused).
+-- ms, longest lock ms, failure window ms, attempts that fail the verification (unused),
+-- ARGV[13] the keyed hash of the browser that picks (kept once the pick verifies).
 -- A wrong link token is 'gone' and counts nothing (the token carries 128 bits).
 -- Returns {'verified'} | {'mismatch'} | {'reported'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}.
@@ -35,12 +36,9 @@ if ARGV[5] == 'report' then
   finish(rec, '3', '2')
   out = {'reported'}
 elseif ARGV[6] == redis.call('HGET', rec, 'mn') then
-  redis.call('HSET', rec, 'vt', NOW, 'vm', '1', 'lv', '1', 'ls', '')
+  redis.call('HSET', rec, 'ls', '')
   succeed(KEYS[2], ih, '1')
-  finish(rec, '2')
-  if redis.call('PTTL', rec) < tonumber(ARGV[7]) then
-    redis.call('PEXPIRE', rec, ARGV[7])
-  end
+  verified(rec, '1', '1', '', tonumber(ARGV[7]), ARGV[13], '')
   out = {'verified'}
 else
   audit(rec, 'attempt_failed', {'o', 'wrong_number'})

@@ -10,7 +10,9 @@
 -- level earned ('3' with user verification, '2' without), ARGV[9] the lowest level
 -- the verification accepts, ARGV[10] amr flags, ARGV[11] record TTL ms once
 -- verified, ARGV[12..16] identity failure limit, first lock, longest lock, window,
--- attempts that fail the verification.
+-- attempts that fail the verification, ARGV[17] the keyed hash of the browser that
+-- finishes the ceremony, ARGV[18] the clients whose enrollments the verifying client
+-- trusts (prelude: trusts).
 -- Returns {'verified'} | {'wrong', left[, 'regression']} | {'failed'[, 'regression']}
 --       | {'locked', ms} | {'ceremony'} | {'expired'} | {'state'} | {'gone'}.
 local rec, ikey, ckey, skey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -36,7 +38,7 @@ if wait > 0 then
 end
 local out
 local fid = ARGV[5]
-if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec) then
+if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec, ARGV[18]) then
   local stored = tonumber(redis.call('HGET', ckey, 'c' .. fid) or '0')
   local count = tonumber(ARGV[6])
   if (count ~= 0 or stored ~= 0) and count <= stored then
@@ -47,7 +49,7 @@ if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec) then
   else
     redis.call('HSET', ckey, 'c' .. fid, count, 'u' .. fid, NOW)
     succeed(ikey, ih, '5')
-    verified(rec, '5', ARGV[8], ARGV[10], tonumber(ARGV[11]))
+    verified(rec, '5', ARGV[8], ARGV[10], tonumber(ARGV[11]), ARGV[17], fid)
     out = {'verified'}
   end
 else

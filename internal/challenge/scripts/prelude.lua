@@ -314,13 +314,74 @@ end
 
 -- verified ends a pending verification as VERIFIED by method m at level lv, with the
 -- flags vx (passkeys: 'u' user verified, 'b' backup eligible), keeping the record
--- until its assertion can no longer be used (ttl ms).
-local function verified(rec, m, lv, vx, ttl)
-  redis.call('HSET', rec, 'vt', NOW, 'vm', m, 'lv', lv, 'vx', vx, 'co', '')
+-- until its assertion can no longer be used (ttl ms). bb is the keyed hash of the
+-- browser that completed it (package web's binding: whatever continues the verified
+-- session, such as enrolling a factor, must come from that browser), fid the factor
+-- it was completed with ('' for a code or link): its assertion stands only while the
+-- customer still holds that factor (stands()).
+local function verified(rec, m, lv, vx, ttl, bb, fid)
+  redis.call('HSET', rec, 'vt', NOW, 'vm', m, 'lv', lv, 'co', '')
+  if vx ~= '' then
+    redis.call('HSET', rec, 'vx', vx)
+  end
+  if bb and bb ~= '' then
+    redis.call('HSET', rec, 'bb', bb)
+  end
+  if fid and fid ~= '' then
+    redis.call('HSET', rec, 'vf', fid)
+  end
   finish(rec, '2')
   if redis.call('PTTL', rec) < ttl then
     redis.call('PEXPIRE', rec, ttl)
   end
+end
+
+-- customer_key is the customer hash of the record rec: "<rec's key prefix>c:<ck>",
+-- on the record's own slot (a verification of a known customer lives under the
+-- customer's tag), or nil for a record of no known customer.
+local function customer_key(rec)
+  local ck = redis.call('HGET', rec, 'ck')
+  if not ck or ck == '' then
+    return nil
+  end
+  return string.match(rec, '^(v:{[^}]*}:)') .. 'c:' .. ck
+end
+
+-- stands tells whether what the verification rec granted is still in force: it is
+-- VERIFIED, not revoked, and, when a factor completed it, the customer still holds
+-- that factor (removing or reporting a factor revokes every assertion minted on it).
+-- A missing record does not stand (records outlive their assertions).
+local function stands(rec)
+  local st, rv, vf = unpack(redis.call('HMGET', rec, 'st', 'rv', 'vf'))
+  if st ~= '2' or rv == '1' then
+    return false
+  end
+  if vf and vf ~= '' then
+    local ckey = customer_key(rec)
+    return ckey ~= nil and redis.call('HEXISTS', ckey, 'F' .. vf) == 1
+  end
+  return true
+end
+
+-- factor_fields reads a factor's F value (package identity's Factor.Encode):
+-- "<kind>|<created ms>|<client>|<label>|<payload>", or, stored before factors
+-- recorded their client, "<kind>|<created ms>|<label>|<payload>" (client ''). It
+-- returns kind, created (a number) and the client the factor was enrolled through,
+-- or nil for a value of another shape (a factor not yet in force).
+local function factor_fields(v)
+  local kind, created, rest = string.match(v, '^(%d)|(%d+)|(.*)$')
+  if not kind then
+    return nil
+  end
+  local client = string.match(rest, '^([^|]*)|[^|]*|') or ''
+  return kind, tonumber(created), client
+end
+
+-- trusts tells whether a verification may be completed with a factor enrolled through
+-- client: TRUST is '*' (every client's) or '|a|b|', the verifying client and the
+-- clients whose enrollments it trusts (Go builds it from the clients file).
+local function trusts(trust, client)
+  return trust == '*' or (client ~= '' and string.find(trust, '|' .. client .. '|', 1, true) ~= nil)
 end
 
 -- created_at is when the verification rec was created (ms): its expiry less its
@@ -331,9 +392,11 @@ local function created_at(rec)
 end
 
 -- factor_ok tells whether the customer hash ckey still holds factor fid of kind,
--- enrolled before the verification rec was created: a factor enrolled during a
--- verification can never complete it, and a removed one stops working at once.
-local function factor_ok(ckey, fid, kind, rec)
+-- enrolled before the verification rec was created through a client the verifying
+-- client trusts (trust, see trusts()): a factor enrolled during a verification can
+-- never complete it, a removed one stops working at once, and a less trusted client's
+-- enrollment cannot mint assurance for another client.
+local function factor_ok(ckey, fid, kind, rec, trust)
   if fid == '' then
     return false
   end
@@ -341,9 +404,8 @@ local function factor_ok(ckey, fid, kind, rec)
   if not v then
     return false
   end
-  local k, created = string.match(v, '^(%d)|(%d+)|')
-  local ct = created_at(rec)
-  return k == kind and tonumber(created) < ct
+  local k, created, client = factor_fields(v)
+  return k == kind and created < created_at(rec) and trusts(trust, client)
 end
 
 -- offers tells whether the verification offers method m.

@@ -12,11 +12,13 @@
 -- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
 -- data's retention ms, ARGV[19] the masked destination (for the audit trail),
--- ARGV[20..] field, value pairs of the new record.
+-- ARGV[20] the failure window ms, ARGV[21] the clients whose enrollments the client
+-- trusts (prelude: trusts), ARGV[22..] field, value pairs of the new record.
 -- Returns {'created', em, linked customer[, 'nosend']} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
 --       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
--- the request accepts for which the customer holds a factor enrolled before now and
--- whose family is not locked for the identity.
+-- the request accepts for which the customer holds a factor enrolled before now,
+-- through a client the requesting client trusts, and whose family is not locked for
+-- the identity.
 -- go-redis resends a script whose reply was lost: a replay of the same call (same
 -- token, stored as 'tk' by the send claim) answers what the call first answered, so
 -- the call still sends; a client's repeat (another token) answers 'exists'.
@@ -70,8 +72,8 @@ if ARGV[7] ~= '' then
   local all = redis.call('HGETALL', KEYS[3])
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 1) == 'F' then
-      local kind, created = string.match(all[i + 1], '^(%d)|(%d+)|')
-      if kind and tonumber(created) < NOW then
+      local kind, created, client = factor_fields(all[i + 1])
+      if kind and created < NOW and trusts(ARGV[21], client) then
         have[kind] = true
       end
     end
@@ -102,7 +104,7 @@ else
   nosend = refused ~= nil
 end
 
-redis.call('HSET', rec, unpack(ARGV, 21, NARGV))
+redis.call('HSET', rec, unpack(ARGV, 22, NARGV))
 redis.call('HSET', rec, 'tk', ARGV[4])
 if nosend then
   redis.call('HDEL', rec, 'dv', 'co', 'ls', 'mn', 'dh', 'dt', 'sq')

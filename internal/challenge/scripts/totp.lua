@@ -6,7 +6,9 @@
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] customer hash; ARGV[3] request
 -- field, ARGV[4] matched factor id ('' for none), ARGV[5] matched step, ARGV[6]
 -- record TTL ms once verified, ARGV[7..11] identity failure limit, first lock ms,
--- longest lock ms, failure window ms, attempts that fail the verification.
+-- longest lock ms, failure window ms, attempts that fail the verification, ARGV[12]
+-- the keyed hash of the browser that submits the code, ARGV[13] the clients whose
+-- enrollments the verifying client trusts (prelude: trusts).
 -- Returns {'verified'} | {'wrong', left} | {'failed'} | {'locked', ms} | {'expired'}
 --       | {'state'} | {'gone'}; a repeated request returns its first answer.
 local rec, ikey, ckey = KEYS[1], KEYS[2], KEYS[3]
@@ -29,10 +31,10 @@ end
 local out
 local step = tonumber(ARGV[5])
 local last = tonumber(redis.call('HGET', ckey, 'ts') or '-1')
-if factor_ok(ckey, ARGV[4], '1', rec) and step > last then
+if factor_ok(ckey, ARGV[4], '1', rec, ARGV[13]) and step > last then
   redis.call('HSET', ckey, 'ts', step, 'u' .. ARGV[4], NOW)
   succeed(ikey, ih, '4')
-  verified(rec, '4', '2', '', tonumber(ARGV[6]))
+  verified(rec, '4', '2', '', tonumber(ARGV[6]), ARGV[12], ARGV[4])
   out = {'verified'}
 else
   out = wrong(rec, ikey, ih, '4', 7)

@@ -11,6 +11,7 @@
 --                customer and whose 'lc' is the customer id or whose 'ih' is one of
 --                the linked identities; with its passkey ceremony <vid>:s
 --   e:<id>       an enrollment whose 'ch' is the customer hash, with its ceremony :s
+--   n:<id>       a factor's report link whose 'ch' is the customer hash
 --   k:<ih>       a link pointer to the customer id
 --   …:s          a ceremony whose record or enrollment is gone (it outlived it) and
 --                that names the customer's user handle
@@ -71,6 +72,11 @@ for _, k in ipairs(KEYS) do
         end
         redis.call('DEL', k, k .. ':s')
       end
+    end
+  elseif string.match(rest, '^n:[^:]+$') then
+    -- A report link of a factor the customer was told about (report.go).
+    if typ(k) == 'hash' and redis.call('HGET', k, 'ch') == CH then
+      redis.call('DEL', k)
     end
   elseif string.match(rest, '^e:[^:]+:s$') then
     local parent = string.sub(k, 1, -3)

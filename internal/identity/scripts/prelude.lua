@@ -12,3 +12,30 @@ local function is_open(key, kd)
   local st, ex, k = unpack(redis.call('HMGET', key, 'st', 'ex', 'kd'))
   return st == '1' and ex ~= false and NOW < tonumber(ex) and k == kd
 end
+
+-- is_bound reports whether bb (the keyed hash of the browser asking) is the browser
+-- the enrollment is bound to ('bb'); an enrollment of a client with the may_enroll
+-- grant is bound to none.
+local function is_bound(key, bb)
+  local want = redis.call('HGET', key, 'bb')
+  return not want or want == '' or want == bb
+end
+
+-- has_factor reports whether the customer hash ckey holds any factor.
+local function has_factor(ckey)
+  for _, f in ipairs(redis.call('HKEYS', ckey)) do
+    if string.sub(f, 1, 1) == 'F' then
+      return true
+    end
+  end
+  return false
+end
+
+-- report_link records the report link of a first factor fid, named in the notice
+-- sent to the contact its LOW proof proved (report.go): the customer hash and the
+-- client come from the enrollment enr.
+local function report_link(key, enr, fid, ttl)
+  local ch, cl, kd, lo = unpack(redis.call('HMGET', enr, 'ch', 'cl', 'kd', 'lo'))
+  redis.call('HSET', key, 'st', '1', 'ch', ch, 'cl', cl or '', 'kd', kd, 'fi', fid, 'lo', lo or 'en', 'ct', NOW)
+  redis.call('PEXPIRE', key, ttl)
+end

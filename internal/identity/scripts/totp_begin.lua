@@ -1,13 +1,19 @@
--- totp_begin: store the pending TOTP seed (sealed) unless one is stored already, so
--- a refreshed page shows the same secret the customer's app may have scanned.
--- KEYS[1] enrollment; ARGV[2] the freshly sealed seed.
--- Returns {'ok', the stored sealed seed} | {'gone'}.
+-- totp_begin: store the pending TOTP seed (sealed) and let the page show it, once.
+-- A second begin on the same enrollment shows nothing: the key is never shown twice
+-- (whoever saw the page's first answer could otherwise read it again), and the
+-- customer needs a new enrollment to see a key.
+-- KEYS[1] enrollment; ARGV[2] the freshly sealed seed, ARGV[3] the keyed hash of the
+-- browser asking (an enrollment bound to a browser works only there).
+-- Returns {'ok'} | {'shown'} | {'browser'} | {'gone'}.
 if not is_open(KEYS[1], '1') then
   return {'gone'}
 end
+if not is_bound(KEYS[1], ARGV[3]) then
+  return {'browser'}
+end
 local sd = redis.call('HGET', KEYS[1], 'sd')
 if sd and sd ~= '' then
-  return {'ok', sd}
+  return {'shown'}
 end
 redis.call('HSET', KEYS[1], 'sd', ARGV[2])
-return {'ok', ARGV[2]}
+return {'ok'}

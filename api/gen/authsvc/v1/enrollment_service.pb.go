@@ -380,7 +380,11 @@ type CreateEnrollmentLinkRequest struct {
 	// enrollment window; required unless the client may enroll without one.
 	VerificationId string `protobuf:"bytes,3,opt,name=verification_id,json=verificationId,proto3" json:"verification_id,omitempty"`
 	// Optional. BCP 47 language of the page; "en" when unspecified.
-	Locale        string `protobuf:"bytes,4,opt,name=locale,proto3" json:"locale,omitempty"`
+	Locale string `protobuf:"bytes,4,opt,name=locale,proto3" json:"locale,omitempty"`
+	// The contact the verification proved: required when it is a LOW verification
+	// (the customer's first factor), compared by keyed hash with the contact its code
+	// or link was sent to, and told there once the factor is added. Ignored otherwise.
+	Destination   *Destination `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -443,9 +447,20 @@ func (x *CreateEnrollmentLinkRequest) GetLocale() string {
 	return ""
 }
 
+func (x *CreateEnrollmentLinkRequest) GetDestination() *Destination {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
 type CreateEnrollmentLinkResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The enrollment page. A secret: post it only in the DM. It works once.
+	// The enrollment page. It works once, and, when a verification allowed it, only
+	// in the browser that completed that verification: post it in the DM for the
+	// customer to open on the phone where she verified. A link made by a client with
+	// the may_enroll grant (no verification) works in any browser: a secret for the
+	// customer only.
 	EnrollmentUrl string                 `protobuf:"bytes,1,opt,name=enrollment_url,json=enrollmentUrl,proto3" json:"enrollment_url,omitempty"`
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// A suggested DM text in the requested locale.
@@ -917,13 +932,14 @@ const file_authsvc_v1_enrollment_service_proto_rawDesc = "" +
 	"\x0eLinkedIdentity\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x127\n" +
-	"\tlink_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blinkTime\"\xab\x01\n" +
+	"\tlink_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\blinkTime\"\xe6\x01\n" +
 	"\x1bCreateEnrollmentLinkRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12*\n" +
 	"\x06method\x18\x02 \x01(\x0e2\x12.authsvc.v1.MethodR\x06method\x12'\n" +
 	"\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\x12\x16\n" +
-	"\x06locale\x18\x04 \x01(\tR\x06locale\"\x9b\x01\n" +
+	"\x06locale\x18\x04 \x01(\tR\x06locale\x129\n" +
+	"\vdestination\x18\x05 \x01(\v2\x17.authsvc.v1.DestinationR\vdestination\"\x9b\x01\n" +
 	"\x1cCreateEnrollmentLinkResponse\x12%\n" +
 	"\x0eenrollment_url\x18\x01 \x01(\tR\renrollmentUrl\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -999,6 +1015,7 @@ var file_authsvc_v1_enrollment_service_proto_goTypes = []any{
 	(*SocialIdentity)(nil),               // 16: authsvc.v1.SocialIdentity
 	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
 	(Method)(0),                          // 18: authsvc.v1.Method
+	(*Destination)(nil),                  // 19: authsvc.v1.Destination
 }
 var file_authsvc_v1_enrollment_service_proto_depIdxs = []int32{
 	16, // 0: authsvc.v1.LinkIdentityRequest.identity:type_name -> authsvc.v1.SocialIdentity
@@ -1007,30 +1024,31 @@ var file_authsvc_v1_enrollment_service_proto_depIdxs = []int32{
 	6,  // 3: authsvc.v1.ListIdentitiesResponse.identities:type_name -> authsvc.v1.LinkedIdentity
 	17, // 4: authsvc.v1.LinkedIdentity.link_time:type_name -> google.protobuf.Timestamp
 	18, // 5: authsvc.v1.CreateEnrollmentLinkRequest.method:type_name -> authsvc.v1.Method
-	17, // 6: authsvc.v1.CreateEnrollmentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 7: authsvc.v1.ListFactorsResponse.factors:type_name -> authsvc.v1.Factor
-	18, // 8: authsvc.v1.Factor.method:type_name -> authsvc.v1.Method
-	17, // 9: authsvc.v1.Factor.create_time:type_name -> google.protobuf.Timestamp
-	17, // 10: authsvc.v1.Factor.last_use_time:type_name -> google.protobuf.Timestamp
-	0,  // 11: authsvc.v1.EnrollmentService.LinkIdentity:input_type -> authsvc.v1.LinkIdentityRequest
-	2,  // 12: authsvc.v1.EnrollmentService.UnlinkIdentity:input_type -> authsvc.v1.UnlinkIdentityRequest
-	4,  // 13: authsvc.v1.EnrollmentService.ListIdentities:input_type -> authsvc.v1.ListIdentitiesRequest
-	7,  // 14: authsvc.v1.EnrollmentService.CreateEnrollmentLink:input_type -> authsvc.v1.CreateEnrollmentLinkRequest
-	9,  // 15: authsvc.v1.EnrollmentService.ListFactors:input_type -> authsvc.v1.ListFactorsRequest
-	12, // 16: authsvc.v1.EnrollmentService.RemoveFactor:input_type -> authsvc.v1.RemoveFactorRequest
-	14, // 17: authsvc.v1.EnrollmentService.EraseCustomer:input_type -> authsvc.v1.EraseCustomerRequest
-	1,  // 18: authsvc.v1.EnrollmentService.LinkIdentity:output_type -> authsvc.v1.LinkIdentityResponse
-	3,  // 19: authsvc.v1.EnrollmentService.UnlinkIdentity:output_type -> authsvc.v1.UnlinkIdentityResponse
-	5,  // 20: authsvc.v1.EnrollmentService.ListIdentities:output_type -> authsvc.v1.ListIdentitiesResponse
-	8,  // 21: authsvc.v1.EnrollmentService.CreateEnrollmentLink:output_type -> authsvc.v1.CreateEnrollmentLinkResponse
-	10, // 22: authsvc.v1.EnrollmentService.ListFactors:output_type -> authsvc.v1.ListFactorsResponse
-	13, // 23: authsvc.v1.EnrollmentService.RemoveFactor:output_type -> authsvc.v1.RemoveFactorResponse
-	15, // 24: authsvc.v1.EnrollmentService.EraseCustomer:output_type -> authsvc.v1.EraseCustomerResponse
-	18, // [18:25] is the sub-list for method output_type
-	11, // [11:18] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 6: authsvc.v1.CreateEnrollmentLinkRequest.destination:type_name -> authsvc.v1.Destination
+	17, // 7: authsvc.v1.CreateEnrollmentLinkResponse.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 8: authsvc.v1.ListFactorsResponse.factors:type_name -> authsvc.v1.Factor
+	18, // 9: authsvc.v1.Factor.method:type_name -> authsvc.v1.Method
+	17, // 10: authsvc.v1.Factor.create_time:type_name -> google.protobuf.Timestamp
+	17, // 11: authsvc.v1.Factor.last_use_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: authsvc.v1.EnrollmentService.LinkIdentity:input_type -> authsvc.v1.LinkIdentityRequest
+	2,  // 13: authsvc.v1.EnrollmentService.UnlinkIdentity:input_type -> authsvc.v1.UnlinkIdentityRequest
+	4,  // 14: authsvc.v1.EnrollmentService.ListIdentities:input_type -> authsvc.v1.ListIdentitiesRequest
+	7,  // 15: authsvc.v1.EnrollmentService.CreateEnrollmentLink:input_type -> authsvc.v1.CreateEnrollmentLinkRequest
+	9,  // 16: authsvc.v1.EnrollmentService.ListFactors:input_type -> authsvc.v1.ListFactorsRequest
+	12, // 17: authsvc.v1.EnrollmentService.RemoveFactor:input_type -> authsvc.v1.RemoveFactorRequest
+	14, // 18: authsvc.v1.EnrollmentService.EraseCustomer:input_type -> authsvc.v1.EraseCustomerRequest
+	1,  // 19: authsvc.v1.EnrollmentService.LinkIdentity:output_type -> authsvc.v1.LinkIdentityResponse
+	3,  // 20: authsvc.v1.EnrollmentService.UnlinkIdentity:output_type -> authsvc.v1.UnlinkIdentityResponse
+	5,  // 21: authsvc.v1.EnrollmentService.ListIdentities:output_type -> authsvc.v1.ListIdentitiesResponse
+	8,  // 22: authsvc.v1.EnrollmentService.CreateEnrollmentLink:output_type -> authsvc.v1.CreateEnrollmentLinkResponse
+	10, // 23: authsvc.v1.EnrollmentService.ListFactors:output_type -> authsvc.v1.ListFactorsResponse
+	13, // 24: authsvc.v1.EnrollmentService.RemoveFactor:output_type -> authsvc.v1.RemoveFactorResponse
+	15, // 25: authsvc.v1.EnrollmentService.EraseCustomer:output_type -> authsvc.v1.EraseCustomerResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_authsvc_v1_enrollment_service_proto_init() }

@@ -47,7 +47,17 @@ type EnrollmentServiceClient interface {
 	// CreateEnrollmentLink returns a one-time page link on which the customer
 	// enrolls an authenticator app (TOTP) or a passkey (WEBAUTHN). It needs a
 	// VERIFIED verification of the same customer by the same client within the
-	// enrollment window (10 minutes by default), or a client allowed to enroll.
+	// enrollment window (10 minutes by default), or a client allowed to enroll
+	// (may_enroll). Enrollment never lifts assurance (docs/security.md):
+	//   - The link works only in the browser that completed that verification;
+	//     opened anywhere else it shows nothing and enrolls nothing.
+	//   - A verification at SUBSTANTIAL or HIGH (a factor the customer holds) may
+	//     bind any factor; a passkey bound after SUBSTANTIAL earns SUBSTANTIAL at most.
+	//   - A LOW verification (a code or link) binds only the customer's first
+	//     factor, and needs `destination`: the contact it proved, which authsvc tells
+	//     once the factor is added, with a link that removes it. Once the customer
+	//     holds a factor, a LOW verification answers PERMISSION_DENIED with reason
+	//     STRONGER_PROOF_REQUIRED.
 	CreateEnrollmentLink(ctx context.Context, in *CreateEnrollmentLinkRequest, opts ...grpc.CallOption) (*CreateEnrollmentLinkResponse, error)
 	// ListFactors lists a customer's enrolled factors (never their secrets).
 	ListFactors(ctx context.Context, in *ListFactorsRequest, opts ...grpc.CallOption) (*ListFactorsResponse, error)
@@ -157,7 +167,17 @@ type EnrollmentServiceServer interface {
 	// CreateEnrollmentLink returns a one-time page link on which the customer
 	// enrolls an authenticator app (TOTP) or a passkey (WEBAUTHN). It needs a
 	// VERIFIED verification of the same customer by the same client within the
-	// enrollment window (10 minutes by default), or a client allowed to enroll.
+	// enrollment window (10 minutes by default), or a client allowed to enroll
+	// (may_enroll). Enrollment never lifts assurance (docs/security.md):
+	//   - The link works only in the browser that completed that verification;
+	//     opened anywhere else it shows nothing and enrolls nothing.
+	//   - A verification at SUBSTANTIAL or HIGH (a factor the customer holds) may
+	//     bind any factor; a passkey bound after SUBSTANTIAL earns SUBSTANTIAL at most.
+	//   - A LOW verification (a code or link) binds only the customer's first
+	//     factor, and needs `destination`: the contact it proved, which authsvc tells
+	//     once the factor is added, with a link that removes it. Once the customer
+	//     holds a factor, a LOW verification answers PERMISSION_DENIED with reason
+	//     STRONGER_PROOF_REQUIRED.
 	CreateEnrollmentLink(context.Context, *CreateEnrollmentLinkRequest) (*CreateEnrollmentLinkResponse, error)
 	// ListFactors lists a customer's enrolled factors (never their secrets).
 	ListFactors(context.Context, *ListFactorsRequest) (*ListFactorsResponse, error)

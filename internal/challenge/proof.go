@@ -1,0 +1,68 @@
+package challenge
+
+import (
+	"context"
+	"time"
+
+	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/keyedhash"
+)
+
+// Proof is what a VERIFIED verification proves about its customer, for binding a
+// factor to her; package identity decides what it allows (see identity.Proof).
+type Proof struct {
+	VerificationID string
+	// ClientID is the client that started the verification.
+	ClientID string
+	// CustomerID is the customer it verified: the one named, or the identity's
+	// linked customer; "" when it verified none.
+	CustomerID      string
+	Network, UserID string
+	// Method and Level are how it was completed and the level that earned.
+	Method     Method
+	Level      assurance.Level
+	VerifiedAt time.Time
+	// Binding is the keyed hash of the browser that completed it (package web);
+	// "" for a verification completed before browsers were bound.
+	Binding string
+	// ContactProven is true when the contact passed to Proof is the one the
+	// verification sent its code or link to (compared by keyed hash).
+	ContactProven bool
+}
+
+// Proof returns what verification id of clientID proves: one round trip. It must be
+// VERIFIED and still stand (not revoked, its factor still held): anything else,
+// and an unknown or another client's id alike, is ErrNotFound. contact, when not
+// nil, is compared with the contact the verification proved (ContactProven); a
+// contact that is not a valid destination is a *ValidationError on field
+// "destination".
+func (s *Service) Proof(ctx context.Context, clientID, id string, contact *Destination) (*Proof, error) {
+	var dest Destination
+	if contact != nil {
+		var problem string
+		if dest, problem = contact.normalize(); problem != "" {
+			return nil, &ValidationError{Violations: []Violation{{Field: "destination", Description: problem}}}
+		}
+	}
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	now := s.now()
+	rec, err := s.store.loadStanding(ctx, id, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	v := s.view(rec, id, now)
+	if rec["cl"] != clientID || v.State != Verified || v.Revoked {
+		return nil, ErrNotFound
+	}
+	p := &Proof{VerificationID: id, ClientID: v.ClientID, CustomerID: v.CustomerID, Network: v.Network,
+		UserID: v.UserID, Method: v.Method, Level: v.Level, VerifiedAt: v.VerifiedAt, Binding: rec["bb"]}
+	// Only a code or link proves a contact: the one it was sent to.
+	sent := v.Method == OTPEmail || v.Method == OTPSMS || v.Method == MagicLink
+	if contact != nil && sent && rec["dh"] != "" {
+		h, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+		p.ContactProven = err == nil && keyedhash.Equal(h[:macLen], []byte(rec["dh"]))
+	}
+	return p, nil
+}

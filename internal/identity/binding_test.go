@@ -1,0 +1,351 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/verify"
+)
+
+// notices records the first factors' notices; fail makes every send fail.
+type notices struct {
+	mu   sync.Mutex
+	sent []delivery.Message
+	fail bool
+}
+
+func (n *notices) Send(_ context.Context, m delivery.Message) error {
+	if _, err := delivery.Render(m); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fail {
+		return errors.New("gateway down")
+	}
+	n.sent = append(n.sent, m)
+	return nil
+}
+
+func (n *notices) list() []delivery.Message {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]delivery.Message(nil), n.sent...)
+}
+
+// newNoticeFixture is a store that sends first factors' notices to n.
+func newNoticeFixture(t *testing.T, n *notices) *fixture {
+	t.Helper()
+	f := newFixture(t)
+	WithNotifier(n)(f.store)
+	return f
+}
+
+const (
+	browserA = "binding-hash-of-browser-a"
+	browserB = "binding-hash-of-browser-b"
+)
+
+func lowProof() *Proof {
+	return &Proof{VerificationID: "low", Level: assurance.Low, Binding: browserA,
+		Contact: &Contact{Channel: delivery.Email, To: "Alice@Example.com"}}
+}
+
+// bound creates an enrollment allowed by p and returns its token.
+func (f *fixture) bound(customerID string, kind Kind, p *Proof) (string, *Enrollment, error) {
+	f.t.Helper()
+	u, e, err := f.store.CreateEnrollment(f.ctx, "platform-b", customerID, kind, "en", p)
+	if err != nil {
+		return "", nil, err
+	}
+	return strings.TrimPrefix(u, "https://verify.example.com/e/"), e, nil
+}
+
+// confirmTOTP begins and confirms a TOTP enrollment in browser.
+func (f *fixture) confirmTOTP(token, browser string) (*Factor, error) {
+	f.t.Helper()
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, browser)
+	if err != nil {
+		return nil, err
+	}
+	return f.store.ConfirmTOTP(f.ctx, token, codeAt(f.t, secret, verify.TOTPStep(f.clock.Now())), "req-"+token[:8], browser)
+}
+
+// enrollmentKeys counts the enrollment records in Redis.
+func (f *fixture) enrollmentKeys() int {
+	f.t.Helper()
+	n := 0
+	for _, k := range redistest.Keys(f.t, f.rdb) {
+		if strings.Contains(k, "}:e:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBindingRule is the table of docs/security.md "Binding a factor": which
+// proof binds which factor, and what a refusal leaves behind (nothing).
+func TestBindingRule(t *testing.T) {
+	t.Parallel()
+	substantial := &Proof{VerificationID: "app", Level: assurance.Substantial, Binding: browserA}
+	high := &Proof{VerificationID: "key", Level: assurance.High, Binding: browserA}
+	noContact := lowProof()
+	noContact.Contact = nil
+	unbound := lowProof()
+	unbound.Binding = ""
+	for _, tc := range []struct {
+		name       string
+		hasFactor  bool
+		kind       Kind
+		proof      *Proof
+		wantErr    func(error) bool
+		wantFirst  bool
+		wantCapped bool
+	}{
+		{name: "first factor after a LOW proof", kind: KindTOTP, proof: lowProof(), wantFirst: true},
+		{name: "first passkey after a LOW proof", kind: KindPasskey, proof: lowProof(), wantFirst: true},
+		{name: "LOW proof while the customer holds a factor", hasFactor: true, kind: KindTOTP, proof: lowProof(),
+			wantErr: func(err error) bool {
+				pe, ok := errors.AsType[*ProofError](err)
+				return ok && pe.Need == assurance.Substantial
+			}},
+		{name: "LOW proof for a passkey while the customer holds a factor", hasFactor: true, kind: KindPasskey, proof: lowProof(),
+			wantErr: func(err error) bool { _, ok := errors.AsType[*ProofError](err); return ok }},
+		{name: "LOW proof without its contact", kind: KindTOTP, proof: noContact,
+			wantErr: func(err error) bool {
+				ve, ok := errors.AsType[*ValidationError](err)
+				return ok && ve.Field == "destination"
+			}},
+		{name: "LOW proof without its contact, customer holds a factor", hasFactor: true, kind: KindTOTP, proof: noContact,
+			wantErr: func(err error) bool { _, ok := errors.AsType[*ProofError](err); return ok }},
+		{name: "proof from no browser", kind: KindTOTP, proof: unbound,
+			wantErr: func(err error) bool { return errors.Is(err, ErrProofUnbound) }},
+		{name: "SUBSTANTIAL proof binds an app", hasFactor: true, kind: KindTOTP, proof: substantial},
+		{name: "SUBSTANTIAL proof binds a capped passkey", hasFactor: true, kind: KindPasskey, proof: substantial, wantCapped: true},
+		{name: "HIGH proof binds a passkey", hasFactor: true, kind: KindPasskey, proof: high},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newNoticeFixture(t, &notices{})
+			if tc.hasFactor {
+				if _, err := f.confirmTOTP(f.enroll("cust-7", KindTOTP), ""); err != nil {
+					t.Fatal(err)
+				}
+				f.clock.Advance(30e9)
+			}
+			before := f.enrollmentKeys()
+			token, e, err := f.bound("cust-7", tc.kind, tc.proof)
+			if tc.wantErr != nil {
+				if !tc.wantErr(err) {
+					t.Fatalf("CreateEnrollment = %v", err)
+				}
+				if n := f.enrollmentKeys(); n != before {
+					t.Fatalf("a refused enrollment left %d enrollment records, want %d", n, before)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("CreateEnrollment: %v", err)
+			}
+			if !e.Bound || e.FirstFactor != tc.wantFirst {
+				t.Fatalf("enrollment bound %v first %v, want bound, first %v", e.Bound, e.FirstFactor, tc.wantFirst)
+			}
+			if _, err := f.store.OpenEnrollment(f.ctx, token, browserA); err != nil {
+				t.Fatalf("OpenEnrollment in its browser: %v", err)
+			}
+			if tc.kind != KindPasskey {
+				return
+			}
+			a := newAuthenticator(t)
+			cc, err := f.store.BeginPasskey(f.ctx, token, browserA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fac, err := f.store.FinishPasskey(f.ctx, token, bytes.NewReader(register(t, a, cc)), browserA)
+			if err != nil {
+				t.Fatalf("FinishPasskey: %v", err)
+			}
+			want := assurance.Level(0)
+			if tc.wantCapped {
+				want = assurance.Substantial
+			}
+			if fac.Passkey.MaxLevel != want || fac.Client != "platform-b" {
+				t.Fatalf("passkey cap %v client %q, want %v platform-b", fac.Passkey.MaxLevel, fac.Client, want)
+			}
+			stored := f.factors("cust-7")
+			if got := stored[len(stored)-1]; got.Passkey == nil || got.Passkey.MaxLevel != want || got.Client != "platform-b" {
+				t.Fatalf("stored passkey %+v", got)
+			}
+		})
+	}
+}
+
+// TestBoundEnrollmentWorksOnlyInItsBrowser: a link that a verification allowed is
+// worthless anywhere but the browser that completed it: nothing shown, no key
+// drawn, nothing enrolled, and its own browser can still use it afterwards.
+func TestBoundEnrollmentWorksOnlyInItsBrowser(t *testing.T) {
+	t.Parallel()
+	f := newNoticeFixture(t, &notices{})
+	token, _, err := f.bound("cust-8", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, browser := range []string{"", browserB} {
+		if _, err := f.store.OpenEnrollment(f.ctx, token, browser); !errors.Is(err, ErrWrongBrowser) {
+			t.Fatalf("OpenEnrollment from %q: %v, want ErrWrongBrowser", browser, err)
+		}
+		if uri, secret, err := f.store.BeginTOTP(f.ctx, token, browser); !errors.Is(err, ErrWrongBrowser) || uri != "" || secret != nil {
+			t.Fatalf("BeginTOTP from %q = %q, %v, want ErrWrongBrowser and no key", browser, uri, err)
+		}
+	}
+	if sd, _ := f.rdb.HGet(f.ctx, EnrollmentKey(enrollmentID(token)), "sd").Result(); sd != "" {
+		t.Fatal("another browser's begin drew a key")
+	}
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, browserA)
+	if err != nil {
+		t.Fatalf("BeginTOTP in its browser: %v", err)
+	}
+	code := codeAt(t, secret, verify.TOTPStep(f.clock.Now()))
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "r1", browserB); !errors.Is(err, ErrWrongBrowser) {
+		t.Fatalf("ConfirmTOTP from another browser: %v", err)
+	}
+	if len(f.factors("cust-8")) != 0 {
+		t.Fatal("another browser enrolled a factor")
+	}
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "r2", browserA); err != nil {
+		t.Fatalf("ConfirmTOTP in its browser: %v", err)
+	}
+	// A passkey link likewise: no ceremony for another browser.
+	ptoken, _, err := f.bound("cust-9", KindPasskey, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.BeginPasskey(f.ctx, ptoken, browserB); !errors.Is(err, ErrWrongBrowser) {
+		t.Fatalf("BeginPasskey from another browser: %v", err)
+	}
+	cc, err := f.store.BeginPasskey(f.ctx, ptoken, browserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := register(t, newAuthenticator(t), cc)
+	if _, err := f.store.FinishPasskey(f.ctx, ptoken, bytes.NewReader(body), browserB); !errors.Is(err, ErrWrongBrowser) {
+		t.Fatalf("FinishPasskey from another browser: %v", err)
+	}
+	if _, err := f.store.FinishPasskey(f.ctx, ptoken, bytes.NewReader(body), browserA); err != nil {
+		t.Fatalf("FinishPasskey in its browser (the other browser's try consumed nothing): %v", err)
+	}
+}
+
+// TestFirstFactorNotice: a first factor after a LOW proof is told to the proven
+// contact before it is stored, through the notice's report link the customer
+// removes it, and without its notice there is no factor.
+func TestFirstFactorNotice(t *testing.T) {
+	t.Parallel()
+	n := &notices{}
+	f := newNoticeFixture(t, n)
+	token, _, err := f.bound("cust-10", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, browserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeAt(t, secret, verify.TOTPStep(f.clock.Now()))
+
+	// The notice cannot leave: nothing is stored and nothing is counted.
+	n.fail = true
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "try-1", browserA); !errors.Is(err, ErrNotice) {
+		t.Fatalf("ConfirmTOTP with the notice failing: %v, want ErrNotice", err)
+	}
+	if len(f.factors("cust-10")) != 0 {
+		t.Fatal("a first factor was stored without its notice")
+	}
+	n.fail = false
+	fac, err := f.store.ConfirmTOTP(f.ctx, token, code, "try-2", browserA)
+	if err != nil {
+		t.Fatalf("ConfirmTOTP: %v", err)
+	}
+	sent := n.list()
+	if len(sent) != 1 {
+		t.Fatalf("%d notices, want 1", len(sent))
+	}
+	m := sent[0]
+	if m.To != "Alice@Example.com" || m.Kind != delivery.KindFactorAdded || m.Factor != delivery.FactorTOTP ||
+		!strings.HasPrefix(m.Link, "https://verify.example.com/r/") {
+		t.Fatalf("notice %+v", m)
+	}
+	// A double-submitted confirmation answers as the first and sends nothing more.
+	if again, err := f.store.ConfirmTOTP(f.ctx, token, code, "try-2", browserA); err != nil || again.ID != fac.ID {
+		t.Fatalf("repeated ConfirmTOTP = %v, %v", again, err)
+	}
+	if len(n.list()) != 1 || len(f.factors("cust-10")) != 1 {
+		t.Fatal("a repeated confirmation sent or stored again")
+	}
+	// The contact lives only sealed, and only until the factor is added.
+	for k, parts := range redistest.Dump(t, f.rdb) {
+		if strings.Contains(strings.ToLower(strings.Join(append(parts, k), " ")), "alice@example.com") {
+			t.Fatalf("%s holds the contact in clear", k)
+		}
+	}
+
+	report := strings.TrimPrefix(m.Link, "https://verify.example.com/r/")
+	r, err := f.store.OpenReport(f.ctx, report)
+	if err != nil || r.Kind != KindTOTP || !r.Added.Equal(fac.Created) {
+		t.Fatalf("OpenReport = %+v, %v", r, err)
+	}
+	if err := f.store.Report(f.ctx, report); err != nil {
+		t.Fatalf("Report: %v", err)
+	}
+	if len(f.factors("cust-10")) != 0 {
+		t.Fatal("the reported factor is still enrolled")
+	}
+	if err := f.store.Report(f.ctx, report); err != nil {
+		t.Fatalf("a repeated report: %v", err)
+	}
+	if _, err := f.store.OpenReport(f.ctx, report); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("OpenReport after the report: %v", err)
+	}
+	if !strings.Contains(f.auditLogs.String(), `"factor_reported"`) {
+		t.Fatalf("no factor_reported in the audit log:\n%s", f.auditLogs)
+	}
+	if _, err := f.store.OpenReport(f.ctx, report[:len(report)-1]+"x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a forged report link: %v", err)
+	}
+}
+
+// TestFirstFactorRace: two first-factor links made while the customer held none;
+// the first one used adds the factor, the second then binds nothing.
+func TestFirstFactorRace(t *testing.T) {
+	t.Parallel()
+	f := newNoticeFixture(t, &notices{})
+	one, _, err := f.bound("cust-11", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _, err := f.bound("cust-11", KindPasskey, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.confirmTOTP(one, browserA); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := f.store.BeginPasskey(f.ctx, two, browserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.store.FinishPasskey(f.ctx, two, bytes.NewReader(register(t, newAuthenticator(t), cc)), browserA)
+	if _, ok := errors.AsType[*ProofError](err); !ok {
+		t.Fatalf("the second first factor: %v, want *ProofError", err)
+	}
+	if n := len(f.factors("cust-11")); n != 1 {
+		t.Fatalf("%d factors, want 1", n)
+	}
+}
