@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/skip2/go-qrcode"
 
@@ -13,7 +14,7 @@ import (
 
 // parseEnroll parses "authctl enroll" flags into the request to send.
 func parseEnroll(g *globals, args []string) (*authsvcv1.CreateEnrollmentLinkRequest, bool, error) {
-	var customer, method, verification, locale string
+	var customer, method, verification, locale, email, phone string
 	var jsonOut bool
 	fs := newFlagSet("enroll")
 	g.register(fs)
@@ -21,6 +22,8 @@ func parseEnroll(g *globals, args []string) (*authsvcv1.CreateEnrollmentLinkRequ
 	fs.StringVar(&method, "method", "", "")
 	fs.StringVar(&verification, "verification", "", "")
 	fs.StringVar(&locale, "locale", "", "")
+	fs.StringVar(&email, "email", "", "")
+	fs.StringVar(&phone, "phone", "", "")
 	fs.BoolVar(&jsonOut, "json", false, "")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -39,8 +42,23 @@ func parseEnroll(g *globals, args []string) (*authsvcv1.CreateEnrollmentLinkRequ
 	if m != authsvcv1.Method_METHOD_TOTP && m != authsvcv1.Method_METHOD_WEBAUTHN {
 		return nil, false, fmt.Errorf("enroll: --method %s: want totp or webauthn", method)
 	}
-	return &authsvcv1.CreateEnrollmentLinkRequest{CustomerId: customer, Method: m, VerificationId: verification,
-		Locale: locale}, jsonOut, nil
+	req := &authsvcv1.CreateEnrollmentLinkRequest{CustomerId: customer, Method: m, VerificationId: verification,
+		Locale: locale}
+	switch {
+	case email != "" && phone != "":
+		return nil, false, errors.New("enroll: give either --email or --phone, not both")
+	case email != "":
+		if !strings.Contains(email, "@") {
+			return nil, false, fmt.Errorf("enroll: --email %q is not an email address", email)
+		}
+		req.Destination = &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: email}}
+	case phone != "":
+		if !e164.MatchString(phone) {
+			return nil, false, fmt.Errorf("enroll: --phone %q: want E.164, e.g. +14155550100", phone)
+		}
+		req.Destination = &authsvcv1.Destination{Kind: &authsvcv1.Destination_Phone{Phone: phone}}
+	}
+	return req, jsonOut, nil
 }
 
 // cmdEnroll runs "authctl enroll": it creates an enrollment link and prints the
@@ -73,7 +91,7 @@ func printEnrollment(w io.Writer, resp *authsvcv1.CreateEnrollmentLinkResponse) 
 	if t := resp.GetDmText(); t != "" {
 		fmt.Fprintf(w, "Post this in the DM:\n\n%s\n", indent(t, "    "))
 	}
-	fmt.Fprintf(w, "\nEnrollment page (secret, works once, until %s):\n    %s\n",
+	fmt.Fprintf(w, "\nEnrollment page (works once, until %s, and only in the browser that completed the\nverification):\n    %s\n",
 		formatTime(resp.GetExpireTime()), resp.GetEnrollmentUrl())
 	if qr, err := qrcode.New(resp.GetEnrollmentUrl(), qrcode.Medium); err == nil {
 		fmt.Fprintf(w, "\n%s", qr.ToSmallString(false))

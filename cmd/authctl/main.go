@@ -40,7 +40,10 @@ Commands:
   resend ID           send a new code or link (--email or --phone: the destination used at the start)
   enroll              create a one-time enrollment link (authenticator app or passkey) to post
                       in the DM (--customer-id, --method totp|webauthn, --verification ID of a
-                      recent VERIFIED verification of that customer, --locale)
+                      recent VERIFIED verification of that customer, --locale; after a code or
+                      link, --email or --phone: the contact it went to, which is told of a
+                      customer's first factor). The link works only in the browser that
+                      completed the verification.
   factors list|remove list a customer's enrolled factors, or remove one (--customer-id; remove
                       takes the FACTOR_ID)
   jwks                print the JWKS that verifies assertions

@@ -101,6 +101,9 @@ func TestUsageErrors(t *testing.T) {
 		{"assertion without audience", []string{"assertion", "verify", "tok"}, nil, "missing --audience"},
 		{"assertion without token", []string{"assertion", "verify", "--audience", "crm"}, nil, "missing TOKEN"},
 		{"api key file missing", append(base, "--api-key-file", "/nonexistent/key"), nil, "--api-key-file"},
+		{"enroll both contacts", []string{"enroll", "--customer-id", "c", "--method", "totp", "--email", "a@b.c",
+			"--phone", "+14155550100"}, nil, "not both"},
+		{"enroll bad phone", []string{"enroll", "--customer-id", "c", "--method", "totp", "--phone", "0415"}, nil, "want E.164"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +153,20 @@ func TestParseVerifyRequest(t *testing.T) {
 	}
 	if !o.json || g.addr != "[::1]:7443" || !isLoopback(g.addr) {
 		t.Errorf("json %v addr %q", o.json, g.addr)
+	}
+}
+
+func TestParseEnrollRequest(t *testing.T) {
+	t.Parallel()
+	g := newGlobals(func(string) string { return "" })
+	req, _, err := parseEnroll(g, []string{"--customer-id", "cust-42", "--method", "totp", "--verification", "abc-x",
+		"--email", "alice@example.com", "--locale", "es"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.GetDestination().GetEmail() != "alice@example.com" || req.GetVerificationId() != "abc-x" ||
+		req.GetMethod() != authsvcv1.Method_METHOD_TOTP || req.GetLocale() != "es" {
+		t.Errorf("request %v", req)
 	}
 }
 

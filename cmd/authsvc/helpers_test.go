@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
@@ -642,4 +644,72 @@ func extract(re *regexp.Regexp, s string) (string, error) {
 		return "", errNoMatch
 	}
 	return m[len(m)-1], nil
+}
+
+// The public URL and issuer of a production instance (newProduction).
+const (
+	prodPublicURL = "https://" + testHost
+	prodIssuer    = "https://issuer.acme.test"
+)
+
+// production is what a production-mode instance is configured with: a real
+// redis-server, a real SMTP server with STARTTLS and AUTH, a signed SMS webhook,
+// secrets in files and TLS on the service's own listeners.
+type production struct {
+	redis *redistest.Server
+	mail  *testSMTP
+	sms   <-chan webhookMessage
+	files prodSecretFiles
+	// roots trusts the serving certificate, leaf.
+	roots *x509.CertPool
+	leaf  *x509.Certificate
+	env   map[string]string
+}
+
+// newProduction prepares a production configuration; startService(t, nil, p.env)
+// runs it.
+func newProduction(t *testing.T) *production {
+	t.Helper()
+	p := &production{redis: redistest.Start(t), mail: startSMTP(t)}
+	var smsURL string
+	smsURL, p.sms = startWebhook(t)
+	dir := t.TempDir()
+	p.files = writeProdSecrets(t, dir)
+	certPEM, keyPEM, roots, cert := selfSigned(t, testHost)
+	p.roots, p.leaf = roots, cert.Leaf
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := p.files
+	p.env = map[string]string{
+		"AUTHSVC_GRPC_ADDR":               "127.0.0.1:0",
+		"AUTHSVC_HTTP_ADDR":               "127.0.0.1:0",
+		"AUTHSVC_METRICS_ADDR":            "127.0.0.1:0",
+		"AUTHSVC_TLS_CERT_FILE":           certFile,
+		"AUTHSVC_TLS_KEY_FILE":            keyFile,
+		"AUTHSVC_SHUTDOWN_DRAIN":          "1s",
+		"AUTHSVC_PUBLIC_URL":              prodPublicURL,
+		"AUTHSVC_BRAND":                   "Acme",
+		"AUTHSVC_REDIS_URL":               p.redis.URL(),
+		"AUTHSVC_HMAC_KEYS_FILE":          f.hmac,
+		"AUTHSVC_KEK_FILE":                f.kek,
+		"AUTHSVC_SIGNING_KEYS_DIR":        f.signingDir,
+		"AUTHSVC_SIGNING_KEY_ACTIVE":      "2026-11",
+		"AUTHSVC_ASSERTION_ISSUER":        prodIssuer,
+		"AUTHSVC_CLIENTS_FILE":            f.clients,
+		"AUTHSVC_SMTP_HOST":               "127.0.0.1",
+		"AUTHSVC_SMTP_PORT":               strconv.Itoa(p.mail.port),
+		"AUTHSVC_SMTP_USERNAME":           testSMTPUser,
+		"AUTHSVC_SMTP_PASSWORD_FILE":      f.smtpPassword,
+		"AUTHSVC_SMTP_FROM":               "Acme <no-reply@acme.example>",
+		"AUTHSVC_SMTP_CA_FILE":            p.mail.caFile,
+		"AUTHSVC_SMS_WEBHOOK_URL":         smsURL,
+		"AUTHSVC_SMS_WEBHOOK_SECRET_FILE": f.webhookSecret,
+		"AUTHSVC_LOG_LEVEL":               "debug",
+	}
+	return p
 }

@@ -5,10 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +16,6 @@ import (
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assurance"
-	"github.com/authsvc/authsvc/internal/redistest"
 	"github.com/authsvc/authsvc/internal/syncbuf"
 )
 
@@ -242,47 +238,9 @@ func htmlText(page string) string {
 // SMS webhook and TLS on the service's own listeners. Each method runs the whole
 // flow through the page, and the assertion verifies against the served JWKS.
 func TestProductionEndToEnd(t *testing.T) {
-	rs := redistest.Start(t)
-	mailSrv := startSMTP(t)
-	smsURL, smsCh := startWebhook(t)
-	dir := t.TempDir()
-	f := writeProdSecrets(t, dir)
-	certPEM, keyPEM, roots, _ := selfSigned(t, testHost)
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	const publicURL = "https://" + testHost
-	const issuer = "https://issuer.acme.test"
-	env := map[string]string{
-		"AUTHSVC_GRPC_ADDR":               "127.0.0.1:0",
-		"AUTHSVC_HTTP_ADDR":               "127.0.0.1:0",
-		"AUTHSVC_METRICS_ADDR":            "127.0.0.1:0",
-		"AUTHSVC_TLS_CERT_FILE":           certFile,
-		"AUTHSVC_TLS_KEY_FILE":            keyFile,
-		"AUTHSVC_SHUTDOWN_DRAIN":          "1s",
-		"AUTHSVC_PUBLIC_URL":              publicURL,
-		"AUTHSVC_BRAND":                   "Acme",
-		"AUTHSVC_REDIS_URL":               rs.URL(),
-		"AUTHSVC_HMAC_KEYS_FILE":          f.hmac,
-		"AUTHSVC_KEK_FILE":                f.kek,
-		"AUTHSVC_SIGNING_KEYS_DIR":        f.signingDir,
-		"AUTHSVC_SIGNING_KEY_ACTIVE":      "2026-11",
-		"AUTHSVC_ASSERTION_ISSUER":        issuer,
-		"AUTHSVC_CLIENTS_FILE":            f.clients,
-		"AUTHSVC_SMTP_HOST":               "127.0.0.1",
-		"AUTHSVC_SMTP_PORT":               strconv.Itoa(mailSrv.port),
-		"AUTHSVC_SMTP_USERNAME":           testSMTPUser,
-		"AUTHSVC_SMTP_PASSWORD_FILE":      f.smtpPassword,
-		"AUTHSVC_SMTP_FROM":               "Acme <no-reply@acme.example>",
-		"AUTHSVC_SMTP_CA_FILE":            mailSrv.caFile,
-		"AUTHSVC_SMS_WEBHOOK_URL":         smsURL,
-		"AUTHSVC_SMS_WEBHOOK_SECRET_FILE": f.webhookSecret,
-		"AUTHSVC_LOG_LEVEL":               "debug",
-	}
+	p := newProduction(t)
+	mailSrv, smsCh, roots, env := p.mail, p.sms, p.roots, p.env
+	const publicURL, issuer = prodPublicURL, prodIssuer
 	in := startService(t, nil, env)
 	if in.stdout.String() != "" {
 		t.Errorf("production mode printed to stdout:\n%s", in.stdout)

@@ -3,6 +3,9 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"slices"
@@ -39,10 +42,27 @@ type Browser struct {
 	output  *tailBuffer // the browser's stdout and stderr, for failure messages
 }
 
+// Option configures [Start].
+type Option func(*[]chromedp.ExecAllocatorOption)
+
+// WithHost makes the browser reach host (a DNS name, as the pages' public URL names it) at
+// addr ("127.0.0.1:PORT") and accept the TLS certificate cert there, as a phone reaches a
+// production deployment through its ingress: the pages keep their https origin, so secure
+// cookies and __Host- names behave as in production. Only cert's key is trusted
+// (--ignore-certificate-errors-spki-list), no other certificate error is ignored.
+func WithHost(host, addr string, cert *x509.Certificate) Option {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return func(o *[]chromedp.ExecAllocatorOption) {
+		*o = append(*o,
+			chromedp.Flag("host-resolver-rules", "MAP "+host+" "+addr),
+			chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(sum[:])))
+	}
+}
+
 // Start launches headless Chromium for the test (one browser per call) and returns when it
 // answers, within about 30 s. It is closed in t.Cleanup. Start skips t when Chromium is not
 // installed, or fails it when CI=true; see the package documentation.
-func Start(t testing.TB) *Browser {
+func Start(t testing.TB, options ...Option) *Browser {
 	t.Helper()
 	bin := chromiumPath(t)
 	b := &Browser{dataDir: t.TempDir(), output: &tailBuffer{max: 8 << 10}}
@@ -66,6 +86,9 @@ func Start(t testing.TB) *Browser {
 			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 		}),
 	)
+	for _, o := range options {
+		o(&opts)
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	b.ctx = ctx

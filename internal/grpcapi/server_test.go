@@ -233,6 +233,12 @@ func TestLoadClients(t *testing.T) {
 		{"boolean as number", one(`,"audiences":["crm"],"may_link":1`), "clients[0]: json: cannot unmarshal"},
 		{"audiences not a list", one(`,"audiences":"crm"`), "clients[0]: json: cannot unmarshal"},
 		{"unknown grant", one(`,"audiences":["crm"],"may_delete":true`), `clients[0]: json: unknown field "may_delete"`},
+		{"trust of an unknown client", one(`,"audiences":["crm"],"trust_enrollments_from":["ghost"]`),
+			`clients[0]: trust_enrollments_from names "ghost"`},
+		{"trust not a client id", one(`,"audiences":["crm"],"trust_enrollments_from":["Not A Client"]`),
+			"clients[0]: trust_enrollments_from[0]: must be a client id"},
+		{"trust wildcard with others", one(`,"audiences":["crm"],"trust_enrollments_from":["a","*"]`),
+			"clients[0]: trust_enrollments_from[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,6 +270,39 @@ func TestLoadClients(t *testing.T) {
 	}
 	if _, err := LoadClients(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("a missing file was accepted")
+	}
+}
+
+// TestTrustedEnrollers: whose enrollments a client's verifications may use, from
+// the clients file: its own always (package challenge adds it), others only as
+// listed.
+func TestTrustedEnrollers(t *testing.T) {
+	t.Parallel()
+	sum := func(key string) string {
+		s := sha256.Sum256([]byte(key))
+		return hex.EncodeToString(s[:])
+	}
+	path := filepath.Join(t.TempDir(), "clients.json")
+	content := `{"clients":[
+		{"id":"console","api_key_sha256":"` + sum("k1") + `","audiences":["crm"],"trust_enrollments_from":["app","kiosk"]},
+		{"id":"app","api_key_sha256":"` + sum("k2") + `","audiences":["crm"],"trust_enrollments_from":["*"]},
+		{"id":"kiosk","api_key_sha256":"` + sum("k3") + `","audiences":["crm"]}]}`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := LoadClients(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		client string
+		all    bool
+		want   []string
+	}{{"console", false, []string{"app", "kiosk"}}, {"app", true, nil}, {"kiosk", false, nil}, {"nobody", false, nil}} {
+		all, got := cs.TrustedEnrollers(tc.client)
+		if all != tc.all || !slices.Equal(got, tc.want) {
+			t.Errorf("TrustedEnrollers(%q) = %v, %v; want %v, %v", tc.client, all, got, tc.all, tc.want)
+		}
 	}
 }
 

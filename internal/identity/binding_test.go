@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
@@ -347,5 +350,53 @@ func TestFirstFactorRace(t *testing.T) {
 	}
 	if n := len(f.factors("cust-11")); n != 1 {
 		t.Fatalf("%d factors, want 1", n)
+	}
+}
+
+// TestEnrollmentAndReportFailClosed: with Redis unreachable a confirmation, a
+// passkey registration and a report answer ErrUnavailable and add (or remove)
+// nothing; once Redis is back the same link still works.
+func TestEnrollmentAndReportFailClosed(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.NewProxy(t, srv.Addr())
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: 1, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	n := &notices{}
+	f := newFixtureOn(t, srv, rdb, Config{})
+	WithNotifier(n)(f.store)
+
+	token, _, err := f.bound("cust-12", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := f.store.BeginTOTP(f.ctx, token, browserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := codeAt(t, secret, verify.TOTPStep(f.clock.Now()))
+	proxy.Cut()
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "down-1", browserA); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ConfirmTOTP with Redis down: %v, want ErrUnavailable", err)
+	}
+	proxy.Restore()
+	if len(f.factors("cust-12")) != 0 || len(n.list()) != 0 {
+		t.Fatal("a confirmation with Redis down added a factor or sent a notice")
+	}
+	if _, err := f.store.ConfirmTOTP(f.ctx, token, code, "up-1", browserA); err != nil {
+		t.Fatalf("ConfirmTOTP once Redis is back: %v", err)
+	}
+	report := strings.TrimPrefix(n.list()[0].Link, "https://verify.example.com/r/")
+	proxy.Cut()
+	if err := f.store.Report(f.ctx, report); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Report with Redis down: %v, want ErrUnavailable", err)
+	}
+	proxy.Restore()
+	if len(f.factors("cust-12")) != 1 {
+		t.Fatal("a report with Redis down removed the factor")
+	}
+	if err := f.store.Report(f.ctx, report); err != nil || len(f.factors("cust-12")) != 0 {
+		t.Fatalf("Report once Redis is back: %v", err)
 	}
 }
