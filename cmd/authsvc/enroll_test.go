@@ -258,7 +258,7 @@ func jsString(s string) string { return fmt.Sprintf("%q", s) }
 func waitJS(cond string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 		for {
-			ok, err := chromedp.Evaluate[bool]("!!(" + cond + ")")(ctx, tgt)
+			ok, err := chromedp.Evaluate[bool]("!!("+cond+")")(ctx, tgt)
 			if err == nil && ok {
 				return chromedp.Void{}, nil
 			}
