@@ -120,27 +120,44 @@ func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkI
 	return &authsvcv1.LinkIdentityResponse{Identity: linkedToProto(l)}, nil
 }
 
+// UnlinkIdentity removes a link: a client with may_link, or one that verified the
+// customer recently (through any of her identities: she may be dropping an account
+// she no longer controls). Without either, a client could break another client's
+// links, and with them the erasure of what an unlinked identity left behind.
 func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.UnlinkIdentityRequest) (*authsvcv1.UnlinkIdentityResponse, error) {
-	client, err := caller(ctx)
-	if err != nil {
-		return nil, err
+	c, ok := clientFrom(ctx)
+	if !ok {
+		return nil, errAPIKey()
 	}
 	if err := checkUnlinkIdentity(r); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
+	if !c.MayLink {
+		if err := s.prove(ctx, c.ID, r.GetVerificationId(), proof{customerID: r.GetCustomerId()}); err != nil {
+			return nil, toStatus(ctx, err, "")
+		}
+	}
 	id := r.GetIdentity()
-	if err := s.ids.Unlink(ctx, client, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
+	if err := s.ids.Unlink(ctx, c.ID, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.UnlinkIdentityResponse{}, nil
 }
 
+// ListIdentities lists a customer's links on the same proof as UnlinkIdentity:
+// the networks and user ids linked to a customer are not every client's to read.
 func (s *enrollmentService) ListIdentities(ctx context.Context, r *authsvcv1.ListIdentitiesRequest) (*authsvcv1.ListIdentitiesResponse, error) {
-	if _, err := caller(ctx); err != nil {
-		return nil, err
+	c, ok := clientFrom(ctx)
+	if !ok {
+		return nil, errAPIKey()
 	}
-	if err := checkCustomerID(r.GetCustomerId()); err != nil {
+	if err := checkListIdentities(r); err != nil {
 		return nil, toStatus(ctx, err, "")
+	}
+	if !c.MayLink {
+		if err := s.prove(ctx, c.ID, r.GetVerificationId(), proof{customerID: r.GetCustomerId()}); err != nil {
+			return nil, toStatus(ctx, err, "")
+		}
 	}
 	links, err := s.ids.Identities(ctx, r.GetCustomerId())
 	if err != nil {

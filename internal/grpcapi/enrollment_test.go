@@ -73,9 +73,10 @@ func xIdentity(userID string) *authsvcv1.SocialIdentity {
 	return &authsvcv1.SocialIdentity{Network: "x", UserId: userID, Handle: "@alice"}
 }
 
+// identities lists the customer's links as clientB, which has may_link.
 func (f *fixture) identities(t *testing.T, customer string) []*authsvcv1.LinkedIdentity {
 	t.Helper()
-	res, err := f.ec.ListIdentities(as(t, keyA), &authsvcv1.ListIdentitiesRequest{CustomerId: customer})
+	res, err := f.ec.ListIdentities(as(t, keyB), &authsvcv1.ListIdentitiesRequest{CustomerId: customer})
 	if err != nil {
 		t.Fatalf("ListIdentities: %v", err)
 	}
@@ -123,15 +124,51 @@ func TestLinkIdentityWithVerification(t *testing.T) {
 		t.Error("the log line of LinkIdentity does not name the verification that proved it")
 	}
 
+	// ListIdentities and UnlinkIdentity follow LinkIdentity's rule: without
+	// may_link, a recent verification of the customer by the same client.
+	own, err := f.ec.ListIdentities(as(t, keyA), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-42", VerificationId: id})
+	if err != nil || len(own.GetIdentities()) != 1 {
+		t.Fatalf("ListIdentities with the verification = %v, %v", own, err)
+	}
+	other := f.verification(t, keyA, "link-other", "cust-43", "1002", false)
+	for name, call := range map[string]func() error{
+		"list without proof": func() error {
+			_, err := f.ec.ListIdentities(as(t, keyA), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-42"})
+			return err
+		},
+		"list with another customer's verification": func() error {
+			_, err := f.ec.ListIdentities(as(t, keyA), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-42", VerificationId: other})
+			return err
+		},
+		"unlink without proof": func() error {
+			_, err := f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity("1001")})
+			return err
+		},
+		"unlink with another customer's verification": func() error {
+			_, err := f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42",
+				Identity: xIdentity("1001"), VerificationId: other})
+			return err
+		},
+	} {
+		if msg := wantReason(t, call(), codes.PermissionDenied, ReasonVerificationRequired); strings.Contains(msg, "1001") {
+			t.Errorf("%s: message %q names the identity", name, msg)
+		}
+	}
+	if got := f.identities(t, "cust-42"); len(got) != 1 {
+		t.Fatalf("a refused unlink unlinked: %v", got)
+	}
+
 	// Unlink: gone from the list; a second unlink, or one by another customer, is NOT_FOUND.
-	_, err = f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity("1001")})
+	_, err = f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity("1001"),
+		VerificationId: id})
 	if err != nil {
 		t.Fatalf("UnlinkIdentity: %v", err)
 	}
 	if got := f.identities(t, "cust-42"); len(got) != 0 {
 		t.Errorf("after unlink: %v", got)
 	}
-	_, err = f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity("1001")})
+	_, err = f.ec.UnlinkIdentity(as(t, keyA), &authsvcv1.UnlinkIdentityRequest{CustomerId: "cust-42", Identity: xIdentity("1001"),
+		VerificationId: id})
 	st := wantCode(t, err, codes.NotFound)
 	if strings.Contains(st.Message(), "cust-42") || strings.Contains(st.Message(), "1001") {
 		t.Errorf("NOT_FOUND message %q names the customer or identity", st.Message())
@@ -655,7 +692,7 @@ func TestEraseCustomer(t *testing.T) {
 func TestEnrollmentRPCGrants(t *testing.T) {
 	t.Parallel()
 	grants := map[string]Grants{
-		clientA: {RPCs: []string{"ListIdentities"}, Audiences: []string{audience}},
+		clientA: {RPCs: []string{"ListIdentities"}, Audiences: []string{audience}, MayLink: true},
 		clientB: {Audiences: []string{audience}, MayLink: true, MayEnroll: true, MayErase: true},
 	}
 	f := newFixture(t, fixtureOpts{grants: grants})

@@ -222,6 +222,14 @@ func checkUnlinkIdentity(r *authsvcv1.UnlinkIdentityRequest) error {
 	var vs violations
 	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
 	vs.socialIdentity(r.GetIdentity())
+	vs.text("verification_id", r.GetVerificationId(), false, maxVerificationID)
+	return vs.err()
+}
+
+func checkListIdentities(r *authsvcv1.ListIdentitiesRequest) error {
+	var vs violations
+	vs.text("customer_id", r.GetCustomerId(), true, maxCustomerID)
+	vs.text("verification_id", r.GetVerificationId(), false, maxVerificationID)
 	return vs.err()
 }
 

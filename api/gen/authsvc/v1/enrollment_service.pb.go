@@ -135,9 +135,13 @@ type UnlinkIdentityRequest struct {
 	// Required.
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// Required (network and user_id).
-	Identity      *SocialIdentity `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Identity *SocialIdentity `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The VERIFIED verification of this customer, by this client, within the
+	// enrollment window, that proves the request; required unless the client may
+	// link without one.
+	VerificationId string `protobuf:"bytes,3,opt,name=verification_id,json=verificationId,proto3" json:"verification_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UnlinkIdentityRequest) Reset() {
@@ -184,6 +188,13 @@ func (x *UnlinkIdentityRequest) GetIdentity() *SocialIdentity {
 	return nil
 }
 
+func (x *UnlinkIdentityRequest) GetVerificationId() string {
+	if x != nil {
+		return x.VerificationId
+	}
+	return ""
+}
+
 type UnlinkIdentityResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -223,9 +234,11 @@ func (*UnlinkIdentityResponse) Descriptor() ([]byte, []int) {
 type ListIdentitiesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required.
-	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// As in UnlinkIdentityRequest: required unless the client may link without one.
+	VerificationId string `protobuf:"bytes,2,opt,name=verification_id,json=verificationId,proto3" json:"verification_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListIdentitiesRequest) Reset() {
@@ -261,6 +274,13 @@ func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
 func (x *ListIdentitiesRequest) GetCustomerId() string {
 	if x != nil {
 		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ListIdentitiesRequest) GetVerificationId() string {
+	if x != nil {
+		return x.VerificationId
 	}
 	return ""
 }
@@ -916,15 +936,17 @@ const file_authsvc_v1_enrollment_service_proto_rawDesc = "" +
 	"\bidentity\x18\x02 \x01(\v2\x1a.authsvc.v1.SocialIdentityR\bidentity\x12'\n" +
 	"\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\"N\n" +
 	"\x14LinkIdentityResponse\x126\n" +
-	"\bidentity\x18\x01 \x01(\v2\x1a.authsvc.v1.LinkedIdentityR\bidentity\"p\n" +
+	"\bidentity\x18\x01 \x01(\v2\x1a.authsvc.v1.LinkedIdentityR\bidentity\"\x99\x01\n" +
 	"\x15UnlinkIdentityRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x126\n" +
-	"\bidentity\x18\x02 \x01(\v2\x1a.authsvc.v1.SocialIdentityR\bidentity\"\x18\n" +
-	"\x16UnlinkIdentityResponse\"8\n" +
+	"\bidentity\x18\x02 \x01(\v2\x1a.authsvc.v1.SocialIdentityR\bidentity\x12'\n" +
+	"\x0fverification_id\x18\x03 \x01(\tR\x0everificationId\"\x18\n" +
+	"\x16UnlinkIdentityResponse\"a\n" +
 	"\x15ListIdentitiesRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"T\n" +
+	"customerId\x12'\n" +
+	"\x0fverification_id\x18\x02 \x01(\tR\x0everificationId\"T\n" +
 	"\x16ListIdentitiesResponse\x12:\n" +
 	"\n" +
 	"identities\x18\x01 \x03(\v2\x1a.authsvc.v1.LinkedIdentityR\n" +

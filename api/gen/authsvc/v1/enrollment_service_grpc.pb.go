@@ -40,9 +40,12 @@ type EnrollmentServiceClient interface {
 	// LinkIdentity links a social identity to a customer, after a VERIFIED
 	// verification of that customer for that identity, or by a client allowed to link.
 	LinkIdentity(ctx context.Context, in *LinkIdentityRequest, opts ...grpc.CallOption) (*LinkIdentityResponse, error)
-	// UnlinkIdentity removes a link.
+	// UnlinkIdentity removes a link, after a VERIFIED verification of that customer
+	// by the same client (of any of her identities) within the enrollment window,
+	// or by a client allowed to link (may_link).
 	UnlinkIdentity(ctx context.Context, in *UnlinkIdentityRequest, opts ...grpc.CallOption) (*UnlinkIdentityResponse, error)
-	// ListIdentities lists the social identities linked to a customer.
+	// ListIdentities lists the social identities linked to a customer, on the same
+	// proof as UnlinkIdentity.
 	ListIdentities(ctx context.Context, in *ListIdentitiesRequest, opts ...grpc.CallOption) (*ListIdentitiesResponse, error)
 	// CreateEnrollmentLink returns a one-time page link on which the customer
 	// enrolls an authenticator app (TOTP) or a passkey (WEBAUTHN). It needs a
@@ -160,9 +163,12 @@ type EnrollmentServiceServer interface {
 	// LinkIdentity links a social identity to a customer, after a VERIFIED
 	// verification of that customer for that identity, or by a client allowed to link.
 	LinkIdentity(context.Context, *LinkIdentityRequest) (*LinkIdentityResponse, error)
-	// UnlinkIdentity removes a link.
+	// UnlinkIdentity removes a link, after a VERIFIED verification of that customer
+	// by the same client (of any of her identities) within the enrollment window,
+	// or by a client allowed to link (may_link).
 	UnlinkIdentity(context.Context, *UnlinkIdentityRequest) (*UnlinkIdentityResponse, error)
-	// ListIdentities lists the social identities linked to a customer.
+	// ListIdentities lists the social identities linked to a customer, on the same
+	// proof as UnlinkIdentity.
 	ListIdentities(context.Context, *ListIdentitiesRequest) (*ListIdentitiesResponse, error)
 	// CreateEnrollmentLink returns a one-time page link on which the customer
 	// enrolls an authenticator app (TOTP) or a passkey (WEBAUTHN). It needs a
