@@ -17,6 +17,19 @@
 //     with google.rpc details. An error it does not know becomes INTERNAL with the
 //     fixed message "internal error"; the cause goes to the log, never to the caller.
 //     Store failures are UNAVAILABLE, never INTERNAL.
+//   - A request that does not decode never reaches a handler, in any service
+//     (health and reflection included), and is answered, logged and counted
+//     like any other call: a string field that is not valid UTF-8 is
+//     INVALID_ARGUMENT with a BadRequest naming the field ("invalid
+//     identity.handle: must be valid UTF-8"), a broken encoding
+//     INVALID_ARGUMENT with a fixed description, and a message over
+//     Config.MaxRecvMsgSize RESOURCE_EXHAUSTED with ErrorInfo reason
+//     MESSAGE_TOO_LARGE and metadata {"max_bytes": ...}. None quotes the
+//     request or grpc-go's own error text. The server's codec finds these and
+//     marks the message; an interceptor right after authentication (for a
+//     stream, its RecvMsg) answers (codec.go). A message over 4 times
+//     Config.MaxRecvMsgSize is refused by gRPC itself before it is read, with
+//     RESOURCE_EXHAUSTED and no details, and is neither logged nor counted.
 //   - Callers authenticate with "authorization: Bearer <api key>", with a client
 //     certificate when Config.TLS verifies them (mutual TLS), or with both. Keys
 //     are kept as SHA-256 sums and compared in constant time against every entry;

@@ -119,7 +119,10 @@ type Identities interface {
 type Config struct {
 	// Reflection registers the gRPC server reflection service (for grpcurl).
 	Reflection bool
-	// MaxRecvMsgSize bounds a request message, in bytes (64 KiB).
+	// MaxRecvMsgSize bounds a request message, in bytes after decompression
+	// (64 KiB; at most 16 MiB). A message over it is answered RESOURCE_EXHAUSTED
+	// with ErrorInfo reason MESSAGE_TOO_LARGE; one over 4 times it is cut off by
+	// gRPC itself before it is read (see codec.go).
 	MaxRecvMsgSize int
 	// UnaryTimeout is the deadline of a unary call whose caller set none or a later
 	// one (10 s). Streams (WatchVerification) end with their verification instead.
@@ -150,6 +153,8 @@ type Config struct {
 const (
 	// DefaultMaxRecvMsgSize is the default bound of a request message (64 KiB).
 	DefaultMaxRecvMsgSize = 64 << 10
+	// maxMaxRecvMsgSize is the largest Config.MaxRecvMsgSize.
+	maxMaxRecvMsgSize = 16 << 20
 	// DefaultUnaryTimeout is the default deadline of a unary call (10 s).
 	DefaultUnaryTimeout = 10 * time.Second
 	// DefaultMaxInFlightPerClient is the default bound of one client's unary
@@ -194,8 +199,8 @@ type Server struct {
 // over v, AssertionService over a, r and d, EnrollmentService over ids, with v
 // checking the verifications that prove an enrollment), API-key authentication
 // against clients, each client's grants, per-client concurrency limits, recovery,
-// metrics registered with reg, logging to log, deadlines, message size limits,
-// keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
+// metrics registered with reg, logging to log, deadlines, message size limits
+// and the answers to requests that do not decode (codec.go), keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
 // cfg.Reflection is set, server reflection.
 // now is the clock disclosure decisions and the enrollment window are measured
 // by: the clock a's verifier checks lifetimes with. WithAudit adds AuditService
@@ -222,8 +227,8 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		cfg.EnrollmentWindow = DefaultEnrollmentWindow
 	}
 	switch {
-	case cfg.MaxRecvMsgSize < 0:
-		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
+	case cfg.MaxRecvMsgSize < 0 || cfg.MaxRecvMsgSize > maxMaxRecvMsgSize:
+		return nil, fmt.Errorf("grpcapi: MaxRecvMsgSize must be between 1 and %d", maxMaxRecvMsgSize)
 	case cfg.UnaryTimeout < 0:
 		return nil, errors.New("grpcapi: UnaryTimeout must not be negative")
 	case cfg.MaxInFlightPerClient < 0:
@@ -242,6 +247,10 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		return nil, err
 	}
 	obs := &observer{log: log, metrics: m}
+	codec, err := newRequestCodec(cfg.MaxRecvMsgSize)
+	if err != nil {
+		return nil, err
+	}
 	auth := &authenticator{clients: clients}
 	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
 	var den *denials // nil (interceptors that pass through) without an audit trail
@@ -252,12 +261,16 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	}
 	gs := grpc.NewServer(
 		// den's interceptors enclose authentication and authorization, to record what they refuse.
-		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), den.outerUnary, auth.unary, authorizeUnary, den.innerUnary,
-			limits.unary, deadlineUnary(cfg.UnaryTimeout)),
-		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), den.outerStream, auth.stream, authorizeStream, den.innerStream,
-			limits.stream),
+		// The codec's guards answer a request it could not decode, right after authentication
+		// (a stream's when its handler receives the request).
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), den.outerUnary, auth.unary, codec.guardUnary, authorizeUnary,
+			den.innerUnary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), den.outerStream, auth.stream, codec.guardStream, authorizeStream,
+			den.innerStream, limits.stream),
 		serverCreds(cfg.TLS),
-		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(codec),
+		// The memory guard: the codec enforces MaxRecvMsgSize itself, with the contract's answer.
+		grpc.MaxRecvMsgSize(maxRecvMsgFactor*cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: keepaliveMinTime, PermitWithoutStream: true,

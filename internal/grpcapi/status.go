@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,11 @@ const (
 	// ReasonIdentityLinkedElsewhere: FAILED_PRECONDITION, the social identity is
 	// linked to another customer; unlink it there first.
 	ReasonIdentityLinkedElsewhere = "IDENTITY_LINKED_ELSEWHERE"
+	// ReasonMessageTooLarge: RESOURCE_EXHAUSTED, the request message is larger
+	// than the server accepts (Config.MaxRecvMsgSize, after decompression);
+	// metadata "max_bytes" is that limit. The call did nothing; the same
+	// message will never be accepted.
+	ReasonMessageTooLarge = "MESSAGE_TOO_LARGE"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -139,6 +145,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	}
 
 	var (
+		me  *messageError
 		ve  *challenge.ValidationError
 		ive *identity.ValidationError
 		nm  *challenge.NoMethodError
@@ -146,6 +153,8 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		le  *challenge.LimitError
 	)
 	switch {
+	case errors.As(err, &me):
+		return messageStatus(me)
 	case errors.As(err, &ve):
 		return badRequest(ve.Violations...)
 	case errors.As(err, &ive):
@@ -230,6 +239,32 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 				Metadata: map[string]string{"check": assertionCheck(err)}})
 	}
 	return &causeError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+// messageStatus is the answer to a request the codec refused (see codec.go):
+// RESOURCE_EXHAUSTED with reason MESSAGE_TOO_LARGE and the limit for one too
+// large, INVALID_ARGUMENT with a BadRequest for one that does not decode. The
+// message and details are fixed or name a field path, never request contents;
+// e itself (sizes, the field) goes to the log.
+func messageStatus(e *messageError) error {
+	var err error
+	switch {
+	case e.fault == faultTooLarge:
+		err = withDetails(status.New(codes.ResourceExhausted, "request message too large"),
+			&errdetails.ErrorInfo{Reason: ReasonMessageTooLarge, Domain: errorDomain,
+				Metadata: map[string]string{"max_bytes": strconv.Itoa(e.limit)}})
+	case e.fault == faultInvalidUTF8 && e.field != "":
+		err = badRequest(challenge.Violation{Field: e.field, Description: "must be valid UTF-8"})
+	case e.fault == faultInvalidUTF8:
+		err = withDetails(status.New(codes.InvalidArgument, "invalid request: a string field is not valid UTF-8"),
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+				{Description: "a string field is not valid UTF-8"}}})
+	default:
+		err = withDetails(status.New(codes.InvalidArgument, "invalid request: not a valid protobuf message"),
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+				{Description: "the request is not a valid protobuf encoding of its message"}}})
+	}
+	return &causeError{st: status.Convert(err), cause: e}
 }
 
 // errClientOverloaded is the answer to a call beyond the calling client's
