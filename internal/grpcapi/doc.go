@@ -54,6 +54,23 @@
 //     that is refused at once, never queued: RESOURCE_EXHAUSTED with ErrorInfo
 //     reason CLIENT_OVERLOADED and RetryInfo (1 s). One client's load does not
 //     refuse another's calls; health and reflection are not counted.
+//   - Transport limits hold before any interceptor, authentication included
+//     (Config): a connection must finish its TLS handshake and HTTP/2 preface
+//     within ConnectionTimeout (5 s) or is closed; a call's metadata over
+//     MaxHeaderListSize (16 KiB) resets its stream, or closes the connection,
+//     while the headers are read; a connection carries at most
+//     MaxConcurrentStreams calls at once (1100, never below one client's
+//     watches and calls), and one more is refused (REFUSED_STREAM; grpc-go
+//     clients queue it). After MaxConnectionAge (10 min) a connection is sent
+//     GOAWAY so clients reconnect and spread over replicas; the calls on it
+//     may run MaxConnectionAgeGrace (65 min, longer than a verification
+//     lives) more, then a stream still open ends UNAVAILABLE. The
+//     grpc.health.v1 Watch streams, which need no credentials, are bounded
+//     for the whole server (MaxHealthWatches, 1000): one more is
+//     RESOURCE_EXHAUSTED with ErrorInfo reason HEALTH_WATCH_LIMIT and
+//     RetryInfo (10 s). Keepalive: clients may ping every 10 s at most; the
+//     server pings a connection idle for a minute and drops it after 20 s
+//     without an answer.
 //   - No RPC returns a customer's code or link token, and no log line, error message
 //     or metric label carries a code, token, API key, phone number or email. Logs
 //     carry the method, code, duration, client id and verification id (plus the

@@ -134,6 +134,37 @@ type Config struct {
 	// MaxWatchesPerClient bounds the WatchVerification streams one client may
 	// have open (1000); one more is refused like a call beyond MaxInFlightPerClient.
 	MaxWatchesPerClient int
+	// MaxHealthWatches bounds the grpc.health.v1 Watch streams open at once on
+	// the server, all callers together (1000): they need no credentials, so no
+	// client limit counts them. One more is refused at once with
+	// RESOURCE_EXHAUSTED, reason HEALTH_WATCH_LIMIT. Health Check is not
+	// counted.
+	MaxHealthWatches int
+	// ConnectionTimeout bounds the setup of a new connection: the TLS handshake
+	// and the HTTP/2 preface (5 s). A connection that has not completed it in
+	// time is closed.
+	ConnectionTimeout time.Duration
+	// MaxHeaderListSize bounds a call's metadata, as HTTP/2 counts it: the
+	// bytes of every name and value plus 32 per field (16 KiB; 1 KiB to 1 MiB).
+	// Beyond it gRPC resets the stream, or closes the connection, while it
+	// reads the headers: no interceptor runs, authentication included, and
+	// the call is neither logged nor counted.
+	MaxHeaderListSize int
+	// MaxConcurrentStreams bounds the calls open at once on one connection
+	// (1100, or MaxWatchesPerClient + MaxInFlightPerClient when that is more;
+	// at most 1048576). It must be at least MaxWatchesPerClient + MaxInFlightPerClient:
+	// a client that holds all its watches on one connection (as grpc-go does
+	// with one backend) must still get its unary calls through, and a client
+	// over the bound does not fail its call but queues it.
+	MaxConcurrentStreams int
+	// MaxConnectionAge is how long a connection lives before the server asks
+	// its client to go away (GOAWAY), so that clients reconnect and spread
+	// over replicas (10 min, ±10 %). New calls then go to a new connection;
+	// the calls open on the old one may run for MaxConnectionAgeGrace more
+	// (65 min: longer than a verification lives, so that no WatchVerification
+	// is cut), after which the connection is closed and a stream still open
+	// ends UNAVAILABLE.
+	MaxConnectionAge, MaxConnectionAgeGrace time.Duration
 	// Issuer is the iss the assertion verifier checks; VerifyAssertion echoes it in
 	// AssertionClaims.issuer. Optional.
 	Issuer string
@@ -165,6 +196,25 @@ const (
 	DefaultMaxWatchesPerClient = 1000
 	// DefaultEnrollmentWindow is the default Config.EnrollmentWindow.
 	DefaultEnrollmentWindow = 10 * time.Minute
+	// DefaultMaxHealthWatches is the default bound of open health Watch streams.
+	DefaultMaxHealthWatches = 1000
+	// DefaultConnectionTimeout is the default Config.ConnectionTimeout.
+	DefaultConnectionTimeout = 5 * time.Second
+	// DefaultMaxHeaderListSize is the default Config.MaxHeaderListSize (16 KiB).
+	DefaultMaxHeaderListSize = 16 << 10
+	// DefaultMaxConcurrentStreams is the default Config.MaxConcurrentStreams:
+	// the default watches and unary calls of one client, and room for health
+	// and reflection.
+	DefaultMaxConcurrentStreams = 1100
+	// DefaultMaxConnectionAge is the default Config.MaxConnectionAge.
+	DefaultMaxConnectionAge = 10 * time.Minute
+	// DefaultMaxConnectionAgeGrace is the default Config.MaxConnectionAgeGrace:
+	// a verification lives at most an hour, and its watch ends when it does.
+	DefaultMaxConnectionAgeGrace = 65 * time.Minute
+	// Bounds of Config.MaxHeaderListSize and Config.MaxConcurrentStreams.
+	minMaxHeaderListSize    = 1 << 10
+	maxMaxHeaderListSize    = 1 << 20
+	maxMaxConcurrentStreams = 1 << 20
 )
 
 // Fixed transport limits.
@@ -200,8 +250,10 @@ type Server struct {
 // checking the verifications that prove an enrollment), API-key authentication
 // against clients, each client's grants, per-client concurrency limits, recovery,
 // metrics registered with reg, logging to log, deadlines, message size limits
-// and the answers to requests that do not decode (codec.go), keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
-// cfg.Reflection is set, server reflection.
+// and the answers to requests that do not decode (codec.go), the transport
+// limits (connection setup time, metadata size, streams per connection,
+// connection age, open health watches), keepalive enforcement, grpc.health.v1
+// (every service SERVING) and, when cfg.Reflection is set, server reflection.
 // now is the clock disclosure decisions and the enrollment window are measured
 // by: the clock a's verifier checks lifetimes with. WithAudit adds AuditService
 // and the recording of refused calls.
@@ -225,6 +277,10 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	}
 	if cfg.EnrollmentWindow == 0 {
 		cfg.EnrollmentWindow = DefaultEnrollmentWindow
+	}
+	cfg.applyTransportDefaults()
+	if err := cfg.checkTransport(); err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.MaxRecvMsgSize < 0 || cfg.MaxRecvMsgSize > maxMaxRecvMsgSize:
@@ -252,7 +308,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		return nil, err
 	}
 	auth := &authenticator{clients: clients}
-	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
+	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, cfg.MaxHealthWatches, m)
 	var den *denials // nil (interceptors that pass through) without an audit trail
 	if o.trail != nil {
 		if den, err = newDenials(o.trail, now, log, reg, maxDenialWrites); err != nil {
@@ -275,7 +331,12 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: keepaliveMinTime, PermitWithoutStream: true,
 		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout,
+			MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace}),
+		// Transport limits: they hold before any interceptor, authentication included.
+		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
+		grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderListSize)),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 	)
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
 	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
@@ -302,6 +363,52 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		}
 	}
 	return &Server{cfg: cfg, grpc: gs, health: hs, limits: limits, denials: den}, nil
+}
+
+// applyTransportDefaults sets the zero transport limits to their defaults.
+func (c *Config) applyTransportDefaults() {
+	if c.MaxHealthWatches == 0 {
+		c.MaxHealthWatches = DefaultMaxHealthWatches
+	}
+	if c.ConnectionTimeout == 0 {
+		c.ConnectionTimeout = DefaultConnectionTimeout
+	}
+	if c.MaxHeaderListSize == 0 {
+		c.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = max(DefaultMaxConcurrentStreams, c.MaxWatchesPerClient+c.MaxInFlightPerClient)
+	}
+	if c.MaxConnectionAge == 0 {
+		c.MaxConnectionAge = DefaultMaxConnectionAge
+	}
+	if c.MaxConnectionAgeGrace == 0 {
+		c.MaxConnectionAgeGrace = DefaultMaxConnectionAgeGrace
+	}
+}
+
+// checkTransport checks the transport limits, defaults applied.
+func (c *Config) checkTransport() error {
+	switch {
+	case c.MaxHealthWatches < 0:
+		return errors.New("grpcapi: MaxHealthWatches must not be negative")
+	case c.ConnectionTimeout < 0:
+		return errors.New("grpcapi: ConnectionTimeout must not be negative")
+	case c.MaxHeaderListSize < minMaxHeaderListSize || c.MaxHeaderListSize > maxMaxHeaderListSize:
+		return fmt.Errorf("grpcapi: MaxHeaderListSize must be between %d and %d", minMaxHeaderListSize, maxMaxHeaderListSize)
+	case c.MaxConcurrentStreams < 0 || c.MaxConcurrentStreams > maxMaxConcurrentStreams:
+		return fmt.Errorf("grpcapi: MaxConcurrentStreams must be between 1 and %d", maxMaxConcurrentStreams)
+	case c.MaxInFlightPerClient >= 0 && c.MaxWatchesPerClient >= 0 &&
+		c.MaxConcurrentStreams < c.MaxWatchesPerClient+c.MaxInFlightPerClient:
+		return fmt.Errorf("grpcapi: MaxConcurrentStreams (%d) is below MaxWatchesPerClient + MaxInFlightPerClient (%d): "+
+			"a client holding its watches on one connection would have its calls queue behind them",
+			c.MaxConcurrentStreams, c.MaxWatchesPerClient+c.MaxInFlightPerClient)
+	case c.MaxConnectionAge < 0:
+		return errors.New("grpcapi: MaxConnectionAge must not be negative")
+	case c.MaxConnectionAgeGrace < 0:
+		return errors.New("grpcapi: MaxConnectionAgeGrace must not be negative")
+	}
+	return nil
 }
 
 // GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the

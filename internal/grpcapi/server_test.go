@@ -160,11 +160,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for field, cfg := range map[string]Config{
-		"MaxRecvMsgSize":       {MaxRecvMsgSize: -1},
-		"UnaryTimeout":         {UnaryTimeout: -1},
-		"MaxInFlightPerClient": {MaxInFlightPerClient: -1},
-		"MaxWatchesPerClient":  {MaxWatchesPerClient: -1},
-		"EnrollmentWindow":     {EnrollmentWindow: -1},
+		"MaxRecvMsgSize":        {MaxRecvMsgSize: -1},
+		"UnaryTimeout":          {UnaryTimeout: -1},
+		"MaxInFlightPerClient":  {MaxInFlightPerClient: -1},
+		"MaxWatchesPerClient":   {MaxWatchesPerClient: -1},
+		"EnrollmentWindow":      {EnrollmentWindow: -1},
+		"MaxHealthWatches":      {MaxHealthWatches: -1},
+		"ConnectionTimeout":     {ConnectionTimeout: -1},
+		"MaxHeaderListSize":     {MaxHeaderListSize: 512},
+		"MaxConcurrentStreams":  {MaxConcurrentStreams: 100},
+		"MaxConnectionAge":      {MaxConnectionAge: -1},
+		"MaxConnectionAgeGrace": {MaxConnectionAgeGrace: -1},
 	} {
 		if _, err := New(cfg, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", cfg, err, field)
@@ -172,6 +178,29 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := New(Config{}, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted missing dependencies")
+	}
+	// Streams per connection below one client's watches and calls: named with both.
+	_, err = New(Config{MaxConcurrentStreams: 1000, MaxWatchesPerClient: 1000}, nil, nil, nil, nil, nil, clients, nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "MaxWatchesPerClient + MaxInFlightPerClient (1064)") {
+		t.Errorf("New = %v, want the streams bound refused against 1064", err)
+	}
+}
+
+// The streams per connection left at zero follow raised client limits.
+func TestTransportDefaults(t *testing.T) {
+	t.Parallel()
+	c := Config{MaxWatchesPerClient: 5000, MaxInFlightPerClient: 64}
+	c.applyTransportDefaults()
+	if err := c.checkTransport(); err != nil || c.MaxConcurrentStreams != 5064 {
+		t.Errorf("MaxConcurrentStreams = %d, %v; want 5064", c.MaxConcurrentStreams, err)
+	}
+	c = Config{MaxWatchesPerClient: DefaultMaxWatchesPerClient, MaxInFlightPerClient: DefaultMaxInFlightPerClient}
+	c.applyTransportDefaults()
+	want := Config{MaxWatchesPerClient: DefaultMaxWatchesPerClient, MaxInFlightPerClient: DefaultMaxInFlightPerClient,
+		MaxHealthWatches: 1000, ConnectionTimeout: 5 * time.Second, MaxHeaderListSize: 16 << 10, MaxConcurrentStreams: 1100,
+		MaxConnectionAge: 10 * time.Minute, MaxConnectionAgeGrace: 65 * time.Minute}
+	if c != want {
+		t.Errorf("defaults %+v, want %+v", c, want)
 	}
 }
 

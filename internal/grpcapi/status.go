@@ -83,6 +83,11 @@ const (
 	// ReasonIdentityLinkedElsewhere: FAILED_PRECONDITION, the social identity is
 	// linked to another customer; unlink it there first.
 	ReasonIdentityLinkedElsewhere = "IDENTITY_LINKED_ELSEWHERE"
+	// ReasonHealthWatchLimit: RESOURCE_EXHAUSTED, the server already has as
+	// many grpc.health.v1 Watch streams open as it allows, all callers together;
+	// the stream was refused at once (RetryInfo: 10 s). Health Check is not
+	// limited.
+	ReasonHealthWatchLimit = "HEALTH_WATCH_LIMIT"
 	// ReasonMessageTooLarge: RESOURCE_EXHAUSTED, the request message is larger
 	// than the server accepts (Config.MaxRecvMsgSize, after decompression);
 	// metadata "max_bytes" is that limit. The call did nothing; the same
@@ -98,6 +103,7 @@ const (
 	sendInProgressRetry     = time.Second
 	resendLimitRetry        = 30 * time.Second
 	overloadedRetry         = time.Second
+	healthWatchRetry        = 10 * time.Second
 	messageNotFound         = "verification not found"
 	messageStoreUnavailable = "verification store unavailable; retry later"
 	// messageIdentityNotFound answers an unknown link or factor, whether the
@@ -278,6 +284,15 @@ func errClientOverloaded(streams bool) error {
 	return withDetails(status.New(codes.ResourceExhausted, msg),
 		&errdetails.ErrorInfo{Reason: ReasonClientOverloaded, Domain: errorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(overloadedRetry)})
+}
+
+// errHealthWatchLimit is the answer to a grpc.health.v1 Watch beyond the
+// server's bound of open health watches. Like errClientOverloaded, the limiter
+// answers it before any handler runs.
+func errHealthWatchLimit() error {
+	return withDetails(status.New(codes.ResourceExhausted, "too many health watches open on this server; use Check or retry later"),
+		&errdetails.ErrorInfo{Reason: ReasonHealthWatchLimit, Domain: errorDomain},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(healthWatchRetry)})
 }
 
 // errNotAllowed is the answer to a call its client's grants do not cover. It is
