@@ -19,6 +19,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/grpcapi"
 )
 
 // Config is everything authsvc reads at start-up. It is loaded from environment
@@ -46,6 +47,13 @@ import (
 //	AUTHSVC_CLIENT_CA_FILE                (none)                           PEM CA bundle of client certificates: gRPC asks for one and verifies it (mutual TLS); needs the TLS pair
 //	AUTHSVC_CLIENT_AUTH                   any                              any: a client certificate, an API key or both | mtls-only: the TLS handshake requires a client certificate
 //	AUTHSVC_GRPC_REFLECTION               false / true                     register gRPC server reflection
+//	AUTHSVC_GRPC_HANDSHAKE_TIMEOUT        5s                               a new gRPC connection's TLS handshake and HTTP/2 preface, or it is closed (1s to 1m)
+//	AUTHSVC_GRPC_MAX_HEADER_BYTES         16384                            a gRPC call's metadata, names + values + 32 per entry; over it the stream is reset before authentication (1024 to 1048576)
+//	AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS   1100                             calls open at once on one gRPC connection; at least AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT + 64 (up to 1048576)
+//	AUTHSVC_GRPC_MAX_CONNECTION_AGE       10m                              a gRPC connection is then asked to go away (GOAWAY), so clients spread over replicas (1m to 24h)
+//	AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE 65m                              calls open on it may run this much longer, then it is closed (10s to 24h)
+//	AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT   1000                             WatchVerification streams one client may have open (1 to 100000)
+//	AUTHSVC_GRPC_MAX_HEALTH_WATCHES       1000                             grpc.health.v1 Watch streams open on the server, all callers together (1 to 100000)
 //	AUTHSVC_SHUTDOWN_DRAIN                5s / 0s                          time between reporting NOT_SERVING and stopping the listeners
 //	AUTHSVC_SHUTDOWN_TIMEOUT              15s                              longest graceful stop before open streams are cut
 //	AUTHSVC_PUBLIC_URL                    required / http://localhost:PORT https URL of the customer pages as customers reach it (origin, optional path prefix)
@@ -110,6 +118,8 @@ type Config struct {
 	Dev DevConfig
 	// Listen is where the servers listen and how they stop.
 	Listen ListenConfig
+	// GRPC holds the gRPC server's transport limits.
+	GRPC GRPCConfig
 	// Service is what customers see: the page origin and the brand.
 	Service ServiceConfig
 	// Redis is the store.
@@ -173,6 +183,25 @@ type ListenConfig struct {
 	ShutdownDrain time.Duration
 	// ShutdownTimeout bounds the graceful stop.
 	ShutdownTimeout time.Duration
+}
+
+// GRPCConfig holds the gRPC server's transport limits (AUTHSVC_GRPC_*); see
+// grpcapi.Config for what each bounds.
+type GRPCConfig struct {
+	// HandshakeTimeout bounds a new connection's TLS handshake and HTTP/2 preface.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes bounds a call's metadata as HTTP/2 counts it.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams bounds the calls open at once on one connection.
+	MaxConcurrentStreams int
+	// MaxConnectionAge is when a connection is asked to go away, and
+	// MaxConnectionAgeGrace how long its open calls may run after that.
+	MaxConnectionAge, MaxConnectionAgeGrace time.Duration
+	// MaxWatchesPerClient bounds one client's open WatchVerification streams.
+	MaxWatchesPerClient int
+	// MaxHealthWatches bounds the open grpc.health.v1 Watch streams, all
+	// callers together.
+	MaxHealthWatches int
 }
 
 // ServiceConfig is what customers see.
@@ -542,6 +571,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		loadClientAuth(r, &c.Listen)
 	}
 	c.Listen.Reflection = r.boolean("AUTHSVC_GRPC_REFLECTION", d)
+	loadGRPC(r, &c.GRPC)
 	c.Listen.ShutdownDrain = r.duration("AUTHSVC_SHUTDOWN_DRAIN", pick2(d, defaultShutdownDrain, 0), 0, 5*time.Minute)
 	c.Listen.ShutdownTimeout = r.duration("AUTHSVC_SHUTDOWN_TIMEOUT", defaultShutdownTimeout, time.Second, 10*time.Minute)
 
@@ -675,6 +705,33 @@ func loadClientAuth(r *envReader, l *ListenConfig) {
 	}
 	if l.ClientCAFile != "" && l.TLSCertFile == "" {
 		r.addf("AUTHSVC_CLIENT_CA_FILE is set but authsvc does not serve TLS: set AUTHSVC_TLS_CERT_FILE and AUTHSVC_TLS_KEY_FILE, since a client certificate can only be checked where TLS ends (not behind a TLS-terminating ingress or mesh)")
+	}
+}
+
+// Bounds of the gRPC transport limits.
+const (
+	maxGRPCHeaderBytes = 1 << 20
+	maxGRPCStreams     = 1 << 20
+	maxGRPCWatches     = 100_000
+)
+
+// loadGRPC reads the gRPC server's transport limits, in dev mode too.
+func loadGRPC(r *envReader, g *GRPCConfig) {
+	g.HandshakeTimeout = r.duration("AUTHSVC_GRPC_HANDSHAKE_TIMEOUT", grpcapi.DefaultConnectionTimeout, time.Second, time.Minute)
+	g.MaxHeaderBytes = r.integer("AUTHSVC_GRPC_MAX_HEADER_BYTES", grpcapi.DefaultMaxHeaderListSize, 1<<10, maxGRPCHeaderBytes)
+	g.MaxConnectionAge = r.duration("AUTHSVC_GRPC_MAX_CONNECTION_AGE", grpcapi.DefaultMaxConnectionAge, time.Minute, day)
+	g.MaxConnectionAgeGrace = r.duration("AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE", grpcapi.DefaultMaxConnectionAgeGrace, 10*time.Second, day)
+	g.MaxWatchesPerClient = r.integer("AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT", grpcapi.DefaultMaxWatchesPerClient, 1, maxGRPCWatches)
+	g.MaxHealthWatches = r.integer("AUTHSVC_GRPC_MAX_HEALTH_WATCHES", grpcapi.DefaultMaxHealthWatches, 1, maxGRPCWatches)
+	// A client may hold all its watches and calls on one connection (grpc-go
+	// keeps one per backend) and queues a call over the bound: its calls would
+	// wait behind its own watches.
+	need := g.MaxWatchesPerClient + grpcapi.DefaultMaxInFlightPerClient
+	g.MaxConcurrentStreams = r.integer("AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS", max(grpcapi.DefaultMaxConcurrentStreams, need), 1, maxGRPCStreams)
+	if g.MaxConcurrentStreams < need {
+		r.addf("AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS (%d) is below AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT + %d unary calls (%d): "+
+			"a platform holding its watches on one connection would have its calls queue behind them; raise it to at least %d",
+			g.MaxConcurrentStreams, grpcapi.DefaultMaxInFlightPerClient, need, need)
 	}
 }
 

@@ -203,7 +203,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if sec.serving != nil {
 		grpcTLS = sec.serving.grpcConfig()
 	}
-	grpcSrv, err := grpcapi.New(grpcapi.Config{Reflection: cfg.Listen.Reflection, Issuer: issuer, EnrollmentWindow: cfg.Enrollment.Window, TLS: grpcTLS},
+	grpcCfg := grpcapi.Config{
+		Reflection:            cfg.Listen.Reflection,
+		Issuer:                issuer,
+		EnrollmentWindow:      cfg.Enrollment.Window,
+		TLS:                   grpcTLS,
+		MaxWatchesPerClient:   cfg.GRPC.MaxWatchesPerClient,
+		MaxHealthWatches:      cfg.GRPC.MaxHealthWatches,
+		ConnectionTimeout:     cfg.GRPC.HandshakeTimeout,
+		MaxHeaderListSize:     cfg.GRPC.MaxHeaderBytes,
+		MaxConcurrentStreams:  cfg.GRPC.MaxConcurrentStreams,
+		MaxConnectionAge:      cfg.GRPC.MaxConnectionAge,
+		MaxConnectionAgeGrace: cfg.GRPC.MaxConnectionAgeGrace,
+	}
+	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg,
 		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, cfg.Audit.Retention, target.Mode == redisCluster)))
 	if err != nil {

@@ -174,6 +174,11 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s=%q set although limits leave it unset", name, v)
 				}
 			}
+			for name := range grpcEnv {
+				if v, ok := env[name]; ok {
+					t.Errorf("%s=%q set although grpc leaves it unset", name, v)
+				}
+			}
 		}},
 		{"full.yaml", []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor"}, func(t *testing.T, docs map[string]doc) {
 			spec := docs["Deployment"].Object["spec"].(map[string]any)
@@ -194,6 +199,11 @@ func TestChart(t *testing.T) {
 				}
 			}
 			for name, want := range limitEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+			for name, want := range grpcEnv {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -265,6 +275,12 @@ func TestChart(t *testing.T) {
 		{"lock not a duration", []string{"limits.identity.firstLock=30"}, "firstLock"},
 		{"calling code out of range", []string{"limits.smsCountries={1,1000}"}, "smsCountries"},
 		{"typo in a limit", []string{"limits.destinations=5/1h"}, "destinations"},
+		{"handshake timeout without a unit", []string{"grpc.handshakeTimeout=5"}, "handshakeTimeout"},
+		{"metadata bound too small", []string{"grpc.maxHeaderBytes=512"}, "maxHeaderBytes"},
+		{"streams below the watches", []string{"grpc.maxConcurrentStreams=100"}, "grpc.maxConcurrentStreams (100) must be at least grpc.maxWatchesPerClient + 64 (1064)"},
+		{"streams below raised watches", []string{"grpc.maxConcurrentStreams=1100", "grpc.maxWatchesPerClient=2000"}, "(2064)"},
+		{"health watches out of range", []string{"grpc.maxHealthWatches=1000000"}, "maxHealthWatches"},
+		{"typo in a grpc limit", []string{"grpc.maxStreams=2000"}, "maxStreams"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses/"+tc.name, func(t *testing.T) {
@@ -298,6 +314,17 @@ var limitEnv = map[string]string{
 	"AUTHSVC_LIMIT_AGENT":             "20/1h",
 	"AUTHSVC_LIMIT_CLIENT_DAILY":      "1000000",
 	"AUTHSVC_SMS_COUNTRIES":           "1,44,34",
+}
+
+// grpcEnv are the gRPC transport-limit variables testdata/full.yaml sets, as rendered.
+var grpcEnv = map[string]string{
+	"AUTHSVC_GRPC_HANDSHAKE_TIMEOUT":        "3s",
+	"AUTHSVC_GRPC_MAX_HEADER_BYTES":         "32768",
+	"AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS":   "2100",
+	"AUTHSVC_GRPC_MAX_CONNECTION_AGE":       "15m",
+	"AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE": "90m",
+	"AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT":   "2000",
+	"AUTHSVC_GRPC_MAX_HEALTH_WATCHES":       "200",
 }
 
 // checkNoSecrets fails when the manifests carry secret material: a Secret

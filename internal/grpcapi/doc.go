@@ -17,6 +17,19 @@
 //     with google.rpc details. An error it does not know becomes INTERNAL with the
 //     fixed message "internal error"; the cause goes to the log, never to the caller.
 //     Store failures are UNAVAILABLE, never INTERNAL.
+//   - A request that does not decode never reaches a handler, in any service
+//     (health and reflection included), and is answered, logged and counted
+//     like any other call: a string field that is not valid UTF-8 is
+//     INVALID_ARGUMENT with a BadRequest naming the field ("invalid
+//     identity.handle: must be valid UTF-8"), a broken encoding
+//     INVALID_ARGUMENT with a fixed description, and a message over
+//     Config.MaxRecvMsgSize RESOURCE_EXHAUSTED with ErrorInfo reason
+//     MESSAGE_TOO_LARGE and metadata {"max_bytes": ...}. None quotes the
+//     request or grpc-go's own error text. The server's codec finds these and
+//     marks the message; an interceptor right after authentication (for a
+//     stream, its RecvMsg) answers (codec.go). A message over 4 times
+//     Config.MaxRecvMsgSize is refused by gRPC itself before it is read, with
+//     RESOURCE_EXHAUSTED and no details, and is neither logged nor counted.
 //   - Callers authenticate with "authorization: Bearer <api key>", with a client
 //     certificate when Config.TLS verifies them (mutual TLS), or with both. Keys
 //     are kept as SHA-256 sums and compared in constant time against every entry;
@@ -41,6 +54,23 @@
 //     that is refused at once, never queued: RESOURCE_EXHAUSTED with ErrorInfo
 //     reason CLIENT_OVERLOADED and RetryInfo (1 s). One client's load does not
 //     refuse another's calls; health and reflection are not counted.
+//   - Transport limits hold before any interceptor, authentication included
+//     (Config): a connection must finish its TLS handshake and HTTP/2 preface
+//     within ConnectionTimeout (5 s) or is closed; a call's metadata over
+//     MaxHeaderListSize (16 KiB) resets its stream, or closes the connection,
+//     while the headers are read; a connection carries at most
+//     MaxConcurrentStreams calls at once (1100, never below one client's
+//     watches and calls), and one more is refused (REFUSED_STREAM; grpc-go
+//     clients queue it). After MaxConnectionAge (10 min) a connection is sent
+//     GOAWAY so clients reconnect and spread over replicas; the calls on it
+//     may run MaxConnectionAgeGrace (65 min, longer than a verification
+//     lives) more, then a stream still open ends UNAVAILABLE. The
+//     grpc.health.v1 Watch streams, which need no credentials, are bounded
+//     for the whole server (MaxHealthWatches, 1000): one more is
+//     RESOURCE_EXHAUSTED with ErrorInfo reason HEALTH_WATCH_LIMIT and
+//     RetryInfo (10 s). Keepalive: clients may ping every 10 s at most; the
+//     server pings a connection idle for a minute and drops it after 20 s
+//     without an answer.
 //   - No RPC returns a customer's code or link token, and no log line, error message
 //     or metric label carries a code, token, API key, phone number or email. Logs
 //     carry the method, code, duration, client id and verification id (plus the

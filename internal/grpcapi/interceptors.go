@@ -74,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"method"}),
 		overloaded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authsvc_grpc_overloaded_total",
-			Help: "gRPC calls refused because their client had too many calls in flight or watches open, by full method name.",
+			Help: "gRPC calls refused because their client had too many calls in flight or watches open, or the server too many health watches open, by full method name.",
 		}, []string{"method"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.overloaded} {

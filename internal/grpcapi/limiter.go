@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // clientLimiter bounds what one client holds open at once: unary calls in flight
@@ -13,10 +14,14 @@ import (
 // is never queued, so a client that floods the server gets fast refusals, cannot
 // push its own calls past their deadlines, and leaves room for every other client.
 // It runs after authentication; the exempt services (health, reflection) are not
-// counted.
+// counted against a client. grpc.health.v1 Watch streams, which need no
+// credentials and so belong to no client, have one bound for the whole server
+// instead: one beyond it is refused at once with RESOURCE_EXHAUSTED, reason
+// HEALTH_WATCH_LIMIT.
 type clientLimiter struct {
 	maxUnary   int
 	maxStreams int
+	maxHealth  int
 	metrics    *metrics
 
 	mu sync.Mutex
@@ -24,11 +29,42 @@ type clientLimiter struct {
 	// zero, so the maps hold only clients with calls running.
 	unaryInFlight map[string]int
 	streamsOpen   map[string]int
+	// healthWatches is the number of open grpc.health.v1 Watch streams.
+	healthWatches int
 }
 
-func newClientLimiter(maxUnary, maxStreams int, m *metrics) *clientLimiter {
-	return &clientLimiter{maxUnary: maxUnary, maxStreams: maxStreams, metrics: m,
+// healthWatch is the full method name of the grpc.health.v1 Watch stream.
+var healthWatch = healthpb.Health_Watch_FullMethodName
+
+func newClientLimiter(maxUnary, maxStreams, maxHealth int, m *metrics) *clientLimiter {
+	return &clientLimiter{maxUnary: maxUnary, maxStreams: maxStreams, maxHealth: maxHealth, metrics: m,
 		unaryInFlight: map[string]int{}, streamsOpen: map[string]int{}}
+}
+
+// acquireHealth takes one of the server's places for a health Watch stream, or
+// reports that all are taken.
+func (l *clientLimiter) acquireHealth() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.healthWatches >= l.maxHealth {
+		return false
+	}
+	l.healthWatches++
+	return true
+}
+
+// releaseHealth gives back a place acquireHealth took.
+func (l *clientLimiter) releaseHealth() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.healthWatches--
+}
+
+// healthInUse returns the number of open health Watch streams.
+func (l *clientLimiter) healthInUse() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.healthWatches
 }
 
 // acquire takes one of limit places of client id in counts, or reports that all
@@ -88,6 +124,14 @@ func (l *clientLimiter) unary(ctx context.Context, req any, info *grpc.UnaryServ
 }
 
 func (l *clientLimiter) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if info.FullMethod == healthWatch {
+		if !l.acquireHealth() {
+			l.metrics.overloaded.WithLabelValues(l.metrics.label(info.FullMethod)).Inc()
+			return errHealthWatchLimit()
+		}
+		defer l.releaseHealth()
+		return handler(srv, ss)
+	}
 	if exempt(info.FullMethod) {
 		return handler(srv, ss)
 	}

@@ -237,7 +237,7 @@ func TestClientLimiterSaturated(t *testing.T) {
 		t.Fatal(err)
 	}
 	const limit = 3
-	l := newClientLimiter(limit, limit, m)
+	l := newClientLimiter(limit, limit, limit, m)
 	clients := []string{"a", "b", "c"}
 	var held [3]atomic.Int32
 	var peak [3]atomic.Int32

@@ -127,7 +127,10 @@ type Identities interface {
 type Config struct {
 	// Reflection registers the gRPC server reflection service (for grpcurl).
 	Reflection bool
-	// MaxRecvMsgSize bounds a request message, in bytes (64 KiB).
+	// MaxRecvMsgSize bounds a request message, in bytes after decompression
+	// (64 KiB; at most 16 MiB). A message over it is answered RESOURCE_EXHAUSTED
+	// with ErrorInfo reason MESSAGE_TOO_LARGE; one over 4 times it is cut off by
+	// gRPC itself before it is read (see codec.go).
 	MaxRecvMsgSize int
 	// UnaryTimeout is the deadline of a unary call whose caller set none or a later
 	// one (10 s). Streams (WatchVerification) end with their verification instead.
@@ -139,6 +142,37 @@ type Config struct {
 	// MaxWatchesPerClient bounds the WatchVerification streams one client may
 	// have open (1000); one more is refused like a call beyond MaxInFlightPerClient.
 	MaxWatchesPerClient int
+	// MaxHealthWatches bounds the grpc.health.v1 Watch streams open at once on
+	// the server, all callers together (1000): they need no credentials, so no
+	// client limit counts them. One more is refused at once with
+	// RESOURCE_EXHAUSTED, reason HEALTH_WATCH_LIMIT. Health Check is not
+	// counted.
+	MaxHealthWatches int
+	// ConnectionTimeout bounds the setup of a new connection: the TLS handshake
+	// and the HTTP/2 preface (5 s). A connection that has not completed it in
+	// time is closed.
+	ConnectionTimeout time.Duration
+	// MaxHeaderListSize bounds a call's metadata, as HTTP/2 counts it: the
+	// bytes of every name and value plus 32 per field (16 KiB; 1 KiB to 1 MiB).
+	// Beyond it gRPC resets the stream, or closes the connection, while it
+	// reads the headers: no interceptor runs, authentication included, and
+	// the call is neither logged nor counted.
+	MaxHeaderListSize int
+	// MaxConcurrentStreams bounds the calls open at once on one connection
+	// (1100, or MaxWatchesPerClient + MaxInFlightPerClient when that is more;
+	// at most 1048576). It must be at least MaxWatchesPerClient + MaxInFlightPerClient:
+	// a client that holds all its watches on one connection (as grpc-go does
+	// with one backend) must still get its unary calls through, and a client
+	// over the bound does not fail its call but queues it.
+	MaxConcurrentStreams int
+	// MaxConnectionAge is how long a connection lives before the server asks
+	// its client to go away (GOAWAY), so that clients reconnect and spread
+	// over replicas (10 min, ±10 %). New calls then go to a new connection;
+	// the calls open on the old one may run for MaxConnectionAgeGrace more
+	// (65 min: longer than a verification lives, so that no WatchVerification
+	// is cut), after which the connection is closed and a stream still open
+	// ends UNAVAILABLE.
+	MaxConnectionAge, MaxConnectionAgeGrace time.Duration
 	// Issuer is the iss the assertion verifier checks; VerifyAssertion echoes it in
 	// AssertionClaims.issuer. Optional.
 	Issuer string
@@ -158,6 +192,8 @@ type Config struct {
 const (
 	// DefaultMaxRecvMsgSize is the default bound of a request message (64 KiB).
 	DefaultMaxRecvMsgSize = 64 << 10
+	// maxMaxRecvMsgSize is the largest Config.MaxRecvMsgSize.
+	maxMaxRecvMsgSize = 16 << 20
 	// DefaultUnaryTimeout is the default deadline of a unary call (10 s).
 	DefaultUnaryTimeout = 10 * time.Second
 	// DefaultMaxInFlightPerClient is the default bound of one client's unary
@@ -168,6 +204,25 @@ const (
 	DefaultMaxWatchesPerClient = 1000
 	// DefaultEnrollmentWindow is the default Config.EnrollmentWindow.
 	DefaultEnrollmentWindow = 10 * time.Minute
+	// DefaultMaxHealthWatches is the default bound of open health Watch streams.
+	DefaultMaxHealthWatches = 1000
+	// DefaultConnectionTimeout is the default Config.ConnectionTimeout.
+	DefaultConnectionTimeout = 5 * time.Second
+	// DefaultMaxHeaderListSize is the default Config.MaxHeaderListSize (16 KiB).
+	DefaultMaxHeaderListSize = 16 << 10
+	// DefaultMaxConcurrentStreams is the default Config.MaxConcurrentStreams:
+	// the default watches and unary calls of one client, and room for health
+	// and reflection.
+	DefaultMaxConcurrentStreams = 1100
+	// DefaultMaxConnectionAge is the default Config.MaxConnectionAge.
+	DefaultMaxConnectionAge = 10 * time.Minute
+	// DefaultMaxConnectionAgeGrace is the default Config.MaxConnectionAgeGrace:
+	// a verification lives at most an hour, and its watch ends when it does.
+	DefaultMaxConnectionAgeGrace = 65 * time.Minute
+	// Bounds of Config.MaxHeaderListSize and Config.MaxConcurrentStreams.
+	minMaxHeaderListSize    = 1 << 10
+	maxMaxHeaderListSize    = 1 << 20
+	maxMaxConcurrentStreams = 1 << 20
 )
 
 // Fixed transport limits.
@@ -202,9 +257,11 @@ type Server struct {
 // over v, AssertionService over a, r and d, EnrollmentService over ids, with v
 // checking the verifications that prove an enrollment), API-key authentication
 // against clients, each client's grants, per-client concurrency limits, recovery,
-// metrics registered with reg, logging to log, deadlines, message size limits,
-// keepalive enforcement, grpc.health.v1 (every service SERVING) and, when
-// cfg.Reflection is set, server reflection.
+// metrics registered with reg, logging to log, deadlines, message size limits
+// and the answers to requests that do not decode (codec.go), the transport
+// limits (connection setup time, metadata size, streams per connection,
+// connection age, open health watches), keepalive enforcement, grpc.health.v1
+// (every service SERVING) and, when cfg.Reflection is set, server reflection.
 // now is the clock disclosure decisions and the enrollment window are measured
 // by: the clock a's verifier checks lifetimes with. WithAudit adds AuditService
 // and the recording of refused calls.
@@ -229,9 +286,13 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	if cfg.EnrollmentWindow == 0 {
 		cfg.EnrollmentWindow = DefaultEnrollmentWindow
 	}
+	cfg.applyTransportDefaults()
+	if err := cfg.checkTransport(); err != nil {
+		return nil, err
+	}
 	switch {
-	case cfg.MaxRecvMsgSize < 0:
-		return nil, errors.New("grpcapi: MaxRecvMsgSize must not be negative")
+	case cfg.MaxRecvMsgSize < 0 || cfg.MaxRecvMsgSize > maxMaxRecvMsgSize:
+		return nil, fmt.Errorf("grpcapi: MaxRecvMsgSize must be between 1 and %d", maxMaxRecvMsgSize)
 	case cfg.UnaryTimeout < 0:
 		return nil, errors.New("grpcapi: UnaryTimeout must not be negative")
 	case cfg.MaxInFlightPerClient < 0:
@@ -250,8 +311,12 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		return nil, err
 	}
 	obs := &observer{log: log, metrics: m}
+	codec, err := newRequestCodec(cfg.MaxRecvMsgSize)
+	if err != nil {
+		return nil, err
+	}
 	auth := &authenticator{clients: clients}
-	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, m)
+	limits := newClientLimiter(cfg.MaxInFlightPerClient, cfg.MaxWatchesPerClient, cfg.MaxHealthWatches, m)
 	var den *denials // nil (interceptors that pass through) without an audit trail
 	if o.trail != nil {
 		if den, err = newDenials(o.trail, now, log, reg, maxDenialWrites); err != nil {
@@ -260,17 +325,26 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 	}
 	gs := grpc.NewServer(
 		// den's interceptors enclose authentication and authorization, to record what they refuse.
-		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), den.outerUnary, auth.unary, authorizeUnary, den.innerUnary,
-			limits.unary, deadlineUnary(cfg.UnaryTimeout)),
-		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), den.outerStream, auth.stream, authorizeStream, den.innerStream,
-			limits.stream),
+		// The codec's guards answer a request it could not decode, right after authentication
+		// (a stream's when its handler receives the request).
+		grpc.ChainUnaryInterceptor(obs.unary, recoverUnary(log), den.outerUnary, auth.unary, codec.guardUnary, authorizeUnary,
+			den.innerUnary, limits.unary, deadlineUnary(cfg.UnaryTimeout)),
+		grpc.ChainStreamInterceptor(obs.stream, recoverStream(log), den.outerStream, auth.stream, codec.guardStream, authorizeStream,
+			den.innerStream, limits.stream),
 		serverCreds(cfg.TLS),
-		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgSize),
+		grpc.ForceServerCodecV2(codec),
+		// The memory guard: the codec enforces MaxRecvMsgSize itself, with the contract's answer.
+		grpc.MaxRecvMsgSize(maxRecvMsgFactor*cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: keepaliveMinTime, PermitWithoutStream: true,
 		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: keepaliveTime, Timeout: keepaliveTimeout,
+			MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace}),
+		// Transport limits: they hold before any interceptor, authentication included.
+		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
+		grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderListSize)),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 	)
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
 	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
@@ -297,6 +371,52 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		}
 	}
 	return &Server{cfg: cfg, grpc: gs, health: hs, limits: limits, denials: den}, nil
+}
+
+// applyTransportDefaults sets the zero transport limits to their defaults.
+func (c *Config) applyTransportDefaults() {
+	if c.MaxHealthWatches == 0 {
+		c.MaxHealthWatches = DefaultMaxHealthWatches
+	}
+	if c.ConnectionTimeout == 0 {
+		c.ConnectionTimeout = DefaultConnectionTimeout
+	}
+	if c.MaxHeaderListSize == 0 {
+		c.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if c.MaxConcurrentStreams == 0 {
+		c.MaxConcurrentStreams = max(DefaultMaxConcurrentStreams, c.MaxWatchesPerClient+c.MaxInFlightPerClient)
+	}
+	if c.MaxConnectionAge == 0 {
+		c.MaxConnectionAge = DefaultMaxConnectionAge
+	}
+	if c.MaxConnectionAgeGrace == 0 {
+		c.MaxConnectionAgeGrace = DefaultMaxConnectionAgeGrace
+	}
+}
+
+// checkTransport checks the transport limits, defaults applied.
+func (c *Config) checkTransport() error {
+	switch {
+	case c.MaxHealthWatches < 0:
+		return errors.New("grpcapi: MaxHealthWatches must not be negative")
+	case c.ConnectionTimeout < 0:
+		return errors.New("grpcapi: ConnectionTimeout must not be negative")
+	case c.MaxHeaderListSize < minMaxHeaderListSize || c.MaxHeaderListSize > maxMaxHeaderListSize:
+		return fmt.Errorf("grpcapi: MaxHeaderListSize must be between %d and %d", minMaxHeaderListSize, maxMaxHeaderListSize)
+	case c.MaxConcurrentStreams < 0 || c.MaxConcurrentStreams > maxMaxConcurrentStreams:
+		return fmt.Errorf("grpcapi: MaxConcurrentStreams must be between 1 and %d", maxMaxConcurrentStreams)
+	case c.MaxInFlightPerClient >= 0 && c.MaxWatchesPerClient >= 0 &&
+		c.MaxConcurrentStreams < c.MaxWatchesPerClient+c.MaxInFlightPerClient:
+		return fmt.Errorf("grpcapi: MaxConcurrentStreams (%d) is below MaxWatchesPerClient + MaxInFlightPerClient (%d): "+
+			"a client holding its watches on one connection would have its calls queue behind them",
+			c.MaxConcurrentStreams, c.MaxWatchesPerClient+c.MaxInFlightPerClient)
+	case c.MaxConnectionAge < 0:
+		return errors.New("grpcapi: MaxConnectionAge must not be negative")
+	case c.MaxConnectionAgeGrace < 0:
+		return errors.New("grpcapi: MaxConnectionAgeGrace must not be negative")
+	}
+	return nil
 }
 
 // GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the

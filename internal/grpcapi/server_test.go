@@ -159,14 +159,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{MaxRecvMsgSize: -1}, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
-		t.Error("New accepted a negative message size")
-	}
 	for field, cfg := range map[string]Config{
-		"UnaryTimeout":         {UnaryTimeout: -1},
-		"MaxInFlightPerClient": {MaxInFlightPerClient: -1},
-		"MaxWatchesPerClient":  {MaxWatchesPerClient: -1},
-		"EnrollmentWindow":     {EnrollmentWindow: -1},
+		"MaxRecvMsgSize":        {MaxRecvMsgSize: -1},
+		"UnaryTimeout":          {UnaryTimeout: -1},
+		"MaxInFlightPerClient":  {MaxInFlightPerClient: -1},
+		"MaxWatchesPerClient":   {MaxWatchesPerClient: -1},
+		"EnrollmentWindow":      {EnrollmentWindow: -1},
+		"MaxHealthWatches":      {MaxHealthWatches: -1},
+		"ConnectionTimeout":     {ConnectionTimeout: -1},
+		"MaxHeaderListSize":     {MaxHeaderListSize: 512},
+		"MaxConcurrentStreams":  {MaxConcurrentStreams: 100},
+		"MaxConnectionAge":      {MaxConnectionAge: -1},
+		"MaxConnectionAgeGrace": {MaxConnectionAgeGrace: -1},
 	} {
 		if _, err := New(cfg, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", cfg, err, field)
@@ -174,6 +178,29 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := New(Config{}, nil, nil, nil, nil, nil, clients, nil, nil, nil); err == nil {
 		t.Error("New accepted missing dependencies")
+	}
+	// Streams per connection below one client's watches and calls: named with both.
+	_, err = New(Config{MaxConcurrentStreams: 1000, MaxWatchesPerClient: 1000}, nil, nil, nil, nil, nil, clients, nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "MaxWatchesPerClient + MaxInFlightPerClient (1064)") {
+		t.Errorf("New = %v, want the streams bound refused against 1064", err)
+	}
+}
+
+// The streams per connection left at zero follow raised client limits.
+func TestTransportDefaults(t *testing.T) {
+	t.Parallel()
+	c := Config{MaxWatchesPerClient: 5000, MaxInFlightPerClient: 64}
+	c.applyTransportDefaults()
+	if err := c.checkTransport(); err != nil || c.MaxConcurrentStreams != 5064 {
+		t.Errorf("MaxConcurrentStreams = %d, %v; want 5064", c.MaxConcurrentStreams, err)
+	}
+	c = Config{MaxWatchesPerClient: DefaultMaxWatchesPerClient, MaxInFlightPerClient: DefaultMaxInFlightPerClient}
+	c.applyTransportDefaults()
+	want := Config{MaxWatchesPerClient: DefaultMaxWatchesPerClient, MaxInFlightPerClient: DefaultMaxInFlightPerClient,
+		MaxHealthWatches: 1000, ConnectionTimeout: 5 * time.Second, MaxHeaderListSize: 16 << 10, MaxConcurrentStreams: 1100,
+		MaxConnectionAge: 10 * time.Minute, MaxConnectionAgeGrace: 65 * time.Minute}
+	if c != want {
+		t.Errorf("defaults %+v, want %+v", c, want)
 	}
 }
 
@@ -447,26 +474,3 @@ func TestNewClients(t *testing.T) {
 // The exported contract of Verifications matches the domain service.
 var _ Verifications = (*challenge.Service)(nil)
 var _ Revocations = (*challenge.Service)(nil)
-
-func TestMessageSizeLimit(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, fixtureOpts{})
-	_, err := f.ac.VerifyAssertion(as(t, keyA), &authsvcv1.VerifyAssertionRequest{
-		Assertion: strings.Repeat("a", DefaultMaxRecvMsgSize+1), Audience: audience})
-	wantCode(t, err, codes.ResourceExhausted)
-
-	// A start request over the bound is refused by gRPC before it is decoded:
-	// nothing is recorded and nothing is sent.
-	big := validStart("big")
-	big.ConversationId = strings.Repeat("c", DefaultMaxRecvMsgSize)
-	_, err = f.vc.StartVerification(as(t, keyA), big)
-	wantCode(t, err, codes.ResourceExhausted)
-	if n := len(f.outbox.List()); n != 0 {
-		t.Errorf("%d messages sent for an oversized request", n)
-	}
-	// A smaller server bound applies just the same.
-	small := newFixture(t, fixtureOpts{cfg: Config{MaxRecvMsgSize: 1024}})
-	big.ConversationId = strings.Repeat("c", 1024)
-	_, err = small.vc.StartVerification(as(t, keyA), big)
-	wantCode(t, err, codes.ResourceExhausted)
-}

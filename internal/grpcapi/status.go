@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,16 @@ const (
 	// verification needs a notice to the proven contact, and this deployment has
 	// no sender for its channel.
 	ReasonNoticeUnavailable = "NOTICE_UNAVAILABLE"
+	// ReasonHealthWatchLimit: RESOURCE_EXHAUSTED, the server already has as
+	// many grpc.health.v1 Watch streams open as it allows, all callers together;
+	// the stream was refused at once (RetryInfo: 10 s). Health Check is not
+	// limited.
+	ReasonHealthWatchLimit = "HEALTH_WATCH_LIMIT"
+	// ReasonMessageTooLarge: RESOURCE_EXHAUSTED, the request message is larger
+	// than the server accepts (Config.MaxRecvMsgSize, after decompression);
+	// metadata "max_bytes" is that limit. The call did nothing; the same
+	// message will never be accepted.
+	ReasonMessageTooLarge = "MESSAGE_TOO_LARGE"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -102,6 +113,7 @@ const (
 	sendInProgressRetry     = time.Second
 	resendLimitRetry        = 30 * time.Second
 	overloadedRetry         = time.Second
+	healthWatchRetry        = 10 * time.Second
 	messageNotFound         = "verification not found"
 	messageStoreUnavailable = "verification store unavailable; retry later"
 	// messageIdentityNotFound answers an unknown link or factor, whether the
@@ -149,6 +161,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	}
 
 	var (
+		me  *messageError
 		ve  *challenge.ValidationError
 		ive *identity.ValidationError
 		nm  *challenge.NoMethodError
@@ -157,6 +170,8 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		pe  *identity.ProofError
 	)
 	switch {
+	case errors.As(err, &me):
+		return messageStatus(me)
 	case errors.As(err, &ve):
 		return badRequest(ve.Violations...)
 	case errors.As(err, &ive):
@@ -253,6 +268,32 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	return &causeError{st: status.New(codes.Internal, "internal error"), cause: err}
 }
 
+// messageStatus is the answer to a request the codec refused (see codec.go):
+// RESOURCE_EXHAUSTED with reason MESSAGE_TOO_LARGE and the limit for one too
+// large, INVALID_ARGUMENT with a BadRequest for one that does not decode. The
+// message and details are fixed or name a field path, never request contents;
+// e itself (sizes, the field) goes to the log.
+func messageStatus(e *messageError) error {
+	var err error
+	switch {
+	case e.fault == faultTooLarge:
+		err = withDetails(status.New(codes.ResourceExhausted, "request message too large"),
+			&errdetails.ErrorInfo{Reason: ReasonMessageTooLarge, Domain: errorDomain,
+				Metadata: map[string]string{"max_bytes": strconv.Itoa(e.limit)}})
+	case e.fault == faultInvalidUTF8 && e.field != "":
+		err = badRequest(challenge.Violation{Field: e.field, Description: "must be valid UTF-8"})
+	case e.fault == faultInvalidUTF8:
+		err = withDetails(status.New(codes.InvalidArgument, "invalid request: a string field is not valid UTF-8"),
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+				{Description: "a string field is not valid UTF-8"}}})
+	default:
+		err = withDetails(status.New(codes.InvalidArgument, "invalid request: not a valid protobuf message"),
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+				{Description: "the request is not a valid protobuf encoding of its message"}}})
+	}
+	return &causeError{st: status.Convert(err), cause: e}
+}
+
 // errClientOverloaded is the answer to a call beyond the calling client's
 // concurrency limit (streams: its limit of open watches). It is not a domain error:
 // the limiter answers it before any handler runs.
@@ -264,6 +305,15 @@ func errClientOverloaded(streams bool) error {
 	return withDetails(status.New(codes.ResourceExhausted, msg),
 		&errdetails.ErrorInfo{Reason: ReasonClientOverloaded, Domain: errorDomain},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(overloadedRetry)})
+}
+
+// errHealthWatchLimit is the answer to a grpc.health.v1 Watch beyond the
+// server's bound of open health watches. Like errClientOverloaded, the limiter
+// answers it before any handler runs.
+func errHealthWatchLimit() error {
+	return withDetails(status.New(codes.ResourceExhausted, "too many health watches open on this server; use Check or retry later"),
+		&errdetails.ErrorInfo{Reason: ReasonHealthWatchLimit, Domain: errorDomain},
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(healthWatchRetry)})
 }
 
 // errNotAllowed is the answer to a call its client's grants do not cover. It is

@@ -123,6 +123,13 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- fail (printf "webauthn.rpID (%s) must be the host of publicURL (%s) or a parent domain of it" . $host) -}}
 {{- end -}}
 {{- end -}}
+{{- $g := .Values.grpc | default dict -}}
+{{- if $g.maxConcurrentStreams -}}
+{{- $need := add (int64 ($g.maxWatchesPerClient | default 1000)) 64 -}}
+{{- if lt (int64 $g.maxConcurrentStreams) $need -}}
+{{- fail (printf "grpc.maxConcurrentStreams (%d) must be at least grpc.maxWatchesPerClient + 64 (%d): a platform holding its watches on one connection would have its calls queue behind them" (int64 $g.maxConcurrentStreams) $need) -}}
+{{- end -}}
+{{- end -}}
 {{- with $wa.origins -}}
 {{- if not (has $origin .) -}}
 {{- fail (printf "webauthn.origins must include %s, the origin of publicURL, where the customer pages run passkey ceremonies" $origin) -}}
@@ -175,6 +182,27 @@ default (which derives the relying party from publicURL).
 {{- end -}}
 {{- with $wa.origins -}}
 {{- $e = append $e (dict "name" "AUTHSVC_WEBAUTHN_ORIGINS" "value" (join "," .)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.grpcEnv is the list of gRPC transport-limit variables, as dicts
+{name, value}: only the values set, so that every other keeps the service's
+default. Integers are printed whole.
+*/}}
+{{- define "authsvc.grpcEnv" -}}
+{{- $g := .Values.grpc | default dict -}}
+{{- $e := list -}}
+{{- range $v := list (list "AUTHSVC_GRPC_MAX_HEADER_BYTES" $g.maxHeaderBytes) (list "AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS" $g.maxConcurrentStreams) (list "AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT" $g.maxWatchesPerClient) (list "AUTHSVC_GRPC_MAX_HEALTH_WATCHES" $g.maxHealthWatches) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $v := list (list "AUTHSVC_GRPC_HANDSHAKE_TIMEOUT" $g.handshakeTimeout) (list "AUTHSVC_GRPC_MAX_CONNECTION_AGE" $g.maxConnectionAge) (list "AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE" $g.maxConnectionAgeGrace) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}
