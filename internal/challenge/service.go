@@ -62,6 +62,9 @@ type Config struct {
 	ShardedPubSub bool
 	// Limits bound failures and sends per identity.
 	Limits Limits
+	// EmailRules are mail providers' rules for the local part (dots, +tags) that the
+	// canonical form of an email destination applies; none by default.
+	EmailRules EmailRules
 	// AuditRetention is how long audit events are kept (90 days).
 	AuditRetention time.Duration
 	// CustomerRetention is the life of a customer's data that a verification may
@@ -183,6 +186,9 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if l := cfg.Limits; l.Failures < 1 || l.Failures > 100 || l.Sends < 1 || l.FirstLock <= 0 || l.LongestLock < l.FirstLock {
 		return nil, errors.New("challenge: want 1 <= Limits.Failures <= 100, Limits.Sends >= 1, 0 < FirstLock <= LongestLock")
 	}
+	if err := cfg.EmailRules.check(); err != nil {
+		return nil, err
+	}
 	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {
 		return nil, errors.New("challenge: missing dependency")
 	}
@@ -253,7 +259,7 @@ func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 
 // validate checks a start request and picks the method to deliver. It changes
 // nothing and reveals nothing about the identity.
-func (s *Service) validate(r *StartRequest) (Method, string, Destination, error) {
+func (s *Service) validate(r *StartRequest) (Method, string, contact, error) {
 	var v ValidationError
 	checkText(&v, "identity.network", r.Identity.Network, true, 32)
 	if r.Identity.Network != "" && !networkPattern.MatchString(r.Identity.Network) {
@@ -283,10 +289,10 @@ func (s *Service) validate(r *StartRequest) (Method, string, Destination, error)
 	if r.MinAssurance != 0 && !r.MinAssurance.Valid() {
 		v.add("min_assurance", "is not a level")
 	}
-	var dest Destination
+	var dest contact
 	if r.Destination != nil {
 		var problem string
-		dest, problem = r.Destination.normalize()
+		dest, problem = r.Destination.check(s.cfg.EmailRules)
 		if problem != "" {
 			field := "destination"
 			switch r.Destination.Kind {
@@ -404,7 +410,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	ih := identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
-	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.key))
 	fp := s.keys.Name("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
 		[]byte(r.CustomerID), []byte(encodeMethods(r.Methods)), []byte{byte(r.MinAssurance)}, []byte(r.Audience),
 		[]byte(strings.Join(r.Scopes, " ")), []byte(r.AgentID), []byte(r.ConversationID), destHash,
@@ -686,8 +692,9 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 // recordHeadroom is kept from the caller's deadline to record a send's outcome.
 const recordHeadroom = 500 * time.Millisecond
 
-// deliver sends the secret and records how the send ended (the second round trip).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq, conv string) error {
+// deliver sends the secret to the destination as the platform gave it, and records
+// how the send ended (the second round trip).
+func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq, conv string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
@@ -796,12 +803,12 @@ type ResendRequest struct {
 func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, string, error) {
 	var v ValidationError
 	checkText(&v, "request_id", r.RequestID, true, 128)
-	var dest Destination
+	var dest contact
 	if r.Destination == nil {
 		v.add("destination", "is required: authsvc keeps only a keyed hash of it")
 	} else {
 		var problem string
-		if dest, problem = r.Destination.normalize(); problem != "" {
+		if dest, problem = r.Destination.check(s.cfg.EmailRules); problem != "" {
 			v.add("destination", problem)
 		}
 	}
@@ -848,7 +855,7 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 }
 
 // resend claims and makes the send of Resend once the send limits allow it.
-func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (v *Verification, match string, sent bool, err error) {
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest contact, rf string) (v *Verification, match string, sent bool, err error) {
 	token, err := s.callToken()
 	if err != nil {
 		return nil, "", false, err
@@ -861,7 +868,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	if cur.DeliveredMethod == MagicLink {
 		codeHash, linkHash = "", string(secretHash)
 	}
-	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.key))
 	if err != nil {
 		return nil, "", false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
