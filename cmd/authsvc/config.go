@@ -86,6 +86,7 @@ import (
 //	AUTHSVC_LIMIT_AGENT                   30/1h                            sends per agent of a client, N/DURATION
 //	AUTHSVC_LIMIT_CLIENT_DAILY            20000                            sends per API client per 24h (1 to 100000000)
 //	AUTHSVC_SMS_COUNTRIES                 (all)                            calling codes SMS may go to, comma-separated, e.g. 1,44,34
+//	AUTHSVC_EMAIL_PROVIDER_RULES          (none)                           mail domains whose local part ignores dots and/or +tags, for counting one mailbox once: DOMAIN:RULES,…, RULES dots, tags or dots+tags, e.g. gmail.com:dots+tags,googlemail.com:dots+tags
 //	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients, their key digests, certificate names and grants (format: see grpcapi.LoadClients)
 //	AUTHSVC_CLIENTS_RELOAD                30s                              how often the clients file is re-read, so a revoked key or cert is refused without a restart (1s to 1h)
 //	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
@@ -208,6 +209,9 @@ type AssertionConfig struct {
 type VerificationConfig struct {
 	TTL         time.Duration
 	MaxAttempts int
+	// EmailRules are the mail providers' dot and +tag rules that the canonical
+	// form of an email destination applies (AUTHSVC_EMAIL_PROVIDER_RULES).
+	EmailRules challenge.EmailRules
 }
 
 // EnrollmentConfig configures linked identities and enrolled factors.
@@ -611,6 +615,11 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 
 	// Abuse limits, in dev mode too.
 	loadLimits(r, &c.Limits)
+	rules, err := challenge.ParseEmailRules(r.str("AUTHSVC_EMAIL_PROVIDER_RULES", ""))
+	if err != nil {
+		r.addf("AUTHSVC_EMAIL_PROVIDER_RULES: %v", err)
+	}
+	c.Verification.EmailRules = rules
 
 	// Delivery.
 	if prod {

@@ -265,6 +265,9 @@ func TestChart(t *testing.T) {
 		{"lock not a duration", []string{"limits.identity.firstLock=30"}, "firstLock"},
 		{"calling code out of range", []string{"limits.smsCountries={1,1000}"}, "smsCountries"},
 		{"typo in a limit", []string{"limits.destinations=5/1h"}, "destinations"},
+		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
+		// (helm's validator reports the wrong path for a property name: match the name.)
+		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses/"+tc.name, func(t *testing.T) {
@@ -298,6 +301,7 @@ var limitEnv = map[string]string{
 	"AUTHSVC_LIMIT_AGENT":             "20/1h",
 	"AUTHSVC_LIMIT_CLIENT_DAILY":      "1000000",
 	"AUTHSVC_SMS_COUNTRIES":           "1,44,34",
+	"AUTHSVC_EMAIL_PROVIDER_RULES":    "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
 }
 
 // checkNoSecrets fails when the manifests carry secret material: a Secret
