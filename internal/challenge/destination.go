@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // contact is a destination that passed its checks: where the message goes, and
@@ -33,6 +35,11 @@ func (d Destination) check(rules EmailRules) (contact, string) {
 	case Email:
 		if len(d.Value) > 254 {
 			return contact{}, "must be at most 254 bytes"
+		}
+		// The address is shown masked (on the page, in the chat text, in the audit
+		// trail) and is the message's recipient: nothing in it may hide or reorder.
+		if _, err := text.Display(d.Value); err != nil {
+			return contact{}, err.Error()
 		}
 		a, err := mail.ParseAddress(d.Value)
 		if err != nil || a.Name != "" || a.Address != d.Value {
@@ -60,6 +67,17 @@ func (d Destination) check(rules EmailRules) (contact, string) {
 		return contact{Destination: Destination{Kind: Phone, Value: e164}, key: e164}, ""
 	}
 	return contact{}, "must be an email or a phone"
+}
+
+// field names the destination's field in the API, for a violation.
+func (d Destination) field() string {
+	switch d.Kind {
+	case Email:
+		return "destination.email"
+	case Phone:
+		return "destination.phone"
+	}
+	return "destination"
 }
 
 // domainProfile turns a domain into its lower-case A-label form ("BÜCHER.example"

@@ -23,6 +23,7 @@ import (
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/text"
 	"github.com/authsvc/authsvc/internal/verify"
 )
 
@@ -180,6 +181,11 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.Brand == "" {
 		return nil, errors.New("challenge: Brand is required")
 	}
+	brand, err := text.Display(cfg.Brand)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: Brand %w", err)
+	}
+	cfg.Brand = brand
 	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
 	}
@@ -246,6 +252,8 @@ var (
 	localePattern  = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$`)
 )
 
+// checkText checks an identifier: present when required, at most maxLen bytes,
+// UTF-8 without control characters.
 func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 	switch {
 	case s == "" && required:
@@ -257,7 +265,30 @@ func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 	}
 }
 
-// validate checks a start request and picks the method to deliver. It changes
+// checkDisplay checks a string a person reads (a handle shown on a page and in a
+// message, an agent id in the assertion and the audit trail) and replaces it with
+// its NFC form: present when required, nothing in it that hides or reorders what
+// is shown (see package text), at most maxLen bytes once normalised.
+func checkDisplay(v *ValidationError, field string, s *string, required bool, maxLen int) {
+	if *s == "" {
+		if required {
+			v.add(field, "is required")
+		}
+		return
+	}
+	out, err := text.Display(*s)
+	switch {
+	case err != nil:
+		v.add(field, err.Error())
+	case len(out) > maxLen:
+		v.add(field, fmt.Sprintf("must be at most %d bytes", maxLen))
+	default:
+		*s = out
+	}
+}
+
+// validate checks a start request and picks the method to deliver. Strings a
+// person reads are replaced by their NFC form. It changes
 // nothing and reveals nothing about the identity.
 func (s *Service) validate(r *StartRequest) (Method, string, contact, error) {
 	var v ValidationError
@@ -266,10 +297,10 @@ func (s *Service) validate(r *StartRequest) (Method, string, contact, error) {
 		v.add("identity.network", "must match [a-z0-9_-]{1,32}")
 	}
 	checkText(&v, "identity.user_id", r.Identity.UserID, true, 128)
-	checkText(&v, "identity.handle", r.Identity.Handle, true, 64)
+	checkDisplay(&v, "identity.handle", &r.Identity.Handle, true, 64)
 	checkText(&v, "customer_id", r.CustomerID, false, 128)
 	checkText(&v, "audience", r.Audience, true, 128)
-	checkText(&v, "agent_id", r.AgentID, true, 128)
+	checkDisplay(&v, "agent_id", &r.AgentID, true, 128)
 	checkText(&v, "conversation_id", r.ConversationID, true, 256)
 	checkText(&v, "request_id", r.RequestID, true, 128)
 	if len(r.Scopes) > 16 {
@@ -294,14 +325,7 @@ func (s *Service) validate(r *StartRequest) (Method, string, contact, error) {
 		var problem string
 		dest, problem = r.Destination.check(s.cfg.EmailRules)
 		if problem != "" {
-			field := "destination"
-			switch r.Destination.Kind {
-			case Email:
-				field = "destination.email"
-			case Phone:
-				field = "destination.phone"
-			}
-			v.add(field, problem)
+			v.add(r.Destination.field(), problem)
 		}
 	}
 	if len(r.Methods) == 0 {
@@ -809,7 +833,7 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	} else {
 		var problem string
 		if dest, problem = r.Destination.check(s.cfg.EmailRules); problem != "" {
-			v.add("destination", problem)
+			v.add(r.Destination.field(), problem)
 		}
 	}
 	if err := v.orNil(); err != nil {
