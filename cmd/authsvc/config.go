@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Config is everything authsvc reads at start-up. It is loaded from environment
@@ -549,7 +551,11 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Service.Brand = r.str("AUTHSVC_BRAND", pick("", devBrand))
 	if c.Service.Brand == "" {
 		r.addf("AUTHSVC_BRAND is not set: name the brand customers talk to, e.g. AUTHSVC_BRAND=Acme")
-	} else if len(c.Service.Brand) > 64 {
+	} else if brand, err := text.Display(c.Service.Brand); err != nil {
+		// The brand is on every page and in every message: nothing in it may hide
+		// or reorder what the customer reads.
+		r.addf("AUTHSVC_BRAND %v; write the brand as customers should read it", err)
+	} else if c.Service.Brand = brand; len(brand) > 64 {
 		r.addf("AUTHSVC_BRAND: at most 64 bytes")
 	}
 	if raw := r.str("AUTHSVC_PUBLIC_URL", ""); raw != "" {
@@ -817,6 +823,11 @@ func loadSMTP(r *envReader, c *Config) {
 	s.From = r.str("AUTHSVC_SMTP_FROM", "")
 	if s.From == "" {
 		r.addf("AUTHSVC_SMTP_FROM is not set: the sender, e.g. \"Acme <no-reply@acme.example>\"")
+	} else if a, err := mail.ParseAddress(s.From); err != nil {
+		r.addf("AUTHSVC_SMTP_FROM: want an address such as \"Acme <no-reply@acme.example>\", got %q", s.From)
+	} else if _, err := text.Display(a.Name + a.Address); err != nil {
+		// The sender's name is the first thing the customer reads of the email.
+		r.addf("AUTHSVC_SMTP_FROM %v", err)
 	}
 	s.TLS = strings.ToLower(r.str("AUTHSVC_SMTP_TLS", "starttls"))
 	switch s.TLS {
