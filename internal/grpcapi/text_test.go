@@ -112,7 +112,8 @@ func TestPersonFacingTextRefused(t *testing.T) {
 }
 
 // TestPersonFacingTextNormalised: a handle and an agent id in NFD come back in NFC:
-// the handle's mask keeps whole characters, the agent id is one spelling.
+// the handle's mask keeps whole characters, the agent id is one spelling, and the
+// email isolates the handle.
 func TestPersonFacingTextNormalised(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
@@ -131,5 +132,15 @@ func TestPersonFacingTextNormalised(t *testing.T) {
 	}
 	if got := v.GetAgentId(); got != "ren\u00e9e" {
 		t.Errorf("agent id %+q, want NFC %+q", got, "ren\u00e9e")
+	}
+	// The email names the handle in NFC, isolated (FSI … PDI) in subject and body.
+	sent := f.outbox.List()
+	if len(sent) == 0 {
+		t.Fatal("nothing sent")
+	}
+	for _, in := range []string{sent[0].Subject, sent[0].Text} {
+		if !strings.Contains(in, "\u2068@j**\u00e9\u2069") {
+			t.Errorf("the email does not isolate the NFC handle: %+q", in)
+		}
 	}
 }
