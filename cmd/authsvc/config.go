@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/grpcapi"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Config is everything authsvc reads at start-up. It is loaded from environment
@@ -95,6 +97,7 @@ import (
 //	AUTHSVC_LIMIT_AGENT                   30/1h                            sends per agent of a client, N/DURATION
 //	AUTHSVC_LIMIT_CLIENT_DAILY            20000                            sends per API client per 24h (1 to 100000000)
 //	AUTHSVC_SMS_COUNTRIES                 (all)                            calling codes SMS may go to, comma-separated, e.g. 1,44,34
+//	AUTHSVC_EMAIL_PROVIDER_RULES          (none)                           mail domains whose local part ignores dots and/or +tags, for counting one mailbox once: DOMAIN:RULES,…, RULES dots, tags or dots+tags, e.g. gmail.com:dots+tags,googlemail.com:dots+tags
 //	AUTHSVC_CLIENTS_FILE                  required / client "dev"          API clients, their key digests, certificate names and grants (format: see grpcapi.LoadClients)
 //	AUTHSVC_CLIENTS_RELOAD                30s                              how often the clients file is re-read, so a revoked key or cert is refused without a restart (1s to 1h)
 //	AUTHSVC_DISCLOSURE_POLICY_FILE        built-in default policy          disclosure policy, YAML (format: see package policy; `authctl policy --file` checks and prints one)
@@ -238,6 +241,9 @@ type AssertionConfig struct {
 type VerificationConfig struct {
 	TTL         time.Duration
 	MaxAttempts int
+	// EmailRules are the mail providers' dot and +tag rules that the canonical
+	// form of an email destination applies (AUTHSVC_EMAIL_PROVIDER_RULES).
+	EmailRules challenge.EmailRules
 }
 
 // EnrollmentConfig configures linked identities and enrolled factors.
@@ -579,7 +585,11 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Service.Brand = r.str("AUTHSVC_BRAND", pick("", devBrand))
 	if c.Service.Brand == "" {
 		r.addf("AUTHSVC_BRAND is not set: name the brand customers talk to, e.g. AUTHSVC_BRAND=Acme")
-	} else if len(c.Service.Brand) > 64 {
+	} else if brand, err := text.Display(c.Service.Brand); err != nil {
+		// The brand is on every page and in every message: nothing in it may hide
+		// or reorder what the customer reads.
+		r.addf("AUTHSVC_BRAND %v; write the brand as customers should read it", err)
+	} else if c.Service.Brand = brand; len(brand) > 64 {
 		r.addf("AUTHSVC_BRAND: at most 64 bytes")
 	}
 	if raw := r.str("AUTHSVC_PUBLIC_URL", ""); raw != "" {
@@ -646,6 +656,11 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 
 	// Abuse limits, in dev mode too.
 	loadLimits(r, &c.Limits)
+	rules, err := challenge.ParseEmailRules(r.str("AUTHSVC_EMAIL_PROVIDER_RULES", ""))
+	if err != nil {
+		r.addf("AUTHSVC_EMAIL_PROVIDER_RULES: %v", err)
+	}
+	c.Verification.EmailRules = rules
 
 	// Delivery.
 	if prod {
@@ -870,6 +885,11 @@ func loadSMTP(r *envReader, c *Config) {
 	s.From = r.str("AUTHSVC_SMTP_FROM", "")
 	if s.From == "" {
 		r.addf("AUTHSVC_SMTP_FROM is not set: the sender, e.g. \"Acme <no-reply@acme.example>\"")
+	} else if a, err := mail.ParseAddress(s.From); err != nil {
+		r.addf("AUTHSVC_SMTP_FROM: want an address such as \"Acme <no-reply@acme.example>\", got %q", s.From)
+	} else if _, err := text.Display(a.Name + a.Address); err != nil {
+		// The sender's name is the first thing the customer reads of the email.
+		r.addf("AUTHSVC_SMTP_FROM %v", err)
 	}
 	s.TLS = strings.ToLower(r.str("AUTHSVC_SMTP_TLS", "starttls"))
 	switch s.TLS {

@@ -139,6 +139,14 @@ func TestLoadConfigProblems(t *testing.T) {
 		{"http public url", with(base, "AUTHSVC_PUBLIC_URL", "http://verify.acme.example"), false, []string{"AUTHSVC_PUBLIC_URL: must use https outside dev mode"}},
 		{"public url with query", with(base, "AUTHSVC_PUBLIC_URL", "https://verify.acme.example/?a=b"), false, []string{"AUTHSVC_PUBLIC_URL: want scheme, host"}},
 		{"missing brand", with(base, "AUTHSVC_BRAND", ""), false, []string{"AUTHSVC_BRAND is not set"}},
+		{"brand with a direction override", with(base, "AUTHSVC_BRAND", "Acme\u202eknaB"), false,
+			[]string{"AUTHSVC_BRAND must not contain U+202E, a bidirectional control character; write the brand as customers should read it"}},
+		{"brand with a zero-width space", with(base, "AUTHSVC_BRAND", "Ac\u200bme"), false,
+			[]string{"AUTHSVC_BRAND must not contain U+200B, an invisible formatting character"}},
+		{"sender name with a direction override", with(base, "AUTHSVC_SMTP_FROM", "Acme\u202e <no-reply@acme.example>"), false,
+			[]string{"AUTHSVC_SMTP_FROM must not contain U+202E, a bidirectional control character"}},
+		{"sender not an address", with(base, "AUTHSVC_SMTP_FROM", "no-reply at acme"), false,
+			[]string{`AUTHSVC_SMTP_FROM: want an address such as "Acme <no-reply@acme.example>", got "no-reply at acme"`}},
 		{"missing redis", with(base, "AUTHSVC_REDIS_URL", ""), false, []string{"AUTHSVC_REDIS_URL is not set"}},
 		{"bad redis scheme", with(base, "AUTHSVC_REDIS_URL", "http://redis:6379"), false, []string{`AUTHSVC_REDIS_URL: unknown scheme "http"`}},
 		{"redis password in url", with(base, "AUTHSVC_REDIS_URL", "redis://:hunter2@redis:6379"), false, []string{"AUTHSVC_REDIS_PASSWORD_FILE"}},
@@ -208,6 +216,19 @@ func TestLoadConfigProblems(t *testing.T) {
 				t.Errorf("%d problems, want at least %d (all reported at once)", len(ce.Problems), len(tt.want))
 			}
 		})
+	}
+}
+
+// TestLoadConfigBrandInNFC: the brand is kept in NFC, one encoding of each
+// accented letter, as every page and message shows it.
+func TestLoadConfigBrandInNFC(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(getenvFrom(with(prodFiles(t), "AUTHSVC_BRAND", "Cafe\u0301 Ñu")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Service.Brand != "Caf\u00e9 \u00d1u" {
+		t.Errorf("brand %+q, want NFC", c.Service.Brand)
 	}
 }
 

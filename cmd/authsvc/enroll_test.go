@@ -242,9 +242,10 @@ func totpCode(tb testing.TB, secret string, at time.Time) string {
 	return c
 }
 
-// waitHeading waits until the page's h1 says s.
+// waitHeading waits until the page's h1 says s (isolation marks around the
+// brand or handle left out).
 func waitHeading(s string) chromedp.Action[chromedp.Void] {
-	return waitJS(`(document.querySelector("h1")||{}).textContent === ` + jsString(s))
+	return waitJS(`((document.querySelector("h1")||{}).textContent||"").replace(/[\u2066-\u2069]/g, "") === ` + jsString(s))
 }
 
 // waitText waits until an element matching the CSS selector exists.

@@ -155,6 +155,38 @@ func TestLoadConfigLimitProblems(t *testing.T) {
 	}
 }
 
+func TestLoadConfigEmailProviderRules(t *testing.T) {
+	t.Parallel()
+	base := prodFiles(t)
+	c, err := loadConfig(getenvFrom(base), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Verification.EmailRules) != 0 {
+		t.Errorf("rules by default: %v, want none", c.Verification.EmailRules)
+	}
+	c, err = loadConfig(getenvFrom(with(base, "AUTHSVC_EMAIL_PROVIDER_RULES", "gmail.com:dots+tags, GoogleMail.com:dots+tags,outlook.com:tags")), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := challenge.EmailRules{"gmail.com": {IgnoreDots: true, IgnoreTags: true},
+		"googlemail.com": {IgnoreDots: true, IgnoreTags: true}, "outlook.com": {IgnoreTags: true}}
+	if !reflect.DeepEqual(c.Verification.EmailRules, want) {
+		t.Errorf("rules %v, want %v", c.Verification.EmailRules, want)
+	}
+	for value, problem := range map[string]string{
+		"gmail.com":                     `AUTHSVC_EMAIL_PROVIDER_RULES: entry "gmail.com": want DOMAIN:RULES, e.g. gmail.com:dots+tags`,
+		"gmail.com:dots+plus":           `AUTHSVC_EMAIL_PROVIDER_RULES: entry "gmail.com:dots+plus": unknown rule "plus": want dots, tags or dots+tags`,
+		"gmail.com:dots,GMAIL.com:tags": `AUTHSVC_EMAIL_PROVIDER_RULES: entry "GMAIL.com:tags": gmail.com has rules already`,
+		"gmail:dots":                    `AUTHSVC_EMAIL_PROVIDER_RULES: entry "gmail:dots": "gmail" is not a mail domain`,
+	} {
+		_, err := loadConfig(getenvFrom(with(base, "AUTHSVC_EMAIL_PROVIDER_RULES", value)), false)
+		if err == nil || !strings.Contains(err.Error(), problem) {
+			t.Errorf("AUTHSVC_EMAIL_PROVIDER_RULES=%q: %v, want %q", value, err, problem)
+		}
+	}
+}
+
 // TestRedisLogger checks that go-redis's own messages become warn lines of the
 // JSON log, message only.
 func TestRedisLogger(t *testing.T) {
@@ -188,6 +220,7 @@ func TestLimitsReachTheService(t *testing.T) {
 	in := startService(t, []string{"-dev"}, map[string]string{
 		"AUTHSVC_GRPC_ADDR": "127.0.0.1:0", "AUTHSVC_HTTP_ADDR": "127.0.0.1:0", "AUTHSVC_METRICS_ADDR": "127.0.0.1:0",
 		"AUTHSVC_LIMIT_DESTINATION": "1/1h", "AUTHSVC_SMS_COUNTRIES": "44",
+		"AUTHSVC_EMAIL_PROVIDER_RULES": "gmail.com:dots+tags",
 	})
 	c := newClient(t, in, devAPIKey, nil)
 	start := func(userID string, method authsvcv1.Method, dest *authsvcv1.Destination) error {
@@ -226,8 +259,18 @@ func TestLimitsReachTheService(t *testing.T) {
 	if err := start("4", authsvcv1.Method_METHOD_OTP_SMS, uk); err != nil {
 		t.Errorf("SMS to +44: %v", err)
 	}
+	// The provider rules: another spelling of one Gmail mailbox shares its budget.
+	gmail := func(address string) *authsvcv1.Destination {
+		return &authsvcv1.Destination{Kind: &authsvcv1.Destination_Email{Email: address}}
+	}
+	if err := start("5", authsvcv1.Method_METHOD_OTP_EMAIL, gmail("j.doe@gmail.com")); err != nil {
+		t.Fatalf("start to j.doe@gmail.com: %v", err)
+	}
+	if err := start("6", authsvcv1.Method_METHOD_OTP_EMAIL, gmail("JDoe+shop@GMAIL.com")); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("start to another spelling of the same Gmail mailbox: %v, want RESOURCE_EXHAUSTED", err)
+	}
 	metrics := c.get(t, "http://"+in.addrs.Metrics+"/metrics")
-	if !strings.Contains(metrics, `authsvc_send_limited_total{scope="destination"} 1`) {
+	if !strings.Contains(metrics, `authsvc_send_limited_total{scope="destination"} 2`) {
 		t.Errorf("metrics lack the refused send:\n%s", metrics)
 	}
 }

@@ -186,6 +186,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxAttempts:   cfg.Verification.MaxAttempts,
 		ShardedPubSub: target.Mode == redisCluster,
 		Limits:        cfg.Limits,
+		EmailRules:    cfg.Verification.EmailRules,
 
 		AuditRetention:    cfg.Audit.Retention,
 		CustomerRetention: cfg.Enrollment.Retention,

@@ -196,7 +196,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 		Identity: &authsvcv1.SocialIdentity{Network: "x", UserId: "1001"}, VerificationId: id}); err != nil {
 		t.Errorf("LinkIdentity: %v", err)
 	}
-	if ids, err := ec.ListIdentities(c.ctx(t), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-1001"}); err != nil ||
+	if ids, err := ec.ListIdentities(c.ctx(t), &authsvcv1.ListIdentitiesRequest{CustomerId: "cust-1001", VerificationId: id}); err != nil ||
 		len(ids.GetIdentities()) != 1 {
 		t.Errorf("ListIdentities = %v, %v", ids, err)
 	}

@@ -281,6 +281,9 @@ func TestChart(t *testing.T) {
 		{"streams below raised watches", []string{"grpc.maxConcurrentStreams=1100", "grpc.maxWatchesPerClient=2000"}, "(2064)"},
 		{"health watches out of range", []string{"grpc.maxHealthWatches=1000000"}, "maxHealthWatches"},
 		{"typo in a grpc limit", []string{"grpc.maxStreams=2000"}, "maxStreams"},
+		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
+		// (helm's validator reports the wrong path for a property name: match the name.)
+		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses/"+tc.name, func(t *testing.T) {
@@ -314,6 +317,7 @@ var limitEnv = map[string]string{
 	"AUTHSVC_LIMIT_AGENT":             "20/1h",
 	"AUTHSVC_LIMIT_CLIENT_DAILY":      "1000000",
 	"AUTHSVC_SMS_COUNTRIES":           "1,44,34",
+	"AUTHSVC_EMAIL_PROVIDER_RULES":    "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
 }
 
 // grpcEnv are the gRPC transport-limit variables testdata/full.yaml sets, as rendered.

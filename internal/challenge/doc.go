@@ -20,6 +20,12 @@
 //     the destination as mask + keyed hash, the handle masked; the page link is a
 //     MAC of the id and is not stored at all. The assertion is not stored either:
 //     it is re-minted from the record (deterministically with EdDSA).
+//   - A destination is counted by its canonical form, one per mailbox or number:
+//     an email's domain as its lower-case A-label, its local part case-folded and
+//     in NFKC, then the provider's dot and +tag rules (Config.EmailRules); a phone
+//     number in E.164. The send limits, the keyed hash a resend must match, the
+//     request fingerprint and the mask all use it; the message goes to the spelling
+//     the platform gave.
 //   - Fail closed: every store, randomness or signing error is ErrUnavailable and
 //     nothing is verified. Pages learn only "gone" for unknown, expired, used and
 //     canceled links.

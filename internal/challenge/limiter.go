@@ -77,9 +77,10 @@ type limit struct {
 // live fields where it prunes, up to about 250,000 destinations per window.
 const cellBuckets = 4096
 
-// sendLimits lists the windows a send to dest for clientID's agentID must fit in.
-// Keys carry keyed hashes, never a destination, client or agent in clear.
-func (s *Service) sendLimits(clientID, agentID string, dest Destination) []limit {
+// sendLimits lists the windows a send to dest for clientID's agentID must fit in,
+// counting dest by its canonical form: every spelling of one mailbox shares one
+// budget. Keys carry keyed hashes, never a destination, client or agent in clear.
+func (s *Service) sendLimits(clientID, agentID string, dest contact) []limit {
 	l := s.cfg.Limits.Send
 	sum := func(purpose string, parts ...string) []byte {
 		b := make([][]byte, len(parts))
@@ -100,14 +101,14 @@ func (s *Service) sendLimits(clientID, agentID string, dest Destination) []limit
 	}
 	client := h("limit-client", clientID)
 	out := []limit{
-		bucketed("destination", "d", l.Destination, "limit-destination", strconv.Itoa(int(dest.Kind)), dest.Value),
+		bucketed("destination", "d", l.Destination, "limit-destination", strconv.Itoa(int(dest.Kind)), dest.key),
 		{scope: "client", key: "l:{c:" + client + "}", rate: l.Client},
 		{scope: "client_daily", key: "l:{c:" + client + "}:day", rate: Rate{N: l.ClientDaily, Per: 24 * time.Hour}},
 		{scope: "agent", key: "l:{a:" + h("limit-agent", clientID, agentID) + "}", rate: l.Agent},
 	}
-	if dest.Kind == Phone && len(dest.Value) > 5 {
-		out = append(out, bucketed("prefix", "p", l.Prefix, "limit-prefix", dest.Value[:len(dest.Value)-4]))
-		if cc := callingCode(dest.Value); cc != 0 {
+	if dest.Kind == Phone && len(dest.key) > 5 {
+		out = append(out, bucketed("prefix", "p", l.Prefix, "limit-prefix", dest.key[:len(dest.key)-4]))
+		if cc := callingCode(dest.key); cc != 0 {
 			out = append(out, limit{scope: "country", key: "l:{cc:" + strconv.Itoa(cc) + "}", rate: l.Country})
 		}
 	}
@@ -124,12 +125,12 @@ func callingCode(e164 string) int {
 }
 
 // countryAllowed reports whether SMS may go to dest's country.
-func (s *Service) countryAllowed(dest Destination) bool {
+func (s *Service) countryAllowed(dest contact) bool {
 	allowed := s.cfg.Limits.Send.Countries
 	if dest.Kind != Phone || len(allowed) == 0 {
 		return true
 	}
-	cc := callingCode(dest.Value)
+	cc := callingCode(dest.key)
 	for _, c := range allowed {
 		if c == cc {
 			return true

@@ -32,15 +32,14 @@ type Proof struct {
 
 // Proof returns what verification id of clientID proves: one round trip. It must be
 // VERIFIED and still stand (not revoked, its factor still held): anything else,
-// and an unknown or another client's id alike, is ErrNotFound. contact, when not
+// and an unknown or another client's id alike, is ErrNotFound. given, when not
 // nil, is compared with the contact the verification proved (ContactProven); a
-// contact that is not a valid destination is a *ValidationError on field
-// "destination".
-func (s *Service) Proof(ctx context.Context, clientID, id string, contact *Destination) (*Proof, error) {
-	var dest Destination
-	if contact != nil {
+// destination that is not valid is a *ValidationError on field "destination".
+func (s *Service) Proof(ctx context.Context, clientID, id string, given *Destination) (*Proof, error) {
+	var dest contact
+	if given != nil {
 		var problem string
-		if dest, problem = contact.normalize(); problem != "" {
+		if dest, problem = given.check(s.cfg.EmailRules); problem != "" {
 			return nil, &ValidationError{Violations: []Violation{{Field: "destination", Description: problem}}}
 		}
 	}
@@ -60,8 +59,9 @@ func (s *Service) Proof(ctx context.Context, clientID, id string, contact *Desti
 		UserID: v.UserID, Method: v.Method, Level: v.Level, VerifiedAt: v.VerifiedAt, Binding: rec["bb"]}
 	// Only a code or link proves a contact: the one it was sent to.
 	sent := v.Method == OTPEmail || v.Method == OTPSMS || v.Method == MagicLink
-	if contact != nil && sent && rec["dh"] != "" {
-		h, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	if given != nil && sent && rec["dh"] != "" {
+		// Compared by its canonical form, as a resend is: any spelling of the mailbox.
+		h, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.key))
 		p.ContactProven = err == nil && keyedhash.Equal(h[:macLen], []byte(rec["dh"]))
 	}
 	return p, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/text"
 	"github.com/authsvc/authsvc/internal/verify"
 )
 
@@ -62,6 +63,9 @@ type Config struct {
 	ShardedPubSub bool
 	// Limits bound failures and sends per identity.
 	Limits Limits
+	// EmailRules are mail providers' rules for the local part (dots, +tags) that the
+	// canonical form of an email destination applies; none by default.
+	EmailRules EmailRules
 	// AuditRetention is how long audit events are kept (90 days).
 	AuditRetention time.Duration
 	// CustomerRetention is the life of a customer's data that a verification may
@@ -177,11 +181,19 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.Brand == "" {
 		return nil, errors.New("challenge: Brand is required")
 	}
+	brand, err := text.Display(cfg.Brand)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: Brand %w", err)
+	}
+	cfg.Brand = brand
 	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
 	}
 	if l := cfg.Limits; l.Failures < 1 || l.Failures > 100 || l.Sends < 1 || l.FirstLock <= 0 || l.LongestLock < l.FirstLock {
 		return nil, errors.New("challenge: want 1 <= Limits.Failures <= 100, Limits.Sends >= 1, 0 < FirstLock <= LongestLock")
+	}
+	if err := cfg.EmailRules.check(); err != nil {
+		return nil, err
 	}
 	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {
 		return nil, errors.New("challenge: missing dependency")
@@ -240,6 +252,8 @@ var (
 	localePattern  = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$`)
 )
 
+// checkText checks an identifier: present when required, at most maxLen bytes,
+// UTF-8 without control characters.
 func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 	switch {
 	case s == "" && required:
@@ -251,19 +265,42 @@ func checkText(v *ValidationError, field, s string, required bool, maxLen int) {
 	}
 }
 
-// validate checks a start request and picks the method to deliver. It changes
+// checkDisplay checks a string a person reads (a handle shown on a page and in a
+// message, an agent id in the assertion and the audit trail) and replaces it with
+// its NFC form: present when required, nothing in it that hides or reorders what
+// is shown (see package text), at most maxLen bytes once normalised.
+func checkDisplay(v *ValidationError, field string, s *string, required bool, maxLen int) {
+	if *s == "" {
+		if required {
+			v.add(field, "is required")
+		}
+		return
+	}
+	out, err := text.Display(*s)
+	switch {
+	case err != nil:
+		v.add(field, err.Error())
+	case len(out) > maxLen:
+		v.add(field, fmt.Sprintf("must be at most %d bytes", maxLen))
+	default:
+		*s = out
+	}
+}
+
+// validate checks a start request and picks the method to deliver. Strings a
+// person reads are replaced by their NFC form. It changes
 // nothing and reveals nothing about the identity.
-func (s *Service) validate(r *StartRequest) (Method, string, Destination, error) {
+func (s *Service) validate(r *StartRequest) (Method, string, contact, error) {
 	var v ValidationError
 	checkText(&v, "identity.network", r.Identity.Network, true, 32)
 	if r.Identity.Network != "" && !networkPattern.MatchString(r.Identity.Network) {
 		v.add("identity.network", "must match [a-z0-9_-]{1,32}")
 	}
 	checkText(&v, "identity.user_id", r.Identity.UserID, true, 128)
-	checkText(&v, "identity.handle", r.Identity.Handle, true, 64)
+	checkDisplay(&v, "identity.handle", &r.Identity.Handle, true, 64)
 	checkText(&v, "customer_id", r.CustomerID, false, 128)
 	checkText(&v, "audience", r.Audience, true, 128)
-	checkText(&v, "agent_id", r.AgentID, true, 128)
+	checkDisplay(&v, "agent_id", &r.AgentID, true, 128)
 	checkText(&v, "conversation_id", r.ConversationID, true, 256)
 	checkText(&v, "request_id", r.RequestID, true, 128)
 	if len(r.Scopes) > 16 {
@@ -283,19 +320,12 @@ func (s *Service) validate(r *StartRequest) (Method, string, Destination, error)
 	if r.MinAssurance != 0 && !r.MinAssurance.Valid() {
 		v.add("min_assurance", "is not a level")
 	}
-	var dest Destination
+	var dest contact
 	if r.Destination != nil {
 		var problem string
-		dest, problem = r.Destination.normalize()
+		dest, problem = r.Destination.check(s.cfg.EmailRules)
 		if problem != "" {
-			field := "destination"
-			switch r.Destination.Kind {
-			case Email:
-				field = "destination.email"
-			case Phone:
-				field = "destination.phone"
-			}
-			v.add(field, problem)
+			v.add(r.Destination.field(), problem)
 		}
 	}
 	if len(r.Methods) == 0 {
@@ -404,7 +434,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	ih := identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	id := verificationID(s.keys, tag, r.ClientID, r.RequestID)
-	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	destHash := s.keys.Sum("destination", []byte{byte(dest.Kind)}, []byte(dest.key))
 	fp := s.keys.Name("fingerprint", []byte(r.Identity.Network), []byte(r.Identity.UserID), []byte(r.Identity.Handle),
 		[]byte(r.CustomerID), []byte(encodeMethods(r.Methods)), []byte{byte(r.MinAssurance)}, []byte(r.Audience),
 		[]byte(strings.Join(r.Scopes, " ")), []byte(r.AgentID), []byte(r.ConversationID), destHash,
@@ -686,8 +716,9 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 // recordHeadroom is kept from the caller's deadline to record a send's outcome.
 const recordHeadroom = 500 * time.Millisecond
 
-// deliver sends the secret and records how the send ended (the second round trip).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest Destination, secret, seq, conv string) error {
+// deliver sends the secret to the destination as the platform gave it, and records
+// how the send ended (the second round trip).
+func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq, conv string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
@@ -797,13 +828,13 @@ type ResendRequest struct {
 func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, string, error) {
 	var v ValidationError
 	checkText(&v, "request_id", r.RequestID, true, 128)
-	var dest Destination
+	var dest contact
 	if r.Destination == nil {
 		v.add("destination", "is required: authsvc keeps only a keyed hash of it")
 	} else {
 		var problem string
-		if dest, problem = r.Destination.normalize(); problem != "" {
-			v.add("destination", problem)
+		if dest, problem = r.Destination.check(s.cfg.EmailRules); problem != "" {
+			v.add(r.Destination.field(), problem)
 		}
 	}
 	if err := v.orNil(); err != nil {
@@ -849,7 +880,7 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 }
 
 // resend claims and makes the send of Resend once the send limits allow it.
-func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest Destination, rf string) (v *Verification, match string, sent bool, err error) {
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest contact, rf string) (v *Verification, match string, sent bool, err error) {
 	token, err := s.callToken()
 	if err != nil {
 		return nil, "", false, err
@@ -862,7 +893,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	if cur.DeliveredMethod == MagicLink {
 		codeHash, linkHash = "", string(secretHash)
 	}
-	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.Value))
+	destHash, err := s.keys.SumWith(rec["hk"], "destination", []byte{byte(dest.Kind)}, []byte(dest.key))
 	if err != nil {
 		return nil, "", false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -565,6 +566,10 @@ func TestValidation(t *testing.T) {
 		{"no audience", func(r *StartRequest) { r.Audience = "" }, "audience"},
 		{"bad scope", func(r *StartRequest) { r.Scopes = []string{"Orders Read"} }, "scopes[0]"},
 		{"control chars", func(r *StartRequest) { r.AgentID = "a\nb" }, "agent_id"},
+		{"right-to-left override in the handle", func(r *StartRequest) { r.Identity.Handle = "@\u202eevil😀" }, "identity.handle"},
+		{"zero-width space in the agent", func(r *StartRequest) { r.AgentID = "agent\u200b7" }, "agent_id"},
+		{"right-to-left mark in the email", func(r *StartRequest) { r.Destination = &Destination{Kind: Email, Value: "a\u200fb@example.com"} }, "destination.email"},
+		{"handle over 64 bytes", func(r *StartRequest) { r.Identity.Handle = "@" + strings.Repeat("é", 32) }, "identity.handle"},
 		{"bad locale", func(r *StartRequest) { r.Locale = "english please" }, "locale"},
 	}
 	for _, tt := range tests {
@@ -810,5 +815,16 @@ func TestLongValuesKeepTheRecordCompact(t *testing.T) {
 	}
 	if dt, _ := f.rdb.HExists(ctx, recordKey(res.Verification.ID), "dt").Result(); dt {
 		t.Error("the send claim time outlived the send")
+	}
+}
+
+// TestNewRefusesABrandThatHides: the brand is shown on every page and in every
+// message; New refuses one with a direction override.
+func TestNewRefusesABrandThatHides(t *testing.T) {
+	t.Parallel()
+	pub, _ := url.Parse("https://verify.example.com")
+	if _, err := New(Config{PublicURL: pub, Brand: "Acme\u202e"}, nil, nil, nil, nil, nil, nil, nil, nil); err == nil ||
+		!strings.Contains(err.Error(), "Brand must not contain U+202E, a bidirectional control character") {
+		t.Errorf("New with U+202E in the brand: %v", err)
 	}
 }

@@ -124,8 +124,10 @@ const (
 	Phone DestinationKind = 2
 )
 
-// Destination is a contact point on file, as the platform passes it in. It is never
-// stored: only its mask and keyed hash are.
+// Destination is a contact point on file, as the platform passes it in. The message
+// goes to Value exactly as given; limits, the keyed hash a resend must match and the
+// mask count it by its canonical form, one per mailbox or number whatever the
+// spelling (see canonicalEmail). It is never stored: only its mask and keyed hash are.
 type Destination struct {
 	Kind  DestinationKind
 	Value string

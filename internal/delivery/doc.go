@@ -12,6 +12,16 @@
 // expires. [DMText] is the matching text a care agent posts into the
 // conversation; it never carries a code.
 //
+// The brand, the handle and the destination mask are isolated where they are
+// shown, between U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE,
+// so that a right-to-left handle or brand cannot reorder the sentence around it:
+// always in email (subject and body) and in DM texts; in an SMS only a value that
+// is not plain ASCII, since the two marks are outside the GSM 7-bit alphabet and
+// would make every SMS UCS-2 (70 characters a segment instead of 160), while an
+// ASCII value has no right-to-left letter to reorder (every shipped locale is
+// left to right). Render and DMText refuse a value that package text refuses
+// (a bidirectional control could otherwise escape the isolation).
+//
 // The senders share one method, Send(ctx, Message) error:
 //
 //   - [SMTP] submits Email messages with mandatory STARTTLS by default and a

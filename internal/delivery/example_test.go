@@ -3,22 +3,25 @@ package delivery_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/delivery"
 )
 
 func ExampleDMText() {
-	fmt.Println(delivery.DMText(delivery.DMParams{
+	s := delivery.DMText(delivery.DMParams{
 		Locale:          "es-MX",
 		Brand:           "Acme",
 		Kind:            delivery.DMPickNumber,
 		DestinationMask: "a•••e@m•••.example",
 		MatchNumber:     "42",
 		ExpiresIn:       15 * time.Minute,
-	}))
+	})
+	// The brand and the mask are isolated (U+2068 … U+2069, invisible): shown here as ⟨ ⟩.
+	fmt.Println(strings.NewReplacer("\u2068", "⟨", "\u2069", "⟩").Replace(s))
 	// Output:
-	// Enviamos un enlace a a•••e@m•••.example. Cuando lo abras, elige el 42 para confirmar que eres tú (caduca en 15 minutos). Acme nunca te pedirá el enlace ni ningún código aquí.
+	// Enviamos un enlace a ⟨a•••e@m•••.example⟩. Cuando lo abras, elige el 42 para confirmar que eres tú (caduca en 15 minutos). ⟨Acme⟩ nunca te pedirá el enlace ni ningún código aquí.
 }
 
 func ExampleRouter() {

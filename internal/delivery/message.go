@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Channel is the out-of-band channel a message travels on.
@@ -202,7 +204,13 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// validText accepts a value a person reads: what package text accepts (no
+// bidirectional control, invisible or control character), not blank, at most
+// maxRunes characters.
 func validText(s string, maxRunes int) bool {
+	if _, err := text.Display(s); err != nil {
+		return false
+	}
 	n := 0
 	for _, r := range s {
 		n++

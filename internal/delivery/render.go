@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/text/language"
+
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 //go:embed templates/*.tmpl
@@ -130,9 +132,9 @@ func Render(m Message) (Rendered, error) {
 	}
 	data := messageData{
 		expiry:   newExpiry(m.ExpiresIn),
-		Brand:    m.Brand,
+		Brand:    isolate(m.Brand, m.Channel),
 		Network:  NetworkName(m.Network),
-		Handle:   m.Handle,
+		Handle:   isolate(m.Handle, m.Channel),
 		PageHost: m.PageHost,
 		OTPHost:  otpHost,
 		Code:     m.Code,
@@ -234,8 +236,8 @@ func DMText(p DMParams) string {
 	}
 	d := dmData{
 		expiry:          newExpiry(p.ExpiresIn),
-		Brand:           p.Brand,
-		DestinationMask: p.DestinationMask,
+		Brand:           text.Isolate(p.Brand),
+		DestinationMask: text.Isolate(p.DestinationMask),
 	}
 	if p.Kind == DMOpenPage || p.Kind == DMConfirmOnPage {
 		d.PageURL = p.PageURL
@@ -247,6 +249,24 @@ func DMText(p DMParams) string {
 		return ""
 	}
 	return s
+}
+
+// isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS
+// leaves a plain ASCII value as it is (see the package doc: GSM 7-bit).
+func isolate(s string, c Channel) string {
+	if c == SMS && isASCII(s) {
+		return s
+	}
+	return text.Isolate(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func localeTemplate(tag string) (*template.Template, error) {

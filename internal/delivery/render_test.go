@@ -285,3 +285,50 @@ func TestDMText(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderIsolatesBrandAndHandle: a right-to-left handle or brand cannot reorder
+// the sentence around it: each is isolated between FSI and PDI, in the email
+// subject and body and in the DM text; an SMS isolates a value that is not plain
+// ASCII and leaves an ASCII one alone (GSM 7-bit).
+func TestRenderIsolatesBrandAndHandle(t *testing.T) {
+	t.Parallel()
+	const rtlHandle = "@\u0645\u062d**\u062f" // an Arabic handle, masked
+	iso := func(s string) string { return "\u2068" + s + "\u2069" }
+	m := testMessage(Email, KindCode, "en")
+	m.Handle, m.Brand = rtlHandle, "\u05d0\u05e7\u05de\u05d4 Bank" // a Hebrew brand
+	r, err := Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{r.Subject, r.Text} {
+		if !strings.Contains(in, iso(rtlHandle)) || !strings.Contains(in, iso(m.Brand)) {
+			t.Errorf("handle or brand not isolated in %+q", in)
+		}
+		if strings.Count(in, "\u2068") != strings.Count(in, "\u2069") {
+			t.Errorf("unbalanced isolates in %+q", in)
+		}
+	}
+	m = testMessage(SMS, KindCode, "en")
+	m.Handle = rtlHandle
+	if r, err = Render(m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, iso(rtlHandle)) || strings.Contains(r.Text, iso("Acme")) {
+		t.Errorf("SMS: want the Arabic handle isolated and the ASCII brand left alone: %+q", r.Text)
+	}
+	dm := DMText(DMParams{Brand: "Acme", Kind: DMOpenPage, PageURL: "https://verify.acme.example/v/x",
+		DestinationMask: "\u0645***@example.com", ExpiresIn: time.Minute})
+	if !strings.Contains(dm, iso("Acme")) || !strings.Contains(dm, iso("\u0645***@example.com")) {
+		t.Errorf("DM text: brand or mask not isolated: %+q", dm)
+	}
+	// A value with a directional control of its own is refused, never sent.
+	m = testMessage(Email, KindCode, "en")
+	m.Handle = "@\u202eevil"
+	var me *MessageError
+	if _, err := Render(m); !errors.As(err, &me) || me.Field != "handle" {
+		t.Errorf("Render with U+202E in the handle: %v", err)
+	}
+	if s := DMText(DMParams{Brand: "Ac\u200bme", Kind: DMOpenPage, PageURL: "https://x", DestinationMask: "m", ExpiresIn: time.Minute}); s != "" {
+		t.Errorf("DMText with U+200B in the brand = %+q, want empty", s)
+	}
+}

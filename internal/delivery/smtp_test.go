@@ -239,8 +239,8 @@ func TestSMTPSendDeliversLocalizedMessage(t *testing.T) {
 		locale string
 		want   []string
 	}{
-		{"starttls en code", TLSStartTLS, KindCode, "en-US", []string{testCode, "Enter this code only on Acme's own page at " + testPageHost, "never ask you for this code in a chat"}},
-		{"starttls es code", TLSStartTLS, KindCode, "es-MX", []string{testCode, "solo en la página de Acme en " + testPageHost, "nunca te pedirá este código en un chat"}},
+		{"starttls en code", TLSStartTLS, KindCode, "en-US", []string{testCode, "Enter this code only on \u2068Acme\u2069's own page at " + testPageHost, "never ask you for this code in a chat"}},
+		{"starttls es code", TLSStartTLS, KindCode, "es-MX", []string{testCode, "solo en la página de \u2068Acme\u2069 en " + testPageHost, "nunca te pedirá este código en un chat"}},
 		{"starttls en link", TLSStartTLS, KindLink, "en", []string{testLink, "pick the number shown", "own page at " + testPageHost}},
 		{"starttls es link", TLSStartTLS, KindLink, "es", []string{testLink, "elige el número", "propia página en " + testPageHost}},
 		{"implicit en code", TLSImplicit, KindCode, "en", []string{testCode, "own page at " + testPageHost}},

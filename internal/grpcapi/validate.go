@@ -8,11 +8,14 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Field limits from the proto comments. The adapter checks presence, sizes, enum
-// values and durations; the domain checks patterns, destination syntax and ranges
-// and answers with the same kind of violations.
+// values and durations; the domain checks patterns, destination syntax, ranges and
+// the strings a person reads (package text) and answers with the same kind of
+// violations. A string the adapter does not pass to the domain (LinkIdentity's
+// handle) it checks with package text itself, so both refuse the same strings.
 const (
 	maxNetwork        = 32
 	maxUserID         = 128
@@ -46,6 +49,13 @@ func (vs *violations) text(field, s string, required bool, maxLen int) {
 		vs.add(field, "is required")
 	case len(s) > maxLen:
 		vs.add(field, "must be at most %d bytes", maxLen)
+	}
+}
+
+// display checks a string a person reads with package text's rules; empty passes.
+func (vs *violations) display(field, s string) {
+	if _, err := text.Display(s); err != nil {
+		vs.add(field, "%s", err)
 	}
 }
 
@@ -193,7 +203,8 @@ func checkAuthorizeDisclosure(r *authsvcv1.AuthorizeDisclosureRequest) (policy.C
 }
 
 // socialIdentity checks an identity field of the EnrollmentService: network and
-// user_id required, handle optional (it is never stored).
+// user_id required, handle optional (it is never stored, but refused where the
+// start of a verification would refuse it).
 func (vs *violations) socialIdentity(id *authsvcv1.SocialIdentity) {
 	if id == nil {
 		vs.add("identity", "is required")
@@ -201,7 +212,11 @@ func (vs *violations) socialIdentity(id *authsvcv1.SocialIdentity) {
 	}
 	vs.text("identity.network", id.GetNetwork(), true, maxNetwork)
 	vs.text("identity.user_id", id.GetUserId(), true, maxUserID)
+	n := len(*vs)
 	vs.text("identity.handle", id.GetHandle(), false, maxHandle)
+	if len(*vs) == n {
+		vs.display("identity.handle", id.GetHandle())
+	}
 }
 
 func checkCustomerID(id string) error {

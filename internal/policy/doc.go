@@ -15,12 +15,14 @@
 //
 //	data_classes:
 //	  - data_class: shipping_address        # [a-z][a-z0-9_]{0,63}, unique
-//	    description: Delivery address on file  # one line, at most 200 bytes
+//	    description: Delivery address on file  # one line, at most 200 bytes, shown as written (see below)
 //	    min_level: substantial              # low | substantial | high
 //	    max_age: 15m                        # Go duration, whole seconds, 1s to 24h
 //	    channels: [dm, secure_channel]      # dm | secure_channel | phone
 //
-// Every key is required and no other key is accepted. public_reply is a channel
+// Every key is required and no other key is accepted. Agents read the
+// description: it must pass package text's Display (no bidirectional controls,
+// invisible or control characters) and is kept in NFC. public_reply is a channel
 // a caller may ask about but no policy may allow: account data is never shared
 // in public, so every valid policy denies every data class there. [Parse] reports
 // every problem at once in a [*ParseError], each naming the file and the line to

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/authsvc/authsvc/internal/assurance"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Limits of a policy file.
@@ -269,6 +270,13 @@ func (p *parser) rule(n *yaml.Node) (Rule, bool) {
 				p.addf(v.Line, "%s: description is longer than %d bytes", what, MaxDescription)
 			case strings.ContainsAny(s, "\r\n"):
 				p.addf(v.Line, "%s: description must be one line", what)
+			default:
+				// Agents read it in their cheat sheet: nothing may hide or reorder.
+				if d, err := text.Display(s); err != nil {
+					p.addf(v.Line, "%s: description %v", what, err)
+				} else {
+					s = d
+				}
 			}
 			r.Description = s
 		}

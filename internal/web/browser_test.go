@@ -223,8 +223,9 @@ func enrollInBrowser(t *testing.T, e *env, p *browsertest.Page, customer string)
 const pageHelpers = `
 	const byID = (id) => document.getElementById(id);
 	const isShown = (id) => { const n = byID(id); return !!n && n.getClientRects().length > 0; };
+	// (As read: without the invisible isolation marks around a brand or handle.)
 	const mainSays = (s) => document.readyState === "complete" && !!document.querySelector("main") &&
-		document.querySelector("main").innerText.includes(s);
+		document.querySelector("main").innerText.replace(/[\u2068\u2069]/g, "").includes(s);
 	const resultSays = (s) => !!byID("result") && byID("result").textContent.includes(s);
 	const statusSays = (s) => !!byID("passkey-status") && byID("passkey-status").textContent.includes(s);
 `

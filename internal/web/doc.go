@@ -45,6 +45,11 @@
 //     text, then confirms the app's first code; a passkey is created by the script.
 //   - Pages are in English and Spanish: the Accept-Language header when it matches
 //     a supported language, else the verification's locale.
+//   - Text from the caller or the operator (the brand, the masked handle, the
+//     masked address) sits in a <bdi> of its own where a page shows it (catalog's
+//     Isolated), or between FSI and PDI in a title, so that right-to-left text in
+//     it cannot reorder the sentence around it. The brand is refused at New when
+//     package text refuses it.
 //   - Logs name the method, the route pattern, the status and the duration; never
 //     a path, token, code, email or phone number.
 //

@@ -373,7 +373,7 @@ func TestDevOutbox(t *testing.T) {
 		r := e.GET(e.public+"/dev/outbox", nil)
 		wantStatus(t, r, http.StatusOK)
 		wantBody(t, r, "DEV MODE — nothing is sent, nothing persists", "alice@example.com", first.secret, second.url,
-			e.lastSent(first.id).Subject, e.lastSent(second.id).Subject)
+			asRead(e.lastSent(first.id).Subject), asRead(e.lastSent(second.id).Subject))
 		body := plain(r)
 		if strings.Index(body, second.url) > strings.Index(body, first.secret) {
 			t.Fatal("the outbox is not newest first")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Enrollment form actions, as the hidden "action" field says them. Their nonces
@@ -48,13 +49,13 @@ func (s *server) showEnrollment(w http.ResponseWriter, r *http.Request, status i
 	}
 	switch e.Kind {
 	case identity.KindTOTP:
-		v.Kind, v.Title = "totp", loc.T("enroll.totp.title", s.cfg.Brand)
+		v.Kind, v.Title = "totp", loc.T("enroll.totp.title", text.Isolate(s.cfg.Brand))
 		if v.Nonces[enrollBegin], err = s.nonces.issue(token, nonceEnrollBegin); err != nil {
 			s.pageError(w, r, err)
 			return
 		}
 	case identity.KindPasskey:
-		v.Kind, v.Title = "passkey", loc.T("enroll.passkey.title", s.cfg.Brand)
+		v.Kind, v.Title = "passkey", loc.T("enroll.passkey.title", text.Isolate(s.cfg.Brand))
 		nonce, err := s.nonces.issue(token, nonceEnrollPasskey)
 		if err != nil {
 			s.pageError(w, r, err)
@@ -166,7 +167,7 @@ func (s *server) showSetup(w http.ResponseWriter, r *http.Request, status int, m
 		return
 	}
 	loc := catalogFor(r, r.PostForm.Get("lang"))
-	v := &view{catalog: loc, Title: loc.T("enroll.setup.title", s.cfg.Brand), Action: s.pageURL("e", token),
+	v := &view{catalog: loc, Title: loc.T("enroll.setup.title", text.Isolate(s.cfg.Brand)), Action: s.pageURL("e", token),
 		Kind: "totp", Nonces: map[string]string{},
 		Setup: &totpSetupView{QRPath: path, QRSize: size,
 			// Our own otpauth://totp/ URI, its scheme checked above: html/template

@@ -338,7 +338,14 @@ func wantStatus(t *testing.T, r response, status int) {
 }
 
 // plain is the body with HTML entities decoded.
-func plain(r response) string { return html.UnescapeString(r.body) }
+// plain is the body as a person reads its text: entities decoded, and without the
+// <bdi> elements and the invisible FSI/PDI marks that isolate a brand or handle.
+func plain(r response) string { return asRead(html.UnescapeString(r.body)) }
+
+// asRead drops what isolates a brand or handle: <bdi> tags and FSI/PDI marks.
+func asRead(s string) string {
+	return strings.NewReplacer("<bdi>", "", "</bdi>", "", "\u2068", "", "\u2069", "").Replace(s)
+}
 
 // choiceValues returns the numbers a magic-link page offers.
 func choiceValues(t *testing.T, body string) []string {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"net/http"
 
 	"golang.org/x/text/language"
@@ -237,6 +238,33 @@ func (c *catalog) T(key string, args ...any) string {
 		return f
 	}
 	return fmt.Sprintf(f, args...)
+}
+
+// Isolated is T for a page's HTML: the message escaped, and each string argument
+// (a brand, a handle, a masked address: text from the caller or the operator)
+// escaped and put in a <bdi> of its own, so that right-to-left text in it keeps
+// its own direction and cannot reorder the sentence around it. Text put in a
+// string field of the page, where no element can go (the title), isolates with
+// text.Isolate instead.
+func (c *catalog) Isolated(key string, args ...any) template.HTML {
+	f, ok := c.text[key]
+	if !ok {
+		return template.HTML(template.HTMLEscapeString("⟦" + key + "⟧"))
+	}
+	f = template.HTMLEscapeString(f)
+	if len(args) == 0 {
+		return template.HTML(f)
+	}
+	isolated := make([]any, len(args))
+	for i, a := range args {
+		switch a := a.(type) {
+		case int:
+			isolated[i] = a
+		default:
+			isolated[i] = "<bdi>" + template.HTMLEscapeString(fmt.Sprint(a)) + "</bdi>"
+		}
+	}
+	return template.HTML(fmt.Sprintf(f, isolated...))
 }
 
 // plural returns the ".one" or ".other" form of key for n.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // Form actions; each form's nonce is bound to its action.
@@ -283,8 +284,9 @@ func (s *server) unavailable(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	loc := catalogFor(r, "")
-	s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("index.title", s.cfg.Brand),
-		Heading: loc.T("index.title", s.cfg.Brand), Body: loc.T("index.body", s.cfg.Brand)})
+	brand := text.Isolate(s.cfg.Brand)
+	s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("index.title", brand),
+		Heading: loc.T("index.title", brand), Body: loc.T("index.body", brand)})
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {

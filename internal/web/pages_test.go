@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -510,4 +511,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestPagesIsolateHandleAndBrand: a right-to-left handle, the brand and the masked
+// address each sit in a <bdi> of their own on the page, and the email the page
+// belongs to isolates the handle with FSI … PDI, so none can reorder the words
+// around it.
+func TestPagesIsolateHandleAndBrand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	const handle, mask = "@\u0645\u062d\u0645\u062f_\u0639\u0644\u064a", "@\u0645\u062d**\u064a"
+	for _, method := range []challenge.Method{challenge.OTPEmail, challenge.MagicLink} {
+		res, err := e.svc.Start(context.Background(), challenge.StartRequest{
+			ClientID: clientID, Identity: challenge.Identity{Network: "x", UserID: "7654321", Handle: handle},
+			Methods: []challenge.Method{method}, Audience: "crm", AgentID: "agent-7",
+			ConversationID: "conv-rtl-" + method.String(), Locale: "en",
+			Destination: &challenge.Destination{Kind: challenge.Email, Value: "ali@example.com"},
+			RequestID:   "req-rtl-" + method.String(),
+		})
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		msg := e.lastSent(res.Verification.ID)
+		if !strings.Contains(msg.Subject, "\u2068"+mask+"\u2069") {
+			t.Errorf("email subject %+q does not isolate the handle", msg.Subject)
+		}
+		page := res.PageURL
+		if method == challenge.MagicLink {
+			page = linkPattern.FindString(msg.Text)
+		}
+		r := e.GET(page, nil)
+		wantStatus(t, r, http.StatusOK)
+		for _, want := range []string{
+			`<p class="brand"><bdi>Acme</bdi></p>`,
+			"account <bdi>" + mask + "</bdi></h1>",
+			"<bdi>Acme</bdi>",
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("%s page lacks %q:\n%s", method, want, r.body)
+			}
+		}
+		if method == challenge.OTPEmail && !strings.Contains(r.body, "code to <bdi>a***@example.com</bdi>.") {
+			t.Errorf("code page does not isolate the masked address:\n%s", r.body)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
+	"github.com/authsvc/authsvc/internal/text"
 )
 
 // DefaultNonceTTL is how long a rendered form stays usable when Config.NonceTTL is zero.
@@ -169,6 +170,11 @@ func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ri
 	case pages == nil || jwks == nil || ready == nil || keys == nil || now == nil || log == nil:
 		return nil, errors.New("web: missing dependency")
 	}
+	brand, err := text.Display(cfg.Brand)
+	if err != nil {
+		return nil, fmt.Errorf("web: Brand %w", err)
+	}
+	cfg.Brand = brand
 	if cfg.NonceTTL == 0 {
 		cfg.NonceTTL = DefaultNonceTTL
 	}

@@ -163,6 +163,13 @@ default. Integers are printed whole (never 2e+04).
 {{- end -}}
 {{- $e = append $e (dict "name" "AUTHSVC_SMS_COUNTRIES" "value" (join "," $cc)) -}}
 {{- end -}}
+{{- with $l.emailProviderRules -}}
+{{- $r := list -}}
+{{- range $domain, $rules := . -}}
+{{- $r = append $r (printf "%s:%s" $domain $rules) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "AUTHSVC_EMAIL_PROVIDER_RULES" "value" (join "," $r)) -}}
+{{- end -}}
 {{- toJson $e -}}
 {{- end }}
 
