@@ -79,7 +79,8 @@ import (
 //	AUTHSVC_MAX_ATTEMPTS                  5                                wrong codes that fail a verification (1 to 10)
 //	AUTHSVC_ENROLLMENT_WINDOW             10m                              how recently a verification must have succeeded to prove LinkIdentity or CreateEnrollmentLink (1m to 60m)
 //	AUTHSVC_ENROLLMENT_LINK_TTL           15m                              life of an enrollment page link (1m to 24h)
-//	AUTHSVC_FACTOR_REPORT_TTL             30d                              life of the report link in a first factor's notice ("Nd" or a duration, 1h to 365d)
+//	AUTHSVC_FACTOR_REPORT_TTL             7d                               life of the report link in a first factor's notice ("Nd" or a duration, 1h to 90d)
+//	AUTHSVC_FACTOR_REPORT_HOLD            30d                              after a customer reports a factor, how long a LOW proof binds her no first factor (1h to 365d)
 //	AUTHSVC_CUSTOMER_RETENTION            400d                             customer data (links, factors) lives this long after its last write (1d to 3650d; Nd or a Go duration)
 //	AUTHSVC_WEBAUTHN_RP_ID                host of AUTHSVC_PUBLIC_URL       passkey relying party id: that host or a parent domain of it
 //	AUTHSVC_WEBAUTHN_ORIGINS              origin of AUTHSVC_PUBLIC_URL     origins passkey ceremonies may come from, comma-separated, exact (scheme://host[:port]); must include the public URL's
@@ -255,6 +256,8 @@ type EnrollmentConfig struct {
 	LinkTTL time.Duration
 	// ReportTTL is the life of the report link in a first factor's notice.
 	ReportTTL time.Duration
+	// ReportHold is how long a LOW proof binds no first factor after a report.
+	ReportHold time.Duration
 	// Retention is how long a customer's links and factors live after the last write.
 	Retention time.Duration
 }
@@ -321,7 +324,8 @@ const (
 	// Enrollment and passkeys.
 	defaultEnrollmentWindow  = 10 * time.Minute
 	defaultEnrollmentLinkTTL = 15 * time.Minute
-	defaultFactorReportTTL   = 30 * day
+	defaultFactorReportTTL   = 7 * day
+	defaultFactorReportHold  = 30 * day
 	defaultRetention         = 400 * day
 	defaultCeremonyTimeout   = 2 * time.Minute
 	defaultDialTimeout       = time.Second
@@ -648,7 +652,8 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	// never outlives the verification that proves it.
 	c.Enrollment.Window = r.duration("AUTHSVC_ENROLLMENT_WINDOW", defaultEnrollmentWindow, time.Minute, time.Hour)
 	c.Enrollment.LinkTTL = r.duration("AUTHSVC_ENROLLMENT_LINK_TTL", defaultEnrollmentLinkTTL, time.Minute, day)
-	c.Enrollment.ReportTTL = r.days("AUTHSVC_FACTOR_REPORT_TTL", defaultFactorReportTTL, time.Hour, 365*day)
+	c.Enrollment.ReportTTL = r.days("AUTHSVC_FACTOR_REPORT_TTL", defaultFactorReportTTL, time.Hour, 90*day)
+	c.Enrollment.ReportHold = r.days("AUTHSVC_FACTOR_REPORT_HOLD", defaultFactorReportHold, time.Hour, 365*day)
 	c.Enrollment.Retention = r.days("AUTHSVC_CUSTOMER_RETENTION", defaultRetention, day, 3650*day)
 	c.Audit.Retention = r.days("AUTHSVC_AUDIT_RETENTION", 90*day, day, 3650*day)
 	c.Audit.Log = r.str("AUTHSVC_AUDIT_LOG", "stdout")

@@ -81,8 +81,8 @@ func TestLoadConfigProductionDefaults(t *testing.T) {
 	if c.SMTP.TLS != "starttls" || c.Log.Format != "json" {
 		t.Errorf("smtp tls %q log format %q", c.SMTP.TLS, c.Log.Format)
 	}
-	if c.Enrollment != (EnrollmentConfig{Window: 10 * time.Minute, LinkTTL: 15 * time.Minute, ReportTTL: 30 * 24 * time.Hour,
-		Retention: 400 * 24 * time.Hour}) {
+	if c.Enrollment != (EnrollmentConfig{Window: 10 * time.Minute, LinkTTL: 15 * time.Minute, ReportTTL: 7 * 24 * time.Hour,
+		ReportHold: 30 * 24 * time.Hour, Retention: 400 * 24 * time.Hour}) {
 		t.Errorf("enrollment defaults %+v", c.Enrollment)
 	}
 	if c.WebAuthn.RPID != "" || c.WebAuthn.Origins != nil || c.WebAuthn.CeremonyTimeout != 2*time.Minute {
@@ -383,15 +383,15 @@ func TestLoadConfigEnrollmentSettings(t *testing.T) {
 	t.Parallel()
 	env := with(prodFiles(t),
 		"AUTHSVC_ENROLLMENT_WINDOW", "5m", "AUTHSVC_ENROLLMENT_LINK_TTL", "1h", "AUTHSVC_CUSTOMER_RETENTION", "90d",
-		"AUTHSVC_FACTOR_REPORT_TTL", "7d",
+		"AUTHSVC_FACTOR_REPORT_TTL", "3d", "AUTHSVC_FACTOR_REPORT_HOLD", "90d",
 		"AUTHSVC_WEBAUTHN_RP_ID", "Acme.Example", "AUTHSVC_WEBAUTHN_TIMEOUT", "90s",
 		"AUTHSVC_WEBAUTHN_ORIGINS", " https://verify.acme.example , https://App.acme.example:8443/")
 	c, err := loadConfig(getenvFrom(env), false)
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	if c.Enrollment != (EnrollmentConfig{Window: 5 * time.Minute, LinkTTL: time.Hour, ReportTTL: 7 * 24 * time.Hour,
-		Retention: 90 * 24 * time.Hour}) {
+	if c.Enrollment != (EnrollmentConfig{Window: 5 * time.Minute, LinkTTL: time.Hour, ReportTTL: 3 * 24 * time.Hour,
+		ReportHold: 90 * 24 * time.Hour, Retention: 90 * 24 * time.Hour}) {
 		t.Errorf("enrollment %+v", c.Enrollment)
 	}
 	wantOrigins := []string{"https://verify.acme.example", "https://app.acme.example:8443"}

@@ -170,11 +170,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Retention:       cfg.Enrollment.Retention,
 		EnrollTTL:       cfg.Enrollment.LinkTTL,
 		ReportTTL:       cfg.Enrollment.ReportTTL,
+		ReportHold:      cfg.Enrollment.ReportHold,
 		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
 		AuditRetention:  cfg.Audit.Retention,
 		AuditPerTag:     target.Mode == redisCluster,
 	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log, identity.WithAuditLog(auditLog),
-		identity.WithNotifier(router))
+		identity.WithNotifier(router), identity.WithTrust(sec.clients))
 	if err != nil {
 		return fmt.Errorf("build identity store: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -240,14 +241,18 @@ func (s *Service) BeginPasskey(ctx context.Context, token string) ([]byte, error
 		return nil, ErrNotFound
 	}
 	keys := st.usable(identity.KindPasskey, s.trust(st.rec["cl"]))
+	uv := protocol.VerificationPreferred
+	if assurance.Level(st.rec.int("mi")) >= assurance.High {
+		uv = protocol.VerificationRequired
+		// A passkey capped below HIGH could only fail, and count as a wrong attempt.
+		keys = slices.DeleteFunc(keys, func(f identity.Factor) bool {
+			return f.Passkey.MaxLevel != 0 && f.Passkey.MaxLevel < assurance.High
+		})
+	}
 	if len(keys) == 0 {
 		return nil, ErrNotFound
 	}
 	user := identity.NewPasskeyUser(s.keys, st.rec["cu"], st.rec["hm"], keys)
-	uv := protocol.VerificationPreferred
-	if assurance.Level(st.rec.int("mi")) >= assurance.High {
-		uv = protocol.VerificationRequired
-	}
 	var allow []protocol.CredentialDescriptor
 	for _, c := range user.WebAuthnCredentials() {
 		allow = append(allow, c.Descriptor())

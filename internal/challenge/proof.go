@@ -28,6 +28,9 @@ type Proof struct {
 	// ContactProven is true when the contact passed to Proof is the one the
 	// verification sent its code or link to (compared by keyed hash).
 	ContactProven bool
+	// FactorClient is the client through which the factor that completed the
+	// verification was enrolled; "" for a code or link.
+	FactorClient string
 }
 
 // Proof returns what verification id of clientID proves: one round trip. It must be
@@ -56,7 +59,8 @@ func (s *Service) Proof(ctx context.Context, clientID, id string, given *Destina
 		return nil, ErrNotFound
 	}
 	p := &Proof{VerificationID: id, ClientID: v.ClientID, CustomerID: v.CustomerID, Network: v.Network,
-		UserID: v.UserID, Method: v.Method, Level: v.Level, VerifiedAt: v.VerifiedAt, Binding: rec["bb"]}
+		UserID: v.UserID, Method: v.Method, Level: v.Level, VerifiedAt: v.VerifiedAt, Binding: rec["bb"],
+		FactorClient: rec["fc"]}
 	// Only a code or link proves a contact: the one it was sent to.
 	sent := v.Method == OTPEmail || v.Method == OTPSMS || v.Method == MagicLink
 	if given != nil && sent && rec["dh"] != "" {

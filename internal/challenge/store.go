@@ -193,12 +193,13 @@ func (s *store) load(ctx context.Context, id string) (record, error) {
 // loadStanding reads a record as load does, in one script that also tells
 // whether a VERIFIED record completed with a factor still stands (prelude.lua's
 // stands): a record whose factor the customer no longer holds reads as revoked.
+// It adds "fc", the client through which that factor was enrolled.
 func (s *store) loadStanding(ctx context.Context, id string, nowMS string) (record, error) {
 	reply, err := s.run(ctx, getScript, []string{recordKey(id)}, nowMS)
 	if err != nil {
 		return nil, err
 	}
-	if len(reply) != 2 {
+	if len(reply) != 3 {
 		return nil, fmt.Errorf("%w: unexpected get reply", ErrUnavailable)
 	}
 	rec := flatRecord(reply[0])
@@ -209,6 +210,8 @@ func (s *store) loadStanding(ctx context.Context, id string, nowMS string) (reco
 	if n, _ := reply[1].(int64); n == 0 {
 		rec["rv"] = "1"
 	}
+	// Not a stored field: the client of the factor that completed the verification.
+	rec["fc"], _ = reply[2].(string)
 	return rec, nil
 }
 

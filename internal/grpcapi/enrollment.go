@@ -83,7 +83,7 @@ func (s *enrollmentService) enrollmentProof(ctx context.Context, client, id, cus
 		return nil, errVerificationRequired
 	}
 	setVerificationID(ctx, p.VerificationID)
-	out := &identity.Proof{VerificationID: p.VerificationID, Level: p.Level, Binding: p.Binding}
+	out := &identity.Proof{VerificationID: p.VerificationID, Level: p.Level, Binding: p.Binding, FactorClient: p.FactorClient}
 	if dest != nil && p.Level == assurance.Low {
 		if !p.ContactProven {
 			return nil, &challenge.ValidationError{Violations: []challenge.Violation{{Field: "destination",
@@ -193,11 +193,13 @@ func (s *enrollmentService) CreateEnrollmentLink(ctx context.Context, r *authsvc
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
-	return &authsvcv1.CreateEnrollmentLinkResponse{
-		EnrollmentUrl: pageURL,
-		ExpireTime:    timestamp(e.Expires),
-		DmText:        enrollmentDMText(r.GetLocale(), kind, pageURL, e.Expires.Sub(e.Created)),
-	}, nil
+	res := &authsvcv1.CreateEnrollmentLinkResponse{EnrollmentUrl: pageURL, ExpireTime: timestamp(e.Expires)}
+	if e.Bound {
+		// Only a link that works in the customer's browser alone is for the DM. A
+		// may_enroll link is a bearer link: whoever reads the DM could race her to it.
+		res.DmText = enrollmentDMText(r.GetLocale(), kind, pageURL, e.Expires.Sub(e.Created))
+	}
+	return res, nil
 }
 
 func (s *enrollmentService) ListFactors(ctx context.Context, r *authsvcv1.ListFactorsRequest) (*authsvcv1.ListFactorsResponse, error) {

@@ -133,7 +133,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 		clients = opts.clients
 	}
 	if f.ids, err = identity.New(identity.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},
-		f.rdb, ring, seals, wa, time.Now, nil, log, identity.WithNotifier(sender)); err != nil {
+		f.rdb, ring, seals, wa, time.Now, nil, log, identity.WithNotifier(sender), identity.WithTrust(clients)); err != nil {
 		t.Fatal(err)
 	}
 	f.svc, err = challenge.New(challenge.Config{PublicURL: mustURL(t, "https://verify.example.com"), Brand: "Acme"},

@@ -89,6 +89,12 @@ const (
 	// verification must reach ("SUBSTANTIAL"): verify with a factor the customer
 	// holds. Nothing was created.
 	ReasonStrongerProofRequired = "STRONGER_PROOF_REQUIRED"
+	// ReasonFirstFactorHold: PERMISSION_DENIED, CreateEnrollmentLink on a LOW
+	// verification for a customer who recently reported a factor as not hers: for
+	// a while (AUTHSVC_FACTOR_REPORT_HOLD) a LOW proof binds her no first factor;
+	// the brand's own system (a client with may_enroll) still can. Nothing was
+	// created.
+	ReasonFirstFactorHold = "FIRST_FACTOR_HOLD"
 	// ReasonNoticeUnavailable: FAILED_PRECONDITION, a first factor after a LOW
 	// verification needs a notice to the proven contact, and this deployment has
 	// no sender for its channel.
@@ -243,6 +249,10 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 			levelName(pe.Need))),
 			&errdetails.ErrorInfo{Reason: ReasonStrongerProofRequired, Domain: errorDomain,
 				Metadata: map[string]string{"required_level": levelName(pe.Need)}})
+	case errors.Is(err, identity.ErrFirstFactorHold):
+		return withDetails(status.New(codes.PermissionDenied,
+			"the customer recently reported a factor as not hers: a LOW verification binds her no factor for now"),
+			&errdetails.ErrorInfo{Reason: ReasonFirstFactorHold, Domain: errorDomain})
 	case errors.Is(err, identity.ErrNotice):
 		st, _ := status.New(codes.FailedPrecondition, "a first factor needs a notice to the proven contact, and no sender serves its channel").WithDetails(
 			&errdetails.ErrorInfo{Reason: ReasonNoticeUnavailable, Domain: errorDomain})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -138,7 +139,12 @@ func TestBindingRule(t *testing.T) {
 			t.Parallel()
 			f := newNoticeFixture(t, &notices{})
 			if tc.hasFactor {
-				if _, err := f.confirmTOTP(f.enroll("cust-7", KindTOTP), ""); err != nil {
+				// A factor of the enrolling client itself (bound by may_enroll).
+				tok, err := f.boundBy("platform-b", "cust-7", KindTOTP, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.confirmTOTP(tok, ""); err != nil {
 					t.Fatal(err)
 				}
 				f.clock.Advance(30e9)
@@ -398,5 +404,155 @@ func TestEnrollmentAndReportFailClosed(t *testing.T) {
 	}
 	if err := f.store.Report(f.ctx, report); err != nil || len(f.factors("cust-12")) != 0 {
 		t.Fatalf("Report once Redis is back: %v", err)
+	}
+}
+
+// trustTable is an EnrollmentTrust for the tests.
+type trustTable map[string][]string
+
+func (tt trustTable) TrustedEnrollers(client string) (bool, []string) { return false, tt[client] }
+
+// boundBy creates an enrollment for client, allowed by p.
+func (f *fixture) boundBy(client, customerID string, kind Kind, p *Proof) (string, error) {
+	f.t.Helper()
+	u, _, err := f.store.CreateEnrollment(f.ctx, client, customerID, kind, "en", p)
+	return strings.TrimPrefix(u, "https://verify.example.com/e/"), err
+}
+
+// TestReportRemovesTheChainAndHolds (review finding): with the first factor's
+// help a SUBSTANTIAL proof binds a second factor without a notice; the report of
+// the first removes both, and for the hold no LOW proof binds a first factor again.
+func TestReportRemovesTheChainAndHolds(t *testing.T) {
+	t.Parallel()
+	n := &notices{}
+	f := newNoticeFixture(t, n)
+	first, _, err := f.bound("cust-13", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.confirmTOTP(first, browserA); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	second, _, err := f.bound("cust-13", KindTOTP, &Proof{Level: assurance.Substantial, Binding: browserA, FactorClient: "platform-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.confirmTOTP(second, browserA); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.factors("cust-13")) != 2 || len(n.list()) != 1 {
+		t.Fatalf("%d factors, %d notices; want 2 and 1", len(f.factors("cust-13")), len(n.list()))
+	}
+	if err := f.store.Report(f.ctx, strings.TrimPrefix(n.list()[0].Link, "https://verify.example.com/r/")); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.factors("cust-13"); len(got) != 0 {
+		t.Fatalf("after the report of the first factor %d factors remain", len(got))
+	}
+	if _, _, err := f.bound("cust-13", KindTOTP, lowProof()); !errors.Is(err, ErrFirstFactorHold) {
+		t.Fatalf("a LOW proof during the hold: %v, want ErrFirstFactorHold", err)
+	}
+	if _, err := f.boundBy("platform-b", "cust-13", KindTOTP, nil); err != nil {
+		t.Fatalf("a may_enroll client during the hold: %v", err)
+	}
+	f.clock.Advance(30*24*time.Hour + time.Second)
+	if _, _, err := f.bound("cust-13", KindTOTP, lowProof()); err != nil {
+		t.Fatalf("a LOW proof after the hold: %v", err)
+	}
+}
+
+// TestUntrustedFactorNeitherBlocksNorCounts (review finding): a first factor that
+// an untrusted client bound does not make the customer's first factor, for a client
+// that does not trust it, a second one; for a client that trusts it, it does.
+func TestUntrustedFactorNeitherBlocksNorCounts(t *testing.T) {
+	t.Parallel()
+	f := newNoticeFixture(t, &notices{})
+	WithTrust(trustTable{"platform-t": {"platform-x"}})(f.store)
+	tok, err := f.boundBy("platform-x", "cust-14", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.confirmTOTP(tok, browserA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.boundBy("platform-a", "cust-14", KindTOTP, lowProof()); err != nil {
+		t.Fatalf("a client that does not trust platform-x: %v", err)
+	}
+	if _, err := f.boundBy("platform-t", "cust-14", KindTOTP, lowProof()); !errors.As(err, new(*ProofError)) {
+		t.Fatalf("a client that trusts platform-x: %v, want *ProofError", err)
+	}
+}
+
+// TestFactorRecordsTheProvingFactorsClient (review finding): a factor bound on a
+// proof made with another client's factor records that client, not the one that
+// asked: trust does not launder.
+func TestFactorRecordsTheProvingFactorsClient(t *testing.T) {
+	t.Parallel()
+	f := newNoticeFixture(t, &notices{})
+	tok, err := f.boundBy("platform-t", "cust-15", KindTOTP,
+		&Proof{Level: assurance.Substantial, Binding: browserA, FactorClient: "platform-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fac, err := f.confirmTOTP(tok, browserA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fac.Client != "platform-x" || f.factors("cust-15")[0].Client != "platform-x" {
+		t.Fatalf("factor client %q (stored %q), want platform-x", fac.Client, f.factors("cust-15")[0].Client)
+	}
+}
+
+// TestUsedBoundLinkLooksTheSameElsewhere (review finding): to another browser a
+// bound link answers the same open or used.
+func TestUsedBoundLinkLooksTheSameElsewhere(t *testing.T) {
+	t.Parallel()
+	f := newNoticeFixture(t, &notices{})
+	tok, _, err := f.bound("cust-16", KindTOTP, lowProof())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.confirmTOTP(tok, browserA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.OpenEnrollment(f.ctx, tok, browserB); !errors.Is(err, ErrWrongBrowser) {
+		t.Fatalf("a used link from another browser: %v, want ErrWrongBrowser", err)
+	}
+	if _, _, err := f.store.BeginTOTP(f.ctx, tok, browserB); !errors.Is(err, ErrWrongBrowser) {
+		t.Fatalf("begin on a used link from another browser: %v, want ErrWrongBrowser", err)
+	}
+	if _, err := f.store.OpenEnrollment(f.ctx, tok, browserA); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a used link in its browser: %v, want ErrNotFound", err)
+	}
+}
+
+// TestBeginTOTPLostReply (review finding): go-redis resends a begin whose reply was
+// lost; the resent call is the same call and shows its key, never "already shown".
+func TestBeginTOTPLostReply(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	proxy := redistest.NewProxy(t, srv.Addr())
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := newFixtureOn(t, srv, rdb, Config{})
+	shown := 0
+	for seed := range uint64(30) {
+		tok := f.enroll(fmt.Sprint("cust-lost-", seed), KindTOTP)
+		proxy.SetSeed(seed + 1)
+		proxy.DropReplies(0.5)
+		_, secret, err := f.store.BeginTOTP(f.ctx, tok, "")
+		proxy.DropReplies(0)
+		switch {
+		case errors.Is(err, ErrSeedShown):
+			t.Fatalf("seed %d: a lost reply's resend answered 'already shown'", seed)
+		case err == nil && len(secret) == 20:
+			shown++
+		case err != nil && !errors.Is(err, ErrUnavailable):
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+	}
+	if proxy.Dropped() == 0 || shown == 0 {
+		t.Fatalf("%d replies dropped, %d keys shown: the test did not exercise a resend", proxy.Dropped(), shown)
 	}
 }

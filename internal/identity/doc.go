@@ -25,7 +25,9 @@
 // # Customer hash layout
 //
 //	cu          the customer id (the brand's, as given)
-//	F<fid>      a factor: "<kind>|<created ms>|<label>|<payload>" (see Factor)
+//	F<fid>      a factor: "<kind>|<created ms>|<client>|<label>|<payload>" (see
+//	            Factor.Encode; the client is the one its trust is judged by, and a
+//	            factor stored before factors recorded it has no client field)
 //	c<fid>      a passkey's last sign count
 //	u<fid>      a factor's last use (ms)
 //	ts          the last accepted TOTP step of this customer (any factor)
@@ -34,10 +36,22 @@
 //	pk          the audit pseudonym key: 64 hex digits (32 random bytes), created by
 //	            the first script that writes an audit event about the customer (here,
 //	            or package challenge's start)
+//	rh          after a report of a first factor: until when (ms) a LOW proof binds
+//	            her no first factor (Config.ReportHold)
 //
-// Scripts read a factor's kind and creation time with the Lua pattern
-// "^(%d)|(%d+)|": those two leading fields never change shape. A TOTP factor's
-// seed is sealed with SeedAAD(ch, fid) as authenticated data.
+// Scripts read a factor's kind, creation time and client with the Lua pattern
+// "^(%d)|(%d+)|" and the field after it: those leading fields never change shape.
+// A TOTP factor's seed is sealed with SeedAAD(ch, fid) as authenticated data.
+//
+// # Binding a factor
+//
+// CreateEnrollment takes the Proof that allows it and applies the binding rule
+// (see Proof, and docs/security.md): the link works only in the browser that
+// completed the proving verification; a SUBSTANTIAL or HIGH proof binds any factor
+// (a passkey capped at the proof's level); a LOW proof binds only the first factor
+// the enrolling client trusts, with a notice to the proven contact sent before the
+// factor is stored, naming a report link (Report) that removes every factor the
+// customer holds and puts her on hold.
 //
 // # Enrollment links
 //
@@ -46,8 +60,16 @@
 // a keyed hash of the id (recomputed, never stored). The enrollment is a hash at
 // EnrollmentKey, under the customer's tag, with the TTL EnrollTTL:
 //
-//	st          1 open, 2 used, 3 dead (too many wrong codes)
+//	st          1 open, 2 used, 3 dead (too many wrong codes, or a first factor that
+//	            found the customer holds one)
 //	cl          the client that asked for it
+//	oc          the client of the factor that proved it, which the new factor records
+//	            instead of cl (absent for a code or link proof, or may_enroll)
+//	bb          the keyed hash of the browser the link works in (absent: may_enroll)
+//	bs          "1" for a first factor after a LOW proof
+//	cp          a passkey's level cap (the proof's level, when below HIGH)
+//	nk, nc      a first factor's notice: the channel, and the proven contact sealed
+//	            with the enrollment id; nc is deleted once the link is used
 //	ch, cu      the customer hash and customer id
 //	kd          the factor kind (Kind)
 //	lo          the page's locale
@@ -58,6 +80,9 @@
 //	fi          the factor stored when the link was used
 //	r<req>      the recorded answer to one confirmation request (a retried request
 //	            answers the same and counts once)
+//
+// A first factor's report link "/r/<id>.<mac>" is shaped the same way; its record
+// is ReportKey (see report.go).
 //
 // A passkey ceremony's SessionData (JSON) is kept at SessionKey, with the TTL
 // CeremonyTimeout, and deleted when it is taken to finish the ceremony.
@@ -81,6 +106,8 @@
 //	factor_enrolled    TOTP confirmed or passkey registered (m totp | webauthn, o ok;
 //	                   c is the client that created the enrollment link)
 //	factor_removed     RemoveFactor (m, o ok)
+//	factor_reported    Report (m the reported factor's kind, c its client, o removed |
+//	                   already_removed, r "customer_report:<n>_removed")
 //	identity_linked    Link's last step (o ok, i)
 //	identity_unlinked  Unlink's entry step (o ok, i)
 //	erased             Erase's last step: c and o (the counts) only; and on a stream

@@ -121,7 +121,7 @@ func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID strin
 	e := &Enrollment{ID: id, ClientID: clientID, CustomerID: customerID, Locale: locale, Kind: kind,
 		Created: time.UnixMilli(now.UnixMilli()), Expires: time.UnixMilli(now.Add(s.cfg.EnrollTTL).UnixMilli()),
 		Bound: proof != nil, FirstFactor: bootstrap}
-	args := append([]any{ms(now), s.cfg.EnrollTTL.Milliseconds(), flag(bootstrap), flag(contactMissing),
+	args := append([]any{ms(now), s.cfg.EnrollTTL.Milliseconds(), flag(bootstrap), flag(contactMissing), s.trustArg(clientID),
 		"st", enrollOpen, "cl", clientID, "ch", ch, "cu", customerID, "kd", int(kind), "lo", locale,
 		"ct", ms(e.Created), "ex", ms(e.Expires), "at", 0}, pf...)
 	st, _, err := s.runList(ctx, enrollCreateScript, []string{EnrollmentKey(id), CustomerKey(ctag, ch)}, args...)
@@ -147,6 +147,15 @@ func flag(b bool) string {
 
 // enrollment is an enrollment hash as read.
 type enrollment map[string]string
+
+// factorClient is the client a factor bound on this enrollment records: the client
+// of the factor that proved the enrollment ('oc'), else the enrolling client.
+func (e enrollment) factorClient() string {
+	if e["oc"] != "" {
+		return e["oc"]
+	}
+	return e["cl"]
+}
 
 func (e enrollment) open(kind Kind, now time.Time) bool {
 	ex, err := strconv.ParseInt(e["ex"], 10, 64)
@@ -179,12 +188,14 @@ func (s *Store) OpenEnrollment(ctx context.Context, token, binding string) (*Enr
 	if err != nil {
 		return nil, err
 	}
+	// The browser first: to anyone but its own browser, a bound link answers the
+	// same whether it is open, used or expired (a reader of the DM learns nothing).
+	if !e.bound(binding) {
+		return nil, ErrWrongBrowser
+	}
 	kd, err := strconv.Atoi(e["kd"])
 	if err != nil || !e.open(Kind(kd), s.now()) {
 		return nil, ErrNotFound
-	}
-	if !e.bound(binding) {
-		return nil, ErrWrongBrowser
 	}
 	ct, err1 := strconv.ParseInt(e["ct"], 10, 64)
 	ex, err2 := strconv.ParseInt(e["ex"], 10, 64)
@@ -264,13 +275,13 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code, requestID, binding
 		// A repeated submission (a double tap, a retried POST): the first answer.
 		return confirmAnswer(prior, e)
 	}
+	if !e.bound(binding) {
+		return nil, ErrWrongBrowser
+	}
 	now := s.now()
 	sd := e["sd"]
 	if !e.open(KindTOTP, now) || sd == "" {
 		return nil, ErrNotFound
-	}
-	if !e.bound(binding) {
-		return nil, ErrWrongBrowser
 	}
 	ch, cu := e["ch"], e["cu"]
 	if ch == "" || cu == "" {
@@ -299,7 +310,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code, requestID, binding
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		f = &Factor{ID: fid, Kind: KindTOTP, Client: e["cl"], Label: totpLabel, Created: time.UnixMilli(now.UnixMilli()),
+		f = &Factor{ID: fid, Kind: KindTOTP, Client: e.factorClient(), Label: totpLabel, Created: time.UnixMilli(now.UnixMilli()),
 			SealedSeed: resealed}
 		v, err := f.Encode()
 		if err != nil {
@@ -323,6 +334,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code, requestID, binding
 	} else {
 		args = append(args, "wrong", s.cfg.MaxCodeAttempts, "", "", 0, "", 0, "", "", 0)
 	}
+	args = append(args, s.trustArg(e["cl"]))
 	st, reply, err := s.runList(ctx, totpConfirmScript, keys, args...)
 	if err != nil {
 		return nil, err
@@ -331,7 +343,7 @@ func (s *Store) ConfirmTOTP(ctx context.Context, token, code, requestID, binding
 	case "ok":
 		if f == nil {
 			// A repeat that raced the first submission past the load above.
-			return &Factor{Kind: KindTOTP, Client: e["cl"], Label: totpLabel}, nil
+			return &Factor{Kind: KindTOTP, Client: e.factorClient(), Label: totpLabel}, nil
 		}
 		return f, nil
 	case "factors":
@@ -356,7 +368,7 @@ func confirmAnswer(recorded string, e enrollment) (*Factor, error) {
 	st, _ := out[0].(string)
 	switch st {
 	case "ok":
-		return &Factor{ID: e["fi"], Kind: KindTOTP, Client: e["cl"], Label: totpLabel}, nil
+		return &Factor{ID: e["fi"], Kind: KindTOTP, Client: e.factorClient(), Label: totpLabel}, nil
 	case "wrong":
 		left := 0
 		if len(out) > 1 {

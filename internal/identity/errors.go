@@ -38,6 +38,9 @@ var (
 	// ErrProofUnbound: the verification offered as proof was completed before
 	// verifications were bound to a browser; a new verification is needed.
 	ErrProofUnbound = errors.New("identity: verification not bound to a browser")
+	// ErrFirstFactorHold: the customer reported a factor as not hers recently; a
+	// LOW proof binds her no first factor until the hold ends (Config.ReportHold).
+	ErrFirstFactorHold = errors.New("identity: first factors on hold after a report")
 )
 
 // ProofError says a proof is too weak to bind the factor: the customer holds a

@@ -36,11 +36,11 @@ func (s *Store) BeginPasskey(ctx context.Context, token, binding string) (*proto
 	if err != nil {
 		return nil, err
 	}
-	if !e.open(KindPasskey, s.now()) || e["cu"] == "" {
-		return nil, ErrNotFound
-	}
 	if !e.bound(binding) {
 		return nil, ErrWrongBrowser
+	}
+	if !e.open(KindPasskey, s.now()) || e["cu"] == "" {
+		return nil, ErrNotFound
 	}
 	factors, err := s.Factors(ctx, e["cu"])
 	if err != nil {
@@ -158,7 +158,7 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader,
 	if cp, err := strconv.Atoi(e["cp"]); err == nil && cp > 0 {
 		pk.MaxLevel = assurance.Level(cp)
 	}
-	f := &Factor{ID: fid, Kind: KindPasskey, Client: e["cl"], Label: passkeyLabel, Created: time.UnixMilli(now.UnixMilli()),
+	f := &Factor{ID: fid, Kind: KindPasskey, Client: e.factorClient(), Label: passkeyLabel, Created: time.UnixMilli(now.UnixMilli()),
 		Passkey: pk}
 	v, err := f.Encode()
 	if err != nil {
@@ -198,7 +198,8 @@ func (s *Store) FinishPasskey(ctx context.Context, token string, body io.Reader,
 	}
 	rkeys, rargs := s.reportArgs(n)
 	stored, err := s.runInt(ctx, passkeyFinishScript, append([]string{EnrollmentKey(id), CustomerKey(id[:TagLen], ch)}, rkeys...),
-		append([]any{ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds(), pseudonymKey}, rargs...)...)
+		append(append([]any{ms(now), fid, v, pk.SignCount, cu, s.cfg.Retention.Milliseconds(), pseudonymKey}, rargs...),
+			s.trustArg(e["cl"]))...)
 	if err != nil {
 		return nil, err
 	}

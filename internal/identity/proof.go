@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
@@ -40,6 +41,11 @@ type Proof struct {
 	// there), checked by the caller; required for a LOW proof, where it is told
 	// of the first factor. Nil otherwise.
 	Contact *Contact
+	// FactorClient is the client through which the factor that completed the
+	// verification was enrolled ("" for a code or link). A factor bound on this
+	// proof records it as its own client: a client that trusts another's factor
+	// cannot launder that factor's trust into one of its own.
+	FactorClient string
 }
 
 // Contact is a contact point the notice of a first factor goes to. It is kept
@@ -60,6 +66,35 @@ type Notifier interface {
 // proof binds nothing: a first factor needs its notice.
 func WithNotifier(n Notifier) Option {
 	return func(s *Store) { s.notifier = n }
+}
+
+// EnrollmentTrust says whose enrolled factors a client's verifications may use
+// (*grpcapi.Clients, from the clients file; the same as package challenge's).
+type EnrollmentTrust interface {
+	// TrustedEnrollers returns the clients whose enrollments client trusts besides
+	// its own; all is true for every client's.
+	TrustedEnrollers(client string) (all bool, clients []string)
+}
+
+// WithTrust judges "the customer's first factor" by the factors client t says the
+// enrolling client trusts: a factor of an untrusted client can neither prove to it
+// nor block its customer's first factor. Without it, a client trusts its own
+// enrollments only.
+func WithTrust(t EnrollmentTrust) Option {
+	return func(s *Store) { s.trust = t }
+}
+
+// trustArg is the scripts' argument of the clients client trusts: "*", or
+// "|client|a|b|" (package challenge builds the same for its scripts).
+func (s *Store) trustArg(client string) string {
+	if s.trust == nil {
+		return "|" + client + "|"
+	}
+	all, others := s.trust.TrustedEnrollers(client)
+	if all {
+		return "*"
+	}
+	return "|" + strings.Join(append([]string{client}, others...), "|") + "|"
 }
 
 // kindLevel is the best level a factor of kind can earn.
@@ -84,6 +119,9 @@ func (s *Store) proofFields(id string, kind Kind, p *Proof) (fields []any, boots
 		return nil, false, false, ErrProofUnbound
 	}
 	fields = []any{"bb", p.Binding}
+	if p.FactorClient != "" {
+		fields = append(fields, "oc", p.FactorClient)
+	}
 	switch {
 	case p.Level >= assurance.Substantial:
 		if p.Level < kindLevel(kind) {
@@ -191,6 +229,8 @@ func checkProofStatus(st string) error {
 	case "contact":
 		return &ValidationError{Field: "destination",
 			Description: "is required to bind a first factor after a LOW verification: the contact it proved, which is told of the factor"}
+	case "hold":
+		return ErrFirstFactorHold
 	case "browser":
 		return ErrWrongBrowser
 	case "shown":

@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // A first factor's notice carries a report link "/r/<id>.<mac>", shaped like an
@@ -100,52 +103,58 @@ func (s *Store) OpenReport(ctx context.Context, token string) (*FactorReport, er
 	return &FactorReport{Kind: Kind(kd), Added: time.UnixMilli(ct), Locale: m["lo"]}, nil
 }
 
-// Report is the customer's "this wasn't me" on a first factor's notice: it removes
-// the factor at once (which revokes every assertion minted on it), uses the link
-// up and writes factor_reported (c the client the factor was enrolled through, m
-// its kind, o "removed", or "already_removed" when it was gone already). A
-// passkey's credential index is released after. The same link reported again
-// answers as the first time (a double tap); an unknown, expired or used link is
-// ErrNotFound.
+// Report is the customer's "this wasn't me" on a first factor's notice. The
+// reported factor was her first, so every factor she holds now was bound on its
+// strength or after it: Report removes them all at once (which revokes every
+// assertion minted on them), puts the customer on hold for Config.ReportHold (a
+// LOW proof binds no first factor until then; a client with may_enroll still can),
+// uses the link up and writes factor_reported (c the client the reported factor was
+// enrolled through, m its kind, o "removed", or "already_removed" when nothing was
+// left). The passkeys' credential claims are released after. The same link
+// reported again answers as the first time (a double tap, a retried call); an
+// unknown, expired or used-up link is ErrNotFound.
 func (s *Store) Report(ctx context.Context, token string) error {
 	id, err := s.parseReportToken(token)
 	if err != nil {
 		return err
 	}
-	m, err := s.rdb.HMGet(ctx, ReportKey(id), "ch", "st").Result()
+	ch, err := s.rdb.HGet(ctx, ReportKey(id), "ch").Result()
+	if errors.Is(err, redis.Nil) || (err == nil && ch == "") {
+		return ErrNotFound
+	}
 	if err != nil {
 		return unavailable(err)
-	}
-	ch, _ := m[0].(string)
-	if ch == "" {
-		return ErrNotFound
 	}
 	pk, err := s.freshPseudonymKey()
 	if err != nil {
 		return err
 	}
 	st, reply, err := s.runList(ctx, reportFactorScript, []string{ReportKey(id), CustomerKey(id[:TagLen], ch)},
-		ms(s.now()), pk, s.cfg.Retention.Milliseconds())
+		ms(s.now()), pk, s.cfg.Retention.Milliseconds(), s.cfg.ReportHold.Milliseconds())
 	if err != nil {
 		return err
 	}
-	switch st {
-	case "removed":
-		f, err := parseFactor(strAt(reply, 2), strAt(reply, 1))
-		if err != nil {
-			return unavailable(err)
-		}
-		s.log.WarnContext(ctx, "first factor reported by the customer and removed", "factor_id", f.ID,
-			"client_id", f.Client, "kind", f.Kind.String())
-		if f.Passkey != nil {
-			if _, err := s.runInt(ctx, credentialReleaseScript, []string{CredentialKey(s.keys, f.Passkey.CredentialID)},
-				id[:TagLen]+":"+ch+":"+f.ID); err != nil {
-				s.log.WarnContext(ctx, "credential claim not released", "factor_id", f.ID, "err", err)
-			}
-		}
-		return nil
-	case "done":
-		return nil
+	if st != "removed" {
+		return ErrNotFound
 	}
-	return ErrNotFound
+	removed, _ := reply[1].([]any)
+	for i := 0; i+1 < len(removed); i += 2 {
+		fid, _ := removed[i].(string)
+		v, _ := removed[i+1].(string)
+		f, err := parseFactor(fid, v)
+		if err != nil {
+			s.log.WarnContext(ctx, "reported factor does not parse", "factor_id", fid)
+			continue
+		}
+		s.log.WarnContext(ctx, "factor removed on the customer's report of her first factor", "factor_id", f.ID,
+			"client_id", f.Client, "kind", f.Kind.String())
+		if f.Passkey == nil {
+			continue
+		}
+		if _, err := s.runInt(ctx, credentialReleaseScript, []string{CredentialKey(s.keys, f.Passkey.CredentialID)},
+			id[:TagLen]+":"+ch+":"+f.ID); err != nil {
+			s.log.WarnContext(ctx, "credential claim not released", "factor_id", f.ID, "err", err)
+		}
+	}
+	return nil
 }

@@ -119,8 +119,14 @@ type Config struct {
 	// stream "audit:events" (standalone and Sentinel). See audit.StreamKey.
 	AuditPerTag bool
 	// ReportTTL is how long the link in a first factor's notice can report it
-	// (30 days; at least 1 h).
+	// (7 days; at least 1 h). Whoever holds the contact holds the link: a longer
+	// life gives a later holder of the mailbox longer to strip the customer's
+	// factors.
 	ReportTTL time.Duration
+	// ReportHold is how long, after a customer reported a factor as not hers, a
+	// LOW proof binds her no first factor (30 days; at least 1 h): only a client
+	// with may_enroll can enroll her one until then.
+	ReportHold time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -140,7 +146,10 @@ func (c *Config) setDefaults() {
 		c.AuditRetention = 90 * 24 * time.Hour
 	}
 	if c.ReportTTL == 0 {
-		c.ReportTTL = 30 * 24 * time.Hour
+		c.ReportTTL = 7 * 24 * time.Hour
+	}
+	if c.ReportHold == 0 {
+		c.ReportHold = 30 * 24 * time.Hour
 	}
 }
 
@@ -159,6 +168,8 @@ type Store struct {
 	auditLog *audit.Log
 	// notifier sends the notices of first factors (nil: a LOW proof binds nothing).
 	notifier Notifier
+	// trust says whose enrollments each client trusts (nil: its own only).
+	trust EnrollmentTrust
 }
 
 // Option configures a Store.
@@ -192,8 +203,8 @@ func New(cfg Config, rdb redis.UniversalClient, keys *keyedhash.Ring, seals *sea
 	if cfg.AuditRetention < time.Hour {
 		return nil, errors.New("identity: want AuditRetention >= 1h")
 	}
-	if cfg.ReportTTL < time.Hour {
-		return nil, errors.New("identity: want ReportTTL >= 1h")
+	if cfg.ReportTTL < time.Hour || cfg.ReportHold < time.Hour {
+		return nil, errors.New("identity: want ReportTTL >= 1h and ReportHold >= 1h")
 	}
 	if rdb == nil || keys == nil || seals == nil || wa == nil || now == nil || log == nil {
 		return nil, errors.New("identity: missing dependency")

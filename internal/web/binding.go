@@ -11,11 +11,12 @@ import (
 // a handover) works only in the browser that completed the verification, never as
 // a bearer URL that travels through the platform or the DM.
 //
-// A browser that completes a verification on a page carries a random 128-bit
-// secret in a cookie (bindingCookie): HttpOnly, SameSite=Lax, Secure and
-// __Host-prefixed when the pages are served over https, scoped to this host. The
-// completion call passes the domain the secret's keyed hash (bindingHash), and the
-// completion script keeps that hash with the verification only when it verifies.
+// A browser that opens a code or link page gets a random 128-bit secret in a
+// cookie (bindingCookie), unless it carries one: HttpOnly, SameSite=Lax, Secure
+// and __Host-prefixed when the pages are served over https, scoped to this host.
+// Each completion call passes the domain the secret's keyed hash (bindingHash), and
+// the completion script keeps that hash with the verification only when it
+// verifies; the completing response refreshes the cookie.
 // An enrollment (package identity) copies the hash from the verification that
 // proves it; every enrollment page compares it with the hash of the cookie of the
 // browser asking. A browser that already carries a well-formed secret keeps it for

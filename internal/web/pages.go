@@ -138,6 +138,17 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	if v.Passkey != nil {
 		v.Passkey.Nonce = v.Nonces[actionPasskey]
 	}
+	if s.bindingSecret(r) == "" {
+		// The browser gets its binding secret with the page, before it submits
+		// anything: a completion whose answer is lost and resubmitted then binds
+		// the same secret (the completion keeps its hash; see binding.go).
+		secret, _, err := s.browserBinding(r)
+		if err != nil {
+			s.pageError(w, r, fmt.Errorf("%w: browser binding: %w", challenge.ErrUnavailable, err))
+			return
+		}
+		s.bindBrowser(w, secret)
+	}
 	s.render(w, status, k.view, v)
 }
 

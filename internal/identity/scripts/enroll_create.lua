@@ -1,14 +1,20 @@
 -- enroll_create: record a new enrollment link.
 -- KEYS[1] enrollment, KEYS[2] the customer hash (same tag).
 -- ARGV[1] now, ARGV[2] TTL ms, ARGV[3] '1' for a first factor after a LOW proof,
--- ARGV[4] '1' when that proof came without its contact, ARGV[5..] field/value pairs.
--- A first factor is refused while the customer holds any factor: a LOW proof binds
--- nothing once one exists (the factor scripts check again when the factor is stored).
--- Returns {'ok'} | {'factors'} | {'contact'} | {'taken'} (the id is taken: never
--- expected, 100 random bits).
+-- ARGV[4] '1' when that proof came without its contact, ARGV[5] the clients whose
+-- enrollments the enrolling client trusts (prelude: has_factor), ARGV[6..]
+-- field/value pairs.
+-- A first factor is refused while the customer holds a factor the client trusts: a
+-- LOW proof binds nothing once one exists (the factor scripts check again when the
+-- factor is stored); and while the customer is on hold after a report (on_hold).
+-- Returns {'ok'} | {'factors'} | {'hold'} | {'contact'} | {'taken'} (the id is taken:
+-- never expected, 100 random bits).
 if ARGV[3] == '1' then
-  if has_factor(KEYS[2]) then
+  if has_factor(KEYS[2], ARGV[5]) then
     return {'factors'}
+  end
+  if on_hold(KEYS[2]) then
+    return {'hold'}
   end
   if ARGV[4] == '1' then
     return {'contact'}
@@ -17,6 +23,6 @@ end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'taken'}
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {'ok'}

@@ -21,14 +21,32 @@ local function is_bound(key, bb)
   return not want or want == '' or want == bb
 end
 
--- has_factor reports whether the customer hash ckey holds any factor.
-local function has_factor(ckey)
-  for _, f in ipairs(redis.call('HKEYS', ckey)) do
-    if string.sub(f, 1, 1) == 'F' then
-      return true
+-- has_factor reports whether the customer hash ckey holds a factor that a
+-- verification of the enrolling client can use: one enrolled through a client in
+-- trust ('*' for every client, else '|a|b|', the enrolling client included; see
+-- package challenge's trusts). A factor another, untrusted client enrolled is not
+-- this client's customer's factor: it can neither prove to this client nor block its
+-- customer's first factor. A factor value is "<kind>|<created>|<client>|<label>|..."
+-- (Factor.Encode), or without the client when stored before factors recorded it.
+local function has_factor(ckey, trust)
+  local all = redis.call('HGETALL', ckey)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 1) == 'F' then
+      local rest = string.match(all[i + 1], '^%d|%d+|(.*)$')
+      local client = rest and string.match(rest, '^([^|]*)|[^|]*|') or ''
+      if trust == '*' or (client ~= '' and string.find(trust, '|' .. client .. '|', 1, true)) then
+        return true
+      end
     end
   end
   return false
+end
+
+-- on_hold tells whether the customer hash ckey refuses a first factor after a LOW
+-- proof: a customer reported a factor as not hers (report_factor), and until 'rh'
+-- (ms) only a client with may_enroll can enroll her a factor.
+local function on_hold(ckey)
+  return NOW < tonumber(redis.call('HGET', ckey, 'rh') or '0')
 end
 
 -- report_link records the report link of a first factor fid, named in the notice

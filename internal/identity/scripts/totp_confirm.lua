@@ -9,7 +9,8 @@
 -- ARGV[4] 'ok' | 'wrong', ARGV[5] max wrong codes, ARGV[6] factor id,
 -- ARGV[7] the factor's F value, ARGV[8] the matched step, ARGV[9] customer id,
 -- ARGV[10] retention ms, ARGV[11] a fresh pseudonym key for a customer that has none,
--- ARGV[12] the report link's id ('' for none), ARGV[13] its TTL ms.
+-- ARGV[12] the report link's id ('' for none), ARGV[13] its TTL ms, ARGV[14] the
+-- clients whose enrollments the enrolling client trusts (prelude: has_factor).
 -- Returns {'ok'} | {'wrong', attempts left} | {'dead'} | {'factors'} | {'gone'}; a
 -- repeated request returns its first answer.
 local enr = KEYS[1]
@@ -23,15 +24,16 @@ end
 local out
 if ARGV[4] == 'ok' then
   local cust = KEYS[2]
-  if redis.call('HGET', enr, 'bs') == '1' and has_factor(cust) then
+  if redis.call('HGET', enr, 'bs') == '1' and (has_factor(cust, ARGV[14]) or on_hold(cust)) then
     -- Another factor was added since this link was made: a LOW proof binds nothing
     -- now. The link is used up; nothing is counted against the customer.
     redis.call('HSET', enr, 'st', '3')
-    redis.call('HDEL', enr, 'sd')
+    redis.call('HDEL', enr, 'sd', 'nc')
     out = {'factors'}
   else
     redis.call('HSET', enr, 'st', '2', 'fi', ARGV[6])
-    redis.call('HDEL', enr, 'sd')
+    -- The key and the notice's contact are of no more use.
+    redis.call('HDEL', enr, 'sd', 'nc')
     redis.call('HSET', cust, 'F' .. ARGV[6], ARGV[7], 'cu', ARGV[9])
     local step = tonumber(ARGV[8])
     local ts = tonumber(redis.call('HGET', cust, 'ts') or '-1')

@@ -483,7 +483,8 @@ type CreateEnrollmentLinkResponse struct {
 	// customer only.
 	EnrollmentUrl string                 `protobuf:"bytes,1,opt,name=enrollment_url,json=enrollmentUrl,proto3" json:"enrollment_url,omitempty"`
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// A suggested DM text in the requested locale.
+	// A suggested DM text in the requested locale, for a link a verification
+	// allowed; empty for a may_enroll (bearer) link, which is not for the DM.
 	DmText        string `protobuf:"bytes,3,opt,name=dm_text,json=dmText,proto3" json:"dm_text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

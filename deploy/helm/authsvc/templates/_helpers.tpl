@@ -182,7 +182,7 @@ default (which derives the relying party from publicURL).
 {{- $en := .Values.enrollment | default dict -}}
 {{- $wa := .Values.webauthn | default dict -}}
 {{- $e := list -}}
-{{- range $v := list (list "AUTHSVC_ENROLLMENT_WINDOW" $en.window) (list "AUTHSVC_ENROLLMENT_LINK_TTL" $en.linkTTL) (list "AUTHSVC_FACTOR_REPORT_TTL" $en.reportTTL) (list "AUTHSVC_CUSTOMER_RETENTION" $en.retention) (list "AUTHSVC_WEBAUTHN_RP_ID" $wa.rpID) (list "AUTHSVC_WEBAUTHN_TIMEOUT" $wa.timeout) -}}
+{{- range $v := list (list "AUTHSVC_ENROLLMENT_WINDOW" $en.window) (list "AUTHSVC_ENROLLMENT_LINK_TTL" $en.linkTTL) (list "AUTHSVC_FACTOR_REPORT_TTL" $en.reportTTL) (list "AUTHSVC_FACTOR_REPORT_HOLD" $en.reportHold) (list "AUTHSVC_CUSTOMER_RETENTION" $en.retention) (list "AUTHSVC_WEBAUTHN_RP_ID" $wa.rpID) (list "AUTHSVC_WEBAUTHN_TIMEOUT" $wa.timeout) -}}
 {{- if index $v 1 -}}
 {{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
 {{- end -}}
