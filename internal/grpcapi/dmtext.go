@@ -11,18 +11,19 @@ import (
 // enrollmentTexts are the suggested DM texts of CreateEnrollmentLink, by
 // locale (delivery.MatchLocale picks one) and factor kind. Each has two verbs:
 // the page URL and the expiry in words. They carry no secret but the link the
-// text exists to post.
+// text exists to post. The link works only in the browser where the customer
+// completed the verification that allowed it: the text says where to open it.
 var enrollmentTexts = map[string]map[identity.Kind]string{
 	"en": {
-		identity.KindTOTP: "To add an authenticator app to your account, open this link on your phone: %s " +
+		identity.KindTOTP: "To add an authenticator app to your account, open this link on the phone where you just confirmed it's you: %s " +
 			"(it works once and expires in %s). We will never ask you to share a code from the app here.",
-		identity.KindPasskey: "To add a passkey to your account, open this link on the phone you want to use it on: %s " +
+		identity.KindPasskey: "To add a passkey to your account, open this link on the phone where you just confirmed it's you: %s " +
 			"(it works once and expires in %s).",
 	},
 	"es": {
-		identity.KindTOTP: "Para añadir una app de autenticación a tu cuenta, abre este enlace en tu teléfono: %s " +
+		identity.KindTOTP: "Para añadir una app de autenticación a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: %s " +
 			"(funciona una sola vez y caduca en %s). Nunca te pediremos aquí un código de la app.",
-		identity.KindPasskey: "Para añadir una llave de acceso a tu cuenta, abre este enlace en el teléfono en el que quieras usarla: %s " +
+		identity.KindPasskey: "Para añadir una llave de acceso a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: %s " +
 			"(funciona una sola vez y caduca en %s).",
 	},
 }

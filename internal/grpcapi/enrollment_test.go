@@ -851,15 +851,15 @@ func TestEnrollmentDMText(t *testing.T) {
 		in     time.Duration
 		want   string
 	}{
-		{"", identity.KindTOTP, 15 * time.Minute, "To add an authenticator app to your account, open this link on your phone: " + link +
+		{"", identity.KindTOTP, 15 * time.Minute, "To add an authenticator app to your account, open this link on the phone where you just confirmed it's you: " + link +
 			" (it works once and expires in 15 minutes). We will never ask you to share a code from the app here."},
-		{"fr", identity.KindPasskey, time.Hour, "To add a passkey to your account, open this link on the phone you want to use it on: " + link +
+		{"fr", identity.KindPasskey, time.Hour, "To add a passkey to your account, open this link on the phone where you just confirmed it's you: " + link +
 			" (it works once and expires in 1 hour)."},
-		{"es-MX", identity.KindPasskey, 90 * time.Second, "Para añadir una llave de acceso a tu cuenta, abre este enlace en el teléfono en el que quieras usarla: " +
+		{"es-MX", identity.KindPasskey, 90 * time.Second, "Para añadir una llave de acceso a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: " +
 			link + " (funciona una sola vez y caduca en 2 minutos)."},
-		{"es", identity.KindTOTP, 2 * time.Hour, "Para añadir una app de autenticación a tu cuenta, abre este enlace en tu teléfono: " + link +
+		{"es", identity.KindTOTP, 2 * time.Hour, "Para añadir una app de autenticación a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: " + link +
 			" (funciona una sola vez y caduca en 2 horas). Nunca te pediremos aquí un código de la app."},
-		{"en", identity.KindTOTP, 0, "To add an authenticator app to your account, open this link on your phone: " + link +
+		{"en", identity.KindTOTP, 0, "To add an authenticator app to your account, open this link on the phone where you just confirmed it's you: " + link +
 			" (it works once and expires in 1 minute). We will never ask you to share a code from the app here."},
 	} {
 		if got := enrollmentDMText(tc.locale, tc.kind, link, tc.in); got != tc.want {

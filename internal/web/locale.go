@@ -113,11 +113,11 @@ var catalogs = []*catalog{
 		"report.factor.title":       "Was this you?",
 		"report.factor.totp":        "An authenticator app was added to your %[1]s account on %[2]s.",
 		"report.factor.passkey":     "A passkey was added to your %[1]s account on %[2]s.",
-		"report.factor.question":    "If you didn't add it, remove it now. Anything it was used to confirm is withdrawn.",
+		"report.factor.question":    "If you didn't add it, remove it now, with any other authenticator app or passkey on your account: they may have been added with its help. Anything they were used to confirm is withdrawn.",
 		"report.factor.button":      "It wasn't me: remove it",
 		"report.factor.note":        "If it was you, close this page; nothing changes.",
 		"report.factor.done.title":  "Removed",
-		"report.factor.done.body":   "We removed it and withdrew everything it was used to confirm. If you're worried about your account, contact %[1]s.",
+		"report.factor.done.body":   "We removed every authenticator app and passkey on your account and withdrew everything they were used to confirm. If you're worried about your account, contact %[1]s.",
 	}},
 	{lang: "es", text: map[string]string{
 		"page.heading":              "Confirma que eres tú en tu cuenta de %[1]s %[2]s",
@@ -211,11 +211,11 @@ var catalogs = []*catalog{
 		"report.factor.title":       "¿Fuiste tú?",
 		"report.factor.totp":        "Se añadió una app de autenticación a tu cuenta de %[1]s el %[2]s.",
 		"report.factor.passkey":     "Se añadió una llave de acceso a tu cuenta de %[1]s el %[2]s.",
-		"report.factor.question":    "Si no la añadiste tú, quítala ahora. Todo lo que se confirmó con ella queda anulado.",
+		"report.factor.question":    "Si no la añadiste tú, quítala ahora, junto con cualquier otra app de autenticación o llave de acceso de tu cuenta: pueden haberse añadido con su ayuda. Todo lo que se confirmó con ellas queda anulado.",
 		"report.factor.button":      "No fui yo: quitarla",
 		"report.factor.note":        "Si fuiste tú, cierra esta página; no cambia nada.",
 		"report.factor.done.title":  "Quitada",
-		"report.factor.done.body":   "La quitamos y anulamos todo lo que se confirmó con ella. Si te preocupa tu cuenta, contacta con %[1]s.",
+		"report.factor.done.body":   "Quitamos todas las apps de autenticación y llaves de acceso de tu cuenta y anulamos todo lo que se confirmó con ellas. Si te preocupa tu cuenta, contacta con %[1]s.",
 	}},
 }
 
