@@ -68,7 +68,8 @@ fuzz:
 
 ## helm-lint: lint the chart
 helm-lint:
-	$(HELM) lint --strict deploy/helm/authsvc --set publicURL=https://verify.example.com
+	$(HELM) lint --strict deploy/helm/authsvc -f deploy/helm/testdata/minimal.yaml
+	$(HELM) lint --strict deploy/helm/authsvc -f deploy/helm/testdata/full.yaml
 
 clean:
 	rm -rf bin artifacts
