@@ -55,6 +55,11 @@ type Claims struct {
 	Scopes []string
 	// VerificationID is the verification that produced the assertion (vid).
 	VerificationID string
+	// ClientID is the API client that started the verification (azp, OpenID
+	// Connect's authorized party): with ConversationID it names the conversation
+	// whose latest verification alone stands. Optional in what Verify accepts
+	// (assertions minted before it was set carry none).
+	ClientID string
 }
 
 // wireClaims is the JSON payload; its field order is the token's member order.
@@ -74,6 +79,7 @@ type wireClaims struct {
 	Act            *wireActor       `json:"act"`
 	Scope          string           `json:"scope,omitempty"`
 	VerificationID string           `json:"vid"`
+	AuthorizedBy   string           `json:"azp,omitempty"`
 	Version        int              `json:"ver"`
 }
 
@@ -105,6 +111,7 @@ func (c Claims) toWire(issuer string) wireClaims {
 		Act:            &wireActor{Subject: c.AgentID},
 		Scope:          strings.Join(c.Scopes, " "),
 		VerificationID: c.VerificationID,
+		AuthorizedBy:   c.ClientID,
 		Version:        ClaimsVersion,
 	}
 }
@@ -133,6 +140,7 @@ func (w wireClaims) toClaims(audience string) (c Claims, ok bool) {
 		AMR:            w.AMR,
 		ConversationID: w.ConversationID,
 		VerificationID: w.VerificationID,
+		ClientID:       w.AuthorizedBy,
 	}
 	if w.Scope != "" {
 		c.Scopes = strings.Fields(w.Scope)
@@ -170,6 +178,9 @@ func (c Claims) problem() string {
 	}
 	if !utf8.ValidString(c.Handle) {
 		return "invalid social.handle"
+	}
+	if !utf8.ValidString(c.ClientID) {
+		return "invalid azp"
 	}
 	if !c.Level.Valid() {
 		return "missing acr"

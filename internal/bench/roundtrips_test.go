@@ -83,7 +83,7 @@ func (s *stack) roundTrips(ctx context.Context, calls int) ([]rtRow, error) {
 	code := rtRow{op: "complete: SubmitCode (OTP)", budget: 2, budgetDoc: "<= 2"}
 	link := rtRow{op: "complete: ConfirmLink (MAGIC_LINK)", budget: 2, budgetDoc: "<= 2"}
 	get := rtRow{op: "GetVerification (VERIFIED, mints)", budget: 1, budgetDoc: "= 1"}
-	disclose := rtRow{op: "AuthorizeDisclosure (allowed)", budget: 1, budgetDoc: "<= 1"}
+	disclose := rtRow{op: "AuthorizeDisclosure (allowed)", budget: 2, budgetDoc: "<= 2"}
 	getPending := rtRow{op: "GetVerification (PENDING)", budget: 1, budgetDoc: "= 1"}
 	resend := rtRow{op: "ResendVerification", budgetDoc: "-"}
 	cancel := rtRow{op: "CancelVerification (PENDING)", budgetDoc: "-"}

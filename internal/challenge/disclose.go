@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 )
 
@@ -14,8 +15,8 @@ var discloseScript = transition(discloseSrc)
 // Disclosure is a disclosure decision taken on a verified assertion, as the audit trail
 // records it.
 type Disclosure struct {
-	// VerificationID is the assertion's verification.
-	VerificationID string
+	// Grant is the assertion the decision was taken on.
+	Grant Grant
 	// ClientID is the client that asks, which need not be the verification's.
 	ClientID string
 	// DataClass and Channel are what would be revealed, and where ("order_status", "dm").
@@ -27,19 +28,29 @@ type Disclosure struct {
 	Reason string
 }
 
-// RecordDisclosure tells whether the assertion of d.VerificationID, already checked for
+// RecordDisclosure tells whether the assertion d.Grant names, already checked for
 // signature and lifetime, still stands, exactly as CheckAssertion does, and records the
-// decision in the audit trail, in one script on the record's slot: one round trip. The
-// event is disclosure_allowed, or disclosure_denied with r the policy's reason or
-// "revoked", with c the asking client, v the verification, o "<data class>@<channel>" and
-// the verification's agent, method and pseudonyms. It returns nil while the assertion
-// stands (whatever the policy decided), ErrRevoked once it was revoked or its record is gone
-// (then the event is a denial, "revoked"), and an error wrapping ErrUnavailable when that
-// cannot be told: the caller must not disclose. An id of another shape is ErrRevoked without
-// a round trip or an event. A replay of the script by go-redis writes no second event.
+// decision in the audit trail: two round trips, the checks of CheckAssertion and then
+// the record's script (the conversation's pointer lives on another slot than the record,
+// and the event must say what was decided). The event is disclosure_allowed, or
+// disclosure_denied with r the policy's reason or "revoked", with c the asking client, v
+// the verification, o "<data class>@<channel>" and the verification's agent, method and
+// pseudonyms. It returns nil while the assertion stands (whatever the policy decided),
+// ErrRevoked once it was revoked or its record is gone (then the event is a denial,
+// "revoked"), and an error wrapping ErrUnavailable when that cannot be told: the caller
+// must not disclose. An id of another shape is ErrRevoked without a round trip or an
+// event. A replay of the script by go-redis writes no second event.
 func (s *Service) RecordDisclosure(ctx context.Context, d Disclosure) error {
-	if !validID(d.VerificationID) {
+	id := d.Grant.VerificationID
+	if !validID(id) {
 		return ErrRevoked
+	}
+	revoked := "0"
+	switch err := s.standing(ctx, d.Grant); {
+	case errors.Is(err, ErrRevoked):
+		revoked = "1"
+	case err != nil:
+		return err
 	}
 	token, err := s.callToken()
 	if err != nil {
@@ -49,8 +60,8 @@ func (s *Service) RecordDisclosure(ctx context.Context, d Disclosure) error {
 	if d.Allowed {
 		allowed, reason = "1", ""
 	}
-	reply, err := s.store.run(ctx, discloseScript, []string{recordKey(d.VerificationID)}, ms(s.now()),
-		token, d.ClientID, d.DataClass+"@"+d.Channel, allowed, reason)
+	reply, err := s.store.run(ctx, discloseScript, []string{recordKey(id)}, ms(s.now()),
+		token, d.ClientID, d.DataClass+"@"+d.Channel, allowed, reason, revoked)
 	if err != nil {
 		return err
 	}

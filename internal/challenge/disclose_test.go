@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/redistest"
@@ -24,43 +26,47 @@ func (f *fixture) verifiedOTP() string {
 }
 
 // RecordDisclosure answers what CheckAssertion answers and writes the decision's
-// event in the same script: one round trip, whatever the answer.
+// event: two round trips, whatever the answer.
 func TestRecordDisclosure(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	id := f.verifiedOTP()
-	// Scripts cached, as after a server's first call: EVALSHA, not NOSCRIPT then EVAL.
-	if err := discloseScript.Load(ctx, f.rdb).Err(); err != nil {
-		t.Fatal(err)
-	}
 	rtt := redistest.RoundTrips(f.rdb)
 
 	ask := func(d Disclosure) error {
 		t.Helper()
 		rtt.Reset()
 		err := f.svc.RecordDisclosure(ctx, d)
-		if n := rtt.Load(); n != 1 {
-			t.Errorf("%+v: %d round trips, want 1", d, n)
+		// The assertion's standing (its record and its conversation's pointer, on
+		// two slots, pipelined), then the event on the record's slot.
+		if n := rtt.Load(); n != 2 {
+			t.Errorf("%+v: %d round trips, want 2", d, n)
 		}
 		return err
 	}
-	if err := ask(Disclosure{VerificationID: id, ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); err != nil {
+	// Scripts cached, as after a server's first call: EVALSHA, not NOSCRIPT then EVAL.
+	for _, sc := range []*redis.Script{discloseScript, standingScript, conversationReadScript} {
+		if err := sc.Load(ctx, f.rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ask(Disclosure{Grant: f.grant(id), ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); err != nil {
 		t.Fatalf("allowed: %v", err)
 	}
-	if err := ask(Disclosure{VerificationID: id, ClientID: "tool-b", DataClass: "shipping_address", Channel: "dm",
+	if err := ask(Disclosure{Grant: f.grant(id), ClientID: "tool-b", DataClass: "shipping_address", Channel: "dm",
 		Reason: "level_too_low"}); err != nil {
 		t.Fatalf("denied by the policy: %v", err)
 	}
 	if _, err := f.svc.Cancel(ctx, "platform-a", id, "end"); err != nil {
 		t.Fatal(err)
 	}
-	if err := ask(Disclosure{VerificationID: id, ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
+	if err := ask(Disclosure{Grant: f.grant(id), ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("after revocation: %v, want ErrRevoked", err)
 	}
 	// A record that is gone is revoked, and the denial is still recorded.
 	gone := id[:tagLen] + "-" + "aaaaaaaaaaaaaaaa"
-	if err := ask(Disclosure{VerificationID: gone, ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
+	if err := ask(Disclosure{Grant: f.grant(gone), ClientID: "tool-b", DataClass: "order_status", Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("missing record: %v, want ErrRevoked", err)
 	}
 	if n, _ := f.rdb.Exists(ctx, recordKey(gone)).Result(); n != 0 {
@@ -68,7 +74,7 @@ func TestRecordDisclosure(t *testing.T) {
 	}
 	// A malformed id costs nothing and records nothing.
 	rtt.Reset()
-	if err := f.svc.RecordDisclosure(ctx, Disclosure{VerificationID: "nope", ClientID: "tool-b"}); !errors.Is(err, ErrRevoked) || rtt.Load() != 0 {
+	if err := f.svc.RecordDisclosure(ctx, Disclosure{Grant: Grant{VerificationID: "nope"}, ClientID: "tool-b"}); !errors.Is(err, ErrRevoked) || rtt.Load() != 0 {
 		t.Errorf("malformed id: %v after %d round trips", err, rtt.Load())
 	}
 
@@ -150,7 +156,7 @@ func TestRecordDisclosureUnderLostReplies(t *testing.T) {
 	f.proxy.DropReplies(dropRate)
 	for i := range calls {
 		class := fmt.Sprint("class_", i)
-		err := f.svc.RecordDisclosure(ctx, Disclosure{VerificationID: id, ClientID: "tool-b", DataClass: class, Channel: "dm", Allowed: true})
+		err := f.svc.RecordDisclosure(ctx, Disclosure{Grant: f.grant(id), ClientID: "tool-b", DataClass: class, Channel: "dm", Allowed: true})
 		switch {
 		case err == nil:
 			answered[class+"@dm"] = true

@@ -117,6 +117,34 @@ func (f *factorFixture) enroll(customer string, fac identity.Factor) string {
 	return fac.ID
 }
 
+// link links the identity to customer as package identity does: the identity's
+// pointer, and the entry in the customer's hash.
+func (f *factorFixture) link(customer, network, userID string) {
+	f.t.Helper()
+	keys, ctx := f.svc.keys, context.Background()
+	ih := identity.IdentityHash(keys, network, userID)
+	if err := f.udb.Set(ctx, identity.LinkKey(identity.IdentityTag(keys, network, userID), ih), customer, 0).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	entry := network + "\x1f" + userID + "\x1f" + ms(f.clock.Now())
+	if err := f.udb.HSet(ctx, identity.CustomerKeyFor(keys, customer), "L"+ih, entry).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// unlink removes what link wrote.
+func (f *factorFixture) unlink(customer, network, userID string) {
+	f.t.Helper()
+	keys, ctx := f.svc.keys, context.Background()
+	ih := identity.IdentityHash(keys, network, userID)
+	if err := f.udb.Del(ctx, identity.LinkKey(identity.IdentityTag(keys, network, userID), ih)).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.udb.HDel(ctx, identity.CustomerKeyFor(keys, customer), "L"+ih).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *factorFixture) enrollTOTP(customer string, seed []byte) string {
 	return f.enroll(customer, identity.Factor{Kind: identity.KindTOTP, Label: "Authenticator app", SealedSeed: string(seed)})
 }
@@ -359,10 +387,7 @@ func TestStartUsesTheLinkedCustomer(t *testing.T) {
 	f := newFactorFixture(t)
 	seed := newSeed(t)
 	f.enrollTOTP("cust-9", seed)
-	key := identity.LinkKey(identity.IdentityTag(f.svc.keys, "x", "1234567"), identity.IdentityHash(f.svc.keys, "x", "1234567"))
-	if err := f.rdb.Set(context.Background(), key, "cust-9", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.link("cust-9", "x", "1234567")
 	f.clock.Advance(time.Second)
 	res := f.mustStart("", assurance.Substantial, TOTP)
 	if res.Verification.CustomerID != "cust-9" {
@@ -390,6 +415,47 @@ func TestStartUsesTheLinkedCustomer(t *testing.T) {
 	claims, err := f.verifier.Verify(v.Assertion.Token, "crm")
 	if err != nil || claims.Subject != "cust-9" {
 		t.Fatalf("assertion subject: %+v, %v", claims, err)
+	}
+}
+
+// TestUnlinkedCustomerIsNeverMinted (issue 18, item 2): a verification whose
+// customer came through the identity's link — a code start that named none (on the
+// identity's slot) or a factor start (on the customer's) — cannot be completed once
+// the identity is unlinked: it ends, and no assertion names the customer.
+func TestUnlinkedCustomerIsNeverMinted(t *testing.T) {
+	f := newFactorFixture(t)
+	ctx := context.Background()
+	seed := newSeed(t)
+	f.enrollTOTP("cust-9", seed)
+	f.link("cust-9", "x", "1234567")
+	f.clock.Advance(time.Second)
+	viaFactor := f.mustStart("", assurance.Substantial, TOTP)
+	req := f.startReq(OTPEmail, email)
+	req.CustomerID = ""
+	viaCode, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := f.code(viaCode.Verification.ID)
+	f.unlink("cust-9", "x", "1234567")
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, viaCode), code, "late", ""); err != nil || r.Outcome != OutcomeGone {
+		t.Fatalf("the right code after the unlink: %+v, %v; want gone", r, err)
+	}
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, viaFactor), codeAt(t, seed, f.clock.Now()), "late", ""); err != nil ||
+		r.Outcome != OutcomeGone {
+		t.Fatalf("the right app code after the unlink: %+v, %v; want gone", r, err)
+	}
+	for _, id := range []string{viaCode.Verification.ID, viaFactor.Verification.ID} {
+		if v := f.get(id); v.State != Canceled || v.Assertion != nil {
+			t.Fatalf("%s after the unlink: %v, assertion %v", id, v.State, v.Assertion != nil)
+		}
+	}
+	// A start that names the customer itself is the platform's word, not the link's.
+	named := f.mustStart("cust-9", assurance.Substantial, TOTP)
+	f.clock.Advance(30 * time.Second)
+	if r, err := f.svc.SubmitTOTP(ctx, pageToken(t, named), codeAt(t, seed, f.clock.Now()), "named", ""); err != nil ||
+		r.Outcome != OutcomeVerified {
+		t.Fatalf("a start naming the customer: %+v, %v", r, err)
 	}
 }
 
@@ -696,10 +762,7 @@ func TestRotationKeepsCustomersReachable(t *testing.T) {
 	f := newFactorFixture(t)
 	seed := newSeed(t)
 	f.enrollTOTP("cust-9", seed)
-	key := identity.LinkKey(identity.IdentityTag(f.svc.keys, "x", "1234567"), identity.IdentityHash(f.svc.keys, "x", "1234567"))
-	if err := f.rdb.Set(context.Background(), key, "cust-9", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.link("cust-9", "x", "1234567")
 	f.clock.Advance(time.Second)
 
 	// The same service with a rotated ring: k2 is current, k1 still in the file.

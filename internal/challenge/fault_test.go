@@ -428,7 +428,7 @@ func TestCancelUnderLostRepliesKeepsItsMeaning(t *testing.T) {
 			}
 		}
 		f.proxy.DropReplies(0)
-		if err := f.svc.CheckAssertion(ctx, id); !errors.Is(err, ErrRevoked) {
+		if err := f.svc.CheckAssertion(ctx, f.grant(id)); !errors.Is(err, ErrRevoked) {
 			t.Fatalf("cancel %d: CheckAssertion = %v", i, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,4 +212,21 @@ func tagOf(keys *keyedhash.Ring, r StartRequest) string {
 		return identity.CustomerTag(keys, r.CustomerID)
 	}
 	return identity.IdentityTag(keys, r.Identity.Network, r.Identity.UserID)
+}
+
+// grant names the assertion of verification id as its claims would: its jti (of
+// the record as it is now), client and conversation. An id without a record gets
+// the client and conversation of the fixture's requests.
+func (f *fixture) grant(id string) Grant {
+	f.t.Helper()
+	rec, err := f.svc.store.load(context.Background(), id)
+	if errors.Is(err, ErrNotFound) {
+		return Grant{VerificationID: id, AssertionID: "gone", ClientID: "platform-a", ConversationID: "conv-1"}
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	v := f.svc.view(rec, id, f.clock.Now())
+	return Grant{VerificationID: id, AssertionID: f.svc.jti(id, strconv.FormatInt(v.Created.UnixMilli(), 10)),
+		ClientID: v.ClientID, ConversationID: v.ConversationID}
 }

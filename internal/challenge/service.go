@@ -482,6 +482,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// pseudonyms). A factor enrolled at or after the creation time (ex - tt) can
 		// never complete this verification.
 		fields = append(fields, "ck", ch)
+		if r.CustomerID == "" {
+			// Found through the identity's link, not named: it completes as hers only
+			// while the link stands (prelude.lua's link_stands).
+			fields = append(fields, "ln", "1")
+		}
 	}
 	if codeHash != "" {
 		fields = append(fields, "co", codeHash)
@@ -490,7 +495,6 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		fields = append(fields, "ls", linkHash, "mn", match)
 	}
 	fields = append(fields, static.pack()...)
-	conv := s.conversationField(r.ClientID, r.ConversationID)
 	token, err := s.callToken()
 	if err != nil {
 		return nil, err
@@ -504,7 +508,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
 		enrolled, idBody(id), codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
-		s.cfg.Limits.SendWindow.Milliseconds(), conv, recordPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
+		s.cfg.Limits.SendWindow.Milliseconds(), "", recordPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
 		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds(), s.trust(r.ClientID)}, fields...)
 	// The customer's hash when the customer is known, else the identity's link.
 	ckey := identity.LinkKey(tag, ih)
@@ -516,14 +520,18 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		return scriptCall{refusedScript, []string{recordKey(id), ckey}, []any{s.store.pubCmd, ms(now),
 			r.ClientID, r.AgentID, method.String(), ih, ch, scope, dest.mask()}}
 	}
-	// One round trip: the verification's own script and every send limit (each on
-	// its own slot) in one pipeline. A refusal undoes what the pipeline added.
+	// One round trip: the verification's own script, the conversation's pointer
+	// (from here on only this verification's assertions stand in the conversation)
+	// and every send limit, each on its own slot, in one pipeline. A refusal undoes
+	// what the pipeline added, the pointer included.
 	var limits []limit
 	if method != 0 {
 		limits = s.sendLimits(r.ClientID, r.AgentID, dest)
 	}
+	conv := s.conversation(r.ClientID, r.ConversationID)
 	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id), ckey},
-		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now))...)
+		append([]any{s.store.pubCmd, ms(now)}, args...)}, conv.take(id, now, expires.Add(s.verifiedTTL()))},
+		limitCalls(limits, ms(now))...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		// The script may have run and claimed the send, its reply lost on every try:
@@ -531,8 +539,16 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		s.release(ctx, id, token, "")
 		return nil, err
 	}
-	reply := replies[0]
-	denied, added := limitOutcome(limits, replies[1:])
+	reply, prev := replies[0], replyStr(replies[1])
+	denied, added := limitOutcome(limits, replies[2:])
+	// giveBack returns the conversation to its previous verification: this call
+	// made none, or repeats one that may since have been superseded.
+	giveBack := func(calls ...scriptCall) []scriptCall {
+		if holder(prev) == id {
+			return calls
+		}
+		return append(calls, conv.restore(id, prev))
+	}
 	send := false
 	switch status(reply) {
 	case "created":
@@ -545,8 +561,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			method, denied = 0, nil
 		}
 		if denied != nil {
-			s.refund(ctx, added, scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
-				[]any{s.store.pubCmd, ms(now), ih, ms(now)}}, refusal(denied.Scope))
+			s.refund(ctx, added, giveBack(scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
+				[]any{s.store.pubCmd, ms(now), ih, ms(now)}}, refusal(denied.Scope))...)
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
@@ -556,7 +572,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// A retry after a failed send makes a new send: it counts, and a limit can
 		// refuse it like any send. The claim the script made is then given up.
 		if denied != nil {
-			s.refund(ctx, added, refusal(denied.Scope))
+			s.refund(ctx, added, giveBack(refusal(denied.Scope))...)
 			s.release(ctx, id, token, "")
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
@@ -566,9 +582,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// Nothing will be sent: whatever the pipeline counted is taken back (and
 		// the identity's limit refusal written to the audit trail, in the same trip).
 		if status(reply) == "limited" {
-			s.refund(ctx, added, refusal("identity"))
+			s.refund(ctx, added, giveBack(refusal("identity"))...)
 		} else {
-			s.refund(ctx, added)
+			s.refund(ctx, added, giveBack()...)
 		}
 		switch status(reply) {
 		case "reused":
@@ -614,14 +630,44 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		res.PageURL = s.pageURL("v", id, mac)
 	}
 	res.DMText = s.dmText(v, res.PageURL, res.MatchNumber)
+	// The second round trip ends what the conversation's previous verification
+	// started or granted, on its own record: beside the send's outcome, or alone
+	// when nothing is sent. (Its assertions stopped standing with the pointer.)
+	var after []scriptCall
+	switch status(reply) {
+	case "created":
+		after = s.supersede(prev, id, now)
+	case "resend":
+		after = giveBack()
+	default:
+		// A repeat of a request: the conversation goes back to whoever had it.
+		after = giveBack()
+	}
 	if !send {
+		s.finishStart(ctx, id, after)
 		return res, nil
 	}
-	if err := s.deliver(ctx, v, dest, secret, rec["sq"], conv); err != nil {
+	if err := s.deliver(ctx, v, dest, secret, rec["sq"], after); err != nil {
 		return res, err
 	}
 	v.Delivery = DeliverySent
 	return res, nil
+}
+
+// finishStart runs the calls a start that sends nothing leaves for its second
+// round trip (superseding the conversation's previous verification, or giving the
+// conversation back). Like a refund it runs detached from the caller and is
+// logged when it fails: a superseded verification's assertions stopped standing
+// with the conversation's pointer, so a failure leaves only its record behind.
+func (s *Service) finishStart(ctx context.Context, id string, calls []scriptCall) {
+	if len(calls) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.pipelined(rctx, calls); err != nil {
+		s.log.WarnContext(ctx, "ending the conversation's previous verification failed", "verification_id", id, "err", err)
+	}
 }
 
 // randomHex returns n random bytes in hex.
@@ -657,13 +703,6 @@ func (s *Service) release(ctx context.Context, id, token, requestField string) {
 	if _, err := s.store.run(rctx, releaseScript, []string{recordKey(id)}, ms(s.now()), token, requestField); err != nil {
 		s.log.WarnContext(ctx, "releasing a send claim failed", "verification_id", id, "err", err)
 	}
-}
-
-// conversationField names a client's conversation in the identity's hash (after
-// the identity's own prefix): 48 bits, distinct across the few conversations one
-// identity has at a time.
-func (s *Service) conversationField(clientID, conversationID string) string {
-	return string(s.keys.Name("conversation", []byte(clientID), []byte(conversationID))[:6])
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -717,8 +756,9 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 const recordHeadroom = 500 * time.Millisecond
 
 // deliver sends the secret to the destination as the platform gave it, and records
-// how the send ended (the second round trip).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq, conv string) error {
+// how the send ended (the second round trip, with the calls after it: superseding
+// the conversation's previous verification).
+func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq string, after []scriptCall) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
@@ -752,9 +792,8 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, se
 	// Record the outcome even if the caller gave up: a detached, bounded context.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, recErr := s.store.run(recCtx, deliveredScript, []string{recordKey(v.ID), identityKey(v.ID)}, ms(s.now()),
-		seq, int(result), conv, recordPrefix(v.ID), idBody(v.ID), (v.Expires.Sub(v.Created) + s.cfg.Retention).Milliseconds(),
-		v.DestinationMask)
+	_, recErr := s.store.pipelined(recCtx, append([]scriptCall{{deliveredScript, []string{recordKey(v.ID)},
+		[]any{s.store.pubCmd, ms(s.now()), seq, int(result), v.DestinationMask}}}, after...))
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
 		return &SendError{VerificationID: v.ID, Err: sendErr}
@@ -790,7 +829,8 @@ func (s *Service) Get(ctx context.Context, clientID, id string) (*Verification, 
 
 // attachAssertion re-mints the assertion of a verified verification from the
 // stored record. Nothing secret is stored: EdDSA signatures are deterministic, so
-// every read returns the same token, and its jti is derived from the verification.
+// every read returns the same token, and its jti is derived from the verification
+// and its record's creation time (one jti per incarnation of the record).
 func (s *Service) attachAssertion(v *Verification) error {
 	if v.State != Verified || v.Revoked {
 		return nil
@@ -799,7 +839,7 @@ func (s *Service) attachAssertion(v *Verification) error {
 	if !s.now().Before(exp) {
 		return nil
 	}
-	jti := base64.RawURLEncoding.EncodeToString(s.keys.Name("jti", []byte(v.ID))[:16])
+	jti := s.jti(v.ID, strconv.FormatInt(v.Created.UnixMilli(), 10))
 	sub := v.CustomerID
 	if sub == "" {
 		sub = v.Network + ":" + v.UserID
@@ -808,6 +848,7 @@ func (s *Service) attachAssertion(v *Verification) error {
 		Subject: sub, Audience: v.Audience, IssuedAt: v.VerifiedAt, NotBefore: v.VerifiedAt, Expiry: exp,
 		AuthTime: v.VerifiedAt, ID: jti, Level: v.Level, AMR: v.AMR, Network: v.Network, UserID: v.UserID,
 		ConversationID: v.ConversationID, AgentID: v.AgentID, Scopes: v.Scopes, VerificationID: v.ID,
+		ClientID: v.ClientID,
 	})
 	if err != nil {
 		return fmt.Errorf("%w: sign: %w", ErrUnavailable, err)
@@ -907,7 +948,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	}
 	switch status(reply) {
 	case "send":
-		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), s.conversationField(rec["cl"], rec["cv"])); err != nil {
+		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), nil); err != nil {
 			return nil, "", true, err
 		}
 		sent = true
@@ -971,22 +1012,14 @@ func (s *Service) Cancel(ctx context.Context, clientID, id, requestID string) (*
 // or its record is gone.
 var ErrRevoked = errors.New("challenge: assertion revoked")
 
-// CheckAssertion tells whether an assertion of verification id, already checked
-// for signature and lifetime, is still in force: one script (prelude.lua's
-// stands). It is not once the verification was revoked (canceled or superseded),
-// or completed with a factor the customer no longer holds (removed, or reported
-// by the customer); a missing record is revoked (records outlive their
-// assertions), and a store error is ErrUnavailable.
-func (s *Service) CheckAssertion(ctx context.Context, id string) error {
-	if !validID(id) {
-		return ErrRevoked
-	}
-	reply, err := s.store.run(ctx, standingScript, []string{recordKey(id)}, ms(s.now()))
-	if err != nil {
-		return err
-	}
-	if status(reply) != "stands" {
-		return ErrRevoked
-	}
-	return nil
+// CheckAssertion tells whether the assertion g names, already checked for
+// signature and lifetime, is still in force: one round trip (two for an assertion
+// minted before it carried its client). It is not once the verification was
+// revoked (canceled, or superseded: a newer verification took its conversation),
+// completed with a factor the customer no longer holds, or made again after a data
+// loss (the assertion's jti is bound to the record's incarnation); a missing record
+// is revoked (records outlive their assertions), and a store error is
+// ErrUnavailable.
+func (s *Service) CheckAssertion(ctx context.Context, g Grant) error {
+	return s.standing(ctx, g)
 }

@@ -515,7 +515,7 @@ func TestNewVerificationForTheConversationEndsThePrevious(t *testing.T) {
 	if !v.Revoked || v.Assertion != nil {
 		t.Fatalf("a new verification of the conversation must revoke the previous grant: %+v", v)
 	}
-	if err := f.svc.CheckAssertion(ctx, second.Verification.ID); !errors.Is(err, ErrRevoked) {
+	if err := f.svc.CheckAssertion(ctx, f.grant(second.Verification.ID)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("CheckAssertion: %v", err)
 	}
 }
@@ -529,14 +529,14 @@ func TestCancelRevokesAVerifiedGrant(t *testing.T) {
 	if r, _ := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(id), "n", ""); r.Outcome != OutcomeVerified {
 		t.Fatal("not verified")
 	}
-	if err := f.svc.CheckAssertion(ctx, id); err != nil {
+	if err := f.svc.CheckAssertion(ctx, f.grant(id)); err != nil {
 		t.Fatalf("CheckAssertion before cancel: %v", err)
 	}
 	v, err := f.svc.Cancel(ctx, "platform-a", id, "end")
 	if err != nil || v.State != Verified || !v.Revoked || v.Assertion != nil {
 		t.Fatalf("cancel of verified: %+v, %v", v, err)
 	}
-	if err := f.svc.CheckAssertion(ctx, id); !errors.Is(err, ErrRevoked) {
+	if err := f.svc.CheckAssertion(ctx, f.grant(id)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("CheckAssertion after cancel: %v", err)
 	}
 }
@@ -607,6 +607,7 @@ func TestStoreFailureFailsClosedAndRecovers(t *testing.T) {
 	ctx := context.Background()
 	res := f.start(OTPEmail, email)
 	tok, code := pageToken(t, res), f.code(res.Verification.ID)
+	grant := f.grant(res.Verification.ID)
 	f.srv.Kill()
 	req := f.startReq(OTPEmail, email)
 	req.RequestID = "during-outage"
@@ -619,7 +620,7 @@ func TestStoreFailureFailsClosedAndRecovers(t *testing.T) {
 	if r, err := f.svc.SubmitCode(ctx, tok, code, "n", ""); !errors.Is(err, ErrUnavailable) || r.Outcome == OutcomeVerified {
 		t.Errorf("SubmitCode: %+v, %v", r, err)
 	}
-	if err := f.svc.CheckAssertion(ctx, res.Verification.ID); !errors.Is(err, ErrUnavailable) {
+	if err := f.svc.CheckAssertion(ctx, grant); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("CheckAssertion: %v", err)
 	}
 	if n := f.sentCount("during"); n != 0 {

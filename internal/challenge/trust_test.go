@@ -105,7 +105,7 @@ func TestRemovedFactorRevokesItsAssertions(t *testing.T) {
 	}
 	byCode := f.verifiedOTP()
 	id := res.Verification.ID
-	if err := f.svc.CheckAssertion(ctx, id); err != nil {
+	if err := f.svc.CheckAssertion(ctx, f.grant(id)); err != nil {
 		t.Fatalf("CheckAssertion before the removal: %v", err)
 	}
 	if v := f.get(id); v.Revoked || v.Assertion == nil {
@@ -114,17 +114,17 @@ func TestRemovedFactorRevokesItsAssertions(t *testing.T) {
 	if err := f.udb.HDel(ctx, identity.CustomerKeyFor(f.svc.keys, "cust-1"), "F"+fid).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.CheckAssertion(ctx, id); !errors.Is(err, ErrRevoked) {
+	if err := f.svc.CheckAssertion(ctx, f.grant(id)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("CheckAssertion after the removal: %v, want ErrRevoked", err)
 	}
-	if err := f.svc.RecordDisclosure(ctx, Disclosure{VerificationID: id, ClientID: "tool", DataClass: "order_status",
+	if err := f.svc.RecordDisclosure(ctx, Disclosure{Grant: f.grant(id), ClientID: "tool", DataClass: "order_status",
 		Channel: "dm", Allowed: true}); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("RecordDisclosure after the removal: %v, want ErrRevoked", err)
 	}
 	if v := f.get(id); !v.Revoked || v.Assertion != nil {
 		t.Fatalf("Get after the removal: revoked %v, assertion %v; want revoked, none", v.Revoked, v.Assertion != nil)
 	}
-	if err := f.svc.CheckAssertion(ctx, byCode); err != nil {
+	if err := f.svc.CheckAssertion(ctx, f.grant(byCode)); err != nil {
 		t.Fatalf("an assertion minted on a code: %v", err)
 	}
 	if _, err := f.svc.Proof(ctx, "platform-a", id, nil); !errors.Is(err, ErrNotFound) {

@@ -274,9 +274,10 @@ func TestRevokedAssertionRefusedByBoth(t *testing.T) {
 	}
 }
 
-// TestAuthorizeDisclosureRoundTrips holds AuthorizeDisclosure to its budget: one
-// Redis round trip (the revocation check and the decision's audit event, one
-// script), whatever the answer; none for a token that does not verify.
+// TestAuthorizeDisclosureRoundTrips holds AuthorizeDisclosure to its budget: two
+// Redis round trips (the assertion's standing: its record and its conversation's
+// pointer, on two slots, pipelined; then the decision's audit event on the
+// record's slot), whatever the answer; none for a token that does not verify.
 func TestAuthorizeDisclosureRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{})
@@ -291,8 +292,8 @@ func TestAuthorizeDisclosureRoundTrips(t *testing.T) {
 		if _, err := f.authorize(t, v.token, class, chDM, v.conversation); err != nil {
 			t.Fatal(err)
 		}
-		if n := rtt.Load(); n != 1 {
-			t.Errorf("%s: %d Redis round trips, want 1", class, n)
+		if n := rtt.Load(); n != 2 {
+			t.Errorf("%s: %d Redis round trips, want 2", class, n)
 		}
 	}
 	rtt.Reset()
@@ -309,8 +310,8 @@ func TestAuthorizeDisclosureRoundTrips(t *testing.T) {
 	if _, err := f.authorize(t, v.token, "order_status", chDM, v.conversation); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("revoked: %v", err)
 	}
-	if n := rtt.Load(); n != 1 {
-		t.Errorf("revoked: %d Redis round trips, want 1", n)
+	if n := rtt.Load(); n != 2 {
+		t.Errorf("revoked: %d Redis round trips, want 2", n)
 	}
 }
 

@@ -108,8 +108,10 @@
 //     at the server's clock, and records the decision: the revocation check and
 //     the audit event (disclosure_allowed, or disclosure_denied with the policy's
 //     reasons or "revoked"; c the calling client, v the assertion's verification,
-//     o "<data class>@<channel>") are one script on the verification's slot, one
-//     Redis round trip (challenge.Service.RecordDisclosure). A call refused before
+//     o "<data class>@<channel>") cost two Redis round trips: the standing of the
+//     assertion (its record and its conversation's pointer, on two slots), then
+//     the event on the verification's slot (challenge.Service.RecordDisclosure).
+//     A call refused before
 //     any Redis work (an assertion that does not verify, a data class the policy
 //     does not name) records nothing and costs no round trip: an untrusted token
 //     names no verification, and forged tokens must not make authsvc write. A

@@ -181,7 +181,7 @@ func (s *assertionService) verify(ctx context.Context, token, audience string) (
 		return assertion.Claims{}, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
-	if err := s.r.CheckAssertion(ctx, claims.VerificationID); err != nil {
+	if err := s.r.CheckAssertion(ctx, grantOf(claims)); err != nil {
 		return assertion.Claims{}, toStatus(ctx, err, claims.VerificationID)
 	}
 	return claims, nil
@@ -189,7 +189,8 @@ func (s *assertionService) verify(ctx context.Context, token, audience string) (
 
 // AuthorizeDisclosure verifies the assertion locally as VerifyAssertion does,
 // asks the policy, then checks revocation and records the decision in the audit
-// trail in one script: one Redis round trip. A denial is an answer
+// trail: two Redis round trips (the revocation check, then the event on the
+// verification's slot; challenge.Service.RecordDisclosure). A denial is an answer
 // (allowed=false), not an error; a revoked assertion is FAILED_PRECONDITION, as
 // for VerifyAssertion, and is recorded as a denial. A call refused before any
 // Redis work (an assertion that does not verify, a data class the policy does not
@@ -218,7 +219,7 @@ func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1
 	for i, dn := range d.Denials {
 		reasons[i] = dn.String()
 	}
-	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{VerificationID: claims.VerificationID, ClientID: client,
+	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{Grant: grantOf(claims), ClientID: client,
 		DataClass: r.GetDataClass(), Channel: ch.String(), Allowed: d.Allowed, Reason: strings.Join(reasons, ",")}); err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
@@ -236,4 +237,10 @@ func (s *assertionService) GetDisclosurePolicy(ctx context.Context, _ *authsvcv1
 		out.Rules = append(out.Rules, ruleToProto(r))
 	}
 	return out, nil
+}
+
+// grantOf names the assertion of claims for a check of its standing.
+func grantOf(c assertion.Claims) challenge.Grant {
+	return challenge.Grant{VerificationID: c.VerificationID, AssertionID: c.ID, ClientID: c.ClientID,
+		ConversationID: c.ConversationID}
 }

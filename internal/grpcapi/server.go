@@ -64,13 +64,13 @@ type Assertions interface {
 // Revocations tells whether a verified assertion is still in force (implemented by
 // *challenge.Service).
 type Revocations interface {
-	// CheckAssertion returns nil while the assertion of verification id stands,
-	// challenge.ErrRevoked once it was revoked, and an error wrapping
-	// challenge.ErrUnavailable when that cannot be told.
-	CheckAssertion(ctx context.Context, id string) error
-	// RecordDisclosure answers as CheckAssertion does for d.VerificationID and
-	// records the disclosure decision d in the audit trail, in one Redis round
-	// trip together.
+	// CheckAssertion returns nil while the assertion g names stands (its
+	// verification is the live one of its conversation, not revoked, of the
+	// record's incarnation), challenge.ErrRevoked once it does not, and an error
+	// wrapping challenge.ErrUnavailable when that cannot be told.
+	CheckAssertion(ctx context.Context, g challenge.Grant) error
+	// RecordDisclosure answers as CheckAssertion does for d.Grant and records the
+	// disclosure decision d in the audit trail.
 	RecordDisclosure(ctx context.Context, d challenge.Disclosure) error
 }
 

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -120,6 +121,24 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 			itag := IdentityTag(s.keys, l.Network, l.UserID)
 			p.link(itag, ih)
 			pointers = append(pointers, LinkKey(itag, ih))
+		case strings.HasPrefix(k, "X"):
+			// An identity unlinked from the customer: what it left while it was
+			// linked goes too. Its records that named the customer go wherever they
+			// are (by 'lc'); its counters and audit entries only while no other
+			// customer holds it now (they would be that customer's).
+			ih := k[1:]
+			if !validTag(v) {
+				s.log.Error("erase: an unlinked identity entry does not parse; its tag is not searched")
+				continue
+			}
+			p.search(v)
+			other, err := s.rdb.Get(ctx, LinkKey(v, ih)).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return Erased{}, unavailable(err)
+			}
+			if other == "" || other == customerID {
+				p.link(v, ih)
+			}
 		case strings.HasPrefix(k, "F"):
 			out.Factors++
 			f, err := parseFactor(k[1:], v)
@@ -323,3 +342,6 @@ func (s *Store) scanTag(ctx context.Context, tag string) ([]string, error) {
 	slices.Sort(keys)
 	return keys, nil
 }
+
+// validTag reports whether s has the shape of a hash tag.
+func validTag(s string) bool { return len(s) == TagLen && isLowerB32(s) }

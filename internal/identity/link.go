@@ -155,7 +155,7 @@ func (s *Store) Unlink(ctx context.Context, clientID, customerID, network, userI
 		return err
 	}
 	removed, err := s.runInt(ctx, unlinkEntryScript, []string{CustomerKeyFor(s.keys, customerID)}, "L"+ih,
-		s.cfg.Retention.Milliseconds(), ms(s.now()), clientID, pk)
+		s.cfg.Retention.Milliseconds(), ms(s.now()), clientID, pk, IdentityTag(s.keys, network, userID))
 	if err != nil {
 		return err
 	}

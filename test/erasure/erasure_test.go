@@ -59,8 +59,10 @@ const (
 type person struct{ network, userID, handle string }
 
 var (
-	alice    = person{"x", "alice-x-7731029", "@alice_erasure"}
-	aliceFB  = person{"messenger", "alice-m-55k2q", "@alice.erasure.m"}
+	alice   = person{"x", "alice-x-7731029", "@alice_erasure"}
+	aliceFB = person{"messenger", "alice-m-55k2q", "@alice.erasure.m"}
+	// aliceIG is linked, used, and unlinked again before the erasure.
+	aliceIG  = person{"instagram", "alice-ig-3q8z1", "@alice.erasure.ig"}
 	bob      = person{"x", "bob-x-99q1", "@bob_bystander"}
 	impostor = person{"x", "mallory-x-4411", "@m4ll0ry"}
 )
@@ -372,6 +374,31 @@ func testErase(t *testing.T, w *world) {
 		challenge.OTPEmail)
 	ids = append(ids, v.Verification.ID)
 
+	// An identity linked, used while linked (one verification verified, one
+	// pending with a wrong code against it), then unlinked: EraseCustomer must still
+	// reach what it left, and the pending one must never verify as the customer.
+	if _, err := w.ids.Link(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+		t.Fatal(err)
+	}
+	igMail := &challenge.Destination{Kind: challenge.Email, Value: "alice.ig@example.com"}
+	v = w.start(aliceIG, "", assurance.Low, igMail, challenge.OTPEmail)
+	if r := w.submit(v, w.code(v.Verification.ID)); r.Outcome != challenge.OutcomeVerified {
+		t.Fatalf("unlinked identity's code while linked: %+v", r)
+	}
+	ids = append(ids, v.Verification.ID)
+	igPending := w.start(aliceIG, "", assurance.Low, igMail, challenge.OTPEmail)
+	if igPending.Verification.CustomerID != customer {
+		t.Fatalf("the pending verification of the linked identity has subject %q", igPending.Verification.CustomerID)
+	}
+	if r := w.submit(igPending, "000000"); r.Outcome != challenge.OutcomeWrongCode {
+		t.Fatalf("wrong code: %+v", r)
+	}
+	igCode := w.code(igPending.Verification.ID)
+	ids = append(ids, igPending.Verification.ID)
+	if err := w.ids.Unlink(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+		t.Fatal(err)
+	}
+
 	// What ties data to the customer, read before the erasure.
 	ch := identity.CustomerHash(w.keys, customer)
 	ckey := identity.CustomerKeyFor(w.keys, customer)
@@ -380,7 +407,7 @@ func testErase(t *testing.T, w *world) {
 		t.Fatalf("pseudonym key %q", pk)
 	}
 	var ihs []string
-	for _, p := range []person{alice, aliceFB, impostor} {
+	for _, p := range []person{alice, aliceFB, impostor, aliceIG} {
 		ihs = append(ihs, identity.IdentityHash(w.keys, p.network, p.userID))
 	}
 	u := audit.Pseudonym(pk, ch)
@@ -398,7 +425,7 @@ func testErase(t *testing.T, w *world) {
 			}
 		}
 	}
-	for _, p := range append(pseudonyms, ihs[0], ihs[1]) {
+	for _, p := range append(pseudonyms, ihs[0], ihs[1], ihs[3]) {
 		if !seen[p] {
 			t.Fatalf("the trail does not name %q before the erasure: the search below would prove nothing", p)
 		}
@@ -445,7 +472,7 @@ func testErase(t *testing.T, w *world) {
 	for n, s := range encodings(identity.NewPasskeyUser(w.keys, customer, "", nil).WebAuthnID()) {
 		needles[fmt.Sprint("WebAuthn user handle, encoding ", n)] = s
 	}
-	for _, p := range []person{alice, aliceFB} {
+	for _, p := range []person{alice, aliceFB, aliceIG} {
 		needles["user id "+p.userID] = p.userID
 		needles["handle "+p.handle] = p.handle
 		needles["identity hash of "+p.userID] = identity.IdentityHash(w.keys, p.network, p.userID)
@@ -456,6 +483,7 @@ func testErase(t *testing.T, w *world) {
 	for _, what := range []string{"customer id", "customer hash", "pseudonym key", "user id " + alice.userID,
 		"user id " + aliceFB.userID, "identity hash of " + alice.userID, "identity hash of " + aliceFB.userID,
 		"identity hash of the impostor's start linked to the customer", "passkey credential id, encoding 2",
+		"user id " + aliceIG.userID, "identity hash of " + aliceIG.userID,
 		"WebAuthn user handle, encoding 2"} {
 		if !slices.ContainsFunc(before, func(line string) bool { return strings.Contains(line, needles[what]) }) {
 			t.Fatalf("%s is nowhere before the erasure: the search would prove nothing", what)
@@ -483,6 +511,11 @@ func testErase(t *testing.T, w *world) {
 	}
 	if n := w.rdb.Exists(ctx, ckey).Val(); n != 0 {
 		t.Error("the customer hash survived")
+	}
+	// The unlinked identity's pending verification, with its right code: nothing
+	// verifies, and no assertion names the erased customer.
+	if r := w.submit(igPending, igCode); r.Outcome == challenge.OutcomeVerified {
+		t.Error("a verification of an identity unlinked before the erasure verified after it")
 	}
 	for _, id := range ids {
 		if _, err := w.svc.Get(ctx, "platform-a", id); err == nil {

@@ -23,6 +23,13 @@ local mx = tonumber(ARGV[10])
 if st ~= '1' or not co or co == '' then
   return {'state'}
 end
+if not link_stands(rec, nil) then
+  -- Its customer came through a link that no longer stands: it ends, and never
+  -- mints an assertion for her.
+  redis.call('HDEL', rec, 'lc')
+  finish(rec, '5')
+  return {'gone'}
+end
 local wait = locked_for(KEYS[2], ih, dv)
 if wait > 0 then
   audit(rec, 'attempt_failed', {'o', 'locked'})

@@ -3,7 +3,9 @@
 -- cost one round trip together.
 -- KEYS[1] record; ARGV[3] this call's token, ARGV[4] the client that asks, ARGV[5] what
 -- would be revealed ("<data class>@<channel>"), ARGV[6] '1' when the policy allows it,
--- ARGV[7] why the policy denies it.
+-- ARGV[7] why the policy denies it, ARGV[8] '1' when Go found the assertion revoked by
+-- what this slot cannot see (a newer verification took the conversation, or the
+-- assertion is of an earlier incarnation of the record).
 -- Returns {'allowed'} | {'denied'} | {'revoked'}: revoked when the verification does not
 -- stand (prelude: stands: not VERIFIED, revoked, completed with a factor the customer no
 -- longer holds, or its record is gone; records outlive their assertions). The
@@ -15,7 +17,7 @@
 local rec = KEYS[1]
 local st, dq = unpack(redis.call('HMGET', rec, 'st', 'dq'))
 local out, reason = 'denied', ARGV[7]
-if not stands(rec) then
+if ARGV[8] == '1' or not stands(rec) then
   out, reason = 'revoked', 'revoked'
 elseif ARGV[6] == '1' then
   out, reason = 'allowed', ''

@@ -23,6 +23,13 @@ end
 if redis.call('HGET', rec, 'st') ~= '1' then
   return {'state'}
 end
+if ARGV[5] ~= 'report' and not link_stands(rec, nil) then
+  -- Its customer came through a link that no longer stands: it ends, and never
+  -- mints an assertion for her.
+  redis.call('HDEL', rec, 'lc')
+  finish(rec, '5')
+  return {'gone'}
+end
 local ih = redis.call('HGET', rec, 'ih')
 local out
 if ARGV[5] ~= 'report' then

@@ -289,29 +289,6 @@ local function prune_identities(ikey, prefix, send_window, fail_window)
   end
 end
 
--- supersede ends what the previous verification of the same conversation started or
--- granted (a canceled pending one, a revoked verified one) and makes rec_id the
--- conversation's verification. prefix is the key prefix of the tag's records
--- ('v:{tag}:tag-') and rec_id the record's id after it (its body).
-local function supersede(ikey, ih, conv_suffix, prefix, rec_id, ttl)
-  local conv = ih .. 'c' .. conv_suffix
-  local prev = redis.call('HGET', ikey, conv)
-  if prev == rec_id then
-    return
-  end
-  if prev then
-    local pkey = prefix .. prev
-    local pst = redis.call('HGET', pkey, 'st')
-    if pst == '1' then
-      finish(pkey, '5')
-    elseif pst == '2' then
-      revoke(pkey)
-    end
-  end
-  redis.call('HSET', ikey, conv, rec_id)
-  keep(ikey, ttl)
-end
-
 -- verified ends a pending verification as VERIFIED by method m at level lv, with the
 -- flags vx (passkeys: 'u' user verified, 'b' backup eligible), keeping the record
 -- until its assertion can no longer be used (ttl ms). bb is the keyed hash of the
@@ -334,6 +311,24 @@ local function verified(rec, m, lv, vx, ttl, bb, fid)
   if redis.call('PTTL', rec) < ttl then
     redis.call('PEXPIRE', rec, ttl)
   end
+end
+
+-- link_stands tells whether the verification rec may still be completed as its
+-- customer's when the customer came through the identity's link, not from the
+-- platform: a start that named none records the linked customer ('lc', on the
+-- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
+-- customer through the link to offer her factors marks it ('ln', on the customer's
+-- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
+-- customer erased), such a verification can never mint an assertion for her.
+local function link_stands(rec, ckey)
+  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
+  if lc and lc ~= '' then
+    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
+  end
+  if ln == '1' then
+    return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1
+  end
+  return true
 end
 
 -- customer_key is the customer hash of the record rec: "<rec's key prefix>c:<ck>",

@@ -1,7 +1,7 @@
 -- start: record a new verification, or answer a repeated request. It changes nothing
 -- outside its own record and the identity's send log, so a start that a send limit
 -- (checked beside it, on other slots) refuses can be undone by abort.lua; the
--- previous verification of the conversation is superseded by delivered.lua.
+-- conversation's previous verification is superseded by Go (conversation.go).
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] the customer's hash (package
 -- identity) when the customer is known, else the identity's link to a customer
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
@@ -9,7 +9,8 @@
 -- '5' WebAuthn, in order), ARGV[8] verification id's body (after '<tag>-'), ARGV[9] code hash,
 -- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
 -- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
--- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
+-- ARGV[15] unused (a conversation's verification is its own pointer's, conversation.go),
+-- ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
 -- data's retention ms, ARGV[19] the masked destination (for the audit trail),
 -- ARGV[20] the failure window ms, ARGV[21] the clients whose enrollments the client
@@ -136,11 +137,6 @@ end
 audit(rec, 'started', {'d', ARGV[19]})
 redis.call('PEXPIRE', rec, ARGV[5])
 keep(ikey, tonumber(ARGV[5]))
-if fam == '0' then
-  -- Nothing to send: the verification takes over its conversation now (a sent one
-  -- does when its send is recorded, delivered.lua).
-  supersede(ikey, ih, ARGV[15], ARGV[16], ARGV[8], tonumber(ARGV[5]))
-end
 if nosend then
   return {'created', em, linked or '', 'nosend'}
 end

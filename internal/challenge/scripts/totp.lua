@@ -23,6 +23,13 @@ local st, ih = unpack(redis.call('HMGET', rec, 'st', 'ih'))
 if st ~= '1' or not offers(rec, '4') then
   return {'state'}
 end
+if not link_stands(rec, ckey) then
+  -- Its customer came through a link that no longer stands: it ends, and never
+  -- mints an assertion for her.
+  redis.call('HDEL', rec, 'lc')
+  finish(rec, '5')
+  return {'gone'}
+end
 local wait = locked_for(ikey, ih, '4')
 if wait > 0 then
   audit(rec, 'attempt_failed', {'m', 'totp', 'o', 'locked'})

@@ -2,15 +2,19 @@
 -- of Unlink, after the pointer) and refresh the hash's retention. Removing a link
 -- writes identity_unlinked, once: a repeat finds nothing to remove. An entry still
 -- pending (an interrupted Link, never recorded as linked) goes without an event.
+-- The customer keeps, pseudonymously, where the identity's verifications and
+-- counters live (X<ih>: the identity's tag): EraseCustomer still reaches what the
+-- identity left while it was linked.
 -- KEYS[1] customer hash, then the audit stream. ARGV[1] field L<ih>, ARGV[2]
 -- retention ms, ARGV[3] now ms, ARGV[4] the client, ARGV[5] a fresh pseudonym key for
--- a customer that has none.
+-- a customer that has none, ARGV[6] the identity's tag.
 -- Returns 1 when an entry was removed, else 0.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
   return 0
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'X' .. string.sub(ARGV[1], 2), ARGV[6])
 if string.sub(cur, -2) ~= '\031p' then
   local pk = pseudonym_key(KEYS[1], ARGV[5])
   audit(ARGV[3], {'k', 'identity_unlinked', 'c', ARGV[4], 'o', 'ok',
