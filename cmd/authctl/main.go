@@ -35,7 +35,7 @@ Usage:
 Commands:
   verify              start a verification and watch it until it ends
   watch ID            watch a verification until it ends
-  get ID              show a verification
+  get ID              show a verification (--json: the raw answer, with the assertion)
   cancel ID           cancel a pending verification, or revoke a verified one
   resend ID           send a new code or link (--email or --phone: the destination used at the start)
   enroll              create a one-time enrollment link (authenticator app or passkey) to post

@@ -22,7 +22,8 @@ func printBanner(w io.Writer, cfg *Config, a Addrs) {
   outbox    %[6]s/dev/outbox
   API key   %[8]s   (client "dev"; send "authorization: Bearer %[8]s")
 
-  try:  AUTHSVC_API_KEY=%[8]s authctl --addr %[3]s verify \
+  try:  make build, then
+        AUTHSVC_API_KEY=%[8]s bin/authctl --addr %[3]s verify \
           --network x --user-id 12345 --handle @alice --email alice@example.com \
           --method otp_email --audience crm --agent agent-7 --conversation conv-1
         then open the page it prints, and read the code at %[6]s/dev/outbox

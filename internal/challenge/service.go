@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -746,6 +747,12 @@ func (s *Service) dmText(v *Verification, pageURL, match string) string {
 		p.Kind, p.MatchNumber = delivery.DMPickNumber, match
 	case 0:
 		p.Kind, p.PageURL = delivery.DMConfirmOnPage, pageURL
+		switch {
+		case slices.Contains(v.Methods, TOTP) && !slices.Contains(v.Methods, WebAuthn):
+			p.Factors = delivery.FactorTOTP
+		case slices.Contains(v.Methods, WebAuthn) && !slices.Contains(v.Methods, TOTP):
+			p.Factors = delivery.FactorPasskey
+		}
 	default:
 		p.Kind, p.PageURL = delivery.DMOpenPage, pageURL
 	}

@@ -169,7 +169,8 @@ const (
 	// DMPickNumber: "we sent a link to <mask>; when you open it, pick <number>".
 	DMPickNumber
 	// DMConfirmOnPage: "open this page and confirm with your passkey or
-	// authenticator app" (nothing was sent; no mask).
+	// authenticator app", naming only what the page offers (DMParams.Factors;
+	// nothing was sent; no mask).
 	DMConfirmOnPage
 )
 
@@ -189,13 +190,16 @@ type DMParams struct {
 	// MatchNumber is the number to pick on the link's page (DMPickNumber):
 	// 1 to 3 digits.
 	MatchNumber string
+	// Factors names what DMConfirmOnPage asks for: FactorTOTP or FactorPasskey
+	// when the page offers only that, "" when it offers both.
+	Factors string
 	// ExpiresIn is how long the code or link stays valid.
 	ExpiresIn time.Duration
 }
 
 type dmData struct {
 	expiry
-	Brand, PageURL, DestinationMask, MatchNumber string
+	Brand, PageURL, DestinationMask, MatchNumber, Factors string
 }
 
 // DMText returns the text the care agent posts into the conversation,
@@ -240,7 +244,7 @@ func DMText(p DMParams) string {
 		DestinationMask: text.Isolate(p.DestinationMask),
 	}
 	if p.Kind == DMOpenPage || p.Kind == DMConfirmOnPage {
-		d.PageURL = p.PageURL
+		d.PageURL, d.Factors = p.PageURL, p.Factors
 	} else {
 		d.MatchNumber = p.MatchNumber
 	}

@@ -332,3 +332,24 @@ func TestRenderIsolatesBrandAndHandle(t *testing.T) {
 		t.Errorf("DMText with U+200B in the brand = %+q, want empty", s)
 	}
 }
+
+// TestDMConfirmNamesWhatThePageOffers: a page that offers only an authenticator
+// app, or only a passkey, is named so in the DM; one that offers both names both.
+func TestDMConfirmNamesWhatThePageOffers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		locale, factors, want, not string
+	}{
+		{"en", FactorTOTP, "confirm with your authenticator app:", "passkey"},
+		{"en", FactorPasskey, "confirm with your passkey:", "authenticator"},
+		{"en", "", "confirm with your passkey or authenticator app:", ""},
+		{"es", FactorTOTP, "confirma con tu app de autenticación:", "llave"},
+		{"es", FactorPasskey, "confirma con tu llave de acceso:", "app de"},
+	} {
+		got := DMText(DMParams{Locale: tc.locale, Brand: "Acme", Kind: DMConfirmOnPage, Factors: tc.factors,
+			PageURL: "https://verify.example.com/v/x.y", ExpiresIn: 10 * time.Minute})
+		if !strings.Contains(got, tc.want) || (tc.not != "" && strings.Contains(got, tc.not)) {
+			t.Errorf("%s %q: %q", tc.locale, tc.factors, got)
+		}
+	}
+}
