@@ -62,13 +62,13 @@ func (s *Store) withAudit(sc *redis.Script, keys []string, args []any) ([]string
 }
 
 // unwrap takes a composed script's {reply, events, retained} apart (see audited and
-// retaining): it mirrors the events to the audit log, extends what the customer's
-// retention covers (Store.extend) and returns the reply (nil for a script that
-// answered false).
-func (s *Store) unwrap(ctx context.Context, res any) (any, error) {
+// retaining): it mirrors the events to the audit log and returns the reply (nil for
+// a script that answered false) and what the script retained (nil when it did not
+// restart a customer's retention), for Store.extend.
+func (s *Store) unwrap(ctx context.Context, res any) (any, []any, error) {
 	l, ok := res.([]any)
 	if !ok || len(l) != 3 {
-		return nil, fmt.Errorf("%w: unexpected composed script reply %T", ErrUnavailable, res)
+		return nil, nil, fmt.Errorf("%w: unexpected composed script reply %T", ErrUnavailable, res)
 	}
 	if events, ok := l[1].([]any); ok && s.auditLog != nil {
 		for _, e := range events {
@@ -77,10 +77,8 @@ func (s *Store) unwrap(ctx context.Context, res any) (any, error) {
 			}
 		}
 	}
-	if retained, ok := l[2].([]any); ok {
-		s.extend(ctx, retained)
-	}
-	return l[0], nil
+	retained, _ := l[2].([]any)
+	return l[0], retained, nil
 }
 
 // freshPseudonymKey draws a pseudonym key (32 random bytes, 64 hex digits) for a

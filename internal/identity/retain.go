@@ -23,7 +23,9 @@ import (
 // (scripts/retain.lua), which also returns what names those keys (the hash's L<ih>
 // entries, its passkeys' F<fid> values and its 'cu'), and Store.run then extends each
 // of them (extend), in one pipeline, to at least the same retention. Being later,
-// each key's new expiry is at or after the hash's.
+// each key's new expiry is at or after the hash's. Link, which restarts the hash
+// twice, extends once, after its last step, and leaves out the pointer it has just
+// set with the retention itself: that one trails the hash by one round trip.
 
 var (
 	//go:embed scripts/retain.lua
@@ -60,10 +62,11 @@ var wrappedScripts = map[*redis.Script]bool{}
 type outlying struct{ key, owner string }
 
 // outlyingKeys names, from what retain returned ({customer key, ms, cu, field,
-// value, …}), the customer's keys on other slots and the retention to give them.
+// value, …}), the customer's keys on other slots, but except, and the retention to
+// give them.
 // An entry that does not parse is skipped: only the store writes them, and Erase
 // logs the same.
-func (s *Store) outlyingKeys(retained []any) ([]outlying, int64) {
+func (s *Store) outlyingKeys(retained []any, except string) ([]outlying, int64) {
 	ckey, cu := strAt(retained, 0), strAt(retained, 2)
 	retention, err := strconv.ParseInt(strAt(retained, 1), 10, 64)
 	ctag, ch, ok := parseCustomerKey(ckey)
@@ -79,7 +82,9 @@ func (s *Store) outlyingKeys(retained []any) ([]outlying, int64) {
 			if err != nil {
 				continue
 			}
-			out = append(out, outlying{LinkKey(IdentityTag(s.keys, l.Network, l.UserID), field[1:]), cu})
+			if key := LinkKey(IdentityTag(s.keys, l.Network, l.UserID), field[1:]); key != except {
+				out = append(out, outlying{key, cu})
+			}
 		case strings.HasPrefix(field, "F"):
 			f, err := parseFactor(field[1:], value)
 			if err != nil || f.Passkey == nil {
@@ -107,9 +112,10 @@ func parseCustomerKey(key string) (ctag, ch string, ok bool) {
 // parallel). A key that no longer holds the customer's value (unlinked, released,
 // taken since) is left alone. A failure is logged, not returned: the change it
 // follows is made, and the keys keep their previous expiry, which covered the hash's
-// previous one; the customer's next change extends them again.
-func (s *Store) extend(ctx context.Context, retained []any) {
-	keys, retention := s.outlyingKeys(retained)
+// previous one; the customer's next change extends them again. except, when not
+// "", names a key not to extend: the link pointer Link has just set itself.
+func (s *Store) extend(ctx context.Context, retained []any, except string) {
+	keys, retention := s.outlyingKeys(retained, except)
 	if len(keys) == 0 {
 		return
 	}

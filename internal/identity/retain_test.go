@@ -123,7 +123,7 @@ func TestRetentionAligned(t *testing.T) {
 	t.Parallel()
 	t.Run("standalone", func(t *testing.T) {
 		t.Parallel()
-		testRetentionAligned(t, func(n *notices) *fixture {
+		testRetentionAligned(t, func(t *testing.T, n *notices) *fixture {
 			f := newFixture(t)
 			WithNotifier(n)(f.store)
 			return f
@@ -133,7 +133,7 @@ func TestRetentionAligned(t *testing.T) {
 		t.Parallel()
 		cluster := redistest.StartCluster(t, 3)
 		rdb := cluster.Client(t)
-		testRetentionAligned(t, func(n *notices) *fixture {
+		testRetentionAligned(t, func(t *testing.T, n *notices) *fixture {
 			f := newFixtureOn(t, nil, rdb, Config{AuditPerTag: true})
 			WithNotifier(n)(f.store)
 			return f
@@ -141,7 +141,7 @@ func TestRetentionAligned(t *testing.T) {
 	})
 }
 
-func testRetentionAligned(t *testing.T, newFixture func(*notices) *fixture) {
+func testRetentionAligned(t *testing.T, newFixture func(*testing.T, *notices) *fixture) {
 	for i, tc := range []struct {
 		name   string
 		change func(f *fixture, cust, report string) error
@@ -191,7 +191,7 @@ func testRetentionAligned(t *testing.T, newFixture func(*notices) *fixture) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := &notices{}
-			f := newFixture(n)
+			f := newFixture(t, n)
 			cust := "cust-retention-" + string(rune('a'+i))
 			report := f.retentionCustomer(cust, n)
 			f.age(cust, aged)
@@ -230,7 +230,7 @@ func TestExtendLeavesOthersKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What cust-a's hash named before the unlink, arriving late.
-	f.store.extend(ctx, []any{ckey, "34560000000", "cust-a", "L" + IdentityHash(f.keys, "x", "shared"), entry})
+	f.store.extend(ctx, []any{ckey, "34560000000", "cust-a", "L" + IdentityHash(f.keys, "x", "shared"), entry}, "")
 	if ttl := f.rdb.PTTL(ctx, pointer).Val(); ttl > time.Hour {
 		t.Fatalf("cust-b's pointer was extended to %v by cust-a's retention", ttl)
 	}

@@ -230,15 +230,26 @@ func (s *Store) label() string { return s.cfg.Brand + " customer" }
 // script that restarted a customer's retention has the customer's link pointers
 // and credential index entries extended with it before run returns (see extend).
 func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, error) {
+	res, retained, err := s.exec(ctx, sc, keys, args...)
+	if retained != nil {
+		s.extend(ctx, retained, "")
+	}
+	return res, err
+}
+
+// exec is run without the extension: it returns what the script retained (nil when
+// it restarted no customer's retention), for a caller that extends once after
+// several scripts (Link).
+func (s *Store) exec(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, []any, error) {
 	keys, args = s.withAudit(sc, keys, args)
 	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(err)
+		return nil, nil, unavailable(err)
 	}
 	if wrappedScripts[sc] {
 		return s.unwrap(ctx, res)
 	}
-	return res, nil
+	return res, nil, nil
 }
 
 // runList runs a script that answers with a list whose first element is a status.
