@@ -32,6 +32,7 @@ import (
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
+	"github.com/authsvc/authsvc/internal/redisclock"
 	"github.com/authsvc/authsvc/internal/web"
 )
 
@@ -144,12 +145,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("redis ready", "mode", target.Mode.String(), "addrs", target.Addrs)
 
-	minter := assertion.NewMinter(sec.keyring, issuer, cfg.Assertion.TTL)
-	verifier := assertion.NewVerifier(sec.keyring, issuer, time.Now)
-	router := delivery.NewRouter(sec.email, sec.sms)
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// One clock for every decision, whichever replica makes it: Redis's (TIME),
+	// carried on this replica's monotonic clock between samples. Its Now is the
+	// now of everything that judges or records a time another replica will compare
+	// (expiry, locks, the "enrolled before the verification started" rule,
+	// ceremonies, form nonces, the enrollment window, assertions' iat and exp, the
+	// audit trail). Timers, tickers and the signing-key schedule stay local.
+	clock, err := redisclock.New(ctx, redisclock.TimeOf(rdb), time.Now, log, reg)
+	if err != nil {
+		return fmt.Errorf("open redis: %w", err)
+	}
+
+	minter := assertion.NewMinter(sec.keyring, issuer, cfg.Assertion.TTL)
+	verifier := assertion.NewVerifier(sec.keyring, issuer, clock.Now)
+	router := delivery.NewRouter(sec.email, sec.sms)
 
 	// Customers, their linked identities and enrolled factors; passkeys are
 	// registered and checked against the relying party built here.
@@ -174,7 +186,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
 		AuditRetention:  cfg.Audit.Retention,
 		AuditPerTag:     target.Mode == redisCluster,
-	}, rdb, sec.hashKeys, sec.seals, wa, time.Now, rand.Reader, log, identity.WithAuditLog(auditLog),
+	}, rdb, sec.hashKeys, sec.seals, wa, clock.Now, rand.Reader, log, identity.WithAuditLog(auditLog),
 		identity.WithNotifier(router), identity.WithTrust(sec.clients))
 	if err != nil {
 		return fmt.Errorf("build identity store: %w", err)
@@ -191,7 +203,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		AuditRetention:    cfg.Audit.Retention,
 		CustomerRetention: cfg.Enrollment.Retention,
-	}, rdb, router, minter, sec.hashKeys, time.Now, rand.Reader, log, challenge.NewMetrics(reg),
+	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg),
 		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
 			CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}),
 		challenge.WithAuditLog(auditLog))
@@ -219,8 +231,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxConnectionAgeGrace: cfg.GRPC.MaxConnectionAgeGrace,
 	}
 	grpcSrv, err := grpcapi.New(grpcCfg,
-		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, time.Now, log, reg,
-		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, cfg.Audit.Retention, target.Mode == redisCluster)))
+		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
+		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, cfg.Audit.Retention, target.Mode == redisCluster, clock.Now)))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -238,7 +250,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:     cfg.Service.Brand,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
-	}, svc, sec.keyring, readiness, sec.hashKeys, time.Now, log, web.WithEnrollments(ids))
+	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids))
 	if err != nil {
 		return fmt.Errorf("build web handler: %w", err)
 	}
@@ -296,6 +308,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// mounted Secret (a next key, a retire_at) takes effect without a restart.
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
+	wg.Go(func() { clock.Run(reloadCtx, redisclock.DefaultInterval) })
 	if !cfg.Dev.Enabled && cfg.Keys.SigningKeysReload > 0 {
 		wg.Go(func() { reloadKeys(reloadCtx, sec.keyring, cfg.Keys.SigningKeysReload, log) })
 	}
@@ -440,10 +453,11 @@ func (l *listeners) close() {
 
 // auditTrail is the audit trail AuditService reads and refused calls are
 // recorded in: the streams the verification and identity scripts write, with the
-// same retention (every writer of a stream trims it by its own), and the
-// customer layout of package identity.
-func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, retention time.Duration, cluster bool) *audit.Trail {
-	return audit.NewTrail(audit.NewWriter(rdb, retention, time.Now), cluster, func(customerID string) audit.Customer {
+// same retention (every writer of a stream trims it by its own), the customer
+// layout of package identity, and now, the clock its events are dated by.
+func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, retention time.Duration, cluster bool,
+	now func() time.Time) *audit.Trail {
+	return audit.NewTrail(audit.NewWriter(rdb, retention, now), cluster, func(customerID string) audit.Customer {
 		return audit.Customer{Key: identity.CustomerKeyFor(keys, customerID), Tag: identity.CustomerTag(keys, customerID),
 			Subject: identity.CustomerHash(keys, customerID)}
 	})

@@ -19,28 +19,30 @@ import (
 var auditPrelude string
 
 // audited composes a script that writes audit events: package audit's append
-// function, this package's audit helpers (scripts/audit.lua), the enrollment
-// prelude when the script needs it, then the script's own body run as a function,
-// so that its reply and the events it wrote come back together as {reply,
-// {event, …}} (each event {id, field, value, …}) and Store.run can mirror the
-// events to the audit log. Store.run adds the stream as the last key and
-// "A<retention ms>" as the last argument.
+// function, this package's audit helpers (scripts/audit.lua), the retention helper
+// (scripts/retain.lua), the enrollment prelude when the script needs it, then the
+// script's own body run as a function, so that its reply, the events it wrote and
+// what it retained come back together as {reply, {event, …}, retained} (each event
+// {id, field, value, …}; retained as retain leaves it, or false) and Store.run can
+// mirror the events to the audit log and extend what the customer's retention
+// covers. Store.run adds the stream as the last key and "A<retention ms>" as the
+// last argument.
 func audited(src string, withPrelude bool) *redis.Script {
 	p := ""
 	if withPrelude {
 		p = prelude
 	}
-	sc := redis.NewScript(audit.Lua + auditPrelude + p + "\nlocal function body()\n" + src + `
+	sc := redis.NewScript(audit.Lua + auditPrelude + retainPrelude + p + "\nlocal function body()\n" + src + `
 end
 local reply = body()
-return {reply, AUDITED}
+return {reply, AUDITED, RETAINED}
 `)
 	auditedScripts[sc] = true
+	wrappedScripts[sc] = true
 	return sc
 }
 
-// auditedScripts are the scripts audited composed: they take the audit stream and
-// answer {reply, events}.
+// auditedScripts are the scripts audited composed: they take the audit stream.
 var auditedScripts = map[*redis.Script]bool{}
 
 // withAudit adds the audit stream and retention to an audited script's keys and
@@ -59,12 +61,14 @@ func (s *Store) withAudit(sc *redis.Script, keys []string, args []any) ([]string
 	return keys, args
 }
 
-// unwrapAudited takes an audited script's {reply, events} apart, mirrors the events
-// to the audit log and returns the reply (nil for a script that answered false).
-func (s *Store) unwrapAudited(ctx context.Context, res any) (any, error) {
+// unwrap takes a composed script's {reply, events, retained} apart (see audited and
+// retaining): it mirrors the events to the audit log and returns the reply (nil for
+// a script that answered false) and what the script retained (nil when it did not
+// restart a customer's retention), for Store.extend.
+func (s *Store) unwrap(ctx context.Context, res any) (any, []any, error) {
 	l, ok := res.([]any)
-	if !ok || len(l) != 2 {
-		return nil, fmt.Errorf("%w: unexpected audited script reply %T", ErrUnavailable, res)
+	if !ok || len(l) != 3 {
+		return nil, nil, fmt.Errorf("%w: unexpected composed script reply %T", ErrUnavailable, res)
 	}
 	if events, ok := l[1].([]any); ok && s.auditLog != nil {
 		for _, e := range events {
@@ -73,7 +77,8 @@ func (s *Store) unwrapAudited(ctx context.Context, res any) (any, error) {
 			}
 		}
 	}
-	return l[0], nil
+	retained, _ := l[2].([]any)
+	return l[0], retained, nil
 }
 
 // freshPseudonymKey draws a pseudonym key (32 random bytes, 64 hex digits) for a

@@ -18,7 +18,11 @@
 //   - Factor secrets are never stored in clear: TOTP seeds are sealed (AES-256-GCM
 //     under a key-encryption key with a key id, package seal); passkeys store only
 //     public keys. Factor ids are random and reveal nothing.
-//   - Every key has a TTL: the customer's retention, refreshed on every write.
+//   - Every key has a TTL. The customer hash's is the retention, restarted by every
+//     change to its links and factors; its link pointers and credential index
+//     entries, on other slots, are extended to at least the same retention right
+//     after each such change (see retain.go), so they live at least as long as the
+//     hash and never longer than the retention after its last change.
 //   - Every change the audit trail records is recorded by the script that makes it
 //     (see Audit), and Erase removes everything kept about a customer (see Erasure).
 //
@@ -90,8 +94,9 @@
 // # Credential index
 //
 // A passkey credential id belongs to at most one factor of one customer:
-// CredentialKey (its own tag) holds "<ctag>:<ch>:<fid>" with the retention TTL. It
-// is claimed before the factor is stored and released after the factor is removed.
+// CredentialKey (its own tag) holds "<ctag>:<ch>:<fid>" with the retention TTL,
+// extended with the customer hash's. It is claimed before the factor is stored and
+// released after the factor is removed.
 //
 // # Audit
 //

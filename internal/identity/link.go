@@ -68,7 +68,8 @@ func (s *Store) Resolve(ctx context.Context, network, userID string) (customerID
 // is taken, the entry this call wrote is rolled back. Once the pointer is the
 // customer's, a third step on the customer's slot marks the entry done and records
 // identity_linked in the audit trail, once (a repeated Link finishes a link an
-// interrupted one left pending).
+// interrupted one left pending). The customer's other pointers and credential index
+// entries are then extended with its retention (see retain.go).
 func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID string) (Linked, error) {
 	if err := checkClientID(clientID); err != nil {
 		return Linked{}, err
@@ -85,10 +86,17 @@ func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID 
 	retention := s.cfg.Retention.Milliseconds()
 	entry := encodeLinked(Linked{Network: network, UserID: userID, Linked: s.now()})
 
-	_, reply, err := s.runList(ctx, linkEntryScript, []string{custKey}, field, entry+linkPending, customerID, retention)
+	res, retained, err := s.exec(ctx, linkEntryScript, []string{custKey}, field, entry+linkPending, customerID, retention)
 	if err != nil {
 		return Linked{}, err
 	}
+	// The customer's keys on other slots are extended once, after the last step that
+	// restarted its retention (link_entry, or link_done when it runs), whatever the
+	// outcome; all but the pointer this call sets itself, with the retention, after
+	// link_entry: it trails the hash by link_done's round trip at most.
+	pointer, except := LinkKey(IdentityTag(s.keys, network, userID), ih), ""
+	defer func() { s.extend(ctx, retained, except) }()
+	reply, _ := res.([]any)
 	created, stored := strAt(reply, 0) == "1", strAt(reply, 1)
 	linked, err := parseLinked(stored)
 	if err != nil {
@@ -98,8 +106,7 @@ func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID 
 		return Linked{}, fmt.Errorf("%w: linked identity entry does not match its key", ErrUnavailable)
 	}
 
-	ok, err := s.runInt(ctx, linkPointerScript, []string{LinkKey(IdentityTag(s.keys, network, userID), ih)},
-		customerID, retention)
+	ok, err := s.runInt(ctx, linkPointerScript, []string{pointer}, customerID, retention)
 	if err != nil {
 		// The pointer may or may not be set: the entry stays, which is the safe side
 		// (an entry nothing resolves to).
@@ -113,14 +120,19 @@ func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID 
 		}
 		return Linked{}, ErrLinkedElsewhere
 	}
+	except = pointer
 	if strings.HasSuffix(stored, linkPending) {
 		pk, err := s.freshPseudonymKey()
 		if err != nil {
 			return Linked{}, err
 		}
-		if _, err := s.runInt(ctx, linkDoneScript, []string{custKey}, field, ms(s.now()), clientID, pk, retention); err != nil {
+		_, done, err := s.exec(ctx, linkDoneScript, []string{custKey}, field, ms(s.now()), clientID, pk, retention)
+		if err != nil {
 			// The link stands (the pointer is set); a repeated Link records it.
 			return Linked{}, err
+		}
+		if done != nil {
+			retained = done
 		}
 	}
 	return linked, nil

@@ -72,9 +72,11 @@ var (
 // Each state change is one script. The link, factor, credential and erasure
 // scripts need no prelude; the enrollment scripts share one (the clock and the "is
 // open" guard). The scripts that make a change the audit trail records write its
-// event themselves, with the audit helpers (audited, audit.go).
+// event themselves, with the audit helpers (audited, audit.go). Every script that
+// restarts a customer hash's retention does it with retain (retaining, retain.go),
+// so that what lives with the customer on other slots is extended with it.
 var (
-	linkEntryScript         = redis.NewScript(linkEntrySrc)
+	linkEntryScript         = retaining(linkEntrySrc)
 	linkPointerScript       = redis.NewScript(linkPointerSrc)
 	linkDoneScript          = audited(linkDoneSrc, false)
 	linkRollbackScript      = redis.NewScript(linkRollbackSrc)
@@ -224,17 +226,30 @@ func New(cfg Config, rdb redis.UniversalClient, keys *keyedhash.Ring, seals *sea
 func (s *Store) label() string { return s.cfg.Brand + " customer" }
 
 // run runs a script; every error wraps ErrUnavailable. An audited script gets the
-// audit stream and retention, and the events it wrote go to the audit log.
+// audit stream and retention, and the events it wrote go to the audit log. A
+// script that restarted a customer's retention has the customer's link pointers
+// and credential index entries extended with it before run returns (see extend).
 func (s *Store) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, error) {
+	res, retained, err := s.exec(ctx, sc, keys, args...)
+	if retained != nil {
+		s.extend(ctx, retained, "")
+	}
+	return res, err
+}
+
+// exec is run without the extension: it returns what the script retained (nil when
+// it restarted no customer's retention), for a caller that extends once after
+// several scripts (Link).
+func (s *Store) exec(ctx context.Context, sc *redis.Script, keys []string, args ...any) (any, []any, error) {
 	keys, args = s.withAudit(sc, keys, args)
 	res, err := sc.Run(ctx, s.rdb, keys, args...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(err)
+		return nil, nil, unavailable(err)
 	}
-	if auditedScripts[sc] {
-		return s.unwrapAudited(ctx, res)
+	if wrappedScripts[sc] {
+		return s.unwrap(ctx, res)
 	}
-	return res, nil
+	return res, nil, nil
 }
 
 // runList runs a script that answers with a list whose first element is a status.

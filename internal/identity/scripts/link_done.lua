@@ -12,7 +12,7 @@ if not cur or string.sub(cur, -2) ~= '\031p' then
 end
 redis.call('HSET', KEYS[1], ARGV[1], string.sub(cur, 1, -3))
 local pk = pseudonym_key(KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+retain(KEYS[1], ARGV[5])
 audit(ARGV[2], {'k', 'identity_linked', 'c', ARGV[3], 'o', 'ok',
   'u', pseudonym(pk, customer_hash(KEYS[1])), 'i', pseudonym(pk, string.sub(ARGV[1], 2))})
 return 1

@@ -13,5 +13,5 @@ if not cur then
   created = 1
 end
 redis.call('HSET', KEYS[1], 'cu', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+retain(KEYS[1], ARGV[4])
 return {created, cur}

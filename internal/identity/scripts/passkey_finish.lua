@@ -25,7 +25,7 @@ redis.call('HSET', enr, 'st', '2', 'fi', ARGV[2])
 redis.call('HDEL', enr, 'nc')
 redis.call('HSET', KEYS[2], 'F' .. ARGV[2], ARGV[3], 'c' .. ARGV[2], ARGV[4], 'cu', ARGV[5])
 local pk = pseudonym_key(KEYS[2], ARGV[7])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+retain(KEYS[2], ARGV[6])
 local f = {'k', 'factor_enrolled', 'c', redis.call('HGET', enr, 'cl') or '', 'm', 'webauthn', 'o', 'ok',
   'u', pseudonym(pk, customer_hash(KEYS[2]))}
 if ARGV[8] ~= '' then

@@ -12,5 +12,5 @@ redis.call('HDEL', KEYS[1], 'F' .. ARGV[1], 'c' .. ARGV[1], 'u' .. ARGV[1])
 local pk = pseudonym_key(KEYS[1], ARGV[5])
 audit(ARGV[3], {'k', 'factor_removed', 'c', ARGV[4], 'm', FACTOR_METHODS[string.sub(v, 1, 1)] or '',
   'o', 'ok', 'u', pseudonym(pk, customer_hash(KEYS[1]))})
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+retain(KEYS[1], ARGV[2])
 return v

@@ -41,7 +41,7 @@ if tonumber(redis.call('HGET', KEYS[2], 'rh') or '0') < hold then
 end
 redis.call('HSET', KEYS[1], 'st', '2', 'rm', cjson.encode(removed))
 local pk = pseudonym_key(KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+retain(KEYS[2], ARGV[3])
 local outcome = 'removed'
 if #removed == 0 then
   outcome = 'already_removed'

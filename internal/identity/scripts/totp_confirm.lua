@@ -41,7 +41,7 @@ if ARGV[4] == 'ok' then
       redis.call('HSET', cust, 'ts', ARGV[8])
     end
     local pk = pseudonym_key(cust, ARGV[11])
-    redis.call('PEXPIRE', cust, ARGV[10])
+    retain(cust, ARGV[10])
     local f = {'k', 'factor_enrolled', 'c', redis.call('HGET', enr, 'cl') or '', 'm', 'totp', 'o', 'ok',
       'u', pseudonym(pk, customer_hash(cust))}
     if ARGV[12] ~= '' then

@@ -21,6 +21,6 @@ if string.sub(cur, -2) ~= '\031p' then
     'u', pseudonym(pk, customer_hash(KEYS[1])), 'i', pseudonym(pk, string.sub(ARGV[1], 2))})
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  retain(KEYS[1], ARGV[2])
 end
 return 1
