@@ -8,7 +8,8 @@
 -- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
 -- '5' WebAuthn, in order), ARGV[8] verification id's body (after '<tag>-'), ARGV[9] code hash,
 -- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
--- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
+-- ('0': nothing to send), ARGV[13] the identity's limits in ARGV[14] ms: 'sends per
+-- client,sends of all clients',
 -- ARGV[15] conversation field suffix, ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
 -- data's retention ms, ARGV[19] the masked destination (for the audit trail),
@@ -18,18 +19,27 @@
 --       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now,
 -- through a client the requesting client trusts, and whose family is not locked for
--- the identity.
+-- the identity at this client.
 -- go-redis resends a script whose reply was lost: a replay of the same call (same
 -- token, stored as 'tk' by the send claim) answers what the call first answered, so
 -- the call still sends; a client's repeat (another token) answers 'exists'.
 local rec, ikey, ih, fam = KEYS[1], KEYS[2], ARGV[11], ARGV[12]
+local sends, all_sends = numbers(ARGV[13], 2)
+-- ct: the client's tag among the identity's counters, from the record's client.
+local ct
+for i = 22, NARGV - 1, 2 do
+  if ARGV[i] == 'cl' then
+    ct = client_tag(ih, ARGV[i + 1])
+    break
+  end
+end
 
 -- claim_send checks the identity's lock and send window before any message leaves.
 local function claim_send()
-  if locked_for(ikey, ih, fam) > 0 then
+  if locked_for(ikey, ih, ct, fam) > 0 then
     return {'locked'}
   end
-  local wait = take_send(ikey, ih, tonumber(ARGV[13]), tonumber(ARGV[14]))
+  local wait = take_send(ikey, ih, ct, sends, all_sends, tonumber(ARGV[14]))
   if wait > 0 then
     return {'limited', wait}
   end
@@ -83,7 +93,7 @@ if ARGV[7] ~= '' then
     if m == '4' then
       kind = '1'
     end
-    if have[kind] and locked_for(ikey, ih, m) == 0 then
+    if have[kind] and locked_for(ikey, ih, ct, m) == 0 then
       em = em .. m
     end
   end
