@@ -164,8 +164,8 @@ func TestSharedCountersPruned(t *testing.T) {
 }
 
 // TestPerClientCountersPruned: the per-client fields go like the others once they
-// can decide nothing: a client's failures forgotten and unlocked, a send log whose
-// entries are all out of the window; the live ones stay.
+// can decide nothing: a client's failures forgotten and unlocked, a drained start
+// cell, a send log whose entries are all out of the window; the live ones stay.
 func TestPerClientCountersPruned(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -178,12 +178,15 @@ func TestPerClientCountersPruned(t *testing.T) {
 	live := map[string]any{
 		"AAAAAAAAAAAAkABC4": fmt.Sprint("3,", at(time.Hour), ",1,", at(-time.Minute)), // remembered
 		"AAAAAAAAAAAAkDEF4": fmt.Sprint("3,", at(-time.Hour), ",1,", at(time.Minute)), // forgotten, still locked
+		"AAAAAAAAAAAAqABC":  at(time.Minute),
 		"AAAAAAAAAAAAt4":    at(-time.Hour),
 		"AAAAAAAAAAAAp4":    fmt.Sprint("1,", at(-time.Hour)),
 		"AAAAAAAAAAAAs":     "ABC" + b36(-11*time.Minute) + ",DEF" + b36(-time.Minute),
 	}
 	stale := map[string]any{
 		"BBBBBBBBBBBBkABC4": fmt.Sprint("2,", at(-time.Second), ",0,0"),
+		"BBBBBBBBBBBBq":     at(-time.Second),
+		"BBBBBBBBBBBBqABC":  at(0),
 		"BBBBBBBBBBBBt4":    at(-25 * time.Hour),
 		"BBBBBBBBBBBBn4":    2,
 		"BBBBBBBBBBBBl4":    at(-24 * time.Hour),

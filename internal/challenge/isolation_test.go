@@ -147,7 +147,8 @@ func (f *isolation) hammer(wrong func(i int) (Result, error), check func(round i
 // TestClientIsolation is issue 18's "client isolation for limits and locks", on a
 // standalone Redis and on a Cluster: a second client can neither exhaust the
 // customer's send window nor lock her email codes, authenticator app or passkey
-// for the first client, however long it keeps at it; while 200 wrong guesses spread over ten clients still count
+// for the first client, however long it keeps at it, and its silent starts fill
+// only its own share; while 200 wrong guesses spread over ten clients still count
 // only up to the shared limit, and after it one or two per lock period.
 func TestClientIsolation(t *testing.T) {
 	t.Parallel()
@@ -160,6 +161,7 @@ func TestClientIsolation(t *testing.T) {
 		{"email codes", Config{MaxAttempts: 100, DefaultTTL: time.Hour}, testIsolatedEmailCodes},
 		{"totp", Config{MaxAttempts: 100, DefaultTTL: time.Hour}, testIsolatedTOTP},
 		{"passkey", Config{MaxAttempts: 100, DefaultTTL: time.Hour}, testIsolatedPasskey},
+		{"silent starts", Config{}, testIsolatedQuietStarts},
 		{"spread guesses", Config{MaxAttempts: 100}, testSpreadGuessesBounded},
 	}
 	for _, topology := range []string{"standalone", "cluster"} {
@@ -260,6 +262,39 @@ func testIsolatedPasskey(t *testing.T, f *isolation) {
 			t.Fatalf("round %d: the first client's passkey: %+v, %v", round, r, err)
 		}
 	})
+}
+
+// Starts that send nothing: 10 per client and 15 for all clients per 10 min (one
+// more every minute, or 40 s, after the burst). Past them the answer is the one a
+// customer without an enrolled factor gets.
+func testIsolatedQuietStarts(t *testing.T, f *isolation) {
+	var nm *NoMethodError
+	for range 10 {
+		f.mustStartAs("platform-b", nil, assurance.Substantial, TOTP)
+	}
+	_, err := f.startAs("platform-b", nil, assurance.Substantial, TOTP)
+	if !errors.As(err, &nm) {
+		t.Fatalf("the second client's 11th silent start: %v", err)
+	}
+	other := *f
+	other.cust = f.cust + "-without-factors"
+	if _, none := other.startAs("platform-b", nil, assurance.Substantial, TOTP); none == nil || none.Error() != err.Error() {
+		t.Fatalf("a refused silent start answers %v, a customer without factors %v", err, none)
+	}
+	f.mustStartAs("platform-a", nil, assurance.Substantial, TOTP)
+	// A third client takes what is left of the identity's starts; then none is left
+	// for anyone, until the identity's cell lets one more through.
+	for range 4 {
+		f.mustStartAs("platform-c", nil, assurance.Substantial, TOTP)
+	}
+	if _, err := f.startAs("platform-a", nil, assurance.Substantial, TOTP); !errors.As(err, &nm) {
+		t.Fatalf("a 16th silent start of the identity: %v", err)
+	}
+	f.clock.Advance(40 * time.Second)
+	if _, err := f.startAs("platform-b", nil, assurance.Substantial, TOTP); !errors.As(err, &nm) {
+		t.Fatalf("the second client 40 s on, before its own cell refills: %v", err)
+	}
+	f.verifyTOTP("platform-a")
 }
 
 // 200 wrong authenticator-app codes spread over ten clients, 20 each, 20 at a time:

@@ -100,6 +100,12 @@ type Limits struct {
 	Sends       int
 	SharedSends int
 	SendWindow  time.Duration
+	// QuietStarts bounds the starts that send nothing (an authenticator app or a
+	// passkey only) that one client makes for one identity per SendWindow (10);
+	// SharedQuietStarts those of all clients (QuietStarts × 1.5, rounded up: 15).
+	// Each is a generic cell rate: the burst, then one more every SendWindow/N.
+	QuietStarts       int
+	SharedQuietStarts int
 	// Send bounds sends per destination, number prefix, country, client and agent.
 	Send SendLimits
 }
@@ -134,6 +140,12 @@ func (l *Limits) setDefaults() {
 	if l.SendWindow == 0 {
 		l.SendWindow = 10 * time.Minute
 	}
+	if l.QuietStarts == 0 {
+		l.QuietStarts = 10
+	}
+	if l.SharedQuietStarts == 0 {
+		l.SharedQuietStarts = sharedDefault(l.QuietStarts)
+	}
 	l.Send.setDefaults()
 }
 
@@ -145,17 +157,19 @@ func (l *Limits) check() error {
 		return errors.New("challenge: want 1 <= Limits.Failures <= 100 and Failures < SharedFailures <= 200")
 	case l.Sends < 1 || l.SharedSends <= l.Sends:
 		return errors.New("challenge: want 1 <= Limits.Sends < SharedSends")
+	case l.QuietStarts < 1 || l.SharedQuietStarts <= l.QuietStarts:
+		return errors.New("challenge: want 1 <= Limits.QuietStarts < SharedQuietStarts")
 	case l.FirstLock <= 0 || l.LongestLock < l.FirstLock:
 		return errors.New("challenge: want 0 < Limits.FirstLock <= LongestLock")
 	}
 	return nil
 }
 
-// identityLimits is the scripts' argument of the identity's send limits (start.lua's
-// ARGV[13]): per client and of all clients.
+// identityLimits is the scripts' argument of the identity's send and start limits
+// (start.lua's ARGV[13]): per client and of all clients, sends then quiet starts.
 func (s *Service) identityLimits() string {
 	l := s.cfg.Limits
-	return fmt.Sprintf("%d,%d", l.Sends, l.SharedSends)
+	return fmt.Sprintf("%d,%d,%d,%d", l.Sends, l.SharedSends, l.QuietStarts, l.SharedQuietStarts)
 }
 
 // failureArgs are the failure arguments the completion scripts take last: the
@@ -618,6 +632,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		switch status(reply) {
 		case "reused":
 			return nil, ErrRequestReused
+		case "quiet":
+			// Past the identity's starts that send nothing: answered like a customer
+			// no method can reach, so the limit tells no one who has an enrolled factor.
+			s.metrics.observeLimit("identity_starts")
+			return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
 		case "locked", "none":
 			// The same answer as for a customer no method can reach: a lock, an unknown
 			// customer and a customer without factors reveal nothing.

@@ -170,11 +170,12 @@ end
 --   IH l M     M is locked for every client until (ms)
 --   IH p M     the pace of the clients past their own limit: "locks,until (ms)"
 --   IH s       the identity's recent sends: "<CT><time in base 36>", comma-separated
+--   IH q       the identity's cell (GCRA, ms) of starts that send nothing; IH q CT the client's
 --   IH c CONV  the conversation's verification
 --   (CONV: 6 bytes naming the client's conversation; the value is the verification id's
 --   body, after '<tag>-')
 -- What one client does counts first against that client: its failures lock the
--- family for it alone, its sends fill its own share. The shared
+-- family for it alone, its sends and silent starts fill its own share. The shared
 -- limits, which bind every client, are higher than any one client's share, and a
 -- client's failures count toward the shared lock only up to its own limit, so no
 -- client can reach them alone (docs/security.md, "Limits and locks per client").
@@ -395,11 +396,28 @@ local function unsend(ikey, ih, ct, t)
   end
 end
 
+-- take_start counts a start that sends nothing (TOTP or passkey only) by client ct
+-- in two cells, the client's (per starts per window) and the identity's (shared,
+-- more than per): each a generic cell rate as limit.lua's, one number whatever the
+-- traffic. It returns 0, or the milliseconds until a start would be allowed.
+local function take_start(ikey, ih, ct, per, shared, window)
+  local mine, all = unpack(redis.call('HMGET', ikey, ih .. 'q' .. ct, ih .. 'q'))
+  local m = math.max(tonumber(mine or '0') or 0, NOW) + window / per
+  local a = math.max(tonumber(all or '0') or 0, NOW) + window / shared
+  local wait = math.max(m, a) - window - NOW
+  if wait > 0 then
+    return math.ceil(wait)
+  end
+  redis.call('HSET', ikey, ih .. 'q' .. ct, string.format('%.0f', m), ih .. 'q', string.format('%.0f', a))
+  keep(ikey, window)
+  return 0
+end
+
 -- The counters hash is shared by every identity whose verifications carry its tag
 -- (a tag is 14 bits: about six identities each at 100,000 pending), so it outlives
 -- any one identity's need for it and a field nobody will read again has to go:
 -- prune_identities drops every field that can no longer decide anything: a send log
--- whose newest send is out of the send window, a
+-- whose newest send is out of the send window, a start cell that has drained, a
 -- conversation pointer whose verification is gone, a client's failures that are
 -- forgotten and whose lock has ended, and a family's shared counters whose last
 -- failure is out of the failure window and whose lock has ended. It reads the whole
@@ -425,6 +443,10 @@ local function prune_identities(ikey, prefix, send_window, fail_window)
     local kind = string.sub(f, IH_LEN + 1, IH_LEN + 1)
     if kind == 's' then
       if #sends(v, send_window) == 0 then
+        gone[#gone + 1] = f
+      end
+    elseif kind == 'q' then
+      if (tonumber(v) or 0) <= NOW then
         gone[#gone + 1] = f
       end
     elseif kind == 'k' then
