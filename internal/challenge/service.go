@@ -110,10 +110,10 @@ type Limits struct {
 	Send SendLimits
 }
 
-// sharedDefault is the default of a shared limit: half again its per-client limit,
+// DefaultShared is the default of a shared limit: half again its per-client limit,
 // rounded up, so that no client fills it alone and one hostile client leaves the
 // others at least a third of it.
-func sharedDefault(perClient int) int { return perClient + (perClient+1)/2 }
+func DefaultShared(perClient int) int { return perClient + (perClient+1)/2 }
 
 func (l *Limits) setDefaults() {
 	if l.Failures == 0 {
@@ -129,13 +129,13 @@ func (l *Limits) setDefaults() {
 		l.FailureWindow = 24 * time.Hour
 	}
 	if l.SharedFailures == 0 {
-		l.SharedFailures = sharedDefault(l.Failures)
+		l.SharedFailures = DefaultShared(l.Failures)
 	}
 	if l.Sends == 0 {
 		l.Sends = 3
 	}
 	if l.SharedSends == 0 {
-		l.SharedSends = sharedDefault(l.Sends)
+		l.SharedSends = DefaultShared(l.Sends)
 	}
 	if l.SendWindow == 0 {
 		l.SendWindow = 10 * time.Minute
@@ -144,7 +144,7 @@ func (l *Limits) setDefaults() {
 		l.QuietStarts = 10
 	}
 	if l.SharedQuietStarts == 0 {
-		l.SharedQuietStarts = sharedDefault(l.QuietStarts)
+		l.SharedQuietStarts = DefaultShared(l.QuietStarts)
 	}
 	l.Send.setDefaults()
 }
