@@ -75,23 +75,46 @@ type Config struct {
 }
 
 // Limits are the abuse limits kept per social identity, across all its
-// verifications and all clients. Zero values take the defaults noted.
+// verifications. Each is kept per client of the identity and, higher, for all
+// its clients together: what one client does fills only its own share, so it
+// cannot lock or exhaust the identity for another client, and the shared limit
+// still bounds a guesser spread over many clients (docs/security.md). Zero values
+// take the defaults noted; a shared limit must be higher than its per-client one.
 type Limits struct {
-	// Failures is how many consecutive failures of one method family lock that
-	// family for the identity (20; at most 100). A success resets only its family.
+	// Failures is how many consecutive failures of one method family, at one
+	// client, lock that family for the identity at that client (20; at most 100).
+	// A success resets only its family at its client.
 	Failures int
+	// SharedFailures is how many failures of one family, every client's counted up
+	// to Failures, lock the family for every client (Failures × 1.5, rounded up:
+	// 30; at most 200).
+	SharedFailures int
 	// FirstLock is the first lock's length; each further lock doubles it (30 s).
 	FirstLock time.Duration
 	// LongestLock caps a lock (1 h).
 	LongestLock time.Duration
 	// FailureWindow forgets failures older than this (24 h).
 	FailureWindow time.Duration
-	// Sends and SendWindow bound the messages sent to one identity (3 per 10 min).
-	Sends      int
-	SendWindow time.Duration
+	// Sends and SendWindow bound the messages one client sends to one identity (3
+	// per 10 min); SharedSends the messages all clients send to it (Sends × 1.5,
+	// rounded up: 5).
+	Sends       int
+	SharedSends int
+	SendWindow  time.Duration
+	// QuietStarts bounds the starts that send nothing (an authenticator app or a
+	// passkey only) that one client makes for one identity per SendWindow (10);
+	// SharedQuietStarts those of all clients (QuietStarts × 1.5, rounded up: 15).
+	// Each is a generic cell rate: the burst, then one more every SendWindow/N.
+	QuietStarts       int
+	SharedQuietStarts int
 	// Send bounds sends per destination, number prefix, country, client and agent.
 	Send SendLimits
 }
+
+// DefaultShared is the default of a shared limit: half again its per-client limit,
+// rounded up, so that no client fills it alone and one hostile client leaves the
+// others at least a third of it.
+func DefaultShared(perClient int) int { return perClient + (perClient+1)/2 }
 
 func (l *Limits) setDefaults() {
 	if l.Failures == 0 {
@@ -106,22 +129,58 @@ func (l *Limits) setDefaults() {
 	if l.FailureWindow == 0 {
 		l.FailureWindow = 24 * time.Hour
 	}
+	if l.SharedFailures == 0 {
+		l.SharedFailures = DefaultShared(l.Failures)
+	}
 	if l.Sends == 0 {
 		l.Sends = 3
+	}
+	if l.SharedSends == 0 {
+		l.SharedSends = DefaultShared(l.Sends)
 	}
 	if l.SendWindow == 0 {
 		l.SendWindow = 10 * time.Minute
 	}
+	if l.QuietStarts == 0 {
+		l.QuietStarts = 10
+	}
+	if l.SharedQuietStarts == 0 {
+		l.SharedQuietStarts = DefaultShared(l.QuietStarts)
+	}
 	l.Send.setDefaults()
 }
 
+// check reports limits that cannot keep their promise: a shared limit one client
+// could fill alone.
+func (l *Limits) check() error {
+	switch {
+	case l.Failures < 1 || l.Failures > 100 || l.SharedFailures <= l.Failures || l.SharedFailures > 200:
+		return errors.New("challenge: want 1 <= Limits.Failures <= 100 and Failures < SharedFailures <= 200")
+	case l.Sends < 1 || l.SharedSends <= l.Sends:
+		return errors.New("challenge: want 1 <= Limits.Sends < SharedSends")
+	case l.QuietStarts < 1 || l.SharedQuietStarts <= l.QuietStarts:
+		return errors.New("challenge: want 1 <= Limits.QuietStarts < SharedQuietStarts")
+	case l.FirstLock <= 0 || l.LongestLock < l.FirstLock:
+		return errors.New("challenge: want 0 < Limits.FirstLock <= LongestLock")
+	}
+	return nil
+}
+
+// identityLimits is the scripts' argument of the identity's send and start limits
+// (start.lua's ARGV[13]): per client and of all clients, sends then quiet starts.
+func (s *Service) identityLimits() string {
+	l := s.cfg.Limits
+	return fmt.Sprintf("%d,%d,%d,%d", l.Sends, l.SharedSends, l.QuietStarts, l.SharedQuietStarts)
+}
+
 // failureArgs are the failure arguments the completion scripts take last: the
-// identity's failure limit, first lock, longest lock and failure window, then the
-// wrong attempts that fail one verification (not stored in each record).
+// identity's failure limits ("per client,shared"), first lock, longest lock and
+// failure window, then the wrong attempts that fail one verification (not stored
+// in each record).
 func (s *Service) failureArgs() []any {
 	l := s.cfg.Limits
-	return []any{l.Failures, l.FirstLock.Milliseconds(), l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds(),
-		s.cfg.MaxAttempts}
+	return []any{fmt.Sprintf("%d,%d", l.Failures, l.SharedFailures), l.FirstLock.Milliseconds(),
+		l.LongestLock.Milliseconds(), l.FailureWindow.Milliseconds(), s.cfg.MaxAttempts}
 }
 
 func (c *Config) setDefaults() {
@@ -190,8 +249,8 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.MinTTL > cfg.DefaultTTL || cfg.DefaultTTL > cfg.MaxTTL {
 		return nil, errors.New("challenge: want MinTTL <= DefaultTTL <= MaxTTL")
 	}
-	if l := cfg.Limits; l.Failures < 1 || l.Failures > 100 || l.Sends < 1 || l.FirstLock <= 0 || l.LongestLock < l.FirstLock {
-		return nil, errors.New("challenge: want 1 <= Limits.Failures <= 100, Limits.Sends >= 1, 0 < FirstLock <= LongestLock")
+	if err := cfg.Limits.check(); err != nil {
+		return nil, err
 	}
 	if err := cfg.EmailRules.check(); err != nil {
 		return nil, err
@@ -508,7 +567,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		}
 	}
 	args := append([]any{string(fp[:8]), token, recTTL.Milliseconds(), (2 * s.cfg.SendTimeout).Milliseconds(),
-		enrolled, idBody(id), codeHash, linkHash, ih, int(method), s.cfg.Limits.Sends,
+		enrolled, idBody(id), codeHash, linkHash, ih, int(method), s.identityLimits(),
 		s.cfg.Limits.SendWindow.Milliseconds(), "", recordPrefix(id), pseudonymKey, s.cfg.CustomerRetention.Milliseconds(),
 		dest.mask(), s.cfg.Limits.FailureWindow.Milliseconds(), s.trust(r.ClientID)}, fields...)
 	// The customer's hash when the customer is known, else the identity's link.
@@ -590,6 +649,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		switch status(reply) {
 		case "reused":
 			return nil, ErrRequestReused
+		case "quiet":
+			// Past the identity's starts that send nothing: answered like a customer
+			// no method can reach, so the limit tells no one who has an enrolled factor.
+			s.metrics.observeLimit("identity_starts")
+			return nil, &NoMethodError{Level: max(r.MinAssurance, assurance.Low)}
 		case "locked", "none":
 			// The same answer as for a customer no method can reach: a lock, an unknown
 			// customer and a customer without factors reveal nothing.
@@ -947,7 +1011,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	}
 	reply, err := s.store.run(ctx, resendScript, []string{recordKey(r.ID), identityKey(r.ID)}, ms(s.now()),
 		rf, string(destHash[:macLen]), codeHash, linkHash,
-		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.cfg.Limits.Sends, s.cfg.Limits.SendWindow.Milliseconds(), token)
+		(2 * s.cfg.SendTimeout).Milliseconds(), s.cfg.MaxSends, s.identityLimits(), s.cfg.Limits.SendWindow.Milliseconds(), token)
 	if err != nil {
 		// As in Start: a claim this call made and will not honour is given up.
 		s.release(ctx, r.ID, token, rf)

@@ -130,6 +130,13 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- fail (printf "grpc.maxConcurrentStreams (%d) must be at least grpc.maxWatchesPerClient + 64 (%d): a platform holding its watches on one connection would have its calls queue behind them" (int64 $g.maxConcurrentStreams) $need) -}}
 {{- end -}}
 {{- end -}}
+{{- $i := (.Values.limits | default dict).identity | default dict -}}
+{{- range $p := list (list "failureLimit" $i.failureLimit 20 "sharedFailureLimit" $i.sharedFailureLimit) (list "sends" $i.sends 3 "sharedSends" $i.sharedSends) (list "quietStarts" $i.quietStarts 10 "sharedQuietStarts" $i.sharedQuietStarts) -}}
+{{- $per := int64 ((index $p 1) | default (index $p 2)) -}}
+{{- if and (index $p 4) (le (int64 (index $p 4)) $per) -}}
+{{- fail (printf "limits.identity.%s (%d) must be above limits.identity.%s (%d): one client alone could reach it and lock or exhaust an identity for every client" (index $p 3) (int64 (index $p 4)) (index $p 0) $per) -}}
+{{- end -}}
+{{- end -}}
 {{- with $wa.origins -}}
 {{- if not (has $origin .) -}}
 {{- fail (printf "webauthn.origins must include %s, the origin of publicURL, where the customer pages run passkey ceremonies" $origin) -}}
@@ -146,7 +153,7 @@ default. Integers are printed whole (never 2e+04).
 {{- $l := .Values.limits | default dict -}}
 {{- $i := $l.identity | default dict -}}
 {{- $e := list -}}
-{{- range $v := list (list "AUTHSVC_IDENTITY_FAILURE_LIMIT" $i.failureLimit) (list "AUTHSVC_IDENTITY_SENDS" $i.sends) (list "AUTHSVC_LIMIT_CLIENT_DAILY" $l.clientDaily) -}}
+{{- range $v := list (list "AUTHSVC_IDENTITY_FAILURE_LIMIT" $i.failureLimit) (list "AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT" $i.sharedFailureLimit) (list "AUTHSVC_IDENTITY_SENDS" $i.sends) (list "AUTHSVC_IDENTITY_SHARED_SENDS" $i.sharedSends) (list "AUTHSVC_IDENTITY_QUIET_STARTS" $i.quietStarts) (list "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS" $i.sharedQuietStarts) (list "AUTHSVC_LIMIT_CLIENT_DAILY" $l.clientDaily) -}}
 {{- if index $v 1 -}}
 {{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
 {{- end -}}
