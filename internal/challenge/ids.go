@@ -62,6 +62,11 @@ func idBody(id string) string { return id[tagLen+1:] }
 // identity's fields start with its own identityHash.
 func identityKey(id string) string { return keyPrefix(id) + "i" }
 
+// replayKey marks, for the replay window, that the call with token has done what
+// a script must do once per call and keeps no record of (refused.lua's audit
+// event): a replay finds it. It is on id's slot and names nothing but the token.
+func replayKey(id, token string) string { return keyPrefix(id) + "x:" + token }
+
 // requestField is the record field that remembers the outcome of one request id.
 func requestField(keys *keyedhash.Ring, kind, requestID string) string {
 	h := keys.Name("request", []byte(kind), []byte(requestID))

@@ -139,10 +139,27 @@ func (s *Service) countryAllowed(dest contact) bool {
 	return false
 }
 
-func limitCalls(limits []limit, nowMS string) []scriptCall {
+// replayWindow is how long after a call a replay of one of its scripts may still
+// arrive, and so how long what tells a replay from a new call is kept. go-redis
+// resends a command whose reply was lost, each try bounded by the dial, write and
+// read timeouts: with cmd/authsvc's defaults (3 tries of a 1 s dial, 0.5 s write
+// and read) a few seconds in all. Timeouts set so long that the tries outlast it
+// let a late replay count again (a limit errs strict, an event is written twice).
+const replayWindow = time.Minute
+
+// cellTokenLen is how much of a call token a send-limit cell keeps (36 bits): a
+// cell holds the tokens of its last few calls, so a collision is out of reach,
+// and every cell of a bucket pays for each byte.
+const cellTokenLen = 6
+
+// limitCalls counts one send of the call with token in every window of limits. A
+// replay of a call that a window counted answers as the call did and counts
+// nothing (limit.lua).
+func limitCalls(limits []limit, nowMS, token string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
-		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field}}
+		calls[i] = scriptCall{limitScript, []string{l.key},
+			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen], replayWindow.Milliseconds()}}
 	}
 	return calls
 }
@@ -166,14 +183,16 @@ func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
 	return denied, added
 }
 
-// refund takes a send back from the windows that counted it. It runs detached from
-// the caller (a refund must not be lost to a canceled call) and reports failures to
-// the log: a lost refund, like a retried count, only makes a limit stricter.
-func (s *Service) refund(ctx context.Context, added []limit, extra ...scriptCall) {
+// refund takes the send of the call with token back from the windows that counted
+// it, once (unlimit.lua), and runs extra in the same round trip. It runs detached
+// from the caller (a refund must not be lost to a canceled call) and reports
+// failures to the log: a lost refund only makes a limit stricter.
+func (s *Service) refund(ctx context.Context, token string, added []limit, extra ...scriptCall) {
 	calls := extra
 	now := ms(s.now())
 	for _, l := range added {
-		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field}})
+		calls = append(calls, scriptCall{unlimitScript, []string{l.key},
+			[]any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen]}})
 	}
 	if len(calls) == 0 {
 		return
@@ -181,7 +200,7 @@ func (s *Service) refund(ctx context.Context, added []limit, extra ...scriptCall
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if _, err := s.store.pipelined(rctx, calls); err != nil {
-		s.log.WarnContext(ctx, "refunding a refused send failed", "err", err)
+		s.log.WarnContext(ctx, "taking back a send failed", "err", err)
 	}
 }
 

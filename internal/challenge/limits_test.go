@@ -393,7 +393,7 @@ func TestBucketedCellsPruneAndExpire(t *testing.T) {
 	for i := range 100 {
 		cells = append(cells, limit{scope: "destination", key: "l:{d7}", field: fmt.Sprint("f", i), rate: rate})
 	}
-	replies, err := f.svc.store.pipelined(ctx, limitCalls(cells, ms(t0)))
+	replies, err := f.svc.store.pipelined(ctx, limitCalls(cells, ms(t0), "tokenA"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,17 +409,18 @@ func TestBucketedCellsPruneAndExpire(t *testing.T) {
 	// Each cell still limits its own destination: five sends, then a refusal.
 	one := cells[:1]
 	for i := range 4 {
-		if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 1 {
+		if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0), fmt.Sprint("token", i))); intAt(r[0], 0) != 1 {
 			t.Fatalf("send %d refused", i+2)
 		}
 	}
-	if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 0 {
+	if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0), "token9")); intAt(r[0], 0) != 0 {
 		t.Fatal("a sixth send to one destination was allowed")
 	}
-	// An hour on, every cell is stale: the next write prunes them.
-	later := t0.Add(time.Hour + time.Minute)
+	// An hour on, and past the replay window, every cell is stale: the next write
+	// prunes them.
+	later := t0.Add(time.Hour + replayWindow + time.Minute)
 	fresh := []limit{{scope: "destination", key: "l:{d7}", field: "new", rate: rate}}
-	if _, err := f.svc.store.pipelined(ctx, limitCalls(fresh, ms(later))); err != nil {
+	if _, err := f.svc.store.pipelined(ctx, limitCalls(fresh, ms(later), "tokenZ")); err != nil {
 		t.Fatal(err)
 	}
 	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 1 {

@@ -1,0 +1,291 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/redistest"
+)
+
+// Replay tests: go-redis resends a command whose reply was lost, so every
+// mutating script runs again with the same arguments. Each scenario runs twice:
+// through the lost-reply proxy (standalone; 20% of replies lost, the client
+// retrying an unavailable answer with the same request) and with a hook that runs
+// every command and pipeline twice (standalone and Cluster), which replays every
+// script deterministically. Either way, what a scenario counts must come out as if
+// nothing had been replayed.
+
+// replayAll is a go-redis hook that runs every command and pipeline twice, as
+// go-redis does when the first reply is lost: the caller sees the second reply.
+type replayAll struct{}
+
+func (replayAll) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (replayAll) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		_ = next(ctx, cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (replayAll) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		_ = next(ctx, cmds)
+		return next(ctx, cmds)
+	}
+}
+
+// replayFixture is a service whose client replays, a client straight to Redis
+// for the checks, and a sink for the messages.
+type replayFixture struct {
+	*fixture
+	ff     *factorFixture
+	direct redis.UniversalClient
+	sink   *sink
+	proxy  *redistest.Proxy // nil unless through the proxy
+	perTag bool             // Cluster: an audit stream per tag
+}
+
+// replayMode is how a replay fixture's client replays.
+type replayMode int
+
+const (
+	throughProxy replayMode = iota // standalone, behind the lost-reply proxy
+	everyCommand                   // standalone, replayAll
+	onCluster                      // Cluster, replayAll
+)
+
+func (m replayMode) String() string {
+	return [...]string{"lost replies", "every command replayed", "every command replayed on Cluster"}[m]
+}
+
+// newReplayFixture builds a service with cfg (and enrolled methods) on a client
+// that replays as mode says. Through the proxy, drops are off until the test
+// turns them on.
+func newReplayFixture(t *testing.T, mode replayMode, cfg Config) *replayFixture {
+	t.Helper()
+	var (
+		srv    *redistest.Server
+		rdb    redis.UniversalClient
+		direct redis.UniversalClient
+		proxy  *redistest.Proxy
+	)
+	switch mode {
+	case throughProxy:
+		srv = redistest.Start(t)
+		proxy = redistest.NewProxy(t, srv.Addr())
+		proxy.SetSeed(18)
+		c := redis.NewClient(&redis.Options{Addr: proxy.Addr()})
+		t.Cleanup(func() { _ = c.Close() })
+		rdb, direct = c, srv.Client(t)
+	case everyCommand:
+		srv = redistest.Start(t)
+		c := srv.Client(t)
+		c.AddHook(replayAll{})
+		rdb, direct = c, srv.Client(t)
+	case onCluster:
+		cl := redistest.StartCluster(t, 3)
+		c := cl.Client(t)
+		c.AddHook(replayAll{})
+		rdb, direct = c, cl.Client(t)
+		cfg.ShardedPubSub = true
+	}
+	ff := newFactorFixtureOn(t, srv, rdb, cfg)
+	s := newSink()
+	ff.svc.sender = s
+	return &replayFixture{fixture: ff.fixture, ff: ff, direct: direct, sink: s, proxy: proxy, perTag: mode == onCluster}
+}
+
+// faults turns the proxy's lost replies on (a no-op for the hooks, which replay
+// everything all along).
+func (f *replayFixture) faults(on bool) {
+	if f.proxy == nil {
+		return
+	}
+	if on {
+		f.proxy.DropReplies(dropRate)
+	} else {
+		f.proxy.DropReplies(0)
+	}
+}
+
+func (f *replayFixture) proved(t *testing.T) {
+	t.Helper()
+	if f.proxy != nil {
+		mustHaveDropped(t, f.proxy)
+	}
+}
+
+// auditOf reads the audit events of the verifications ids, from their tags'
+// streams on Cluster.
+func (f *replayFixture) auditOf(t *testing.T, ids []string) []redis.XMessage {
+	t.Helper()
+	if !f.perTag {
+		return auditEntries(t, f.direct, audit.StreamKey("", false))
+	}
+	var out []redis.XMessage
+	seen := map[string]bool{}
+	for _, id := range ids {
+		tag := id[:tagLen]
+		if !seen[tag] {
+			seen[tag] = true
+			out = append(out, auditEntries(t, f.direct, audit.StreamKey(tag, true))...)
+		}
+	}
+	return out
+}
+
+// counted is how many sends window l holds at now, in whole emissions, read
+// straight from its cell; it fails the test when the cell holds a fraction.
+func (f *replayFixture) counted(t *testing.T, l limit, now time.Time) int {
+	t.Helper()
+	var v string
+	var err error
+	if l.field == "" {
+		v, err = f.direct.Get(context.Background(), l.key).Result()
+	} else {
+		v, err = f.direct.HGet(context.Background(), l.key, l.field).Result()
+	}
+	if errors.Is(err, redis.Nil) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	digits, _, _ := strings.Cut(v, ":")
+	tat, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		t.Fatalf("cell %s %s holds %q", l.key, l.field, v)
+	}
+	over := tat - now.UnixMilli()
+	if over <= 0 {
+		return 0
+	}
+	emission := l.rate.Per.Milliseconds() / int64(l.rate.N)
+	if over%emission != 0 {
+		t.Fatalf("%s window holds %d ms, not a whole number of %d ms sends", l.scope, over, emission)
+	}
+	return int(over / emission)
+}
+
+// exactLimits: every window lets one send in per second after its burst, so a
+// window's count is its time ahead of the (fixed) clock in seconds. A destination
+// takes 3 at once, an identity 3 per 10 minutes; the rest never refuse here.
+func exactLimits() Config {
+	return Config{Limits: Limits{Sends: 3, Send: SendLimits{
+		Destination: Rate{N: 3, Per: 3 * time.Second},
+		Client:      Rate{N: 100_000, Per: 100_000 * time.Second},
+		Agent:       Rate{N: 100_000, Per: 100_000 * time.Second},
+		ClientDaily: 86_400,
+	}}}
+}
+
+// runSendLimitScenario: starts of one client and agent to 20 addresses, four
+// rounds (the fourth refused by each address's limit), five starts of one identity
+// (the last two refused by the identity's limit), ten starts each resent once, and
+// every start and resend repeated by the client. Every window then holds exactly
+// the messages that left through it, and each refused call wrote one audit event.
+func runSendLimitScenario(t *testing.T, f *replayFixture) {
+	ctx := context.Background()
+	byDest := map[string][]string{} // address → verification ids
+	var ids []string
+	refusals := 0
+	start := func(user, to string) {
+		t.Helper()
+		req := f.startReq(OTPEmail, &Destination{Kind: Email, Value: to})
+		req.CustomerID, req.Identity.UserID = "", user
+		id := verificationID(f.svc.keys, tagOf(f.svc.keys, req), req.ClientID, req.RequestID)
+		byDest[to] = append(byDest[to], id)
+		ids = append(ids, id)
+		for range 2 { // the call, and the client's repeat of it
+			_, err := answered(t, "Start", func() (*StartResult, error) { return f.svc.Start(ctx, req) })
+			var le *LimitError
+			switch {
+			case errors.As(err, &le):
+				refusals++
+			case err != nil:
+				t.Fatalf("Start for %s to %s: %v", user, to, err)
+			}
+		}
+	}
+	f.faults(true)
+	for i := range 80 {
+		start(fmt.Sprint("user-", i), fmt.Sprintf("dest-%d@example.com", i%20))
+	}
+	for i := range 5 {
+		start("hammered", fmt.Sprintf("hammered-%d@example.com", i))
+	}
+	for i := range 10 {
+		to := fmt.Sprintf("resent-%d@example.com", i)
+		start(fmt.Sprint("resent-", i), to)
+		req := ResendRequest{ClientID: "platform-a", ID: byDest[to][0], Destination: &Destination{Kind: Email, Value: to},
+			RequestID: fmt.Sprint("resend-", i)}
+		for range 2 {
+			if _, err := answered(t, "Resend", func() (resendAnswer, error) {
+				v, m, err := f.svc.Resend(ctx, req)
+				return resendAnswer{v, m}, err
+			}); err != nil {
+				t.Fatalf("Resend %d: %v", i, err)
+			}
+		}
+	}
+	f.faults(false)
+	f.proved(t)
+
+	now := f.clock.Now()
+	total := 0
+	for to, vids := range byDest {
+		sent := 0
+		for _, id := range vids {
+			n, dup := f.sink.count(id)
+			if dup {
+				t.Errorf("a message to %s was handed over twice", to)
+			}
+			sent += n
+		}
+		total += sent
+		dest, _ := Destination{Kind: Email, Value: to}.check(f.svc.cfg.EmailRules)
+		l := f.svc.sendLimits("platform-a", "agent-7", dest)[0]
+		if got := f.counted(t, l, now); got != sent {
+			t.Errorf("the window of %s counts %d sends; %d messages left", to, got, sent)
+		}
+	}
+	// 60 of the 80 first starts, 3 of the identity's 5, 10 starts and 10 resends.
+	if total != 83 {
+		t.Errorf("%d messages left, want 83", total)
+	}
+	for _, l := range f.svc.sendLimits("platform-a", "agent-7", contact{Destination: Destination{Kind: Email}, key: "any@example.com"})[1:] {
+		if got := f.counted(t, l, now); got != total {
+			t.Errorf("the %s window counts %d sends; %d messages left", l.scope, got, total)
+		}
+	}
+	events := 0
+	for _, m := range f.auditOf(t, ids) {
+		if m.Values["k"] == "send_failed" && m.Values["o"] == "limited" {
+			events++
+		}
+	}
+	// 20 refused fourth starts and 2 refused by the identity's limit, each repeated.
+	if refusals != 44 || events != refusals {
+		t.Errorf("%d calls refused (want 44), %d refusals audited", refusals, events)
+	}
+}
+
+func TestSendLimitsCountOnceUnderReplays(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []replayMode{everyCommand, onCluster} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			runSendLimitScenario(t, newReplayFixture(t, mode, exactLimits()))
+		})
+	}
+}
+
