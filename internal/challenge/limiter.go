@@ -183,11 +183,19 @@ func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
 	return denied, added
 }
 
+// refundTimeout bounds a refund.
+const refundTimeout = 2 * time.Second
+
 // refund takes the send of the call with token back from the windows that counted
 // it, once (unlimit.lua), and runs extra in the same round trip. It runs detached
 // from the caller (a refund must not be lost to a canceled call) and reports
 // failures to the log: a lost refund only makes a limit stricter.
 func (s *Service) refund(ctx context.Context, token string, added []limit, extra ...scriptCall) {
+	s.refundWithin(ctx, refundTimeout, token, added, extra...)
+}
+
+// refundWithin is refund bounded by timeout.
+func (s *Service) refundWithin(ctx context.Context, timeout time.Duration, token string, added []limit, extra ...scriptCall) {
 	calls := extra
 	now := ms(s.now())
 	for _, l := range added {
@@ -197,7 +205,7 @@ func (s *Service) refund(ctx context.Context, token string, added []limit, extra
 	if len(calls) == 0 {
 		return
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if _, err := s.store.pipelined(rctx, calls); err != nil {
 		s.log.WarnContext(ctx, "taking back a send failed", "err", err)

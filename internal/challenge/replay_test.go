@@ -143,16 +143,16 @@ func (f *replayFixture) auditOf(t *testing.T, ids []string) []redis.XMessage {
 	return out
 }
 
-// counted is how many sends window l holds at now, in whole emissions, read
+// cellCount is how many sends window l holds at now, in whole emissions, read
 // straight from its cell; it fails the test when the cell holds a fraction.
-func (f *replayFixture) counted(t *testing.T, l limit, now time.Time) int {
+func cellCount(t *testing.T, rdb redis.UniversalClient, l limit, now time.Time) int {
 	t.Helper()
 	var v string
 	var err error
 	if l.field == "" {
-		v, err = f.direct.Get(context.Background(), l.key).Result()
+		v, err = rdb.Get(context.Background(), l.key).Result()
 	} else {
-		v, err = f.direct.HGet(context.Background(), l.key, l.field).Result()
+		v, err = rdb.HGet(context.Background(), l.key, l.field).Result()
 	}
 	if errors.Is(err, redis.Nil) {
 		return 0
@@ -254,7 +254,7 @@ func runSendLimitScenario(t *testing.T, f *replayFixture) {
 		total += sent
 		dest, _ := Destination{Kind: Email, Value: to}.check(f.svc.cfg.EmailRules)
 		l := f.svc.sendLimits("platform-a", "agent-7", dest)[0]
-		if got := f.counted(t, l, now); got != sent {
+		if got := cellCount(t, f.direct, l, now); got != sent {
 			t.Errorf("the window of %s counts %d sends; %d messages left", to, got, sent)
 		}
 	}
@@ -263,7 +263,7 @@ func runSendLimitScenario(t *testing.T, f *replayFixture) {
 		t.Errorf("%d messages left, want 83", total)
 	}
 	for _, l := range f.svc.sendLimits("platform-a", "agent-7", contact{Destination: Destination{Kind: Email}, key: "any@example.com"})[1:] {
-		if got := f.counted(t, l, now); got != total {
+		if got := cellCount(t, f.direct, l, now); got != total {
 			t.Errorf("the %s window counts %d sends; %d messages left", l.scope, got, total)
 		}
 	}
@@ -281,7 +281,7 @@ func runSendLimitScenario(t *testing.T, f *replayFixture) {
 
 func TestSendLimitsCountOnceUnderReplays(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []replayMode{everyCommand, onCluster} {
+	for _, mode := range []replayMode{throughProxy, everyCommand, onCluster} {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			runSendLimitScenario(t, newReplayFixture(t, mode, exactLimits()))
@@ -289,3 +289,46 @@ func TestSendLimitsCountOnceUnderReplays(t *testing.T) {
 	}
 }
 
+
+// TestUnavailableCallsTakeBackWhatTheyCounted: a start, then a resend, whose
+// pipeline ran but whose replies were lost on every try answer unavailable; the
+// platform retries each and the retry sends. Every window counts each message
+// once: the unavailable call took back what it had counted.
+func TestUnavailableCallsTakeBackWhatTheyCounted(t *testing.T) {
+	t.Parallel()
+	h := &replayHook{}
+	f := newHookedFixture(t, h)
+	ctx := context.Background()
+	req := f.startReq(OTPEmail, email)
+	h.arm(startScript, true, 0)
+	if _, err := f.svc.Start(ctx, req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Start with every reply lost: %v, want ErrUnavailable", err)
+	}
+	res, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatalf("the platform's retry: %v", err)
+	}
+	resend := ResendRequest{ClientID: "platform-a", ID: res.Verification.ID, Destination: email, RequestID: "lost"}
+	h.arm(limitScript, true, 0)
+	if _, _, err := f.svc.Resend(ctx, resend); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Resend with every limit reply lost: %v, want ErrUnavailable", err)
+	}
+	if _, _, err := f.svc.Resend(ctx, resend); err != nil {
+		t.Fatalf("the platform's retry: %v", err)
+	}
+	messages := 0
+	f.sink.mu.Lock()
+	for _, n := range f.sink.sends {
+		messages += n
+	}
+	f.sink.mu.Unlock()
+	if messages != 4 { // the fixture's warm-up start and resend, then these two
+		t.Fatalf("%d messages", messages)
+	}
+	dest, _ := email.check(f.svc.cfg.EmailRules)
+	for _, l := range f.svc.sendLimits("platform-a", "agent-7", dest) {
+		if got := cellCount(t, f.direct, l, f.clock.Now()); got != messages {
+			t.Errorf("the %s window counts %d sends; %d messages left", l.scope, got, messages)
+		}
+	}
+}

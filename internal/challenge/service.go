@@ -526,9 +526,10 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		append([]any{s.store.pubCmd, ms(now)}, args...)}}, limitCalls(limits, ms(now), token)...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
-		// The script may have run and claimed the send, its reply lost on every try:
-		// give the claim up, so that the platform's retry sends at once.
-		s.release(ctx, id, token, "")
+		// The scripts may have run, their replies lost on every try: give the send
+		// claim up, so that the platform's retry sends at once, and take back what
+		// this call counted, so that the retry's send is counted once.
+		s.refundWithin(ctx, releaseTimeout, token, limits, s.releaseCall(id, token, ""))
 		return nil, err
 	}
 	reply := replies[0]
@@ -869,6 +870,8 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
 	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), token))
 	if err != nil {
+		// The limits may have counted, their replies lost on every try.
+		s.refundWithin(ctx, releaseTimeout, token, limits)
 		return nil, "", err
 	}
 	denied, added := limitOutcome(limits, replies)
