@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/redistest"
 )
 
@@ -289,7 +291,6 @@ func TestSendLimitsCountOnceUnderReplays(t *testing.T) {
 	}
 }
 
-
 // TestUnavailableCallsTakeBackWhatTheyCounted: a start, then a resend, whose
 // pipeline ran but whose replies were lost on every try answer unavailable; the
 // platform retries each and the retry sends. Every window counts each message
@@ -330,5 +331,70 @@ func TestUnavailableCallsTakeBackWhatTheyCounted(t *testing.T) {
 		if got := cellCount(t, f.direct, l, f.clock.Now()); got != messages {
 			t.Errorf("the %s window counts %d sends; %d messages left", l.scope, got, messages)
 		}
+	}
+}
+
+// runFullAnswerScenario: starts of customers with an authenticator app (a code or
+// a magic link, and TOTP) and of identities linked to a customer, each called and
+// repeated by the client. Every answer, the first call's replayed included, lists
+// the enrolled method with a page to use it on, or names the linked customer.
+func runFullAnswerScenario(t *testing.T, f *replayFixture) {
+	ctx := context.Background()
+	keys := f.svc.keys
+	for i := range 10 {
+		f.ff.enrollTOTP(fmt.Sprint("cust-app-", i), newSeed(t))
+		user := fmt.Sprint("linked-", i)
+		link := identity.LinkKey(identity.IdentityTag(keys, "x", user), identity.IdentityHash(keys, "x", user))
+		if err := f.direct.Set(ctx, link, fmt.Sprint("cust-linked-", i), time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(time.Second) // the factors predate the verifications
+	f.faults(true)
+	for i := range 20 {
+		sent := []Method{OTPEmail, MagicLink}[i%2]
+		req := f.startReq(sent, &Destination{Kind: Email, Value: fmt.Sprintf("full-%d@example.com", i)})
+		req.Identity.UserID = fmt.Sprint("user-", i)
+		want := func(res *StartResult) string {
+			v := res.Verification
+			if !slices.Equal(v.Methods, []Method{sent, TOTP}) || res.PageURL == "" || v.CustomerID != req.CustomerID {
+				return fmt.Sprintf("methods %v, page %q, customer %q", v.Methods, res.PageURL, v.CustomerID)
+			}
+			return ""
+		}
+		if i >= 10 {
+			// An identity linked to a customer, in a start that names none.
+			req.Identity.UserID, req.CustomerID = fmt.Sprint("linked-", i-10), ""
+			want = func(res *StartResult) string {
+				if v := res.Verification; v.CustomerID != fmt.Sprint("cust-linked-", i-10) || !slices.Equal(v.Methods, []Method{sent}) {
+					return fmt.Sprintf("customer %q, methods %v", v.CustomerID, v.Methods)
+				}
+				return ""
+			}
+		} else {
+			req.CustomerID = fmt.Sprint("cust-app-", i)
+			req.Methods = []Method{sent, TOTP}
+		}
+		for try := range 2 { // the call, and the client's repeat of it
+			res, err := answered(t, "Start", func() (*StartResult, error) { return f.svc.Start(ctx, req) })
+			if err != nil {
+				t.Fatalf("start %d: %v", i, err)
+			}
+			if problem := want(res); problem != "" {
+				t.Errorf("start %d, answer %d: %s", i, try+1, problem)
+			}
+		}
+	}
+	f.faults(false)
+	f.proved(t)
+}
+
+func TestReplayedStartAnswersInFull(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []replayMode{throughProxy, everyCommand, onCluster} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			runFullAnswerScenario(t, newReplayFixture(t, mode, Config{}))
+		})
 	}
 }
