@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/redistest"
@@ -395,6 +396,116 @@ func TestReplayedStartAnswersInFull(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			runFullAnswerScenario(t, newReplayFixture(t, mode, Config{}))
+		})
+	}
+}
+
+// lock locks method family fam for the identity of verification id for an hour,
+// as its failures would.
+func (f *replayFixture) lock(t *testing.T, id string, fam Method) {
+	t.Helper()
+	ctx := context.Background()
+	ih, err := f.direct.HGet(ctx, recordKey(id), "ih").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := ms(f.clock.Now().Add(time.Hour))
+	if err := f.direct.HSet(ctx, identityKey(id), ih+"l"+strconv.Itoa(int(fam)), until).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runLockedScenario: attempts on verifications whose method family is locked for
+// the identity: ten forms each for a code, a magic link's number and an
+// authenticator code, each submitted twice, and the one attempt of a passkey
+// whose ceremony began before the lock. Every attempt answers locked, and each
+// request writes one attempt_failed event.
+func runLockedScenario(t *testing.T, f *replayFixture) {
+	ctx := context.Background()
+	f.ff.enrollTOTP("cust-1", newSeed(t))
+	key := newAuthenticator(t)
+	f.ff.enrollPasskey("cust-1", key)
+	f.clock.Advance(time.Second)
+
+	code, err := f.svc.Start(ctx, f.startReq(OTPEmail, email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := f.svc.Start(ctx, f.startReq(MagicLink, email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	number, _ := strconv.Atoi(link.MatchNumber)
+	_, linkToken, _ := strings.Cut(f.sink.links[link.Verification.ID+".1"], "/l/")
+	app := f.ff.mustStart("cust-1", assurance.Substantial, TOTP)
+	pk := f.ff.mustStart("cust-1", assurance.High, WebAuthn)
+	opts, err := f.svc.BeginPasskey(ctx, pageToken(t, pk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := key.Login(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lock(t, code.Verification.ID, OTPEmail)
+	f.lock(t, link.Verification.ID, MagicLink)
+	f.lock(t, app.Verification.ID, TOTP)
+	f.lock(t, pk.Verification.ID, WebAuthn)
+
+	attempts := map[string]func(nonce string) (Result, error){
+		code.Verification.ID: func(nonce string) (Result, error) {
+			return f.svc.SubmitCode(ctx, pageToken(t, code), "123456", nonce, "")
+		},
+		link.Verification.ID: func(nonce string) (Result, error) {
+			return f.svc.ConfirmLink(ctx, linkToken, number, nonce, "")
+		},
+		app.Verification.ID: func(nonce string) (Result, error) {
+			return f.svc.SubmitTOTP(ctx, pageToken(t, app), "123456", nonce, "")
+		},
+		pk.Verification.ID: func(nonce string) (Result, error) {
+			return f.svc.FinishPasskey(ctx, pageToken(t, pk), body, nonce, "")
+		},
+	}
+	f.faults(true)
+	for id, attempt := range attempts {
+		var nonces []string
+		for i := range 10 {
+			nonces = append(nonces, fmt.Sprint("n", i), fmt.Sprint("n", i))
+		}
+		if id == pk.Verification.ID {
+			// A ceremony has one attempt: a second finds it consumed, before any script.
+			nonces = nonces[:1]
+		}
+		for _, nonce := range nonces {
+			r, err := answered(t, "attempt", func() (Result, error) { return attempt(nonce) })
+			if err != nil || r.Outcome != OutcomeLocked {
+				t.Errorf("%s, request %s: %+v, %v; want locked", id, nonce, r, err)
+			}
+		}
+	}
+	f.faults(false)
+	f.proved(t)
+	msgs := f.auditOf(t, []string{code.Verification.ID, link.Verification.ID, app.Verification.ID, pk.Verification.ID})
+	for id, want := range map[string]int{code.Verification.ID: 10, link.Verification.ID: 10, app.Verification.ID: 10,
+		pk.Verification.ID: 1} {
+		got := 0
+		for _, m := range msgs {
+			if m.Values["v"] == id && m.Values["k"] == "attempt_failed" && m.Values["o"] == "locked" {
+				got++
+			}
+		}
+		if got != want {
+			t.Errorf("%s: %d locked attempts audited, want %d", id, got, want)
+		}
+	}
+}
+
+func TestLockedAttemptsAuditedOncePerRequest(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []replayMode{throughProxy, everyCommand} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			runLockedScenario(t, newReplayFixture(t, mode, Config{}))
 		})
 	}
 }

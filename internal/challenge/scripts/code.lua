@@ -25,7 +25,7 @@ if st ~= '1' or not co or co == '' then
 end
 local wait = locked_for(KEYS[2], ih, dv)
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'o', 'locked'})
   return {'locked', wait}
 end
 local out

@@ -20,6 +20,14 @@ local prior = answered(rec, ARGV[3])
 if prior then
   return prior
 end
+if redis.call('HGET', rec, 'lq') == ARGV[3] then
+  -- A replay of an attempt that met the lock, which consumed its ceremony: the
+  -- same answer while the lock lasts.
+  local wait = locked_for(ikey, redis.call('HGET', rec, 'ih'), '5')
+  if wait > 0 then
+    return {'locked', wait}
+  end
+end
 if redis.call('GET', skey) ~= ARGV[4] then
   return {'ceremony'}
 end
@@ -33,7 +41,7 @@ if st ~= '1' or not offers(rec, '5') then
 end
 local wait = locked_for(ikey, ih, '5')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'webauthn', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'webauthn', 'o', 'locked'})
   return {'locked', wait}
 end
 local out

@@ -25,7 +25,7 @@ if st ~= '1' or not offers(rec, '4') then
 end
 local wait = locked_for(ikey, ih, '4')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'totp', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'totp', 'o', 'locked'})
   return {'locked', wait}
 end
 local out
