@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -145,6 +146,37 @@ func TestEraseAuditedOncePerCall(t *testing.T) {
 		// reached its last step; none may write two events.
 		if events < answered || events > calls || f.hook != nil && events != answered {
 			t.Errorf("%d erasure requests (%d calls) wrote %d erased events", answered, calls, events)
+		}
+	})
+}
+
+// TestCreateEnrollmentUnderReplaysAnswersOK: a create whose reply was lost is
+// resent and finds its own enrollment: it answers the link, which works, never an
+// id collision.
+func TestCreateEnrollmentUnderReplaysAnswersOK(t *testing.T) {
+	t.Parallel()
+	replayModes(t, func(t *testing.T, f *replayFixture) {
+		var links []string
+		f.faults(true)
+		for i := range 30 {
+			u, err, _ := retried(t, func() (string, error) {
+				u, _, err := f.store.CreateEnrollment(f.ctx, "platform-a", fmt.Sprint("cust-", i), KindTOTP, "en", nil)
+				if err != nil && strings.Contains(err.Error(), "collision") {
+					t.Errorf("CreateEnrollment %d: %v", i, err)
+				}
+				return u, err
+			})
+			if err != nil {
+				t.Fatalf("CreateEnrollment %d: %v", i, err)
+			}
+			links = append(links, u)
+		}
+		f.faults(false)
+		f.proved(t)
+		for _, u := range links {
+			if _, err := f.store.OpenEnrollment(f.ctx, strings.TrimPrefix(u, "https://verify.example.com/e/"), ""); err != nil {
+				t.Errorf("the link answered: %v", err)
+			}
 		}
 	})
 }
