@@ -180,3 +180,32 @@ func TestCreateEnrollmentUnderReplaysAnswersOK(t *testing.T) {
 		}
 	})
 }
+
+// TestLinkTakenElsewhereUnderReplaysLeavesNoEntry: linking an identity that is
+// another customer's answers ErrLinkedElsewhere and rolls back the entry it wrote,
+// also when its first step was resent.
+func TestLinkTakenElsewhereUnderReplaysLeavesNoEntry(t *testing.T) {
+	t.Parallel()
+	replayModes(t, func(t *testing.T, f *replayFixture) {
+		for i := range 20 {
+			if _, err := f.store.Link(f.ctx, "platform-a", fmt.Sprint("first-", i), "x", fmt.Sprint("user-", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.faults(true)
+		for i := range 20 {
+			if _, err, _ := retried(t, func() (Linked, error) {
+				return f.store.Link(f.ctx, "platform-a", fmt.Sprint("second-", i), "x", fmt.Sprint("user-", i))
+			}); !errors.Is(err, ErrLinkedElsewhere) {
+				t.Fatalf("Link %d to a second customer: %v", i, err)
+			}
+		}
+		f.faults(false)
+		f.proved(t)
+		for i := range 20 {
+			if h := f.customerHash(fmt.Sprint("second-", i)); h["L"+IdentityHash(f.keys, "x", fmt.Sprint("user-", i))] != "" {
+				t.Errorf("second-%d keeps an entry for an identity linked elsewhere", i)
+			}
+		}
+	})
+}
