@@ -12,6 +12,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/redistest"
+	"github.com/authsvc/authsvc/internal/verify"
 )
 
 // Replay tests: go-redis resends a command whose reply was lost, so a script runs
@@ -207,5 +208,44 @@ func TestLinkTakenElsewhereUnderReplaysLeavesNoEntry(t *testing.T) {
 				t.Errorf("second-%d keeps an entry for an identity linked elsewhere", i)
 			}
 		}
+	})
+}
+
+// TestConfirmTOTPWrongCodesUnderReplaysCountOnce: each wrong confirmation code,
+// submitted twice with its form's nonce, counts once toward the link's limit and
+// both submissions answer the same, however often go-redis resends them.
+func TestConfirmTOTPWrongCodesUnderReplaysCountOnce(t *testing.T) {
+	t.Parallel()
+	replayModes(t, func(t *testing.T, f *replayFixture) {
+		for c := range 10 {
+			token := f.enroll(fmt.Sprint("cust-", c), KindTOTP)
+			_, secret, err := f.store.BeginTOTP(f.ctx, token, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrong := "000000"
+			if codeAt(t, secret, verify.TOTPStep(f.clock.Now())) == wrong ||
+				codeAt(t, secret, verify.TOTPStep(f.clock.Now())-1) == wrong {
+				wrong = "999999"
+			}
+			f.faults(true)
+			for k := range 3 {
+				for range 2 { // a double-submitted form
+					_, err, _ := retried(t, func() (*Factor, error) {
+						return f.store.ConfirmTOTP(f.ctx, token, wrong, fmt.Sprint("nonce-", k), "")
+					})
+					var ce *CodeError
+					if !errors.As(err, &ce) || ce.AttemptsLeft != 5-(k+1) {
+						t.Fatalf("link %d, wrong code %d: %v, want %d attempts left", c, k+1, err, 5-(k+1))
+					}
+				}
+			}
+			f.faults(false)
+			id, _, _ := strings.Cut(token, ".")
+			if at := f.rdb.HGet(f.ctx, EnrollmentKey(id), "at").Val(); at != "3" {
+				t.Fatalf("link %d counts %s wrong codes, want 3", c, at)
+			}
+		}
+		f.proved(t)
 	})
 }
