@@ -10,6 +10,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/identity"
 )
 
 // Rate is N sends per sliding window Per.
@@ -139,13 +141,10 @@ func (s *Service) countryAllowed(dest contact) bool {
 	return false
 }
 
-// replayWindow is how long after a call a replay of one of its scripts may still
-// arrive, and so how long what tells a replay from a new call is kept. go-redis
-// resends a command whose reply was lost, each try bounded by the dial, write and
-// read timeouts: with cmd/authsvc's defaults (3 tries of a 1 s dial, 0.5 s write
-// and read) a few seconds in all. Timeouts set so long that the tries outlast it
-// let a late replay count again (a limit errs strict, an event is written twice).
-const replayWindow = time.Minute
+// replayWindow is how long what tells a replay of a call's script from a new call
+// is kept (see identity.ReplayWindow): past it, a late replay counts again and the
+// limit errs strict.
+const replayWindow = identity.ReplayWindow
 
 // cellTokenLen is how much of a call token a send-limit cell keeps (36 bits): a
 // cell holds the tokens of its last few calls, so a collision is out of reach,
