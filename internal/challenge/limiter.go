@@ -141,14 +141,12 @@ func (s *Service) countryAllowed(dest contact) bool {
 	return false
 }
 
-// replayWindow is how long what tells a replay of a call's script from a new call
-// is kept (see identity.ReplayWindow): past it, a late replay counts again and the
-// limit errs strict.
+// replayWindow is how long a replay marker is kept (see identity.ReplayWindow).
 const replayWindow = identity.ReplayWindow
 
-// cellTokenLen is how much of a call token a send-limit cell keeps (36 bits): a
-// cell holds the tokens of its last few calls, so a collision is out of reach,
-// and every cell of a bucket pays for each byte.
+// cellTokenLen is how much of a call token the send-limit cells keep (36 bits):
+// a cell, or a bucket of cells, keeps the tokens of its last few calls, so a
+// collision is out of reach, and a shorter token costs less in every bucket.
 const cellTokenLen = 6
 
 // limitCalls counts one send of the call with token in every window of limits. A
@@ -158,7 +156,7 @@ func limitCalls(limits []limit, nowMS, token string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
 		calls[i] = scriptCall{limitScript, []string{l.key},
-			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen], replayWindow.Milliseconds()}}
+			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen]}}
 	}
 	return calls
 }

@@ -5,38 +5,35 @@
 -- A cell is either a string key of its own (few, busy cells: a client, an agent)
 -- or a field of a bucket hash (one per destination or number prefix, so many that
 -- a key each would cost more than the verification itself): the bucket keeps its
--- live cells and drops stale ones once it grows past 64 fields.
--- go-redis resends a script whose reply was lost: a cell keeps, after its time, the
--- tokens of the last calls it counted ("<TAT>:<token>:<token>…", newest last), and a
--- call whose token is there was counted already: it answers as it did and counts
--- nothing. A bucket cell keeps one token (a destination sees few calls, and each
--- token costs every cell of the bucket), a string cell the last STRING_TOKENS (a
--- busy client counts other calls between a call and its replay). A cell lives at
--- least the replay window, so that a replay finds the token even once the cell has
--- drained; unlimit.lua takes a call's send back once, by the same token.
+-- live cells and drops stale ones (TAT in the past) once it grows past 64 fields.
+-- go-redis resends a script whose reply was lost. The tokens of the last calls
+-- counted are kept (":<token>:<token>…", newest last): a string cell keeps its last
+-- STRING_TOKENS after its time, a bucket the last BUCKET_TOKENS of all its cells in
+-- its field '#' (a call counts in one cell of a bucket; a token in every cell would
+-- cost each destination 12 bytes). A call whose token is there was counted already:
+-- it answers as it did and counts nothing. unlimit.lua takes a call's send back
+-- once, by the same token. Tokens expire with their cell once it has drained: a
+-- replay later still counts again, for one emission (Per/N).
 -- KEYS[1] the cell or bucket; ARGV[1] now ms, ARGV[2] window ms, ARGV[3] sends
 -- allowed, ARGV[4] the field in the bucket ('' for a string cell), ARGV[5] the
--- call's token (no ':'), ARGV[6] the replay window ms.
+-- call's token (no ':').
 -- Returns {allowed 1|0, ms until a send would be allowed, counted 1|0}.
-local STRING_TOKENS = 32
+local STRING_TOKENS, BUCKET_TOKENS = 32, 8
 local key, now = KEYS[1], tonumber(ARGV[1])
 local period, n, field, token = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] or '', ARGV[5]
-local replay = tonumber(ARGV[6])
 local emission = period / n
-local v
+local v, tokens
 if field == '' then
   v = redis.call('GET', key)
+  tokens = v and string.match(v, '^%d+(.*)$') or ''
 else
   v = redis.call('HGET', key, field)
-end
-local tat, tokens = 0, ''
-if v then
-  local t, rest = string.match(v, '^(%d+)(.*)$')
-  tat, tokens = tonumber(t), rest
+  tokens = redis.call('HGET', key, '#') or ''
 end
 if string.find(tokens .. ':', ':' .. token .. ':', 1, true) then
   return {1, 0, 1}
 end
+local tat = v and tonumber(string.match(v, '^%d+')) or 0
 if tat < now then
   tat = now
 end
@@ -45,30 +42,34 @@ local allow_at = next_tat - period
 if allow_at > now then
   return {0, math.ceil(allow_at - now), 0}
 end
-local ttl = math.max(math.ceil(next_tat - now), replay)
-if field == '' then
+
+-- with_token is the newest keep - 1 tokens and this call's.
+local function with_token(keep)
   local kept = {}
   for t in string.gmatch(tokens, '[^:]+') do
     kept[#kept + 1] = t
   end
-  local from = math.max(1, #kept - STRING_TOKENS + 2)
-  local value = string.format('%.0f', next_tat)
-  for i = from, #kept do
-    value = value .. ':' .. kept[i]
+  local out = ''
+  for i = math.max(1, #kept - keep + 2), #kept do
+    out = out .. ':' .. kept[i]
   end
-  redis.call('SET', key, value .. ':' .. token, 'PX', ttl)
+  return out .. ':' .. token
+end
+
+local value, ttl = string.format('%.0f', next_tat), math.ceil(next_tat - now)
+if field == '' then
+  redis.call('SET', key, value .. with_token(STRING_TOKENS), 'PX', ttl)
   return {1, 0, 1}
 end
 if redis.call('HLEN', key) > 64 then
-  -- A cell is stale once it limits nothing and no replay can still come for it.
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
-    if tonumber(string.match(all[i + 1], '^%d+')) + replay < now then
+    if all[i] ~= '#' and tonumber(all[i + 1]) < now then
       redis.call('HDEL', key, all[i])
     end
   end
 end
-redis.call('HSET', key, field, string.format('%.0f', next_tat) .. ':' .. token)
+redis.call('HSET', key, field, value, '#', with_token(BUCKET_TOKENS))
 if redis.call('PTTL', key) < ttl then
   redis.call('PEXPIRE', key, ttl)
 end
