@@ -141,7 +141,8 @@ func (s *Service) countryAllowed(dest contact) bool {
 	return false
 }
 
-// replayWindow is how long a replay marker is kept (see identity.ReplayWindow).
+// replayWindow is how long a replay marker, or a string cell's tokens, are kept
+// (see identity.ReplayWindow).
 const replayWindow = identity.ReplayWindow
 
 // cellTokenLen is how much of a call token the send-limit cells keep (36 bits):
@@ -156,7 +157,7 @@ func limitCalls(limits []limit, nowMS, token string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
 		calls[i] = scriptCall{limitScript, []string{l.key},
-			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen]}}
+			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen], replayWindow.Milliseconds()}}
 	}
 	return calls
 }

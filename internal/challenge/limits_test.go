@@ -432,3 +432,27 @@ func TestBucketedCellsPruneAndExpire(t *testing.T) {
 		t.Fatalf("after pruning the bucket holds %d fields, want 1 cell and '#'", n)
 	}
 }
+
+// A client's cell drains in one emission (100 ms by default), sooner than go-redis
+// may resend a call whose reply was lost: it keeps its calls' tokens for the
+// replay window, so a replay of a drained call counts nothing.
+func TestStringCellKeepsItsTokensForReplays(t *testing.T) {
+	f := newLimitsFixture(t, Limits{})
+	ctx := context.Background()
+	cell := []limit{{scope: "client", key: "l:{c:test}", rate: Rate{N: 600, Per: time.Minute}}}
+	now := ms(f.clock.Now())
+	if r, err := f.svc.store.pipelined(ctx, limitCalls(cell, now, "tokenA")); err != nil || intAt(r[0], 2) != 1 {
+		t.Fatalf("first call: %v, %v", r, err)
+	}
+	if ttl := f.rdb.PTTL(ctx, "l:{c:test}").Val(); ttl < replayWindow-time.Second {
+		t.Fatalf("the cell lives %v after a call, want the replay window", ttl)
+	}
+	// The same call resent (the same arguments): answered as counted, unchanged.
+	before := f.rdb.Get(ctx, "l:{c:test}").Val()
+	if r, err := f.svc.store.pipelined(ctx, limitCalls(cell, now, "tokenA")); err != nil || intAt(r[0], 2) != 1 {
+		t.Fatalf("replay: %v, %v", r, err)
+	}
+	if after := f.rdb.Get(ctx, "l:{c:test}").Val(); after != before {
+		t.Fatalf("a replay changed the cell: %q -> %q", before, after)
+	}
+}

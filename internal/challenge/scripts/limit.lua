@@ -12,11 +12,15 @@
 -- its field '#' (a call counts in one cell of a bucket; a token in every cell would
 -- cost each destination 12 bytes). A call whose token is there was counted already:
 -- it answers as it did and counts nothing. unlimit.lua takes a call's send back
--- once, by the same token. Tokens expire with their cell once it has drained: a
--- replay later still counts again, for one emission (Per/N).
+-- once, by the same token. A string cell lives at least the replay window, so that
+-- a replay finds its token even once the cell has drained (a busy client's cell
+-- drains in 100 ms; there are few such keys). A bucket and its tokens expire once
+-- all its cells have drained, as its memory is paid per destination: a replay
+-- later still counts again, for one emission (Per/N, 12 min for a destination's
+-- default).
 -- KEYS[1] the cell or bucket; ARGV[1] now ms, ARGV[2] window ms, ARGV[3] sends
 -- allowed, ARGV[4] the field in the bucket ('' for a string cell), ARGV[5] the
--- call's token (no ':').
+-- call's token (no ':'), ARGV[6] the replay window ms.
 -- Returns {allowed 1|0, ms until a send would be allowed, counted 1|0}.
 local STRING_TOKENS, BUCKET_TOKENS = 32, 8
 local key, now = KEYS[1], tonumber(ARGV[1])
@@ -58,7 +62,7 @@ end
 
 local value, ttl = string.format('%.0f', next_tat), math.ceil(next_tat - now)
 if field == '' then
-  redis.call('SET', key, value .. with_token(STRING_TOKENS), 'PX', ttl)
+  redis.call('SET', key, value .. with_token(STRING_TOKENS), 'PX', math.max(ttl, tonumber(ARGV[6])))
   return {1, 0, 1}
 end
 if redis.call('HLEN', key) > 64 then
