@@ -102,13 +102,13 @@ func (f *replayFixture) proved(t *testing.T) {
 }
 
 // retried repeats op (a client retrying an unavailable answer) until it answers
-// anything but ErrUnavailable, and returns that answer and how many calls it took.
-func retried[T any](t *testing.T, op func() (T, error)) (T, error, int) {
+// anything but ErrUnavailable, and returns how many calls it took and that answer.
+func retried[T any](t *testing.T, op func() (T, error)) (int, T, error) {
 	t.Helper()
 	for i := 1; ; i++ {
 		v, err := op()
 		if !errors.Is(err, ErrUnavailable) || i == 20 {
-			return v, err, i
+			return i, v, err
 		}
 	}
 }
@@ -128,7 +128,7 @@ func TestEraseAuditedOncePerCall(t *testing.T) {
 		f.faults(true)
 		calls, answered := 0, 0
 		for _, cust := range append(customers, customers[0]) { // the last, a repeat
-			_, err, n := retried(t, func() (Erased, error) { return f.store.Erase(f.ctx, "platform-b", cust) })
+			n, _, err := retried(t, func() (Erased, error) { return f.store.Erase(f.ctx, "platform-b", cust) })
 			if err != nil {
 				t.Fatalf("Erase %s: %v", cust, err)
 			}
@@ -160,7 +160,7 @@ func TestCreateEnrollmentUnderReplaysAnswersOK(t *testing.T) {
 		var links []string
 		f.faults(true)
 		for i := range 30 {
-			u, err, _ := retried(t, func() (string, error) {
+			_, u, err := retried(t, func() (string, error) {
 				u, _, err := f.store.CreateEnrollment(f.ctx, "platform-a", fmt.Sprint("cust-", i), KindTOTP, "en", nil)
 				if err != nil && strings.Contains(err.Error(), "collision") {
 					t.Errorf("CreateEnrollment %d: %v", i, err)
@@ -195,7 +195,7 @@ func TestLinkTakenElsewhereUnderReplaysLeavesNoEntry(t *testing.T) {
 		}
 		f.faults(true)
 		for i := range 20 {
-			if _, err, _ := retried(t, func() (Linked, error) {
+			if _, _, err := retried(t, func() (Linked, error) {
 				return f.store.Link(f.ctx, "platform-a", fmt.Sprint("second-", i), "x", fmt.Sprint("user-", i))
 			}); !errors.Is(err, ErrLinkedElsewhere) {
 				t.Fatalf("Link %d to a second customer: %v", i, err)
@@ -231,7 +231,7 @@ func TestConfirmTOTPWrongCodesUnderReplaysCountOnce(t *testing.T) {
 			f.faults(true)
 			for k := range 3 {
 				for range 2 { // a double-submitted form
-					_, err, _ := retried(t, func() (*Factor, error) {
+					_, _, err := retried(t, func() (*Factor, error) {
 						return f.store.ConfirmTOTP(f.ctx, token, wrong, fmt.Sprint("nonce-", k), "")
 					})
 					var ce *CodeError
