@@ -29,9 +29,12 @@ type sink struct {
 	mu    sync.Mutex
 	sends map[string]int    // message id → times handed over
 	codes map[string]string // message id → its code
+	links map[string]string // message id → its link
 }
 
-func newSink() *sink { return &sink{sends: map[string]int{}, codes: map[string]string{}} }
+func newSink() *sink {
+	return &sink{sends: map[string]int{}, codes: map[string]string{}, links: map[string]string{}}
+}
 
 func (s *sink) Send(ctx context.Context, m delivery.Message) error {
 	if err := ctx.Err(); err != nil {
@@ -41,6 +44,7 @@ func (s *sink) Send(ctx context.Context, m delivery.Message) error {
 	defer s.mu.Unlock()
 	s.sends[m.ID]++
 	s.codes[m.ID] = m.Code
+	s.links[m.ID] = m.Link
 	return nil
 }
 

@@ -577,8 +577,8 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	}
 	// refusal writes to the audit trail that a send limit refused this start.
 	refusal := func(scope string) scriptCall {
-		return scriptCall{refusedScript, []string{recordKey(id), ckey}, []any{s.store.pubCmd, ms(now),
-			r.ClientID, r.AgentID, method.String(), ih, ch, scope, dest.mask()}}
+		return scriptCall{refusedScript, []string{recordKey(id), ckey, replayKey(id, token)}, []any{s.store.pubCmd, ms(now),
+			r.ClientID, r.AgentID, method.String(), ih, ch, scope, dest.mask(), replayWindow.Milliseconds()}}
 	}
 	// One round trip: the verification's own script, the conversation's pointer
 	// (from here on only this verification's assertions stand in the conversation)
@@ -591,12 +591,13 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 	conv := s.conversation(r.ClientID, r.ConversationID)
 	calls := append([]scriptCall{{startScript, []string{recordKey(id), identityKey(id), ckey},
 		append([]any{s.store.pubCmd, ms(now)}, args...)}, conv.take(id, now, expires.Add(s.verifiedTTL()))},
-		limitCalls(limits, ms(now))...)
+		limitCalls(limits, ms(now), token)...)
 	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
-		// The script may have run and claimed the send, its reply lost on every try:
-		// give the claim up, so that the platform's retry sends at once.
-		s.release(ctx, id, token, "")
+		// The scripts may have run, their replies lost on every try: give the send
+		// claim up, so that the platform's retry sends at once, and take back what
+		// this call counted, so that the retry's send is counted once.
+		s.refundWithin(ctx, releaseTimeout, token, limits, s.releaseCall(id, token, ""))
 		return nil, err
 	}
 	reply, prev := replies[0], replyStr(replies[1])
@@ -617,11 +618,11 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 			// customer has an enrolled method: the verification offers that alone.
 			// Nothing is sent, so whatever the other limits counted (or refused) is
 			// taken back.
-			s.refund(ctx, added)
+			s.refund(ctx, token, added)
 			method, denied = 0, nil
 		}
 		if denied != nil {
-			s.refund(ctx, added, giveBack(scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
+			s.refund(ctx, token, added, giveBack(scriptCall{abortScript, []string{recordKey(id), identityKey(id)},
 				[]any{s.store.pubCmd, ms(now), ih, ms(now)}}, refusal(denied.Scope))...)
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
@@ -632,8 +633,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// A retry after a failed send makes a new send: it counts, and a limit can
 		// refuse it like any send. The claim the script made is then given up.
 		if denied != nil {
-			s.refund(ctx, added, giveBack(refusal(denied.Scope))...)
-			s.release(ctx, id, token, "")
+			s.refund(ctx, token, added, giveBack(refusal(denied.Scope), s.releaseCall(id, token, ""))...)
 			s.metrics.observeLimit(denied.Scope)
 			return nil, denied
 		}
@@ -642,9 +642,9 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// Nothing will be sent: whatever the pipeline counted is taken back (and
 		// the identity's limit refusal written to the audit trail, in the same trip).
 		if status(reply) == "limited" {
-			s.refund(ctx, added, giveBack(refusal("identity"))...)
+			s.refund(ctx, token, added, giveBack(refusal("identity"))...)
 		} else {
-			s.refund(ctx, added, giveBack()...)
+			s.refund(ctx, token, added, giveBack()...)
 		}
 		switch status(reply) {
 		case "reused":
@@ -768,6 +768,11 @@ func (s *Service) release(ctx context.Context, id, token, requestField string) {
 	if _, err := s.store.run(rctx, releaseScript, []string{recordKey(id)}, ms(s.now()), token, requestField); err != nil {
 		s.log.WarnContext(ctx, "releasing a send claim failed", "verification_id", id, "err", err)
 	}
+}
+
+// releaseCall is release as a call in a refund's pipeline.
+func (s *Service) releaseCall(id, token, requestField string) scriptCall {
+	return scriptCall{releaseScript, []string{recordKey(id)}, []any{s.store.pubCmd, ms(s.now()), token, requestField}}
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
@@ -966,37 +971,41 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
 	}
 	cur := s.view(rec, r.ID, s.now())
+	// One token for the call's scripts: the send limits' and the resend's.
+	token, err := s.callToken()
+	if err != nil {
+		return nil, "", err
+	}
 	// The send limits first, on their own slots; whatever does not end in a send is
 	// taken back.
 	rf := requestField(s.keys, "resend", r.RequestID)
 	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
-	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now())))
+	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), token))
 	if err != nil {
+		// The limits may have counted, their replies lost on every try.
+		s.refundWithin(ctx, releaseTimeout, token, limits)
 		return nil, "", err
 	}
 	denied, added := limitOutcome(limits, replies)
 	if denied != nil {
-		s.refund(ctx, added, scriptCall{refusedScript, []string{recordKey(r.ID), identity.CustomerKey(r.ID[:tagLen], rec["ck"])},
+		s.refund(ctx, token, added, scriptCall{refusedScript,
+			[]string{recordKey(r.ID), identity.CustomerKey(r.ID[:tagLen], rec["ck"]), replayKey(r.ID, token)},
 			[]any{s.store.pubCmd, ms(s.now()), rec["cl"], rec["ag"], cur.DeliveredMethod.String(), rec["ih"], rec["ck"],
-				denied.Scope, cur.DestinationMask}})
+				denied.Scope, cur.DestinationMask, replayWindow.Milliseconds()}})
 		s.metrics.observeLimit(denied.Scope)
 		return nil, "", denied
 	}
-	v2, match, sent, err := s.resend(ctx, r, rec, cur, dest, rf)
+	v2, match, sent, err := s.resend(ctx, r, rec, cur, dest, rf, token)
 	if !sent {
 		// Nothing left (a refusal, or a repeat of a request that already sent): take
 		// the send back from the windows.
-		s.refund(ctx, added)
+		s.refund(ctx, token, added)
 	}
 	return v2, match, err
 }
 
 // resend claims and makes the send of Resend once the send limits allow it.
-func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest contact, rf string) (v *Verification, match string, sent bool, err error) {
-	token, err := s.callToken()
-	if err != nil {
-		return nil, "", false, err
-	}
+func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *Verification, dest contact, rf, token string) (v *Verification, match string, sent bool, err error) {
 	secret, secretHash, err := s.newSecret(cur.DeliveredMethod, rec["hk"], r.ID)
 	if err != nil {
 		return nil, "", false, err

@@ -33,7 +33,7 @@ end
 local ct = client_tag(ih, cl)
 local wait = locked_for(KEYS[2], ih, ct, dv)
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'o', 'locked'})
   return {'locked', wait}
 end
 local out

@@ -36,7 +36,7 @@ local out
 if ARGV[5] ~= 'report' then
   local wait = locked_for(KEYS[2], ih, ct, '1')
   if wait > 0 then
-    audit(rec, 'attempt_failed', {'o', 'locked'})
+    audit_locked(rec, ARGV[3], {'o', 'locked'})
     return {'locked', wait}
   end
 end

@@ -20,6 +20,15 @@ local prior = answered(rec, ARGV[3])
 if prior then
   return prior
 end
+if redis.call('HGET', rec, 'lq') == ARGV[3] then
+  -- A replay of an attempt that met the lock, which consumed its ceremony: the
+  -- same answer while the lock lasts.
+  local lih, lcl = unpack(redis.call('HMGET', rec, 'ih', 'cl'))
+  local wait = locked_for(ikey, lih, client_tag(lih, lcl), '5')
+  if wait > 0 then
+    return {'locked', wait}
+  end
+end
 if redis.call('GET', skey) ~= ARGV[4] then
   return {'ceremony'}
 end
@@ -41,7 +50,7 @@ end
 local ct = client_tag(ih, cl)
 local wait = locked_for(ikey, ih, ct, '5')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'webauthn', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'webauthn', 'o', 'locked'})
   return {'locked', wait}
 end
 local out

@@ -101,6 +101,17 @@ local function audit(rec, kind, extra)
   AUDITED[#AUDITED + 1] = entry
 end
 
+-- audit_locked writes that an attempt of request field rf met a locked family, once:
+-- the record keeps the last such request ('lq'), so a replay (go-redis resending a
+-- script whose reply was lost) or a double-submitted form writes no second event.
+local function audit_locked(rec, rf, extra)
+  if redis.call('HGET', rec, 'lq') == rf then
+    return
+  end
+  redis.call('HSET', rec, 'lq', rf)
+  audit(rec, 'attempt_failed', extra)
+end
+
 local FAILURES = {['1'] = 'attempts_exhausted', ['3'] = 'number_mismatch'}
 
 local function publish(key, state)

@@ -54,7 +54,9 @@ if redis.call('EXISTS', rec) == 1 then
   end
   if tk == ARGV[4] and dl == '2' then
     if sq == '1' then
-      return {'created'}
+      -- The call's answer in full: the enrolled methods and the linked customer too.
+      local em, lc = unpack(redis.call('HMGET', rec, 'em', 'lc'))
+      return {'created', em or '', lc or ''}
     end
     return {'resend'}
   end

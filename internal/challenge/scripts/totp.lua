@@ -33,7 +33,7 @@ end
 local ct = client_tag(ih, cl)
 local wait = locked_for(ikey, ih, ct, '4')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'totp', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'totp', 'o', 'locked'})
   return {'locked', wait}
 end
 local out
