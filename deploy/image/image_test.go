@@ -2,12 +2,12 @@
 // (tools/image, no Docker daemon) and checks what it holds: the config
 // (entrypoint, user, ports, labels), every file of every layer (no shell,
 // nothing the service's user can write but /tmp, nothing owned by it), a
-// valid OCI layout and tarball, a static binary that runs `--version`, and the
-// same digest when built twice. It also checks that the Dockerfile keeps the
-// same shape, and runs the image's binary with docker-compose.yml's
-// environment and the secrets its init step makes, against a real
-// redis-server, so that the compose setup is known to start although no
-// Docker daemon runs here.
+// valid OCI layout and tarball that crane pushes to a registry, a static
+// binary that runs `--version`, and the same digest when built twice. It also
+// checks that the Dockerfile keeps the same shape, and runs the image's binary
+// with docker-compose.yml's environment and the secrets its init step makes,
+// against a real redis-server, so that the compose setup is known to start
+// although no Docker daemon runs here.
 //
 // The builder is not a dependency of the main module: the test builds it from
 // its own module (go -C tools/image build). Without a go command or openssl it
@@ -347,6 +347,42 @@ func TestImage(t *testing.T) {
 		}
 		if rep2.ManifestDigest != rep.ManifestDigest {
 			t.Errorf("a second build gave %s, the first %s", rep2.ManifestDigest, rep.ManifestDigest)
+		}
+	})
+
+	t.Run("push", func(t *testing.T) {
+		// The push commands of docs/operations.md, against crane's own
+		// registry on a loopback port (crane speaks plain http to 127.0.0.1).
+		crane := filepath.Join(tmp, "crane")
+		run(t, root, os.Environ(), goBin, "-C", "tools/image", "build", "-o", crane, "github.com/google/go-containerregistry/cmd/crane")
+		addr := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+		ctx, cancel := context.WithCancel(t.Context())
+		reg := exec.CommandContext(ctx, crane, "registry", "serve", "--address", addr)
+		if err := reg.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = reg.Wait() }()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				_ = c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("crane registry serve: %v", err)
+			}
+		}
+		ref := addr + "/care/authsvc:" + version
+		pushed := strings.TrimSpace(string(run(t, root, nil, crane, "push", filepath.Join(out, "oci"), ref)))
+		if want := addr + "/care/authsvc@" + rep.ManifestDigest; pushed != want {
+			t.Errorf("crane push printed %q, want %q", pushed, want)
+		}
+		run(t, root, nil, crane, "push", filepath.Join(out, "authsvc.tar"), addr+"/care/authsvc:from-tarball")
+		for _, r := range []string{ref, addr + "/care/authsvc:from-tarball"} {
+			sum := sha256.Sum256(run(t, root, nil, crane, "config", r))
+			if got := "sha256:" + hex.EncodeToString(sum[:]); got != rep.ConfigDigest {
+				t.Errorf("%s: config %s, want %s", r, got, rep.ConfigDigest)
+			}
 		}
 	})
 
