@@ -15,11 +15,21 @@ mkdir -p "$dir/signing-keys"
 cd "$dir"
 umask 077
 
-# The service runs as 65532:65532 and reads its secrets through the group.
+# The service runs as 65532:65532 and reads its secrets through the group. Run
+# as root (in the compose init container), the files belong to whoever owns
+# this script, i.e. the checkout, so that the person who cloned it can read
+# the API key and delete the folder without root.
+owner=
+if [ "$(id -u)" = 0 ]; then
+	owner=$(stat -c %u "$0")
+	parent=$(dirname "$PWD")
+	if [ "$(stat -c %u "$parent")" = 0 ]; then chown "$owner" "$parent"; fi # made by Docker for the mount
+	chown "$owner" .
+fi
 owned() { # owned MODE FILE...
 	mode=$1
 	shift
-	if [ "$(id -u)" = 0 ]; then chown 0:65532 "$@"; fi
+	if [ -n "$owner" ]; then chown "$owner:65532" "$@"; fi
 	chmod "$mode" "$@"
 }
 
@@ -65,8 +75,8 @@ cert mailpit "DNS:mailpit"
 
 owned 0750 signing-keys
 owned 0440 hmac-keys kek sms-webhook-secret clients.json signing-keys/compose.pem tls.key mailpit.key
-chmod 0400 ca.key
+owned 0400 ca.key
 # What a person on the host needs: the CA to trust and the API key to call with.
-chmod 0444 ca.crt tls.crt mailpit.crt api-key
+owned 0444 ca.crt tls.crt mailpit.crt api-key
 chmod 0755 .
 echo "secrets in $dir: API key in api-key, CA certificate in ca.crt"

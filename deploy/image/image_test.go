@@ -504,9 +504,9 @@ func checkCompose(t *testing.T, root, binPath string) {
 		t.Errorf("authsvc volumes %v lack the secrets folder, read-only", svc.Volumes)
 	}
 	initSvc := cf.Services["init"]
-	if !slices.Equal(initSvc.Entrypoint, []string{"sh", "/init-secrets.sh", secretsDir}) ||
+	if !slices.Equal(initSvc.Entrypoint, []string{"sh", "/init-secrets.sh", "/artifacts/compose"}) ||
 		!slices.Contains(initSvc.Volumes, "./deploy/compose/init-secrets.sh:/init-secrets.sh:ro") ||
-		!slices.Contains(initSvc.Volumes, "./artifacts/compose:"+secretsDir) {
+		!slices.Contains(initSvc.Volumes, "./artifacts:/artifacts") {
 		t.Errorf("init service: entrypoint %q volumes %v", initSvc.Entrypoint, initSvc.Volumes)
 	}
 
