@@ -220,3 +220,46 @@ default. Integers are printed whole.
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}
+
+{{/*
+authsvc.redisPorts is the JSON list of TCP ports the pods reach Redis on: the
+port of every host in redis.url (26379 for a Sentinel URL's host without one,
+else 6379), plus networkPolicy.egress.redisPorts; for a Sentinel URL the
+data port 6379 when redisPorts is empty (the sentinels announce the master
+and replicas at their own ports, which the URL does not name).
+*/}}
+{{- define "authsvc.redisPorts" -}}
+{{- $url := .Values.redis.url -}}
+{{- $sentinel := regexMatch "^rediss?-sentinel://" $url -}}
+{{- $hosts := regexReplaceAll "^[a-z-]+://([^/@]*@)?" $url "" | regexFind "^[^/?]*" -}}
+{{- $ports := list -}}
+{{- range splitList "," $hosts -}}
+{{- $p := regexFind ":[0-9]+$" . | trimPrefix ":" -}}
+{{- $ports = append $ports (int (ternary $p (ternary "26379" "6379" $sentinel) (ne $p ""))) -}}
+{{- end -}}
+{{- $extra := (.Values.networkPolicy.egress | default dict).redisPorts | default list -}}
+{{- if and $sentinel (empty $extra) -}}
+{{- $extra = list 6379 -}}
+{{- end -}}
+{{- range $extra -}}
+{{- $ports = append $ports (int .) -}}
+{{- end -}}
+{{- toJson (uniq $ports) -}}
+{{- end }}
+
+{{/* authsvc.smtpPort is the SMTP port: smtp.port, or the mode's default. */}}
+{{- define "authsvc.smtpPort" -}}
+{{- if .Values.smtp.port -}}
+{{- int .Values.smtp.port -}}
+{{- else if eq .Values.smtp.tls "tls" -}}
+465
+{{- else -}}
+587
+{{- end -}}
+{{- end }}
+
+{{/* authsvc.webhookPort is the port of sms.webhookURL (443 when it names none). */}}
+{{- define "authsvc.webhookPort" -}}
+{{- $p := (urlParse .Values.sms.webhookURL).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- ternary $p "443" (ne $p "") -}}
+{{- end }}
