@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 // inventoryDoc is the page whose table lists every key authsvc writes, and the
@@ -153,4 +152,3 @@ func (in *inventory) check(t *testing.T) {
 		}
 	}
 }
-
