@@ -134,6 +134,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 	return t, nil
 }
 
+// CheckEnv reports what New would refuse in the process environment's OTEL_*
+// variables: an exporter or OTLP protocol it does not support.
+func CheckEnv() error {
+	_, _, err := exporterFromEnv(os.Getenv)
+	return err
+}
+
 // exporterFromEnv returns the exporter and OTLP protocol the environment asks
 // for: "otlp" and "http/protobuf" or "grpc", or "" when tracing is off.
 func exporterFromEnv(getenv func(string) string) (name, protocol string, err error) {

@@ -144,7 +144,7 @@ func TestRedactedExport(t *testing.T) {
 	s := spans[0]
 	got := map[attribute.Key]string{}
 	for _, a := range s.Attributes {
-		got[a.Key] = a.Value.Emit()
+		got[a.Key] = a.Value.String()
 	}
 	if len(got) != 2 || got["http.route"] != "/v/{token}" || got["http.response.status_code"] != "200" {
 		t.Errorf("exported attributes %v, want only http.route and http.response.status_code", got)
@@ -246,7 +246,7 @@ func TestRedisSpans(t *testing.T) {
 		}
 		attrs := map[attribute.Key]string{}
 		for _, a := range s.Attributes {
-			attrs[a.Key] = a.Value.Emit()
+			attrs[a.Key] = a.Value.String()
 		}
 		if strings.HasPrefix(s.Name, "EVAL") && attrs["db.redis.script.sha1"] != script.Hash() {
 			t.Errorf("span %s: script sha %q, want %s", s.Name, attrs["db.redis.script.sha1"], script.Hash())
