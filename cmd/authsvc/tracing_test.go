@@ -253,20 +253,23 @@ func TestTraceOfAFlow(t *testing.T) {
 	assertLogsClean(t, logs, sms.secret, sms.token, link.secret, link.token, jwt, phone, email, testAPIKey)
 }
 
-// TestTracingCollectorDown: with the OTLP exporter pointed at a closed port, or
-// at a collector that never answers, a whole verification succeeds, the failed
+// TestTracingCollectorDown: with the OTLP exporter pointed at a closed port (over
+// HTTP and gRPC), or at a collector that never answers, a whole verification
+// succeeds, the failed
 // exports are logged and counted, and the service stops cleanly. Not parallel:
 // the exporter reads its endpoint from the process environment.
 func TestTracingCollectorDown(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		endpoint func(t *testing.T) string
+		name, protocol string
+		endpoint       func(t *testing.T) string
 	}{
-		{"closed port", closedPort},
-		{"never answers", silentCollector},
+		{"closed port", "http/protobuf", closedPort},
+		{"closed port grpc", "grpc", closedPort},
+		{"never answers", "http/protobuf", silentCollector},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", tc.endpoint(t))
+			t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", tc.protocol)
 			t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
 			// Export while the flow runs, and give up on a batch after a second
 			// (the exporter retries a silent collector until the batch's timeout).
@@ -292,7 +295,7 @@ func TestTracingCollectorDown(t *testing.T) {
 			}
 			in.stop(t)
 			logs := in.logs.String()
-			for _, want := range []string{`"msg":"tracing on"`, `span export failed`} {
+			for _, want := range []string{`"msg":"tracing on","exporter":"otlp ` + tc.protocol + `"`, `span export failed`} {
 				if !strings.Contains(logs, want) {
 					t.Errorf("logs lack %s", want)
 				}

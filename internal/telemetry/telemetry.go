@@ -75,7 +75,8 @@ type Tracing struct {
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set;
 // it is off when OTEL_SDK_DISABLED is "true", OTEL_TRACES_EXPORTER is "none",
 // or nothing is set. The OTLP protocol is OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
-// OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" (the default) or "grpc". Any
+// OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" (the default), "http/json" or
+// "grpc". Any
 // other exporter or protocol is an error naming the variable.
 //
 // When on, New points the OpenTelemetry SDK's global error handler and logger
@@ -91,10 +92,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Regis
 		if err != nil || name == "" {
 			return t, err
 		}
-		switch protocol {
-		case "grpc":
+		if protocol == "grpc" {
 			exp, err = otlptracegrpc.New(ctx)
-		default:
+		} else { // the HTTP exporter reads its encoding from the same variables
 			exp, err = otlptracehttp.New(ctx)
 		}
 		if err != nil {
@@ -142,7 +142,8 @@ func CheckEnv() error {
 }
 
 // exporterFromEnv returns the exporter and OTLP protocol the environment asks
-// for: "otlp" and "http/protobuf" or "grpc", or "" when tracing is off.
+// for: "otlp" and "http/protobuf", "http/json" or "grpc", or "" when tracing is
+// off.
 func exporterFromEnv(getenv func(string) string) (name, protocol string, err error) {
 	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
 		return "", "", nil
@@ -166,9 +167,9 @@ func exporterFromEnv(getenv func(string) string) (name, protocol string, err err
 	switch protocol {
 	case "":
 		protocol = "http/protobuf"
-	case "http/protobuf", "grpc":
+	case "http/protobuf", "http/json", "grpc":
 	default:
-		return "", "", fmt.Errorf("%s: %q is not supported: want http/protobuf or grpc", variable, protocol)
+		return "", "", fmt.Errorf("%s: %q is not supported: want http/protobuf, http/json or grpc", variable, protocol)
 	}
 	return "otlp", protocol, nil
 }
@@ -176,7 +177,7 @@ func exporterFromEnv(getenv func(string) string) (name, protocol string, err err
 // Enabled reports whether spans are recorded and exported.
 func (t *Tracing) Enabled() bool { return t.provider != nil }
 
-// Exporter names the exporter in use ("otlp http/protobuf", "otlp grpc",
+// Exporter names the exporter in use ("otlp http/protobuf", "otlp grpc", …,
 // "custom"), or "" when tracing is off: for the start-up log line.
 func (t *Tracing) Exporter() string { return t.exporter }
 

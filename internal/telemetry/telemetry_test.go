@@ -49,8 +49,10 @@ func TestExporterFromEnv(t *testing.T) {
 		{name: "sdk disabled false", env: map[string]string{"OTEL_SDK_DISABLED": "false", "OTEL_TRACES_EXPORTER": "otlp"},
 			want: "otlp", protocol: "http/protobuf"},
 		{name: "console refused", env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, err: "OTEL_TRACES_EXPORTER"},
-		{name: "http/json refused", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
-			err: "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{name: "http/json", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+			want: "otlp", protocol: "http/json"},
+		{name: "unknown protocol refused", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "thrift"},
+			err: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
