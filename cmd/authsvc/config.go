@@ -35,7 +35,10 @@ import (
 // something weaker. Defaults in the table are "production / dev". A rate N/DURATION
 // (e.g. 5/1h) lets N sends through in any window of DURATION, then one more every
 // DURATION/N: N is 1 to 1000000, DURATION 1s to 7d (168h), at most one send per
-// millisecond. The limits apply in dev mode too.
+// millisecond. The limits apply in dev mode too. Tracing is configured by the
+// standard OTEL_* variables, read from the process environment by the
+// OpenTelemetry SDK and package telemetry, not by this table: it is off unless
+// they name an OTLP endpoint or exporter.
 //
 //	variable                              default                          meaning
 //	AUTHSVC_DEV                           false                            dev mode (same as -dev): embedded Redis, ephemeral keys, dev outbox, nothing sent

@@ -194,6 +194,12 @@ func TestChart(t *testing.T) {
 			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
 			checkPolicy(t, docs["NetworkPolicy"], "ingress", map[string]string{"8443/TCP": samespace, "8080/TCP": samespace, "9090/TCP": samespace})
 			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6379/TCP": "", "587/TCP": "", "443/TCP": ""})
+			// Tracing is off unless otel.endpoint is set.
+			for name, v := range env {
+				if strings.HasPrefix(name, "OTEL_") {
+					t.Errorf("%s=%q set although otel.endpoint is empty", name, v)
+				}
+			}
 		}},
 		{"full.yaml", []string{"full.yaml"}, nil, []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor"}, func(t *testing.T, docs map[string]doc) {
 			spec := docs["Deployment"].Object["spec"].(map[string]any)
@@ -223,6 +229,12 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
 			}
+			for name, want := range otelEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+			checkPodNameEnv(t, docs["Deployment"])
 			rule := get(docs["Ingress"].Object, "spec", "rules").([]any)[0].(map[string]any)
 			if rule["host"] != "care.acme.example" {
 				t.Errorf("ingress host %v, want the host of publicURL", rule["host"])
@@ -358,6 +370,12 @@ func TestChart(t *testing.T) {
 		{"streams below raised watches", []string{"grpc.maxConcurrentStreams=1100", "grpc.maxWatchesPerClient=2000"}, "(2064)"},
 		{"health watches out of range", []string{"grpc.maxHealthWatches=1000000"}, "maxHealthWatches"},
 		{"typo in a grpc limit", []string{"grpc.maxStreams=2000"}, "maxStreams"},
+		{"otel endpoint with credentials", []string{"otel.endpoint=https://user:hunter2@collector:4318"}, "otel/endpoint"},
+		{"otel endpoint without a scheme", []string{"otel.endpoint=collector:4317"}, "otel/endpoint"},
+		{"unknown otel protocol", []string{"otel.endpoint=http://collector:4318", "otel.protocol=zipkin"}, "otel/protocol"},
+		{"unknown sampler", []string{"otel.sampler=jaeger_remote"}, "otel/sampler"},
+		{"sampler ratio over 1", []string{"otel.samplerArg=1.5"}, "otel/samplerArg"},
+		{"typo in otel", []string{"otel.endpiont=http://collector:4318"}, "endpiont"},
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
@@ -423,6 +441,41 @@ var grpcEnv = map[string]string{
 	"AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE": "90m",
 	"AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT":   "2000",
 	"AUTHSVC_GRPC_MAX_HEALTH_WATCHES":       "200",
+}
+
+// otelEnv are the OpenTelemetry variables testdata/full.yaml sets, as rendered.
+var otelEnv = map[string]string{
+	"OTEL_EXPORTER_OTLP_ENDPOINT":    "https://otel-collector.observability.svc:4317",
+	"OTEL_EXPORTER_OTLP_PROTOCOL":    "grpc",
+	"OTEL_SERVICE_NAME":              "authsvc-eu",
+	"OTEL_TRACES_SAMPLER":            "parentbased_traceidratio",
+	"OTEL_TRACES_SAMPLER_ARG":        "0.25",
+	"OTEL_RESOURCE_ATTRIBUTES":       "k8s.namespace.name=care,k8s.pod.name=$(OTEL_K8S_POD_NAME),cloud.region=eu-west-1,deployment.environment.name=prod",
+	"OTEL_EXPORTER_OTLP_CERTIFICATE": "/var/run/secrets/authsvc/otel-ca/ca.crt",
+}
+
+// checkPodNameEnv checks that OTEL_K8S_POD_NAME, which OTEL_RESOURCE_ATTRIBUTES
+// refers to, comes from the downward API and before that reference: Kubernetes
+// expands $(VAR) only from variables listed earlier.
+func checkPodNameEnv(t *testing.T, d doc) {
+	t.Helper()
+	c := get(d.Object, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+	pod, attrs := -1, -1
+	for i, e := range c["env"].([]any) {
+		e := e.(map[string]any)
+		switch e["name"] {
+		case "OTEL_K8S_POD_NAME":
+			pod = i
+			if get(e, "valueFrom", "fieldRef", "fieldPath") != "metadata.name" {
+				t.Errorf("OTEL_K8S_POD_NAME = %v, want the pod's metadata.name", e)
+			}
+		case "OTEL_RESOURCE_ATTRIBUTES":
+			attrs = i
+		}
+	}
+	if pod < 0 || attrs < 0 || pod > attrs {
+		t.Errorf("OTEL_K8S_POD_NAME at %d, OTEL_RESOURCE_ATTRIBUTES at %d: want both, the pod name first", pod, attrs)
+	}
 }
 
 // checkNoSecrets fails when the manifests carry secret material: a Secret
@@ -685,8 +738,9 @@ func containerEnv(t *testing.T, d doc) map[string]string {
 		if _, dup := env[name]; dup {
 			t.Errorf("env %s set twice", name)
 		}
-		if _, ok := e["valueFrom"]; ok {
-			t.Errorf("env %s uses valueFrom", name)
+		// Only the downward API: secrets are files, and nothing comes from a ConfigMap.
+		if from, ok := e["valueFrom"].(map[string]any); ok && (len(from) != 1 || from["fieldRef"] == nil) {
+			t.Errorf("env %s uses valueFrom %v", name, from)
 		}
 		env[name], _ = e["value"].(string)
 	}

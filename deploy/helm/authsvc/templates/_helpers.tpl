@@ -90,6 +90,10 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- with $tls.clientCASecret }}
 {{- $m = append $m (dict "volume" "client-ca" "secret" . "dir" (printf "%s/client-ca" $d) "key" "ca.crt" "env" "AUTHSVC_CLIENT_CA_FILE") -}}
 {{- end }}
+{{- $otel := .Values.otel | default dict -}}
+{{- with $otel.caSecret }}
+{{- $m = append $m (dict "volume" "otel-ca" "secret" . "dir" (printf "%s/otel-ca" $d) "key" "ca.crt" "env" "OTEL_EXPORTER_OTLP_CERTIFICATE") -}}
+{{- end }}
 {{- toJson $m -}}
 {{- end }}
 
@@ -262,4 +266,32 @@ and replicas at their own ports, which the URL does not name).
 {{- define "authsvc.webhookPort" -}}
 {{- $p := (urlParse .Values.sms.webhookURL).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
 {{- ternary $p "443" (ne $p "") -}}
+{{- end }}
+
+{{/*
+authsvc.otelEnv is the list of OpenTelemetry variables, as dicts {name, value}:
+none while otel.endpoint is empty, which leaves tracing off. The resource names
+the namespace and the pod (through $(OTEL_K8S_POD_NAME), which the Deployment
+sets from the downward API just before), then otel.resourceAttributes by key.
+*/}}
+{{- define "authsvc.otelEnv" -}}
+{{- $o := .Values.otel | default dict -}}
+{{- $e := list -}}
+{{- if $o.endpoint -}}
+{{- $e = append $e (dict "name" "OTEL_EXPORTER_OTLP_ENDPOINT" "value" $o.endpoint) -}}
+{{- $e = append $e (dict "name" "OTEL_EXPORTER_OTLP_PROTOCOL" "value" ($o.protocol | default "http/protobuf")) -}}
+{{- $e = append $e (dict "name" "OTEL_SERVICE_NAME" "value" ($o.serviceName | default "authsvc")) -}}
+{{- with $o.sampler -}}
+{{- $e = append $e (dict "name" "OTEL_TRACES_SAMPLER" "value" .) -}}
+{{- end -}}
+{{- with $o.samplerArg -}}
+{{- $e = append $e (dict "name" "OTEL_TRACES_SAMPLER_ARG" "value" .) -}}
+{{- end -}}
+{{- $attrs := list (printf "k8s.namespace.name=%s" .Release.Namespace) "k8s.pod.name=$(OTEL_K8S_POD_NAME)" -}}
+{{- range $k, $v := $o.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (join "," $attrs)) -}}
+{{- end -}}
+{{- toJson $e -}}
 {{- end }}
