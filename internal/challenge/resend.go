@@ -105,7 +105,7 @@ func (s *Service) resend(ctx context.Context, r ResendRequest, rec record, cur *
 	}
 	switch status(reply) {
 	case "send":
-		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1)), nil); err != nil {
+		if err := s.deliver(ctx, cur, dest, secret, strconv.Itoa(intAt(reply, 1))); err != nil {
 			return nil, "", true, err
 		}
 		sent = true

@@ -232,10 +232,26 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		s.refundWithin(ctx, releaseTimeout, p.token, p.limits, s.releaseCall(p.id, p.token, ""))
 		return nil, err
 	}
-	p.reply, p.prev = replies[0], replyStr(replies[1])
+	p.reply = replies[0]
+	p.convStatus, _ = replyString(replies[1], 0)
+	p.convOther, _ = replyString(replies[1], 1)
 	send, err := s.judgeStart(ctx, p, replies[2:])
 	if err != nil {
 		return nil, err
+	}
+	// The second round trip, before anything is sent: end what the verification this
+	// start took the conversation from started or granted, on its own record (its
+	// assertions stopped standing with the pointer), so that it can no longer be
+	// completed while the new code is on its way; or, for a start older than the
+	// conversation's live verification, end this one.
+	if err := s.settleConversation(ctx, p); err != nil {
+		if send {
+			s.release(ctx, p.id, p.token, "")
+		}
+		return nil, err
+	}
+	if p.convStatus == "displaced" {
+		send = false
 	}
 	rec, err := s.startedRecord(ctx, p)
 	if err != nil {
@@ -255,29 +271,45 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		res.PageURL = s.pageURL("v", p.id, mac)
 	}
 	res.DMText = s.dmText(v, res.PageURL, res.MatchNumber)
-	// The second round trip ends what the conversation's previous verification
-	// started or granted, on its own record: beside the send's outcome, or alone
-	// when nothing is sent. (Its assertions stopped standing with the pointer.) A
-	// repeat of a request gives the conversation back to whoever had it.
-	after := p.giveBack()
-	if status(p.reply) == "created" {
-		after = s.supersede(p.prev, p.id, p.now)
-	}
 	if !send {
-		s.finishStart(ctx, p.id, after)
 		return res, nil
 	}
-	if err := s.deliver(ctx, v, p.dest, p.secret, rec["sq"], after); err != nil {
+	if err := s.deliver(ctx, v, p.dest, p.secret, rec["sq"]); err != nil {
 		return res, err
 	}
 	v.Delivery = DeliverySent
 	return res, nil
 }
 
+// settleConversation runs what the conversation's pointer asks of a start that
+// stands (it made or repeats a verification): supersede the verification it took
+// the conversation from (also on a repeat that finds it holds the conversation
+// already, so a lost reply never skips it), or, when a newer verification holds the
+// conversation, end this start's own. One round trip when there is anything to end.
+func (s *Service) settleConversation(ctx context.Context, p *startPlan) error {
+	var calls []scriptCall
+	switch p.convStatus {
+	case "displaced":
+		calls = []scriptCall{s.supersedeCall(p.id, p.now)}
+		if status(p.reply) == "resend" || status(p.reply) == "created" && p.method != 0 {
+			calls = append(calls, s.releaseCall(p.id, p.token, ""))
+		}
+	case "taken":
+		calls = s.supersede(holder(p.convOther), p.id, p.now)
+	case "held":
+		calls = s.supersede(p.convOther, p.id, p.now)
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	_, err := s.store.pipelined(ctx, calls)
+	return err
+}
+
 // startPlan is a start as it goes to Redis: what the request asks, what it was
 // given (the verification's id and tag, its secret, its fields) and, once the
-// first round trip answers, the start script's reply and the conversation's
-// previous verification.
+// first round trip answers, the start script's reply and what the conversation's
+// pointer said.
 type startPlan struct {
 	r        *StartRequest
 	method   Method
@@ -295,8 +327,9 @@ type startPlan struct {
 	limits   []limit
 	conv     pointer
 
-	reply []any
-	prev  string
+	reply      []any
+	convStatus string // conversation.lua's answer: taken, held or displaced
+	convOther  string // taken: the pointer's previous value; held: the id it displaced; displaced: the holder
 }
 
 // plan checks r, finds its customer and prepares every argument of the first
@@ -423,13 +456,19 @@ func (p *startPlan) calls(s *Service) []scriptCall {
 	}, limitCalls(p.limits, ms(p.now), p.token)...)
 }
 
-// giveBack returns the conversation to its previous verification, after calls:
-// this call made none, or repeats one that may since have been superseded.
+// giveBack returns the conversation to the verification this start took it from,
+// after calls, when the start made no verification: a refused start, or a request
+// id reused for another request. A verification that exists keeps a conversation it
+// held before this call.
 func (p *startPlan) giveBack(calls ...scriptCall) []scriptCall {
-	if holder(p.prev) == p.id {
+	st, marker := status(p.reply), ""
+	if st == "locked" || st == "limited" {
+		marker, _ = replyString(p.reply, 2)
+	}
+	if p.convStatus == "displaced" || p.convStatus == "held" && (st == "reused" || marker == "exists") {
 		return calls
 	}
-	return append(calls, p.conv.restore(p.id, p.prev))
+	return append(calls, p.conv.restore(p.id))
 }
 
 // refusal writes to the audit trail that a send limit refused this start.
@@ -444,6 +483,15 @@ func (s *Service) refusal(p *startPlan, scope string) scriptCall {
 // a refused or silent start counted is taken back, with the conversation's pointer.
 func (s *Service) judgeStart(ctx context.Context, p *startPlan, limitReplies [][]any) (send bool, err error) {
 	denied, added := limitOutcome(p.limits, limitReplies)
+	if p.convStatus == "displaced" {
+		// A repeat of a start older than the conversation's live verification: it
+		// sends nothing and takes nothing back (settleConversation ends it).
+		s.refund(ctx, p.token, added)
+		if st := status(p.reply); st == "created" || st == "resend" || st == "exists" {
+			return false, nil
+		}
+		return false, s.startRefused(p)
+	}
 	switch status(p.reply) {
 	case "created":
 		if nosend, _ := replyString(p.reply, 3); nosend == "nosend" {
@@ -464,38 +512,47 @@ func (s *Service) judgeStart(ctx context.Context, p *startPlan, limitReplies [][
 		return p.method != 0, nil
 	case "resend":
 		// A retry after a failed send makes a new send: it counts, and a limit can
-		// refuse it like any send. The claim the script made is then given up.
+		// refuse it like any send. The claim the script made is then given up; the
+		// verification keeps its conversation.
 		if denied != nil {
-			s.refund(ctx, p.token, added, p.giveBack(s.refusal(p, denied.Scope), s.releaseCall(p.id, p.token, ""))...)
+			s.refund(ctx, p.token, added, s.refusal(p, denied.Scope), s.releaseCall(p.id, p.token, ""))
 			s.metrics.observeLimit(denied.Scope)
 			return false, denied
 		}
 		return true, nil
+	case "exists":
+		// A repeat: nothing is sent, and the verification keeps its conversation.
+		s.refund(ctx, p.token, added)
+		return false, nil
 	}
-	// Nothing will be sent: whatever the pipeline counted is taken back (and the
-	// identity's limit refusal written to the audit trail, in the same trip).
+	// Nothing will be sent and no verification was made: whatever the pipeline
+	// counted is taken back, the conversation given back (and the identity's limit
+	// refusal written to the audit trail, in the same trip).
 	if status(p.reply) == "limited" {
 		s.refund(ctx, p.token, added, p.giveBack(s.refusal(p, "identity"))...)
 	} else {
 		s.refund(ctx, p.token, added, p.giveBack()...)
 	}
+	return false, s.startRefused(p)
+}
+
+// startRefused is the error of a start the start script refused.
+func (s *Service) startRefused(p *startPlan) error {
 	switch status(p.reply) {
 	case "reused":
-		return false, ErrRequestReused
+		return ErrRequestReused
 	case "quiet":
 		// Past the identity's starts that send nothing: answered like a customer no
 		// method can reach, so the limit tells no one who has an enrolled factor.
 		s.metrics.observeLimit("identity_starts")
-		return false, &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
-	case "locked", "none":
-		// The same answer as for a customer no method can reach: a lock, an unknown
-		// customer and a customer without factors reveal nothing.
-		return false, &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
+		return &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
 	case "limited":
 		s.metrics.observeLimit("identity")
-		return false, &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(p.reply, 1)) * time.Millisecond}
+		return &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(p.reply, 1)) * time.Millisecond}
 	}
-	return false, nil
+	// "locked", "none": the same answer as for a customer no method can reach: a
+	// lock, an unknown customer and a customer without factors reveal nothing.
+	return &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
 }
 
 // startedRecord is the verification's record as the start left it: made from the
@@ -518,22 +575,6 @@ func (s *Service) startedRecord(ctx context.Context, p *startPlan) (record, erro
 		rec["dl"] = strconv.Itoa(int(DeliveryNotNeeded))
 	}
 	return rec, nil
-}
-
-// finishStart runs the calls a start that sends nothing leaves for its second
-// round trip (superseding the conversation's previous verification, or giving the
-// conversation back). Like a refund it runs detached from the caller and is
-// logged when it fails: a superseded verification's assertions stopped standing
-// with the conversation's pointer, so a failure leaves only its record behind.
-func (s *Service) finishStart(ctx context.Context, id string, calls []scriptCall) {
-	if len(calls) == 0 {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if _, err := s.store.pipelined(rctx, calls); err != nil {
-		s.log.WarnContext(ctx, "ending the conversation's previous verification failed", "verification_id", id, "err", err)
-	}
 }
 
 // randomHex returns n random bytes in hex.
@@ -635,7 +676,7 @@ const recordHeadroom = 500 * time.Millisecond
 // deliver sends the secret to the destination as the platform gave it, and records
 // how the send ended (the second round trip, with the calls after it: superseding
 // the conversation's previous verification).
-func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq string, after []scriptCall) error {
+func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, secret, seq string) error {
 	m := delivery.Message{
 		ID: v.ID + "." + seq, To: dest.Value, Locale: v.Locale, Brand: s.cfg.Brand,
 		Network: v.Network, Handle: v.HandleMask, PageHost: s.cfg.PublicURL.Host,
@@ -669,8 +710,8 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, se
 	// Record the outcome even if the caller gave up: a detached, bounded context.
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_, recErr := s.store.pipelined(recCtx, append([]scriptCall{{deliveredScript, []string{recordKey(v.ID)},
-		[]any{s.store.pubCmd, ms(s.now()), seq, int(result), v.DestinationMask}}}, after...))
+	_, recErr := s.store.pipelined(recCtx, []scriptCall{{deliveredScript, []string{recordKey(v.ID)},
+		[]any{s.store.pubCmd, ms(s.now()), seq, int(result), v.DestinationMask}}})
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "send failed", "verification_id", v.ID, "channel", m.Channel.String(), "err", sendErr)
 		return &SendError{VerificationID: v.ID, Err: sendErr}

@@ -511,24 +511,6 @@ local function verified(rec, m, lv, vx, ttl, bb, fid)
   end
 end
 
--- link_stands tells whether the verification rec may still be completed as its
--- customer's when the customer came through the identity's link, not from the
--- platform: a start that named none records the linked customer ('lc', on the
--- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
--- customer through the link to offer her factors marks it ('ln', on the customer's
--- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
--- customer erased), such a verification can never mint an assertion for her.
-local function link_stands(rec, ckey)
-  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
-  if lc and lc ~= '' then
-    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
-  end
-  if ln == '1' then
-    return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1
-  end
-  return true
-end
-
 -- customer_key is the customer hash of the record rec: "<rec's key prefix>c:<ck>",
 -- on the record's own slot (a verification of a known customer lives under the
 -- customer's tag), or nil for a record of no known customer.
@@ -540,13 +522,35 @@ local function customer_key(rec)
   return string.match(rec, '^(v:{[^}]*}:)') .. 'c:' .. ck
 end
 
+-- link_stands tells whether the verification rec may still be completed as its
+-- customer's when the customer came through the identity's link, not from the
+-- platform: a start that named none records the linked customer ('lc', on the
+-- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
+-- customer through the link to offer her factors marks it ('ln', on the customer's
+-- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
+-- customer erased), such a verification can never mint an assertion for her, and
+-- what it granted stops standing. ckey is the customer hash (customer_key(rec) when
+-- nil).
+local function link_stands(rec, ckey)
+  ckey = ckey or customer_key(rec)
+  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
+  if lc and lc ~= '' then
+    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
+  end
+  if ln == '1' then
+    return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1
+  end
+  return true
+end
+
 -- stands tells whether what the verification rec granted is still in force: it is
--- VERIFIED, not revoked, and, when a factor completed it, the customer still holds
+-- VERIFIED, not revoked, its customer still holds the link it came through (when it
+-- came through one: link_stands), and, when a factor completed it, the customer still holds
 -- that factor (removing or reporting a factor revokes every assertion minted on it).
 -- A missing record does not stand (records outlive their assertions).
 local function stands(rec)
   local st, rv, vf = unpack(redis.call('HMGET', rec, 'st', 'rv', 'vf'))
-  if st ~= '2' or rv == '1' then
+  if st ~= '2' or rv == '1' or not link_stands(rec, nil) then
     return false
   end
   if vf and vf ~= '' then

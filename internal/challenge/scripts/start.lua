@@ -17,6 +17,7 @@
 -- ARGV[20] the failure window ms, ARGV[21] the clients whose enrollments the client
 -- trusts (prelude: trusts), ARGV[22..] field, value pairs of the new record.
 -- Returns {'created', em, linked customer[, 'nosend']} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
+-- (a refusal of an existing verification's new send adds a third element, 'exists')
 --       | {'limited', ms} | {'none'} | {'quiet'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now,
 -- through a client the requesting client trusts, and whose family is not locked for
@@ -68,7 +69,8 @@ if redis.call('EXISTS', rec) == 1 then
   if dl == '4' or (dl == '2' and NOW - tonumber(dt) >= tonumber(ARGV[6])) then
     local refused = claim_send()
     if refused then
-      return refused
+      -- Marked: this verification exists, and keeps a conversation it holds.
+      return {refused[1], refused[2] or 0, 'exists'}
     end
     redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[9], 'ls', ARGV[10], 'tk', ARGV[4])
     redis.call('HINCRBY', rec, 'sq', 1)
