@@ -79,9 +79,11 @@ func TestLostSupersedeIsRetried(t *testing.T) {
 		done <- err
 	}()
 	<-gated.waiting
-	proxy.Cut() // the second round trip (delivered + supersede) is lost
+	proxy.Cut() // what follows the send (recording it) is lost
 	close(gated.gate)
-	<-done
+	if err := <-done; err != nil {
+		t.Logf("V2's start with its last round trip lost: %v", err)
+	}
 	proxy.Restore()
 	f.svc.sender = f.sender
 	// The platform retries V2 as told (same request id).
