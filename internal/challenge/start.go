@@ -549,6 +549,8 @@ func (s *Service) startRefused(p *startPlan) error {
 	case "limited":
 		s.metrics.observeLimit("identity")
 		return &LimitError{Scope: "identity", RetryAfter: time.Duration(intAt(p.reply, 1)) * time.Millisecond}
+	case "erasing":
+		return fmt.Errorf("%w: the customer is being erased", ErrUnavailable)
 	}
 	// "locked", "none": the same answer as for a customer no method can reach: a
 	// lock, an unknown customer and a customer without factors reveal nothing.

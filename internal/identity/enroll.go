@@ -131,6 +131,9 @@ func (s *Store) CreateEnrollment(ctx context.Context, clientID, customerID strin
 	if err := checkProofStatus(st); err != nil {
 		return "", nil, err
 	}
+	if st == "erasing" {
+		return "", nil, errErasing
+	}
 	if st != "ok" {
 		return "", nil, fmt.Errorf("%w: enrollment id collision", ErrUnavailable)
 	}

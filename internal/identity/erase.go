@@ -83,6 +83,14 @@ const (
 // while it runs may survive it (erase again). Erasing an unknown customer, or one
 // erased already, removes nothing and answers zero counts.
 //
+// The erasure first marks the customer hash (erase_begin.lua): while the mark
+// stands, a start naming the customer, a link and an enrollment link are refused
+// (UNAVAILABLE: try again), and a link under way when the erasure began takes its
+// pointer back; a verification in flight was recorded before the mark, so the
+// search finds it, or came through a link pointer that is gone by the time it
+// would complete (package challenge's link_stands). An interrupted erasure leaves
+// the mark: the customer stays refused until the erasure is run again.
+//
 // SCAN walks the whole keyspace of every master with a MATCH pattern, and the
 // audit entries are read through (on standalone and Sentinel, the whole stream):
 // Erase is a rare administrative operation and never on a hot path.
@@ -95,7 +103,7 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 	}
 	ctag, ch := CustomerTag(s.keys, customerID), CustomerHash(s.keys, customerID)
 	ckey := CustomerKey(ctag, ch)
-	fields, err := s.rdb.HGetAll(ctx, ckey).Result()
+	fields, err := s.eraseBegin(ctx, ckey)
 	if err != nil {
 		return Erased{}, unavailable(err)
 	}
@@ -318,6 +326,23 @@ func (p *erasePlan) purge(tag, ih string) {
 	if ih != "" && !slices.Contains(p.purged[tag], ih) {
 		p.purged[tag] = append(p.purged[tag], ih)
 	}
+}
+
+// errErasing answers what would attach something to a customer while she is being
+// erased: try again once the erasure is done.
+var errErasing = fmt.Errorf("%w: the customer is being erased", ErrUnavailable)
+
+// eraseBegin marks the customer hash as being erased and reads it, in one step.
+func (s *Store) eraseBegin(ctx context.Context, ckey string) (map[string]string, error) {
+	reply, err := eraseBeginScript.Run(ctx, s.rdb, []string{ckey}).StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	fields := make(map[string]string, len(reply)/2)
+	for i := 0; i+1 < len(reply); i += 2 {
+		fields[reply[i]] = reply[i+1]
+	}
+	return fields, nil
 }
 
 // scanTag returns every key under a hash tag, "v:{tag}:…", found with SCAN on every

@@ -97,6 +97,9 @@ func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID 
 	pointer, except := LinkKey(IdentityTag(s.keys, network, userID), ih), ""
 	defer func() { s.extend(ctx, retained, except) }()
 	reply, _ := res.([]any)
+	if strAt(reply, 0) == "-1" {
+		return Linked{}, errErasing
+	}
 	created, stored := strAt(reply, 0) == "1", strAt(reply, 1)
 	linked, err := parseLinked(stored)
 	if err != nil {
@@ -126,10 +129,19 @@ func (s *Store) Link(ctx context.Context, clientID, customerID, network, userID 
 		if err != nil {
 			return Linked{}, err
 		}
-		_, done, err := s.exec(ctx, linkDoneScript, []string{custKey}, field, ms(s.now()), clientID, pk, retention)
+		res, done, err := s.exec(ctx, linkDoneScript, []string{custKey}, field, ms(s.now()), clientID, pk, retention)
 		if err != nil {
 			// The link stands (the pointer is set); a repeated Link records it.
 			return Linked{}, err
+		}
+		if n, _ := res.(int64); n < 0 {
+			// The customer was erased, or the identity unlinked, while this link was
+			// under way: its pointer must not outlive the entry.
+			if _, err := s.runInt(ctx, unlinkPointerScript, []string{pointer}, customerID); err != nil {
+				s.log.Warn("taking back the pointer of a link whose entry is gone failed", "error", err)
+			}
+			except = ""
+			return Linked{}, errErasing
 		}
 		if done != nil {
 			retained = done

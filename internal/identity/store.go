@@ -57,6 +57,8 @@ var (
 	passkeyTakeSrc string
 	//go:embed scripts/passkey_finish.lua
 	passkeyFinishSrc string
+	//go:embed scripts/erase_begin.lua
+	eraseBeginSrc string
 	//go:embed scripts/erase_keys.lua
 	eraseKeysSrc string
 	//go:embed scripts/erase_counters.lua
@@ -91,6 +93,7 @@ var (
 	passkeyBeginScript      = redis.NewScript(prelude + passkeyBeginSrc)
 	passkeyTakeScript       = redis.NewScript(prelude + passkeyTakeSrc)
 	passkeyFinishScript     = audited(passkeyFinishSrc, true)
+	eraseBeginScript        = redis.NewScript(eraseBeginSrc)
 	eraseKeysScript         = redis.NewScript(eraseKeysSrc)
 	eraseCountersScript     = redis.NewScript(eraseCountersSrc)
 	eraseCustomerScript     = audited(eraseCustomerSrc, false)

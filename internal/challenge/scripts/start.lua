@@ -18,7 +18,7 @@
 -- trusts (prelude: trusts), ARGV[22..] field, value pairs of the new record.
 -- Returns {'created', em, linked customer[, 'nosend']} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
 -- (a refusal of an existing verification's new send adds a third element, 'exists')
---       | {'limited', ms} | {'none'} | {'quiet'}; em lists the enrolled methods offered: those
+--       | {'limited', ms} | {'none'} | {'quiet'} | {'erasing'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now,
 -- through a client the requesting client trusts, and whose family is not locked for
 -- the identity at this client.
@@ -86,6 +86,11 @@ if redis.call('EXISTS', rec) == 1 then
   return {'exists'}
 end
 
+-- A customer being erased (package identity's erase_begin) gets nothing new: the
+-- erasure's search must find every verification of hers.
+if ck and redis.call('HGET', KEYS[3], 'e') == '1' then
+  return {'erasing'}
+end
 -- A new verification: first drop what other identities of the tag left behind.
 prune_identities(ikey, ARGV[16], tonumber(ARGV[14]), tonumber(ARGV[20]))
 local em = ''

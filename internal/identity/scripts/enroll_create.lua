@@ -7,7 +7,7 @@
 -- A first factor is refused while the customer holds a factor the client trusts: a
 -- LOW proof binds nothing once one exists (the factor scripts check again when the
 -- factor is stored); and while the customer is on hold after a report (on_hold).
--- Returns {'ok'} | {'factors'} | {'hold'} | {'contact'} | {'taken'} (the id is taken:
+-- Returns {'ok'} | {'factors'} | {'hold'} | {'contact'} | {'erasing'} | {'taken'} (the id is taken:
 -- never expected, 100 random bits).
 -- go-redis resends a script whose reply was lost: the id is drawn for each call, so
 -- an enrollment under it for the same customer, created at the same time, is this
@@ -22,6 +22,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     return {'ok'}
   end
   return {'taken'}
+end
+if redis.call('HGET', KEYS[2], 'e') == '1' then
+  -- The customer is being erased (erase_begin): nothing new attaches to her.
+  return {'erasing'}
 end
 if ARGV[3] == '1' then
   if has_factor(KEYS[2], ARGV[5]) then

@@ -5,9 +5,15 @@
 -- KEYS[1] customer hash, then the audit stream. ARGV[1] field L<ih>, ARGV[2] now ms,
 -- ARGV[3] the client, ARGV[4] a fresh pseudonym key for a customer that has none,
 -- ARGV[5] retention ms.
--- Returns 1 when the link was recorded now, else 0.
+-- Returns 1 when the link was recorded now, 0 when it was already, -1 when its entry
+-- is gone or the customer is being erased.
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur or string.sub(cur, -2) ~= '\031p' then
+if not cur or redis.call('HGET', KEYS[1], 'e') == '1' then
+  -- The entry is gone (the customer was erased, or the identity unlinked, while this
+  -- link was under way) or going: the caller takes its pointer back.
+  return -1
+end
+if string.sub(cur, -2) ~= '\031p' then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[1], string.sub(cur, 1, -3))

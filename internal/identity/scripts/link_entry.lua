@@ -4,10 +4,15 @@
 -- is, so a repeated Link keeps the original link time.
 -- KEYS[1] customer hash; ARGV[1] field L<ih>, ARGV[2] the pending entry, ARGV[3]
 -- customer id, ARGV[4] retention ms.
--- Returns {created (1|0), the stored entry}. go-redis resends a script whose reply
+-- Returns {created (1|0), the stored entry}, or {-1, ''} while the customer is being
+-- erased. go-redis resends a script whose reply
 -- was lost: an entry equal to this call's (pending, with this call's link time) is
 -- the call's own, and the resent call answers created as the call did, so that
 -- Link still rolls it back if the pointer is taken.
+if redis.call('HGET', KEYS[1], 'e') == '1' then
+  -- The customer is being erased (erase_begin): nothing new attaches to her.
+  return {-1, ''}
+end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local created = 0
 if not cur then
