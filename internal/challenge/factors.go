@@ -22,9 +22,11 @@ import (
 
 // Linker finds the customer a social identity is linked to (*identity.Store).
 type Linker interface {
-	// Resolve returns the customer id linked to the identity; ok is false when
-	// none is. A store failure is an error (the caller fails closed).
-	Resolve(ctx context.Context, network, userID string) (customerID string, ok bool, err error)
+	// Resolve returns the customer id linked to the identity and the client that
+	// made the link ("" for a link made before links recorded their client); ok
+	// is false when none is. A store failure is an error (the caller fails
+	// closed).
+	Resolve(ctx context.Context, network, userID string) (customerID, client string, ok bool, err error)
 }
 
 // SeedOpener opens sealed TOTP seeds (*seal.Ring).
@@ -87,7 +89,7 @@ func (s *Service) customerOf(ctx context.Context, r *StartRequest, enrolled stri
 	if r.CustomerID != "" || enrolled == "" || s.factors == nil || s.factors.Links == nil {
 		return r.CustomerID, nil
 	}
-	id, ok, err := s.factors.Links.Resolve(ctx, r.Identity.Network, r.Identity.UserID)
+	id, _, ok, err := s.factors.Links.Resolve(ctx, r.Identity.Network, r.Identity.UserID)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -113,7 +113,7 @@ func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkI
 			return nil, toStatus(ctx, err, "")
 		}
 	}
-	l, err := s.ids.Link(ctx, c.ID, customer, id.GetNetwork(), id.GetUserId())
+	l, err := s.ids.Link(ctx, c.ID, customer, id.GetNetwork(), id.GetUserId(), identity.AnyLinks)
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
@@ -138,7 +138,7 @@ func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.Unl
 		}
 	}
 	id := r.GetIdentity()
-	if err := s.ids.Unlink(ctx, c.ID, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
+	if err := s.ids.Unlink(ctx, c.ID, r.GetCustomerId(), id.GetNetwork(), id.GetUserId(), identity.AnyLinks); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.UnlinkIdentityResponse{}, nil

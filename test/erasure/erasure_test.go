@@ -319,7 +319,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	email := &challenge.Destination{Kind: challenge.Email, Value: aliceMail}
 
 	// A bystander, whose data must all survive.
-	if _, err := w.ids.Link(ctx, "platform-a", bystander, bob.network, bob.userID); err != nil {
+	if _, err := w.ids.Link(ctx, "platform-a", bystander, bob.network, bob.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	w.enrollTOTP(bystander)
@@ -333,7 +333,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	// The customer: two linked identities, an authenticator app and a passkey,
 	// an open enrollment link and another with a passkey ceremony under way.
 	for _, p := range []person{alice, aliceFB} {
-		if _, err := w.ids.Link(ctx, "platform-a", customer, p.network, p.userID); err != nil {
+		if _, err := w.ids.Link(ctx, "platform-a", customer, p.network, p.userID, identity.OwnLinks); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -412,7 +412,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	// An identity linked, used while linked (one verification verified, one
 	// pending with a wrong code against it), then unlinked: EraseCustomer must still
 	// reach what it left, and the pending one must never verify as the customer.
-	if _, err := w.ids.Link(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+	if _, err := w.ids.Link(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	igMail := &challenge.Destination{Kind: challenge.Email, Value: "alice.ig@example.com"}
@@ -430,7 +430,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	}
 	igCode := w.code(igPending.Verification.ID)
 	ids = append(ids, igPending.Verification.ID)
-	if err := w.ids.Unlink(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+	if err := w.ids.Unlink(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 
@@ -605,7 +605,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	if ls, err := w.ids.Identities(ctx, customer); err != nil || len(ls) != 0 {
 		t.Errorf("identities after erasure: %v, %v", ls, err)
 	}
-	if c, ok, err := w.ids.Resolve(ctx, alice.network, alice.userID); ok || err != nil {
+	if c, _, ok, err := w.ids.Resolve(ctx, alice.network, alice.userID); ok || err != nil {
 		t.Errorf("Resolve after erasure = %q, %v, %v", c, ok, err)
 	}
 	// The trail names the customer anew, under the new key: not as before.

@@ -521,7 +521,10 @@ end
 local function link_stands(rec, ckey)
   local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
   if lc and lc ~= '' then
-    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
+    -- The pointer is "<customer id>\31<client>", the customer alone when made
+    -- before links recorded their client.
+    local cur = redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or ''))
+    return cur ~= false and string.match(cur, '^[^\031]*') == lc
   end
   if ln == '1' then
     return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1

@@ -138,8 +138,11 @@ local linked = false
 if not ck then
   -- A start that names no customer and accepts no enrolled method stays on the
   -- identity's slot; a linked customer becomes the assertion's subject.
+  -- The link is "<customer id>\31<client>", or the customer id alone when made
+  -- before links recorded their client.
   linked = redis.call('GET', KEYS[3])
   if linked then
+    linked = string.match(linked, '^[^\031]*')
     redis.call('HSET', rec, 'lc', linked)
   end
 end
