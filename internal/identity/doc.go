@@ -116,7 +116,8 @@
 //	factor_removed     RemoveFactor (m, o ok)
 //	factor_reported    Report (m the reported factor's kind, c its client, o removed |
 //	                   already_removed, r "customer_report:<n>_removed")
-//	identity_linked    Link's last step (o ok, i)
+//	identity_linked    Link's last step (o ok, i), also when a link changes client
+//	                   (taken over with AnyLinks: c is the new maker)
 //	identity_unlinked  Unlink's entry step (o ok, i)
 //	erased             Erase's last step: c and o (the counts) only; and on a stream
 //	                   whose newest entry Erase removed, o "audit_entries"
