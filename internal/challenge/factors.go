@@ -22,9 +22,11 @@ import (
 
 // Linker finds the customer a social identity is linked to (*identity.Store).
 type Linker interface {
-	// Resolve returns the customer id linked to the identity; ok is false when
-	// none is. A store failure is an error (the caller fails closed).
-	Resolve(ctx context.Context, network, userID string) (customerID string, ok bool, err error)
+	// Resolve returns the customer id linked to the identity and the client that
+	// made the link ("" for a link made before links recorded their client); ok
+	// is false when none is. A store failure is an error (the caller fails
+	// closed).
+	Resolve(ctx context.Context, network, userID string) (customerID, client string, ok bool, err error)
 }
 
 // SeedOpener opens sealed TOTP seeds (*seal.Ring).
@@ -83,15 +85,20 @@ func WithFactors(f Factors) Option {
 // read: the factors live on the customer's slot). A start that only sends a code
 // or link stays on the identity's slot, where the start script reads the link
 // itself and records the linked customer as the assertion's subject.
+//
+// A link counts only when the starting client made it or trusts the client that
+// did, as for factors (trusts; the start script judges its own read the same way):
+// any client may link an identity it names to any customer on a verification it
+// made itself, so another client's link is that client's word, not this one's.
 func (s *Service) customerOf(ctx context.Context, r *StartRequest, enrolled string) (string, error) {
 	if r.CustomerID != "" || enrolled == "" || s.factors == nil || s.factors.Links == nil {
 		return r.CustomerID, nil
 	}
-	id, ok, err := s.factors.Links.Resolve(ctx, r.Identity.Network, r.Identity.UserID)
+	id, by, ok, err := s.factors.Links.Resolve(ctx, r.Identity.Network, r.Identity.UserID)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if !ok {
+	if !ok || !trusts(s.trust(r.ClientID), by) {
 		return "", nil
 	}
 	return id, nil

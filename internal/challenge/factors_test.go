@@ -38,13 +38,14 @@ type linksInRedis struct {
 	svc *Service
 }
 
-func (l *linksInRedis) Resolve(ctx context.Context, network, userID string) (string, bool, error) {
+func (l *linksInRedis) Resolve(ctx context.Context, network, userID string) (string, string, bool, error) {
 	key := identity.LinkKey(identity.IdentityTag(l.svc.keys, network, userID), identity.IdentityHash(l.svc.keys, network, userID))
 	v, err := l.rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", false, nil
+		return "", "", false, nil
 	}
-	return v, err == nil, err
+	customer, client := identity.ParseLinkValue(v)
+	return customer, client, err == nil, err
 }
 
 type factorFixture struct {
@@ -117,16 +118,27 @@ func (f *factorFixture) enroll(customer string, fac identity.Factor) string {
 	return fac.ID
 }
 
-// link links the identity to customer as package identity does: the identity's
-// pointer, and the entry in the customer's hash.
+// link links the identity to customer as package identity does, as a link made
+// by the client the fixture's verifications start with: the identity's pointer,
+// and the entry in the customer's hash.
 func (f *factorFixture) link(customer, network, userID string) {
+	f.t.Helper()
+	f.linkBy("platform-a", customer, network, userID)
+}
+
+// linkBy is link as a link made by client ("": a link made before links recorded
+// their client).
+func (f *factorFixture) linkBy(client, customer, network, userID string) {
 	f.t.Helper()
 	keys, ctx := f.svc.keys, context.Background()
 	ih := identity.IdentityHash(keys, network, userID)
-	if err := f.udb.Set(ctx, identity.LinkKey(identity.IdentityTag(keys, network, userID), ih), customer, 0).Err(); err != nil {
+	value, entry := identity.LinkValue(customer, client), network+"\x1f"+userID+"\x1f"+client+"\x1f"+ms(f.clock.Now())
+	if client == "" {
+		value, entry = customer, network+"\x1f"+userID+"\x1f"+ms(f.clock.Now())
+	}
+	if err := f.udb.Set(ctx, identity.LinkKey(identity.IdentityTag(keys, network, userID), ih), value, 0).Err(); err != nil {
 		f.t.Fatal(err)
 	}
-	entry := network + "\x1f" + userID + "\x1f" + ms(f.clock.Now())
 	if err := f.udb.HSet(ctx, identity.CustomerKeyFor(keys, customer), "L"+ih, entry).Err(); err != nil {
 		f.t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 //	em enrolled methods offered (TOTP, WebAuthn; written by the start script)
 //	ck customer hash   cs created ms (for the factor scripts; known customers only)
 //	lc the identity's linked customer, when the start named none (the subject)
+//	lb the client that made that link ("" or absent: made before links recorded it)
 //	ln "1" when the start found its customer through the identity's link ('ck')
 //	bb the keyed hash of the browser that completed it (verified only)
 //	vf the factor that completed it (verified only): its assertion stands while held

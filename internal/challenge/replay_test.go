@@ -361,7 +361,7 @@ func runFullAnswerScenario(t *testing.T, f *replayFixture) {
 		f.ff.enrollTOTP(fmt.Sprint("cust-app-", i), newSeed(t))
 		user := fmt.Sprint("linked-", i)
 		link := identity.LinkKey(identity.IdentityTag(keys, "x", user), identity.IdentityHash(keys, "x", user))
-		if err := f.direct.Set(ctx, link, fmt.Sprint("cust-linked-", i), time.Hour).Err(); err != nil {
+		if err := f.direct.Set(ctx, link, identity.LinkValue(fmt.Sprint("cust-linked-", i), "platform-a"), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

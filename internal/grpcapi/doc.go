@@ -94,9 +94,15 @@
 //     grant and without an id the interceptor refuses before any Redis work;
 //     with an id the proof costs one read. RemoveFactor needs may_enroll and
 //     EraseCustomer may_erase (PERMISSION_DENIED, reason GRANT_REQUIRED,
-//     metadata "grant"); erasing an unknown customer answers zero counts. A
-//     link to an identity linked to another customer is FAILED_PRECONDITION with
-//     reason IDENTITY_LINKED_ELSEWHERE; an unknown link or factor is NOT_FOUND. No
+//     metadata "grant"); erasing an unknown customer answers zero counts.
+//     UnlinkIdentity and ListIdentities take the proof of LinkIdentity without the
+//     identity. Without may_link a client lists, unlinks and makes only its own
+//     links (a proof is a verification it made, naming a customer it chose);
+//     may_link reaches every client's and takes another client's link to the
+//     same customer over (linkScope). A link to an identity linked to another
+//     customer, or by another client, is FAILED_PRECONDITION with reason
+//     IDENTITY_LINKED_ELSEWHERE, the same for both; an unknown link, one of
+//     another client, or an unknown factor is NOT_FOUND. No
 //     answer or log line names a customer id, user id or handle. A client file
 //     entry without rpcs gets no EnrollmentService RPC: they must be named.
 //   - A StartVerification no offered method can serve at the level is

@@ -98,6 +98,28 @@ func (s *enrollmentService) enrollmentProof(ctx context.Context, client, id, cus
 	return out, nil
 }
 
+// linkScope is whose links client c may act on: every client's with may_link
+// (the operator trusts it to link any identity to any customer), else its own.
+//
+// A client without may_link proves a link request with a verification of its own,
+// and a client is trusted to name the customer of its own verifications only: it
+// picks the identity and the destination, so it can verify any customer id with
+// its own social account and mailbox. Such a "proof" must not reach beyond the
+// client: it lists, removes and makes only its own links, and its links count
+// only for the clients that trust it (package challenge resolves a link for a
+// start only when the starting client trusts the client that made it).
+func linkScope(c Client) identity.Scope {
+	if c.MayLink {
+		return identity.AnyLinks
+	}
+	return identity.OwnLinks
+}
+
+// LinkIdentity links an identity as the caller's link. An identity already linked
+// to another customer, or by another client to this one, answers
+// FAILED_PRECONDITION / IDENTITY_LINKED_ELSEWHERE, the same for both so that the
+// answer never says which customer holds it; a client with may_link takes another
+// client's link to the same customer over instead.
 func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkIdentityRequest) (*authsvcv1.LinkIdentityResponse, error) {
 	c, ok := clientFrom(ctx)
 	if !ok {
@@ -113,17 +135,21 @@ func (s *enrollmentService) LinkIdentity(ctx context.Context, r *authsvcv1.LinkI
 			return nil, toStatus(ctx, err, "")
 		}
 	}
-	l, err := s.ids.Link(ctx, c.ID, customer, id.GetNetwork(), id.GetUserId())
+	l, err := s.ids.Link(ctx, c.ID, customer, id.GetNetwork(), id.GetUserId(), linkScope(c))
 	if err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.LinkIdentityResponse{Identity: linkedToProto(l)}, nil
 }
 
-// UnlinkIdentity removes a link: a client with may_link, or one that verified the
-// customer recently (through any of her identities: she may be dropping an account
-// she no longer controls). Without either, a client could break another client's
-// links, and with them the erasure of what an unlinked identity left behind.
+// UnlinkIdentity removes a link: a client with may_link any link, or one that
+// verified the customer recently (through any of her identities: she may be
+// dropping an account she no longer controls) only a link it made itself. Without
+// the proof, a client could break links at will; without the scope, a proof it
+// made for any customer with its own mailbox would break other clients' links. A
+// link of another client answers NOT_FOUND, exactly like no link: PERMISSION_DENIED
+// would tell a client that holds no real proof that the identity is linked to this
+// customer.
 func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.UnlinkIdentityRequest) (*authsvcv1.UnlinkIdentityResponse, error) {
 	c, ok := clientFrom(ctx)
 	if !ok {
@@ -138,7 +164,7 @@ func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.Unl
 		}
 	}
 	id := r.GetIdentity()
-	if err := s.ids.Unlink(ctx, c.ID, r.GetCustomerId(), id.GetNetwork(), id.GetUserId()); err != nil {
+	if err := s.ids.Unlink(ctx, c.ID, r.GetCustomerId(), id.GetNetwork(), id.GetUserId(), linkScope(c)); err != nil {
 		return nil, toStatus(ctx, err, "")
 	}
 	return &authsvcv1.UnlinkIdentityResponse{}, nil
@@ -146,6 +172,9 @@ func (s *enrollmentService) UnlinkIdentity(ctx context.Context, r *authsvcv1.Unl
 
 // ListIdentities lists a customer's links on the same proof as UnlinkIdentity:
 // the networks and user ids linked to a customer are not every client's to read.
+// A client with may_link reads every client's links, another only the links it
+// made itself (as UnlinkIdentity removes only those): its proof is a verification
+// it made, which shows only that it named this customer, not that she is here.
 func (s *enrollmentService) ListIdentities(ctx context.Context, r *authsvcv1.ListIdentitiesRequest) (*authsvcv1.ListIdentitiesResponse, error) {
 	c, ok := clientFrom(ctx)
 	if !ok {
@@ -164,7 +193,11 @@ func (s *enrollmentService) ListIdentities(ctx context.Context, r *authsvcv1.Lis
 		return nil, toStatus(ctx, err, "")
 	}
 	out := &authsvcv1.ListIdentitiesResponse{Identities: make([]*authsvcv1.LinkedIdentity, 0, len(links))}
+	scope := linkScope(c)
 	for _, l := range links {
+		if scope == identity.OwnLinks && l.Client != c.ID {
+			continue
+		}
 		out.Identities = append(out.Identities, linkedToProto(l))
 	}
 	return out, nil

@@ -92,17 +92,19 @@ type Disclosures interface {
 // it. Store failures wrap identity.ErrUnavailable; a bad argument is an
 // *identity.ValidationError naming the API field.
 type Identities interface {
-	// Link links the social identity to the customer at clientID's request and
-	// returns the link. An identity linked to another customer is
-	// identity.ErrLinkedElsewhere; linking it again to the same customer returns
-	// the existing link.
-	Link(ctx context.Context, clientID, customerID, network, userID string) (identity.Linked, error)
-	// Unlink removes the link at clientID's request; identity.ErrNotFound when
-	// the identity is not linked to this customer (unknown, unlinked or linked
-	// elsewhere alike).
-	Unlink(ctx context.Context, clientID, customerID, network, userID string) error
-	// Identities returns the identities linked to the customer; none for an
-	// unknown customer.
+	// Link links the social identity to the customer as clientID's link and
+	// returns the link. An identity linked to another customer, or by another
+	// client to this one (unless scope is identity.AnyLinks, which takes that
+	// link over), is identity.ErrLinkedElsewhere; linking it again to the same
+	// customer returns the existing link.
+	Link(ctx context.Context, clientID, customerID, network, userID string, scope identity.Scope) (identity.Linked, error)
+	// Unlink removes the link at clientID's request, within scope (clientID's own
+	// links, or every client's); identity.ErrNotFound when the identity is not
+	// linked to this customer within scope (unknown, unlinked, linked elsewhere
+	// or by another client alike).
+	Unlink(ctx context.Context, clientID, customerID, network, userID string, scope identity.Scope) error
+	// Identities returns the identities linked to the customer, each with the
+	// client that made its link; none for an unknown customer.
 	Identities(ctx context.Context, customerID string) ([]identity.Linked, error)
 	// Factors returns the customer's enrolled factors; none for an unknown
 	// customer. The sealed seeds they carry never leave this package.

@@ -260,7 +260,8 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 	case errors.Is(err, identity.ErrNotFound):
 		return status.Error(codes.NotFound, messageIdentityNotFound)
 	case errors.Is(err, identity.ErrLinkedElsewhere):
-		return withDetails(status.New(codes.FailedPrecondition, "the identity is linked to another customer; unlink it there first"),
+		return withDetails(status.New(codes.FailedPrecondition,
+			"the identity is linked already, to another customer or by another client; it must be unlinked first"),
 			&errdetails.ErrorInfo{Reason: ReasonIdentityLinkedElsewhere, Domain: errorDomain})
 	case errors.Is(err, challenge.ErrRevoked):
 		return withDetails(status.New(codes.FailedPrecondition, "assertion revoked"),

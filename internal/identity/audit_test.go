@@ -87,15 +87,15 @@ func TestAuditTrail(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := f.ctx
-	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	// A repeat links nothing new and records nothing.
-	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	// A refused link records nothing.
-	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567"); !errors.Is(err, ErrLinkedElsewhere) {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567", OwnLinks); !errors.Is(err, ErrLinkedElsewhere) {
 		t.Fatalf("Link elsewhere = %v", err)
 	}
 	f.enrollTOTP("cust-42")
@@ -106,10 +106,11 @@ func TestAuditTrail(t *testing.T) {
 	if err := f.store.RemoveFactor(ctx, "platform-b", "cust-42", pk.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second RemoveFactor = %v", err)
 	}
-	if err := f.store.Unlink(ctx, "platform-b", "cust-42", "x", "1234567"); err != nil {
+	// Another client (with may_link) unlinks it: the event names the client that asked.
+	if err := f.store.Unlink(ctx, "platform-b", "cust-42", "x", "1234567", AnyLinks); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.store.Unlink(ctx, "platform-b", "cust-42", "x", "1234567"); !errors.Is(err, ErrNotFound) {
+	if err := f.store.Unlink(ctx, "platform-b", "cust-42", "x", "1234567", AnyLinks); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Unlink = %v", err)
 	}
 
@@ -175,7 +176,7 @@ func TestAuditKeepsPseudonymKey(t *testing.T) {
 	if err := f.rdb.HSet(f.ctx, CustomerKeyFor(f.keys, "cust-42"), "pk", key).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	f.enrollTOTP("cust-42")
@@ -195,11 +196,11 @@ func TestAuditKeepsPseudonymKey(t *testing.T) {
 func TestAuditPerTag(t *testing.T) {
 	t.Parallel()
 	f := newFixtureWith(t, Config{AuditPerTag: true})
-	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	f.enrollTOTP("cust-42")
-	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	ctag, itag := CustomerTag(f.keys, "cust-42"), IdentityTag(f.keys, "x", "1")
@@ -224,8 +225,9 @@ func TestAuditInterruptedLink(t *testing.T) {
 	ckey, ih := CustomerKeyFor(f.keys, "cust-42"), IdentityHash(f.keys, "x", "1")
 	itag := IdentityTag(f.keys, "x", "1")
 	// As link_entry and link_pointer leave it when the process dies before link_done.
-	f.plant(ckey, "L"+ih, encodeLinked(Linked{Network: "x", UserID: "1", Linked: f.clock.Now()})+linkPending, "cu", "cust-42")
-	f.plant(LinkKey(itag, ih), "cust-42")
+	f.plant(ckey, "L"+ih, encodeLinked(Linked{Network: "x", UserID: "1", Client: "platform-a", Linked: f.clock.Now()})+linkPending,
+		"cu", "cust-42")
+	f.plant(LinkKey(itag, ih), LinkValue("cust-42", "platform-a"))
 	if ls, err := f.store.Identities(f.ctx, "cust-42"); err != nil || len(ls) != 1 || ls[0].UserID != "1" {
 		t.Fatalf("Identities with a pending entry = %v, %v", ls, err)
 	}
@@ -233,7 +235,7 @@ func TestAuditInterruptedLink(t *testing.T) {
 		t.Fatalf("%d events before the link was recorded", n)
 	}
 	for range 2 {
-		if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+		if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,8 +248,8 @@ func TestAuditInterruptedLink(t *testing.T) {
 
 	// An entry left pending by a Link that lost its pointer: unlinking it is quiet.
 	ih2 := IdentityHash(f.keys, "x", "2")
-	f.plant(ckey, "L"+ih2, encodeLinked(Linked{Network: "x", UserID: "2", Linked: f.clock.Now()})+linkPending)
-	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "2"); err != nil {
+	f.plant(ckey, "L"+ih2, encodeLinked(Linked{Network: "x", UserID: "2", Client: "platform-a", Linked: f.clock.Now()})+linkPending)
+	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "2", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	if got := kinds(f.streamEntries(audit.StreamKey("", false))); !slices.Equal(got, []string{audit.IdentityLinked}) {

@@ -8,9 +8,10 @@
 //     verification lifecycle (package challenge) puts a verification of a known
 //     customer under the same tag, so a completion that checks a factor and moves
 //     the verification is one script on one slot.
-//   - A social identity {network, user_id} is linked to at most one customer. The
-//     link is a pointer under the identity's own tag (LinkKey) plus an entry in the
-//     customer's hash; linking writes the customer's entry first (pending) and
+//   - A social identity {network, user_id} is linked to at most one customer, by one
+//     client. The link is a pointer under the identity's own tag (LinkKey, holding
+//     LinkValue: the customer id and the client that made the link) plus an entry in
+//     the customer's hash; linking writes the customer's entry first (pending) and
 //     unlinking removes the pointer first, so a crash between the two steps leaves
 //     an entry that nothing resolves to, never a pointer to a customer that does not
 //     list it. Once the pointer is set, a last step marks the entry done and records
@@ -35,8 +36,10 @@
 //	c<fid>      a passkey's last sign count
 //	u<fid>      a factor's last use (ms)
 //	ts          the last accepted TOTP step of this customer (any factor)
-//	L<ih>       a linked identity: "<network>\x1f<user id>\x1f<linked ms>", followed by
-//	            "\x1fp" while the link is being made (Link's last step removes it)
+//	L<ih>       a linked identity: "<network>\x1f<user id>\x1f<client>\x1f<linked ms>",
+//	            the client being the one that made the link (an entry written before
+//	            links recorded it has no client part), followed by "\x1fp" while the
+//	            link is being made (Link's last step removes it)
 //	pk          the audit pseudonym key: 64 hex digits (32 random bytes), created by
 //	            the first script that writes an audit event about the customer (here,
 //	            or package challenge's start)
@@ -113,7 +116,8 @@
 //	factor_removed     RemoveFactor (m, o ok)
 //	factor_reported    Report (m the reported factor's kind, c its client, o removed |
 //	                   already_removed, r "customer_report:<n>_removed")
-//	identity_linked    Link's last step (o ok, i)
+//	identity_linked    Link's last step (o ok, i), also when a link changes client
+//	                   (taken over with AnyLinks: c is the new maker)
 //	identity_unlinked  Unlink's entry step (o ok, i)
 //	erased             Erase's last step: c and o (the counts) only; and on a stream
 //	                   whose newest entry Erase removed, o "audit_entries"

@@ -144,11 +144,11 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 				continue
 			}
 			p.search(v)
-			other, err := s.rdb.Get(ctx, LinkKey(v, ih)).Result()
+			pointer, err := s.rdb.Get(ctx, LinkKey(v, ih)).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return Erased{}, unavailable(err)
 			}
-			if other == "" || other == customerID {
+			if other, _ := ParseLinkValue(pointer); other == "" || other == customerID {
 				p.link(v, ih)
 			}
 		case strings.HasPrefix(k, "F"):
@@ -165,9 +165,9 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 	}
 
 	// Nothing resolves to the customer any more: a pointer is deleted only while it
-	// points at this customer.
+	// points at this customer, whichever client made the link.
 	for _, key := range pointers {
-		if _, err := s.runInt(ctx, unlinkPointerScript, []string{key}, customerID); err != nil {
+		if _, err := s.runInt(ctx, unlinkPointerScript, []string{key}, customerID, clientID, AnyLinks.flag()); err != nil {
 			return Erased{}, err
 		}
 	}

@@ -57,13 +57,13 @@ func TestErase(t *testing.T) {
 	ctag, ch := CustomerTag(f.keys, cust), CustomerHash(f.keys, cust)
 	// Another customer, untouched by the erasure: everything there is now must
 	// still be there after it.
-	if _, err := f.store.Link(ctx, "platform-a", "cust-43", "x", "2"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-43", "x", "2", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	f.enrollTOTP("cust-43")
 	other := f.allValues()
 	for _, id := range [][2]string{{"x", "1"}, {"messenger", "abc"}} {
-		if _, err := f.store.Link(ctx, "platform-a", cust, id[0], id[1]); err != nil {
+		if _, err := f.store.Link(ctx, "platform-a", cust, id[0], id[1], OwnLinks); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestErase(t *testing.T) {
 	if fields := f.rdb.HKeys(ctx, "v:{"+itag+"}:i").Val(); strings.Join(fields, ",") != "anotheridntyfx" {
 		t.Errorf("identity tag's counters left: %v", fields)
 	}
-	if _, ok, err := f.store.Resolve(ctx, "x", "1"); ok || err != nil {
+	if _, _, ok, err := f.store.Resolve(ctx, "x", "1"); ok || err != nil {
 		t.Errorf("Resolve after Erase = %v, %v", ok, err)
 	}
 	if fs := f.factors(cust); len(fs) != 0 {
@@ -207,7 +207,7 @@ func TestErase(t *testing.T) {
 		"o": "identities=0,factors=0,verifications=0,enrollment_links=0,audit_entries=0"})
 
 	// The customer starts again from nothing, under a new pseudonym key.
-	if _, err := f.store.Link(ctx, "platform-a", cust, "x", "1"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", cust, "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	if h := f.customerHash(cust); h["pk"] == "" || h["pk"] == pkey || len(f.factors(cust)) != 0 {
@@ -243,7 +243,7 @@ func TestEraseOnCluster(t *testing.T) {
 	customers := []string{"cust-0", "cust-1", "cust-2", "cust-3"}
 	for n, cust := range customers {
 		for _, user := range []string{"a", "b", "c"} {
-			if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", cust+user); err != nil {
+			if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", cust+user, OwnLinks); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -287,7 +287,7 @@ func TestEraseSkipsForeignShapes(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctag := CustomerTag(f.keys, "cust-42")
-	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	strange := []string{"v:{" + ctag + "}:" + ctag + "-aaaaaaaaaaaaaaaaaaaa", "v:{" + ctag + "}:e:whatever", "v:{" + ctag + "}:zz"}

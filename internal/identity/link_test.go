@@ -13,28 +13,28 @@ func TestLinkResolveUnlink(t *testing.T) {
 	f := newFixture(t)
 	ctx := f.ctx
 
-	if _, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || ok {
+	if _, _, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || ok {
 		t.Fatalf("Resolve before Link = %v, %v; want not linked", ok, err)
 	}
 	first := f.clock.Now()
-	l, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567")
+	l, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks)
 	if err != nil {
 		t.Fatalf("Link: %v", err)
 	}
 	if l.Network != "x" || l.UserID != "1234567" || !l.Linked.Equal(first) {
 		t.Fatalf("Link = %+v", l)
 	}
-	if id, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || !ok || id != "cust-42" {
+	if id, _, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || !ok || id != "cust-42" {
 		t.Fatalf("Resolve = %q, %v, %v; want cust-42", id, ok, err)
 	}
 
 	// Linking again is idempotent and keeps the first link time.
 	f.clock.Advance(time.Hour)
-	again, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567")
+	again, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks)
 	if err != nil || !again.Linked.Equal(first) {
 		t.Fatalf("re-Link = %+v, %v; want the first link time", again, err)
 	}
-	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "messenger", "abc"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "messenger", "abc", OwnLinks); err != nil {
 		t.Fatalf("Link a second identity: %v", err)
 	}
 	ids, err := f.store.Identities(ctx, "cust-42")
@@ -46,7 +46,7 @@ func TestLinkResolveUnlink(t *testing.T) {
 	}
 
 	// Another customer cannot take it; its entry is rolled back.
-	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567"); !errors.Is(err, ErrLinkedElsewhere) {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567", OwnLinks); !errors.Is(err, ErrLinkedElsewhere) {
 		t.Fatalf("Link elsewhere = %v; want ErrLinkedElsewhere", err)
 	}
 	if ids, _ := f.store.Identities(ctx, "cust-99"); len(ids) != 0 {
@@ -58,10 +58,10 @@ func TestLinkResolveUnlink(t *testing.T) {
 		}
 	}
 	// Nor unlink it.
-	if err := f.store.Unlink(ctx, "platform-a", "cust-99", "x", "1234567"); !errors.Is(err, ErrNotFound) {
+	if err := f.store.Unlink(ctx, "platform-a", "cust-99", "x", "1234567", OwnLinks); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Unlink of a foreign link = %v; want ErrNotFound", err)
 	}
-	if id, ok, _ := f.store.Resolve(ctx, "x", "1234567"); !ok || id != "cust-42" {
+	if id, _, ok, _ := f.store.Resolve(ctx, "x", "1234567"); !ok || id != "cust-42" {
 		t.Fatalf("after foreign Unlink, Resolve = %q, %v", id, ok)
 	}
 
@@ -72,20 +72,20 @@ func TestLinkResolveUnlink(t *testing.T) {
 	}
 	f.checkTTLs()
 
-	if err := f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1234567"); err != nil {
+	if err := f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks); err != nil {
 		t.Fatalf("Unlink: %v", err)
 	}
-	if _, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || ok {
+	if _, _, ok, err := f.store.Resolve(ctx, "x", "1234567"); err != nil || ok {
 		t.Fatalf("Resolve after Unlink = %v, %v", ok, err)
 	}
 	if ids, _ := f.store.Identities(ctx, "cust-42"); len(ids) != 1 || ids[0].Network != "messenger" {
 		t.Fatalf("Identities after Unlink = %+v", ids)
 	}
-	if err := f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1234567"); !errors.Is(err, ErrNotFound) {
+	if err := f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1234567", OwnLinks); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Unlink = %v; want ErrNotFound", err)
 	}
 	// Now free, another customer may link it.
-	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-99", "x", "1234567", OwnLinks); err != nil {
 		t.Fatalf("Link after Unlink: %v", err)
 	}
 }
@@ -94,11 +94,11 @@ func TestLinkResolveUnlink(t *testing.T) {
 func TestUnlinkFinishesInterruptedUnlink(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	f.rdb.Del(f.ctx, LinkKey(IdentityTag(f.keys, "x", "1"), IdentityHash(f.keys, "x", "1")))
-	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if err := f.store.Unlink(f.ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatalf("Unlink = %v; want it to remove the leftover entry", err)
 	}
 	if ids, _ := f.store.Identities(f.ctx, "cust-42"); len(ids) != 0 {
@@ -119,11 +119,11 @@ func TestLinkParallel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = f.store.Link(f.ctx, "platform-a", customers[i%2], "x", "shared")
+			_, errs[i] = f.store.Link(f.ctx, "platform-a", customers[i%2], "x", "shared", OwnLinks)
 		}()
 	}
 	wg.Wait()
-	winner, ok, err := f.store.Resolve(f.ctx, "x", "shared")
+	winner, _, ok, err := f.store.Resolve(f.ctx, "x", "shared")
 	if err != nil || !ok {
 		t.Fatalf("Resolve = %v, %v", ok, err)
 	}
@@ -158,23 +158,23 @@ func TestValidation(t *testing.T) {
 		call  func() error
 		field string
 	}{
-		{"no customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", "", "x", "1"); return err }, "customer_id"},
-		{"long customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", long, "x", "1"); return err }, "customer_id"},
-		{"control in customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", "a\nb", "x", "1"); return err }, "customer_id"},
-		{"bad network", func() error { _, err := f.store.Link(f.ctx, "platform-a", "c", "X!", "1"); return err }, "identity.network"},
+		{"no customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", "", "x", "1", OwnLinks); return err }, "customer_id"},
+		{"long customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", long, "x", "1", OwnLinks); return err }, "customer_id"},
+		{"control in customer", func() error { _, err := f.store.Link(f.ctx, "platform-a", "a\nb", "x", "1", OwnLinks); return err }, "customer_id"},
+		{"bad network", func() error { _, err := f.store.Link(f.ctx, "platform-a", "c", "X!", "1", OwnLinks); return err }, "identity.network"},
 		{"long network", func() error {
-			_, err := f.store.Link(f.ctx, "platform-a", "c", strings.Repeat("x", 33), "1")
+			_, err := f.store.Link(f.ctx, "platform-a", "c", strings.Repeat("x", 33), "1", OwnLinks)
 			return err
 		}, "identity.network"},
-		{"no user", func() error { _, _, err := f.store.Resolve(f.ctx, "x", ""); return err }, "identity.user_id"},
-		{"long user", func() error { return f.store.Unlink(f.ctx, "platform-a", "c", "x", long) }, "identity.user_id"},
-		{"separator in user", func() error { _, err := f.store.Link(f.ctx, "platform-a", "c", "x", "a\x1fb"); return err }, "identity.user_id"},
+		{"no user", func() error { _, _, _, err := f.store.Resolve(f.ctx, "x", ""); return err }, "identity.user_id"},
+		{"long user", func() error { return f.store.Unlink(f.ctx, "platform-a", "c", "x", long, OwnLinks) }, "identity.user_id"},
+		{"separator in user", func() error { _, err := f.store.Link(f.ctx, "platform-a", "c", "x", "a\x1fb", OwnLinks); return err }, "identity.user_id"},
 		{"identities", func() error { _, err := f.store.Identities(f.ctx, ""); return err }, "customer_id"},
 		{"factors", func() error { _, err := f.store.Factors(f.ctx, long); return err }, "customer_id"},
 		{"factor id", func() error { return f.store.RemoveFactor(f.ctx, "platform-a", "c", "NOT-AN-ID!") }, "factor_id"},
 		{"client", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "", "c", KindTOTP, "", nil); return err }, "client_id"},
-		{"link client", func() error { _, err := f.store.Link(f.ctx, "", "c", "x", "1"); return err }, "client_id"},
-		{"unlink client", func() error { return f.store.Unlink(f.ctx, "a\nb", "c", "x", "1") }, "client_id"},
+		{"link client", func() error { _, err := f.store.Link(f.ctx, "", "c", "x", "1", OwnLinks); return err }, "client_id"},
+		{"unlink client", func() error { return f.store.Unlink(f.ctx, "a\nb", "c", "x", "1", OwnLinks) }, "client_id"},
 		{"remove client", func() error { return f.store.RemoveFactor(f.ctx, "", "c", "abcdefghij") }, "client_id"},
 		{"kind", func() error { _, _, err := f.store.CreateEnrollment(f.ctx, "p", "c", Kind(9), "", nil); return err }, "method"},
 		{"locale", func() error {

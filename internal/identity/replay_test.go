@@ -120,7 +120,7 @@ func TestEraseAuditedOncePerCall(t *testing.T) {
 	replayModes(t, func(t *testing.T, f *replayFixture) {
 		customers := []string{"cust-0", "cust-1", "cust-2", "cust-3", "cust-4", "cust-5"}
 		for i, cust := range customers {
-			if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", fmt.Sprint("user-", i)); err != nil {
+			if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", fmt.Sprint("user-", i), OwnLinks); err != nil {
 				t.Fatal(err)
 			}
 			f.enrollTOTP(cust)
@@ -189,14 +189,14 @@ func TestLinkTakenElsewhereUnderReplaysLeavesNoEntry(t *testing.T) {
 	t.Parallel()
 	replayModes(t, func(t *testing.T, f *replayFixture) {
 		for i := range 20 {
-			if _, err := f.store.Link(f.ctx, "platform-a", fmt.Sprint("first-", i), "x", fmt.Sprint("user-", i)); err != nil {
+			if _, err := f.store.Link(f.ctx, "platform-a", fmt.Sprint("first-", i), "x", fmt.Sprint("user-", i), OwnLinks); err != nil {
 				t.Fatal(err)
 			}
 		}
 		f.faults(true)
 		for i := range 20 {
 			if _, _, err := retried(t, func() (Linked, error) {
-				return f.store.Link(f.ctx, "platform-a", fmt.Sprint("second-", i), "x", fmt.Sprint("user-", i))
+				return f.store.Link(f.ctx, "platform-a", fmt.Sprint("second-", i), "x", fmt.Sprint("user-", i), OwnLinks)
 			}); !errors.Is(err, ErrLinkedElsewhere) {
 				t.Fatalf("Link %d to a second customer: %v", i, err)
 			}

@@ -23,7 +23,7 @@ const retentionSlack = 2 * time.Second
 func (f *fixture) retentionCustomer(cust string, n *notices) string {
 	f.t.Helper()
 	for _, user := range []string{cust + "-a", cust + "-b"} {
-		if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", user); err != nil {
+		if _, err := f.store.Link(f.ctx, "platform-a", cust, "x", user, OwnLinks); err != nil {
 			f.t.Fatalf("Link: %v", err)
 		}
 	}
@@ -147,15 +147,15 @@ func testRetentionAligned(t *testing.T, newFixture func(*testing.T, *notices) *f
 		change func(f *fixture, cust, report string) error
 	}{
 		{"link a new identity", func(f *fixture, cust, _ string) error {
-			_, err := f.store.Link(f.ctx, "platform-a", cust, "messenger", cust+"-c")
+			_, err := f.store.Link(f.ctx, "platform-a", cust, "messenger", cust+"-c", OwnLinks)
 			return err
 		}},
 		{"link an identity again", func(f *fixture, cust, _ string) error {
-			_, err := f.store.Link(f.ctx, "platform-a", cust, "x", cust+"-b")
+			_, err := f.store.Link(f.ctx, "platform-a", cust, "x", cust+"-b", OwnLinks)
 			return err
 		}},
 		{"unlink an identity", func(f *fixture, cust, _ string) error {
-			return f.store.Unlink(f.ctx, "platform-a", cust, "x", cust+"-b")
+			return f.store.Unlink(f.ctx, "platform-a", cust, "x", cust+"-b", OwnLinks)
 		}},
 		{"enroll an authenticator app", func(f *fixture, cust, _ string) error {
 			tok, _, err := f.bound(cust, KindTOTP, &Proof{Level: assurance.Substantial, Binding: browserA, FactorClient: "platform-b"})
@@ -214,15 +214,15 @@ func TestExtendLeavesOthersKeys(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := f.ctx
-	if _, err := f.store.Link(ctx, "platform-a", "cust-a", "x", "shared"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-a", "x", "shared", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	ckey := CustomerKeyFor(f.keys, "cust-a")
 	entry := f.customerHash("cust-a")["L"+IdentityHash(f.keys, "x", "shared")]
-	if err := f.store.Unlink(ctx, "platform-a", "cust-a", "x", "shared"); err != nil {
+	if err := f.store.Unlink(ctx, "platform-a", "cust-a", "x", "shared", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.store.Link(ctx, "platform-a", "cust-b", "x", "shared"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-b", "x", "shared", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	pointer := LinkKey(IdentityTag(f.keys, "x", "shared"), IdentityHash(f.keys, "x", "shared"))
@@ -234,7 +234,7 @@ func TestExtendLeavesOthersKeys(t *testing.T) {
 	if ttl := f.rdb.PTTL(ctx, pointer).Val(); ttl > time.Hour {
 		t.Fatalf("cust-b's pointer was extended to %v by cust-a's retention", ttl)
 	}
-	if got := f.rdb.Get(ctx, pointer).Val(); got != "cust-b" {
+	if got := f.rdb.Get(ctx, pointer).Val(); got != LinkValue("cust-b", "platform-a") {
 		t.Fatalf("pointer = %q", got)
 	}
 }

@@ -67,7 +67,7 @@ func TestRedisDown(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 	defer cancel()
-	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1"); err != nil {
+	if _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "1", OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	totpToken := f.enroll("cust-42", KindTOTP)
@@ -83,9 +83,9 @@ func TestRedisDown(t *testing.T) {
 	f.srv.Stop()
 
 	calls := map[string]func() error{
-		"Resolve":    func() error { _, _, err := f.store.Resolve(ctx, "x", "1"); return err },
-		"Link":       func() error { _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "2"); return err },
-		"Unlink":     func() error { return f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1") },
+		"Resolve":    func() error { _, _, _, err := f.store.Resolve(ctx, "x", "1"); return err },
+		"Link":       func() error { _, err := f.store.Link(ctx, "platform-a", "cust-42", "x", "2", OwnLinks); return err },
+		"Unlink":     func() error { return f.store.Unlink(ctx, "platform-a", "cust-42", "x", "1", OwnLinks) },
 		"Identities": func() error { _, err := f.store.Identities(ctx, "cust-42"); return err },
 		"Factors":    func() error { _, err := f.store.Factors(ctx, "cust-42"); return err },
 		"RemoveFactor": func() error {

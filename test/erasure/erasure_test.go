@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,9 @@ var (
 	alice   = person{"x", "alice-x-7731029", "@alice_erasure"}
 	aliceFB = person{"messenger", "alice-m-55k2q", "@alice.erasure.m"}
 	// aliceIG is linked, used, and unlinked again before the erasure.
-	aliceIG  = person{"instagram", "alice-ig-3q8z1", "@alice.erasure.ig"}
+	aliceIG = person{"instagram", "alice-ig-3q8z1", "@alice.erasure.ig"}
+	// aliceTT is linked as releases before links recorded their client wrote it.
+	aliceTT  = person{"tiktok", "alice-tt-8w2m0", "@alice.erasure.tt"}
 	bob      = person{"x", "bob-x-99q1", "@bob_bystander"}
 	impostor = person{"x", "mallory-x-4411", "@m4ll0ry"}
 )
@@ -319,7 +322,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	email := &challenge.Destination{Kind: challenge.Email, Value: aliceMail}
 
 	// A bystander, whose data must all survive.
-	if _, err := w.ids.Link(ctx, "platform-a", bystander, bob.network, bob.userID); err != nil {
+	if _, err := w.ids.Link(ctx, "platform-a", bystander, bob.network, bob.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	w.enrollTOTP(bystander)
@@ -333,9 +336,20 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	// The customer: two linked identities, an authenticator app and a passkey,
 	// an open enrollment link and another with a passkey ceremony under way.
 	for _, p := range []person{alice, aliceFB} {
-		if _, err := w.ids.Link(ctx, "platform-a", customer, p.network, p.userID); err != nil {
+		if _, err := w.ids.Link(ctx, "platform-a", customer, p.network, p.userID, identity.OwnLinks); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A link made before links recorded their client: the pointer holds the
+	// customer id alone, the entry no client.
+	ttHash := identity.IdentityHash(w.keys, aliceTT.network, aliceTT.userID)
+	if err := w.rdb.HSet(ctx, identity.CustomerKeyFor(w.keys, customer), "L"+ttHash,
+		aliceTT.network+"\x1f"+aliceTT.userID+"\x1f"+strconv.FormatInt(w.clock.Now().UnixMilli(), 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.rdb.Set(ctx, identity.LinkKey(identity.IdentityTag(w.keys, aliceTT.network, aliceTT.userID), ttHash),
+		customer, 400*24*time.Hour).Err(); err != nil {
+		t.Fatal(err)
 	}
 	// Her first factor, bound on a LOW proof (a code sent to her address): its
 	// notice goes there, with a report link whose record names her.
@@ -412,7 +426,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	// An identity linked, used while linked (one verification verified, one
 	// pending with a wrong code against it), then unlinked: EraseCustomer must still
 	// reach what it left, and the pending one must never verify as the customer.
-	if _, err := w.ids.Link(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+	if _, err := w.ids.Link(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 	igMail := &challenge.Destination{Kind: challenge.Email, Value: "alice.ig@example.com"}
@@ -430,7 +444,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	}
 	igCode := w.code(igPending.Verification.ID)
 	ids = append(ids, igPending.Verification.ID)
-	if err := w.ids.Unlink(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID); err != nil {
+	if err := w.ids.Unlink(ctx, "platform-a", customer, aliceIG.network, aliceIG.userID, identity.OwnLinks); err != nil {
 		t.Fatal(err)
 	}
 
@@ -482,9 +496,9 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
-	if erased.Identities != 2 || erased.Factors != 3 || erased.Verifications != len(ids) || erased.EnrollmentLinks != 2 ||
+	if erased.Identities != 3 || erased.Factors != 3 || erased.Verifications != len(ids) || erased.EnrollmentLinks != 2 ||
 		erased.AuditEntries == 0 {
-		t.Errorf("Erase = %+v; want 2 identities, 3 factors, %d verifications, 2 open links, some audit entries", erased, len(ids))
+		t.Errorf("Erase = %+v; want 3 identities, 3 factors, %d verifications, 2 open links, some audit entries", erased, len(ids))
 	}
 
 	// The search. Tags are excluded: a tag is 25 bits of a keyed hash, shared by
@@ -511,7 +525,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	for n, s := range encodings(identity.NewPasskeyUser(w.keys, customer, "", nil).WebAuthnID()) {
 		needles[fmt.Sprint("WebAuthn user handle, encoding ", n)] = s
 	}
-	for _, p := range []person{alice, aliceFB, aliceIG} {
+	for _, p := range []person{alice, aliceFB, aliceIG, aliceTT} {
 		needles["user id "+p.userID] = p.userID
 		needles["handle "+p.handle] = p.handle
 		needles["identity hash of "+p.userID] = identity.IdentityHash(w.keys, p.network, p.userID)
@@ -523,6 +537,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 		"user id " + aliceFB.userID, "identity hash of " + alice.userID, "identity hash of " + aliceFB.userID,
 		"identity hash of the impostor's start linked to the customer", "passkey credential id, encoding 2",
 		"user id " + aliceIG.userID, "identity hash of " + aliceIG.userID,
+		"user id " + aliceTT.userID, "identity hash of " + aliceTT.userID,
 		"WebAuthn user handle, encoding 2"} {
 		if !slices.ContainsFunc(before, func(line string) bool { return strings.Contains(line, needles[what]) }) {
 			t.Fatalf("%s is nowhere before the erasure: the search would prove nothing", what)
@@ -605,7 +620,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	if ls, err := w.ids.Identities(ctx, customer); err != nil || len(ls) != 0 {
 		t.Errorf("identities after erasure: %v, %v", ls, err)
 	}
-	if c, ok, err := w.ids.Resolve(ctx, alice.network, alice.userID); ok || err != nil {
+	if c, _, ok, err := w.ids.Resolve(ctx, alice.network, alice.userID); ok || err != nil {
 		t.Errorf("Resolve after erasure = %q, %v, %v", c, ok, err)
 	}
 	// The trail names the customer anew, under the new key: not as before.

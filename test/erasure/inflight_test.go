@@ -68,7 +68,7 @@ func TestWorkDuringErasureAttachesNothing(t *testing.T) {
 	var linkErr, startErr, enrollErr error
 	hooked := srv.Client(t)
 	hooked.AddHook(&hookOn{match: isScan, f: func() {
-		_, linkErr = w.ids.Link(w.ctx, "platform-a", customer, late.network, late.userID)
+		_, linkErr = w.ids.Link(w.ctx, "platform-a", customer, late.network, late.userID, identity.OwnLinks)
 		_, startErr = w.svc.Start(w.ctx, challenge.StartRequest{
 			ClientID: "platform-a", Identity: challenge.Identity{Network: alice.network, UserID: alice.userID, Handle: alice.handle},
 			CustomerID: customer, Methods: []challenge.Method{challenge.OTPEmail}, Audience: "crm", AgentID: "agent-7",
@@ -120,7 +120,7 @@ func TestLinkUnderWayWhenErasureBeginsTakesItsPointerBack(t *testing.T) {
 			t.Errorf("Erase: %v", err)
 		}
 	}})
-	_, err := linker.ids.Link(w.ctx, "platform-a", customer, late.network, late.userID)
+	_, err := linker.ids.Link(w.ctx, "platform-a", customer, late.network, late.userID, identity.OwnLinks)
 	if !errors.Is(err, identity.ErrUnavailable) {
 		t.Errorf("a Link the erasure overtook: %v, want ErrUnavailable", err)
 	}
@@ -132,7 +132,7 @@ func TestLinkUnderWayWhenErasureBeginsTakesItsPointerBack(t *testing.T) {
 			t.Errorf("after the erasure Redis still names the customer: %.120q", line)
 		}
 	}
-	if c, ok, err := w.ids.Resolve(w.ctx, late.network, late.userID); ok || err != nil {
+	if c, _, ok, err := w.ids.Resolve(w.ctx, late.network, late.userID); ok || err != nil {
 		t.Errorf("Resolve after the erasure = %q, %v, %v", c, ok, err)
 	}
 }

@@ -566,14 +566,21 @@ end
 -- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
 -- customer through the link to offer her factors marks it ('ln', on the customer's
 -- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
--- customer erased), such a verification can never mint an assertion for her, and
+-- customer erased, or the link made again by another client: 'lb'), such a
+-- verification can never mint an assertion for her, and
 -- what it granted stops standing. ckey is the customer hash (customer_key(rec) when
 -- nil).
 local function link_stands(rec, ckey)
   ckey = ckey or customer_key(rec)
-  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
+  local lc, ln, ih, lb = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih', 'lb'))
   if lc and lc ~= '' then
-    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
+    -- The pointer is "<customer id>\31<client>", the customer alone when made before
+    -- links recorded their client: the link the start trusted, by the same client.
+    local want = lc
+    if lb and lb ~= '' then
+      want = lc .. '\031' .. lb
+    end
+    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == want
   end
   if ln == '1' then
     return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1

@@ -4,6 +4,7 @@
 -- abort.lua; the conversation's previous verification is superseded by Go (conversation.go).
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] the customer's hash (package
 -- identity) when the customer is known, else the identity's link to a customer
+-- (its pointer: the customer and the client that made the link)
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
 -- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
 -- '5' WebAuthn, in order), ARGV[8] verification id's body (after '<tag>-'), ARGV[9] code hash,
@@ -152,10 +153,24 @@ local ck = redis.call('HGET', rec, 'ck')
 local linked = false
 if not ck then
   -- A start that names no customer and accepts no enrolled method stays on the
-  -- identity's slot; a linked customer becomes the assertion's subject.
-  linked = redis.call('GET', KEYS[3])
-  if linked then
-    redis.call('HSET', rec, 'lc', linked)
+  -- identity's slot; a linked customer becomes the assertion's subject when the
+  -- link ("<customer id>\31<client>", or the customer id alone when made before
+  -- links recorded their client: client '') was made by a client the requesting
+  -- client trusts (ARGV[21]), as for factors. 'lb' keeps that client: the
+  -- verification completes as hers only while the same link stands (link_stands).
+  local v = redis.call('GET', KEYS[3])
+  if v then
+    local cu, by = string.match(v, '^([^\031]*)\031(.*)$')
+    if not cu then
+      cu, by = v, ''
+    end
+    if trusts(ARGV[21], by) then
+      linked = cu
+      redis.call('HSET', rec, 'lc', cu)
+      if by ~= '' then
+        redis.call('HSET', rec, 'lb', by)
+      end
+    end
   end
 end
 if ck and not redis.call('HGET', KEYS[3], 'pk') then

@@ -12,7 +12,7 @@
 --                the linked identities; with its passkey ceremony <vid>:s
 --   e:<id>       an enrollment whose 'ch' is the customer hash, with its ceremony :s
 --   n:<id>       a factor's report link whose 'ch' is the customer hash
---   k:<ih>       a link pointer to the customer id
+--   k:<ih>       a link pointer to the customer id (made by any client)
 --   …:s          a ceremony whose record or enrollment is gone (it outlived it) and
 --                that names the customer's user handle
 -- Never: the counters hash 'i' (erase_counters), the audit stream 'a' (pseudonyms
@@ -60,7 +60,9 @@ for _, k in ipairs(KEYS) do
   if rest == nil or rest == 'i' or rest == 'a' or string.sub(rest, 1, 2) == 'c:' then
     -- not ours to judge here
   elseif string.sub(rest, 1, 2) == 'k:' then
-    if typ(k) == 'string' and redis.call('GET', k) == CU then
+    -- "<customer id>\31<client>", or the customer id alone (a link made before links
+    -- recorded their client): whichever client made it.
+    if typ(k) == 'string' and string.match(redis.call('GET', k), '^[^\031]*') == CU then
       redis.call('DEL', k)
     end
   elseif string.match(rest, '^e:[^:]+$') then

@@ -3,9 +3,13 @@
 -- still holds what the customer's hash says it holds. Self-contained (no prelude).
 -- KEYS[1] the key; ARGV[1] the value it must hold (the customer id, or
 -- "<ctag>:<ch>:<fid>"), ARGV[2] the retention ms the customer hash was just given.
+-- A link pointer holds "<customer id>\31<client>" (the client that made the link,
+-- whichever it is), or the customer id alone when made before links recorded their
+-- client; a credential index entry never holds \31.
 -- The TTL is raised, never lowered (a key without one gets one).
 -- Returns 1 when the key is the customer's, else 0 (gone, or another's: left alone).
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v ~= ARGV[1] and (not v or string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. '\031') then
   return 0
 end
 local ms = tonumber(ARGV[2])
