@@ -52,10 +52,12 @@ const (
 
 // Server is one PostgreSQL server started by Start.
 type Server struct {
-	port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	bin, data string
+	cred      *syscall.Credential
+	port      int
+	dir       string
+	cmd       *exec.Cmd
+	done      chan struct{}
 }
 
 // Start initialises a fresh cluster in a t.TempDir(), starts postgres on a free loopback port and
@@ -78,7 +80,11 @@ func Start(t testing.TB) *Server {
 	var s *Server
 	var err error
 	for range 8 {
-		if s, err = start(bin, dir, data, cred); err == nil {
+		port, perr := freePort()
+		if perr != nil {
+			t.Fatalf("pgtest: %v", perr)
+		}
+		if s, err = start(bin, dir, data, cred, port); err == nil {
 			break
 		}
 		if !errors.Is(err, errPortTaken) {
@@ -105,12 +111,30 @@ func (s *Server) Port() int { return s.port }
 
 var errPortTaken = errors.New("port taken")
 
-// start runs postgres on a free port and waits until it accepts connections.
-func start(bin, dir, data string, cred *syscall.Credential) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// Stop stops the server (a fast shutdown) and waits until it has exited; clients then fail
+// until Restart.
+func (s *Server) Stop() { s.stop() }
+
+// Restart starts the stopped server again on the same port with its data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	var err error
+	for range 20 {
+		var n *Server
+		if n, err = start(s.bin, s.dir, s.data, s.cred, s.port); err == nil {
+			s.cmd, s.done = n.cmd, n.done
+			return
+		}
+		if !errors.Is(err, errPortTaken) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
+	t.Fatalf("pgtest: restart: %v", err)
+}
+
+// start runs postgres on port and waits until it accepts connections.
+func start(bin, dir, data string, cred *syscall.Credential, port int) (*Server, error) {
 	sock := dir
 	if len(sock) > maxSocketPath {
 		sock = "" // no Unix socket rather than one postgres cannot bind
@@ -132,7 +156,7 @@ func start(bin, dir, data string, cred *syscall.Credential) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
-	s := &Server{port: port, dir: dir, cmd: cmd, done: make(chan struct{})}
+	s := &Server{bin: bin, data: data, cred: cred, port: port, dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(s.done)
@@ -175,8 +199,14 @@ func (s *Server) createDatabase() error {
 	return err
 }
 
-// stop ends postgres with a fast shutdown (SIGINT), then SIGKILL after stopGrace.
+// stop ends postgres with a fast shutdown (SIGINT), then SIGKILL after stopGrace. It is a no-op
+// once postgres has exited.
 func (s *Server) stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:

@@ -1,0 +1,327 @@
+package auditexport_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/auditexport"
+	"github.com/authsvc/authsvc/internal/fakeclock"
+	"github.com/authsvc/authsvc/internal/pgtest"
+	"github.com/authsvc/authsvc/internal/redistest"
+)
+
+var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+
+const (
+	buffer = 72 * time.Hour
+	shared = "audit:events"
+)
+
+// fast makes an exporter retry, sweep and maintain within milliseconds, so a test waits for
+// outcomes rather than for timers. Nothing is asserted about how long anything takes.
+func fast(consumer string, streams ...string) auditexport.Config {
+	return auditexport.Config{Streams: streams, Consumer: consumer, Buffer: buffer, Batch: 7,
+		Block: 50 * time.Millisecond, Sweep: 10 * time.Millisecond, Maintain: 20 * time.Millisecond,
+		ClaimIdle: time.Hour, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Drain: 500 * time.Millisecond}
+}
+
+// running is an exporter running in a goroutine until stop.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func run(t *testing.T, e *auditexport.Exporter) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	return runWith(t, ctx, cancel, e)
+}
+
+func runWith(t *testing.T, ctx context.Context, cancel context.CancelFunc, e *auditexport.Exporter) *running {
+	t.Helper()
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); e.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// write appends n events per writer from writers goroutines at once (parallel writers, as
+// replicas are) and returns the keys of what was written.
+func write(t *testing.T, w *audit.Writer, stream string, writers, n int, kind string) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var keys []string
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range n {
+				id, err := w.Append(context.Background(), stream, audit.Event{Kind: kind, ClientID: "crm",
+					VerificationID: fmt.Sprintf("w%d-%d", g, i), Destination: "a***@e***.com"})
+				if err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				mu.Lock()
+				keys = append(keys, stream+"/"+id)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return keys
+}
+
+// eventually polls f until it returns nil, failing t with f's last error after a minute.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sinkUnderTest is a real sink and a way to read back what it holds: each key with the number of
+// times it was written.
+type sinkUnderTest struct {
+	name  string
+	sink  auditexport.Sink
+	held  func(t *testing.T) map[string]int
+	exact bool // each key at most once (idempotent sink)
+}
+
+func postgresSink(t *testing.T, retention time.Duration) (*sinkUnderTest, *pgtest.Server) {
+	t.Helper()
+	pg := pgtest.Start(t)
+	cfg, err := pgxpool.ParseConfig(pg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := auditexport.NewPostgres(cfg, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	held := func(t *testing.T) map[string]int {
+		t.Helper()
+		conn, err := pgx.Connect(context.Background(), pg.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		rows, err := conn.Query(context.Background(), "SELECT stream || '/' || id FROM authsvc_audit_events")
+		if err != nil {
+			return map[string]int{} // no table yet: nothing exported
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, k := range keys {
+			out[k]++
+		}
+		return out
+	}
+	return &sinkUnderTest{name: "postgres", sink: s, held: held, exact: true}, pg
+}
+
+func fileSink(t *testing.T) *sinkUnderTest {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	s := auditexport.NewFile(path)
+	t.Cleanup(func() { _ = s.Close() })
+	return &sinkUnderTest{name: "file", sink: s, held: func(t *testing.T) map[string]int {
+		t.Helper()
+		return readLines(t, path)
+	}}
+}
+
+// readLines reads a JSON-lines file: each (stream, id) with its count.
+func readLines(t *testing.T, path string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l auditexport.Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		out[l.Stream+"/"+l.ID]++
+	}
+	return out
+}
+
+// killable passes batches to a sink until it has seen after records; the batch that crosses
+// that line is written to the sink and then the exporter is killed before it can acknowledge
+// it: the batch is delivered, in the sink, and pending in Redis. Every later write fails.
+type killable struct {
+	auditexport.Sink
+	after int
+	kill  func()
+
+	mu   sync.Mutex
+	seen int
+	dead bool
+}
+
+var errKilled = errors.New("exporter killed")
+
+func (k *killable) Write(ctx context.Context, recs []auditexport.Record) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.dead {
+		return errKilled
+	}
+	k.seen += len(recs)
+	if k.seen >= k.after {
+		err := k.Sink.Write(ctx, recs)
+		k.dead = true
+		k.kill()
+		return errors.Join(errKilled, err)
+	}
+	return k.Sink.Write(ctx, recs)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// The "Done when": an exporter killed mid-stream (with entries delivered, written and
+// not acknowledged) and Redis restarted, twice, while parallel writers append: every event
+// reaches the sink, exactly once per id in PostgreSQL and at least once in a file; and once time
+// has passed, Redis holds only the buffer window.
+func TestKilledExporterAndRestartedRedis(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mk   func(t *testing.T) *sinkUnderTest
+	}{
+		{"postgres", func(t *testing.T) *sinkUnderTest { s, _ := postgresSink(t, 90*24*time.Hour); return s }},
+		{"file", fileSink},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sut := tc.mk(t)
+			srv := redistest.StartPersistent(t)
+			rdb := srv.Client(t)
+			clock := fakeclock.New(t0)
+			w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+			ctx := context.Background()
+
+			written := write(t, w, shared, 4, 50, audit.Started)
+
+			// Exporter "a" dies after about half, between a write and its XACK.
+			actx, kill := context.WithCancel(ctx)
+			a := &killable{Sink: sut.sink, after: 100, kill: kill}
+			ea := auditexport.New(fast("a", shared), rdb, a, clock.Now, quiet(), prometheus.NewRegistry())
+			<-runWith(t, actx, kill, ea).done
+			pending, err := rdb.XPending(ctx, shared, auditexport.Group).Result()
+			if err != nil || pending.Count == 0 {
+				t.Fatalf("XPENDING after the kill = %+v, %v; want entries delivered and not acknowledged", pending, err)
+			}
+			inSink := sut.held(t)
+			if len(inSink) == 0 || len(inSink) >= len(written) {
+				t.Fatalf("the sink holds %d of %d events after the kill; want some, not all", len(inSink), len(written))
+			}
+
+			// Redis crashes and comes back from its append-only file, with the stream, the group and
+			// what "a" left pending.
+			srv.Reopen(t)
+			eventually(t, "the pending entries after the restart", func() error {
+				p, err := rdb.XPending(ctx, shared, auditexport.Group).Result()
+				if err != nil || p.Count != pending.Count {
+					return fmt.Errorf("XPENDING = %+v, %v; want %d", p, err, pending.Count)
+				}
+				return nil
+			})
+			written = append(written, write(t, w, shared, 4, 25, audit.Sent)...)
+
+			// "a" comes back under its name (its pending entries first) beside "b", which claims
+			// whatever a dead consumer holds; Redis crashes once more while they export.
+			ca, cb := fast("a", shared), fast("b", shared)
+			cb.ClaimIdle = time.Millisecond
+			run(t, auditexport.New(ca, rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+			run(t, auditexport.New(cb, rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+			srv.Reopen(t)
+			written = append(written, write(t, w, shared, 4, 25, audit.Verified)...)
+
+			eventually(t, "every event in the sink and acknowledged", func() error {
+				held := sut.held(t)
+				for _, k := range written {
+					if held[k] == 0 {
+						return fmt.Errorf("%s is not in the sink (%d of %d are)", k, len(held), len(written))
+					}
+				}
+				if len(held) != len(written) {
+					return fmt.Errorf("the sink holds %d keys, %d were written", len(held), len(written))
+				}
+				p, err := rdb.XPending(ctx, shared, auditexport.Group).Result()
+				if err != nil || p.Count != 0 {
+					return fmt.Errorf("XPENDING = %+v, %v; want none", p, err)
+				}
+				return nil
+			})
+			if sut.exact {
+				for k, n := range sut.held(t) {
+					if n != 1 {
+						t.Errorf("%s is in the sink %d times, want exactly once", k, n)
+					}
+				}
+			}
+
+			// Time passes: three days and an hour later a new event arrives. Redis keeps only
+			// what is within the buffer.
+			clock.Advance(buffer + time.Hour)
+			recent := write(t, w, shared, 1, 3, audit.Canceled)
+			eventually(t, "the buffer trimmed to its window", func() error {
+				msgs, err := rdb.XRange(ctx, shared, "-", "+").Result()
+				if err != nil {
+					return err
+				}
+				var keys []string
+				for _, m := range msgs {
+					keys = append(keys, shared+"/"+m.ID)
+				}
+				if !slices.Equal(keys, recent) {
+					return fmt.Errorf("the stream holds %d entries, want only the %d within the buffer", len(keys), len(recent))
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -1,0 +1,55 @@
+-- trim removes from one audit stream the entries the export group has acknowledged that are
+-- older than the buffer, and never one it has not: an entry goes only if it is before both the
+-- cutoff and the oldest entry not yet acknowledged (the oldest pending one, or the first after
+-- the group's last delivered id). A stream without the group (no exporter has read it yet) is
+-- left alone.
+-- KEYS[1] the stream. ARGV[1] the group, ARGV[2] the cutoff (Unix ms: now - buffer).
+-- Returns {entries removed, the ms of the oldest entry not acknowledged or -1 when none}.
+local function before(a, b)
+  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
+  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
+  ams, bms = tonumber(ams), tonumber(bms)
+  return ams < bms or (ams == bms and tonumber(aseq) < tonumber(bseq))
+end
+
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {0, -1}
+end
+local last
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, delivered
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then
+      name = g[i + 1]
+    elseif g[i] == 'last-delivered-id' then
+      delivered = g[i + 1]
+    end
+  end
+  if name == ARGV[1] then
+    last = delivered
+  end
+end
+if not last then
+  return {0, -1}
+end
+
+local oldest
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+if pending[1] > 0 then
+  oldest = pending[2]
+end
+local undelivered = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)[1]
+if undelivered and (not oldest or before(undelivered[1], oldest)) then
+  oldest = undelivered[1]
+end
+
+local cut = ARGV[2] .. '-0'
+if oldest and before(oldest, cut) then
+  cut = oldest
+end
+local removed = redis.call('XTRIM', KEYS[1], 'MINID', cut)
+local age = -1
+if oldest then
+  age = tonumber(string.match(oldest, '^(%d+)'))
+end
+return {removed, age}
