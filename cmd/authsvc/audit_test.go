@@ -58,7 +58,7 @@ func TestAuditSinkOutage(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		rows, err := conn.Query(context.Background(),
 			"SELECT kind FROM authsvc_audit_events WHERE verification_id = $1 ORDER BY stream, id_ms, id_seq", id)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/auditexport"
 	"github.com/authsvc/authsvc/internal/fakeclock"
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/pgtest"
 	"github.com/authsvc/authsvc/internal/redistest"
 )
@@ -136,7 +138,7 @@ func postgresSink(t *testing.T, retention time.Duration) (*sinkUnderTest, *pgtes
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close(context.Background())
+		defer func() { _ = conn.Close(context.Background()) }()
 		rows, err := conn.Query(context.Background(), "SELECT stream || '/' || id FROM authsvc_audit_events")
 		if err != nil {
 			return map[string]int{} // no table yet: nothing exported
@@ -265,7 +267,7 @@ func TestKilledExporterAndRestartedRedis(t *testing.T) {
 			eventually(t, "the pending entries after the restart", func() error {
 				p, err := rdb.XPending(ctx, shared, auditexport.Group).Result()
 				if err != nil || p.Count != pending.Count {
-					return fmt.Errorf("XPENDING = %+v, %v; want %d", p, err, pending.Count)
+					return fmt.Errorf("XPENDING = %+v, %w; want %d", p, err, pending.Count)
 				}
 				return nil
 			})
@@ -292,7 +294,7 @@ func TestKilledExporterAndRestartedRedis(t *testing.T) {
 				}
 				p, err := rdb.XPending(ctx, shared, auditexport.Group).Result()
 				if err != nil || p.Count != 0 {
-					return fmt.Errorf("XPENDING = %+v, %v; want none", p, err)
+					return fmt.Errorf("XPENDING = %+v, %w; want none", p, err)
 				}
 				return nil
 			})
@@ -323,5 +325,175 @@ func TestKilledExporterAndRestartedRedis(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// switchable fails every write until it is turned on.
+type switchable struct {
+	auditexport.Sink
+	mu sync.Mutex
+	on bool
+}
+
+var errSinkDown = errors.New("sink down")
+
+func (s *switchable) Write(ctx context.Context, recs []auditexport.Record) error {
+	s.mu.Lock()
+	on := s.on
+	s.mu.Unlock()
+	if !on {
+		return errSinkDown
+	}
+	return s.Sink.Write(ctx, recs)
+}
+
+func (s *switchable) turnOn() {
+	s.mu.Lock()
+	s.on = true
+	s.mu.Unlock()
+}
+
+// metricValue is the sum of a metric's series in reg; -1 when it is not there.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+		return sum
+	}
+	return -1
+}
+
+// A sink that is down never loses the buffer's entries to the exporter's trimming: they stay
+// past the buffer, the lag says how far behind the export is, and only the writers' hard cap
+// (twice the buffer) drops them, recording how many in the trail; the exporter counts that.
+func TestSinkDownPastTheBuffer(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+	sink := &switchable{Sink: fileSink(t).sink}
+	held := write(t, w, shared, 2, 5, audit.Started)
+
+	reg := prometheus.NewRegistry()
+	run(t, auditexport.New(fast("a", shared), rdb, sink, clock.Now, quiet(), reg))
+	clock.Advance(buffer + time.Hour)
+	eventually(t, "the lag past the buffer", func() error {
+		if lag := metricValue(t, reg, "authsvc_audit_export_lag_seconds"); lag < buffer.Seconds() {
+			return fmt.Errorf("lag %vs", lag)
+		}
+		return nil
+	})
+	if n, err := rdb.XLen(ctx, shared).Result(); err != nil || n != int64(len(held)) {
+		t.Fatalf("XLEN = %d, %v past the buffer with the sink down; want all %d kept", n, err, len(held))
+	}
+	if metricValue(t, reg, "authsvc_audit_export_failures_total") < 1 {
+		t.Error("no failure counted")
+	}
+
+	// Past the cap, the next append trims them and says so.
+	clock.Advance(buffer)
+	later := write(t, w, shared, 1, 1, audit.Sent)
+	sink.turnOn()
+	eventually(t, "the loss counted", func() error {
+		if n := metricValue(t, reg, "authsvc_audit_trimmed_unexported_total"); n != float64(len(held)) {
+			return fmt.Errorf("trimmed_unexported_total = %v, want %d", n, len(held))
+		}
+		if n := metricValue(t, reg, "authsvc_audit_exported_total"); n != float64(len(later)) {
+			return fmt.Errorf("exported_total = %v, want %d", n, len(later))
+		}
+		return nil
+	})
+}
+
+// On Redis Cluster the exporter sweeps the stream of every hash tag (and the shared one) and
+// trims each to the buffer.
+func TestClusterSweepsEveryTag(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.StartCluster(t, 3).Client(t)
+	ctx := context.Background()
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+	sut := fileSink(t)
+
+	var streams []string
+	for _, tag := range identity.Tags() {
+		streams = append(streams, audit.StreamKey(tag, true))
+	}
+	streams = append(streams, shared)
+	var written []string
+	for i, tag := range []string{"aaa", "p77", "hq2", "kzz", "b3m", "nnn"} {
+		written = append(written, write(t, w, audit.StreamKey(tag, true), 2, 3+i, audit.Started)...)
+	}
+	written = append(written, write(t, w, shared, 1, 2, audit.ClientDenied)...)
+
+	cfg := fast("a", streams...)
+	run(t, auditexport.New(cfg, rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+	eventually(t, "every tag's events in the sink", func() error {
+		held := sut.held(t)
+		for _, k := range written {
+			if held[k] == 0 {
+				return fmt.Errorf("%s not exported (%d of %d are)", k, len(held), len(written))
+			}
+		}
+		return nil
+	})
+	clock.Advance(buffer + time.Hour)
+	eventually(t, "every stream trimmed to the buffer", func() error {
+		for _, s := range []string{audit.StreamKey("aaa", true), audit.StreamKey("nnn", true), shared} {
+			if n, err := rdb.XLen(ctx, s).Result(); err != nil || n != 0 {
+				return fmt.Errorf("XLEN %s = %d, %w", s, n, err)
+			}
+		}
+		return nil
+	})
+}
+
+// One JSON line per event: the audit log's fields and the stream, empty ones left out.
+func TestJSONLine(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	err := auditexport.NewStream(&b).Write(context.Background(), []auditexport.Record{{Stream: shared,
+		Event: audit.Event{ID: "1793610000000-3", Time: time.UnixMilli(1793610000000), Kind: audit.Verified,
+			ClientID: "crm", VerificationID: "abc-4oo7ot43zhcfpdyz", Method: "otp_email", Customer: "4d3ea7c26d1b5855"}}})
+	want := `{"time":"2026-11-02T09:00:00.000Z","level":"INFO","msg":"audit","stream":"audit:events","id":"1793610000000-3",` +
+		`"kind":"verified","client_id":"crm","verification_id":"abc-4oo7ot43zhcfpdyz","method":"otp_email","customer":"4d3ea7c26d1b5855"}` + "\n"
+	if err != nil || b.String() != want {
+		t.Errorf("line = %s, %v\nwant  %s", b.String(), err, want)
+	}
+}
+
+// PostgreSQL keeps each event once however often it is written, and prunes by age.
+func TestPostgresIdempotentAndPruned(t *testing.T) {
+	t.Parallel()
+	sut, _ := postgresSink(t, 90*24*time.Hour)
+	pg := sut.sink.(*auditexport.Postgres)
+	ctx := context.Background()
+	old := auditexport.Record{Stream: shared, Event: audit.Event{ID: "1-0", Time: t0.Add(-91 * 24 * time.Hour), Kind: audit.Started}}
+	recent := auditexport.Record{Stream: shared, Event: audit.Event{ID: "2-0", Time: t0, Kind: audit.Sent, Destination: "a***@e***.com"}}
+	other := auditexport.Record{Stream: "v:{aaa}:a", Event: audit.Event{ID: "2-0", Time: t0, Kind: audit.Sent}}
+	for range 2 {
+		if err := pg.Write(ctx, []auditexport.Record{old, recent, other}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if held := sut.held(t); len(held) != 3 || held[recent.Key()] != 1 || held[other.Key()] != 1 {
+		t.Fatalf("held %v after writing three events twice; want each once", held)
+	}
+	if n, err := pg.Prune(ctx, t0); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want the one event older than the retention", n, err)
+	}
+	if held := sut.held(t); held[old.Key()] != 0 || len(held) != 2 {
+		t.Errorf("held %v after the prune", held)
 	}
 }

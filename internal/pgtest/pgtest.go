@@ -181,7 +181,7 @@ func start(bin, dir, data string, cred *syscall.Credential, port int) (*Server, 
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("postgres did not answer within %v (%v); log:\n%s", readyTimeout, err, logFrom(logPath, off))
+			return nil, fmt.Errorf("postgres did not answer within %v (%w); log:\n%s", readyTimeout, err, logFrom(logPath, off))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -194,7 +194,7 @@ func (s *Server) createDatabase() error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	_, err = conn.Exec(ctx, "CREATE DATABASE authsvc")
 	return err
 }
