@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,6 +26,12 @@ func TestAuditSinkOutage(t *testing.T) {
 	p := newProduction(t)
 	p.env["AUTHSVC_AUDIT_SINK"] = "postgres"
 	p.env["AUTHSVC_AUDIT_POSTGRES_URL"] = pg.URL()
+	// The platform may also read its audit events.
+	sum := sha256.Sum256([]byte(testAPIKey))
+	if err := os.WriteFile(p.files.clients, []byte(`{"clients":[{"id":"platform-a","api_key_sha256":"`+hex.EncodeToString(sum[:])+
+		`","audiences":["crm-panel"],"scopes":["profile:read","orders:read"],"rpcs":["*"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	in := startService(t, nil, p.env)
 	c := newClient(t, in, testAPIKey, p.roots)
 
@@ -73,6 +82,16 @@ func TestAuditSinkOutage(t *testing.T) {
 		}
 		return nil
 	})
+
+	// ListAuditEvents reads the database: the buffer could be gone.
+	if err := p.redis.Client(t).Del(context.Background(), "audit:events").Err(); err != nil {
+		t.Fatal(err)
+	}
+	audits := authsvcv1.NewAuditServiceClient(c.conn)
+	res, err := audits.ListAuditEvents(c.ctx(t), &authsvcv1.ListAuditEventsRequest{VerificationId: id})
+	if err != nil || len(res.GetEvents()) != 4 || res.GetEvents()[0].GetKind() != "started" {
+		t.Errorf("ListAuditEvents = %v, %v; want the verification's 4 events from the database", res, err)
+	}
 	in.stop(t)
 	assertLogsClean(t, in.logs.String(), got.secret, got.token, "outage@mail.example")
 }

@@ -244,7 +244,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
-		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now)))
+		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -479,14 +479,20 @@ func (l *listeners) close() {
 
 // auditTrail is the audit trail AuditService reads and refused calls are
 // recorded in: the streams the verification and identity scripts write, with the
-// same retention (every writer of a stream trims it by its own), the customer
-// layout of package identity, and now, the clock its events are dated by.
-func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, retention time.Duration, cluster bool,
-	now func() time.Time) *audit.Trail {
-	return audit.NewTrail(audit.NewWriter(rdb, retention, now), cluster, func(customerID string) audit.Customer {
+// same hard cap (every writer of a stream trims it by its own), the customer
+// layout of package identity, and now, the clock its events are dated by. With
+// a sink that can be read back (PostgreSQL), AuditService reads that instead of
+// the buffer.
+func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, keep time.Duration, cluster bool,
+	now func() time.Time, sink auditexport.Sink) *audit.Trail {
+	var opts []audit.TrailOption
+	if a, ok := sink.(audit.Archive); ok {
+		opts = append(opts, audit.WithArchive(a))
+	}
+	return audit.NewTrail(audit.NewWriter(rdb, keep, now), cluster, func(customerID string) audit.Customer {
 		return audit.Customer{Key: identity.CustomerKeyFor(keys, customerID), Tag: identity.CustomerTag(keys, customerID),
 			Subject: identity.CustomerHash(keys, customerID)}
-	})
+	}, opts...)
 }
 
 // openAuditLog opens the audit log mirror: JSON lines on stdout, stderr or a file

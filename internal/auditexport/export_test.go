@@ -497,3 +497,85 @@ func TestPostgresIdempotentAndPruned(t *testing.T) {
 		t.Errorf("held %v after the prune", held)
 	}
 }
+
+// With the PostgreSQL sink, the trail is read from the table: every exported event, paged oldest
+// first, filtered as in the buffer, and on Cluster without naming a subject.
+func TestTrailReadsTheArchive(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+	sut, _ := postgresSink(t, 90*24*time.Hour)
+	pg := sut.sink.(*auditexport.Postgres)
+
+	const custKey, subject = "v:{abc}:c:h", "subject"
+	pk := strings.Repeat("ab", 32)
+	if err := rdb.HSet(ctx, custKey, "pk", pk).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var wantV1, wantCust []string
+	for i := range 30 {
+		e := audit.Event{Kind: audit.Sent, ClientID: "crm", VerificationID: "v2"}
+		switch i % 3 {
+		case 0:
+			e.VerificationID = "v1"
+		case 1:
+			e.Customer = audit.Pseudonym(pk, subject)
+		}
+		id, err := w.Append(ctx, shared, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 0:
+			wantV1 = append(wantV1, id)
+		case 1:
+			wantCust = append(wantCust, id)
+		}
+		clock.Advance(time.Second)
+	}
+	run(t, auditexport.New(fast("a", shared), rdb, pg, clock.Now, quiet(), prometheus.NewRegistry()))
+	eventually(t, "all exported", func() error {
+		if n := len(sut.held(t)); n != 30 {
+			return fmt.Errorf("%d of 30 in the table", n)
+		}
+		return nil
+	})
+
+	trail := audit.NewTrail(w, true, func(string) audit.Customer {
+		return audit.Customer{Key: custKey, Tag: "abc", Subject: subject}
+	}, audit.WithArchive(pg))
+	all := func(q audit.Query) []string {
+		t.Helper()
+		var ids []string
+		for {
+			evs, next, err := trail.List(ctx, q)
+			if err != nil {
+				t.Fatalf("List(%+v): %v", q, err)
+			}
+			for _, e := range evs {
+				ids = append(ids, e.ID)
+			}
+			if next == "" {
+				return ids
+			}
+			q.PageToken = next
+		}
+	}
+	if got := all(audit.Query{VerificationID: "v1", PageSize: 4}); !slices.Equal(got, wantV1) {
+		t.Errorf("v1: %v, want %v", got, wantV1)
+	}
+	if got := all(audit.Query{CustomerID: "cust", PageSize: 3}); !slices.Equal(got, wantCust) {
+		t.Errorf("customer: %v, want %v", got, wantCust)
+	}
+	if got := all(audit.Query{PageSize: 7}); len(got) != 30 {
+		t.Errorf("no filter on Cluster: %d events, want all 30", len(got))
+	}
+	if got := all(audit.Query{From: t0.Add(10 * time.Second), To: t0.Add(20 * time.Second)}); len(got) != 10 {
+		t.Errorf("a time range of 10 s: %d events, want 10", len(got))
+	}
+	if _, _, err := trail.List(ctx, audit.Query{PageToken: "bm90LWEtdG9rZW4"}); !errors.Is(err, audit.ErrBadPageToken) {
+		t.Errorf("a made-up token: %v, want ErrBadPageToken", err)
+	}
+}

@@ -2,6 +2,7 @@ package auditexport
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,12 +12,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/authsvc/authsvc/internal/audit"
 )
 
 // Schema is the table the PostgreSQL sink writes, created (if missing) before its first write.
-// One row per event, keyed by its stream and entry id, so that a redelivered event is ignored
-// (ON CONFLICT DO NOTHING): each event is in the table exactly once. Order by (stream, id_ms,
-// id_seq) for stream order; prune and query by time.
+// One row per event, keyed by its entry id and stream, so that a redelivered event is ignored
+// (ON CONFLICT DO NOTHING): each event is in the table exactly once. The key's order, (id_ms,
+// id_seq, stream), is stream order within a stream and time order (to within a second) across
+// them; ListAuditEvents pages by it. Prune and query by time.
 const Schema = `CREATE TABLE IF NOT EXISTS authsvc_audit_events (
   stream          text        NOT NULL,
   id_ms           bigint      NOT NULL,
@@ -34,7 +38,7 @@ const Schema = `CREATE TABLE IF NOT EXISTS authsvc_audit_events (
   customer        text,
   destination     text,
   trimmed         integer     NOT NULL DEFAULT 0,
-  PRIMARY KEY (stream, id_ms, id_seq)
+  PRIMARY KEY (id_ms, id_seq, stream)
 );
 CREATE INDEX IF NOT EXISTS authsvc_audit_events_time ON authsvc_audit_events (time);
 CREATE INDEX IF NOT EXISTS authsvc_audit_events_customer ON authsvc_audit_events (customer) WHERE customer IS NOT NULL;
@@ -51,7 +55,7 @@ SELECT s, ms, seq, t, k, NULLIF(c, ''), NULLIF(a, ''), NULLIF(v, ''), NULLIF(m, 
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[],
   $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int[])
   AS b(s, ms, seq, t, k, c, a, v, m, o, r, i, u, d, x)
-ON CONFLICT (stream, id_ms, id_seq) DO NOTHING`
+ON CONFLICT (id_ms, id_seq, stream) DO NOTHING`
 
 // Postgres is a Sink writing to the table of Schema, keeping rows for a retention. The pool
 // connects on first use, so an unreachable database fails exports (retried), never start-up.
@@ -147,6 +151,107 @@ func (p *Postgres) Prune(ctx context.Context, now time.Time) (int64, error) {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// List reads the table for Trail.List (it implements audit.Archive): at most pageSize events
+// that match f, oldest first by (id_ms, id_seq, stream), and the token of the next page. The
+// token is the last row's key. Errors wrap audit.ErrUnavailable, except a token List did not
+// issue, which is audit.ErrBadPageToken.
+func (p *Postgres) List(ctx context.Context, f audit.Filter, pageSize int, token string) ([]audit.Event, string, error) {
+	after, err := parsePageToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	if pageSize <= 0 {
+		pageSize = audit.DefaultPageSize
+	}
+	pageSize = min(pageSize, audit.MaxPageSize)
+	if err := p.ensureSchema(ctx); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+	}
+	// Only the filters in use go into the query, so that the planner sees each index it can use.
+	where, args := []string{"(id_ms, id_seq, stream) > ($1, $2, $3)"}, []any{after.ms, after.seq, after.stream}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	for _, c := range []struct{ col, v string }{
+		{"customer", f.Customer}, {"verification_id", f.VerificationID}, {"client_id", f.ClientID},
+	} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
+	}
+	if !f.From.IsZero() {
+		add("time >= ?", f.From)
+	}
+	if !f.To.IsZero() {
+		add("time < ?", f.To)
+	}
+	args = append(args, pageSize+1)
+	rows, err := p.pool.Query(ctx, `SELECT id_ms, id_seq, stream, time, kind, coalesce(client_id, ''), coalesce(agent_id, ''),
+  coalesce(verification_id, ''), coalesce(method, ''), coalesce(outcome, ''), coalesce(reason, ''),
+  coalesce(identity, ''), coalesce(customer, ''), coalesce(destination, ''), trimmed
+FROM authsvc_audit_events WHERE `+strings.Join(where, " AND ")+`
+ORDER BY id_ms, id_seq, stream LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+	}
+	defer rows.Close()
+	var out []audit.Event
+	var last rowKey
+	for rows.Next() {
+		var e audit.Event
+		var k rowKey
+		var trimmed int32
+		if err := rows.Scan(&k.ms, &k.seq, &k.stream, &e.Time, &e.Kind, &e.ClientID, &e.AgentID, &e.VerificationID,
+			&e.Method, &e.Outcome, &e.Reason, &e.Identity, &e.Customer, &e.Destination, &trimmed); err != nil {
+			return nil, "", fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+		}
+		if len(out) == pageSize {
+			return out, last.String(), nil // one more row: a next page exists
+		}
+		e.ID, e.Trimmed = strconv.FormatInt(k.ms, 10)+"-"+strconv.FormatInt(k.seq, 10), int(trimmed)
+		out, last = append(out, e), k
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("%w: %w", audit.ErrUnavailable, err)
+	}
+	return out, "", nil
+}
+
+// rowKey is a row's primary key, and a page token: the last row a page returned.
+type rowKey struct {
+	ms, seq int64
+	stream  string
+}
+
+// String encodes k as a page token: base64url of "pg:<ms>-<seq>:<stream>".
+func (k rowKey) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte("pg:" + strconv.FormatInt(k.ms, 10) + "-" +
+		strconv.FormatInt(k.seq, 10) + ":" + k.stream))
+}
+
+// parsePageToken decodes a token of rowKey.String; "" is before the first row.
+func parsePageToken(token string) (rowKey, error) {
+	if token == "" {
+		return rowKey{ms: -1}, nil
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil {
+		return rowKey{}, audit.ErrBadPageToken
+	}
+	rest, ok := strings.CutPrefix(string(raw), "pg:")
+	id, stream, ok2 := strings.Cut(rest, ":")
+	ms, seq, err := splitID(id)
+	if !ok || !ok2 || err != nil || stream == "" {
+		return rowKey{}, audit.ErrBadPageToken
+	}
+	k := rowKey{ms: ms, seq: seq, stream: stream}
+	if k.String() != token {
+		return rowKey{}, audit.ErrBadPageToken
+	}
+	return k, nil
 }
 
 // splitID parses an entry id "<ms>-<seq>".
