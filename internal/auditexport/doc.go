@@ -34,5 +34,6 @@
 // Cluster a script may only touch its own slot, so each of the 16,384 hash tags has its own stream
 // (audit.StreamKey) and no registry of them can be kept atomically with the events (a registry
 // key would sit on another slot). The tag space is closed, though, so the exporter is given every
-// stream there can be and sweeps them, pipelined per node, every Config.Sweep.
+// stream there can be and sweeps them, pipelined per node, every Config.Sweep; the maintenance
+// pass gives a stream the group once it exists.
 package auditexport

@@ -196,7 +196,9 @@ func (e *Exporter) pass(ctx context.Context, block bool) (int, bool, error) {
 }
 
 // read reads chunk: this consumer's unacknowledged entries when own, else new ones (waiting up
-// to Config.Block when block and there is a single stream). Streams without the group get it.
+// to Config.Block when block and there is a single stream). A single stream without the group
+// gets it at once; on Cluster, where most of the 16,384 streams may not exist, the maintenance
+// pass creates it (trim.lua), so that a sweep costs one command per stream.
 func (e *Exporter) read(ctx context.Context, chunk []string, own, block bool) ([]Record, bool, error) {
 	from := ">"
 	if own {
@@ -239,7 +241,7 @@ func (e *Exporter) read(ctx context.Context, chunk []string, own, block bool) ([
 			}
 		}
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && len(e.cfg.Streams) == 1 {
 		if err := e.createGroups(ctx, missing); err != nil {
 			return nil, false, err
 		}

@@ -1,8 +1,8 @@
 -- trim removes from one audit stream the entries the export group has acknowledged that are
 -- older than the buffer, and never one it has not: an entry goes only if it is before both the
 -- cutoff and the oldest entry not yet acknowledged (the oldest pending one, or the first after
--- the group's last delivered id). A stream without the group (no exporter has read it yet) is
--- left alone.
+-- the group's last delivered id). A stream without the group gets it, from its first entry, and
+-- loses nothing.
 -- KEYS[1] the stream. ARGV[1] the group, ARGV[2] the cutoff (Unix ms: now - buffer).
 -- Returns {entries removed, the ms of the oldest entry not acknowledged or -1 when none}.
 local function before(a, b)
@@ -30,7 +30,8 @@ for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   end
 end
 if not last then
-  return {0, -1}
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
+  last = '0-0'
 end
 
 local oldest
