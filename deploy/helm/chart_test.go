@@ -193,7 +193,10 @@ func TestChart(t *testing.T) {
 			}
 			for name, want := range map[string]string{"AUTHSVC_SIGNING_PUBLISH_LEAD": "15m", "AUTHSVC_SIGNING_KEYS_RELOAD": "30s",
 				"AUTHSVC_TLS_CERT_FILE": "/var/run/secrets/authsvc/tls-cert/tls.crt", "AUTHSVC_TLS_KEY_FILE": "/var/run/secrets/authsvc/tls-key/tls.key",
-				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only"} {
+				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only",
+				"AUTHSVC_AUDIT_SINK": "postgres", "AUTHSVC_AUDIT_BUFFER": "2d", "AUTHSVC_AUDIT_RETENTION": "365d",
+				"AUTHSVC_AUDIT_POSTGRES_URL":           "postgres://authsvc@audit-db:5432/audit?sslmode=verify-full",
+				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password"} {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -281,6 +284,11 @@ func TestChart(t *testing.T) {
 		{"streams below raised watches", []string{"grpc.maxConcurrentStreams=1100", "grpc.maxWatchesPerClient=2000"}, "(2064)"},
 		{"health watches out of range", []string{"grpc.maxHealthWatches=1000000"}, "maxHealthWatches"},
 		{"typo in a grpc limit", []string{"grpc.maxStreams=2000"}, "maxStreams"},
+		{"unknown audit sink", []string{"audit.sink=kafka"}, "audit/sink"},
+		{"postgres sink without a url", []string{"audit.sink=postgres"}, "audit.postgres.url must name the database"},
+		{"password in the postgres url", []string{"audit.sink=postgres", "audit.postgres.url=postgres://authsvc:hunter2@db/audit"}, "audit/postgres/url"},
+		{"postgres url without the postgres sink", []string{"audit.postgres.url=postgres://authsvc@db/audit"}, "audit.sink is not postgres"},
+		{"audit buffer not a duration", []string{"audit.buffer=3 days"}, "audit/buffer"},
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},

@@ -82,6 +82,10 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- if .Values.redis.caSecret }}
 {{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
 {{- end }}
+{{- $audit := .Values.audit | default dict -}}
+{{- with ($audit.postgres | default dict).passwordSecret }}
+{{- $m = append $m (dict "volume" "audit-postgres-password" "secret" . "dir" (printf "%s/audit-postgres-password" $d) "key" "password" "env" "AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE") -}}
+{{- end }}
 {{- $tls := .Values.tls | default dict -}}
 {{- with $tls.secret }}
 {{- $m = append $m (dict "volume" "tls-cert" "secret" . "dir" (printf "%s/tls-cert" $d) "key" "tls.crt" "env" "AUTHSVC_TLS_CERT_FILE") -}}
@@ -107,6 +111,14 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- end -}}
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- $audit := .Values.audit | default dict -}}
+{{- $pg := $audit.postgres | default dict -}}
+{{- if and (eq ($audit.sink | default "stdout") "postgres") (not $pg.url) -}}
+{{- fail "audit.sink is postgres: audit.postgres.url must name the database" -}}
+{{- end -}}
+{{- if and (or $pg.url $pg.passwordSecret) (ne ($audit.sink | default "stdout") "postgres") -}}
+{{- fail "audit.postgres is set but audit.sink is not postgres" -}}
 {{- end -}}
 {{- $tls := .Values.tls | default dict -}}
 {{- if and $tls.clientCASecret (not $tls.secret) -}}
@@ -189,6 +201,22 @@ default (which derives the relying party from publicURL).
 {{- end -}}
 {{- with $wa.origins -}}
 {{- $e = append $e (dict "name" "AUTHSVC_WEBAUTHN_ORIGINS" "value" (join "," .)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.auditEnv is the list of audit trail variables, as dicts {name, value}:
+the sink always, the rest only when set, so that every other keeps the
+service's default.
+*/}}
+{{- define "authsvc.auditEnv" -}}
+{{- $a := .Values.audit | default dict -}}
+{{- $e := list (dict "name" "AUTHSVC_AUDIT_SINK" "value" ($a.sink | default "stdout")) -}}
+{{- range $v := list (list "AUTHSVC_AUDIT_BUFFER" $a.buffer) (list "AUTHSVC_AUDIT_RETENTION" $a.retention) (list "AUTHSVC_AUDIT_POSTGRES_URL" ($a.postgres | default dict).url) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}
