@@ -579,3 +579,43 @@ func TestTrailReadsTheArchive(t *testing.T) {
 		t.Errorf("a made-up token: %v, want ErrBadPageToken", err)
 	}
 }
+
+// A pod that is gone, and holds nothing, does not stay a consumer of the group for good:
+// rollouts bring new pod names, and every name would otherwise stay in every stream's group.
+func TestGoneConsumersForgotten(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+	sut := fileSink(t)
+	written := write(t, w, shared, 1, 3, audit.Started)
+	gone := run(t, auditexport.New(fast("gone", shared), rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+	eventually(t, "exported by the first pod", func() error {
+		if n := len(sut.held(t)); n != len(written) {
+			return fmt.Errorf("%d of %d exported", n, len(written))
+		}
+		return nil
+	})
+	gone.stop()
+
+	cfg := fast("next", shared)
+	cfg.ForgetIdle = time.Millisecond
+	run(t, auditexport.New(cfg, rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+	// (With ForgetIdle this short the running pod is forgotten between reads too, and comes back
+	// with its next read: what matters is that the gone one does not.)
+	eventually(t, "the gone pod forgotten", func() error {
+		cs, err := rdb.XInfoConsumers(ctx, shared, auditexport.Group).Result()
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, c := range cs {
+			names = append(names, c.Name)
+		}
+		if slices.Contains(names, "gone") {
+			return fmt.Errorf("consumers %v", names)
+		}
+		return nil
+	})
+}

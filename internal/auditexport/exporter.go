@@ -69,6 +69,9 @@ type Config struct {
 	ClaimIdle time.Duration
 	// Maintain is the period of claiming, trimming, measuring the lag and pruning the sink (30s).
 	Maintain time.Duration
+	// ForgetIdle is how long a consumer that holds nothing may go without reading before the
+	// group forgets it (1h): a pod that is gone.
+	ForgetIdle time.Duration
 	// MinBackoff and MaxBackoff bound the wait between retries after a failure (500ms, 1m).
 	MinBackoff, MaxBackoff time.Duration
 	// Drain bounds the last export at shutdown (2s).
@@ -91,6 +94,7 @@ func (c *Config) defaults() {
 	def(&c.Sweep, 5*time.Second)
 	def(&c.ClaimIdle, 2*time.Minute)
 	def(&c.Maintain, 30*time.Second)
+	def(&c.ForgetIdle, time.Hour)
 	def(&c.MinBackoff, 500*time.Millisecond)
 	def(&c.MaxBackoff, time.Minute)
 	def(&c.Drain, 2*time.Second)
@@ -322,7 +326,7 @@ func (e *Exporter) export(ctx context.Context, recs []Record) error {
 }
 
 // maintain claims what dead consumers held, trims acknowledged entries older than the buffer,
-// measures the lag and prunes the sink. Failures are logged and counted; the next run retries.
+// forgets consumers long gone, measures the lag and prunes the sink. Failures are logged and counted; the next run retries.
 func (e *Exporter) maintain(ctx context.Context) {
 	now := e.now()
 	cutoff := strconv.FormatInt(now.Add(-e.cfg.Buffer).UnixMilli(), 10)
@@ -336,7 +340,7 @@ func (e *Exporter) maintain(ctx context.Context) {
 			for i, s := range chunk {
 				claims[i] = p.XAutoClaimJustID(ctx, &redis.XAutoClaimArgs{Stream: s, Group: Group,
 					Consumer: e.cfg.Consumer, MinIdle: e.cfg.ClaimIdle, Start: "0-0", Count: int64(e.cfg.Batch)})
-				trims[i] = trimScript.EvalSha(ctx, p, []string{s}, Group, cutoff)
+				trims[i] = trimScript.EvalSha(ctx, p, []string{s}, Group, cutoff, e.cfg.ForgetIdle.Milliseconds())
 			}
 			return nil
 		})

@@ -3,7 +3,11 @@
 -- cutoff and the oldest entry not yet acknowledged (the oldest pending one, or the first after
 -- the group's last delivered id). A stream without the group gets it, from its first entry, and
 -- loses nothing.
--- KEYS[1] the stream. ARGV[1] the group, ARGV[2] the cutoff (Unix ms: now - buffer).
+-- It also forgets consumers that hold nothing and have not read for ARGV[3] ms: every pod
+-- name that ever read a stream stays a consumer of its group otherwise, and rollouts bring new
+-- names.
+-- KEYS[1] the stream. ARGV[1] the group, ARGV[2] the cutoff (Unix ms: now - buffer), ARGV[3]
+-- the idle time (ms) after which a consumer holding nothing is forgotten.
 -- Returns {entries removed, the ms of the oldest entry not acknowledged or -1 when none}.
 local function before(a, b)
   local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
@@ -32,6 +36,22 @@ end
 if not last then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0')
   last = '0-0'
+end
+
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, held, idle
+  for i = 1, #c, 2 do
+    if c[i] == 'name' then
+      name = c[i + 1]
+    elseif c[i] == 'pending' then
+      held = c[i + 1]
+    elseif c[i] == 'idle' then
+      idle = c[i + 1]
+    end
+  end
+  if held == 0 and idle and idle > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+  end
 end
 
 local oldest
