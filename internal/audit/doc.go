@@ -65,7 +65,9 @@
 // one stream of standalone Redis and Sentinel, or on Cluster the one stream of the customer or
 // verification a query names (a query that names neither is [ErrNeedsSubject]), turns a
 // customer id into its pseudonym with one read of the customer's key, and appends the events
-// that belong to no hash tag (client_denied) to "audit:events" on every deployment.
+// that belong to no hash tag (client_denied) to "audit:events" on every deployment. Given an
+// [Archive] (the exporter's PostgreSQL sink, [WithArchive]), Trail reads that instead of the
+// buffer: the whole retention, on Cluster without naming a subject.
 //
 // # Pseudonyms
 //
