@@ -10,7 +10,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 TESTFLAGS ?= -timeout 20m
 
-.PHONY: all run build deps test test-race lint generate generate-check bench fuzz helm-lint clean
+.PHONY: all run build image deps test test-race lint generate generate-check bench fuzz helm-lint clean
 
 all: build
 
@@ -21,6 +21,17 @@ run:
 ## build: build authsvc and authctl into bin/, version stamped
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/authsvc ./cmd/authctl
+
+# The container image: its repository (what the tarball is tagged as) and architecture.
+IMAGE_REPO ?= ghcr.io/authsvc/authsvc
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+IMAGE_TAG  ?=
+
+## image: build the container image without a Docker daemon (tools/image): artifacts/image/oci (OCI layout) and artifacts/image/authsvc.tar
+image:
+	$(GO) -C tools/image run . build -src $(CURDIR) -out $(CURDIR)/artifacts/image \
+		-version $(VERSION) -revision "$$(git rev-parse HEAD 2>/dev/null)" -created "$$(git log -1 --format=%cI 2>/dev/null)" \
+		-arch $(IMAGE_ARCH) -repository $(IMAGE_REPO) $(if $(IMAGE_TAG),-tag $(IMAGE_TAG))
 
 ## deps: make sure this machine has what the tests start (redis-server)
 deps:
@@ -34,11 +45,13 @@ test: deps generate-check lint
 test-race: deps
 	$(GO) test -race $(TESTFLAGS) ./...
 
-## lint: gofmt, go vet and golangci-lint with the config in .golangci.yml
+## lint: gofmt, go vet and golangci-lint with the config in .golangci.yml (the service and tools/image)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(LINT) run ./...
+	$(GO) -C tools/image vet ./...
+	cd tools/image && $(LINT) run ./...
 	cd api/proto && $(BUF) lint
 
 ## generate: regenerate the gRPC/protobuf code from api/proto

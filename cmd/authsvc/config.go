@@ -35,7 +35,10 @@ import (
 // something weaker. Defaults in the table are "production / dev". A rate N/DURATION
 // (e.g. 5/1h) lets N sends through in any window of DURATION, then one more every
 // DURATION/N: N is 1 to 1000000, DURATION 1s to 7d (168h), at most one send per
-// millisecond. The limits apply in dev mode too.
+// millisecond. The limits apply in dev mode too. Tracing is configured by the
+// standard OTEL_* variables, read from the process environment by the
+// OpenTelemetry SDK and package telemetry, not by this table: it is off unless
+// they name an OTLP endpoint or exporter.
 //
 //	variable                              default                          meaning
 //	AUTHSVC_DEV                           false                            dev mode (same as -dev): embedded Redis, ephemeral keys, dev outbox, nothing sent
@@ -85,12 +88,16 @@ import (
 //	AUTHSVC_WEBAUTHN_RP_ID                host of AUTHSVC_PUBLIC_URL       passkey relying party id: that host or a parent domain of it
 //	AUTHSVC_WEBAUTHN_ORIGINS              origin of AUTHSVC_PUBLIC_URL     origins passkey ceremonies may come from, comma-separated, exact (scheme://host[:port]); must include the public URL's
 //	AUTHSVC_WEBAUTHN_TIMEOUT              2m                               longest passkey ceremony, enforced by the server (30s to 10m)
-//	AUTHSVC_IDENTITY_FAILURE_LIMIT        20                               consecutive failures of one method family that lock it for the identity (1 to 100)
+//	AUTHSVC_IDENTITY_FAILURE_LIMIT        20                               consecutive failures of one method family at one client that lock it for the identity at that client (1 to 100)
+//	AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT 1.5 × the failure limit: 30      failures of one family over all clients, each counted up to the failure limit, that lock it for every client (above the failure limit, to 200)
 //	AUTHSVC_IDENTITY_FIRST_LOCK           30s                              the first lock; each further one doubles (1s to 24h)
 //	AUTHSVC_IDENTITY_LONGEST_LOCK         1h                               the longest lock (first lock to 7d = 168h)
 //	AUTHSVC_IDENTITY_FAILURE_WINDOW       24h                              failures older than this are forgotten (longest lock to 30d = 720h)
-//	AUTHSVC_IDENTITY_SENDS                3                                messages to one identity per send window (1 to 20)
-//	AUTHSVC_IDENTITY_SEND_WINDOW          10m                              the identity's send window (1m to 24h)
+//	AUTHSVC_IDENTITY_SENDS                3                                messages one client sends to one identity per send window (1 to 20)
+//	AUTHSVC_IDENTITY_SHARED_SENDS         1.5 × the sends: 5               messages all clients send to one identity per send window (above AUTHSVC_IDENTITY_SENDS, to 40)
+//	AUTHSVC_IDENTITY_QUIET_STARTS         10                               starts that send nothing (TOTP/passkey only) one client makes for one identity per send window (1 to 100)
+//	AUTHSVC_IDENTITY_SHARED_QUIET_STARTS  1.5 × the quiet starts: 15       such starts of all clients for one identity per send window (above AUTHSVC_IDENTITY_QUIET_STARTS, to 200)
+//	AUTHSVC_IDENTITY_SEND_WINDOW          10m                              the identity's window for sends and quiet starts (1m to 24h)
 //	AUTHSVC_LIMIT_DESTINATION             5/1h                             sends per email address or phone number, N/DURATION
 //	AUTHSVC_LIMIT_PREFIX                  20/1h                            sends per phone number without its last 4 digits, N/DURATION
 //	AUTHSVC_LIMIT_COUNTRY                 1000/1h                          sends per country calling code, N/DURATION
@@ -374,6 +381,7 @@ const (
 	defaultIdentityLongestLock   = time.Hour
 	defaultIdentityFailureWindow = 24 * time.Hour
 	defaultIdentitySends         = 3
+	defaultIdentityQuietStarts   = 10
 	defaultIdentitySendWindow    = 10 * time.Minute
 	defaultClientDaily           = 20_000
 	day                          = 24 * time.Hour
@@ -845,6 +853,13 @@ func loadLimits(r *envReader, l *challenge.Limits) {
 	}
 	l.Sends = r.integer("AUTHSVC_IDENTITY_SENDS", defaultIdentitySends, 1, 20)
 	l.SendWindow = r.duration("AUTHSVC_IDENTITY_SEND_WINDOW", defaultIdentitySendWindow, time.Minute, day)
+	l.QuietStarts = r.integer("AUTHSVC_IDENTITY_QUIET_STARTS", defaultIdentityQuietStarts, 1, 100)
+	// Each limit is kept per client and, higher, for all clients together: a shared
+	// limit one client could reach alone would let it lock or exhaust the identity
+	// for every other client. Unset, it is half again its per-client limit.
+	l.SharedFailures = r.sharedLimit("AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", "AUTHSVC_IDENTITY_FAILURE_LIMIT", l.Failures, 100, 200)
+	l.SharedSends = r.sharedLimit("AUTHSVC_IDENTITY_SHARED_SENDS", "AUTHSVC_IDENTITY_SENDS", l.Sends, 20, 40)
+	l.SharedQuietStarts = r.sharedLimit("AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", "AUTHSVC_IDENTITY_QUIET_STARTS", l.QuietStarts, 100, 200)
 
 	s := &l.Send
 	s.Destination = r.rate("AUTHSVC_LIMIT_DESTINATION", "5/1h")
@@ -854,6 +869,19 @@ func loadLimits(r *envReader, l *challenge.Limits) {
 	s.Agent = r.rate("AUTHSVC_LIMIT_AGENT", "30/1h")
 	s.ClientDaily = r.integer("AUTHSVC_LIMIT_CLIENT_DAILY", defaultClientDaily, 1, 100_000_000)
 	s.Countries = r.callingCodes("AUTHSVC_SMS_COUNTRIES")
+}
+
+// sharedLimit reads the shared limit name over the per-client limit perName
+// (value per, at most perMax): above per and at most hi, by default
+// challenge.DefaultShared(per). An out-of-range per-client limit, already
+// reported, is not reported again here.
+func (r *envReader) sharedLimit(name, perName string, per, perMax, hi int) int {
+	n := r.integer(name, challenge.DefaultShared(per), 2, hi)
+	if per >= 1 && per <= perMax && n <= per && n >= 2 && n <= hi {
+		r.addf("%s (%d) is not above %s (%d): one client alone could reach it and lock or exhaust the identity for every client; raise it, or leave it unset (%d)",
+			name, n, perName, per, challenge.DefaultShared(per))
+	}
+	return n
 }
 
 // Bounds of a rate N/DURATION.

@@ -92,7 +92,7 @@ func TestLoadConfigProductionDefaults(t *testing.T) {
 	if rpID != "verify.acme.example" || !reflect.DeepEqual(origins, []string{"https://verify.acme.example"}) || problems != nil {
 		t.Errorf("webauthn in effect: %q %q %q; want the public URL's host and origin", rpID, origins, problems)
 	}
-	sec, err := loadSecrets(c, nil)
+	sec, err := loadSecrets(c, nil, nil)
 	if err != nil {
 		t.Fatalf("loadSecrets: %v", err)
 	}
@@ -115,7 +115,7 @@ func TestLoadConfigDevNeedsNothing(t *testing.T) {
 	if err != nil || !c.Dev.Enabled || c.Dev.APIKey != "k" {
 		t.Errorf("AUTHSVC_DEV=true: %+v, %v", c, err)
 	}
-	sec, err := loadSecrets(c, nil)
+	sec, err := loadSecrets(c, nil, nil)
 	if err != nil {
 		t.Fatalf("dev secrets: %v", err)
 	}
@@ -279,7 +279,7 @@ func TestSecretFilesNeverEchoed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
 	}
-	_, err = loadSecrets(c, nil)
+	_, err = loadSecrets(c, nil, nil)
 	if err == nil {
 		t.Fatal("loadSecrets accepted bad files")
 	}

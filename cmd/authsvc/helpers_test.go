@@ -158,15 +158,16 @@ type instance struct {
 	stopped bool
 }
 
-// startService runs the service with args and env and waits until it serves.
-// It is stopped (and must stop cleanly) in t.Cleanup unless the test stops it.
-func startService(t *testing.T, args []string, env map[string]string) *instance {
+// startService runs the service with args, env and opts and waits until it
+// serves. It is stopped (and must stop cleanly) in t.Cleanup unless the test
+// stops it.
+func startService(t *testing.T, args []string, env map[string]string, opts ...runOption) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{stdout: &syncbuf.Buffer{}, logs: &syncbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan Addrs, 1)
 	go func() {
-		in.done <- run(ctx, args, getenvFrom(env), in.stdout, in.logs, func(a Addrs) { ready <- a })
+		in.done <- run(ctx, args, getenvFrom(env), in.stdout, in.logs, func(a Addrs) { ready <- a }, opts...)
 	}()
 	select {
 	case in.addrs = <-ready:
@@ -215,6 +216,8 @@ type client struct {
 	http  *http.Client
 	in    *instance
 	roots *x509.CertPool
+	// md is more metadata every call sends, name and value pairs (a traceparent).
+	md []string
 }
 
 // newClient connects to in: over TLS with roots when roots is not nil. HTTP
@@ -252,7 +255,7 @@ func newClient(t *testing.T, in *instance, key string, roots *x509.CertPool) *cl
 }
 
 func (c *client) ctx(t *testing.T) context.Context {
-	return metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+c.key)
+	return metadata.AppendToOutgoingContext(t.Context(), append([]string{"authorization", "Bearer " + c.key}, c.md...)...)
 }
 
 // get fetches a URL and returns the body, failing on a non-200 status.

@@ -22,8 +22,8 @@ import (
 // defaultLimits are the limits in effect when no variable sets one: the defaults
 // documented in the Config table and in challenge.Limits.
 var defaultLimits = challenge.Limits{
-	Failures: 20, FirstLock: 30 * time.Second, LongestLock: time.Hour, FailureWindow: 24 * time.Hour,
-	Sends: 3, SendWindow: 10 * time.Minute,
+	Failures: 20, SharedFailures: 30, FirstLock: 30 * time.Second, LongestLock: time.Hour, FailureWindow: 24 * time.Hour,
+	Sends: 3, SharedSends: 5, SendWindow: 10 * time.Minute, QuietStarts: 10, SharedQuietStarts: 15,
 	Send: challenge.SendLimits{
 		Destination: challenge.Rate{N: 5, Per: time.Hour},
 		Prefix:      challenge.Rate{N: 20, Per: time.Hour},
@@ -39,7 +39,9 @@ func TestLoadConfigLimits(t *testing.T) {
 	base := prodFiles(t)
 	custom := defaultLimits
 	custom.Failures, custom.FirstLock, custom.LongestLock, custom.FailureWindow = 10, time.Minute, 2*time.Hour, 48*time.Hour
-	custom.Sends, custom.SendWindow = 5, 30*time.Minute
+	custom.SharedFailures = 12
+	custom.Sends, custom.SharedSends, custom.SendWindow = 5, 9, 30*time.Minute
+	custom.QuietStarts, custom.SharedQuietStarts = 4, 7
 	custom.Send = challenge.SendLimits{
 		Destination: challenge.Rate{N: 3, Per: 30 * time.Minute},
 		Prefix:      challenge.Rate{N: 50, Per: 2 * time.Hour},
@@ -64,6 +66,10 @@ func TestLoadConfigLimits(t *testing.T) {
 			"AUTHSVC_IDENTITY_FAILURE_WINDOW", "48h",
 			"AUTHSVC_IDENTITY_SENDS", "5",
 			"AUTHSVC_IDENTITY_SEND_WINDOW", "30m",
+			"AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", "12",
+			"AUTHSVC_IDENTITY_SHARED_SENDS", "9",
+			"AUTHSVC_IDENTITY_QUIET_STARTS", "4",
+			"AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", "7",
 			"AUTHSVC_LIMIT_DESTINATION", "3/30m",
 			"AUTHSVC_LIMIT_PREFIX", " 50 / 2h ",
 			"AUTHSVC_LIMIT_COUNTRY", "200/1h",
@@ -75,6 +81,15 @@ func TestLoadConfigLimits(t *testing.T) {
 		{"first lock equal to the longest", with(base, "AUTHSVC_IDENTITY_FIRST_LOCK", "1h"), false, func() challenge.Limits {
 			l := defaultLimits
 			l.FirstLock = time.Hour
+			return l
+		}()},
+		// Unset, a shared limit follows its per-client one: half again, rounded up.
+		{"shared limits follow the per-client ones", with(base, "AUTHSVC_IDENTITY_FAILURE_LIMIT", "100",
+			"AUTHSVC_IDENTITY_SENDS", "1", "AUTHSVC_IDENTITY_QUIET_STARTS", "3"), false, func() challenge.Limits {
+			l := defaultLimits
+			l.Failures, l.SharedFailures = 100, 150
+			l.Sends, l.SharedSends = 1, 2
+			l.QuietStarts, l.SharedQuietStarts = 3, 5
 			return l
 		}()},
 	}
@@ -112,6 +127,16 @@ func TestLoadConfigLimitProblems(t *testing.T) {
 			[]string{"AUTHSVC_IDENTITY_LONGEST_LOCK: want between"}},
 		{"identity sends out of range", []string{"AUTHSVC_IDENTITY_SENDS", "21", "AUTHSVC_IDENTITY_SEND_WINDOW", "10s"},
 			[]string{"AUTHSVC_IDENTITY_SENDS: want between 1 and 20", "AUTHSVC_IDENTITY_SEND_WINDOW: want between 1m0s and 24h0m0s"}},
+		{"shared failure limit not above the per-client one", []string{"AUTHSVC_IDENTITY_FAILURE_LIMIT", "10", "AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", "10"},
+			[]string{"AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT (10) is not above AUTHSVC_IDENTITY_FAILURE_LIMIT (10): one client alone could reach it"}},
+		{"shared sends below the per-client ones", []string{"AUTHSVC_IDENTITY_SHARED_SENDS", "2"},
+			[]string{"AUTHSVC_IDENTITY_SHARED_SENDS (2) is not above AUTHSVC_IDENTITY_SENDS (3): one client alone could reach it and lock or exhaust the identity for every client; raise it, or leave it unset (5)"}},
+		{"shared quiet starts not above", []string{"AUTHSVC_IDENTITY_QUIET_STARTS", "20", "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", "15"},
+			[]string{"AUTHSVC_IDENTITY_SHARED_QUIET_STARTS (15) is not above AUTHSVC_IDENTITY_QUIET_STARTS (20)"}},
+		{"shared limits out of range", []string{"AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", "201", "AUTHSVC_IDENTITY_SHARED_SENDS", "41",
+			"AUTHSVC_IDENTITY_QUIET_STARTS", "101", "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", "1"},
+			[]string{"AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT: want between 2 and 200, got 201", "AUTHSVC_IDENTITY_SHARED_SENDS: want between 2 and 40",
+				"AUTHSVC_IDENTITY_QUIET_STARTS: want between 1 and 100", "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS: want between 2 and 200"}},
 		{"rate without a slash", []string{"AUTHSVC_LIMIT_DESTINATION", "5"}, []string{`AUTHSVC_LIMIT_DESTINATION: want N/DURATION, N sends per window, such as 5/1h, got "5"`}},
 		{"rate in words", []string{"AUTHSVC_LIMIT_PREFIX", "20 per hour"}, []string{"AUTHSVC_LIMIT_PREFIX: want N/DURATION"}},
 		{"rate without a unit", []string{"AUTHSVC_LIMIT_COUNTRY", "1000/3600"}, []string{"AUTHSVC_LIMIT_COUNTRY: want N/DURATION"}},

@@ -193,7 +193,7 @@ func TestLoadSecretsClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return loadSecrets(c, nil)
+		return loadSecrets(c, nil, nil)
 	}
 	sec, err := load(e.env)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/audit"
@@ -35,6 +36,7 @@ import (
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
 	"github.com/authsvc/authsvc/internal/redisclock"
+	"github.com/authsvc/authsvc/internal/telemetry"
 	"github.com/authsvc/authsvc/internal/web"
 )
 
@@ -54,15 +56,33 @@ const (
 	httpMaxHeaderBytes    = 32 << 10
 	// readinessTimeout bounds the Redis PING behind /readyz.
 	readinessTimeout = 2 * time.Second
+	// tracingFlushTimeout bounds the export of the last spans at stop.
+	tracingFlushTimeout = 5 * time.Second
 )
+
+// runOption changes what run builds; tests use them to watch the wiring.
+type runOption func(*runOptions)
+
+type runOptions struct {
+	// spanExporter, when set, receives the spans and turns tracing on, instead
+	// of the exporter the OTEL_* variables name.
+	spanExporter sdktrace.SpanExporter
+}
 
 // run is the whole program: it parses args, loads the configuration from getenv,
 // builds every dependency in order, serves until ctx is done, then shuts down
 // gracefully and returns nil. stdout receives -version, -config-check and the dev
 // banner; stderr receives the log. ready, when not nil, is called once with the
 // bound addresses after every server is serving (tests listen on port 0).
+//
+// Tracing is configured by the OTEL_* variables of the process environment,
+// which the OpenTelemetry SDK reads itself (see package telemetry), not by getenv.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	ready func(Addrs)) error {
+	ready func(Addrs), runOpts ...runOption) error {
+	var ro runOptions
+	for _, o := range runOpts {
+		o(&ro)
+	}
 	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -76,9 +96,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if opts.configCheck {
-		_, secErr := loadSecrets(cfg, nil)
+		_, secErr := loadSecrets(cfg, nil, nil)
 		_, polErr := loadPolicy(cfg)
-		if err := errors.Join(secErr, polErr); err != nil {
+		if err := errors.Join(secErr, polErr, telemetry.CheckEnv()); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
 		}
 		_, err := fmt.Fprintln(stdout, "configuration OK")
@@ -94,7 +114,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	sec, err := loadSecrets(cfg, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// Tracing first: the webhook senders built with the secrets, the Redis
+	// client, the gRPC server and the pages are instrumented with it. Its last
+	// spans are exported after everything else has stopped.
+	tracing, err := telemetry.New(ctx, telemetry.Config{Version: version, Exporter: ro.spanExporter}, log, reg)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+		defer cancel()
+		if err := tracing.Shutdown(flushCtx); err != nil {
+			log.Warn("tracing: the last spans were not exported", "err", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log.Info("tracing on", "exporter", tracing.Exporter())
+	}
+
+	sec, err := loadSecrets(cfg, log, webhookClient(tracing))
 	if err != nil {
 		return fmt.Errorf("load secrets: %w", err)
 	}
@@ -137,6 +178,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Redis.Target = target
 	rdb := newRedisClient(cfg.Redis, sec.redis)
+	tracing.InstrumentRedis(rdb)
 	defer func() {
 		if err := rdb.Close(); err != nil {
 			log.Warn("close redis", "err", err)
@@ -146,9 +188,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open redis (%s %v): %w", target.Mode, target.Addrs, err)
 	}
 	log.Info("redis ready", "mode", target.Mode.String(), "addrs", target.Addrs)
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// One clock for every decision, whichever replica makes it: Redis's (TIME),
 	// carried on this replica's monotonic clock between samples. Its Now is the
@@ -244,7 +283,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
-		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)))
+		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)),
+		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -268,7 +308,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	httpSrv := &http.Server{
-		Handler:           handler,
+		Handler:           tracing.HTTPHandler(handler),
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		ReadTimeout:       httpReadTimeout,
 		WriteTimeout:      httpWriteTimeout,
@@ -571,13 +611,23 @@ func consumerName() string {
 	return "authsvc-" + rand.Text()[:8]
 }
 
-// newLogger returns the debug log: JSON or text on w at the configured level.
+// newLogger returns the debug log: JSON or text on w at the configured level,
+// each line logged in a traced request carrying its trace_id and span_id.
 func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	o := &slog.HandlerOptions{Level: c.Level}
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, o))
+		return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, o)))
 	}
-	return slog.New(slog.NewJSONHandler(w, o))
+	return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, o)))
+}
+
+// webhookClient is the HTTP client of the webhook senders: traced when tracing
+// is on, else nil (the senders' default).
+func webhookClient(t *telemetry.Tracing) *http.Client {
+	if !t.Enabled() {
+		return nil
+	}
+	return &http.Client{Transport: t.HTTPTransport(nil)}
 }
 
 // redisLogger carries go-redis's own messages (a failed dial, a connection a hook

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -40,8 +41,9 @@ type secrets struct {
 
 // loadSecrets reads every secret file and builds the senders, reporting every
 // problem at once. Errors name the variable and the path, never file contents.
-// log (nil: discard) receives the signing keyring's changes of state.
-func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
+// log (nil: discard) receives the signing keyring's changes of state; client
+// (nil: a default client) sends the webhooks.
+func loadSecrets(cfg *Config, log *slog.Logger, client *http.Client) (*secrets, error) {
 	if cfg.Dev.Enabled {
 		return devSecrets(cfg)
 	}
@@ -89,13 +91,15 @@ func loadSecrets(cfg *Config, log *slog.Logger) (*secrets, error) {
 	// Senders: SMS always through its webhook; email through SMTP or a webhook.
 	if smsSecret, err := readSecretFile("AUTHSVC_SMS_WEBHOOK_SECRET_FILE", cfg.Webhook.SMSSecretFile); err != nil {
 		fail(err)
-	} else if s.sms, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.SMSURL, Secret: []byte(smsSecret)}); err != nil {
+	} else if s.sms, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.SMSURL, Secret: []byte(smsSecret),
+		Client: client}); err != nil {
 		fail(fmt.Errorf("AUTHSVC_SMS_WEBHOOK_URL / AUTHSVC_SMS_WEBHOOK_SECRET_FILE: %w", err))
 	}
 	if cfg.Webhook.EmailURL != "" {
 		if secret, err := readSecretFile("AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE", cfg.Webhook.EmailSecretFile); err != nil {
 			fail(err)
-		} else if s.email, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.EmailURL, Secret: []byte(secret)}); err != nil {
+		} else if s.email, err = delivery.NewWebhook(delivery.WebhookConfig{URL: cfg.Webhook.EmailURL, Secret: []byte(secret),
+			Client: client}); err != nil {
 			fail(fmt.Errorf("AUTHSVC_EMAIL_WEBHOOK_URL / AUTHSVC_EMAIL_WEBHOOK_SECRET_FILE: %w", err))
 		}
 	} else if email, err := newSMTPSender(cfg.SMTP); err != nil {

@@ -12,12 +12,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,7 +96,8 @@ func (tl *tools) helm(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// render runs helm template with the values files and --set pairs given.
+// render runs helm template with the values files and --set pairs given; a
+// pair prefixed "json:" goes to --set-json.
 func (tl *tools) render(t *testing.T, values []string, sets ...string) (string, error) {
 	t.Helper()
 	args := []string{"template", "rel", "deploy/helm/authsvc", "--namespace", "care", "--kube-version", kubeVersion}
@@ -102,7 +105,11 @@ func (tl *tools) render(t *testing.T, values []string, sets ...string) (string, 
 		args = append(args, "-f", filepath.Join("deploy", "helm", "testdata", v))
 	}
 	for _, s := range sets {
-		args = append(args, "--set", s)
+		if j, ok := strings.CutPrefix(s, "json:"); ok {
+			args = append(args, "--set-json", j)
+		} else {
+			args = append(args, "--set", s)
+		}
 	}
 	return tl.helm(t, args...)
 }
@@ -149,11 +156,13 @@ func TestChart(t *testing.T) {
 	})
 
 	cases := []struct {
-		values    string
+		name      string
+		values    []string
+		sets      []string
 		wantKinds []string
 		check     func(t *testing.T, docs map[string]doc)
 	}{
-		{"minimal.yaml", []string{"Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+		{"minimal.yaml", []string{"minimal.yaml"}, nil, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
 			spec := docs["Deployment"].Object["spec"].(map[string]any)
 			if spec["replicas"] != float64(2) {
 				t.Errorf("replicas = %v, want 2", spec["replicas"])
@@ -179,8 +188,20 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s=%q set although grpc leaves it unset", name, v)
 				}
 			}
+			// By default: each port from the release's namespace only; DNS to the
+			// cluster DNS pods; Redis, SMTP and the webhook by port.
+			samespace := `[{"podSelector":{}}]`
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "ingress", map[string]string{"8443/TCP": samespace, "8080/TCP": samespace, "9090/TCP": samespace})
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6379/TCP": "", "587/TCP": "", "443/TCP": ""})
+			// Tracing is off unless otel.endpoint is set.
+			for name, v := range env {
+				if strings.HasPrefix(name, "OTEL_") {
+					t.Errorf("%s=%q set although otel.endpoint is empty", name, v)
+				}
+			}
 		}},
-		{"full.yaml", []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor"}, func(t *testing.T, docs map[string]doc) {
+		{"full.yaml", []string{"full.yaml"}, nil, []string{"Deployment", "HorizontalPodAutoscaler", "Ingress", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount", "ServiceMonitor"}, func(t *testing.T, docs map[string]doc) {
 			spec := docs["Deployment"].Object["spec"].(map[string]any)
 			if _, ok := spec["replicas"]; ok {
 				t.Error("replicas set although the HPA owns them")
@@ -211,6 +232,12 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
 			}
+			for name, want := range otelEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+			checkPodNameEnv(t, docs["Deployment"])
 			rule := get(docs["Ingress"].Object, "spec", "rules").([]any)[0].(map[string]any)
 			if rule["host"] != "care.acme.example" {
 				t.Errorf("ingress host %v, want the host of publicURL", rule["host"])
@@ -219,35 +246,97 @@ func TestChart(t *testing.T) {
 			if ep["port"] != "metrics" || ep["path"] != "/metrics" {
 				t.Errorf("ServiceMonitor endpoint %v", ep)
 			}
+			// The peers as given; Redis on the Sentinel URL's port and redisPorts
+			// (which replaces the default data port); SMTP on implicit TLS's 465;
+			// the extra rules added.
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}},{"ipBlock":{"cidr":"169.254.20.10/32"}}]`
+			data := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"data"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "ingress", map[string]string{
+				"8443/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"care-platform"}},"podSelector":{"matchLabels":{"app":"connector"}}}]` +
+					` [{"ipBlock":{"cidr":"10.20.0.0/16","except":["10.20.99.0/24"]}}]`,
+				"8080/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"ingress-nginx"}}}]`,
+				"9090/TCP": `[{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["monitoring"]}]}}]`,
+			})
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{
+				"53/UDP": kubeDNS, "53/TCP": kubeDNS, "26379/TCP": data, "6380/TCP": data, "5432/TCP": data,
+				"465/TCP":  `[{"ipBlock":{"cidr":"203.0.113.25/32"}}]`,
+				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}]`,
+				"4317/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}}}]`,
+			})
+		}},
+		{"networkpolicy-open.yaml", []string{"minimal.yaml", "networkpolicy-open.yaml"}, nil, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+			// Empty peer lists: every source, every DNS destination; still only these ports.
+			checkPolicy(t, docs["NetworkPolicy"], "ingress", map[string]string{"8443/TCP": "", "8080/TCP": "", "9090/TCP": ""})
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": "", "53/TCP": "", "6379/TCP": "", "587/TCP": "", "443/TCP": ""})
+		}},
+		{"networkpolicy-disabled", []string{"minimal.yaml"}, []string{"networkPolicy.enabled=false"}, []string{"Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(*testing.T, map[string]doc) {}},
+		{"standalone-ports", []string{"minimal.yaml"}, []string{"redis.url=rediss://authsvc@r.data.svc:6380/1", "smtp.port=2525", "sms.webhookURL=https://sms.acme.example:8443/send"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6380/TCP": "", "2525/TCP": "", "8443/TCP": ""})
+		}},
+		{"audit-database-port", []string{"minimal.yaml"}, []string{"audit.sink=postgres", "audit.postgres.url=postgres://authsvc@pg.data.svc:6432/audit"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+			// The postgres sink opens egress to the database's port, to any destination unless
+			// networkPolicy.egress.auditDatabase names it.
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6379/TCP": "", "587/TCP": "", "443/TCP": "", "6432/TCP": ""})
+		}},
+		{"cluster-ports", []string{"minimal.yaml"}, []string{"redis.url=redis-cluster://n1.data.svc:7000\\,n2.data.svc:7001\\,n3.data.svc"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "7000/TCP": "", "7001/TCP": "", "6379/TCP": "", "587/TCP": "", "443/TCP": ""})
 		}},
 	}
-	for _, tc := range cases {
-		t.Run("render/"+tc.values, func(t *testing.T) {
-			t.Parallel()
-			out, err := tl.render(t, []string{tc.values})
-			if err != nil {
-				t.Fatalf("helm template: %v\n%s", err, out)
-			}
-			checkNoSecrets(t, out)
-			byKind := map[string]doc{}
-			var kinds []string
-			for _, d := range tl.decode(t, out) {
-				if _, dup := byKind[d.Kind]; dup {
-					t.Errorf("two %s documents", d.Kind)
+	var (
+		mu       sync.Mutex
+		rendered = map[string]bool{} // templates that produced a document in some case
+	)
+	t.Run("render", func(t *testing.T) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				out, err := tl.render(t, tc.values, tc.sets...)
+				if err != nil {
+					t.Fatalf("helm template: %v\n%s", err, out)
 				}
-				byKind[d.Kind] = d
-				kinds = append(kinds, d.Kind)
-				if d.Name != "rel-authsvc" {
-					t.Errorf("%s named %q", d.Kind, d.Name)
+				mu.Lock()
+				for _, m := range regexp.MustCompile(`(?m)^# Source: authsvc/templates/(\S+)$`).FindAllStringSubmatch(out, -1) {
+					rendered[m[1]] = true
 				}
-			}
-			if got, want := strings.Join(sorted(kinds), " "), strings.Join(tc.wantKinds, " "); got != want {
-				t.Errorf("kinds %s, want %s", got, want)
-			}
-			checkDeployment(t, byKind["Deployment"])
-			checkService(t, byKind["Service"])
-			tc.check(t, byKind)
-		})
+				mu.Unlock()
+				checkNoSecrets(t, out)
+				byKind := map[string]doc{}
+				var kinds []string
+				for _, d := range tl.decode(t, out) {
+					if _, dup := byKind[d.Kind]; dup {
+						t.Errorf("two %s documents", d.Kind)
+					}
+					byKind[d.Kind] = d
+					kinds = append(kinds, d.Kind)
+					if d.Name != "rel-authsvc" {
+						t.Errorf("%s named %q", d.Kind, d.Name)
+					}
+				}
+				if got, want := strings.Join(sorted(kinds), " "), strings.Join(tc.wantKinds, " "); got != want {
+					t.Errorf("kinds %s, want %s", got, want)
+				}
+				checkDeployment(t, byKind["Deployment"])
+				checkService(t, byKind["Service"])
+				if np, ok := byKind["NetworkPolicy"]; ok {
+					checkNetworkPolicy(t, np)
+				}
+				tc.check(t, byKind)
+			})
+		}
+	})
+	// Every manifest template renders in some case above (NOTES.txt and the
+	// helpers are rendered by the lint).
+	templates, err := filepath.Glob(filepath.Join(tl.root, "deploy", "helm", "authsvc", "templates", "*.yaml"))
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("templates: %v", err)
+	}
+	for _, tpl := range templates {
+		if !rendered[filepath.Base(tpl)] {
+			t.Errorf("no render case produces templates/%s", filepath.Base(tpl))
+		}
 	}
 
 	refusals := []struct {
@@ -275,6 +364,12 @@ func TestChart(t *testing.T) {
 		{"rate without a window", []string{"limits.destination=5"}, "limits/destination"},
 		{"rate in words", []string{"limits.agent=30 per hour"}, "limits/agent"},
 		{"failure limit over 100", []string{"limits.identity.failureLimit=101"}, "failureLimit"},
+		{"shared failure limit over 200", []string{"limits.identity.sharedFailureLimit=201"}, "sharedFailureLimit"},
+		{"shared sends not above the default sends", []string{"limits.identity.sharedSends=3"},
+			"limits.identity.sharedSends (3) must be above limits.identity.sends (3)"},
+		{"shared failure limit not above a raised one", []string{"limits.identity.failureLimit=40", "limits.identity.sharedFailureLimit=30"},
+			"limits.identity.sharedFailureLimit (30) must be above limits.identity.failureLimit (40)"},
+		{"shared quiet starts below", []string{"limits.identity.quietStarts=12", "limits.identity.sharedQuietStarts=11"}, "sharedQuietStarts (11)"},
 		{"lock not a duration", []string{"limits.identity.firstLock=30"}, "firstLock"},
 		{"calling code out of range", []string{"limits.smsCountries={1,1000}"}, "smsCountries"},
 		{"typo in a limit", []string{"limits.destinations=5/1h"}, "destinations"},
@@ -284,6 +379,12 @@ func TestChart(t *testing.T) {
 		{"streams below raised watches", []string{"grpc.maxConcurrentStreams=1100", "grpc.maxWatchesPerClient=2000"}, "(2064)"},
 		{"health watches out of range", []string{"grpc.maxHealthWatches=1000000"}, "maxHealthWatches"},
 		{"typo in a grpc limit", []string{"grpc.maxStreams=2000"}, "maxStreams"},
+		{"otel endpoint with credentials", []string{"otel.endpoint=https://user:hunter2@collector:4318"}, "otel/endpoint"},
+		{"otel endpoint without a scheme", []string{"otel.endpoint=collector:4317"}, "otel/endpoint"},
+		{"unknown otel protocol", []string{"otel.endpoint=http://collector:4318", "otel.protocol=zipkin"}, "otel/protocol"},
+		{"unknown sampler", []string{"otel.sampler=jaeger_remote"}, "otel/sampler"},
+		{"sampler ratio over 1", []string{"otel.samplerArg=1.5"}, "otel/samplerArg"},
+		{"typo in otel", []string{"otel.endpiont=http://collector:4318"}, "endpiont"},
 		{"unknown audit sink", []string{"audit.sink=kafka"}, "audit/sink"},
 		{"postgres sink without a url", []string{"audit.sink=postgres"}, "audit.postgres.url must name the database"},
 		{"password in the postgres url", []string{"audit.sink=postgres", "audit.postgres.url=postgres://authsvc:hunter2@db/audit"}, "audit/postgres/url"},
@@ -292,6 +393,19 @@ func TestChart(t *testing.T) {
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
+		// A misconfigured NetworkPolicy value fails the render with a schema error.
+		{"network policy not a boolean", []string{"networkPolicy.enabled=yes"}, "networkPolicy/enabled"},
+		{"typo in network policy", []string{"networkPolicy.egres.dns=null"}, "egres"},
+		{"typo in a peer", []string{"networkPolicy.ingress.grpc[0].namespaceSelectr.matchLabels.team=care"}, "namespaceSelectr"},
+		{"peers not a list", []string{"networkPolicy.ingress.http=ingress-nginx"}, "networkPolicy/ingress/http"},
+		{"cidr without a mask", []string{"networkPolicy.egress.smtp[0].ipBlock.cidr=203.0.113.25"}, "networkPolicy/egress/smtp/0/ipBlock/cidr"},
+		{"ipBlock with a selector", []string{"networkPolicy.egress.smtp[0].ipBlock.cidr=203.0.113.0/24", "networkPolicy.egress.smtp[0].podSelector.matchLabels.app=relay"}, "networkPolicy/egress/smtp/0"},
+		{"empty peer", []string{`json:networkPolicy.egress.redis=[{}]`}, "networkPolicy/egress/redis/0"},
+		{"unknown selector operator", []string{"networkPolicy.ingress.metrics[0].namespaceSelector.matchExpressions[0].key=team",
+			"networkPolicy.ingress.metrics[0].namespaceSelector.matchExpressions[0].operator=Equals"}, "operator"},
+		{"redis port out of range", []string{"networkPolicy.egress.redisPorts={70000}"}, "redisPorts"},
+		{"extra egress rule with a typo", []string{"networkPolicy.egress.extra[0].too[0].podSelector.matchLabels.app=otel"}, "too"},
+		{"extra egress port protocol", []string{"networkPolicy.egress.extra[0].ports[0].port=4317", "networkPolicy.egress.extra[0].ports[0].protocol=HTTP"}, "protocol"},
 	}
 	for _, tc := range refusals {
 		t.Run("refuses/"+tc.name, func(t *testing.T) {
@@ -312,20 +426,24 @@ func TestChart(t *testing.T) {
 
 // limitEnv are the abuse-limit variables testdata/full.yaml sets, as rendered.
 var limitEnv = map[string]string{
-	"AUTHSVC_IDENTITY_FAILURE_LIMIT":  "10",
-	"AUTHSVC_IDENTITY_FIRST_LOCK":     "1m",
-	"AUTHSVC_IDENTITY_LONGEST_LOCK":   "2h",
-	"AUTHSVC_IDENTITY_FAILURE_WINDOW": "48h",
-	"AUTHSVC_IDENTITY_SENDS":          "5",
-	"AUTHSVC_IDENTITY_SEND_WINDOW":    "30m",
-	"AUTHSVC_LIMIT_DESTINATION":       "3/30m",
-	"AUTHSVC_LIMIT_PREFIX":            "50/2h",
-	"AUTHSVC_LIMIT_COUNTRY":           "200/1h",
-	"AUTHSVC_LIMIT_CLIENT":            "100/1s",
-	"AUTHSVC_LIMIT_AGENT":             "20/1h",
-	"AUTHSVC_LIMIT_CLIENT_DAILY":      "1000000",
-	"AUTHSVC_SMS_COUNTRIES":           "1,44,34",
-	"AUTHSVC_EMAIL_PROVIDER_RULES":    "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
+	"AUTHSVC_IDENTITY_FAILURE_LIMIT":        "10",
+	"AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT": "12",
+	"AUTHSVC_IDENTITY_FIRST_LOCK":           "1m",
+	"AUTHSVC_IDENTITY_LONGEST_LOCK":         "2h",
+	"AUTHSVC_IDENTITY_FAILURE_WINDOW":       "48h",
+	"AUTHSVC_IDENTITY_SENDS":                "5",
+	"AUTHSVC_IDENTITY_SHARED_SENDS":         "9",
+	"AUTHSVC_IDENTITY_QUIET_STARTS":         "4",
+	"AUTHSVC_IDENTITY_SHARED_QUIET_STARTS":  "7",
+	"AUTHSVC_IDENTITY_SEND_WINDOW":          "30m",
+	"AUTHSVC_LIMIT_DESTINATION":             "3/30m",
+	"AUTHSVC_LIMIT_PREFIX":                  "50/2h",
+	"AUTHSVC_LIMIT_COUNTRY":                 "200/1h",
+	"AUTHSVC_LIMIT_CLIENT":                  "100/1s",
+	"AUTHSVC_LIMIT_AGENT":                   "20/1h",
+	"AUTHSVC_LIMIT_CLIENT_DAILY":            "1000000",
+	"AUTHSVC_SMS_COUNTRIES":                 "1,44,34",
+	"AUTHSVC_EMAIL_PROVIDER_RULES":          "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
 }
 
 // grpcEnv are the gRPC transport-limit variables testdata/full.yaml sets, as rendered.
@@ -337,6 +455,41 @@ var grpcEnv = map[string]string{
 	"AUTHSVC_GRPC_MAX_CONNECTION_AGE_GRACE": "90m",
 	"AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT":   "2000",
 	"AUTHSVC_GRPC_MAX_HEALTH_WATCHES":       "200",
+}
+
+// otelEnv are the OpenTelemetry variables testdata/full.yaml sets, as rendered.
+var otelEnv = map[string]string{
+	"OTEL_EXPORTER_OTLP_ENDPOINT":    "https://otel-collector.observability.svc:4317",
+	"OTEL_EXPORTER_OTLP_PROTOCOL":    "grpc",
+	"OTEL_SERVICE_NAME":              "authsvc-eu",
+	"OTEL_TRACES_SAMPLER":            "parentbased_traceidratio",
+	"OTEL_TRACES_SAMPLER_ARG":        "0.25",
+	"OTEL_RESOURCE_ATTRIBUTES":       "k8s.namespace.name=care,k8s.pod.name=$(OTEL_K8S_POD_NAME),cloud.region=eu-west-1,deployment.environment.name=prod",
+	"OTEL_EXPORTER_OTLP_CERTIFICATE": "/var/run/secrets/authsvc/otel-ca/ca.crt",
+}
+
+// checkPodNameEnv checks that OTEL_K8S_POD_NAME, which OTEL_RESOURCE_ATTRIBUTES
+// refers to, comes from the downward API and before that reference: Kubernetes
+// expands $(VAR) only from variables listed earlier.
+func checkPodNameEnv(t *testing.T, d doc) {
+	t.Helper()
+	c := get(d.Object, "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+	pod, attrs := -1, -1
+	for i, e := range c["env"].([]any) {
+		e := e.(map[string]any)
+		switch e["name"] {
+		case "OTEL_K8S_POD_NAME":
+			pod = i
+			if get(e, "valueFrom", "fieldRef", "fieldPath") != "metadata.name" {
+				t.Errorf("OTEL_K8S_POD_NAME = %v, want the pod's metadata.name", e)
+			}
+		case "OTEL_RESOURCE_ATTRIBUTES":
+			attrs = i
+		}
+	}
+	if pod < 0 || attrs < 0 || pod > attrs {
+		t.Errorf("OTEL_K8S_POD_NAME at %d, OTEL_RESOURCE_ATTRIBUTES at %d: want both, the pod name first", pod, attrs)
+	}
 }
 
 // checkNoSecrets fails when the manifests carry secret material: a Secret
@@ -372,6 +525,76 @@ func checkService(t *testing.T, svc doc) {
 	}
 }
 
+// checkNetworkPolicy checks what every NetworkPolicy of the chart keeps: it
+// selects the release's pods, restricts both directions, and admits traffic
+// only to the three container ports.
+func checkNetworkPolicy(t *testing.T, np doc) {
+	t.Helper()
+	spec := np.Object["spec"].(map[string]any)
+	if got, _ := json.Marshal(spec["podSelector"]); string(got) != `{"matchLabels":{"app.kubernetes.io/instance":"rel","app.kubernetes.io/name":"authsvc"}}` {
+		t.Errorf("NetworkPolicy podSelector %s", got)
+	}
+	if got, _ := json.Marshal(spec["policyTypes"]); string(got) != `["Ingress","Egress"]` {
+		t.Errorf("NetworkPolicy policyTypes %s, want both", got)
+	}
+	for port := range policyRules(t, np, "ingress") {
+		if port != "8443/TCP" && port != "8080/TCP" && port != "9090/TCP" {
+			t.Errorf("NetworkPolicy admits %s", port)
+		}
+	}
+}
+
+// checkPolicy checks a NetworkPolicy direction ("ingress" or "egress"): the
+// ports it allows, and for each the peers of every rule that names it, as
+// JSON joined by spaces ("" for a rule without peers, i.e. any peer).
+func checkPolicy(t *testing.T, np doc, direction string, want map[string]string) {
+	t.Helper()
+	got := policyRules(t, np, direction)
+	for port, peers := range want {
+		if g, ok := got[port]; !ok {
+			t.Errorf("%s: %s not allowed", direction, port)
+		} else if g != peers {
+			t.Errorf("%s %s: peers %s, want %s", direction, port, g, peers)
+		}
+	}
+	for port, peers := range got {
+		if _, ok := want[port]; !ok {
+			t.Errorf("%s: %s allowed (peers %s) although nothing needs it", direction, port, peers)
+		}
+	}
+}
+
+// policyRules maps each "port/protocol" of a direction's rules to the JSON of
+// the peers of the rules naming it. A rule without ports fails the test: it
+// would allow every port.
+func policyRules(t *testing.T, np doc, direction string) map[string]string {
+	t.Helper()
+	peersKey := map[string]string{"ingress": "from", "egress": "to"}[direction]
+	rules, _ := get(np.Object, "spec", direction).([]any)
+	out := map[string]string{}
+	for _, r := range rules {
+		r := r.(map[string]any)
+		ports, _ := r["ports"].([]any)
+		if len(ports) == 0 {
+			t.Errorf("%s rule without ports allows every port: %v", direction, r)
+		}
+		peers := ""
+		if p, ok := r[peersKey]; ok {
+			b, _ := json.Marshal(p)
+			peers = string(b)
+		}
+		for _, p := range ports {
+			p := p.(map[string]any)
+			key := fmt.Sprintf("%v/%v", p["port"], p["protocol"])
+			if prev, ok := out[key]; ok {
+				peers = prev + " " + peers
+			}
+			out[key] = peers
+		}
+	}
+	return out
+}
+
 // checkDeployment checks the pod's security context, probes, shutdown budget
 // and that every *_FILE / *_DIR variable points into a read-only Secret mount.
 func checkDeployment(t *testing.T, d doc) {
@@ -380,7 +603,9 @@ func checkDeployment(t *testing.T, d doc) {
 	if pod["automountServiceAccountToken"] != false {
 		t.Error("automountServiceAccountToken is not false")
 	}
-	if get(pod, "securityContext", "runAsNonRoot") != true || get(pod, "securityContext", "seccompProfile", "type") != "RuntimeDefault" {
+	// 65532 is the image's user (deploy/image checks the image side).
+	if get(pod, "securityContext", "runAsNonRoot") != true || get(pod, "securityContext", "seccompProfile", "type") != "RuntimeDefault" ||
+		get(pod, "securityContext", "runAsUser") != float64(65532) || get(pod, "securityContext", "runAsGroup") != float64(65532) {
 		t.Errorf("pod securityContext %v", pod["securityContext"])
 	}
 	if tsc, _ := pod["topologySpreadConstraints"].([]any); len(tsc) < 2 {
@@ -392,7 +617,7 @@ func checkDeployment(t *testing.T, d doc) {
 	}
 	c := containers[0].(map[string]any)
 	sc := c["securityContext"].(map[string]any)
-	for k, want := range map[string]any{"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false} {
+	for k, want := range map[string]any{"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false, "privileged": false} {
 		if sc[k] != want {
 			t.Errorf("container securityContext.%s = %v, want %v", k, sc[k], want)
 		}
@@ -527,8 +752,9 @@ func containerEnv(t *testing.T, d doc) map[string]string {
 		if _, dup := env[name]; dup {
 			t.Errorf("env %s set twice", name)
 		}
-		if _, ok := e["valueFrom"]; ok {
-			t.Errorf("env %s uses valueFrom", name)
+		// Only the downward API: secrets are files, and nothing comes from a ConfigMap.
+		if from, ok := e["valueFrom"].(map[string]any); ok && (len(from) != 1 || from["fieldRef"] == nil) {
+			t.Errorf("env %s uses valueFrom %v", name, from)
 		}
 		env[name], _ = e["value"].(string)
 	}

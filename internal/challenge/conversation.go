@@ -18,10 +18,14 @@ import (
 // identity's, and both meet at the pointer. A start takes the pointer in its first
 // round trip (before anything is sent), and from then on only the new verification's
 // assertions stand: CheckAssertion and RecordDisclosure read the pointer with the
-// record. The start's second round trip (beside recording the send) then ends what
-// the previous verification started or granted on its own record (supersede.lua),
-// so it can no longer be completed and GetVerification says it is revoked. A start
-// that makes no verification gives the pointer back (conversation_restore.lua).
+// record. When the start took the conversation from another verification, a second
+// round trip, before anything is sent, ends what that one started or granted on its
+// own record (supersede.lua), so it can no longer be completed while the new code is
+// on its way and GetVerification says it is revoked. The pointer keeps the last few
+// verifications it was taken from, so a replayed or retried start supersedes its
+// predecessor again, and an older start's retry takes nothing back and is ended
+// itself (settleConversation). A start that makes no verification gives the pointer
+// back (conversation_restore.lua).
 
 var (
 	//go:embed scripts/conversation.lua
@@ -53,15 +57,16 @@ func (s *Service) conversation(clientID, conversationID string) pointer {
 }
 
 // take is the start's call that makes id its conversation's live verification until
-// until; its reply is the pointer's previous value.
+// until (conversation.lua); its reply says whether it took the conversation, held it
+// already, or found it held by a newer verification.
 func (p pointer) take(id string, now, until time.Time) scriptCall {
 	return scriptCall{conversationScript, []string{p.key}, []any{ms(now), p.field, id, ms(until)}}
 }
 
-// restore gives the conversation back to prev (the value take replied) when the
-// start that took it as id made no verification.
-func (p pointer) restore(id, prev string) scriptCall {
-	return scriptCall{conversationRestoreScript, []string{p.key}, []any{p.field, id, prev}}
+// restore gives the conversation back to the verification the start that took it
+// as id displaced, when that start made no verification.
+func (p pointer) restore(id string) scriptCall {
+	return scriptCall{conversationRestoreScript, []string{p.key}, []any{p.field, id}}
 }
 
 // holder returns the verification id a pointer value names ("" for none).
@@ -70,14 +75,18 @@ func holder(value string) string {
 	return id
 }
 
-// supersede is the call that ends what the previous holder of a conversation
-// started or granted, or none when there is nothing to end.
+// supersede is the call that ends what prev, the verification id took its
+// conversation from, started or granted, or none when there is nothing to end.
 func (s *Service) supersede(prev, id string, now time.Time) []scriptCall {
-	p := holder(prev)
-	if p == "" || p == id || !validID(p) {
+	if prev == "" || prev == id || !validID(prev) {
 		return nil
 	}
-	return []scriptCall{{supersedeScript, []string{recordKey(p)}, []any{s.store.pubCmd, ms(now)}}}
+	return []scriptCall{s.supersedeCall(prev, now)}
+}
+
+// supersedeCall ends what verification id started or granted (supersede.lua).
+func (s *Service) supersedeCall(id string, now time.Time) scriptCall {
+	return scriptCall{supersedeScript, []string{recordKey(id)}, []any{s.store.pubCmd, ms(now)}}
 }
 
 // Grant names an assertion as a check of its standing needs it, from its claims.

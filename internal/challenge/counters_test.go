@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,7 +62,8 @@ func TestSharedCountersPruned(t *testing.T) {
 			second = res
 		}
 	}
-	// One wrong code: the identity's email family now has failure counters.
+	// One wrong code: the identity's email family now has failure counters, the
+	// client's (k) and the family's last failure (t).
 	tok := pageToken(t, second)
 	if _, err := f.svc.SubmitCode(ctx, tok, wrongCode(f.code(ids[1])), "wrong-1", ""); err != nil {
 		t.Fatal(err)
@@ -90,7 +92,7 @@ func TestSharedCountersPruned(t *testing.T) {
 			t.Fatalf("identity %d: fields %q, want its send log (conversations have their own pointers)", i, before)
 		}
 	}
-	if count(before, ihs[1], 'f') != 1 || count(before, ihs[1], 't') != 1 {
+	if count(before, ihs[1], 'k') != 1 || count(before, ihs[1], 't') != 1 {
 		t.Fatalf("no failure counters for identity 1 in %q", before)
 	}
 
@@ -112,7 +114,7 @@ func TestSharedCountersPruned(t *testing.T) {
 	if count(after, ihs[10], 's') != 1 {
 		t.Errorf("the new identity's own fields are missing from %q", after)
 	}
-	if count(after, ihs[1], 'f') != 1 || count(after, ihs[1], 't') != 1 {
+	if count(after, ihs[1], 'k') != 1 || count(after, ihs[1], 't') != 1 {
 		t.Errorf("failure counters inside their window were dropped: %q", after)
 	}
 
@@ -147,12 +149,66 @@ func TestSharedCountersPruned(t *testing.T) {
 		start(i)
 	}
 	final := fields()
-	if count(final, ihs[1], 'f') != 0 || count(final, ihs[1], 't') != 0 {
+	if count(final, ihs[1], 'k') != 0 || count(final, ihs[1], 't') != 0 {
 		t.Errorf("failure counters out of their window kept: %q", final)
 	}
 	for i := 5; i < 10; i++ {
 		if count(final, ihs[i], 's') != 1 {
 			t.Errorf("identity %d lost its live fields: %q", i, final)
+		}
+	}
+}
+
+// TestPerClientCountersPruned: the per-client fields go like the others once they
+// can decide nothing: a client's failures forgotten and unlocked, a drained start
+// cell, a send log whose entries are all out of the window; the live ones stay.
+func TestPerClientCountersPruned(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	req := f.startReq(OTPEmail, email)
+	ikey := "v:{" + tagOf(f.svc.keys, req) + "}:i"
+	now := f.clock.Now().UnixMilli()
+	at := func(d time.Duration) int64 { return now + d.Milliseconds() }
+	b36 := func(d time.Duration) string { return strconv.FormatInt(at(d), 36) }
+	live := map[string]any{
+		"AAAAAAAAAAAAkABC4": fmt.Sprint("3,", at(time.Hour), ",1,", at(-time.Minute)), // remembered
+		"AAAAAAAAAAAAkDEF4": fmt.Sprint("3,", at(-time.Hour), ",1,", at(time.Minute)), // forgotten, still locked
+		"AAAAAAAAAAAAqABC":  at(time.Minute),
+		"AAAAAAAAAAAAt4":    at(-time.Hour),
+		"AAAAAAAAAAAAp4":    fmt.Sprint("1,", at(-time.Hour)),
+		"AAAAAAAAAAAAs":     "ABC" + b36(-11*time.Minute) + ",DEF" + b36(-time.Minute),
+	}
+	stale := map[string]any{
+		"BBBBBBBBBBBBkABC4": fmt.Sprint("2,", at(-time.Second), ",0,0"),
+		"BBBBBBBBBBBBq":     at(-time.Second),
+		"BBBBBBBBBBBBqABC":  at(0),
+		"BBBBBBBBBBBBt4":    at(-25 * time.Hour),
+		"BBBBBBBBBBBBn4":    2,
+		"BBBBBBBBBBBBl4":    at(-24 * time.Hour),
+		"BBBBBBBBBBBBp4":    fmt.Sprint("1,", at(-24*time.Hour)),
+		"BBBBBBBBBBBBs":     "ABC" + b36(-11*time.Minute) + "," + fmt.Sprint(at(-10*time.Minute)),
+	}
+	for _, m := range []map[string]any{live, stale} {
+		if err := f.rdb.HSet(ctx, ikey, m).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.Start(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.rdb.HGetAll(ctx, ikey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range live {
+		if _, ok := got[k]; !ok {
+			t.Errorf("live field %s pruned", k)
+		}
+	}
+	for k := range stale {
+		if _, ok := got[k]; ok {
+			t.Errorf("stale field %s kept", k)
 		}
 	}
 }

@@ -16,6 +16,9 @@
 //   - Mutating scripts are idempotent by request id: a repeat returns the first
 //     answer and counts, sends or consumes nothing twice. A retried Start lands on
 //     the same record because the id is derived from the client and its request id.
+//     go-redis resends a script whose reply was lost: what has no request id of
+//     its own (the send limits, their refunds, a refusal's audit event) goes by
+//     the call's random token, and a resent script answers as it first did.
 //   - Secrets are never stored in clear: codes and link tokens as keyed hashes,
 //     the destination as mask + keyed hash, the handle masked; the page link is a
 //     MAC of the id and is not stored at all. The assertion is not stored either:

@@ -29,9 +29,12 @@ type sink struct {
 	mu    sync.Mutex
 	sends map[string]int    // message id → times handed over
 	codes map[string]string // message id → its code
+	links map[string]string // message id → its link
 }
 
-func newSink() *sink { return &sink{sends: map[string]int{}, codes: map[string]string{}} }
+func newSink() *sink {
+	return &sink{sends: map[string]int{}, codes: map[string]string{}, links: map[string]string{}}
+}
 
 func (s *sink) Send(ctx context.Context, m delivery.Message) error {
 	if err := ctx.Err(); err != nil {
@@ -41,6 +44,7 @@ func (s *sink) Send(ctx context.Context, m delivery.Message) error {
 	defer s.mu.Unlock()
 	s.sends[m.ID]++
 	s.codes[m.ID] = m.Code
+	s.links[m.ID] = m.Link
 	return nil
 }
 
@@ -122,17 +126,26 @@ func (f *faultFixture) rec(id string) record {
 	return record(m)
 }
 
-// familyFailures reads the identity's consecutive failures of the verification's
-// delivered method family: the field <ih>f<method> of v:{tag}:i.
+// familyFailures reads the consecutive failures of the verification's delivered
+// method family at its client: the count that starts the field <ih>k<method><client
+// tag> of v:{tag}:i (the tests that read it start with one client).
 func (f *faultFixture) familyFailures(id string) int {
 	f.t.Helper()
 	r := f.rec(id)
-	n, err := f.direct.HGet(context.Background(), identityKey(id), r["ih"]+"f"+r["dv"]).Int()
-	if errors.Is(err, redis.Nil) {
-		return 0
-	}
+	all, err := f.direct.HGetAll(context.Background(), identityKey(id)).Result()
 	if err != nil {
-		f.t.Fatalf("HGET family failures: %v", err)
+		f.t.Fatalf("HGETALL identity counters: %v", err)
+	}
+	n := 0
+	for k, v := range all {
+		if strings.HasPrefix(k, r["ih"]+"k"+r["dv"]) {
+			count, _, _ := strings.Cut(v, ",")
+			c, err := strconv.Atoi(count)
+			if err != nil {
+				f.t.Fatalf("family failures %q: %v", v, err)
+			}
+			n += c
+		}
 	}
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 
+	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 )
 
@@ -61,6 +62,11 @@ func idBody(id string) string { return id[tagLen+1:] }
 // identityKey is the hash of the counters of every identity with id's tag; each
 // identity's fields start with its own identityHash.
 func identityKey(id string) string { return keyPrefix(id) + "i" }
+
+// replayKey marks, for the replay window, that the call with token has done what
+// a script must do once per call and keeps no record of (refused.lua's audit
+// event): a replay finds it (identity.ReplayKey, on id's slot).
+func replayKey(id, token string) string { return identity.ReplayKey(id[:tagLen], token) }
 
 // requestField is the record field that remembers the outcome of one request id.
 func requestField(keys *keyedhash.Ring, kind, requestID string) string {

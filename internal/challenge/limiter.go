@@ -10,6 +10,8 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/identity"
 )
 
 // Rate is N sends per sliding window Per.
@@ -139,10 +141,23 @@ func (s *Service) countryAllowed(dest contact) bool {
 	return false
 }
 
-func limitCalls(limits []limit, nowMS string) []scriptCall {
+// replayWindow is how long a replay marker, or a string cell's tokens, are kept
+// (see identity.ReplayWindow).
+const replayWindow = identity.ReplayWindow
+
+// cellTokenLen is how much of a call token the send-limit cells keep (36 bits):
+// a cell, or a bucket of cells, keeps the tokens of its last few calls, so a
+// collision is out of reach, and a shorter token costs less in every bucket.
+const cellTokenLen = 6
+
+// limitCalls counts one send of the call with token in every window of limits. A
+// replay of a call that a window counted answers as the call did and counts
+// nothing (limit.lua).
+func limitCalls(limits []limit, nowMS, token string) []scriptCall {
 	calls := make([]scriptCall, len(limits))
 	for i, l := range limits {
-		calls[i] = scriptCall{limitScript, []string{l.key}, []any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field}}
+		calls[i] = scriptCall{limitScript, []string{l.key},
+			[]any{nowMS, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen], replayWindow.Milliseconds()}}
 	}
 	return calls
 }
@@ -166,22 +181,32 @@ func limitOutcome(limits []limit, replies [][]any) (*LimitError, []limit) {
 	return denied, added
 }
 
-// refund takes a send back from the windows that counted it. It runs detached from
-// the caller (a refund must not be lost to a canceled call) and reports failures to
-// the log: a lost refund, like a retried count, only makes a limit stricter.
-func (s *Service) refund(ctx context.Context, added []limit, extra ...scriptCall) {
+// refundTimeout bounds a refund.
+const refundTimeout = 2 * time.Second
+
+// refund takes the send of the call with token back from the windows that counted
+// it, once (unlimit.lua), and runs extra in the same round trip. It runs detached
+// from the caller (a refund must not be lost to a canceled call) and reports
+// failures to the log: a lost refund only makes a limit stricter.
+func (s *Service) refund(ctx context.Context, token string, added []limit, extra ...scriptCall) {
+	s.refundWithin(ctx, refundTimeout, token, added, extra...)
+}
+
+// refundWithin is refund bounded by timeout.
+func (s *Service) refundWithin(ctx context.Context, timeout time.Duration, token string, added []limit, extra ...scriptCall) {
 	calls := extra
 	now := ms(s.now())
 	for _, l := range added {
-		calls = append(calls, scriptCall{unlimitScript, []string{l.key}, []any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field}})
+		calls = append(calls, scriptCall{unlimitScript, []string{l.key},
+			[]any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen]}})
 	}
 	if len(calls) == 0 {
 		return
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if _, err := s.store.pipelined(rctx, calls); err != nil {
-		s.log.WarnContext(ctx, "refunding a refused send failed", "err", err)
+		s.log.WarnContext(ctx, "taking back a send failed", "err", err)
 	}
 }
 

@@ -227,11 +227,18 @@ func TestIdentitySendLimit(t *testing.T) {
 	if _, _, err := f.svc.Resend(ctx, ResendRequest{ClientID: "platform-a", ID: ids[2], Destination: email, RequestID: "r"}); !errors.As(err, &le) {
 		t.Fatalf("resend past the limit: %v", err)
 	}
-	// Another client does not get a fresh budget: the limit is the identity's.
-	req := f.startReq(OTPEmail, email)
-	req.ClientID = "platform-b"
-	if _, err := f.svc.Start(ctx, req); !errors.As(err, &le) {
-		t.Fatalf("another client: %v", err)
+	// Another client has its own 3 sends, but the identity's sends of all clients
+	// together are limited too (5): it gets what is left of those, not a fresh budget.
+	for i := range 3 {
+		req := f.startReq(OTPEmail, email)
+		req.ClientID = "platform-b"
+		_, err := f.svc.Start(ctx, req)
+		if i < 2 && err != nil {
+			t.Fatalf("another client's send %d: %v", i+1, err)
+		}
+		if i == 2 && (!errors.As(err, &le) || le.Scope != "identity") {
+			t.Fatalf("another client past the identity's shared sends: %v", err)
+		}
 	}
 	f.clock.Advance(10 * time.Minute)
 	if _, err := f.svc.Start(ctx, f.startReq(OTPEmail, email)); err != nil {
@@ -393,15 +400,21 @@ func TestBucketedCellsPruneAndExpire(t *testing.T) {
 	for i := range 100 {
 		cells = append(cells, limit{scope: "destination", key: "l:{d7}", field: fmt.Sprint("f", i), rate: rate})
 	}
-	replies, err := f.svc.store.pipelined(ctx, limitCalls(cells, ms(t0)))
+	// One call per destination, each with its own token.
+	var calls []scriptCall
+	for i := range cells {
+		calls = append(calls, limitCalls(cells[i:i+1], ms(t0), fmt.Sprintf("tok%03d", i))...)
+	}
+	replies, err := f.svc.store.pipelined(ctx, calls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d, added := limitOutcome(cells, replies); d != nil || len(added) != 100 {
 		t.Fatalf("first sends: denied %v, %d counted", d, len(added))
 	}
-	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 100 {
-		t.Fatalf("bucket holds %d cells, want 100", n)
+	// The cells, and '#', the tokens of the bucket's last calls (limit.lua).
+	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 101 {
+		t.Fatalf("bucket holds %d fields, want 100 cells and '#'", n)
 	}
 	if ttl := f.rdb.PTTL(ctx, "l:{d7}").Val(); ttl <= 0 || ttl > rate.Per/5+time.Second {
 		t.Fatalf("bucket TTL %v", ttl)
@@ -409,20 +422,44 @@ func TestBucketedCellsPruneAndExpire(t *testing.T) {
 	// Each cell still limits its own destination: five sends, then a refusal.
 	one := cells[:1]
 	for i := range 4 {
-		if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 1 {
+		if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0), fmt.Sprint("token", i))); intAt(r[0], 0) != 1 {
 			t.Fatalf("send %d refused", i+2)
 		}
 	}
-	if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0))); intAt(r[0], 0) != 0 {
+	if r, _ := f.svc.store.pipelined(ctx, limitCalls(one, ms(t0), "token9")); intAt(r[0], 0) != 0 {
 		t.Fatal("a sixth send to one destination was allowed")
 	}
 	// An hour on, every cell is stale: the next write prunes them.
 	later := t0.Add(time.Hour + time.Minute)
 	fresh := []limit{{scope: "destination", key: "l:{d7}", field: "new", rate: rate}}
-	if _, err := f.svc.store.pipelined(ctx, limitCalls(fresh, ms(later))); err != nil {
+	if _, err := f.svc.store.pipelined(ctx, limitCalls(fresh, ms(later), "tokenZ")); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 1 {
-		t.Fatalf("after pruning the bucket holds %d cells, want 1", n)
+	if n := f.rdb.HLen(ctx, "l:{d7}").Val(); n != 2 {
+		t.Fatalf("after pruning the bucket holds %d fields, want 1 cell and '#'", n)
+	}
+}
+
+// A client's cell drains in one emission (100 ms by default), sooner than go-redis
+// may resend a call whose reply was lost: it keeps its calls' tokens for the
+// replay window, so a replay of a drained call counts nothing.
+func TestStringCellKeepsItsTokensForReplays(t *testing.T) {
+	f := newLimitsFixture(t, Limits{})
+	ctx := context.Background()
+	cell := []limit{{scope: "client", key: "l:{c:test}", rate: Rate{N: 600, Per: time.Minute}}}
+	now := ms(f.clock.Now())
+	if r, err := f.svc.store.pipelined(ctx, limitCalls(cell, now, "tokenA")); err != nil || intAt(r[0], 2) != 1 {
+		t.Fatalf("first call: %v, %v", r, err)
+	}
+	if ttl := f.rdb.PTTL(ctx, "l:{c:test}").Val(); ttl < replayWindow-time.Second {
+		t.Fatalf("the cell lives %v after a call, want the replay window", ttl)
+	}
+	// The same call resent (the same arguments): answered as counted, unchanged.
+	before := f.rdb.Get(ctx, "l:{c:test}").Val()
+	if r, err := f.svc.store.pipelined(ctx, limitCalls(cell, now, "tokenA")); err != nil || intAt(r[0], 2) != 1 {
+		t.Fatalf("replay: %v, %v", r, err)
+	}
+	if after := f.rdb.Get(ctx, "l:{c:test}").Val(); after != before {
+		t.Fatalf("a replay changed the cell: %q -> %q", before, after)
 	}
 }

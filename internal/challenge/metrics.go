@@ -46,7 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // observeLimit counts a send a limit refused; scope is one of a closed set
-// (identity, destination, prefix, country, client, client_daily, agent).
+// (identity, destination, prefix, country, client, client_daily, agent), or
+// identity_starts for a start that sends nothing refused by its identity's limit.
 func (m *Metrics) observeLimit(scope string) { m.limited.WithLabelValues(scope).Inc() }
 
 func (m *Metrics) observeSend(k DestinationKind, ok bool) {

@@ -2,6 +2,8 @@ package challenge
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/assurance"
@@ -57,6 +59,16 @@ func (s *Service) Proof(ctx context.Context, clientID, id string, given *Destina
 	v := s.view(rec, id, now)
 	if rec["cl"] != clientID || v.State != Verified || v.Revoked {
 		return nil, ErrNotFound
+	}
+	// A proof stands as its assertion does: only while its verification is its
+	// conversation's live one (a newer start superseded it, even if the newer
+	// start's second round trip never ended it on its record).
+	g := Grant{VerificationID: id, AssertionID: s.jti(id, strconv.FormatInt(v.Created.UnixMilli(), 10)),
+		ClientID: clientID, ConversationID: v.ConversationID}
+	if err := s.standing(ctx, g); errors.Is(err, ErrRevoked) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, err
 	}
 	p := &Proof{VerificationID: id, ClientID: v.ClientID, CustomerID: v.CustomerID, Network: v.Network,
 		UserID: v.UserID, Method: v.Method, Level: v.Level, VerifiedAt: v.VerifiedAt, Binding: rec["bb"],

@@ -32,13 +32,6 @@ type AuditTrail interface {
 	Append(ctx context.Context, e audit.Event) error
 }
 
-// Option configures New beyond its required dependencies.
-type Option func(*options)
-
-type options struct {
-	trail AuditTrail
-}
-
 // WithAudit serves AuditService.ListAuditEvents over trail and records every call
 // the authentication and authorization interceptors refuse as a client_denied
 // event in it. Without it, ListAuditEvents answers UNIMPLEMENTED and refused calls

@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
@@ -264,7 +265,7 @@ type Server struct {
 // (every service SERVING) and, when cfg.Reflection is set, server reflection.
 // now is the clock disclosure decisions and the enrollment window are measured
 // by: the clock a's verifier checks lifetimes with. WithAudit adds AuditService
-// and the recording of refused calls.
+// and the recording of refused calls; WithStatsHandler, tracing.
 func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures, ids Identities, clients *Clients,
 	now func() time.Time, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Server, error) {
 	var o options
@@ -323,7 +324,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 			return nil, fmt.Errorf("grpcapi: register metrics: %w", err)
 		}
 	}
-	gs := grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		// den's interceptors enclose authentication and authorization, to record what they refuse.
 		// The codec's guards answer a request it could not decode, right after authentication
 		// (a stream's when its handler receives the request).
@@ -334,7 +335,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		serverCreds(cfg.TLS),
 		grpc.ForceServerCodecV2(codec),
 		// The memory guard: the codec enforces MaxRecvMsgSize itself, with the contract's answer.
-		grpc.MaxRecvMsgSize(maxRecvMsgFactor*cfg.MaxRecvMsgSize),
+		grpc.MaxRecvMsgSize(maxRecvMsgFactor * cfg.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime: keepaliveMinTime, PermitWithoutStream: true,
@@ -345,7 +346,11 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
 		grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderListSize)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
-	)
+	}
+	if o.stats != nil {
+		serverOpts = append(serverOpts, grpc.StatsHandler(o.stats))
+	}
+	gs := grpc.NewServer(serverOpts...)
 	authsvcv1.RegisterVerificationServiceServer(gs, &verificationService{v: v})
 	authsvcv1.RegisterAssertionServiceServer(gs, &assertionService{a: a, r: r, d: d, now: now, issuer: cfg.Issuer})
 	authsvcv1.RegisterEnrollmentServiceServer(gs, &enrollmentService{ids: ids, v: v, now: now, window: cfg.EnrollmentWindow})
@@ -422,6 +427,20 @@ func (c *Config) checkTransport() error {
 // GRPCServer returns the assembled *grpc.Server, ready for Serve. It returns the
 // same server on every call.
 func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Option configures New beyond its required dependencies.
+type Option func(*options)
+
+type options struct {
+	trail AuditTrail
+	stats stats.Handler
+}
+
+// WithStatsHandler adds h to the server, to observe every call from before its
+// metadata is read (tracing: see package telemetry). A nil h adds nothing.
+func WithStatsHandler(h stats.Handler) Option {
+	return func(o *options) { o.stats = h }
+}
 
 // Drain sets every health status to NOT_SERVING, for good: load balancers stop
 // sending new calls while a GracefulStop lets running ones finish.

@@ -230,7 +230,12 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 		}
 	}
 
-	if _, err := s.run(ctx, eraseCustomerScript, []string{ckey}, ms(s.now()), clientID, out.outcome()); err != nil {
+	token, err := s.randomB32(callTokenLen)
+	if err != nil {
+		return Erased{}, err
+	}
+	if _, err := s.run(ctx, eraseCustomerScript, []string{ckey, ReplayKey(ctag, token)}, ms(s.now()), clientID,
+		out.outcome(), ReplayWindow.Milliseconds()); err != nil {
 		return Erased{}, err
 	}
 	s.log.Info("customer erased", "client_id", clientID, "identities", out.Identities, "factors", out.Factors,

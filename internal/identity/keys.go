@@ -4,6 +4,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"strings"
+	"time"
 
 	"github.com/authsvc/authsvc/internal/keyedhash"
 )
@@ -60,6 +61,24 @@ func LinkKey(itag, ih string) string { return "v:{" + itag + "}:k:" + ih }
 func CustomerKeyFor(keys *keyedhash.Ring, customerID string) string {
 	return CustomerKey(CustomerTag(keys, customerID), CustomerHash(keys, customerID))
 }
+
+// ReplayKey marks, for ReplayWindow, that the call with token did what a script
+// must do once per call and keeps no record of (an audit event): go-redis resends
+// a script whose reply was lost, and the resent script finds the mark. It is on
+// tag's slot and names nothing but the token. Package challenge marks its calls
+// the same way.
+func ReplayKey(tag, token string) string { return "v:{" + tag + "}:x:" + token }
+
+// ReplayWindow is how long after a call a replay of one of its scripts may still
+// arrive, and so how long what tells a replay from a new call is kept. go-redis
+// resends a command whose reply was lost, each try bounded by the dial, write and
+// read timeouts: with cmd/authsvc's defaults (3 tries of a 1 s dial, 0.5 s write
+// and read) a few seconds in all. Timeouts set so long that the tries outlast it
+// let a late replay act again (an event written twice, a send counted twice).
+const ReplayWindow = time.Minute
+
+// callTokenLen is the length of a call token (lower-case base32, 80 bits).
+const callTokenLen = 16
 
 // EnrollmentKey is the hash of one enrollment link. The id starts with the
 // customer's tag ("<ctag>-<body>"), so the enrollment shares the customer's slot.

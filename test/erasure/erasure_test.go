@@ -108,7 +108,7 @@ func newWorld(t *testing.T, rdb redis.UniversalClient, cluster bool) *world {
 	pub, _ := url.Parse(publicURL)
 	log := slog.New(slog.DiscardHandler)
 	if w.ids, err = identity.New(identity.Config{PublicURL: pub, Brand: "Acme", AuditPerTag: cluster},
-		rdb, w.keys, seals, wa, w.clock.Now, rand.Reader, log); err != nil {
+		rdb, w.keys, seals, wa, w.clock.Now, rand.Reader, log, identity.WithNotifier(w.outbox)); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := assertion.GenerateKey(assertion.AlgEdDSA)
@@ -272,6 +272,14 @@ func (w *world) trail() []redis.XMessage {
 	return out
 }
 
+// mode names the deployment of w.
+func mode(w *world) string {
+	if w.cluster {
+		return "cluster"
+	}
+	return "standalone"
+}
+
 // withStdB64 lists the encodings a byte string may be stored under.
 func encodings(b []byte) []string {
 	return []string{string(b), hex.EncodeToString(b), base64.StdEncoding.EncodeToString(b),
@@ -279,16 +287,26 @@ func encodings(b []byte) []string {
 		base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)}
 }
 
-func TestEraseLeavesNothingStandalone(t *testing.T) {
+// TestEraseLeavesNothing runs testErase on standalone Redis and on Cluster, then
+// holds every key the flows made to the key inventory of docs/privacy.md.
+func TestEraseLeavesNothing(t *testing.T) {
 	t.Parallel()
-	srv := redistest.Start(t)
-	testErase(t, newWorld(t, srv.Client(t), false))
-}
-
-func TestEraseLeavesNothingCluster(t *testing.T) {
-	t.Parallel()
-	cluster := redistest.StartCluster(t, 3)
-	testErase(t, newWorld(t, cluster.Client(t), true))
+	in := &inventory{}
+	t.Run("deployments", func(t *testing.T) {
+		t.Run("standalone", func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t)
+			testErase(t, newWorld(t, srv.Client(t), false), in)
+		})
+		t.Run("cluster", func(t *testing.T) {
+			t.Parallel()
+			cluster := redistest.StartCluster(t, 3)
+			testErase(t, newWorld(t, cluster.Client(t), true), in)
+		})
+	})
+	if !t.Failed() {
+		in.check(t)
+	}
 }
 
 // testErase is the decisive test of erasure. After EraseCustomer no Redis key or
@@ -296,7 +314,7 @@ func TestEraseLeavesNothingCluster(t *testing.T) {
 // value and stream entry finds neither the customer id, nor anything derived from
 // it or from its identities, factors or pseudonym key; and a new verification for
 // the customer starts from nothing.
-func testErase(t *testing.T, w *world) {
+func testErase(t *testing.T, w *world, in *inventory) {
 	ctx := w.ctx
 	email := &challenge.Destination{Kind: challenge.Email, Value: aliceMail}
 
@@ -318,6 +336,23 @@ func testErase(t *testing.T, w *world) {
 		if _, err := w.ids.Link(ctx, "platform-a", customer, p.network, p.userID); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Her first factor, bound on a LOW proof (a code sent to her address): its
+	// notice goes there, with a report link whose record names her.
+	const browser = "binding-hash-of-alices-phone"
+	firstURL, _, err := w.ids.CreateEnrollment(ctx, "platform-a", customer, identity.KindTOTP, "en", &identity.Proof{
+		VerificationID: "low", Level: assurance.Low, Binding: browser,
+		Contact: &identity.Contact{Channel: delivery.Email, To: aliceMail}})
+	if err != nil {
+		t.Fatalf("CreateEnrollment on a LOW proof: %v", err)
+	}
+	lowTok := strings.TrimPrefix(firstURL, publicURL+"/e/")
+	_, firstSeed, err := w.ids.BeginTOTP(ctx, lowTok, browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ids.ConfirmTOTP(ctx, lowTok, totpCode(t, firstSeed, w.clock.Now()), "req-first", browser); err != nil {
+		t.Fatalf("ConfirmTOTP of the first factor: %v", err)
 	}
 	seed := w.enrollTOTP(customer)
 	key := w.enrollPasskey(customer)
@@ -431,6 +466,7 @@ func testErase(t *testing.T, w *world) {
 		}
 	}
 	before := w.everything()
+	in.add(mode(w)+", before the erasure", redistest.Keys(t, w.rdb))
 	var bystanderData []string
 	for _, line := range before {
 		if strings.Contains(line, identity.CustomerHash(w.keys, bystander)) ||
@@ -446,9 +482,9 @@ func testErase(t *testing.T, w *world) {
 	if err != nil {
 		t.Fatalf("Erase: %v", err)
 	}
-	if erased.Identities != 2 || erased.Factors != 2 || erased.Verifications != len(ids) || erased.EnrollmentLinks != 2 ||
+	if erased.Identities != 2 || erased.Factors != 3 || erased.Verifications != len(ids) || erased.EnrollmentLinks != 2 ||
 		erased.AuditEntries == 0 {
-		t.Errorf("Erase = %+v; want 2 identities, 2 factors, %d verifications, 2 open links, some audit entries", erased, len(ids))
+		t.Errorf("Erase = %+v; want 2 identities, 3 factors, %d verifications, 2 open links, some audit entries", erased, len(ids))
 	}
 
 	// The search. Tags are excluded: a tag is 25 bits of a keyed hash, shared by
@@ -462,6 +498,9 @@ func testErase(t *testing.T, w *world) {
 		"contact (email)":  aliceMail,
 		"contact (email2)": aliceMail2,
 		"contact (phone)":  alicePhone,
+	}
+	for n, s := range encodings(firstSeed) {
+		needles[fmt.Sprint("first TOTP seed, encoding ", n)] = s
 	}
 	for n, s := range encodings(seed) {
 		needles[fmt.Sprint("TOTP seed, encoding ", n)] = s
@@ -490,6 +529,7 @@ func testErase(t *testing.T, w *world) {
 		}
 	}
 	after := w.everything()
+	in.add(mode(w)+", after the erasure", redistest.Keys(t, w.rdb))
 	for what, needle := range needles {
 		for _, line := range after {
 			if strings.Contains(line, needle) {

@@ -3,26 +3,10 @@
 -- start's time as recorded in the identity's send log.
 -- Only a record still at its first, unsent claim is removed.
 local rec = KEYS[1]
-local st, sq, dl = unpack(redis.call('HMGET', rec, 'st', 'sq', 'dl'))
+local st, sq, dl, cl = unpack(redis.call('HMGET', rec, 'st', 'sq', 'dl', 'cl'))
 if st ~= '1' or sq ~= '1' or dl ~= '2' then
   return 0
 end
 redis.call('DEL', rec)
-local f = ARGV[3] .. 's'
-local log = redis.call('HGET', KEYS[2], f)
-if log then
-  local kept, dropped = {}, false
-  for t in string.gmatch(log, '%d+') do
-    if t == ARGV[4] and not dropped then
-      dropped = true
-    else
-      kept[#kept + 1] = t
-    end
-  end
-  if #kept == 0 then
-    redis.call('HDEL', KEYS[2], f)
-  else
-    redis.call('HSET', KEYS[2], f, table.concat(kept, ','))
-  end
-end
+unsend(KEYS[2], ARGV[3], client_tag(ARGV[3], cl), tonumber(ARGV[4]))
 return 1

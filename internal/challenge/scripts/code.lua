@@ -1,10 +1,10 @@
 -- code: check a one-time code typed on the customer page. Attempts, state and
 -- expiry are checked and changed together; a request id counts once.
--- Failures also count per identity and method family across all its verifications;
--- past the identity's limit the family is locked and attempts count nothing.
+-- Failures also count per identity, client and method family across all its
+-- verifications; past a limit the family is locked and attempts count nothing.
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
 -- presented code, ARGV[5] record TTL ms once verified (kept until the assertion can
--- no longer be used), ARGV[6] identity failure limit, ARGV[7] first lock ms,
+-- no longer be used), ARGV[6] identity failure limits ('per client,shared'), ARGV[7] first lock ms,
 -- ARGV[8] longest lock ms, ARGV[9] failure window ms, ARGV[10] wrong attempts that
 -- fail the verification, ARGV[11] the keyed hash of the browser that submits the code
 -- (kept once the code verifies).
@@ -18,7 +18,7 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, co, at, dv, ih = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'dv', 'ih'))
+local st, co, at, dv, ih, cl = unpack(redis.call('HMGET', rec, 'st', 'co', 'at', 'dv', 'ih', 'cl'))
 local mx = tonumber(ARGV[10])
 if st ~= '1' or not co or co == '' then
   return {'state'}
@@ -30,20 +30,21 @@ if not link_stands(rec, nil) then
   finish(rec, '5')
   return {'gone'}
 end
-local wait = locked_for(KEYS[2], ih, dv)
+local ct = client_tag(ih, cl)
+local wait = locked_for(KEYS[2], ih, ct, dv)
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'o', 'locked'})
   return {'locked', wait}
 end
 local out
 if co == ARGV[4] then
-  succeed(KEYS[2], ih, dv)
+  succeed(KEYS[2], ih, ct, dv)
   verified(rec, dv, '1', '', tonumber(ARGV[5]), ARGV[11], '')
   out = {'verified'}
 else
   at = redis.call('HINCRBY', rec, 'at', 1)
   audit(rec, 'attempt_failed', {'o', 'wrong'})
-  local lock = fail(KEYS[2], ih, dv, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
+  local lock = fail(KEYS[2], ih, ct, dv, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
   if at >= mx then
     finish(rec, '3', '1')
     out = {'failed'}

@@ -6,18 +6,38 @@
 -- or a field of a bucket hash (one per destination or number prefix, so many that
 -- a key each would cost more than the verification itself): the bucket keeps its
 -- live cells and drops stale ones (TAT in the past) once it grows past 64 fields.
+-- go-redis resends a script whose reply was lost. The tokens of the last calls
+-- counted are kept (":<token>:<token>…", newest last): a string cell keeps its last
+-- STRING_TOKENS after its time, a bucket the last BUCKET_TOKENS of all its cells in
+-- its field '#' (a call counts in one cell of a bucket; a token in every cell would
+-- cost each destination 12 bytes). A call whose token is there was counted already:
+-- it answers as it did and counts nothing. unlimit.lua takes a call's send back
+-- once, by the same token. A string cell lives at least the replay window, so that
+-- a replay finds its token even once the cell has drained (a busy client's cell
+-- drains in 100 ms; there are few such keys). A bucket and its tokens expire once
+-- all its cells have drained, as its memory is paid per destination: a replay
+-- later still counts again, for one emission (Per/N, 12 min for a destination's
+-- default).
 -- KEYS[1] the cell or bucket; ARGV[1] now ms, ARGV[2] window ms, ARGV[3] sends
--- allowed, ARGV[4] the field in the bucket ('' for a string cell).
+-- allowed, ARGV[4] the field in the bucket ('' for a string cell), ARGV[5] the
+-- call's token (no ':'), ARGV[6] the replay window ms.
 -- Returns {allowed 1|0, ms until a send would be allowed, counted 1|0}.
+local STRING_TOKENS, BUCKET_TOKENS = 32, 8
 local key, now = KEYS[1], tonumber(ARGV[1])
-local period, n, field = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] or ''
+local period, n, field, token = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] or '', ARGV[5]
 local emission = period / n
-local tat
+local v, tokens
 if field == '' then
-  tat = tonumber(redis.call('GET', key) or '0')
+  v = redis.call('GET', key)
+  tokens = v and string.match(v, '^%d+(.*)$') or ''
 else
-  tat = tonumber(redis.call('HGET', key, field) or '0')
+  v = redis.call('HGET', key, field)
+  tokens = redis.call('HGET', key, '#') or ''
 end
+if string.find(tokens .. ':', ':' .. token .. ':', 1, true) then
+  return {1, 0, 1}
+end
+local tat = v and tonumber(string.match(v, '^%d+')) or 0
 if tat < now then
   tat = now
 end
@@ -26,20 +46,34 @@ local allow_at = next_tat - period
 if allow_at > now then
   return {0, math.ceil(allow_at - now), 0}
 end
+
+-- with_token is the newest keep - 1 tokens and this call's.
+local function with_token(keep)
+  local kept = {}
+  for t in string.gmatch(tokens, '[^:]+') do
+    kept[#kept + 1] = t
+  end
+  local out = ''
+  for i = math.max(1, #kept - keep + 2), #kept do
+    out = out .. ':' .. kept[i]
+  end
+  return out .. ':' .. token
+end
+
 local value, ttl = string.format('%.0f', next_tat), math.ceil(next_tat - now)
 if field == '' then
-  redis.call('SET', key, value, 'PX', ttl)
+  redis.call('SET', key, value .. with_token(STRING_TOKENS), 'PX', math.max(ttl, tonumber(ARGV[6])))
   return {1, 0, 1}
 end
 if redis.call('HLEN', key) > 64 then
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
-    if tonumber(all[i + 1]) < now then
+    if all[i] ~= '#' and tonumber(all[i + 1]) < now then
       redis.call('HDEL', key, all[i])
     end
   end
 end
-redis.call('HSET', key, field, value)
+redis.call('HSET', key, field, value, '#', with_token(BUCKET_TOKENS))
 if redis.call('PTTL', key) < ttl then
   redis.call('PEXPIRE', key, ttl)
 end

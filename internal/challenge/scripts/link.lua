@@ -2,7 +2,7 @@
 -- A wrong number counts as a failure of the identity's magic-link family.
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] hash of the
 -- presented link token, ARGV[5] 'pick' | 'report', ARGV[6] the number picked,
--- ARGV[7] record TTL ms once verified, ARGV[8..12] identity failure limit, first lock
+-- ARGV[7] record TTL ms once verified, ARGV[8..12] identity failure limits ('per client,shared'), first lock
 -- ms, longest lock ms, failure window ms, attempts that fail the verification (unused),
 -- ARGV[13] the keyed hash of the browser that picks (kept once the pick verifies).
 -- A wrong link token is 'gone' and counts nothing (the token carries 128 bits).
@@ -30,12 +30,13 @@ if ARGV[5] ~= 'report' and not link_stands(rec, nil) then
   finish(rec, '5')
   return {'gone'}
 end
-local ih = redis.call('HGET', rec, 'ih')
+local ih, cl = unpack(redis.call('HMGET', rec, 'ih', 'cl'))
+local ct = client_tag(ih, cl)
 local out
 if ARGV[5] ~= 'report' then
-  local wait = locked_for(KEYS[2], ih, '1')
+  local wait = locked_for(KEYS[2], ih, ct, '1')
   if wait > 0 then
-    audit(rec, 'attempt_failed', {'o', 'locked'})
+    audit_locked(rec, ARGV[3], {'o', 'locked'})
     return {'locked', wait}
   end
 end
@@ -44,12 +45,12 @@ if ARGV[5] == 'report' then
   out = {'reported'}
 elseif ARGV[6] == redis.call('HGET', rec, 'mn') then
   redis.call('HSET', rec, 'ls', '')
-  succeed(KEYS[2], ih, '1')
+  succeed(KEYS[2], ih, ct, '1')
   verified(rec, '1', '1', '', tonumber(ARGV[7]), ARGV[13], '')
   out = {'verified'}
 else
   audit(rec, 'attempt_failed', {'o', 'wrong_number'})
-  fail(KEYS[2], ih, '1', tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
+  fail(KEYS[2], ih, ct, '1', ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]))
   finish(rec, '3', '3')
   out = {'mismatch'}
 end

@@ -9,7 +9,7 @@
 -- the response's sign count, ARGV[7] '1' when the response checked out, ARGV[8]
 -- level earned ('3' with user verification, '2' without), ARGV[9] the lowest level
 -- the verification accepts, ARGV[10] amr flags, ARGV[11] record TTL ms once
--- verified, ARGV[12..16] identity failure limit, first lock, longest lock, window,
+-- verified, ARGV[12..16] identity failure limits ('per client,shared'), first lock, longest lock, window,
 -- attempts that fail the verification, ARGV[17] the keyed hash of the browser that
 -- finishes the ceremony, ARGV[18] the clients whose enrollments the verifying client
 -- trusts (prelude: trusts).
@@ -20,6 +20,15 @@ local prior = answered(rec, ARGV[3])
 if prior then
   return prior
 end
+if redis.call('HGET', rec, 'lq') == ARGV[3] then
+  -- A replay of an attempt that met the lock, which consumed its ceremony: the
+  -- same answer while the lock lasts.
+  local lih, lcl = unpack(redis.call('HMGET', rec, 'ih', 'cl'))
+  local wait = locked_for(ikey, lih, client_tag(lih, lcl), '5')
+  if wait > 0 then
+    return {'locked', wait}
+  end
+end
 if redis.call('GET', skey) ~= ARGV[4] then
   return {'ceremony'}
 end
@@ -27,7 +36,7 @@ redis.call('DEL', skey)
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, ih = unpack(redis.call('HMGET', rec, 'st', 'ih'))
+local st, ih, cl = unpack(redis.call('HMGET', rec, 'st', 'ih', 'cl'))
 if st ~= '1' or not offers(rec, '5') then
   return {'state'}
 end
@@ -38,9 +47,10 @@ if not link_stands(rec, ckey) then
   finish(rec, '5')
   return {'gone'}
 end
-local wait = locked_for(ikey, ih, '5')
+local ct = client_tag(ih, cl)
+local wait = locked_for(ikey, ih, ct, '5')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'webauthn', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'webauthn', 'o', 'locked'})
   return {'locked', wait}
 end
 local out
@@ -49,18 +59,18 @@ if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec, ARGV[18]) then
   local stored = tonumber(redis.call('HGET', ckey, 'c' .. fid) or '0')
   local count = tonumber(ARGV[6])
   if (count ~= 0 or stored ~= 0) and count <= stored then
-    out = wrong(rec, ikey, ih, '5', 12, 'counter_regression')
+    out = wrong(rec, ikey, ih, ct, '5', 12, 'counter_regression')
     out[#out + 1] = 'regression'
   elseif tonumber(ARGV[8]) < tonumber(ARGV[9]) then
-    out = wrong(rec, ikey, ih, '5', 12, 'level_too_low')
+    out = wrong(rec, ikey, ih, ct, '5', 12, 'level_too_low')
   else
     redis.call('HSET', ckey, 'c' .. fid, count, 'u' .. fid, NOW)
-    succeed(ikey, ih, '5')
+    succeed(ikey, ih, ct, '5')
     verified(rec, '5', ARGV[8], ARGV[10], tonumber(ARGV[11]), ARGV[17], fid)
     out = {'verified'}
   end
 else
-  out = wrong(rec, ikey, ih, '5', 12)
+  out = wrong(rec, ikey, ih, ct, '5', 12)
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 return out

@@ -101,6 +101,17 @@ local function audit(rec, kind, extra)
   AUDITED[#AUDITED + 1] = entry
 end
 
+-- audit_locked writes that an attempt of request field rf met a locked family, once:
+-- the record keeps the last such request ('lq'), so a replay (go-redis resending a
+-- script whose reply was lost) or a double-submitted form writes no second event.
+local function audit_locked(rec, rf, extra)
+  if redis.call('HGET', rec, 'lq') == rf then
+    return
+  end
+  redis.call('HSET', rec, 'lq', rf)
+  audit(rec, 'attempt_failed', extra)
+end
+
 local FAILURES = {['1'] = 'attempts_exhausted', ['3'] = 'number_mismatch'}
 
 local function publish(key, state)
@@ -163,18 +174,49 @@ end
 
 -- Identity counters live in one hash per tag (KEYS[2] where a script takes it).
 -- Field names start with the identity's keyed hash IH (identities sharing a tag
--- never share counters), then a letter, then the method family:
---   IH f M  consecutive failures     IH t M  time of the last failure
---   IH n M  locks so far             IH l M  locked until (ms)
---   IH s    the identity's recent send times    IH c CONV  the conversation's verification
---   (CONV: 6 bytes naming the client's conversation; the value is the verification id's
---   body, after '<tag>-')
-local function locked_for(ikey, ih, fam)
-  local until_ms = tonumber(redis.call('HGET', ikey, ih .. 'l' .. fam) or '0')
-  if NOW < until_ms then
-    return until_ms - NOW
+-- never share counters), then a letter; M is a method family, CT a client's tag
+-- among the identity's counters (client_tag):
+--   IH k M CT  client CT's failures of M: "count,forgotten after (ms),locks,locked until (ms)"
+--   IH t M     M's last failure, any client's   IH n M  shared locks so far
+--   IH l M     M is locked for every client until (ms)
+--   IH p M     the pace of the clients past their own limit: "locks,until (ms)"
+--   IH s       the identity's recent sends: "<CT><time in base 36>", comma-separated
+--   IH q       the identity's cell (GCRA, ms) of starts that send nothing; IH q CT the client's
+--   IH c CONV  a conversation's verification, as versions before the conversation
+--   pointers (conversation.go) wrote it: only pruned now
+-- What one client does counts first against that client: its failures lock the
+-- family for it alone, its sends and silent starts fill its own share. The shared
+-- limits, which bind every client, are higher than any one client's share, and a
+-- client's failures count toward the shared lock only up to its own limit, so no
+-- client can reach them alone (docs/security.md, "Limits and locks per client").
+
+-- client_tag is the tag of client cl among the counters of identity ih: 3 letters
+-- (140,608 values) of a hash of both. Tags of two clients collide for one identity
+-- in 140,608, not for every identity alike; a collision only makes the two share
+-- their per-client counters for that identity.
+local CT_LEN, CT_LETTERS = 3, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local function client_tag(ih, cl)
+  local n = tonumber(string.sub(redis.sha1hex((ih or '') .. '|' .. (cl or '')), 1, 8), 16)
+  local t = ''
+  for _ = 1, CT_LEN do
+    local d = n % 52
+    n = (n - d) / 52
+    t = t .. string.sub(CT_LETTERS, d + 1, d + 1)
   end
-  return 0
+  return t
+end
+
+-- numbers returns the k comma-separated numbers of v, zeros for those missing.
+local function numbers(v, k)
+  local out, i = {}, 0
+  for x in string.gmatch(v or '', '[^,]+') do
+    i = i + 1
+    out[i] = tonumber(x) or 0
+  end
+  for j = i + 1, k do
+    out[j] = 0
+  end
+  return unpack(out, 1, k)
 end
 
 local function keep(ikey, ttl)
@@ -183,66 +225,217 @@ local function keep(ikey, ttl)
   end
 end
 
--- take_send records a send in the identity's sliding window unless it is full;
--- it returns 0, or the milliseconds until a send would be allowed.
-local function take_send(ikey, ih, limit, window)
-  local kept = {}
-  local log = redis.call('HGET', ikey, ih .. 's')
-  if log then
-    for t in string.gmatch(log, '%d+') do
-      if NOW - tonumber(t) < window then
-        kept[#kept + 1] = t
-      end
+local function lock_ms(n, base, most)
+  return math.floor(math.min(base * 2 ^ (n - 1), most))
+end
+
+-- locked_for returns how long family fam is locked for client ct of identity ih
+-- (ms, 0 when it is not): the client's own lock, the shared lock, and, for a client
+-- past its own limit, the pace those clients share. A shared lock written before
+-- locks were per client (IH l M) is the shared lock.
+local function locked_for(ikey, ih, ct, fam)
+  local mine, shared, pace = unpack(redis.call('HMGET', ikey, ih .. 'k' .. fam .. ct, ih .. 'l' .. fam, ih .. 'p' .. fam))
+  local until_ms = tonumber(shared or '0') or 0
+  local _, forget, locks, own = numbers(mine, 4)
+  if NOW <= forget then
+    until_ms = math.max(until_ms, own)
+    if locks > 0 then
+      local _, paced = numbers(pace, 2)
+      until_ms = math.max(until_ms, paced)
     end
   end
-  if #kept >= limit then
-    return tonumber(kept[#kept - limit + 1]) + window - NOW
+  if NOW < until_ms then
+    return until_ms - NOW
   end
-  kept[#kept + 1] = tostring(NOW)
-  redis.call('HSET', ikey, ih .. 's', table.concat(kept, ','))
-  keep(ikey, window)
   return 0
 end
 
--- fail counts one failure of family fam across all the identity's verifications.
--- Failures older than the window are forgotten. From the limit on, every failure
--- locks the family for a delay that doubles with each lock, up to the maximum.
--- It returns the lock in milliseconds, or 0.
-local function fail(ikey, ih, fam, limit, base, most, window)
-  local f = tonumber(redis.call('HGET', ikey, ih .. 'f' .. fam) or '0')
-  local last = tonumber(redis.call('HGET', ikey, ih .. 't' .. fam) or '0')
-  if NOW - last > window then
-    f = 0
+-- counted sums, over the clients whose failures of family fam are still remembered,
+-- each client's failures up to the per-client limit: what the shared limit counts.
+-- It reads the whole hash, but only for a failure that counts (locks bound those).
+local function counted(ikey, ih, fam, per)
+  local prefix = ih .. 'k' .. fam
+  local all = redis.call('HGETALL', ikey)
+  local sum = 0
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if #f == #prefix + CT_LEN and string.sub(f, 1, #prefix) == prefix then
+      local n, forget = numbers(all[i + 1], 2)
+      if NOW <= forget then
+        sum = sum + math.min(n, per)
+      end
+    end
+  end
+  return sum
+end
+
+-- fail counts one failure of family fam by client ct. limits is "per client,shared"
+-- (the shared limit is the higher). Failures older than the window are forgotten.
+--   From the per-client limit on, every failure of the client locks the family for
+--   that client, for a delay that doubles with each lock up to most.
+--   Up to that limit, the failure also counts toward the shared limit (the sum of
+--   every client's failures, each capped at the per-client limit): from the shared
+--   limit on, every such failure locks the family for every client, doubling too.
+--   Past its own limit, a client's failures count toward no shared lock, but the
+--   clients past theirs share one pace (IH p M), doubling too: however many clients
+--   a guesser spreads over, past their limits they get one try per pace together.
+-- It returns the longest lock the failure set (ms), or 0.
+local function fail(ikey, ih, ct, fam, limits, base, most, window)
+  local per, shared = numbers(limits, 2)
+  local field = ih .. 'k' .. fam .. ct
+  local f, forget, n, l = numbers(redis.call('HGET', ikey, field), 4)
+  if NOW > forget then
+    f, n, l = 0, 0, 0
   end
   f = f + 1
-  redis.call('HSET', ikey, ih .. 'f' .. fam, f, ih .. 't' .. fam, NOW)
   local lock = 0
-  if f >= limit then
-    local n = redis.call('HINCRBY', ikey, ih .. 'n' .. fam, 1)
-    lock = math.floor(math.min(base * 2 ^ (n - 1), most))
-    redis.call('HSET', ikey, ih .. 'l' .. fam, NOW + lock)
+  if f >= per then
+    n = n + 1
+    lock = lock_ms(n, base, most)
+    l = NOW + lock
+  end
+  redis.call('HSET', ikey, field, f .. ',' .. (NOW + window) .. ',' .. n .. ',' .. l)
+  -- The shared locks start again once no client failed for a window (IH f M is a
+  -- shared count written before counts were per client).
+  local last = tonumber(redis.call('HGET', ikey, ih .. 't' .. fam) or '0')
+  if NOW - last > window then
+    redis.call('HDEL', ikey, ih .. 'f' .. fam, ih .. 'n' .. fam, ih .. 'l' .. fam, ih .. 'p' .. fam)
+  end
+  redis.call('HSET', ikey, ih .. 't' .. fam, NOW)
+  if f <= per then
+    if counted(ikey, ih, fam, per) >= shared then
+      local sl = lock_ms(redis.call('HINCRBY', ikey, ih .. 'n' .. fam, 1), base, most)
+      redis.call('HSET', ikey, ih .. 'l' .. fam, NOW + sl)
+      lock = math.max(lock, sl)
+    end
+  else
+    local pn = numbers(redis.call('HGET', ikey, ih .. 'p' .. fam), 1) + 1
+    local pl = lock_ms(pn, base, most)
+    redis.call('HSET', ikey, ih .. 'p' .. fam, pn .. ',' .. (NOW + pl))
+    lock = math.max(lock, pl)
   end
   keep(ikey, window)
   return lock
 end
 
--- succeed resets the family's failures: a success clears only its own family.
-local function succeed(ikey, ih, fam)
-  redis.call('HDEL', ikey, ih .. 'f' .. fam, ih .. 't' .. fam, ih .. 'n' .. fam, ih .. 'l' .. fam)
+-- succeed forgets client ct's failures of family fam: a success clears only its own
+-- family, and only for its own client (another client's failures are not the
+-- customer's to clear). The shared locks so far stay until their window ends.
+local function succeed(ikey, ih, ct, fam)
+  redis.call('HDEL', ikey, ih .. 'k' .. fam .. ct, ih .. 'f' .. fam)
+end
+
+-- base36 writes a time (ms) in base 36: 8 characters until 2059.
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(n)
+  local s = ''
+  repeat
+    local d = n % 36
+    s = string.sub(B36, d + 1, d + 1) .. s
+    n = (n - d) / 36
+  until n == 0
+  return s
+end
+
+-- sends reads a send log: its entries inside the window, oldest first, each
+-- {time, client tag, entry}. An entry written before sends had a client (digits
+-- only) has the tag '' and counts toward the shared limit alone.
+local function sends(log, window)
+  local out = {}
+  for e in string.gmatch(log or '', '[^,]+') do
+    local ct, t = '', tonumber(e)
+    if not string.find(e, '^%d+$') then
+      ct, t = string.sub(e, 1, CT_LEN), tonumber(string.sub(e, CT_LEN + 1), 36)
+    end
+    if t and NOW - t < window then
+      out[#out + 1] = {t, ct, e}
+    end
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
+-- take_send records a send by client ct in the identity's sliding window unless the
+-- client has made per sends in it, or all clients together shared (more than per, so
+-- no client fills the window alone); it returns 0, or the milliseconds until a send
+-- would be allowed. The log holds at most shared entries: 12 bytes each.
+local function take_send(ikey, ih, ct, per, shared, window)
+  local log = sends(redis.call('HGET', ikey, ih .. 's'), window)
+  local mine, kept = {}, {}
+  for i, x in ipairs(log) do
+    kept[i] = x[3]
+    if x[2] == ct then
+      mine[#mine + 1] = x[1]
+    end
+  end
+  local wait = 0
+  if #mine >= per then
+    wait = mine[#mine - per + 1] + window - NOW
+  end
+  if #log >= shared then
+    wait = math.max(wait, log[#log - shared + 1][1] + window - NOW)
+  end
+  if wait > 0 then
+    return wait
+  end
+  kept[#kept + 1] = ct .. base36(NOW)
+  redis.call('HSET', ikey, ih .. 's', table.concat(kept, ','))
+  keep(ikey, window)
+  return 0
+end
+
+-- unsend takes client ct's send at time t (ms) back out of the identity's log.
+local function unsend(ikey, ih, ct, t)
+  local f = ih .. 's'
+  local log = redis.call('HGET', ikey, f)
+  if not log then
+    return
+  end
+  local kept, dropped, want = {}, false, ct .. base36(t)
+  for e in string.gmatch(log, '[^,]+') do
+    if e == want and not dropped then
+      dropped = true
+    else
+      kept[#kept + 1] = e
+    end
+  end
+  if #kept == 0 then
+    redis.call('HDEL', ikey, f)
+  else
+    redis.call('HSET', ikey, f, table.concat(kept, ','))
+  end
+end
+
+-- take_start counts a start that sends nothing (TOTP or passkey only) by client ct
+-- in two cells, the client's (per starts per window) and the identity's (shared,
+-- more than per): each a generic cell rate as limit.lua's, one number whatever the
+-- traffic. It returns 0, or the milliseconds until a start would be allowed.
+local function take_start(ikey, ih, ct, per, shared, window)
+  local mine, all = unpack(redis.call('HMGET', ikey, ih .. 'q' .. ct, ih .. 'q'))
+  local m = math.max(tonumber(mine or '0') or 0, NOW) + window / per
+  local a = math.max(tonumber(all or '0') or 0, NOW) + window / shared
+  local wait = math.max(m, a) - window - NOW
+  if wait > 0 then
+    return math.ceil(wait)
+  end
+  redis.call('HSET', ikey, ih .. 'q' .. ct, string.format('%.0f', m), ih .. 'q', string.format('%.0f', a))
+  keep(ikey, window)
+  return 0
 end
 
 -- The counters hash is shared by every identity whose verifications carry its tag
 -- (a tag is 14 bits: about six identities each at 100,000 pending), so it outlives
 -- any one identity's need for it and a field nobody will read again has to go:
 -- prune_identities drops every field that can no longer decide anything: a send log
--- whose newest send is out of the send window, a conversation pointer whose
--- verification is gone, and a family's failure counters whose last failure is out
--- of the failure window and whose lock has ended. It reads the whole hash, so it
--- runs only once the hash holds more than PRUNE_AT fields, and at most once per
--- PRUNE_EVERY ms per hash (field '#' holds when it last ran): on every start it cost
--- a third of the start rate at 24 fields per hash. A stale field stays until the
--- tag's next start a minute or more after the last prune. Identity hashes IH are
--- IH_LEN characters.
+-- whose newest send is out of the send window, a start cell that has drained, a
+-- conversation pointer whose verification is gone, a client's failures that are
+-- forgotten and whose lock has ended, and a family's shared counters whose last
+-- failure is out of the failure window and whose lock has ended. It reads the whole
+-- hash, so it runs only once the hash holds more than PRUNE_AT fields, and at most
+-- once per PRUNE_EVERY ms per hash (field '#' holds when it last ran): on every
+-- start it cost a third of the start rate at 24 fields per hash. A stale field stays
+-- until the tag's next start a minute or more after the last prune. Identity hashes
+-- IH are IH_LEN characters.
 local IH_LEN, PRUNE_AT, PRUNE_EVERY = 12, 8, 60000
 local function prune_identities(ikey, prefix, send_window, fail_window)
   if redis.call('HLEN', ikey) <= PRUNE_AT then
@@ -259,11 +452,16 @@ local function prune_identities(ikey, prefix, send_window, fail_window)
     local f, v = all[i], all[i + 1]
     local kind = string.sub(f, IH_LEN + 1, IH_LEN + 1)
     if kind == 's' then
-      local newest = 0
-      for t in string.gmatch(v, '%d+') do
-        newest = math.max(newest, tonumber(t))
+      if #sends(v, send_window) == 0 then
+        gone[#gone + 1] = f
       end
-      if NOW - newest >= send_window then
+    elseif kind == 'q' then
+      if (tonumber(v) or 0) <= NOW then
+        gone[#gone + 1] = f
+      end
+    elseif kind == 'k' then
+      local _, forget, _, l = numbers(v, 4)
+      if NOW > forget and NOW >= l then
         gone[#gone + 1] = f
       end
     elseif kind == 'c' then
@@ -279,7 +477,7 @@ local function prune_identities(ikey, prefix, send_window, fail_window)
   for fam, c in pairs(families) do
     if NOW - (c.t or 0) > fail_window and NOW >= (c.l or 0) then
       local ih, m = string.sub(fam, 1, IH_LEN), string.sub(fam, IH_LEN + 1)
-      for _, k in ipairs({'f', 't', 'n', 'l'}) do
+      for _, k in ipairs({'f', 't', 'n', 'l', 'p'}) do
         gone[#gone + 1] = ih .. k .. m
       end
     end
@@ -313,24 +511,6 @@ local function verified(rec, m, lv, vx, ttl, bb, fid)
   end
 end
 
--- link_stands tells whether the verification rec may still be completed as its
--- customer's when the customer came through the identity's link, not from the
--- platform: a start that named none records the linked customer ('lc', on the
--- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
--- customer through the link to offer her factors marks it ('ln', on the customer's
--- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
--- customer erased), such a verification can never mint an assertion for her.
-local function link_stands(rec, ckey)
-  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
-  if lc and lc ~= '' then
-    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
-  end
-  if ln == '1' then
-    return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1
-  end
-  return true
-end
-
 -- customer_key is the customer hash of the record rec: "<rec's key prefix>c:<ck>",
 -- on the record's own slot (a verification of a known customer lives under the
 -- customer's tag), or nil for a record of no known customer.
@@ -342,13 +522,35 @@ local function customer_key(rec)
   return string.match(rec, '^(v:{[^}]*}:)') .. 'c:' .. ck
 end
 
+-- link_stands tells whether the verification rec may still be completed as its
+-- customer's when the customer came through the identity's link, not from the
+-- platform: a start that named none records the linked customer ('lc', on the
+-- identity's slot, beside the link pointer "k:<ih>"), and a start that found the
+-- customer through the link to offer her factors marks it ('ln', on the customer's
+-- slot, beside her hash and its L<ih> entry). Once the identity is unlinked (or the
+-- customer erased), such a verification can never mint an assertion for her, and
+-- what it granted stops standing. ckey is the customer hash (customer_key(rec) when
+-- nil).
+local function link_stands(rec, ckey)
+  ckey = ckey or customer_key(rec)
+  local lc, ln, ih = unpack(redis.call('HMGET', rec, 'lc', 'ln', 'ih'))
+  if lc and lc ~= '' then
+    return redis.call('GET', string.match(rec, '^(v:{[^}]*}:)') .. 'k:' .. (ih or '')) == lc
+  end
+  if ln == '1' then
+    return ckey ~= nil and redis.call('HEXISTS', ckey, 'L' .. (ih or '')) == 1
+  end
+  return true
+end
+
 -- stands tells whether what the verification rec granted is still in force: it is
--- VERIFIED, not revoked, and, when a factor completed it, the customer still holds
+-- VERIFIED, not revoked, its customer still holds the link it came through (when it
+-- came through one: link_stands), and, when a factor completed it, the customer still holds
 -- that factor (removing or reporting a factor revokes every assertion minted on it).
 -- A missing record does not stand (records outlive their assertions).
 local function stands(rec)
   local st, rv, vf = unpack(redis.call('HMGET', rec, 'st', 'rv', 'vf'))
-  if st ~= '2' or rv == '1' then
+  if st ~= '2' or rv == '1' or not link_stands(rec, nil) then
     return false
   end
   if vf and vf ~= '' then
@@ -410,13 +612,13 @@ local function offers(rec, m)
 end
 
 -- wrong counts one failed attempt of family fam on the verification and for the
--- identity (the limit, first lock, longest lock and window are ARGV[a..a+3], the
--- wrong attempts that fail a verification ARGV[a+4]).
-local function wrong(rec, ikey, ih, fam, a, why)
+-- identity's client ct (the limits 'per client,shared', first lock, longest lock and
+-- window are ARGV[a..a+3], the wrong attempts that fail a verification ARGV[a+4]).
+local function wrong(rec, ikey, ih, ct, fam, a, why)
   local at = redis.call('HINCRBY', rec, 'at', 1)
   audit(rec, 'attempt_failed', {'m', METHOD_NAMES[fam], 'o', 'wrong', 'r', why or ''})
   local mx = tonumber(ARGV[a + 4])
-  local lock = fail(ikey, ih, fam, tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
+  local lock = fail(ikey, ih, ct, fam, ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]))
   if at >= mx then
     finish(rec, '3', '1')
     return {'failed'}

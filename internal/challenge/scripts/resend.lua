@@ -1,7 +1,8 @@
 -- resend: claim a new send with a new secret; the previous code or link stops working.
 -- KEYS[1] record, KEYS[2] identity hash; ARGV[3] request field, ARGV[4] destination
 -- hash, ARGV[5] code hash, ARGV[6] link hash, ARGV[7] send lease ms, ARGV[8] max sends,
--- ARGV[9] sends allowed per identity in ARGV[10] ms, ARGV[11] this call's token.
+-- ARGV[9] the identity's limits (start.lua's ARGV[13]: sends per client and of all
+-- clients first) in ARGV[10] ms, ARGV[11] this call's token.
 -- The request field remembers the token and the send it claimed: a replay of the
 -- same call (go-redis resending after a lost reply) answers {'send', seq} again,
 -- a client's repeat of the request id answers {'repeat'}. The claim also records the
@@ -23,7 +24,7 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, dv, dh, dl, dt, sq, ih = unpack(redis.call('HMGET', rec, 'st', 'dv', 'dh', 'dl', 'dt', 'sq', 'ih'))
+local st, dv, dh, dl, dt, sq, ih, cl = unpack(redis.call('HMGET', rec, 'st', 'dv', 'dh', 'dl', 'dt', 'sq', 'ih', 'cl'))
 if st ~= '1' then
   return {'state'}
 end
@@ -39,11 +40,13 @@ end
 if tonumber(sq) >= tonumber(ARGV[8]) then
   return {'limit'}
 end
-local lock = locked_for(KEYS[2], ih, dv)
+local ct = client_tag(ih, cl)
+local lock = locked_for(KEYS[2], ih, ct, dv)
 if lock > 0 then
   return {'locked', lock}
 end
-local wait = take_send(KEYS[2], ih, tonumber(ARGV[9]), tonumber(ARGV[10]))
+local per, shared = numbers(ARGV[9], 2)
+local wait = take_send(KEYS[2], ih, ct, per, shared, tonumber(ARGV[10]))
 if wait > 0 then
   return {'limited', wait}
 end

@@ -1,14 +1,15 @@
 -- start: record a new verification, or answer a repeated request. It changes nothing
--- outside its own record and the identity's send log, so a start that a send limit
--- (checked beside it, on other slots) refuses can be undone by abort.lua; the
--- conversation's previous verification is superseded by Go (conversation.go).
+-- outside its own record and the identity's send log and start cells, so a start
+-- that a send limit (checked beside it, on other slots) refuses can be undone by
+-- abort.lua; the conversation's previous verification is superseded by Go (conversation.go).
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] the customer's hash (package
 -- identity) when the customer is known, else the identity's link to a customer
 -- ARGV[3] fingerprint of the request, ARGV[4] this call's token, ARGV[5] record TTL ms,
 -- ARGV[6] send lease ms, ARGV[7] enrolled methods the request accepts ('4' TOTP,
 -- '5' WebAuthn, in order), ARGV[8] verification id's body (after '<tag>-'), ARGV[9] code hash,
 -- ARGV[10] link hash, ARGV[11] identity hash IH, ARGV[12] the delivered method
--- ('0': nothing to send), ARGV[13] sends allowed per identity in ARGV[14] ms,
+-- ('0': nothing to send), ARGV[13] the identity's limits in ARGV[14] ms: 'sends per
+-- client,sends of all clients,starts that send nothing per client,of all clients',
 -- ARGV[15] unused (a conversation's verification is its own pointer's, conversation.go),
 -- ARGV[16] key prefix of the tag's records ('v:{tag}:tag-'),
 -- ARGV[17] a fresh pseudonym key for a customer that has none, ARGV[18] the customer
@@ -16,21 +17,31 @@
 -- ARGV[20] the failure window ms, ARGV[21] the clients whose enrollments the client
 -- trusts (prelude: trusts), ARGV[22..] field, value pairs of the new record.
 -- Returns {'created', em, linked customer[, 'nosend']} | {'exists'} | {'resend'} | {'reused'} | {'locked'}
---       | {'limited', ms} | {'none'}; em lists the enrolled methods offered: those
+-- (a refusal of an existing verification's new send adds a third element, 'exists')
+--       | {'limited', ms} | {'none'} | {'quiet'}; em lists the enrolled methods offered: those
 -- the request accepts for which the customer holds a factor enrolled before now,
 -- through a client the requesting client trusts, and whose family is not locked for
--- the identity.
+-- the identity at this client.
 -- go-redis resends a script whose reply was lost: a replay of the same call (same
 -- token, stored as 'tk' by the send claim) answers what the call first answered, so
 -- the call still sends; a client's repeat (another token) answers 'exists'.
 local rec, ikey, ih, fam = KEYS[1], KEYS[2], ARGV[11], ARGV[12]
+local sends, all_sends, starts, all_starts = numbers(ARGV[13], 4)
+-- ct: the client's tag among the identity's counters, from the record's client.
+local ct
+for i = 22, NARGV - 1, 2 do
+  if ARGV[i] == 'cl' then
+    ct = client_tag(ih, ARGV[i + 1])
+    break
+  end
+end
 
 -- claim_send checks the identity's lock and send window before any message leaves.
 local function claim_send()
-  if locked_for(ikey, ih, fam) > 0 then
+  if locked_for(ikey, ih, ct, fam) > 0 then
     return {'locked'}
   end
-  local wait = take_send(ikey, ih, tonumber(ARGV[13]), tonumber(ARGV[14]))
+  local wait = take_send(ikey, ih, ct, sends, all_sends, tonumber(ARGV[14]))
   if wait > 0 then
     return {'limited', wait}
   end
@@ -44,7 +55,9 @@ if redis.call('EXISTS', rec) == 1 then
   end
   if tk == ARGV[4] and dl == '2' then
     if sq == '1' then
-      return {'created'}
+      -- The call's answer in full: the enrolled methods and the linked customer too.
+      local em, lc = unpack(redis.call('HMGET', rec, 'em', 'lc'))
+      return {'created', em or '', lc or ''}
     end
     return {'resend'}
   end
@@ -56,7 +69,8 @@ if redis.call('EXISTS', rec) == 1 then
   if dl == '4' or (dl == '2' and NOW - tonumber(dt) >= tonumber(ARGV[6])) then
     local refused = claim_send()
     if refused then
-      return refused
+      -- Marked: this verification exists, and keeps a conversation it holds.
+      return {refused[1], refused[2] or 0, 'exists'}
     end
     redis.call('HSET', rec, 'dl', '2', 'dt', NOW, 'co', ARGV[9], 'ls', ARGV[10], 'tk', ARGV[4])
     redis.call('HINCRBY', rec, 'sq', 1)
@@ -84,7 +98,7 @@ if ARGV[7] ~= '' then
     if m == '4' then
       kind = '1'
     end
-    if have[kind] and locked_for(ikey, ih, m) == 0 then
+    if have[kind] and locked_for(ikey, ih, ct, m) == 0 then
       em = em .. m
     end
   end
@@ -92,14 +106,20 @@ end
 -- nosend: the identity may not be sent to now (its family is locked or its send
 -- window is full), but the customer has an enrolled method: a locked or limited
 -- family does not block the others, so the verification offers those alone.
+-- A start that sends nothing counts in the start cells instead; past them it is
+-- answered as if the customer had no enrolled method ('quiet' is told apart only
+-- for the metrics), so the limit cannot tell who has one.
 local nosend = false
 if fam == '0' then
   if em == '' then
     return {'none'}
   end
+  if take_start(ikey, ih, ct, starts, all_starts, tonumber(ARGV[14])) > 0 then
+    return {'quiet'}
+  end
 else
   local refused = claim_send()
-  if refused and em == '' then
+  if refused and (em == '' or take_start(ikey, ih, ct, starts, all_starts, tonumber(ARGV[14])) > 0) then
     return refused
   end
   nosend = refused ~= nil

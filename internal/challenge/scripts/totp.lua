@@ -5,7 +5,7 @@
 -- A wrong or replayed code counts like any wrong code.
 -- KEYS[1] record, KEYS[2] identity hash, KEYS[3] customer hash; ARGV[3] request
 -- field, ARGV[4] matched factor id ('' for none), ARGV[5] matched step, ARGV[6]
--- record TTL ms once verified, ARGV[7..11] identity failure limit, first lock ms,
+-- record TTL ms once verified, ARGV[7..11] identity failure limits ('per client,shared'), first lock ms,
 -- longest lock ms, failure window ms, attempts that fail the verification, ARGV[12]
 -- the keyed hash of the browser that submits the code, ARGV[13] the clients whose
 -- enrollments the verifying client trusts (prelude: trusts).
@@ -19,7 +19,7 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, ih = unpack(redis.call('HMGET', rec, 'st', 'ih'))
+local st, ih, cl = unpack(redis.call('HMGET', rec, 'st', 'ih', 'cl'))
 if st ~= '1' or not offers(rec, '4') then
   return {'state'}
 end
@@ -30,9 +30,10 @@ if not link_stands(rec, ckey) then
   finish(rec, '5')
   return {'gone'}
 end
-local wait = locked_for(ikey, ih, '4')
+local ct = client_tag(ih, cl)
+local wait = locked_for(ikey, ih, ct, '4')
 if wait > 0 then
-  audit(rec, 'attempt_failed', {'m', 'totp', 'o', 'locked'})
+  audit_locked(rec, ARGV[3], {'m', 'totp', 'o', 'locked'})
   return {'locked', wait}
 end
 local out
@@ -40,11 +41,11 @@ local step = tonumber(ARGV[5])
 local last = tonumber(redis.call('HGET', ckey, 'ts') or '-1')
 if factor_ok(ckey, ARGV[4], '1', rec, ARGV[13]) and step > last then
   redis.call('HSET', ckey, 'ts', step, 'u' .. ARGV[4], NOW)
-  succeed(ikey, ih, '4')
+  succeed(ikey, ih, ct, '4')
   verified(rec, '4', '2', '', tonumber(ARGV[6]), ARGV[12], ARGV[4])
   out = {'verified'}
 else
-  out = wrong(rec, ikey, ih, '4', 7)
+  out = wrong(rec, ikey, ih, ct, '4', 7)
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 return out

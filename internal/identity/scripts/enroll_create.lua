@@ -9,6 +9,20 @@
 -- factor is stored); and while the customer is on hold after a report (on_hold).
 -- Returns {'ok'} | {'factors'} | {'hold'} | {'contact'} | {'taken'} (the id is taken:
 -- never expected, 100 random bits).
+-- go-redis resends a script whose reply was lost: the id is drawn for each call, so
+-- an enrollment under it for the same customer, created at the same time, is this
+-- call's own, and the resent call answers 'ok' as the call did.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local want = {}
+  for i = 6, #ARGV - 1, 2 do
+    want[ARGV[i]] = ARGV[i + 1]
+  end
+  local ch, ct = unpack(redis.call('HMGET', KEYS[1], 'ch', 'ct'))
+  if ch == want['ch'] and ct == want['ct'] then
+    return {'ok'}
+  end
+  return {'taken'}
+end
 if ARGV[3] == '1' then
   if has_factor(KEYS[2], ARGV[5]) then
     return {'factors'}
@@ -19,9 +33,6 @@ if ARGV[3] == '1' then
   if ARGV[4] == '1' then
     return {'contact'}
   end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {'taken'}
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -94,6 +94,10 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- with $tls.clientCASecret }}
 {{- $m = append $m (dict "volume" "client-ca" "secret" . "dir" (printf "%s/client-ca" $d) "key" "ca.crt" "env" "AUTHSVC_CLIENT_CA_FILE") -}}
 {{- end }}
+{{- $otel := .Values.otel | default dict -}}
+{{- with $otel.caSecret }}
+{{- $m = append $m (dict "volume" "otel-ca" "secret" . "dir" (printf "%s/otel-ca" $d) "key" "ca.crt" "env" "OTEL_EXPORTER_OTLP_CERTIFICATE") -}}
+{{- end }}
 {{- toJson $m -}}
 {{- end }}
 
@@ -142,6 +146,13 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- fail (printf "grpc.maxConcurrentStreams (%d) must be at least grpc.maxWatchesPerClient + 64 (%d): a platform holding its watches on one connection would have its calls queue behind them" (int64 $g.maxConcurrentStreams) $need) -}}
 {{- end -}}
 {{- end -}}
+{{- $i := (.Values.limits | default dict).identity | default dict -}}
+{{- range $p := list (list "failureLimit" $i.failureLimit 20 "sharedFailureLimit" $i.sharedFailureLimit) (list "sends" $i.sends 3 "sharedSends" $i.sharedSends) (list "quietStarts" $i.quietStarts 10 "sharedQuietStarts" $i.sharedQuietStarts) -}}
+{{- $per := int64 ((index $p 1) | default (index $p 2)) -}}
+{{- if and (index $p 4) (le (int64 (index $p 4)) $per) -}}
+{{- fail (printf "limits.identity.%s (%d) must be above limits.identity.%s (%d): one client alone could reach it and lock or exhaust an identity for every client" (index $p 3) (int64 (index $p 4)) (index $p 0) $per) -}}
+{{- end -}}
+{{- end -}}
 {{- with $wa.origins -}}
 {{- if not (has $origin .) -}}
 {{- fail (printf "webauthn.origins must include %s, the origin of publicURL, where the customer pages run passkey ceremonies" $origin) -}}
@@ -158,7 +169,7 @@ default. Integers are printed whole (never 2e+04).
 {{- $l := .Values.limits | default dict -}}
 {{- $i := $l.identity | default dict -}}
 {{- $e := list -}}
-{{- range $v := list (list "AUTHSVC_IDENTITY_FAILURE_LIMIT" $i.failureLimit) (list "AUTHSVC_IDENTITY_SENDS" $i.sends) (list "AUTHSVC_LIMIT_CLIENT_DAILY" $l.clientDaily) -}}
+{{- range $v := list (list "AUTHSVC_IDENTITY_FAILURE_LIMIT" $i.failureLimit) (list "AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT" $i.sharedFailureLimit) (list "AUTHSVC_IDENTITY_SENDS" $i.sends) (list "AUTHSVC_IDENTITY_SHARED_SENDS" $i.sharedSends) (list "AUTHSVC_IDENTITY_QUIET_STARTS" $i.quietStarts) (list "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS" $i.sharedQuietStarts) (list "AUTHSVC_LIMIT_CLIENT_DAILY" $l.clientDaily) -}}
 {{- if index $v 1 -}}
 {{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
 {{- end -}}
@@ -238,6 +249,83 @@ default. Integers are printed whole.
 {{- if index $v 1 -}}
 {{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
 {{- end -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.redisPorts is the JSON list of TCP ports the pods reach Redis on: the
+port of every host in redis.url (26379 for a Sentinel URL's host without one,
+else 6379), plus networkPolicy.egress.redisPorts; for a Sentinel URL the
+data port 6379 when redisPorts is empty (the sentinels announce the master
+and replicas at their own ports, which the URL does not name).
+*/}}
+{{- define "authsvc.redisPorts" -}}
+{{- $url := .Values.redis.url -}}
+{{- $sentinel := regexMatch "^rediss?-sentinel://" $url -}}
+{{- $hosts := regexReplaceAll "^[a-z-]+://([^/@]*@)?" $url "" | regexFind "^[^/?]*" -}}
+{{- $ports := list -}}
+{{- range splitList "," $hosts -}}
+{{- $p := regexFind ":[0-9]+$" . | trimPrefix ":" -}}
+{{- $ports = append $ports (int (ternary $p (ternary "26379" "6379" $sentinel) (ne $p ""))) -}}
+{{- end -}}
+{{- $extra := (.Values.networkPolicy.egress | default dict).redisPorts | default list -}}
+{{- if and $sentinel (empty $extra) -}}
+{{- $extra = list 6379 -}}
+{{- end -}}
+{{- range $extra -}}
+{{- $ports = append $ports (int .) -}}
+{{- end -}}
+{{- toJson (uniq $ports) -}}
+{{- end }}
+
+{{/* authsvc.smtpPort is the SMTP port: smtp.port, or the mode's default. */}}
+{{- define "authsvc.smtpPort" -}}
+{{- if .Values.smtp.port -}}
+{{- int .Values.smtp.port -}}
+{{- else if eq .Values.smtp.tls "tls" -}}
+465
+{{- else -}}
+587
+{{- end -}}
+{{- end }}
+
+{{/* authsvc.auditPostgresPort is the port of audit.postgres.url (5432 when it names none). */}}
+{{- define "authsvc.auditPostgresPort" -}}
+{{- $p := (urlParse ((.Values.audit | default dict).postgres | default dict).url).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- ternary $p "5432" (ne $p "") -}}
+{{- end }}
+
+{{/* authsvc.webhookPort is the port of sms.webhookURL (443 when it names none). */}}
+{{- define "authsvc.webhookPort" -}}
+{{- $p := (urlParse .Values.sms.webhookURL).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- ternary $p "443" (ne $p "") -}}
+{{- end }}
+
+{{/*
+authsvc.otelEnv is the list of OpenTelemetry variables, as dicts {name, value}:
+none while otel.endpoint is empty, which leaves tracing off. The resource names
+the namespace and the pod (through $(OTEL_K8S_POD_NAME), which the Deployment
+sets from the downward API just before), then otel.resourceAttributes by key.
+*/}}
+{{- define "authsvc.otelEnv" -}}
+{{- $o := .Values.otel | default dict -}}
+{{- $e := list -}}
+{{- if $o.endpoint -}}
+{{- $e = append $e (dict "name" "OTEL_EXPORTER_OTLP_ENDPOINT" "value" $o.endpoint) -}}
+{{- $e = append $e (dict "name" "OTEL_EXPORTER_OTLP_PROTOCOL" "value" ($o.protocol | default "http/protobuf")) -}}
+{{- $e = append $e (dict "name" "OTEL_SERVICE_NAME" "value" ($o.serviceName | default "authsvc")) -}}
+{{- with $o.sampler -}}
+{{- $e = append $e (dict "name" "OTEL_TRACES_SAMPLER" "value" .) -}}
+{{- end -}}
+{{- with $o.samplerArg -}}
+{{- $e = append $e (dict "name" "OTEL_TRACES_SAMPLER_ARG" "value" .) -}}
+{{- end -}}
+{{- $attrs := list (printf "k8s.namespace.name=%s" .Release.Namespace) "k8s.pod.name=$(OTEL_K8S_POD_NAME)" -}}
+{{- range $k, $v := $o.resourceAttributes -}}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (join "," $attrs)) -}}
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}
