@@ -272,7 +272,9 @@ func TestTOTPStepWindowAndReplay(t *testing.T) {
 // One valid code typed into 50 verifications of the customer at once (through
 // several identities): exactly one is accepted.
 func TestTOTPParallelCopiesOfOneCode(t *testing.T) {
-	f := newFactorFixture(t)
+	// 50 starts that send nothing, for one customer: past the default rate of such
+	// starts per customer (10 per client), which this test is not about.
+	f := newFactorFixtureWith(t, Config{Limits: Limits{QuietStarts: 100}})
 	seed := newSeed(t)
 	f.enrollTOTP("cust-1", seed)
 	f.clock.Advance(time.Second)
@@ -304,8 +306,12 @@ func TestTOTPParallelCopiesOfOneCode(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if outcomes[OutcomeVerified] != 1 || outcomes[OutcomeWrongCode] != 49 {
-		t.Fatalf("outcomes %v, want 1 verified and 49 wrong", outcomes)
+	// The copies that lost count as the customer's failures (whatever identity each
+	// verification was started for): past 20 of them, her app is locked for this
+	// client, and the rest answer locked.
+	if outcomes[OutcomeVerified] != 1 || outcomes[OutcomeWrongCode]+outcomes[OutcomeLocked] != 49 ||
+		outcomes[OutcomeWrongCode] > 20 {
+		t.Fatalf("outcomes %v, want 1 verified and 49 wrong or locked, at most 20 wrong", outcomes)
 	}
 }
 

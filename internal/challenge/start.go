@@ -410,7 +410,7 @@ func (s *Service) planRecord(p *startPlan, customer string, ttl time.Duration) e
 		"dm": p.dest.mask(), "lo": delivery.MatchLocale(r.Locale), "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
 	}
 	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
-	fields := []any{"st", int(Pending), "cl", r.ClientID, "ex", ms(p.expires), "fp", string(fp[:8]), "ih", p.ih}
+	fields := []any{"st", int(Pending), "cl", r.ClientID, "kt", s.clientTag(r.ClientID), "ex", ms(p.expires), "fp", string(fp[:8]), "ih", p.ih}
 	if p.method != 0 {
 		fields = append(fields, "dh", string(destHash[:macLen]), "dv", int(p.method), "dl", int(DeliverySending), "dt", ms(p.now), "sq", 1)
 	} else {
@@ -575,6 +575,26 @@ func (s *Service) startedRecord(ctx context.Context, p *startPlan) (record, erro
 		rec["dl"] = strconv.Itoa(int(DeliveryNotNeeded))
 	}
 	return rec, nil
+}
+
+// clientTagLetters spell a client's tag among an identity's or a customer's
+// counters (prelude.lua's CT_LEN letters of CT_LETTERS).
+const clientTagLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// clientTag names a client among the counters of every identity and customer: 3
+// letters of a keyed hash of its id, stored in each record ("kt") for the scripts.
+// Keyed, so that no one who may choose a client id can make it collide with
+// another client's tag on purpose (two clients share a tag by chance once in
+// 140,608 pairs, and then share their per-client counters).
+func (s *Service) clientTag(clientID string) string {
+	h := s.keys.Name("client-tag", []byte(clientID))
+	n := uint32(h[0])<<24 | uint32(h[1])<<16 | uint32(h[2])<<8 | uint32(h[3])
+	b := make([]byte, 3)
+	for i := range b {
+		b[i] = clientTagLetters[n%52]
+		n /= 52
+	}
+	return string(b)
 }
 
 // randomHex returns n random bytes in hex.

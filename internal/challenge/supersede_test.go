@@ -79,10 +79,10 @@ func TestLostSupersedeIsRetried(t *testing.T) {
 		done <- err
 	}()
 	<-gated.waiting
-	proxy.Cut() // the second round trip (delivered + supersede) is lost
+	proxy.Cut() // what follows the send (recording it) is lost
 	close(gated.gate)
 	if err := <-done; err != nil {
-		t.Logf("V2 with its reply lost: %v", err) // expected; the retry below is what is checked
+		t.Logf("V2's start with its last round trip lost: %v", err)
 	}
 	proxy.Restore()
 	f.svc.sender = f.sender

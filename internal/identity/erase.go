@@ -102,6 +102,10 @@ func (s *Store) Erase(ctx context.Context, clientID, customerID string) (Erased,
 
 	var out Erased
 	p := newErasePlan(ctag)
+	// The customer's own counters (package challenge counts the failures of her
+	// authenticator apps and passkeys, and her starts that send nothing, against her
+	// hash, on her tag).
+	p.purge(ctag, ch)
 	var pointers []string
 	type claim struct{ key, owner string }
 	var claims []claim

@@ -30,7 +30,7 @@ if not link_stands(rec, nil) then
   finish(rec, '5')
   return {'gone'}
 end
-local ct = client_tag(ih, cl)
+local ct = record_tag(rec)
 local wait = locked_for(KEYS[2], ih, ct, dv)
 if wait > 0 then
   audit_locked(rec, ARGV[3], {'o', 'locked'})

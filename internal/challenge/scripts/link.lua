@@ -31,7 +31,7 @@ if ARGV[5] ~= 'report' and not link_stands(rec, nil) then
   return {'gone'}
 end
 local ih, cl = unpack(redis.call('HMGET', rec, 'ih', 'cl'))
-local ct = client_tag(ih, cl)
+local ct = record_tag(rec)
 local out
 if ARGV[5] ~= 'report' then
   local wait = locked_for(KEYS[2], ih, ct, '1')

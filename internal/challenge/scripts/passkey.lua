@@ -23,8 +23,7 @@ end
 if redis.call('HGET', rec, 'lq') == ARGV[3] then
   -- A replay of an attempt that met the lock, which consumed its ceremony: the
   -- same answer while the lock lasts.
-  local lih, lcl = unpack(redis.call('HMGET', rec, 'ih', 'cl'))
-  local wait = locked_for(ikey, lih, client_tag(lih, lcl), '5')
+  local wait = locked_for_record(ikey, rec, redis.call('HGET', rec, 'ih'), record_tag(rec), '5')
   if wait > 0 then
     return {'locked', wait}
   end
@@ -47,8 +46,8 @@ if not link_stands(rec, ckey) then
   finish(rec, '5')
   return {'gone'}
 end
-local ct = client_tag(ih, cl)
-local wait = locked_for(ikey, ih, ct, '5')
+local ct = record_tag(rec)
+local wait, sj = locked_for_record(ikey, rec, ih, ct, '5')
 if wait > 0 then
   audit_locked(rec, ARGV[3], {'m', 'webauthn', 'o', 'locked'})
   return {'locked', wait}
@@ -59,18 +58,18 @@ if ARGV[7] == '1' and factor_ok(ckey, fid, '2', rec, ARGV[18]) then
   local stored = tonumber(redis.call('HGET', ckey, 'c' .. fid) or '0')
   local count = tonumber(ARGV[6])
   if (count ~= 0 or stored ~= 0) and count <= stored then
-    out = wrong(rec, ikey, ih, ct, '5', 12, 'counter_regression')
+    out = wrong(rec, ikey, sj, ct, '5', 12, 'counter_regression')
     out[#out + 1] = 'regression'
   elseif tonumber(ARGV[8]) < tonumber(ARGV[9]) then
-    out = wrong(rec, ikey, ih, ct, '5', 12, 'level_too_low')
+    out = wrong(rec, ikey, sj, ct, '5', 12, 'level_too_low')
   else
     redis.call('HSET', ckey, 'c' .. fid, count, 'u' .. fid, NOW)
-    succeed(ikey, ih, ct, '5')
+    succeed(ikey, sj, ct, '5')
     verified(rec, '5', ARGV[8], ARGV[10], tonumber(ARGV[11]), ARGV[17], fid)
     out = {'verified'}
   end
 else
-  out = wrong(rec, ikey, ih, ct, '5', 12)
+  out = wrong(rec, ikey, sj, ct, '5', 12)
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 return out

@@ -12,11 +12,11 @@ end
 if expire_if_due(rec) then
   return {'expired'}
 end
-local st, ex, ih, cl = unpack(redis.call('HMGET', rec, 'st', 'ex', 'ih', 'cl'))
+local st, ex, ih = unpack(redis.call('HMGET', rec, 'st', 'ex', 'ih'))
 if st ~= '1' or not offers(rec, '5') then
   return {'state'}
 end
-local wait = locked_for(KEYS[2], ih, client_tag(ih, cl), '5')
+local wait = locked_for_record(KEYS[2], rec, ih, record_tag(rec), '5')
 if wait > 0 then
   return {'locked', wait}
 end

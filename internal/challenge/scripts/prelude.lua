@@ -206,6 +206,30 @@ local function client_tag(ih, cl)
   return t
 end
 
+-- record_tag is the tag of the verification rec's client among the counters: the
+-- keyed tag the start stored ('kt', Service.clientTag), or, for a record made before
+-- tags were keyed, client_tag of its identity and client.
+local function record_tag(rec)
+  local kt, ih, cl = unpack(redis.call('HMGET', rec, 'kt', 'ih', 'cl'))
+  if kt and kt ~= '' then
+    return kt
+  end
+  return client_tag(ih, cl)
+end
+
+-- counter_subject is whose counters a failure of family fam on verification rec
+-- counts against: for an authenticator app ('4') or a passkey ('5') of a known
+-- customer, the customer's ('ck', her hash: the secret guessed is hers, whatever
+-- social identity the start named); otherwise the identity's (ih). A customer's
+-- hash and an identity's are both IH_LEN characters, in one counters hash on the
+-- record's tag.
+local function counter_subject(ck, ih, fam)
+  if (fam == '4' or fam == '5') and ck and ck ~= '' then
+    return ck
+  end
+  return ih
+end
+
 -- numbers returns the k comma-separated numbers of v, zeros for those missing.
 local function numbers(v, k)
   local out, i = {}, 0
@@ -248,6 +272,20 @@ local function locked_for(ikey, ih, ct, fam)
     return until_ms - NOW
   end
   return 0
+end
+
+-- locked_for_record is locked_for the family fam of verification rec's client:
+-- counted against counter_subject's subject. For an enrolled family of a known
+-- customer, a lock the identity got before those counted against the customer still
+-- holds until it ends.
+local function locked_for_record(ikey, rec, ih, ct, fam)
+  local ck = redis.call('HGET', rec, 'ck')
+  local sj = counter_subject(ck, ih, fam)
+  local wait = locked_for(ikey, sj, ct, fam)
+  if sj ~= ih then
+    wait = math.max(wait, locked_for(ikey, ih, ct, fam))
+  end
+  return wait, sj
 end
 
 -- counted sums, over the clients whose failures of family fam are still remembered,

@@ -40,7 +40,7 @@ end
 if tonumber(sq) >= tonumber(ARGV[8]) then
   return {'limit'}
 end
-local ct = client_tag(ih, cl)
+local ct = record_tag(rec)
 local lock = locked_for(KEYS[2], ih, ct, dv)
 if lock > 0 then
   return {'locked', lock}

@@ -27,14 +27,21 @@
 -- the call still sends; a client's repeat (another token) answers 'exists'.
 local rec, ikey, ih, fam = KEYS[1], KEYS[2], ARGV[11], ARGV[12]
 local sends, all_sends, starts, all_starts = numbers(ARGV[13], 4)
--- ct: the client's tag among the identity's counters, from the record's client.
-local ct
+-- ct: the client's tag among the counters (the record's keyed 'kt'); ck: the
+-- customer's hash when the customer is known, whose counters the enrolled families
+-- and the starts that send nothing count against (prelude: counter_subject).
+local ct, cl, ck
 for i = 22, NARGV - 1, 2 do
-  if ARGV[i] == 'cl' then
-    ct = client_tag(ih, ARGV[i + 1])
-    break
+  if ARGV[i] == 'kt' then
+    ct = ARGV[i + 1]
+  elseif ARGV[i] == 'cl' then
+    cl = ARGV[i + 1]
+  elseif ARGV[i] == 'ck' then
+    ck = ARGV[i + 1]
   end
 end
+ct = ct or client_tag(ih, cl)
+local quiet = counter_subject(ck, ih, '4')
 
 -- claim_send checks the identity's lock and send window before any message leaves.
 local function claim_send()
@@ -98,7 +105,8 @@ if ARGV[7] ~= '' then
     if m == '4' then
       kind = '1'
     end
-    if have[kind] and locked_for(ikey, ih, ct, m) == 0 then
+    local sj = counter_subject(ck, ih, m)
+    if have[kind] and locked_for(ikey, sj, ct, m) == 0 and (sj == ih or locked_for(ikey, ih, ct, m) == 0) then
       em = em .. m
     end
   end
@@ -114,12 +122,12 @@ if fam == '0' then
   if em == '' then
     return {'none'}
   end
-  if take_start(ikey, ih, ct, starts, all_starts, tonumber(ARGV[14])) > 0 then
+  if take_start(ikey, quiet, ct, starts, all_starts, tonumber(ARGV[14])) > 0 then
     return {'quiet'}
   end
 else
   local refused = claim_send()
-  if refused and (em == '' or take_start(ikey, ih, ct, starts, all_starts, tonumber(ARGV[14])) > 0) then
+  if refused and (em == '' or take_start(ikey, quiet, ct, starts, all_starts, tonumber(ARGV[14])) > 0) then
     return refused
   end
   nosend = refused ~= nil

@@ -30,8 +30,8 @@ if not link_stands(rec, ckey) then
   finish(rec, '5')
   return {'gone'}
 end
-local ct = client_tag(ih, cl)
-local wait = locked_for(ikey, ih, ct, '4')
+local ct = record_tag(rec)
+local wait, sj = locked_for_record(ikey, rec, ih, ct, '4')
 if wait > 0 then
   audit_locked(rec, ARGV[3], {'m', 'totp', 'o', 'locked'})
   return {'locked', wait}
@@ -41,11 +41,11 @@ local step = tonumber(ARGV[5])
 local last = tonumber(redis.call('HGET', ckey, 'ts') or '-1')
 if factor_ok(ckey, ARGV[4], '1', rec, ARGV[13]) and step > last then
   redis.call('HSET', ckey, 'ts', step, 'u' .. ARGV[4], NOW)
-  succeed(ikey, ih, ct, '4')
+  succeed(ikey, sj, ct, '4')
   verified(rec, '4', '2', '', tonumber(ARGV[6]), ARGV[12], ARGV[4])
   out = {'verified'}
 else
-  out = wrong(rec, ikey, ih, ct, '4', 7)
+  out = wrong(rec, ikey, sj, ct, '4', 7)
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 return out
