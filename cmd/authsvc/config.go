@@ -122,8 +122,12 @@ import (
 //	AUTHSVC_SMS_WEBHOOK_SECRET_FILE       required                         file holding the SMS webhook's HMAC secret (>= 32 bytes)
 //	AUTHSVC_LOG_LEVEL                     info                             debug | info | warn | error
 //	AUTHSVC_LOG_FORMAT                    json / text                      json | text
-//	AUTHSVC_AUDIT_RETENTION               90d                              how long audit events are kept (Nd or a duration)
-//	AUTHSVC_AUDIT_LOG                     stdout                           the audit log mirror: stdout | stderr | off | a file path
+//	AUTHSVC_AUDIT_BUFFER                  72h                              how long audit events stay in Redis once exported (1h to 30d; Nd or a duration); never-exported ones stay up to twice this
+//	AUTHSVC_AUDIT_SINK                    stdout                           where the exporter writes audit events: stdout | file:/path | postgres
+//	AUTHSVC_AUDIT_POSTGRES_URL            required with postgres           postgres://user@host:5432/db?sslmode=verify-full (never put the password in the URL)
+//	AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE  (none)                           file holding the PostgreSQL password
+//	AUTHSVC_AUDIT_RETENTION               90d                              how long the postgres sink keeps audit events (1d to 3650d; Nd or a duration)
+//	AUTHSVC_AUDIT_LOG                     off                              an immediate, best-effort mirror of the audit events: stdout | stderr | off | a file path
 type Config struct {
 	// Dev is dev mode: everything runs in-process and nothing is sent.
 	Dev DevConfig
@@ -269,14 +273,33 @@ type EnrollmentConfig struct {
 	Retention time.Duration
 }
 
-// AuditConfig configures the audit trail: the Redis stream every transition
-// writes, and the structured log that mirrors it.
+// AuditConfig configures the audit trail: the Redis streams every transition
+// writes (a buffer), the exporter that moves them to a sink, and the structured
+// log that mirrors them.
 type AuditConfig struct {
-	// Retention is how long events stay in the stream (trimmed by age).
+	// Buffer is how long exported events stay in Redis; events no exporter has
+	// acknowledged stay up to twice as long (the hard cap).
+	Buffer time.Duration
+	// Sink is auditSinkStdout, auditSinkFile (to File) or auditSinkPostgres.
+	Sink string
+	// File is the JSON-lines file of the file sink.
+	File string
+	// PostgresURL and PostgresPasswordFile reach the postgres sink's database.
+	PostgresURL, PostgresPasswordFile string
+	// Retention is how long the postgres sink keeps events.
 	Retention time.Duration
 	// Log is where the JSON-lines mirror goes: "stdout", "stderr", "off" or a file path.
 	Log string
 }
+
+// AUTHSVC_AUDIT_SINK values.
+const (
+	auditSinkStdout   = "stdout"
+	auditSinkFile     = "file"
+	auditSinkPostgres = "postgres"
+	// defaultAuditBuffer outlasts a weekend's outage of the sink.
+	defaultAuditBuffer = 72 * time.Hour
+)
 
 // WebAuthnConfig configures the passkey relying party. Empty RPID and Origins
 // are derived from the public URL (see webAuthnSettings).
@@ -469,9 +492,17 @@ func (r *envReader) days(name string, def, lo, hi time.Duration) time.Duration {
 		}
 	}
 	if d < lo || d > hi {
-		r.addf("%s: want between %dd and %dd, got %s", name, lo/day, hi/day, v)
+		r.addf("%s: want between %s and %s, got %s", name, daysString(lo), daysString(hi), v)
 	}
 	return d
+}
+
+// daysString writes a whole number of days as "Nd", anything else as a duration.
+func daysString(d time.Duration) string {
+	if d%day == 0 {
+		return strconv.Itoa(int(d/day)) + "d"
+	}
+	return d.String()
 }
 
 func (r *envReader) integer(name string, def, lo, hi int) int {
@@ -663,8 +694,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Enrollment.ReportTTL = r.days("AUTHSVC_FACTOR_REPORT_TTL", defaultFactorReportTTL, time.Hour, 90*day)
 	c.Enrollment.ReportHold = r.days("AUTHSVC_FACTOR_REPORT_HOLD", defaultFactorReportHold, time.Hour, 365*day)
 	c.Enrollment.Retention = r.days("AUTHSVC_CUSTOMER_RETENTION", defaultRetention, day, 3650*day)
-	c.Audit.Retention = r.days("AUTHSVC_AUDIT_RETENTION", 90*day, day, 3650*day)
-	c.Audit.Log = r.str("AUTHSVC_AUDIT_LOG", "stdout")
+	loadAudit(r, &c.Audit)
 	loadWebAuthn(r, &c)
 
 	// Abuse limits, in dev mode too.
@@ -715,6 +745,50 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	}
 	return &c, nil
 }
+
+// loadAudit reads the audit trail's buffer, sink and mirror, in dev mode too.
+func loadAudit(r *envReader, a *AuditConfig) {
+	a.Buffer = r.days("AUTHSVC_AUDIT_BUFFER", defaultAuditBuffer, time.Hour, 30*day)
+	a.Retention = r.days("AUTHSVC_AUDIT_RETENTION", 90*day, day, 3650*day)
+	a.Log = r.str("AUTHSVC_AUDIT_LOG", "off")
+	sink := r.str("AUTHSVC_AUDIT_SINK", auditSinkStdout)
+	switch kind, path, _ := strings.Cut(sink, ":"); kind {
+	case auditSinkStdout, auditSinkPostgres:
+		a.Sink = kind
+		if path != "" {
+			r.addf("AUTHSVC_AUDIT_SINK: %s takes nothing after it, got %q", kind, sink)
+		}
+	case auditSinkFile:
+		a.Sink, a.File = kind, path
+		if path == "" {
+			r.addf("AUTHSVC_AUDIT_SINK: name the file, e.g. file:/var/log/authsvc/audit.jsonl")
+		}
+	default:
+		r.addf("AUTHSVC_AUDIT_SINK: want stdout, file:/path or postgres, got %q", sink)
+	}
+	a.PostgresURL = r.str("AUTHSVC_AUDIT_POSTGRES_URL", "")
+	a.PostgresPasswordFile = r.file("AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE", false, "")
+	switch {
+	case a.Sink != auditSinkPostgres:
+		if a.PostgresURL != "" || a.PostgresPasswordFile != "" {
+			r.addf("AUTHSVC_AUDIT_POSTGRES_URL or _PASSWORD_FILE is set but AUTHSVC_AUDIT_SINK is not postgres")
+		}
+	case a.PostgresURL == "":
+		r.addf("AUTHSVC_AUDIT_POSTGRES_URL is not set: the audit database, e.g. postgres://authsvc@db:5432/audit?sslmode=verify-full")
+	default:
+		u, err := url.Parse(a.PostgresURL)
+		switch {
+		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "":
+			r.addf("AUTHSVC_AUDIT_POSTGRES_URL: want postgres://user@host:5432/database, got an unparsable URL")
+		case u.User != nil && hasPassword(u.User):
+			r.addf("AUTHSVC_AUDIT_POSTGRES_URL holds a password: put it in a file named by AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE")
+		case u.Query().Has("password"):
+			r.addf("AUTHSVC_AUDIT_POSTGRES_URL holds a password: put it in a file named by AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE")
+		}
+	}
+}
+
+func hasPassword(u *url.Userinfo) bool { _, ok := u.Password(); return ok }
 
 // loadClientAuth reads the client certificate settings of the gRPC listener.
 // A client certificate can only be checked where TLS ends, so a client CA needs

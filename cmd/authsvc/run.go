@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/auditexport"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/grpcapi"
@@ -214,6 +216,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer closeAudit()
+	// The audit trail is appended to Redis by the transition scripts and kept
+	// there as a buffer: entries no exporter has acknowledged stay up to twice
+	// the buffer (the hard cap every append trims to); the exporter below trims
+	// exported ones after the buffer.
+	auditCap := 2 * cfg.Audit.Buffer
+	auditSink, closeSink, err := openAuditSink(cfg.Audit, stdout)
+	if err != nil {
+		return fmt.Errorf("open audit sink: %w", err)
+	}
+	defer closeSink()
 
 	ids, err := identity.New(identity.Config{
 		PublicURL:       publicURL,
@@ -223,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ReportTTL:       cfg.Enrollment.ReportTTL,
 		ReportHold:      cfg.Enrollment.ReportHold,
 		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout,
-		AuditRetention:  cfg.Audit.Retention,
+		AuditRetention:  auditCap,
 		AuditPerTag:     target.Mode == redisCluster,
 	}, rdb, sec.hashKeys, sec.seals, wa, clock.Now, rand.Reader, log, identity.WithAuditLog(auditLog),
 		identity.WithNotifier(router), identity.WithTrust(sec.clients))
@@ -240,7 +252,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Limits:        cfg.Limits,
 		EmailRules:    cfg.Verification.EmailRules,
 
-		AuditRetention:    cfg.Audit.Retention,
+		AuditRetention:    auditCap,
 		CustomerRetention: cfg.Enrollment.Retention,
 	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg),
 		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
@@ -271,7 +283,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
-		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, cfg.Audit.Retention, target.Mode == redisCluster, clock.Now)),
+		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)),
 		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
@@ -363,6 +375,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		wg.Go(func() { reloadTLS(reloadCtx, sec.serving, cfg.Listen.TLSReload, log) })
 	}
 
+	// The audit exporter runs until the servers have stopped, so that it exports
+	// the last events too; a failing sink or database never stops the service.
+	exportCtx, stopExport := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopExport()
+	exporter := auditexport.New(auditexport.Config{
+		Streams:  auditStreams(target.Mode == redisCluster),
+		Consumer: consumerName(),
+		Buffer:   cfg.Audit.Buffer,
+	}, rdb, auditSink, clock.Now, log, reg)
+	var exportWG sync.WaitGroup
+	exportWG.Go(func() { exporter.Run(exportCtx) })
+
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
 		"public_url", addrs.PublicURL, "tls", sec.serving != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)
 	if cfg.Dev.Enabled {
@@ -383,6 +407,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	draining.Store(true)
 	shutdown(log, cfg.Listen, grpcSrv, httpSrv, metricsSrv)
 	wg.Wait()
+	stopExport()
+	exportWG.Wait()
 	close(serveErr)
 	for err := range serveErr {
 		runErr = errors.Join(runErr, err)
@@ -493,14 +519,20 @@ func (l *listeners) close() {
 
 // auditTrail is the audit trail AuditService reads and refused calls are
 // recorded in: the streams the verification and identity scripts write, with the
-// same retention (every writer of a stream trims it by its own), the customer
-// layout of package identity, and now, the clock its events are dated by.
-func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, retention time.Duration, cluster bool,
-	now func() time.Time) *audit.Trail {
-	return audit.NewTrail(audit.NewWriter(rdb, retention, now), cluster, func(customerID string) audit.Customer {
+// same hard cap (every writer of a stream trims it by its own), the customer
+// layout of package identity, and now, the clock its events are dated by. With
+// a sink that can be read back (PostgreSQL), AuditService reads that instead of
+// the buffer.
+func auditTrail(rdb redis.UniversalClient, keys *keyedhash.Ring, keep time.Duration, cluster bool,
+	now func() time.Time, sink auditexport.Sink) *audit.Trail {
+	var opts []audit.TrailOption
+	if a, ok := sink.(audit.Archive); ok {
+		opts = append(opts, audit.WithArchive(a))
+	}
+	return audit.NewTrail(audit.NewWriter(rdb, keep, now), cluster, func(customerID string) audit.Customer {
 		return audit.Customer{Key: identity.CustomerKeyFor(keys, customerID), Tag: identity.CustomerTag(keys, customerID),
 			Subject: identity.CustomerHash(keys, customerID)}
-	})
+	}, opts...)
 }
 
 // openAuditLog opens the audit log mirror: JSON lines on stdout, stderr or a file
@@ -519,6 +551,64 @@ func openAuditLog(where string, stdout, stderr io.Writer) (*audit.Log, func(), e
 		return nil, nil, err
 	}
 	return audit.NewLog(slog.NewJSONHandler(f, nil)), func() { _ = f.Close() }, nil
+}
+
+// openAuditSink opens where the audit exporter writes: JSON lines on stdout or
+// to a file, or the PostgreSQL table. Nothing is connected or opened here: a
+// sink that cannot be reached fails exports (logged, counted, retried), never
+// the start.
+func openAuditSink(c AuditConfig, stdout io.Writer) (auditexport.Sink, func(), error) {
+	switch c.Sink {
+	case auditSinkFile:
+		f := auditexport.NewFile(c.File)
+		return f, func() { _ = f.Close() }, nil
+	case auditSinkPostgres:
+		pc, err := pgxpool.ParseConfig(c.PostgresURL)
+		if err != nil {
+			return nil, nil, errors.New("AUTHSVC_AUDIT_POSTGRES_URL: not a PostgreSQL connection URL")
+		}
+		if c.PostgresPasswordFile != "" {
+			if pc.ConnConfig.Password, err = readSecretFile("AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE", c.PostgresPasswordFile); err != nil {
+				return nil, nil, err
+			}
+		}
+		if pc.ConnConfig.ConnectTimeout == 0 {
+			pc.ConnConfig.ConnectTimeout = 5 * time.Second
+		}
+		pc.MaxConns = 4
+		p, err := auditexport.NewPostgres(pc, c.Retention)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, p.Close, nil
+	}
+	return auditexport.NewStream(stdout), func() {}, nil
+}
+
+// auditStreams are the streams the audit exporter reads: the one stream of
+// standalone Redis and Sentinel, or on Cluster the stream of every hash tag
+// and the one of the events no tag owns.
+func auditStreams(cluster bool) []string {
+	shared := audit.StreamKey("", false)
+	if !cluster {
+		return []string{shared}
+	}
+	tags := identity.Tags()
+	out := make([]string, 0, len(tags)+1)
+	for _, tag := range tags {
+		out = append(out, audit.StreamKey(tag, true))
+	}
+	return append(out, shared)
+}
+
+// consumerName names this replica in the audit export group: the pod's name
+// (its hostname), so that a restarted container first exports what it had
+// read and not acknowledged; random when there is none.
+func consumerName() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "authsvc-" + rand.Text()[:8]
 }
 
 // newLogger returns the debug log: JSON or text on w at the configured level,

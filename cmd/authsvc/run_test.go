@@ -188,10 +188,20 @@ func TestDevModeEndToEnd(t *testing.T) {
 		},
 	}, in.addrs.PublicURL, in.addrs.PublicURL)
 
+	// The audit exporter works on the embedded server too: the default sink is
+	// JSON lines on stdout.
+	id := got.v.GetVerificationId()
+	pollUntil(t, "the verified event on stdout", func() error {
+		if !regexp.MustCompile(`"stream":"audit:events","id":"\d+-\d+","kind":"verified","client_id":"dev"[^\n]*"verification_id":"` +
+			regexp.QuoteMeta(id) + `"`).MatchString(in.stdout.String()) {
+			return errors.New("not exported yet")
+		}
+		return nil
+	})
+
 	// The verification proves a link and an enrollment link: the identity store,
 	// the relying party and the enrollment window are wired.
 	ec := authsvcv1.NewEnrollmentServiceClient(c.conn)
-	id := got.v.GetVerificationId()
 	if _, err := ec.LinkIdentity(c.ctx(t), &authsvcv1.LinkIdentityRequest{CustomerId: "cust-1001",
 		Identity: &authsvcv1.SocialIdentity{Network: "x", UserId: "1001"}, VerificationId: id}); err != nil {
 		t.Errorf("LinkIdentity: %v", err)

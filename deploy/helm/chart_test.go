@@ -214,7 +214,10 @@ func TestChart(t *testing.T) {
 			}
 			for name, want := range map[string]string{"AUTHSVC_SIGNING_PUBLISH_LEAD": "15m", "AUTHSVC_SIGNING_KEYS_RELOAD": "30s",
 				"AUTHSVC_TLS_CERT_FILE": "/var/run/secrets/authsvc/tls-cert/tls.crt", "AUTHSVC_TLS_KEY_FILE": "/var/run/secrets/authsvc/tls-key/tls.key",
-				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only"} {
+				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only",
+				"AUTHSVC_AUDIT_SINK": "postgres", "AUTHSVC_AUDIT_BUFFER": "2d", "AUTHSVC_AUDIT_RETENTION": "365d",
+				"AUTHSVC_AUDIT_POSTGRES_URL":           "postgres://authsvc@audit-db:5432/audit?sslmode=verify-full",
+				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password"} {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -255,7 +258,7 @@ func TestChart(t *testing.T) {
 				"9090/TCP": `[{"namespaceSelector":{"matchExpressions":[{"key":"kubernetes.io/metadata.name","operator":"In","values":["monitoring"]}]}}]`,
 			})
 			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{
-				"53/UDP": kubeDNS, "53/TCP": kubeDNS, "26379/TCP": data, "6380/TCP": data,
+				"53/UDP": kubeDNS, "53/TCP": kubeDNS, "26379/TCP": data, "6380/TCP": data, "5432/TCP": data,
 				"465/TCP":  `[{"ipBlock":{"cidr":"203.0.113.25/32"}}]`,
 				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}]`,
 				"4317/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}}}]`,
@@ -270,6 +273,12 @@ func TestChart(t *testing.T) {
 		{"standalone-ports", []string{"minimal.yaml"}, []string{"redis.url=rediss://authsvc@r.data.svc:6380/1", "smtp.port=2525", "sms.webhookURL=https://sms.acme.example:8443/send"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
 			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
 			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6380/TCP": "", "2525/TCP": "", "8443/TCP": ""})
+		}},
+		{"audit-database-port", []string{"minimal.yaml"}, []string{"audit.sink=postgres", "audit.postgres.url=postgres://authsvc@pg.data.svc:6432/audit"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
+			// The postgres sink opens egress to the database's port, to any destination unless
+			// networkPolicy.egress.auditDatabase names it.
+			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
+			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{"53/UDP": kubeDNS, "53/TCP": kubeDNS, "6379/TCP": "", "587/TCP": "", "443/TCP": "", "6432/TCP": ""})
 		}},
 		{"cluster-ports", []string{"minimal.yaml"}, []string{"redis.url=redis-cluster://n1.data.svc:7000\\,n2.data.svc:7001\\,n3.data.svc"}, []string{"Deployment", "NetworkPolicy", "PodDisruptionBudget", "Service", "ServiceAccount"}, func(t *testing.T, docs map[string]doc) {
 			kubeDNS := `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]`
@@ -376,6 +385,11 @@ func TestChart(t *testing.T) {
 		{"unknown sampler", []string{"otel.sampler=jaeger_remote"}, "otel/sampler"},
 		{"sampler ratio over 1", []string{"otel.samplerArg=1.5"}, "otel/samplerArg"},
 		{"typo in otel", []string{"otel.endpiont=http://collector:4318"}, "endpiont"},
+		{"unknown audit sink", []string{"audit.sink=kafka"}, "audit/sink"},
+		{"postgres sink without a url", []string{"audit.sink=postgres"}, "audit.postgres.url must name the database"},
+		{"password in the postgres url", []string{"audit.sink=postgres", "audit.postgres.url=postgres://authsvc:hunter2@db/audit"}, "audit/postgres/url"},
+		{"postgres url without the postgres sink", []string{"audit.postgres.url=postgres://authsvc@db/audit"}, "audit.sink is not postgres"},
+		{"audit buffer not a duration", []string{"audit.buffer=3 days"}, "audit/buffer"},
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},

@@ -1,5 +1,5 @@
 -- append writes one event for Writer (audit.lua is prepended).
--- KEYS[1] the stream. ARGV[1] now (ms), ARGV[2] retention (ms), then the values of
+-- KEYS[1] the stream. ARGV[1] now (ms), ARGV[2] the hard cap (ms), then the values of
 -- k c a v m o r i u d in that order ('' for none).
 local names = {'k', 'c', 'a', 'v', 'm', 'o', 'r', 'i', 'u', 'd'}
 local fields = {}

@@ -41,7 +41,7 @@ var Kinds = []string{
 
 // Lua defines the function scripts call to append an event:
 //
-//	local function audit_event(akey, now_ms, retention_ms, fields)
+//	local function audit_event(akey, now_ms, cap_ms, fields)
 //
 // It returns the new entry's id. Prepend it to a script's source (before any prelude) and wrap the
 // result once in redis.NewScript. It defines no global and reads no KEYS or ARGV.
@@ -66,6 +66,10 @@ type Event struct {
 	Identity    string // identity pseudonym
 	Customer    string // customer pseudonym
 	Destination string // masked destination
+
+	// Trimmed is how many older entries the stream's hard cap removed, unexported, when this
+	// one was appended ('x'): 0 unless every exporter was down for longer than the buffer.
+	Trimmed int
 }
 
 // Stream field names.
@@ -81,6 +85,7 @@ const (
 	fieldIdentity     = "i"
 	fieldCustomer     = "u"
 	fieldDestination  = "d"
+	fieldTrimmed      = "x"
 )
 
 // pseudonymLen is the length in hex digits of a pseudonym (64 bits).
@@ -153,6 +158,8 @@ func EventFromReply(fields []any) Event {
 			e.Customer = v
 		case "d":
 			e.Destination = v
+		case "x":
+			e.Trimmed, _ = strconv.Atoi(v)
 		}
 	}
 	if ms, _, ok := strings.Cut(e.ID, "-"); ok {

@@ -3,22 +3,29 @@
 --
 --   akey          the stream (audit.StreamKey: "audit:events", or "v:{tag}:a" on Cluster)
 --   now_ms        the service's time in Unix milliseconds (a number or a numeric string)
---   retention_ms  how long entries are kept (a number or a numeric string)
+--   cap_ms        the longest an entry may stay in the stream (a number or a numeric string):
+--                 the buffer's hard cap, twice AUTHSVC_AUDIT_BUFFER
 --   fields        a flat array {'k', kind, 'c', client, ...} of stream field names and values;
 --                 a pair whose value is nil, false or '' is skipped. Names are never nil, so
 --                 the array is walked pair by pair until a nil name (a nil value inside the
 --                 array is fine).
 --
 -- The entry id is "<ms>-*" with ms the larger of now_ms and the ms part of the stream's last id,
--- so ids stay monotonic when this replica's clock is behind the one that wrote last. Entries
--- whose id is older than now_ms - retention_ms are trimmed exactly (MINID, not "~"), the field
--- 't' records now_ms when the stream was a second or more ahead of it (the id's time is the event's
--- time to within a second otherwise: concurrent writers routinely lag the last id by a few ms, and
--- an entry whose fields differ from its neighbours' costs its field names too), and the stream's TTL is raised to retention_ms so an idle stream expires.
+-- so ids stay monotonic when this replica's clock is behind the one that wrote last. The field
+-- 't' records now_ms when the stream was a second or more ahead of it (the id's time is the
+-- event's time to within a second otherwise: concurrent writers routinely lag the last id by a
+-- few ms, and an entry whose fields differ from its neighbours' costs its field names too).
+--
+-- Trimming: the exporter (package auditexport) removes what it has exported once it is older
+-- than the buffer. Here, entries older than now_ms - cap_ms are trimmed exactly (XTRIM MINID):
+-- the exporter would have removed them, had it exported them, so they are entries that no
+-- exporter acknowledged within the cap. Their number goes into the new entry's field 'x', so that
+-- the loss is recorded in the trail itself and the exporter can count and log it. The stream's
+-- TTL is raised to cap_ms so that a stream nobody writes to any more expires as a whole.
 -- It reads no KEYS/ARGV and defines nothing global; every name below is local to it.
-local function audit_event(akey, now_ms, retention_ms, fields)
+local function audit_event(akey, now_ms, cap_ms, fields)
   local now = tonumber(now_ms)
-  local keep = tonumber(retention_ms)
+  local keep = tonumber(cap_ms)
   local ms = now
   local last = redis.call('XREVRANGE', akey, '+', '-', 'COUNT', 1)
   if last[1] then
@@ -28,8 +35,8 @@ local function audit_event(akey, now_ms, retention_ms, fields)
     end
   end
   -- '%.0f' prints an integral number in full on Redis's Lua and on gopher-lua alike.
-  local cmd = {'XADD', akey, 'MINID', string.format('%.0f', math.max(now - keep, 0)),
-    string.format('%.0f', ms) .. '-*'}
+  local trimmed = redis.call('XTRIM', akey, 'MINID', string.format('%.0f', math.max(now - keep, 0)))
+  local cmd = {'XADD', akey, string.format('%.0f', ms) .. '-*'}
   local i = 1
   while fields[i] ~= nil do
     local v = fields[i + 1]
@@ -38,6 +45,10 @@ local function audit_event(akey, now_ms, retention_ms, fields)
       cmd[#cmd + 1] = v
     end
     i = i + 2
+  end
+  if trimmed > 0 then
+    cmd[#cmd + 1] = 'x'
+    cmd[#cmd + 1] = tostring(trimmed)
   end
   if ms - now >= 1000 then
     cmd[#cmd + 1] = 't'

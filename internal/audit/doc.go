@@ -1,4 +1,5 @@
-// Package audit records security events in a Redis Stream and reads them back.
+// Package audit records security events in a Redis Stream, the audit buffer, and reads them back.
+// Package auditexport moves them out of Redis to a sink kept for retention.
 //
 // # What is stored
 //
@@ -10,7 +11,7 @@
 //	v  verification id                m  method
 //	o  outcome                        r  reason
 //	i  identity pseudonym             u  customer pseudonym
-//	d  masked destination
+//	d  masked destination             x  entries trimmed unexported (see Trimming)
 //
 // Social identities and customers appear only as keyed pseudonyms ([Pseudonym]) and
 // destinations only as masks ("a***@e***.com"); a code, token, secret, handle, email address or
@@ -22,7 +23,7 @@
 // that audit costs no extra Redis round trip and is atomic with the change: a script prepends
 // [Lua], which defines one local function,
 //
-//	local function audit_event(akey, now_ms, retention_ms, fields)
+//	local function audit_event(akey, now_ms, cap_ms, fields)
 //
 // and calls it as, for example,
 //
@@ -36,12 +37,18 @@
 // [Writer], which runs the same function in a small script of its own, alone ([Writer.Append])
 // or queued in the caller's pipeline ([Writer.Script], [Writer.Args]).
 //
-// # Retention
+// # Trimming
 //
-// Each append trims, exactly, the entries whose id is older than its time minus the retention,
-// and raises the stream's TTL to the retention, so a stream nobody writes to any more expires as
-// a whole. Nothing else deletes entries: erasing a customer deletes the customer's pseudonym key,
-// which leaves its pseudonyms in the stream unlinkable (crypto-shredding) until they age out.
+// Redis is a buffer, not the archive: package auditexport reads the streams with a consumer
+// group, writes the entries to a sink and acknowledges them, then removes
+// acknowledged entries once they are older than the buffer (AUTHSVC_AUDIT_BUFFER). What it has
+// not acknowledged it never removes. Each append trims, exactly, the entries older than the hard
+// cap (cap_ms, twice the buffer): entries that no exporter acknowledged in all that time. It
+// records how many in the new entry's field 'x' ([Event.Trimmed]), so the loss is written into
+// the trail itself and the exporter counts and logs it. Each append also raises the stream's TTL
+// to the cap, so a stream nobody writes to any more expires as a whole. Nothing else deletes
+// entries: erasing a customer deletes the customer's pseudonym key, which leaves its pseudonyms
+// unlinkable (crypto-shredding) wherever the entries are.
 //
 // # Streams and Redis Cluster
 //
@@ -58,7 +65,9 @@
 // one stream of standalone Redis and Sentinel, or on Cluster the one stream of the customer or
 // verification a query names (a query that names neither is [ErrNeedsSubject]), turns a
 // customer id into its pseudonym with one read of the customer's key, and appends the events
-// that belong to no hash tag (client_denied) to "audit:events" on every deployment.
+// that belong to no hash tag (client_denied) to "audit:events" on every deployment. Given an
+// [Archive] (the exporter's PostgreSQL sink, [WithArchive]), Trail reads that instead of the
+// buffer: the whole retention, on Cluster without naming a subject.
 //
 // # Pseudonyms
 //

@@ -124,6 +124,15 @@ func List(ctx context.Context, rdb redis.UniversalClient, streams []string, f Fi
 	return out, "", nil
 }
 
+// ParseEntry reads a stream entry as List does.
+func ParseEntry(m redis.XMessage) (Event, error) {
+	id, err := parseID(m.ID)
+	if err != nil {
+		return Event{}, fmt.Errorf("entry id %q: %w", m.ID, err)
+	}
+	return parseEvent(m, id), nil
+}
+
 // parseEvent reads a stream entry. A missing or malformed 't' falls back on the id's time.
 func parseEvent(m redis.XMessage, id streamID) Event {
 	get := func(field string) string {
@@ -134,6 +143,7 @@ func parseEvent(m redis.XMessage, id streamID) Event {
 	if ms, err := strconv.ParseInt(get(fieldTime), 10, 64); err == nil {
 		t = time.UnixMilli(ms)
 	}
+	trimmed, _ := strconv.Atoi(get(fieldTrimmed))
 	return Event{
 		ID:             m.ID,
 		Time:           t,
@@ -147,6 +157,7 @@ func parseEvent(m redis.XMessage, id streamID) Event {
 		Identity:       get(fieldIdentity),
 		Customer:       get(fieldCustomer),
 		Destination:    get(fieldDestination),
+		Trimmed:        trimmed,
 	}
 }
 

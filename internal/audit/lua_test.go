@@ -97,6 +97,16 @@ func TestAuditEvent(t *testing.T) {
 				if strings.Join(got, " ") != kept+" "+last {
 					t.Errorf("after retention, ids %v; want [%s %s]", got, kept, last)
 				}
+				// The entry whose append trimmed them records how many went unexported.
+				if x := msgs[len(msgs)-1].Values["x"]; x != "2" {
+					t.Errorf("x = %v on the trimming entry, want 2", x)
+				}
+				if x, ok := msgs[0].Values["x"]; ok {
+					t.Errorf("x = %v on an entry that trimmed nothing", x)
+				}
+				if e, _ := audit.ParseEntry(msgs[len(msgs)-1]); e.Trimmed != 2 {
+					t.Errorf("ParseEntry: Trimmed = %d, want 2", e.Trimmed)
+				}
 			})
 
 			t.Run("ttl", func(t *testing.T) {

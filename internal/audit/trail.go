@@ -51,19 +51,43 @@ const tagLen = 3
 // standalone Redis and Sentinel, one per hash tag on Cluster, see StreamKey) and the events
 // no script writes. It is safe for concurrent use.
 type Trail struct {
-	w      *Writer
-	perTag bool
-	locate func(customerID string) Customer
+	w       *Writer
+	perTag  bool
+	locate  func(customerID string) Customer
+	archive Archive
 }
+
+// Archive is where exported events are kept for their retention and can be read back: the
+// database the exporter writes (package auditexport's PostgreSQL sink).
+type Archive interface {
+	// List returns at most pageSize events that match f (DefaultPageSize when pageSize ≤ 0, at
+	// most MaxPageSize), oldest first across every stream, and the token of the next page (""
+	// once none remain). A token it did not issue is ErrBadPageToken; a store error wraps
+	// ErrUnavailable.
+	List(ctx context.Context, f Filter, pageSize int, token string) ([]Event, string, error)
+}
+
+// TrailOption configures a Trail.
+type TrailOption func(*Trail)
+
+// WithArchive makes Trail.List read a instead of the Redis buffer.
+func WithArchive(a Archive) TrailOption { return func(t *Trail) { t.archive = a } }
 
 // NewTrail returns the trail that w writes to. perTag is true on Redis Cluster (each hash tag
 // keeps its own stream); locate says where a customer's pseudonym key is kept.
-func NewTrail(w *Writer, perTag bool, locate func(customerID string) Customer) *Trail {
-	return &Trail{w: w, perTag: perTag, locate: locate}
+func NewTrail(w *Writer, perTag bool, locate func(customerID string) Customer, opts ...TrailOption) *Trail {
+	t := &Trail{w: w, perTag: perTag, locate: locate}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 // List returns the events q selects, oldest first within a stream, and the token of the next
 // page ("" once nothing remains); see List for paging and the bound on the work of one call.
+// With an archive (WithArchive) it reads the archive instead of the Redis buffer: every event
+// exported and not yet past the archive's retention, oldest first across streams, on Cluster too
+// (a query need not name a subject).
 // Reading a customer's events costs one HGET of its pseudonym key first: an unknown customer,
 // or one no verification has named yet (no key), has no events, and its answer is the same
 // as that of a customer without any. On Redis Cluster the query reads one stream, the
@@ -72,7 +96,7 @@ func NewTrail(w *Writer, perTag bool, locate func(customerID string) Customer) *
 // errors wrap ErrUnavailable.
 func (t *Trail) List(ctx context.Context, q Query) ([]Event, string, error) {
 	// A bad token is refused before any Redis work, whatever the query names.
-	if _, err := parseToken(q.PageToken, 1); err != nil {
+	if _, err := parseToken(q.PageToken, 1); err != nil && t.archive == nil {
 		return nil, "", err
 	}
 	var c Customer
@@ -80,7 +104,7 @@ func (t *Trail) List(ctx context.Context, q Query) ([]Event, string, error) {
 		c = t.locate(q.CustomerID)
 	}
 	stream := sharedStream
-	if t.perTag {
+	if t.perTag && t.archive == nil {
 		switch {
 		case q.VerificationID != "":
 			tag, ok := tagOf(q.VerificationID)
@@ -106,6 +130,9 @@ func (t *Trail) List(ctx context.Context, q Query) ([]Event, string, error) {
 			return nil, "", nil
 		}
 		f.Customer = Pseudonym(pk, c.Subject)
+	}
+	if t.archive != nil {
+		return t.archive.List(ctx, f, q.PageSize, q.PageToken)
 	}
 	return List(ctx, t.w.rdb, []string{stream}, f, q.PageSize, q.PageToken)
 }

@@ -23,17 +23,18 @@ var appendScript = redis.NewScript(Lua + appendSrc)
 
 // Writer appends events that no script writes. It is safe for concurrent use.
 type Writer struct {
-	rdb       redis.UniversalClient
-	retention time.Duration
-	now       func() time.Time
+	rdb  redis.UniversalClient
+	keep time.Duration
+	now  func() time.Time
 }
 
-// NewWriter returns a Writer that keeps events for retention, timed by now (time.Now when nil).
-func NewWriter(rdb redis.UniversalClient, retention time.Duration, now func() time.Time) *Writer {
+// NewWriter returns a Writer whose appends trim entries older than keep (the buffer's hard cap,
+// see the package doc), timed by now (time.Now when nil).
+func NewWriter(rdb redis.UniversalClient, keep time.Duration, now func() time.Time) *Writer {
 	if now == nil {
 		now = time.Now
 	}
-	return &Writer{rdb: rdb, retention: retention, now: now}
+	return &Writer{rdb: rdb, keep: keep, now: now}
 }
 
 // Append writes e to the stream streamKey in one round trip and returns the entry's id. The entry
@@ -59,7 +60,7 @@ func (w *Writer) Append(ctx context.Context, streamKey string, e Event) (string,
 func (w *Writer) Script() *redis.Script { return appendScript }
 
 // Args returns the script's ARGV for e, in the order the script reads them: the time and the
-// retention in milliseconds, then the values of the fields k c a v m o r i u d ("" for none).
+// hard cap in milliseconds, then the values of the fields k c a v m o r i u d ("" for none).
 // The time is e.Time, or the Writer's clock when e.Time is zero. e.Kind must be one of Kinds.
 func (w *Writer) Args(e Event) []any {
 	t := e.Time
@@ -68,7 +69,7 @@ func (w *Writer) Args(e Event) []any {
 	}
 	return []any{
 		strconv.FormatInt(t.UnixMilli(), 10),
-		strconv.FormatInt(w.retention.Milliseconds(), 10),
+		strconv.FormatInt(w.keep.Milliseconds(), 10),
 		e.Kind, e.ClientID, e.AgentID, e.VerificationID, e.Method, e.Outcome, e.Reason,
 		e.Identity, e.Customer, e.Destination,
 	}

@@ -166,7 +166,7 @@ func newStack(tb testing.TB) *stack {
 		*assertion.Keyring
 	}{assertion.NewVerifier(keyring, issuer, time.Now), keyring}
 	// The audit trail as cmd/authsvc wires it (ListAuditEvents, refused calls recorded).
-	trail := audit.NewTrail(audit.NewWriter(s.rdb, 90*24*time.Hour, time.Now), false, func(id string) audit.Customer {
+	trail := audit.NewTrail(audit.NewWriter(s.rdb, 2*72*time.Hour, time.Now), false, func(id string) audit.Customer {
 		return audit.Customer{Key: identity.CustomerKeyFor(ring, id), Tag: identity.CustomerTag(ring, id), Subject: identity.CustomerHash(ring, id)}
 	})
 	srv, err := grpcapi.New(grpcapi.Config{Issuer: issuer}, s.svc, assertions, s.svc, policy.Default(), s.ids, clients,

@@ -26,7 +26,7 @@ const memWorkers = 32
 const pendingBudget = 512
 
 // eventBudget bounds one audit-trail entry, in bytes. The trail is not pending
-// state: it is kept for the audit retention (90 days by default) whatever becomes
+// state: Redis keeps it for the audit buffer (72 hours by default) whatever becomes
 // of the verification, so it is budgeted per event for capacity planning
 // (BENCHMARKS.md, "The audit trail is budgeted apart"). 160 bytes hold the largest
 // regular entry, a known customer's with two 16-hex pseudonyms, with room.

@@ -219,6 +219,28 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
+// Audit per day, for capacity planning: the flow of section 1 writes flowEvents entries
+// (started, sent, verified, assertion_issued) for each verification.
+const (
+	flowEvents     = 4
+	flowsPerDay    = 100_000
+	oldRetention   = 90 // days the trail was kept in Redis before the exporter
+	auditBufferDef = 3  // days: AUTHSVC_AUDIT_BUFFER's default, 72h
+	auditCapFactor = 2  // the hard cap, for entries no exporter acknowledged
+)
+
+// reportAuditPerDay prints the Redis bytes the audit trail takes at flowsPerDay verified
+// flows a day: kept 90 days in Redis (before the exporter) and kept for the buffer (now).
+func reportAuditPerDay(out io.Writer, event float64) {
+	daily := event * flowEvents * flowsPerDay
+	fmt.Fprintf(out, "  audit in Redis at %d verified flows a day (%d events each): %.1f MB a day\n",
+		flowsPerDay, flowEvents, daily/1e6)
+	fmt.Fprintf(out, "    before, kept %d days in Redis: %.2f GB; now, the %d-day buffer: %.0f MB (%.0f MB at the\n",
+		oldRetention, daily*oldRetention/1e9, auditBufferDef, daily*auditBufferDef/1e6,
+		daily*auditBufferDef*auditCapFactor/1e6)
+	fmt.Fprintf(out, "    hard cap, with every exporter down for longer than the buffer)\n")
+}
+
 // reportMemory prints one memory measurement. With over, its budgets are checked
 // and what does not hold is added to it; without, the verdicts only inform.
 func reportMemory(out io.Writer, mem memResult, over *[]string) {
@@ -256,7 +278,8 @@ func reportMemory(out io.Writer, mem memResult, over *[]string) {
 		event, eventBudget, verdict(event, eventBudget, "audit trail entry"))
 	fmt.Fprintf(out, "    %.2f events per pending verification (started, sent): %.0f bytes, kept for the\n",
 		mem.eventsPerPending(), event*mem.eventsPerPending())
-	fmt.Fprintf(out, "    audit retention, not the verification's TTL (BENCHMARKS.md)\n")
+	fmt.Fprintf(out, "    audit buffer, not the verification's TTL (BENCHMARKS.md)\n")
+	reportAuditPerDay(out, event)
 	fmt.Fprintf(out, "  all of it                           %6.0f bytes per pending verification\n", mem.totalPerPending())
 	fmt.Fprintf(out, "  for comparison (under-counts): MEMORY USAGE record %d bytes (%s, key %d bytes)",
 		mem.usage, mem.encoding, len(mem.recordKey))

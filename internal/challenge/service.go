@@ -58,7 +58,9 @@ type Config struct {
 	// EmailRules are mail providers' rules for the local part (dots, +tags) that the
 	// canonical form of an email destination applies; none by default.
 	EmailRules EmailRules
-	// AuditRetention is how long audit events are kept (90 days).
+	// AuditRetention is the longest an audit event stays in its Redis stream: the
+	// buffer's hard cap, which every append trims to (cmd/authsvc passes twice
+	// AUTHSVC_AUDIT_BUFFER; 90 days when zero). See package audit, "Trimming".
 	AuditRetention time.Duration
 	// CustomerRetention is the life of a customer's data that a verification may
 	// create (its audit pseudonym key): package identity's retention (400 days).

@@ -99,3 +99,18 @@ func CredentialKey(keys *keyedhash.Ring, credentialID []byte) string {
 // the customer hash and the factor id, so a sealed seed opens only as that
 // customer's factor.
 func SeedAAD(ch, factorID string) []byte { return []byte(ch + factorID) }
+
+// Tags returns every hash tag there is, all 16,384 of them (see hashTag): the audit
+// exporter reads the audit stream of each on Redis Cluster (audit.StreamKey).
+func Tags() []string {
+	const first, rest = "abcdefghijklmnop", "abcdefghijklmnopqrstuvwxyz234567"
+	out := make([]string, 0, len(first)*len(rest)*len(rest))
+	for _, a := range first {
+		for _, b := range rest {
+			for _, c := range rest {
+				out = append(out, string([]rune{a, b, c}))
+			}
+		}
+	}
+	return out
+}

@@ -116,8 +116,9 @@ type Config struct {
 	// MaxCodeAttempts is how many wrong TOTP confirmation codes kill an enrollment
 	// link (5; at most 20).
 	MaxCodeAttempts int
-	// AuditRetention is how long the audit events this store writes are kept (90
-	// days; at least 1 h): the same setting as package challenge's.
+	// AuditRetention is the longest an audit event this store writes stays in its
+	// Redis stream, the buffer's hard cap (90 days when zero; at least 1 h): the
+	// same setting as package challenge's.
 	AuditRetention time.Duration
 	// AuditPerTag writes each event to its hash tag's own stream, "v:{tag}:a"
 	// (Redis Cluster, where a script touches one slot only), instead of the one

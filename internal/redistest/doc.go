@@ -19,7 +19,8 @@
 //   - Waits are bounded: a server answers PING within about 5 s, a cluster serves every slot within
 //     about 15 s, or the test fails with the tail of the server's log.
 //
-// Besides standalone servers ([Start]) the harness starts a Redis Cluster ([StartCluster]), a
+// Besides standalone servers ([Start], or [StartPersistent] with an append-only file that
+// [Server.Reopen] keeps across a crash) the harness starts a Redis Cluster ([StartCluster]), a
 // master/replica/sentinel trio ([StartSentinel]), a fault-injecting TCP proxy ([NewProxy]) and a
 // go-redis hook that counts network round trips ([RoundTrips]).
 package redistest

@@ -127,6 +127,24 @@ func TestKillRestart(t *testing.T) {
 	})
 }
 
+func TestPersistentReopen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := redistest.StartPersistent(t)
+	c := s.Client(t)
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: "s", Values: []string{"k", "v"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Reopen(t) // SIGKILL, then start on the same data
+	eventually(t, 5*time.Second, "XLEN after Reopen", func(ctx context.Context) error {
+		n, err := c.XLen(ctx, "s").Result()
+		if err == nil && n != 1 {
+			return fmt.Errorf("XLEN = %d, want 1: the acknowledged write survives a crash", n)
+		}
+		return err
+	})
+}
+
 func TestUsedMemory(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -34,6 +34,29 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartPersistent is Start with an append-only file fsynced on every write (appendonly yes,
+// appendfsync always), so that [Server.Reopen] after a crash keeps every write the server
+// acknowledged, as a production Redis with AOF does.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	n := newNode(t, redisServerPath(t), "redis", "--appendonly", "yes", "--appendfsync", "always")
+	launch(t, n, 8, 0, freePort)
+	s := &Server{n: n}
+	s.admin = redis.NewClient(&redis.Options{Addr: s.Addr(), PoolSize: 1, DisableIdentity: true})
+	t.Cleanup(func() { _ = s.admin.Close() })
+	return s
+}
+
+// Reopen starts the server again on the same port with the data it has on disk (for a server
+// from StartPersistent, every acknowledged write), killing it first (SIGKILL, a crash) if it is
+// still running, and returns when it answers. Existing clients reconnect by themselves.
+func (s *Server) Reopen(t testing.TB) {
+	t.Helper()
+	s.n.kill()
+	port := s.n.getPort()
+	launch(t, s.n, 20, 100*time.Millisecond, func() (int, error) { return port, nil })
+}
+
 // Addr returns the server's "127.0.0.1:port". It does not change across Restart.
 func (s *Server) Addr() string { return s.n.addr() }
 

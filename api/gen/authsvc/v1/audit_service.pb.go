@@ -28,7 +28,8 @@ type ListAuditEventsRequest struct {
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// Events of one verification.
 	VerificationId string `protobuf:"bytes,2,opt,name=verification_id,json=verificationId,proto3" json:"verification_id,omitempty"`
-	// Events at or after this time (default: the retention's start).
+	// Events at or after this time (default: the oldest event kept where the
+	// call reads, see ListAuditEvents).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// Events before this time (default: now).
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
@@ -168,7 +169,8 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 // AuditEvent is one entry of the audit trail.
 type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The entry's id in the trail (a stream id).
+	// The entry's id in the trail: its Redis stream id ("<ms>-<seq>"), unique
+	// within its stream (on Redis Cluster each hash tag has its own stream).
 	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	Time    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// started, sent, send_failed, attempt_failed, verified, failed, expired, canceled,

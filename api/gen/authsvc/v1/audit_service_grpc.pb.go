@@ -32,6 +32,16 @@ type AuditServiceClient interface {
 	// ListAuditEvents returns events oldest first, filtered by customer,
 	// verification or time range. A client sees only the events of its own
 	// verifications unless it may audit every client.
+	//
+	// Where it reads depends on the deployment's audit sink. With the PostgreSQL
+	// sink it reads the database: every exported event within the sink's
+	// retention (AUTHSVC_AUDIT_RETENTION, 90 days by default), oldest first across
+	// the whole trail; an event appears once exported, normally within a second,
+	// and the call is UNAVAILABLE while the database is. With a JSON-lines sink
+	// (stdout or a file) it reads the Redis buffer only: the last
+	// AUTHSVC_AUDIT_BUFFER (72 hours by default) of events, and on Redis Cluster a
+	// query must name a customer or a verification (FAILED_PRECONDITION
+	// otherwise); older events are in the log pipeline the sink feeds.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
@@ -63,6 +73,16 @@ type AuditServiceServer interface {
 	// ListAuditEvents returns events oldest first, filtered by customer,
 	// verification or time range. A client sees only the events of its own
 	// verifications unless it may audit every client.
+	//
+	// Where it reads depends on the deployment's audit sink. With the PostgreSQL
+	// sink it reads the database: every exported event within the sink's
+	// retention (AUTHSVC_AUDIT_RETENTION, 90 days by default), oldest first across
+	// the whole trail; an event appears once exported, normally within a second,
+	// and the call is UNAVAILABLE while the database is. With a JSON-lines sink
+	// (stdout or a file) it reads the Redis buffer only: the last
+	// AUTHSVC_AUDIT_BUFFER (72 hours by default) of events, and on Redis Cluster a
+	// query must name a customer or a verification (FAILED_PRECONDITION
+	// otherwise); older events are in the log pipeline the sink feeds.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }

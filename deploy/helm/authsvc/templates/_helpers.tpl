@@ -82,6 +82,10 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- if .Values.redis.caSecret }}
 {{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
 {{- end }}
+{{- $audit := .Values.audit | default dict -}}
+{{- with ($audit.postgres | default dict).passwordSecret }}
+{{- $m = append $m (dict "volume" "audit-postgres-password" "secret" . "dir" (printf "%s/audit-postgres-password" $d) "key" "password" "env" "AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE") -}}
+{{- end }}
 {{- $tls := .Values.tls | default dict -}}
 {{- with $tls.secret }}
 {{- $m = append $m (dict "volume" "tls-cert" "secret" . "dir" (printf "%s/tls-cert" $d) "key" "tls.crt" "env" "AUTHSVC_TLS_CERT_FILE") -}}
@@ -111,6 +115,14 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- end -}}
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- $audit := .Values.audit | default dict -}}
+{{- $pg := $audit.postgres | default dict -}}
+{{- if and (eq ($audit.sink | default "stdout") "postgres") (not $pg.url) -}}
+{{- fail "audit.sink is postgres: audit.postgres.url must name the database" -}}
+{{- end -}}
+{{- if and (or $pg.url $pg.passwordSecret) (ne ($audit.sink | default "stdout") "postgres") -}}
+{{- fail "audit.postgres is set but audit.sink is not postgres" -}}
 {{- end -}}
 {{- $tls := .Values.tls | default dict -}}
 {{- if and $tls.clientCASecret (not $tls.secret) -}}
@@ -205,6 +217,22 @@ default (which derives the relying party from publicURL).
 {{- end }}
 
 {{/*
+authsvc.auditEnv is the list of audit trail variables, as dicts {name, value}:
+the sink always, the rest only when set, so that every other keeps the
+service's default.
+*/}}
+{{- define "authsvc.auditEnv" -}}
+{{- $a := .Values.audit | default dict -}}
+{{- $e := list (dict "name" "AUTHSVC_AUDIT_SINK" "value" ($a.sink | default "stdout")) -}}
+{{- range $v := list (list "AUTHSVC_AUDIT_BUFFER" $a.buffer) (list "AUTHSVC_AUDIT_RETENTION" $a.retention) (list "AUTHSVC_AUDIT_POSTGRES_URL" ($a.postgres | default dict).url) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
 authsvc.grpcEnv is the list of gRPC transport-limit variables, as dicts
 {name, value}: only the values set, so that every other keeps the service's
 default. Integers are printed whole.
@@ -260,6 +288,12 @@ and replicas at their own ports, which the URL does not name).
 {{- else -}}
 587
 {{- end -}}
+{{- end }}
+
+{{/* authsvc.auditPostgresPort is the port of audit.postgres.url (5432 when it names none). */}}
+{{- define "authsvc.auditPostgresPort" -}}
+{{- $p := (urlParse ((.Values.audit | default dict).postgres | default dict).url).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- ternary $p "5432" (ne $p "") -}}
 {{- end }}
 
 {{/* authsvc.webhookPort is the port of sms.webhookURL (443 when it names none). */}}
