@@ -67,9 +67,17 @@ generate-check:
 		diff -r $$tmp/before api/gen | head -20; rm -rf api/gen; cp -r $$tmp/before api/gen; \
 		echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 
-## bench: flows/s, p50/p99, Redis round trips per RPC and bytes per pending verification against a real redis-server
+# REFERENCE: the reference flow's run.sh, run just before and after the production-like
+# section, for the ratio (e.g. make bench REFERENCE=../shared/perf/reference-flow/run.sh).
+REFERENCE ?=
+BENCHARGS ?=
+
+## bench: authsvc as its own process (plaintext and TLS), the cost-growth table, round trips per RPC and bytes per pending verification against a real redis-server; ends with the BENCH line
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./internal/bench/ -args -report
+	@out=$$(mktemp /tmp/perf-bench.XXXXXX); rc=$$(mktemp /tmp/perf-bench-rc.XXXXXX); trap 'rm -f $$out $$rc' EXIT; \
+	{ $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 45m ./internal/bench/ -args -report \
+		$(if $(REFERENCE),-reference $(abspath $(REFERENCE))) $(BENCHARGS) 2>&1; echo $$? > $$rc; } | tee $$out; \
+	grep '^BENCH ' $$out | tail -1; exit $$(cat $$rc)
 
 ## fuzz: a short run of every fuzz target
 fuzz:

@@ -38,6 +38,29 @@ type noopSender struct{}
 
 func (noopSender) Send(context.Context, delivery.Message) error { return nil }
 
+// memShape is the request shape of a memory measurement.
+type memShape int
+
+const (
+	// shapeBench is the bench's long-standing shape: a 24-character conversation
+	// id, no customer named (issue 2's flow).
+	shapeBench memShape = iota
+	// shapeNamed is the same, each start naming its customer.
+	shapeNamed
+	// shapeX is what an X (Twitter) DM platform sends: a 19-digit user id, a
+	// 19-digit conversation id, an 8-character handle and a customer id.
+	shapeX
+)
+
+// customerX is the n-th customer of run in the X-style shape: 19-digit user and
+// conversation ids (snowflakes), the rest as customerN.
+func customerX(run, n int) customer {
+	c := customerN(run, n)
+	c.userID = fmt.Sprintf("1%d%017d", run, n)
+	c.conversation = fmt.Sprintf("1%d%017d", run+1, n)
+	return c
+}
+
 // memResult is the outcome of the memory measurement.
 type memResult struct {
 	pending                 int
@@ -93,7 +116,8 @@ func (m memResult) eventsPerPending() float64 { return float64(m.events) / float
 // challenge.Service.Start on memWorkers goroutines (each naming its customer when
 // named), and measures used_memory
 // before and after (each reading once the server has settled).
-func measureMemory(ctx context.Context, tb testing.TB, pending int, named bool) (memResult, error) {
+func measureMemory(ctx context.Context, tb testing.TB, pending int, shape memShape) (memResult, error) {
+	named := shape != shapeBench
 	srv := redistest.Start(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: redisMaxRetries, PoolSize: memWorkers})
 	tb.Cleanup(func() { _ = rdb.Close() })
@@ -115,7 +139,11 @@ func measureMemory(ctx context.Context, tb testing.TB, pending int, named bool) 
 					if n >= count {
 						return
 					}
-					req := customerN(run, n).startDomain()
+					c := customerN(run, n)
+					if shape == shapeX {
+						c = customerX(run, n)
+					}
+					req := c.startDomain()
 					if named {
 						req.CustomerID = fmt.Sprintf("cust-%d%08d", run, n)
 					}

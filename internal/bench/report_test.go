@@ -20,6 +20,12 @@ var (
 	baseTime = flag.Duration("basetime", 5*time.Second, "duration of each bare baseline phase")
 	pending  = flag.Int("pending", 100_000, "pending verifications created for the memory figure")
 	rtCalls  = flag.Int("rtcalls", 200, "calls per RPC counted for the round-trip figures")
+	// The production-like section 0.
+	referenceScript = flag.String("reference", "", "the reference flow's run.sh, run before and after section 0 (each for -basetime)")
+	growTime        = flag.Duration("growtime", 3*time.Second, "duration of each cost-growth phase (0 skips the table)")
+	maxPending      = flag.Int("maxpending", 1_000_000, "pending verifications of the table's last row (0 skips the pending rows)")
+	serverProfile   = flag.String("serverprofile", "", "write the service's CPU profile of the plaintext phase (warm-up included) here")
+	inProcess       = flag.Bool("inprocess", true, "run sections 1 and 2, the in-process flow and its bare baselines")
 )
 
 // warmupTime is the untimed run before each timed phase.
@@ -39,75 +45,14 @@ func BenchmarkReport(b *testing.B) {
 	s := newStack(b)
 	header(ctx, out, s)
 
-	// 1. Flows through the real gRPC server.
-	if _, _, _, err := runFor(ctx, *workers, warmupTime, s.flowWorker(1)); err != nil {
-		b.Fatalf("flow warm-up: %v", err)
-	}
-	s.rtt.Reset()
-	s.timer.reset()
-	recs, flows, elapsed, err := runFor(ctx, *workers, *flowTime, s.flowWorker(2))
+	// 0. The production-like flow: the service as its own process.
+	prod, err := reportProduction(ctx, b, out)
 	if err != nil {
-		b.Fatalf("flows: %v", err)
+		b.Fatalf("production-like flows: %v", err)
 	}
-	flowRTT, flowRedis := s.rtt.Load(), time.Duration(s.timer.nanos.Load())
-	var st, co, ge, fl latencies
-	for _, r := range recs {
-		st, co, ge, fl = append(st, r.start...), append(co, r.complete...), append(ge, r.get...), append(fl, r.flow...)
+	if *inProcess {
+		s.inProcessFlows(ctx, b, out)
 	}
-	st, co, ge, fl = st.merge(), co.merge(), ge.merge(), fl.merge()
-	flowRate := perSecond(flows, elapsed)
-	redisPerFlow := flowRedis / time.Duration(flows)
-	fmt.Fprintf(out, "\n== 1. Flows: OTP_EMAIL start -> outbox -> SubmitCode -> Get, %d workers, %s\n", *workers, elapsed.Round(time.Millisecond))
-	fmt.Fprintf(out, "  StartVerification (gRPC) and GetVerification (gRPC) through grpcapi on 127.0.0.1;\n")
-	fmt.Fprintf(out, "  the code is read from delivery.Outbox and submitted with challenge.Service.SubmitCode\n")
-	fmt.Fprintf(out, "  (the domain method behind the code page's POST; no HTTP, no form nonce).\n")
-	fmt.Fprintf(out, "  flows          %7d   %8.0f flows/s\n", flows, flowRate)
-	fmt.Fprintf(out, "  Start          %s\n", st.line())
-	fmt.Fprintf(out, "  Complete       %s\n", co.line())
-	fmt.Fprintf(out, "  Get            %s\n", ge.line())
-	fmt.Fprintf(out, "  whole flow     %s\n", fl.line())
-	fmt.Fprintf(out, "  Redis per flow %.2f round trips, %s in Redis calls (client side, summed)\n",
-		float64(flowRTT)/float64(flows), ms(redisPerFlow))
-
-	// 2. Bare baselines in the same run, same worker count.
-	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, s.healthWorker()); err != nil {
-		b.Fatalf("health warm-up: %v", err)
-	}
-	hrecs, checks, helapsed, err := runFor(ctx, *workers, *baseTime, s.healthWorker())
-	if err != nil {
-		b.Fatalf("health: %v", err)
-	}
-	hl := latencies(nil).merge(hrecs...)
-	healthRate := perSecond(checks, helapsed)
-
-	record, err := s.rdb.HGetAll(ctx, lastVerified(s)).Result()
-	if err != nil {
-		b.Fatalf("read a verified record: %v", err)
-	}
-	bare := newRedisClient(b, s.redis.Addr())
-	mix, err := bareMix(ctx, bare, *workers, record)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, mix); err != nil {
-		b.Fatalf("bare mix warm-up: %v", err)
-	}
-	mrecs, mixes, melapsed, err := runFor(ctx, *workers, *baseTime, mix)
-	if err != nil {
-		b.Fatalf("bare mix: %v", err)
-	}
-	ml := latencies(nil).merge(mrecs...)
-	mixRate := perSecond(mixes, melapsed)
-
-	fmt.Fprintf(out, "\n== 2. Bare baselines, same server and redis-server, %d workers\n", *workers)
-	fmt.Fprintf(out, "  grpc.health.v1 Check  %8.0f req/s    %s\n", healthRate, hl.line())
-	fmt.Fprintf(out, "  Redis mix (%s)\n", bareMixDoc)
-	fmt.Fprintf(out, "                        %8.0f mixes/s  %s  (%0.f commands/s)\n", mixRate, ml.line(), 4*mixRate)
-	fmt.Fprintf(out, "  ratios\n")
-	fmt.Fprintf(out, "    flow rate / health-check rate    %6.3f  (a flow is 2 RPCs + 1 page call; health check: 1 RPC)\n", flowRate/healthRate)
-	fmt.Fprintf(out, "    flow rate / bare-mix rate        %6.3f  (the same 4 round trips, done bare)\n", flowRate/mixRate)
-	fmt.Fprintf(out, "    Redis time per flow / bare mix   %6.2f  (%s vs %s mean)\n",
-		float64(redisPerFlow)/float64(ml.mean()), ms(redisPerFlow), ms(ml.mean()))
 
 	// 3. Round trips per RPC.
 	rows, err := s.roundTrips(ctx, *rtCalls)
@@ -129,7 +74,7 @@ func BenchmarkReport(b *testing.B) {
 
 	// 4. Bytes per pending verification: the issue's flow (the platform names no
 	// customer; budget-checked), then the same starts naming their customer.
-	mem, err := measureMemory(ctx, b, *pending, false)
+	mem, err := measureMemory(ctx, b, *pending, shapeBench)
 	if err != nil {
 		b.Fatalf("memory: %v", err)
 	}
@@ -137,7 +82,7 @@ func BenchmarkReport(b *testing.B) {
 	fmt.Fprintf(out, "  directly, %d goroutines, no-op sender; OTP_EMAIL, 20-char user id, 8-char handle,\n", memWorkers)
 	fmt.Fprintf(out, "  email, audience \"crm\", one scope, agent id, 24-char conversation id, UUID request id)\n")
 	reportMemory(out, mem, &over)
-	named, err := measureMemory(ctx, b, *pending, true)
+	named, err := measureMemory(ctx, b, *pending, shapeNamed)
 	if err != nil {
 		b.Fatalf("memory, customer named: %v", err)
 	}
@@ -146,6 +91,15 @@ func BenchmarkReport(b *testing.B) {
 	reportMemory(out, named, nil)
 	fmt.Fprintf(out, "  Not checked against the budget: issue 2's flow names no customer. Over 512 bytes,\n")
 	fmt.Fprintf(out, "  reported so that it is seen; BENCHMARKS.md, \"A named customer\".\n")
+
+	xstyle, err := measureMemory(ctx, b, *pending, shapeX)
+	if err != nil {
+		b.Fatalf("memory, X-style: %v", err)
+	}
+	fmt.Fprintf(out, "\n== 4c. X-style starts: 19-digit user id, 19-digit conversation id, 8-character handle and\n")
+	fmt.Fprintf(out, "  a customer id (\"cust-\" + 9 digits, every customer new), what an X DM platform sends\n")
+	reportMemory(out, xstyle, nil)
+	fmt.Fprintf(out, "  bytes_per_pending of the BENCH line; issue 13's target: <= %d.\n", pendingBudget)
 
 	// Result.
 	fmt.Fprintf(out, "\n== Result\n")
@@ -157,9 +111,11 @@ func BenchmarkReport(b *testing.B) {
 		b.Errorf("over budget: %s", o)
 	}
 
-	b.ReportMetric(flowRate, "flows/s")
-	b.ReportMetric(healthRate, "health/s")
-	b.ReportMetric(mixRate, "baremix/s")
+	pl := prod.plain
+	fmt.Fprintf(out, "BENCH flows_per_s=%.0f p50_ms=%.3f p99_ms=%.3f server_cpu_us=%.0f redis_cpu_us=%.0f bytes_per_pending=%.0f\n",
+		pl.rate(), msf(pl.flow.quantile(0.5)), msf(pl.flow.quantile(0.99)), pl.perFlow(pl.serverCPU), pl.perFlow(pl.redisCPU),
+		xstyle.statePerPending())
+	b.ReportMetric(pl.rate(), "flows/s")
 	b.ReportMetric(mem.statePerPending(), "B/pending")
 	b.ReportMetric(mem.trailPerEvent(), "B/event")
 	b.ReportMetric(named.statePerPending(), "B/pending-named")
@@ -286,4 +242,79 @@ func reportMemory(out io.Writer, mem memResult, over *[]string) {
 	fmt.Fprintf(out, " + its tag's counters hash %d bytes (%s)", mem.idUsage, mem.idEncoding)
 	fmt.Fprintf(out, "\n  hash-max-listpack-entries %s, hash-max-listpack-value %s\n", mem.listpackEntries, mem.lpSize)
 	printFields(out, mem.fields)
+}
+
+// inProcessFlows is sections 1 and 2: the flow with the gRPC server in the bench's
+// own process, beside the bare gRPC and Redis baselines.
+func (s *stack) inProcessFlows(ctx context.Context, tb testing.TB, out io.Writer) {
+	// 1. Flows through the real gRPC server.
+	if _, _, _, err := runFor(ctx, *workers, warmupTime, s.flowWorker(1)); err != nil {
+		tb.Fatalf("flow warm-up: %v", err)
+	}
+	s.rtt.Reset()
+	s.timer.reset()
+	recs, flows, elapsed, err := runFor(ctx, *workers, *flowTime, s.flowWorker(2))
+	if err != nil {
+		tb.Fatalf("flows: %v", err)
+	}
+	flowRTT, flowRedis := s.rtt.Load(), time.Duration(s.timer.nanos.Load())
+	var st, co, ge, fl latencies
+	for _, r := range recs {
+		st, co, ge, fl = append(st, r.start...), append(co, r.complete...), append(ge, r.get...), append(fl, r.flow...)
+	}
+	st, co, ge, fl = st.merge(), co.merge(), ge.merge(), fl.merge()
+	flowRate := perSecond(flows, elapsed)
+	redisPerFlow := flowRedis / time.Duration(flows)
+	fmt.Fprintf(out, "\n== 1. Flows: OTP_EMAIL start -> outbox -> SubmitCode -> Get, %d workers, %s\n", *workers, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "  StartVerification (gRPC) and GetVerification (gRPC) through grpcapi on 127.0.0.1;\n")
+	fmt.Fprintf(out, "  the code is read from delivery.Outbox and submitted with challenge.Service.SubmitCode\n")
+	fmt.Fprintf(out, "  (the domain method behind the code page's POST; no HTTP, no form nonce).\n")
+	fmt.Fprintf(out, "  flows          %7d   %8.0f flows/s\n", flows, flowRate)
+	fmt.Fprintf(out, "  Start          %s\n", st.line())
+	fmt.Fprintf(out, "  Complete       %s\n", co.line())
+	fmt.Fprintf(out, "  Get            %s\n", ge.line())
+	fmt.Fprintf(out, "  whole flow     %s\n", fl.line())
+	fmt.Fprintf(out, "  Redis per flow %.2f round trips, %s in Redis calls (client side, summed)\n",
+		float64(flowRTT)/float64(flows), ms(redisPerFlow))
+
+	// 2. Bare baselines in the same run, same worker count.
+	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, s.healthWorker()); err != nil {
+		tb.Fatalf("health warm-up: %v", err)
+	}
+	hrecs, checks, helapsed, err := runFor(ctx, *workers, *baseTime, s.healthWorker())
+	if err != nil {
+		tb.Fatalf("health: %v", err)
+	}
+	hl := latencies(nil).merge(hrecs...)
+	healthRate := perSecond(checks, helapsed)
+
+	record, err := s.rdb.HGetAll(ctx, lastVerified(s)).Result()
+	if err != nil {
+		tb.Fatalf("read a verified record: %v", err)
+	}
+	bare := newRedisClient(tb, s.redis.Addr())
+	mix, err := bareMix(ctx, bare, *workers, record)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, _, _, err := runFor(ctx, *workers, warmupTime/2, mix); err != nil {
+		tb.Fatalf("bare mix warm-up: %v", err)
+	}
+	mrecs, mixes, melapsed, err := runFor(ctx, *workers, *baseTime, mix)
+	if err != nil {
+		tb.Fatalf("bare mix: %v", err)
+	}
+	ml := latencies(nil).merge(mrecs...)
+	mixRate := perSecond(mixes, melapsed)
+
+	fmt.Fprintf(out, "\n== 2. Bare baselines, same server and redis-server, %d workers\n", *workers)
+	fmt.Fprintf(out, "  grpc.health.v1 Check  %8.0f req/s    %s\n", healthRate, hl.line())
+	fmt.Fprintf(out, "  Redis mix (%s)\n", bareMixDoc)
+	fmt.Fprintf(out, "                        %8.0f mixes/s  %s  (%0.f commands/s)\n", mixRate, ml.line(), 4*mixRate)
+	fmt.Fprintf(out, "  ratios\n")
+	fmt.Fprintf(out, "    flow rate / health-check rate    %6.3f  (a flow is 2 RPCs + 1 page call; health check: 1 RPC)\n", flowRate/healthRate)
+	fmt.Fprintf(out, "    flow rate / bare-mix rate        %6.3f  (the same 4 round trips, done bare)\n", flowRate/mixRate)
+	fmt.Fprintf(out, "    Redis time per flow / bare mix   %6.2f  (%s vs %s mean)\n",
+		float64(redisPerFlow)/float64(ml.mean()), ms(redisPerFlow), ms(ml.mean()))
+
 }

@@ -51,6 +51,9 @@ func (l latencies) line() string {
 // ms formats d in milliseconds with three decimals.
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
 
+// msf is d in milliseconds.
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // workerFunc runs one unit of work (a flow, a health check, a Redis mix) for worker
 // w, recording its latencies into rec.
 type workerFunc[R any] func(ctx context.Context, w, i int, rec *R) error
