@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"sync"
 
 	"github.com/authsvc/authsvc/internal/keyfile"
 )
@@ -37,8 +38,22 @@ type Key struct {
 // Ring holds the keys; the first one hashes new records, all of them check old ones.
 type Ring struct {
 	keys    []Key
-	byID    map[string][]byte
+	byID    map[string]*keyState
 	current string
+}
+
+// keyState is one key and a pool of HMAC states keyed with it: a keyed state is
+// reset to just after the key (hash.Hash.Reset) instead of being built again,
+// which saves the key schedule and its allocations on every sum.
+type keyState struct {
+	secret []byte
+	macs   sync.Pool
+}
+
+func newKeyState(secret []byte) *keyState {
+	k := &keyState{secret: secret}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.secret) }
+	return k
 }
 
 // NewRing builds a ring; keys[0] is current. Ids must be unique, [A-Za-z0-9_-]{1,16},
@@ -47,7 +62,7 @@ func NewRing(keys ...Key) (*Ring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("keyedhash: no keys")
 	}
-	r := &Ring{byID: make(map[string][]byte, len(keys)), current: keys[0].ID}
+	r := &Ring{byID: make(map[string]*keyState, len(keys)), current: keys[0].ID}
 	for i, k := range keys {
 		if !keyIDPattern.MatchString(k.ID) {
 			return nil, fmt.Errorf("keyedhash: key %d: id must match %s", i+1, keyIDPattern)
@@ -59,7 +74,7 @@ func NewRing(keys ...Key) (*Ring, error) {
 			return nil, fmt.Errorf("keyedhash: key id %q appears twice", k.ID)
 		}
 		secret := append([]byte(nil), k.Secret...)
-		r.byID[k.ID] = secret
+		r.byID[k.ID] = newKeyState(secret)
 		r.keys = append(r.keys, Key{ID: k.ID, Secret: secret})
 	}
 	return r, nil
@@ -110,16 +125,19 @@ func (r *Ring) NamingKey() string { return r.keys[len(r.keys)-1].ID }
 // SumWith hashes parts under the key kid for purpose. Parts are length-prefixed, so
 // ("ab","c") and ("a","bc") never collide.
 func (r *Ring) SumWith(kid, purpose string, parts ...[]byte) ([]byte, error) {
-	secret, ok := r.byID[kid]
+	k, ok := r.byID[kid]
 	if !ok {
 		return nil, ErrUnknownKey
 	}
-	m := hmac.New(sha256.New, secret)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
 	writePart(m, []byte(purpose))
 	for _, p := range parts {
 		writePart(m, p)
 	}
-	return m.Sum(nil), nil
+	sum := m.Sum(make([]byte, 0, sha256.Size))
+	k.macs.Put(m)
+	return sum, nil
 }
 
 // Equal compares two hashes in constant time.
