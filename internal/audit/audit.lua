@@ -22,41 +22,84 @@
 -- exporter acknowledged within the cap. Their number goes into the new entry's field 'x', so that
 -- the loss is recorded in the trail itself and the exporter can count and log it. The stream's
 -- TTL is raised to cap_ms so that a stream nobody writes to any more expires as a whole.
--- It reads no KEYS/ARGV and defines nothing global; every name below is local to it.
-local function audit_event(akey, now_ms, cap_ms, fields)
-  local now = tonumber(now_ms)
-  local keep = tonumber(cap_ms)
-  local ms = now
-  local last = redis.call('XREVRANGE', akey, '+', '-', 'COUNT', 1)
-  if last[1] then
-    local lms = tonumber(string.match(last[1][1], '^(%d+)'))
-    if lms > ms then
-      ms = lms
+-- Cost: a script writes each event with one XADD. The stream's last id is read first
+-- (XREVRANGE) only when the XADD at now_ms is refused because the stream is ahead of this clock:
+-- Redis refuses an id below the stream's top. (miniredis, behind dev mode, accepts one and moves
+-- it above the top instead, which would lose 't'; it has no redis.REDIS_VERSION_NUM, and reads
+-- the last id first as before.) The trim (XTRIM) and the TTL check (PTTL) are done once per stream
+-- per script run, by its first event: later events of the same run would find nothing more to
+-- trim and the TTL already raised.
+-- It reads no KEYS/ARGV and defines nothing global; every name below is local to it (the state
+-- of the streams written in this run included: a script's chunk runs anew on every call).
+local audit_event = (function()
+  local streams = {}
+  local refuses_low_ids = redis.REDIS_VERSION_NUM ~= nil
+
+  local function command(akey, ms, fields, trimmed, now)
+    -- '%.0f' prints an integral number in full on Redis's Lua and on gopher-lua alike.
+    local cmd = {'XADD', akey, string.format('%.0f', ms) .. '-*'}
+    local i = 1
+    while fields[i] ~= nil do
+      local v = fields[i + 1]
+      if v ~= nil and v ~= false and v ~= '' then
+        cmd[#cmd + 1] = fields[i]
+        cmd[#cmd + 1] = v
+      end
+      i = i + 2
     end
-  end
-  -- '%.0f' prints an integral number in full on Redis's Lua and on gopher-lua alike.
-  local trimmed = redis.call('XTRIM', akey, 'MINID', string.format('%.0f', math.max(now - keep, 0)))
-  local cmd = {'XADD', akey, string.format('%.0f', ms) .. '-*'}
-  local i = 1
-  while fields[i] ~= nil do
-    local v = fields[i + 1]
-    if v ~= nil and v ~= false and v ~= '' then
-      cmd[#cmd + 1] = fields[i]
-      cmd[#cmd + 1] = v
+    if trimmed > 0 then
+      cmd[#cmd + 1] = 'x'
+      cmd[#cmd + 1] = tostring(trimmed)
     end
-    i = i + 2
+    if ms - now >= 1000 then
+      cmd[#cmd + 1] = 't'
+      cmd[#cmd + 1] = string.format('%.0f', now)
+    end
+    return cmd
   end
-  if trimmed > 0 then
-    cmd[#cmd + 1] = 'x'
-    cmd[#cmd + 1] = tostring(trimmed)
+
+  local function after_last(akey, ms)
+    local last = redis.call('XREVRANGE', akey, '+', '-', 'COUNT', 1)
+    if last[1] then
+      local lms = tonumber(string.match(last[1][1], '^(%d+)'))
+      if lms > ms then
+        return lms
+      end
+    end
+    return ms
   end
-  if ms - now >= 1000 then
-    cmd[#cmd + 1] = 't'
-    cmd[#cmd + 1] = string.format('%.0f', now)
+
+  return function(akey, now_ms, cap_ms, fields)
+    local now = tonumber(now_ms)
+    local keep = tonumber(cap_ms)
+    local st = streams[akey]
+    local trimmed = 0
+    if not st then
+      st = {last = 0}
+      streams[akey] = st
+      trimmed = redis.call('XTRIM', akey, 'MINID', string.format('%.0f', math.max(now - keep, 0)))
+    end
+    local ms = math.max(now, st.last)
+    local id
+    if refuses_low_ids then
+      id = redis.pcall(unpack(command(akey, ms, fields, trimmed, now)))
+      if type(id) == 'table' and id.err then
+        -- Refused: the stream is ahead of ms (another replica's clock), or the key is no
+        -- stream (the retry raises that error).
+        id = nil
+      end
+    end
+    if id == nil then
+      ms = after_last(akey, ms)
+      id = redis.call(unpack(command(akey, ms, fields, trimmed, now)))
+    end
+    st.last = ms
+    if not st.expiring then
+      st.expiring = true
+      if redis.call('PTTL', akey) < keep then
+        redis.call('PEXPIRE', akey, keep)
+      end
+    end
+    return id
   end
-  local id = redis.call(unpack(cmd))
-  if redis.call('PTTL', akey) < keep then
-    redis.call('PEXPIRE', akey, keep)
-  end
-  return id
-end
+end)()
