@@ -304,8 +304,28 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.message(w, http.StatusNotFound, catalogFor(r, ""), "notfound.title", "notfound.body", "")
 }
 
-// message renders a page with a heading and one paragraph.
+// message renders a page with a heading and one paragraph. Such a page depends on
+// its language and texts alone (the brand and stylesheet are the server's), so it
+// is rendered once per language, texts and tone and then written from the cache.
 func (s *server) message(w http.ResponseWriter, status int, loc *catalog, title, body, tone string) {
-	s.render(w, status, viewMessage, &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title),
-		Body: loc.T(body), Tone: tone})
+	key := messageKey{loc: loc, title: title, body: body, tone: tone}
+	page, ok := s.messages.Load(key)
+	if !ok {
+		v := &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title), Body: loc.T(body), Tone: tone}
+		b, err := s.execute(viewMessage, v)
+		if err != nil {
+			s.log.Error("render page", "view", viewMessage, "err", err)
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+			return
+		}
+		page, _ = s.messages.LoadOrStore(key, b)
+	}
+	s.writePage(w, status, page.([]byte), false)
+}
+
+// messageKey names a message page: the keys are the code's own texts, so the
+// cache holds a few pages per language.
+type messageKey struct {
+	loc               *catalog
+	title, body, tone string
 }

@@ -143,10 +143,6 @@ type totpSetupView struct {
 // buffer first, so a template defect is a clean 500, not half a page. A page
 // with a script gets its own CSP nonce and the policy that names it.
 func (s *server) render(w http.ResponseWriter, status int, name string, v *view) {
-	if v.Brand == "" {
-		v.Brand = s.cfg.Brand
-	}
-	v.CSS = s.url(s.assets.cssPath)
 	if v.Script != "" {
 		var raw [18]byte
 		if _, err := io.ReadFull(s.nonces.random, raw[:]); err != nil {
@@ -157,20 +153,39 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		v.ScriptNonce = base64.RawURLEncoding.EncodeToString(raw[:])
 		w.Header().Set("Content-Security-Policy", scriptPolicy(v.ScriptNonce))
 	}
-	var buf bytes.Buffer
-	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	page, err := s.execute(name, v)
+	if err != nil {
 		s.log.Error("render page", "view", name, "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
+	s.writePage(w, status, page, v.InApp != nil)
+}
+
+// execute renders view name with v; the brand and stylesheet are the server's.
+func (s *server) execute(name string, v *view) ([]byte, error) {
+	if v.Brand == "" {
+		v.Brand = s.cfg.Brand
+	}
+	v.CSS = s.url(s.assets.cssPath)
+	var buf bytes.Buffer
+	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writePage writes a rendered page with status; byAgent when it depends on the
+// User-Agent (the in-app browser notice).
+func (s *server) writePage(w http.ResponseWriter, status int, page []byte, byAgent bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Vary", "Accept-Language")
-	if v.InApp != nil {
+	if byAgent {
 		h.Add("Vary", "User-Agent")
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(page)
 }
 
 // assets are the static files, served under content-hashed names so that they can

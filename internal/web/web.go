@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -149,6 +150,9 @@ type server struct {
 	base, origin, prefix string
 	assets               *assets
 	views                *views
+	// messages caches the message pages, which hold nothing of the request
+	// (messageKey → []byte): rendered once, written again as they are.
+	messages sync.Map
 }
 
 // New returns the HTTP handler for the customer pages, the JWKS, the health
