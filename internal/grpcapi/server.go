@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"time"
 
@@ -348,6 +349,11 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		grpc.ConnectionTimeout(cfg.ConnectionTimeout),
 		grpc.MaxHeaderListSize(uint32(cfg.MaxHeaderListSize)),
 		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
+		// Calls run on a pool of long-lived goroutines, one per core, instead of a
+		// new goroutine (and a new stack to grow) per call; when every worker is
+		// busy (a WatchVerification holds one for its life) a call still gets a
+		// goroutine of its own, so nothing waits for a worker.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	if o.stats != nil {
 		serverOpts = append(serverOpts, grpc.StatsHandler(o.stats))
