@@ -627,7 +627,7 @@ func webhookClient(t *telemetry.Tracing) *http.Client {
 	if !t.Enabled() {
 		return nil
 	}
-	return &http.Client{Transport: t.HTTPTransport(nil)}
+	return &http.Client{Transport: t.HTTPTransport(delivery.NewTransport())}
 }
 
 // redisLogger carries go-redis's own messages (a failed dial, a connection a hook

@@ -45,7 +45,7 @@ type WebhookConfig struct {
 	// Backoff is the delay before the first retry; it doubles each retry,
 	// with jitter, up to 30 s. 0 means DefaultWebhookBackoff.
 	Backoff time.Duration
-	// Client sends the requests; nil uses a default client. Redirects are
+	// Client sends the requests; nil uses a client with NewTransport. Redirects are
 	// never followed, whichever client is given.
 	Client *http.Client
 	// Now is the clock for timestamps and expires_at; nil means time.Now.
@@ -101,7 +101,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
-	client := &http.Client{}
+	client := &http.Client{Transport: NewTransport()}
 	if cfg.Client != nil {
 		c := *cfg.Client
 		client = &c
@@ -110,6 +110,22 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	w.client = client
 	return w, nil
+}
+
+// webhookIdleConns is how many idle connections a webhook sender keeps to its
+// gateway. http.DefaultTransport keeps 2 per host, so with more sends in flight
+// than that (every concurrent StartVerification sends one) most sends opened a
+// new connection, TLS handshake included, and closed it after.
+const webhookIdleConns = 64
+
+// NewTransport returns the HTTP transport webhook senders use by default:
+// http.DefaultTransport's settings, keeping up to 64 idle connections to the
+// gateway so that concurrent sends reuse them.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, webhookIdleConns)
+	t.MaxIdleConnsPerHost = webhookIdleConns
+	return t
 }
 
 func cmp0[T comparable](v, def T) T {
