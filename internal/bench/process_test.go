@@ -73,6 +73,9 @@ type procServer struct {
 // buildServer builds cmd/authsvc once per bench run into a perf- temp directory.
 func buildServer(tb testing.TB) string {
 	tb.Helper()
+	if *serverBin != "" {
+		return *serverBin
+	}
 	dir, err := os.MkdirTemp("", "perf-authsvc-")
 	if err != nil {
 		tb.Fatal(err)

@@ -24,6 +24,7 @@ var (
 	referenceScript = flag.String("reference", "", "the reference flow's run.sh, run before and after section 0 (each for -basetime)")
 	growTime        = flag.Duration("growtime", 3*time.Second, "duration of each cost-growth phase (0 skips the table)")
 	maxPending      = flag.Int("maxpending", 1_000_000, "pending verifications of the table's last row (0 skips the pending rows)")
+	serverBin       = flag.String("serverbin", "", "run this authsvc binary instead of building cmd/authsvc (an A/B of two builds)")
 	serverProfile   = flag.String("serverprofile", "", "write the service's CPU profile of the plaintext phase (warm-up included) here")
 	inProcess       = flag.Bool("inprocess", true, "run sections 1 and 2, the in-process flow and its bare baselines")
 )
