@@ -22,14 +22,14 @@ import (
 
 // procResult is one timed phase of production-like flows.
 type procResult struct {
-	workers                   int
-	flows                     int
-	elapsed                   time.Duration
-	start, page, complete     latencies
-	get, flow                 latencies
-	serverCPU, redisCPU       time.Duration
-	commands                  map[string]cmdStat // INFO commandstats deltas
-	pendingBefore, keysBefore int64
+	workers               int
+	flows                 int
+	elapsed               time.Duration
+	start, page, complete latencies
+	get, flow             latencies
+	serverCPU, redisCPU   time.Duration
+	commands              map[string]cmdStat // INFO commandstats deltas
+	keysBefore            int64
 }
 
 func (r procResult) rate() float64 { return perSecond(r.flows, r.elapsed) }

@@ -307,7 +307,7 @@ func (p *procServer) waitReady(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no SERVING health check within 30 s: %v", err)
+			return fmt.Errorf("no SERVING health check within 30 s: %w", err)
 		}
 		if p.cmd.ProcessState != nil {
 			return errors.New("process exited")

@@ -24,6 +24,7 @@ var (
 	referenceScript = flag.String("reference", "", "the reference flow's run.sh, run before and after section 0 (each for -basetime)")
 	growTime        = flag.Duration("growtime", 3*time.Second, "duration of each cost-growth phase (0 skips the table)")
 	maxPending      = flag.Int("maxpending", 1_000_000, "pending verifications of the table's last row (0 skips the pending rows)")
+	prodOnly        = flag.Bool("prodonly", false, "section 0 only (no budgets checked; bytes_per_pending=-1): quick A/B runs")
 	serverBin       = flag.String("serverbin", "", "run this authsvc binary instead of building cmd/authsvc (an A/B of two builds)")
 	serverProfile   = flag.String("serverprofile", "", "write the service's CPU profile of the plaintext phase (warm-up included) here")
 	inProcess       = flag.Bool("inprocess", true, "run sections 1 and 2, the in-process flow and its bare baselines")
@@ -50,6 +51,12 @@ func BenchmarkReport(b *testing.B) {
 	prod, err := reportProduction(ctx, b, out)
 	if err != nil {
 		b.Fatalf("production-like flows: %v", err)
+	}
+	if *prodOnly {
+		pl := prod.plain
+		fmt.Fprintf(out, "BENCH flows_per_s=%.0f p50_ms=%.3f p99_ms=%.3f server_cpu_us=%.0f redis_cpu_us=%.0f bytes_per_pending=-1\n",
+			pl.rate(), msf(pl.flow.quantile(0.5)), msf(pl.flow.quantile(0.99)), pl.perFlow(pl.serverCPU), pl.perFlow(pl.redisCPU))
+		return
 	}
 	if *inProcess {
 		s.inProcessFlows(ctx, b, out)
