@@ -47,17 +47,19 @@ if allow_at > now then
   return {0, math.ceil(allow_at - now), 0}
 end
 
--- with_token is the newest keep - 1 tokens and this call's.
+-- with_token is the newest keep - 1 tokens and this call's, joined once (table.concat)
+-- rather than by growing a string token by token.
 local function with_token(keep)
   local kept = {}
   for t in string.gmatch(tokens, '[^:]+') do
     kept[#kept + 1] = t
   end
-  local out = ''
+  local out = {}
   for i = math.max(1, #kept - keep + 2), #kept do
-    out = out .. ':' .. kept[i]
+    out[#out + 1] = kept[i]
   end
-  return out .. ':' .. token
+  out[#out + 1] = token
+  return ':' .. table.concat(out, ':')
 end
 
 local value, ttl = string.format('%.0f', next_tat), math.ceil(next_tat - now)
