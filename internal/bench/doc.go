@@ -4,6 +4,13 @@
 // The package has no production code. BenchmarkReport (gated by the -report flag,
 // which `make bench` passes) runs once and prints a plain-text report:
 //
+//   - production-like flows: cmd/authsvc built and run as its own process with the
+//     production configuration (API-key auth, the signed email webhook to a gateway
+//     the bench runs), plaintext and TLS; StartVerification, the code from the
+//     webhook, the page GET and code POST, GetVerification; flows/s, p50/p99 per
+//     step, the service's and redis-server's CPU per flow, Redis commands per flow;
+//     the reference flow beside it (-reference); the cost-growth table (1 to 64
+//     workers, 10 k and 1 M pending);
 //   - flows: StartVerification (OTP_EMAIL) over gRPC, the code read from the dev
 //     outbox, the code submitted through challenge.Service.SubmitCode (the domain
 //     method behind the code page's POST), GetVerification over gRPC with the
@@ -17,6 +24,9 @@
 //     the audit stream's share of it (the stream deleted and memory measured again),
 //     with what the audit trail costs Redis a day at 100,000 verified flows, kept
 //     90 days (before the exporter) or for the buffer (now).
+//
+// The report ends with the BENCH line (flows/s, p50, p99, server and Redis CPU per
+// flow, bytes per pending verification of the X-style shape).
 //
 // A budget that does not hold fails the benchmark, so `make bench` exits non-zero:
 // the budgets are the contract. BENCHMARKS.md at the repository root explains the
