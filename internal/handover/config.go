@@ -207,3 +207,19 @@ func (r *Registry) Redeemers() []string {
 	slices.Sort(out)
 	return out
 }
+
+// ChannelsFor returns the ids of the channels whose redirect URLs include
+// redirect, byte for byte (sorted; usually one).
+func (r *Registry) ChannelsFor(redirect string) []string {
+	if r == nil || redirect == "" {
+		return nil
+	}
+	var out []string
+	for id, c := range r.channels {
+		if c.Allows(redirect) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
