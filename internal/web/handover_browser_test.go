@@ -1,0 +1,226 @@
+package web_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/browsertest"
+	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/handover"
+	"github.com/authsvc/authsvc/internal/policy"
+	"github.com/authsvc/authsvc/internal/web"
+)
+
+var _ web.Handovers = (*challenge.Service)(nil)
+
+const (
+	channelClient = "acme-app"
+	ivrClient     = "acme-ivr"
+)
+
+// brandChannel is the brand's secure channel as a real HTTP server on another
+// site (127.0.0.1, where authsvc's pages are on localhost): its landing page does
+// what docs/integrators.md tells a channel to do, and its backend redeems as the
+// channel's client.
+type brandChannel struct {
+	ts       *httptest.Server
+	authsvc  string
+	redeemer interface {
+		RedeemHandover(ctx context.Context, clientID, code, challenge string) (*challenge.Redemption, error)
+	}
+	mu       sync.Mutex
+	redeemed []*challenge.Redemption
+	refused  []error
+}
+
+func newBrandChannel(t *testing.T) *brandChannel {
+	t.Helper()
+	c := &brandChannel{ts: httptest.NewServer(nil)}
+	c.ts.Config.Handler = http.HandlerFunc(c.landing)
+	t.Cleanup(c.ts.Close)
+	return c
+}
+
+func (c *brandChannel) redirectURL() string { return c.ts.URL + "/handover" }
+
+// landing is the channel's landing page. First visit (?handover=): draw a PKCE
+// verifier, keep it in the channel's own cookie, send the browser to authsvc to
+// bind. Second visit (?code=): redeem code and verifier from the backend.
+func (c *brandChannel) landing(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	switch {
+	case q.Get("handover") != "":
+		raw := make([]byte, 32)
+		_, _ = io.ReadFull(rand.Reader, raw)
+		v := base64.RawURLEncoding.EncodeToString(raw)
+		http.SetCookie(w, &http.Cookie{Name: "pkce", Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		bind := c.authsvc + "/handover/bind?" + url.Values{"handover": {q.Get("handover")},
+			"code_challenge": {handover.Challenge(v)}, "code_challenge_method": {"S256"},
+			"redirect_uri": {c.redirectURL()}}.Encode()
+		http.Redirect(w, r, bind, http.StatusSeeOther)
+	case q.Get("code") != "":
+		v := ""
+		if ck, err := r.Cookie("pkce"); err == nil {
+			v = ck.Value
+		}
+		red, err := c.redeemer.RedeemHandover(r.Context(), channelClient, q.Get("code"), handover.Challenge(v))
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.refused = append(c.refused, err)
+			http.Error(w, "Sorry, we could not continue your conversation here.", http.StatusForbidden)
+			return
+		}
+		c.redeemed = append(c.redeemed, red)
+		_, _ = fmt.Fprintf(w, "<!doctype html><title>Acme app</title><main>Welcome back, %s. Case %s.</main>",
+			red.CustomerID, red.CaseReference)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func channelsFor(t *testing.T, redirect string) *handover.Registry {
+	t.Helper()
+	reg, err := handover.New(handover.Config{
+		Channels: []handover.Channel{{ID: "app", Names: map[string]string{"en": "Acme app", "es": "la app de Acme"},
+			RedirectURLs: []string{redirect}, Client: channelClient}},
+		Phone: &handover.Phone{Number: "+34900123456", Client: ivrClient},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestHandoverInBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	ch := newBrandChannel(t)
+	e := newEnv(t, envOpts{localhost: true, channels: channelsFor(t, ch.redirectURL())})
+	ch.authsvc, ch.redeemer = e.public, e.svc
+	ctx := context.Background()
+
+	// The customer verifies on her phone; the platform asks for the handover.
+	v := e.start(challenge.OTPEmail, "en")
+	p := b.NewPage(t)
+	p.Run(t, chromedp.Navigate(v.url), waitFor(`isShown("code")`))
+	h, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient, CaseReference: "CASE-77"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Run(t, chromedp.SendKeys(chromedp.ID("code"), v.secret), chromedp.Submit(chromedp.ID("code")),
+		waitFor(`mainSays("Continue in Acme app")`))
+	p.Screenshot(t, "handover-offer")
+
+	// The forwarded landing link, opened in a second browser: refused at bind.
+	landing := ch.redirectURL() + "?handover=" + h.ID
+	b2 := browsertest.Start(t)
+	other := b2.NewPage(t)
+	other.Run(t, chromedp.Navigate(landing), waitFor(`mainSays("Open this where you confirmed")`))
+	other.Screenshot(t, "handover-other-browser")
+
+	// She taps the button and lands in the channel, whose backend redeemed.
+	p.Run(t, chromedp.Click(chromedp.CSS("main form button.primary")),
+		waitFor(`document.body.innerText.includes("Welcome back, ")`))
+	p.Screenshot(t, "handover-channel")
+	ch.mu.Lock()
+	if len(ch.redeemed) != 1 {
+		t.Fatalf("redeemed %d, refused %v", len(ch.redeemed), ch.refused)
+	}
+	red := ch.redeemed[0]
+	ch.mu.Unlock()
+	if !red.Verified || red.CaseReference != "CASE-77" || red.Assertion == nil {
+		t.Fatalf("redemption = %+v", red)
+	}
+	claims, err := assertion.NewVerifier(e.keyring, "https://authsvc.test", e.clock.Now).Verify(red.Assertion.Token, channelClient)
+	if err != nil || claims.Handover != assertion.HandoverSecureChannel {
+		t.Fatalf("assertion = %+v, %v", claims, err)
+	}
+	if err := e.svc.CheckAssertion(ctx, challenge.Grant{VerificationID: claims.VerificationID, AssertionID: claims.ID,
+		ClientID: claims.ClientID, ConversationID: claims.ConversationID}); err != nil {
+		t.Fatalf("the assertion does not stand: %v", err)
+	}
+	d, err := policy.Default().Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime,
+		ConversationID: claims.ConversationID}, "order_status", policy.SecureChannel, claims.ConversationID, e.clock.Now())
+	if err != nil || !d.Allowed {
+		t.Fatalf("disclosure in the secure channel: %+v, %v", d, err)
+	}
+
+	// Reloading the channel's ?code= URL (or an intercepted one): used.
+	p.Run(t, chromedp.Reload(), waitFor(`document.body.innerText.includes("could not continue")`))
+	ch.mu.Lock()
+	last := ch.refused[len(ch.refused)-1]
+	ch.mu.Unlock()
+	if last != challenge.ErrHandoverUsed {
+		t.Fatalf("second redemption: %v", last)
+	}
+}
+
+func TestHandoverBindRefusals(t *testing.T) {
+	t.Parallel()
+	ch := newBrandChannel(t)
+	e := newEnv(t, envOpts{channels: channelsFor(t, ch.redirectURL())})
+	ch.authsvc, ch.redeemer = e.public, e.svc
+	ctx := context.Background()
+	v := e.start(challenge.OTPEmail, "en")
+	h, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := e.GET(v.url, nil)
+	verified := e.submit(page, "code", url.Values{"code": {v.secret}}, nil)
+	wantBody(t, verified, "You're verified", "Continue in")
+	bound := map[string]string{"Cookie": strings.SplitN(verified.header.Get("Set-Cookie"), ";", 2)[0]}
+	if csp := verified.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+ch.ts.URL+";") {
+		t.Fatalf("the offer's CSP does not let its form reach the channel: %s", csp)
+	}
+	// The continue form sends the browser to the channel's landing page, with the handover id only.
+	cont := e.submit(verified, "", nil, bound)
+	wantStatus(t, cont, http.StatusSeeOther)
+	if loc := cont.header.Get("Location"); loc != ch.redirectURL()+"?handover="+h.ID {
+		t.Fatalf("continue redirects to %q", loc)
+	}
+	bind := func(redirect, challengeS string, cookies map[string]string) response {
+		target := e.public + "/handover/bind?" + url.Values{"handover": {h.ID}, "code_challenge": {challengeS},
+			"code_challenge_method": {"S256"}, "redirect_uri": {redirect}}.Encode()
+		return e.GET(target, cookies)
+	}
+	good := handover.Challenge(strings.Repeat("v", 43))
+	for name, redirect := range map[string]string{
+		"another site":      "https://evil.example/handover",
+		"extra query":       ch.redirectURL() + "?x=1",
+		"another path":      ch.ts.URL + "/handover/",
+		"case changed":      strings.ToUpper(ch.redirectURL()[:4]) + ch.redirectURL()[4:],
+		"userinfo":          strings.Replace(ch.redirectURL(), "://", "://a@", 1),
+		"trailing fragment": ch.redirectURL() + "#x",
+	} {
+		r := bind(redirect, good, bound)
+		wantStatus(t, r, http.StatusBadRequest)
+		if loc := r.header.Get("Location"); loc != "" {
+			t.Fatalf("%s: redirected to %q", name, loc)
+		}
+	}
+	wantStatus(t, bind(ch.redirectURL(), "not-a-challenge", bound), http.StatusBadRequest)
+	// No binding cookie: refused, nothing bound.
+	wantStatus(t, bind(ch.redirectURL(), good, nil), http.StatusForbidden)
+	if g, _ := e.svc.GetHandover(ctx, clientID, h.ID); g.State != challenge.HandoverOffered {
+		t.Fatalf("refused binds changed the handover: %+v", g)
+	}
+	// Late: past the offer's time.
+	e.clock.Advance(11 * time.Minute)
+	wantStatus(t, bind(ch.redirectURL(), good, bound), http.StatusNotFound)
+}
