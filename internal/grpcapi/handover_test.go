@@ -14,6 +14,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/handover"
+	"github.com/authsvc/authsvc/internal/redistest"
 )
 
 // verifier is a PKCE verifier (RFC 7636 appendix B).
@@ -252,5 +253,67 @@ func TestHandoverRedisDown(t *testing.T) {
 		if ei := errorInfo(t, wantCode(t, err, codes.Unavailable)); ei.GetReason() != ReasonStoreUnavailable {
 			t.Errorf("%s: reason %q", name, ei.GetReason())
 		}
+	}
+}
+
+// TestHandoverLeavesNoSecretInClear runs both handovers to the end, then searches
+// every Redis key, field, value and stream entry and every log line for the
+// handle, the contact, the codes, the verifier and the assertions.
+func TestHandoverLeavesNoSecretInClear(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	ctx := context.Background()
+	id := f.verifiedIn(t, "sec-1", "browser-1")
+	h, err := f.hc.CreateHandover(as(t, keyA), &authsvcv1.CreateHandoverRequest{VerificationId: id,
+		Target: &authsvcv1.CreateHandoverRequest_SecureChannel{SecureChannel: &authsvcv1.SecureChannelTarget{ChannelId: "app"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.svc.BindHandover(ctx, h.GetHandover().GetHandoverId(), handover.Challenge(verifier), "browser-1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	red, err := f.hc.RedeemHandover(as(t, keyB), &authsvcv1.RedeemHandoverRequest{Code: code, CodeVerifier: verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.hc.RedeemHandover(as(t, keyB), &authsvcv1.RedeemHandoverRequest{Code: code, CodeVerifier: verifier})
+	res := f.start(t, keyA, "sec-2")
+	if _, err := f.hc.CreateHandover(as(t, keyA), &authsvcv1.CreateHandoverRequest{VerificationId: res.GetVerification().GetVerificationId(),
+		Target: &authsvcv1.CreateHandoverRequest_Phone{Phone: &authsvcv1.PhoneTarget{}}}); err != nil {
+		t.Fatal(err)
+	}
+	page, err := f.svc.OpenCodePage(ctx, pageToken(t, res.GetCustomerUrl()))
+	if err != nil || page.Phone == nil {
+		t.Fatal(err)
+	}
+	call, err := f.hc.RedeemCallCode(as(t, keyB), &authsvcv1.RedeemCallCodeRequest{CallCode: page.Phone.CallCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := strings.Cut(code, "~")
+	needles := map[string]string{
+		"handle": "@alice", "contact": email, "channel code": code, "code secret": secret, "verifier": verifier,
+		"call code": page.Phone.CallCode, "assertion": red.GetContext().GetAssertion().GetToken(),
+		"page token": pageToken(t, res.GetCustomerUrl()),
+	}
+	if tok := call.GetContext().GetAssertion().GetToken(); tok != "" {
+		needles["phone assertion"] = tok
+	}
+	var haystack []string
+	for k, vals := range redistest.Dump(t, f.rdb) {
+		haystack = append(haystack, k)
+		haystack = append(haystack, vals...)
+	}
+	haystack = append(haystack, strings.Split(f.logs.String(), "\n")...)
+	for what, needle := range needles {
+		for _, line := range haystack {
+			if strings.Contains(line, needle) {
+				t.Errorf("%s in clear: %q", what, line)
+			}
+		}
+	}
+	if len(haystack) < 20 {
+		t.Fatalf("searched only %d lines", len(haystack))
 	}
 }
