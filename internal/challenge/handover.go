@@ -190,12 +190,15 @@ var (
 	callTakeSrc string
 	//go:embed scripts/call_find.lua
 	callFindSrc string
+	//go:embed scripts/handover_get.lua
+	handoverGetSrc string
 
 	handoverCreateScript = transition(handoverPrelude + handoverCreateSrc)
 	handoverBindScript   = transition(handoverPrelude + handoverBindSrc)
 	handoverRedeemScript = transition(handoverPrelude + handoverRedeemSrc)
 	callTakeScript       = redis.NewScript(callTakeSrc)
 	callFindScript       = redis.NewScript(audit.Lua + callFindSrc)
+	handoverGetScript    = redis.NewScript(handoverPrelude + handoverGetSrc)
 )
 
 // A handover id is "<tag>.<body>": the verification's tag and 16 base32 letters

@@ -76,26 +76,35 @@ func (s *Service) createHandover(ctx context.Context, r HandoverRequest, id stri
 	return nil, fmt.Errorf("%w: unexpected handover reply %q", ErrUnavailable, status(reply))
 }
 
-// GetHandover returns a handover clientID created: one round trip. An unknown or
-// another client's handover is ErrNotFound.
+// GetHandover returns a handover clientID created: one round trip (a read-only
+// script reads the handover and what its record says of it). An unknown or
+// another client's handover is ErrNotFound; one a newer handover of its
+// verification replaced reads as HandoverExpired, its channel and expiry unknown.
 func (s *Service) GetHandover(ctx context.Context, clientID, id string) (*Handover, error) {
 	if !validHandoverID(id) {
 		return nil, ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, handoverKey(id)).Result()
+	res, err := handoverGetScript.Run(ctx, s.rdb, []string{handoverKey(id)}).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if len(m) == 0 || m["c"] != clientID {
+	if len(res) != 6 || res[4] != clientID {
 		return nil, ErrNotFound
 	}
-	rec := record(m)
-	h := &Handover{ID: id, VerificationID: m["v"], Kind: HandoverKind(rec.int("k")),
-		State: HandoverState(rec.int("s")), Channel: m["n"], Expires: rec.time("e")}
+	kind, _ := strconv.Atoi(res[1])
+	st, _ := strconv.Atoi(res[2])
+	h := &Handover{ID: id, VerificationID: res[0], Kind: HandoverKind(kind), State: HandoverState(st)}
 	now := s.now()
+	o := s.parseOffer(record{"ho": res[5]}, time.Time{})
+	if o != nil {
+		h.Channel, h.Expires = o.Channel, o.Expires
+	}
+	codeExp, _ := strconv.ParseInt(res[3], 10, 64)
 	switch {
-	case h.State == HandoverOffered && !now.Before(h.Expires),
-		h.State == HandoverBound && !now.Before(rec.time("x")):
+	case h.State == HandoverRedeemed:
+	case o == nil,
+		h.State == HandoverOffered && !now.Before(h.Expires),
+		h.State == HandoverBound && !now.Before(time.UnixMilli(codeExp)):
 		h.State = HandoverExpired
 	}
 	return h, nil

@@ -12,7 +12,7 @@ local binding, challenge, allowed, codeexp = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if not rec or redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end
-local k, r, n, e, s, p = unpack(redis.call('HMGET', hk, 'k', 'r', 'n', 'e', 's', 'p'))
+local k, r, s, p = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p'))
 if k ~= '1' then
   return {'gone'}
 end
@@ -23,14 +23,15 @@ end
 if s ~= '1' then
   return handover_refuse(rec, k, r, 'used')
 end
-if NOW >= tonumber(e) then
+local _, e, n = handover_offer(rec, hk)
+if not e then
+  return handover_refuse(rec, k, r, 'superseded')
+end
+if NOW >= e then
   return handover_refuse(rec, k, r, 'expired')
 end
 if not string.find(allowed, '|' .. n .. '|', 1, true) then
   return handover_refuse(rec, k, r, 'redirect')
-end
-if not handover_live(rec, hk) then
-  return handover_refuse(rec, k, r, 'superseded')
 end
 if not stands(rec) then
   return handover_refuse(rec, k, r, 'state')

@@ -14,9 +14,9 @@ local client, vid, kind, channel, redeemer, caseref = ARGV[3], ARGV[4], ARGV[5],
 local exp, ttl = ARGV[9], tonumber(ARGV[10])
 local hid = handover_id(hk)
 if redis.call('EXISTS', hk) == 1 then
-  local v, k, n, c, e = unpack(redis.call('HMGET', hk, 'v', 'k', 'n', 'c', 'e'))
-  if v == vid and k == kind and n == channel and c == client then
-    return {'ok', e}
+  local k, e, n = handover_offer(rec, hk)
+  if redis.call('HGET', hk, 'v') == vid and k == kind and n == channel and redis.call('HGET', rec, 'cl') == client then
+    return {'ok', string.format('%.0f', e)}
   end
   return {'reused'}
 end
@@ -28,7 +28,7 @@ local pending = st == '1' and NOW < tonumber(ex)
 if not pending and not stands(rec) then
   return {'state'}
 end
-redis.call('HSET', hk, 'v', vid, 'k', kind, 'c', client, 'r', redeemer, 'n', channel, 'e', exp, 's', '1')
+redis.call('HSET', hk, 'v', vid, 'k', kind, 'r', redeemer, 's', '1')
 redis.call('PEXPIRE', hk, ttl)
 redis.call('HSET', rec, 'ho', kind .. '|' .. hid .. '|' .. exp .. '|' .. channel)
 if caseref ~= '' then

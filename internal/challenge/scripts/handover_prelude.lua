@@ -1,10 +1,11 @@
 
 -- Handovers (handover.go). A handover hash 'v:{tag}:h:<body>' has the id
--- '<tag>.<body>' and the fields v verification id, k kind, c creating client,
--- r redeeming client, n channel, e offer expiry (ms), s state (1 offered, 2 bound,
--- 3 redeemed), p the channel's PKCE challenge and x the code's expiry (bound),
--- q the token of the call that redeemed it. Its record names the live handover in
--- 'ho' ("kind|id|expiry|channel").
+-- '<tag>.<body>' and the fields v verification id, k kind, r redeeming client,
+-- s state (1 offered, 2 bound, 3 redeemed), p the channel's PKCE challenge and x
+-- the code's expiry (once bound), q the token of the call that redeemed it. What
+-- the offer is (kind, expiry, channel) its record says, in 'ho'
+-- ("kind|id|expiry|channel"), while the handover is the live one; the creating
+-- client is the record's. A pending handover stays small (DESIGN.md: 300 bytes).
 local HANDOVER_KINDS = {['1'] = 'secure_channel', ['2'] = 'phone'}
 
 local function handover_id(hk)
@@ -12,11 +13,14 @@ local function handover_id(hk)
   return (tag or '') .. '.' .. (body or '')
 end
 
--- handover_live tells whether record rec still names handover hk as its live one.
-local function handover_live(rec, hk)
-  local ho = redis.call('HGET', rec, 'ho') or ''
-  local _, id = string.match(ho, '^(%d)|([^|]*)|')
-  return id == handover_id(hk)
+-- handover_offer returns the offer of handover hk as its record rec states it
+-- (kind, expiry ms, channel), or nil when rec names another handover (or none).
+local function handover_offer(rec, hk)
+  local kind, id, exp, channel = string.match(redis.call('HGET', rec, 'ho') or '', '^(%d)|([^|]*)|(%d+)|(.*)$')
+  if id ~= handover_id(hk) then
+    return nil
+  end
+  return kind, tonumber(exp), channel
 end
 
 -- handover_refuse audits a refused step of handover kind on record rec, by client.

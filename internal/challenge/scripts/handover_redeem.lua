@@ -13,7 +13,7 @@ local client, kind, challenge, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if not rec or redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end
-local k, r, e, s, p, x, q = unpack(redis.call('HMGET', hk, 'k', 'r', 'e', 's', 'p', 'x', 'q'))
+local k, r, s, p, x, q = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p', 'x', 'q'))
 if k ~= kind then
   return {'gone'}
 end
@@ -29,6 +29,10 @@ end
 if s == '3' then
   return handover_refuse(rec, k, client, 'used')
 end
+local _, e = handover_offer(rec, hk)
+if not e then
+  return handover_refuse(rec, k, client, 'superseded')
+end
 if k == '1' then
   if s ~= '2' then
     return handover_refuse(rec, k, client, 'unbound')
@@ -39,11 +43,8 @@ if k == '1' then
   if NOW >= tonumber(x) then
     return handover_refuse(rec, k, client, 'expired')
   end
-elseif NOW >= tonumber(e) then
+elseif NOW >= e then
   return handover_refuse(rec, k, client, 'expired')
-end
-if not handover_live(rec, hk) then
-  return handover_refuse(rec, k, client, 'superseded')
 end
 if k == '1' and not stands(rec) then
   return handover_refuse(rec, k, client, 'revoked')
