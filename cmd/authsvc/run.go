@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	hov, err := loadHandover(getenv)
+	hov, err := loadHandover(getenv, cfg.Dev.Enabled)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 var handovers = flag.Int("handovers", 20_000, "pending handovers created for the handover memory figure")
 
 // benchVerifier is a PKCE verifier (RFC 7636 appendix B).
-const benchVerifier = "dBjftJeZ4CVP-mJ0o6bw0gGwFo1GJyY2d8S6ZUjFfSM"
+const benchVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 // handoverRows counts the round trips of creating and redeeming each kind of
 // handover (challenge.Service: what HandoverService and the pages call; the gRPC

@@ -18,7 +18,7 @@ import (
 )
 
 // verifier is a PKCE verifier (RFC 7636 appendix B).
-const verifier = "dBjftJeZ4CVP-mJ0o6bw0gGwFo1GJyY2d8S6ZUjFfSM"
+const verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 
 // verifiedIn starts a verification as clientA and completes it in the browser
 // whose binding hash is binding; it returns the verification id.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -164,7 +165,7 @@ func TestHandoverInBrowser(t *testing.T) {
 	ch.mu.Lock()
 	last := ch.refused[len(ch.refused)-1]
 	ch.mu.Unlock()
-	if last != challenge.ErrHandoverUsed {
+	if !errors.Is(last, challenge.ErrHandoverUsed) {
 		t.Fatalf("second redemption: %v", last)
 	}
 }
