@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/browsertest"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/handover"
@@ -167,6 +168,30 @@ func TestHandoverInBrowser(t *testing.T) {
 	ch.mu.Unlock()
 	if !errors.Is(last, challenge.ErrHandoverUsed) {
 		t.Fatalf("second redemption: %v", last)
+	}
+}
+
+func TestHandoverAfterPasskey(t *testing.T) {
+	b := browsertest.Start(t)
+	ch := newBrandChannel(t)
+	e := newEnv(t, envOpts{localhost: true, channels: channelsFor(t, ch.redirectURL())})
+	ch.authsvc, ch.redeemer = e.public, e.svc
+	p := b.NewPage(t)
+	p.AddVirtualAuthenticator(t, browsertest.Authenticator{UserVerification: true, ResidentKey: true})
+	enrollInBrowser(t, e, p, "cust-h")
+	v := e.startFor("cust-h", assurance.High, challenge.WebAuthn)
+	if _, err := e.svc.CreateHandover(context.Background(), challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient}); err != nil {
+		t.Fatal(err)
+	}
+	p.Run(t, chromedp.Navigate(v.url), waitFor(`isShown("passkey-button")`))
+	p.Run(t, chromedp.Tap(chromedp.ID("passkey-button")), waitFor(`mainSays("Continue in Acme app")`))
+	p.Run(t, chromedp.Click(chromedp.CSS("main form button.primary")),
+		waitFor(`document.body.innerText.includes("Welcome back, cust-h")`))
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if len(ch.redeemed) != 1 || ch.redeemed[0].Level != assurance.High {
+		t.Fatalf("redeemed %+v, refused %v", ch.redeemed, ch.refused)
 	}
 }
 
