@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/redistest"
 )
 
 const (
@@ -34,7 +35,7 @@ func (f *fixture) verifiedInBrowser() (*StartResult, string) {
 func (f *fixture) handover(vid string, kind HandoverKind) *Handover {
 	f.t.Helper()
 	req := HandoverRequest{ClientID: "platform-a", VerificationID: vid, Kind: kind, Channel: "app",
-		Redeemer: channelClient, CaseReference: "CASE-1", RequestID: "h1"}
+		Redeemer: channelClient, CaseReference: "CASE-1", RequestID: fmt.Sprint("h", int(kind))}
 	if kind == HandoverPhone {
 		req.Channel, req.Redeemer = "", ivrClient
 	}
@@ -249,5 +250,88 @@ func TestCallCodeGuessing(t *testing.T) {
 	}
 	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, page2.Phone.CallCode); err != nil || r.CaseReference != "CASE-1" {
 		t.Fatalf("a right code in the next window: %+v %v", r, err)
+	}
+}
+
+// TestHandoverOnCluster runs every handover script on a three-node Cluster: each
+// touches one slot (the verification's tag, or the phone client's).
+func TestHandoverOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	f := newFixtureOn(t, nil, cluster.Client(t), true)
+	ctx := context.Background()
+	res, tok := f.verifiedInBrowser()
+	h := f.handover(res.Verification.ID, HandoverSecureChannel)
+	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.svc.RedeemHandover(ctx, channelClient, code, testChallenge); err != nil || !r.Verified {
+		t.Fatalf("RedeemHandover = %+v, %v", r, err)
+	}
+	if _, err := f.svc.RedeemHandover(ctx, channelClient, code, testChallenge); !errors.Is(err, ErrHandoverUsed) {
+		t.Fatalf("second redemption: %v", err)
+	}
+	if g, err := f.svc.GetHandover(ctx, "platform-a", h.ID); err != nil || g.State != HandoverRedeemed {
+		t.Fatalf("GetHandover = %+v, %v", g, err)
+	}
+	f.handover(res.Verification.ID, HandoverPhone)
+	o, err := f.svc.OpenHandover(ctx, tok, "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, "0000000000"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("wrong call code: %v", err)
+	}
+	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode); err != nil || !r.Verified {
+		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
+	}
+}
+
+// TestHandoverAudit: every step is audited with the kind and the acting client,
+// refusals with their reason, and no event carries a code, a verifier or the
+// case reference.
+func TestHandoverAudit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	res, _ := f.verifiedInBrowser()
+	h := f.handover(res.Verification.ID, HandoverSecureChannel)
+	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RedeemHandover(ctx, channelClient, code, testChallenge); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.svc.RedeemHandover(ctx, channelClient, code, testChallenge)
+	_, _ = f.svc.RedeemHandover(ctx, "intruder", code, testChallenge)
+	msgs, err := f.rdb.XRange(ctx, "audit:events", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		k, _ := m.Values["k"].(string)
+		if !strings.HasPrefix(k, "handover_") {
+			continue
+		}
+		got = append(got, fmt.Sprint(k, "/", m.Values["c"], "/", m.Values["m"], "/", m.Values["r"]))
+		if m.Values["v"] != res.Verification.ID {
+			t.Errorf("%s names verification %v", k, m.Values["v"])
+		}
+		for _, v := range m.Values {
+			if s, _ := v.(string); strings.Contains(s, code[len(h.ID)+1:]) || strings.Contains(s, "CASE-1") || strings.Contains(s, testChallenge) {
+				t.Errorf("%s carries a secret or the case: %v", k, m.Values)
+			}
+		}
+	}
+	want := []string{
+		"handover_created/platform-a/secure_channel/<nil>",
+		"handover_bound/acme-app/secure_channel/<nil>",
+		"handover_redeemed/acme-app/secure_channel/<nil>",
+		"handover_refused/acme-app/secure_channel/used",
+		"handover_refused/intruder/secure_channel/client",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("handover events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
