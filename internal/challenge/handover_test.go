@@ -165,6 +165,9 @@ func TestPhoneHandover(t *testing.T) {
 	// Never verified: the pending page shows the call code; the IVR gets the case only.
 	res := f.start(OTPSMS, phone)
 	h := f.handover(res.Verification.ID, HandoverPhone)
+	if again := f.handover(res.Verification.ID, HandoverPhone); again.ID != h.ID {
+		t.Fatalf("a retried phone create made another handover")
+	}
 	page, err := f.svc.OpenCodePage(ctx, pageToken(t, res))
 	if err != nil || page.Phone == nil || len(page.Phone.CallCode) != 10 {
 		t.Fatalf("page = %+v, %v", page, err)
