@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -249,4 +250,41 @@ func TestHandoverBindRefusals(t *testing.T) {
 	// Late: past the offer's time.
 	e.clock.Advance(11 * time.Minute)
 	wantStatus(t, bind(ch.redirectURL(), good, bound), http.StatusNotFound)
+}
+
+func TestPhoneHandoverPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{channels: channelsFor(t, "https://app.example.com/handover")})
+	ctx := context.Background()
+	v := e.start(challenge.OTPEmail, "es")
+	if _, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+		Kind: challenge.HandoverPhone, Redeemer: ivrClient, CaseReference: "CASE-9"}); err != nil {
+		t.Fatal(err)
+	}
+	// The pending page, in the verification's language: the number as a tel: link and
+	// the code in groups, beside the methods.
+	page := e.GET(v.url, nil)
+	wantStatus(t, page, http.StatusOK)
+	wantBody(t, page, "¿Prefieres hablar?", "Llámanos al")
+	if !strings.Contains(page.body, `href="tel:&#43;34900123456"`) {
+		t.Fatal("no tel: link")
+	}
+	digits := regexp.MustCompile(`<strong>(\d{3} \d{3} \d{4})</strong>`).FindStringSubmatch(page.body)
+	if digits == nil {
+		t.Fatalf("no call code on the page:\n%s", page.body)
+	}
+	if _, ok := forms(t, page.body)["code"]; !ok {
+		t.Fatal("the methods are gone from the pending page")
+	}
+	// The IVR redeems what the customer reads out; the page's code works once.
+	if r, err := e.svc.RedeemCallCode(ctx, ivrClient, strings.ReplaceAll(digits[1], " ", "")); err != nil || r.Verified ||
+		r.CaseReference != "CASE-9" {
+		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
+	}
+	// Verified, the page shows it again to the browser that verified, and to no other.
+	verified := e.submit(e.GET(v.url, nil), "code", url.Values{"code": {v.secret}}, nil)
+	wantStatus(t, verified, http.StatusOK)
+	bound := map[string]string{"Cookie": strings.SplitN(verified.header.Get("Set-Cookie"), ";", 2)[0]}
+	wantBody(t, e.GET(v.url, bound), "Llámanos al")
+	wantStatus(t, e.GET(v.url, nil), http.StatusNotFound)
 }
