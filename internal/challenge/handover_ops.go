@@ -110,9 +110,10 @@ func (s *Service) GetHandover(ctx context.Context, clientID, id string) (*Handov
 	return h, nil
 }
 
-// OpenHandover returns the live handover the verified page of token offers to the
-// browser whose binding hash is binding: one round trip, read only. Anything else
-// (not verified, revoked, another browser, no live handover) is ErrNotFound.
+// OpenHandover returns the live handover the verified code page of token offers
+// to the browser whose binding hash is binding: one round trip, read only.
+// Anything else (not verified, revoked, another browser, no live handover) is
+// ErrNotFound.
 func (s *Service) OpenHandover(ctx context.Context, token, binding string) (*Offer, error) {
 	id, _, err := s.pageKey(token)
 	if err != nil {
@@ -310,4 +311,21 @@ func (s *Service) redemption(rec record, id, vid string, kind HandoverKind, stan
 	}
 	r.Assertion = &Assertion{Token: tok, ID: jti, Expires: exp}
 	return r, nil
+}
+
+// CodePageToken returns the code page's token of the verification a magic link
+// token names, so that the page that just verified through the link can offer its
+// handover there (a used link no longer opens). The caller must have seen the
+// link verify in this very request (ConfirmLink answered OutcomeVerified): the
+// token is not checked again. Nothing is read.
+func (s *Service) CodePageToken(linkToken string) (string, error) {
+	id, _, ok := splitToken(linkToken)
+	if !ok {
+		return "", ErrNotFound
+	}
+	mac, err := pageMAC(s.keys, s.keys.Current(), id)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return id + "." + mac, nil
 }

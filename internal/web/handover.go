@@ -46,6 +46,9 @@ type Handovers interface {
 	// challenge and returns the code for the channel; channels are those whose
 	// redirect URLs include the one asked for.
 	BindHandover(ctx context.Context, id, challenge, binding string, channels []string) (string, error)
+	// CodePageToken returns the code page's token of the verification a magic
+	// link just verified, where its handover is offered.
+	CodePageToken(linkToken string) (string, error)
 }
 
 // WithHandovers serves the handover offers and /handover/bind from h, with the
@@ -215,4 +218,21 @@ func (s *server) phoneView(p *challenge.Page, token string, loc *catalog) *hando
 	}
 	hv, _ := s.offerView(p.Phone, token, s.now(), loc)
 	return hv
+}
+
+// offerAfterVerified renders the verified page with its handover offer, right
+// after this browser verified on page kind k; false when there is none. A magic
+// link's offer lives on the verification's code page (a used link no longer opens).
+func (s *server) offerAfterVerified(w http.ResponseWriter, r *http.Request, k pageKind, token, binding string) bool {
+	if s.handovers == nil {
+		return false
+	}
+	if k.path == "l" {
+		pt, err := s.handovers.CodePageToken(token)
+		if err != nil {
+			return false
+		}
+		token = pt
+	}
+	return s.showHandover(w, r, token, binding, r.PostForm.Get("lang"))
 }

@@ -288,3 +288,26 @@ func TestPhoneHandoverPages(t *testing.T) {
 	wantBody(t, e.GET(v.url, bound), "Llámanos al")
 	wantStatus(t, e.GET(v.url, nil), http.StatusNotFound)
 }
+
+// TestHandoverAfterMagicLink: a magic link's verified page offers the handover too,
+// and its continue form leads to the channel.
+func TestHandoverAfterMagicLink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{channels: channelsFor(t, "https://app.example.com/handover")})
+	v := e.start(challenge.MagicLink, "en")
+	h, err := e.svc.CreateHandover(context.Background(), challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := e.submit(e.GET(v.url, nil), "pick", url.Values{"number": {v.secret}}, nil)
+	wantBody(t, verified, "You're verified", "Continue in Acme app")
+	bound := map[string]string{"Cookie": strings.SplitN(verified.header.Get("Set-Cookie"), ";", 2)[0]}
+	cont := e.submit(verified, "", nil, bound)
+	wantStatus(t, cont, http.StatusSeeOther)
+	if loc := cont.header.Get("Location"); loc != "https://app.example.com/handover?handover="+h.ID {
+		t.Fatalf("continue redirects to %q", loc)
+	}
+	// The used link itself opens nothing, even in that browser.
+	wantStatus(t, e.GET(v.url, bound), http.StatusNotFound)
+}

@@ -222,7 +222,7 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if res.Outcome == challenge.OutcomeVerified {
 		// This browser completed the verification: it alone may continue it.
 		s.bindBrowser(w, secret)
-		if s.showHandover(w, r, token, binding, r.PostForm.Get("lang")) {
+		if s.offerAfterVerified(w, r, k, token, binding) {
 			return
 		}
 	}
