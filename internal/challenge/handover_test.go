@@ -338,3 +338,47 @@ func TestHandoverAudit(t *testing.T) {
 		t.Fatalf("handover events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestHandoverFollowsItsVerification: a newer verification of the same
+// conversation, or the record's erasure, leaves the bound code nothing to hand over.
+func TestHandoverFollowsItsVerification(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	req := f.startReq(OTPSMS, phone)
+	res, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(res.Verification.ID), "n1", "b1"); err != nil ||
+		r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitCode = %+v, %v", r, err)
+	}
+	h := f.handover(res.Verification.ID, HandoverSecureChannel)
+	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The agent starts again in the same conversation: the first verification is superseded.
+	again := req
+	again.RequestID += "-again"
+	if _, err := f.svc.Start(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RedeemHandover(ctx, channelClient, code, testChallenge); !errors.Is(err, ErrHandoverRevoked) {
+		t.Fatalf("redemption after a newer verification: %v", err)
+	}
+
+	// Erased: the record is gone, and so is everything the handover would hand over.
+	res2, _ := f.verifiedInBrowser()
+	h2 := f.handover(res2.Verification.ID, HandoverSecureChannel)
+	code2, err := f.svc.BindHandover(ctx, h2.ID, testChallenge, "b1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rdb.Del(ctx, recordKey(res2.Verification.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RedeemHandover(ctx, channelClient, code2, testChallenge); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("redemption after erasure: %v", err)
+	}
+}
