@@ -185,6 +185,12 @@ func withQuery(raw, name, value string) string {
 // redirect URL must be, byte for byte, one of a channel's: anything else is
 // refused here, without a redirect.
 func (s *server) handoverBind(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		// The route's GET pattern serves HEAD too; a HEAD binds nothing.
+		w.Header().Set("Allow", http.MethodGet)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
 	q := r.URL.Query()
 	redirect, challengeS := q.Get("redirect_uri"), q.Get("code_challenge")
 	channels := s.channels.ChannelsFor(redirect)

@@ -242,6 +242,9 @@ func TestHandoverBindRefusals(t *testing.T) {
 		}
 	}
 	wantStatus(t, bind(ch.redirectURL(), "not-a-challenge", bound), http.StatusBadRequest)
+	head := e.do(http.MethodHead, e.public+"/handover/bind?"+url.Values{"handover": {h.ID}, "code_challenge": {good},
+		"code_challenge_method": {"S256"}, "redirect_uri": {ch.redirectURL()}}.Encode(), nil, bound)
+	wantStatus(t, head, http.StatusMethodNotAllowed)
 	// No binding cookie: refused, nothing bound.
 	wantStatus(t, bind(ch.redirectURL(), good, nil), http.StatusForbidden)
 	if g, _ := e.svc.GetHandover(ctx, clientID, h.ID); g.State != challenge.HandoverOffered {
