@@ -317,3 +317,45 @@ func TestHandoverLeavesNoSecretInClear(t *testing.T) {
 		t.Fatalf("searched only %d lines", len(haystack))
 	}
 }
+
+// TestHandoverRedeemedOnceOverGRPC: 50 parallel RedeemHandover calls with the
+// right code and verifier: one context, 49 HANDOVER_USED.
+func TestHandoverRedeemedOnceOverGRPC(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{})
+	id := f.verifiedIn(t, "once-1", "browser-1")
+	created, err := f.hc.CreateHandover(as(t, keyA), &authsvcv1.CreateHandoverRequest{VerificationId: id,
+		Target: &authsvcv1.CreateHandoverRequest_SecureChannel{SecureChannel: &authsvcv1.SecureChannelTarget{ChannelId: "app"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.svc.BindHandover(context.Background(), created.GetHandover().GetHandoverId(), handover.Challenge(verifier),
+		"browser-1", []string{"app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	for range 50 {
+		wg.Go(func() {
+			_, err := f.hc.RedeemHandover(as(t, keyB), &authsvcv1.RedeemHandoverRequest{Code: code, CodeVerifier: verifier})
+			outcome := "ok"
+			if err != nil {
+				outcome = status.Code(err).String()
+				if st, _ := status.FromError(err); len(st.Details()) > 0 {
+					if ei, ok := st.Details()[0].(*errdetails.ErrorInfo); ok {
+						outcome += "/" + ei.GetReason()
+					}
+				}
+			}
+			mu.Lock()
+			seen[outcome]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if seen["ok"] != 1 || seen["FailedPrecondition/"+ReasonHandoverUsed] != 49 {
+		t.Fatalf("outcomes = %v", seen)
+	}
+}
