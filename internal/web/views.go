@@ -84,6 +84,18 @@ type view struct {
 	Tone string
 	// Dev outbox.
 	Outbox []outboxRow
+	// Events are the event deliveries on the dev outbox page, newest first; ShowEvents
+	// tells whether events are on.
+	Events     []eventRow
+	ShowEvents bool
+}
+
+// eventRow is one event delivery attempt on the dev outbox page.
+type eventRow struct {
+	Time                                  time.Time
+	ID, Type, Client, URL, Outcome, Error string
+	Status, N                             int
+	Body                                  string
 }
 
 // outboxRow is one message on the dev outbox page.
