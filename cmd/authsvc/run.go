@@ -415,6 +415,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if dispatcher != nil {
 		exportWG.Go(func() { dispatcher.Run(exportCtx) })
 	}
+	// A verification left to expire runs no script: the lapser writes its 'expired' event
+	// (and so the platform's) in the script that makes the expiry durable.
+	lapser := svc.NewLapser(challenge.LapseConfig{Streams: auditStreams(target.Mode == redisCluster)})
+	exportWG.Go(func() { lapser.Run(exportCtx) })
 
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
 		"public_url", addrs.PublicURL, "tls", sec.serving != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)
