@@ -42,7 +42,7 @@ type EventsConfig struct {
 const (
 	defaultDevEventsURL = "http://127.0.0.1:9797/events"
 	// devEventsSecret signs dev mode's events; authctl events tail knows it. Not a secret.
-	devEventsSecret = "whsec_YXV0aHN2Yy1kZXYtZXZlbnRzLW5vdC1hLXNlY3JldCE="
+	devEventsSecret = events.DevSecret
 )
 
 // loadEvents reads the events settings, in dev mode too.

@@ -106,3 +106,8 @@ func (s Secret) Verify(h http.Header, body []byte, now time.Time) error {
 	}
 	return ErrBadSignature
 }
+
+// DevSecret signs development mode's events (authsvc -dev) and is what `authctl events tail`
+// checks by default on a loopback address. It is published here, so it protects nothing: never
+// configure it for a real endpoint.
+const DevSecret = "whsec_YXV0aHN2Yy1kZXYtZXZlbnRzLW5vdC1hLXNlY3JldCE="
