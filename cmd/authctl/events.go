@@ -92,7 +92,10 @@ func cmdEvents(ctx context.Context, args []string, e env) int {
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
-	<-done
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(e.stderr, "authctl: events tail: %v\n", err)
+		return exitFailure
+	}
 	return exitOK
 }
 
