@@ -396,7 +396,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// The events to the care platform read the same streams with a group of their own,
 	// whose unacknowledged entries the exporter's trimming keeps.
 	dispatcher, err := newEventDispatcher(cfg, eventEndpoints, rdb, target.Mode == redisCluster, issuer, clock.Now,
-		webhookClient(tracing), log, reg, eventOpts...)
+		&http.Client{Transport: tracing.HTTPTransport(events.NewTransport(cfg.Events.Concurrency))}, log, reg, eventOpts...)
 	if err != nil {
 		return fmt.Errorf("build event dispatcher: %w", err)
 	}
