@@ -1,12 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,11 +16,12 @@ import (
 )
 
 // Events to the care platform (package events): signed CloudEvents, delivered at least once to
-// each client's endpoint. Off unless AUTHSVC_EVENTS_FILE names endpoints (in dev mode, the
+// each client's endpoint. Off unless AUTHSVC_EVENTS_ENDPOINTS names endpoints (in dev mode, the
 // dev client's events go to AUTHSVC_DEV_EVENTS_URL, where `authctl events tail` listens).
 //
 //	variable                      default                         meaning
-//	AUTHSVC_EVENTS_FILE           (none: no events)               JSON: {"endpoints": [{"client": ID, "url": "https://…", "secret_file": PATH}]}; the secret file holds "whsec_" + base64 of 24–64 random bytes
+//	AUTHSVC_EVENTS_ENDPOINTS      (none: no events)               CLIENT=URL,… : the https endpoint of each client that receives its events (client ids of AUTHSVC_CLIENTS_FILE)
+//	AUTHSVC_EVENTS_SECRETS_DIR    required with endpoints         a directory with one file per client, named by its id, holding "whsec_" + base64 of 24–64 random bytes (a mounted Kubernetes Secret)
 //	AUTHSVC_EVENTS_MAX_AGE        24h                             an event not delivered by then is given up (counted, logged); 1m to AUTHSVC_AUDIT_BUFFER
 //	AUTHSVC_EVENTS_TIMEOUT        10s                             one delivery attempt (1s to 1m)
 //	AUTHSVC_EVENTS_CONCURRENCY    4                               attempts in flight at once per endpoint (1 to 64)
@@ -30,8 +30,10 @@ import (
 
 // EventsConfig configures the events.
 type EventsConfig struct {
-	// File lists the endpoints (AUTHSVC_EVENTS_FILE); "" for none.
-	File string
+	// Endpoints are the clients' endpoint URLs (AUTHSVC_EVENTS_ENDPOINTS), in order.
+	Endpoints []EventEndpoint
+	// SecretsDir holds one secret file per client (AUTHSVC_EVENTS_SECRETS_DIR).
+	SecretsDir string
 	// MaxAge, Timeout, MaxBackoff and Concurrency are events.Config's.
 	MaxAge, Timeout, MaxBackoff time.Duration
 	Concurrency                 int
@@ -45,10 +47,36 @@ const (
 	devEventsSecret = events.DevSecret
 )
 
-// loadEvents reads the events settings, in dev mode too.
+// EventEndpoint is one client's endpoint.
+type EventEndpoint struct{ Client, URL string }
+
+// loadEvents reads the events settings, in dev mode too (where the endpoints are ignored).
 func loadEvents(r *envReader, c *Config) {
 	e := &c.Events
-	e.File = r.file("AUTHSVC_EVENTS_FILE", false, "")
+	const name = "AUTHSVC_EVENTS_ENDPOINTS"
+	seen := map[string]bool{}
+	for i, item := range strings.Split(r.str(name, ""), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		client, u, ok := strings.Cut(item, "=")
+		switch {
+		case !ok || !clientID(client):
+			r.addf("%s: entry %d: want CLIENT=URL with a client id of AUTHSVC_CLIENTS_FILE ([a-z0-9_-]{1,64})", name, i+1)
+			continue
+		case seen[client]:
+			r.addf("%s: client %s has two endpoints", name, client)
+			continue
+		}
+		seen[client] = true
+		if err := events.CheckURL(u); err != nil {
+			r.addf("%s: client %s: url %v", name, client, err)
+		}
+		e.Endpoints = append(e.Endpoints, EventEndpoint{client, u})
+	}
+	e.SecretsDir = r.dir("AUTHSVC_EVENTS_SECRETS_DIR", len(e.Endpoints) > 0 && !c.Dev.Enabled,
+		"a directory with one file per client of AUTHSVC_EVENTS_ENDPOINTS, named by its id, holding its \"whsec_…\" signing secret")
 	e.MaxAge = r.duration("AUTHSVC_EVENTS_MAX_AGE", 24*time.Hour, time.Minute, 30*day)
 	if c.Audit.Buffer > 0 && e.MaxAge > c.Audit.Buffer {
 		r.addf("AUTHSVC_EVENTS_MAX_AGE (%s) is longer than AUTHSVC_AUDIT_BUFFER (%s): events wait in the audit buffer, so they cannot be retried for longer", e.MaxAge, c.Audit.Buffer)
@@ -66,17 +94,8 @@ func loadEvents(r *envReader, c *Config) {
 	}
 }
 
-// eventsFile is AUTHSVC_EVENTS_FILE.
-type eventsFile struct {
-	Endpoints []struct {
-		Client     string `json:"client"`
-		URL        string `json:"url"`
-		SecretFile string `json:"secret_file"`
-	} `json:"endpoints"`
-}
-
-// loadEventEndpoints reads the endpoints and their secrets, reporting every problem at once.
-// Errors name the entry and the path, never a secret.
+// loadEventEndpoints reads each endpoint's secret, reporting every problem at once. Errors
+// name the client and the path, never a secret.
 func loadEventEndpoints(c *Config) ([]events.Endpoint, error) {
 	if c.Dev.Enabled {
 		if c.Events.DevURL == "" {
@@ -88,50 +107,18 @@ func loadEventEndpoints(c *Config) ([]events.Endpoint, error) {
 		}
 		return []events.Endpoint{{Client: "dev", URL: c.Events.DevURL, Secret: s}}, nil
 	}
-	if c.Events.File == "" {
-		return nil, nil
-	}
-	const name = "AUTHSVC_EVENTS_FILE"
-	raw, err := os.ReadFile(c.Events.File)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	var f eventsFile
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf(`%s: %s: not an events file ({"endpoints": [{"client", "url", "secret_file"}]}): %w`, name, c.Events.File, err)
-	}
 	var out []events.Endpoint
 	var errs []error
-	seen := map[string]bool{}
-	for i, e := range f.Endpoints {
-		where := fmt.Sprintf("%s: endpoints[%d]", name, i)
-		if !clientID(e.Client) {
-			errs = append(errs, fmt.Errorf("%s: client must be a client id of AUTHSVC_CLIENTS_FILE ([a-z0-9_-]{1,64})", where))
-			continue
-		}
-		where += " (client " + e.Client + ")"
-		if seen[e.Client] {
-			errs = append(errs, fmt.Errorf("%s: the client has an endpoint already", where))
-			continue
-		}
-		seen[e.Client] = true
-		if err := events.CheckURL(e.URL); err != nil {
-			errs = append(errs, fmt.Errorf("%s: url %w", where, err))
-		}
-		if e.SecretFile == "" {
-			errs = append(errs, fmt.Errorf("%s: secret_file is required", where))
-			continue
-		}
-		raw, err := readSecretFile(where+": secret_file", e.SecretFile)
+	for _, e := range c.Events.Endpoints {
+		p := filepath.Join(c.Events.SecretsDir, e.Client)
+		raw, err := readSecretFile("AUTHSVC_EVENTS_SECRETS_DIR: client "+e.Client, p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		s, err := events.ParseSecret(raw)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: secret_file %s: %w", where, e.SecretFile, err))
+			errs = append(errs, fmt.Errorf("AUTHSVC_EVENTS_SECRETS_DIR: client %s: %s: %w", e.Client, p, err))
 			continue
 		}
 		out = append(out, events.Endpoint{Client: e.Client, URL: e.URL, Secret: s})

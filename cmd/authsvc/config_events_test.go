@@ -7,43 +7,59 @@ import (
 	"testing"
 )
 
-// The events file: every problem is reported at once, naming the entry, never the secret.
-func TestLoadEventEndpoints(t *testing.T) {
+// The endpoints and their secrets: every problem is reported at once, naming the client,
+// never the secret.
+func TestEventsConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return p
 	}
-	good := write("good.secret", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")
-	short := write("short.secret", "whsec_c2hvcnQ=")
+	write("platform-a", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n")
+	write("ivr", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	write("short", "whsec_c2hvcnQ=")
 	cases := []struct {
-		name, file string
-		wantErr    []string
-		want       int
+		name      string
+		env       map[string]string
+		configErr []string // from loadConfig
+		loadErr   []string // from loadEventEndpoints
+		want      int
 	}{
-		{"two clients", `{"endpoints":[{"client":"platform-a","url":"https://care.example/hooks","secret_file":"` + good +
-			`"},{"client":"platform-b","url":"http://127.0.0.1:9000/x","secret_file":"` + good + `"}]}`, nil, 2},
-		{"empty", `{"endpoints":[]}`, nil, 0},
-		{"problems", `{"endpoints":[{"client":"platform-a","url":"http://care.example/hooks","secret_file":"` + short +
-			`"},{"client":"Bad Id","url":"https://x.example","secret_file":"` + good +
-			`"},{"client":"platform-c","url":"https://x.example"},{"client":"platform-d","url":"https://x.example","secret_file":"` +
-			filepath.Join(dir, "missing") + `"}]}`,
-			[]string{"endpoints[0] (client platform-a): url must be https", "endpoints[0] (client platform-a): secret_file", "24 to 64 bytes",
-				"endpoints[1]: client must be", "endpoints[2] (client platform-c): secret_file is required", "endpoints[3] (client platform-d)"}, 0},
-		{"duplicate", `{"endpoints":[{"client":"a","url":"https://x.example","secret_file":"` + good +
-			`"},{"client":"a","url":"https://y.example","secret_file":"` + good + `"}]}`, []string{"has an endpoint already"}, 0},
-		{"unknown field", `{"endpoints":[{"client":"a","url":"https://x.example","secret":"whsec_x"}]}`, []string{"not an events file"}, 0},
+		{"two clients", map[string]string{"AUTHSVC_EVENTS_ENDPOINTS": "platform-a=https://care.example/hooks, ivr=http://127.0.0.1:9000/x",
+			"AUTHSVC_EVENTS_SECRETS_DIR": dir}, nil, nil, 2},
+		{"none", map[string]string{}, nil, nil, 0},
+		{"no secrets dir", map[string]string{"AUTHSVC_EVENTS_ENDPOINTS": "platform-a=https://care.example/hooks"},
+			[]string{"AUTHSVC_EVENTS_SECRETS_DIR is not set"}, nil, 0},
+		{"bad entries", map[string]string{"AUTHSVC_EVENTS_ENDPOINTS": "platform-a=http://care.example/hooks,Bad Id=https://x.example,ivr=https://a,ivr=https://b,nourl",
+			"AUTHSVC_EVENTS_SECRETS_DIR": dir},
+			[]string{"client platform-a: url must be https", "entry 2: want CLIENT=URL", "client ivr has two endpoints", "entry 5"}, nil, 0},
+		{"bad secrets", map[string]string{"AUTHSVC_EVENTS_ENDPOINTS": "short=https://x.example,missing=https://y.example",
+			"AUTHSVC_EVENTS_SECRETS_DIR": dir}, nil, []string{"client short", "24 to 64 bytes", "client missing"}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := &Config{Events: EventsConfig{File: write(strings.ReplaceAll(tc.name, " ", "-")+".json", tc.file)}}
+			c, err := loadConfig(func(k string) string { return tc.env[k] }, false)
+			if cerr := configProblems(err); len(tc.configErr) > 0 {
+				for _, w := range tc.configErr {
+					if !strings.Contains(cerr, w) {
+						t.Errorf("config error lacks %q:\n%s", w, cerr)
+					}
+				}
+				return
+			} else if strings.Contains(cerr, "AUTHSVC_EVENTS") {
+				t.Fatalf("config error: %s", cerr)
+			}
+			if c == nil {
+				// Production needs much more; take the events part alone.
+				c = &Config{}
+				r := &envReader{getenv: func(k string) string { return tc.env[k] }}
+				loadEvents(r, c)
+			}
 			eps, err := loadEventEndpoints(c)
-			if len(tc.wantErr) == 0 {
+			if len(tc.loadErr) == 0 {
 				if err != nil || len(eps) != tc.want {
 					t.Fatalf("%d endpoints, %v", len(eps), err)
 				}
@@ -52,16 +68,24 @@ func TestLoadEventEndpoints(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, w := range tc.wantErr {
+			for _, w := range tc.loadErr {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
-			if strings.Contains(err.Error(), "MDEyMzQ1") || strings.Contains(err.Error(), "c2hvcnQ") {
+			if strings.Contains(err.Error(), "c2hvcnQ") {
 				t.Errorf("the error quotes a secret: %v", err)
 			}
 		})
 	}
+}
+
+// configProblems is the text of a *ConfigError ("" for none).
+func configProblems(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // AUTHSVC_EVENTS_MAX_AGE cannot outlast the audit buffer the events wait in.

@@ -85,16 +85,11 @@ func TestEventsEndToEnd(t *testing.T) {
 	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	rcv := startEventReceiver(t, secret)
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "platform-a.secret")
-	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "platform-a"), []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventsFile := filepath.Join(dir, "events.json")
-	if err := os.WriteFile(eventsFile, fmt.Appendf(nil, `{"endpoints":[{"client":"platform-a","url":%q,"secret_file":%q}]}`,
-		rcv.srv.URL+"/authsvc/events", secretFile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p.env["AUTHSVC_EVENTS_FILE"] = eventsFile
+	p.env["AUTHSVC_EVENTS_ENDPOINTS"] = "platform-a=" + rcv.srv.URL + "/authsvc/events"
+	p.env["AUTHSVC_EVENTS_SECRETS_DIR"] = dir
 	p.env["AUTHSVC_EVENTS_MAX_BACKOFF"] = "1s"
 	in := startService(t, nil, p.env)
 	c := newClient(t, in, testAPIKey, p.roots)
