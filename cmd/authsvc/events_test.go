@@ -75,7 +75,7 @@ func (r *eventReceiver) byVerification(id string) []string {
 	return out
 }
 
-// Production mode with an events file: each transition of a real flow reaches the platform's
+// Production mode with event endpoints: each transition of a real flow reaches the platform's
 // receiver as one signed CloudEvent of its type (duplicates only with the same id), and no
 // event, log line or Redis value holds the handle, the email address, the code or the page
 // token in clear.
