@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/redistest"
 )
 
 // runLapser runs a Lapser of f's service over the one stream until the test ends.
@@ -143,4 +146,45 @@ func countKind(t *testing.T, f *fixture, kind string) int {
 		}
 	}
 	return n
+}
+
+// On Cluster the lapser reads every tag's stream and expires each verification in a script on
+// its own tag's slot, its event on that tag's stream.
+func TestLapserOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	rdb := cluster.Client(t)
+	f := newFixtureOn(t, nil, rdb, true)
+	ctx := context.Background()
+	var ids []string
+	for i := range 4 {
+		r := f.startReq(OTPEmail, &Destination{Kind: Email, Value: fmt.Sprintf("cl%d@example.com", i)})
+		r.Identity.UserID = fmt.Sprint(7000 + i)
+		r.CustomerID = fmt.Sprint("cust-c", i)
+		r.TTL = time.Minute
+		res, err := f.svc.Start(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Verification.ID)
+	}
+	var streams []string
+	for _, tag := range identity.Tags() {
+		streams = append(streams, audit.StreamKey(tag, true))
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	l := f.svc.NewLapser(LapseConfig{Streams: streams, Sweep: 10 * time.Millisecond})
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(lctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f.clock.Advance(2 * time.Minute)
+	waitFor(t, "each verification's expired event on its tag's stream", func() error {
+		for _, id := range ids {
+			tag, _, _ := strings.Cut(id, "-")
+			if got := kindsOf(auditEntries(t, rdb, audit.StreamKey(tag, true)), id); !slices.Equal(got, []string{"started", "sent", "expired"}) {
+				return fmt.Errorf("%s: %v", id, got)
+			}
+		}
+		return nil
+	})
 }
