@@ -77,7 +77,8 @@ func (s *Service) NewLapser(cfg LapseConfig) *Lapser {
 // Run reads and expires until ctx is done. Redis failures are logged once per outage and
 // retried.
 func (l *Lapser) Run(ctx context.Context) {
-	start := strconv.FormatInt(max(l.s.now().Add(-l.cfg.Window).UnixMilli(), 0), 10) + "-0"
+	// The cursor is the last id read: one before the window, so that its first entry is read.
+	start := strconv.FormatInt(max(l.s.now().Add(-l.cfg.Window).UnixMilli()-1, 0), 10) + "-0"
 	l.cursor = make(map[string]string, len(l.cfg.Streams))
 	for _, st := range l.cfg.Streams {
 		l.cursor[st] = start
