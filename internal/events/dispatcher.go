@@ -540,6 +540,12 @@ func (d *Dispatcher) maintain(ctx context.Context) {
 			errs = append(errs, err)
 		}
 	}
+	// While any dispatcher runs, events stay enabled since the same time: a hash tag's stream
+	// that appears (or comes back after expiring) months later still gets the group from then,
+	// so its first entries, written before the next maintenance pass, are not skipped.
+	if err := d.rdb.Expire(ctx, sinceKey, sinceTTL).Err(); err != nil {
+		errs = append(errs, err)
+	}
 	// Touch: XCLAIM to ourselves with JUSTID resets each entry's idle time without counting a
 	// delivery.
 	d.mu.Lock()
