@@ -75,8 +75,8 @@ func (r *eventReceiver) byVerification(id string) []string {
 	return out
 }
 
-// Production mode with event endpoints: each transition of a real flow reaches the platform's
-// receiver as one signed CloudEvent of its type (duplicates only with the same id), and no
+// Production mode with event endpoints: each transition of real flows (verified, canceled,
+// failed, reported) reaches the platform's receiver as one signed CloudEvent of its type (duplicates only with the same id), and no
 // event, log line or Redis value holds the handle, the email address, the code or the page
 // token in clear.
 func TestEventsEndToEnd(t *testing.T) {
@@ -138,7 +138,23 @@ func TestEventsEndToEnd(t *testing.T) {
 		c.post(t, absolute(prodPublicURL, action), form)
 	}
 
+	// Reported: "this wasn't me" on the page.
+	reported := start("4004", "ev.four@mail.example")
+	secrets = append(secrets, code(t))
+	page = c.get(t, reported.GetCustomerUrl())
+	at := strings.Index(page, `name="action" value="report"`)
+	if at < 0 {
+		t.Fatal("no report form on the code page")
+	}
+	// The report form is the page's second form; read it as mainForm reads the first.
+	report := page[strings.LastIndex(page[:at], "<form"):]
+	action, form := mainForm(t, strings.Replace(report, `class="report">`, `class="stack">`, 1))
+	if status, body := c.post(t, absolute(prodPublicURL, action), form); status != http.StatusOK {
+		t.Fatalf("report: status %d\n%s", status, body)
+	}
+
 	want := map[string]string{
+		reported.GetVerification().GetVerificationId(): "com.authsvc.verification.reported",
 		verifiedID: "com.authsvc.verification.verified",
 		canceled.GetVerification().GetVerificationId(): "com.authsvc.verification.canceled",
 		failed.GetVerification().GetVerificationId():   "com.authsvc.verification.failed",
@@ -167,7 +183,7 @@ func TestEventsEndToEnd(t *testing.T) {
 	}
 	bodies := strings.Join(rcv.bodies, "\n")
 	rcv.mu.Unlock()
-	never := append([]string{"@ev_one", "ev_4002", "ev_4003", "ev.one@mail.example", "ev.two", "ev.three"}, secrets...)
+	never := append([]string{"@ev_one", "ev_4002", "ev_4003", "ev_4004", "ev.one@mail.example", "ev.two", "ev.three", "ev.four"}, secrets...)
 	// Not even the masked address (the audit trail keeps a mask; events do not).
 	for _, s := range append([]string{"mail.example", "***"}, never...) {
 		if s != "" && strings.Contains(bodies, s) {
