@@ -3,8 +3,11 @@ package events_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,5 +334,50 @@ func TestClusterSweepsEveryTag(t *testing.T) {
 		if !strings.HasPrefix(id, "v:{") {
 			t.Errorf("event id %q does not name its stream", id)
 		}
+	}
+}
+
+// A receiver answering 429 with Retry-After is not asked again before then (up to MaxBackoff).
+func TestRetryAfterHeeded(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 144*time.Hour, clock.Now)
+	var attempts []time.Time
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts = append(attempts, time.Now())
+		if len(attempts) == 1 {
+			rw.Header().Set("Retry-After", "1")
+			rw.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := fast("a", shared)
+	cfg.Concurrency = 1
+	cfg.MaxBackoff = 2 * time.Second
+	cfg.Endpoints = []events.Endpoint{{Client: "crm", URL: srv.URL, Secret: testSecret}}
+	d, err := events.New(cfg, rdb, clock.Now, quiet(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d)
+	write(t, w, shared, 1, 1, "crm", audit.Verified)
+	eventually(t, "delivered on the second attempt", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(attempts) < 2 {
+			return fmt.Errorf("%d attempts", len(attempts))
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if gap := attempts[1].Sub(attempts[0]); gap < 900*time.Millisecond {
+		t.Errorf("asked again after %s despite Retry-After: 1", gap)
 	}
 }

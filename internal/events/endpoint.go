@@ -132,7 +132,7 @@ func (ep *endpoint) deliver(ctx context.Context, it *item) {
 		return
 	}
 	it.attempts++
-	status, err := ep.post(ctx, it)
+	status, retryAfter, err := ep.post(ctx, it)
 	if err == nil {
 		d.m.events.WithLabelValues(OutcomeDelivered).Inc()
 		d.m.latency.Observe(max(d.now().Sub(it.msg.Time), 0).Seconds())
@@ -169,6 +169,11 @@ func (ep *endpoint) deliver(ctx context.Context, it *item) {
 		ep.failures++
 		ep.gate = now.Add(jitter(backoff(d.cfg.MinBackoff, d.cfg.MaxBackoff, ep.failures)))
 	}
+	// A receiver that says when to come back (429 or 503 with Retry-After) is heeded, up to
+	// MaxBackoff.
+	if retryAfter > 0 {
+		ep.gate = later(ep.gate, now.Add(min(retryAfter, d.cfg.MaxBackoff)))
+	}
 	first := !ep.failing
 	ep.failing = true
 	ep.queue = append([]*item{it}, ep.queue...)
@@ -182,27 +187,42 @@ func (ep *endpoint) deliver(ctx context.Context, it *item) {
 // errDelivery is a non-2xx answer.
 var errDelivery = errors.New("not a 2xx answer")
 
-// post sends it once and returns the status (0 when none came back).
-func (ep *endpoint) post(ctx context.Context, it *item) (int, error) {
+// post sends it once and returns the status (0 when none came back) and the Retry-After of a
+// 429 or 503 (0 when none).
+func (ep *endpoint) post(ctx context.Context, it *item) (int, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, ep.d.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(it.msg.Body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", ContentType)
 	req.Header.Set("User-Agent", "authsvc-events/1")
 	ep.Secret.SetHeaders(req.Header, it.msg.ID, ep.d.now(), it.msg.Body)
 	resp, err := ep.d.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, errDelivery
+		var after time.Duration
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+				after = time.Duration(secs) * time.Second
+			}
+		}
+		return resp.StatusCode, after, errDelivery
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, 0, nil
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // errText describes a failure without its URL or any body.
