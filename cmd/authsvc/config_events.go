@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -144,8 +145,8 @@ func clientID(s string) bool {
 
 // newEventDispatcher builds the dispatcher of the endpoints, or nil when there are none.
 func newEventDispatcher(c *Config, endpoints []events.Endpoint, rdb redis.UniversalClient, cluster bool,
-	source string, now func() time.Time, client *http.Client, log *slog.Logger, reg prometheus.Registerer,
-	opts ...events.Option) (*events.Dispatcher, error) {
+	source string, startedBy func(context.Context, string) (string, error), now func() time.Time,
+	client *http.Client, log *slog.Logger, reg prometheus.Registerer, opts ...events.Option) (*events.Dispatcher, error) {
 	if len(endpoints) == 0 {
 		return nil, nil
 	}
@@ -159,6 +160,7 @@ func newEventDispatcher(c *Config, endpoints []events.Endpoint, rdb redis.Univer
 		MaxBackoff:  c.Events.MaxBackoff,
 		Concurrency: c.Events.Concurrency,
 		Client:      client,
+		StartedBy:   startedBy,
 	}, rdb, now, log.With("component", "events"), reg, opts...)
 	if err != nil {
 		return nil, err

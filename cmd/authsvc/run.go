@@ -400,7 +400,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer stopExport()
 	// The events to the care platform read the same streams with a group of their own,
 	// whose unacknowledged entries the exporter's trimming keeps.
-	dispatcher, err := newEventDispatcher(cfg, eventEndpoints, rdb, target.Mode == redisCluster, issuer, clock.Now,
+	dispatcher, err := newEventDispatcher(cfg, eventEndpoints, rdb, target.Mode == redisCluster, issuer, svc.StartedBy, clock.Now,
 		&http.Client{Transport: tracing.HTTPTransport(events.NewTransport(cfg.Events.Concurrency))}, log, reg, eventOpts...)
 	if err != nil {
 		return fmt.Errorf("build event dispatcher: %w", err)

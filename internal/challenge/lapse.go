@@ -5,6 +5,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -242,4 +243,21 @@ func (h *dueHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// StartedBy returns the client that started verification id (its record's client), or "" when
+// the record is gone. Package events routes a handover step, whose audit entry names the client
+// that acted (the brand channel, the IVR), to the platform that started the verification.
+func (s *Service) StartedBy(ctx context.Context, id string) (string, error) {
+	if !validID(id) {
+		return "", nil
+	}
+	cl, err := s.rdb.HGet(ctx, recordKey(id), "cl").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return cl, nil
 }

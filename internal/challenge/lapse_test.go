@@ -188,3 +188,17 @@ func TestLapserOnCluster(t *testing.T) {
 		return nil
 	})
 }
+
+// StartedBy names the client that started a verification, "" once it is gone.
+func TestStartedBy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	res := f.start(OTPEmail, email)
+	ctx := context.Background()
+	if got, err := f.svc.StartedBy(ctx, res.Verification.ID); err != nil || got != "platform-a" {
+		t.Fatalf("StartedBy = %q, %v", got, err)
+	}
+	if got, err := f.svc.StartedBy(ctx, "zzz-AAAAAAAAAAAAAAAA"); err != nil || got != "" {
+		t.Fatalf("StartedBy of nothing = %q, %v", got, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -18,13 +19,14 @@ const (
 	handoverPrefix     = "com.authsvc.handover."
 )
 
-// Handover audit kinds (package handover writes them inside its scripts, as the verification
-// scripts write theirs). They are named here so that the catalogue is one table.
+// Handover audit kinds (the handover scripts write them, as the verification scripts write
+// theirs). HandoverExpired is in the catalogue for when a script writes it; none does yet (a
+// handover code lapses by its TTL).
 const (
-	HandoverCreated  = "handover_created"
-	HandoverBound    = "handover_bound"
-	HandoverRedeemed = "handover_redeemed"
-	HandoverRefused  = "handover_refused"
+	HandoverCreated  = audit.HandoverCreated
+	HandoverBound    = audit.HandoverBound
+	HandoverRedeemed = audit.HandoverRedeemed
+	HandoverRefused  = audit.HandoverRefused
 	HandoverExpired  = "handover_expired"
 )
 
@@ -64,14 +66,20 @@ func Types() []string {
 // TypeOf returns the CloudEvents type of an audit kind, or "" when the kind is not an event.
 func TypeOf(kind string) string { return catalog[kind].typ }
 
+// isHandover tells whether kind is a handover step: its entry's client is the one that acted.
+func isHandover(kind string) bool { return strings.HasPrefix(catalog[kind].typ, handoverPrefix) }
+
 // Data is the payload of every event ("data", application/json). It carries ids and
 // pseudonymous values only: never a handle, a contact point (not even masked), a code, a link
 // or a token. Empty fields are left out.
 type Data struct {
 	// VerificationID is the verification the event is about (StartVerification's id).
 	VerificationID string `json:"verification_id,omitempty"`
-	// ClientID is the API client that started it: the receiver's own id.
+	// ClientID is the API client that started the verification: the receiver's own id.
 	ClientID string `json:"client_id"`
+	// ActorClientID is, for a handover step, the client that acted when it is another one (the
+	// brand channel's backend that redeemed, the IVR).
+	ActorClientID string `json:"actor_client_id,omitempty"`
 	// AgentID is the agent the start named.
 	AgentID string `json:"agent_id,omitempty"`
 	// State is the verification's state after the event (VERIFIED, FAILED, EXPIRED, CANCELED);
@@ -111,12 +119,18 @@ type Message struct {
 
 // Render turns the audit entry e, read from stream, into the event sent to its client, with
 // source as the CloudEvents source. ok is false when e's kind is not an event (see Types).
-func Render(source, stream string, e audit.Event) (m Message, ok bool, err error) {
+// starter, when not empty, is the client that started the verification, for a handover step
+// whose entry names the client that acted: the event goes to starter.
+func Render(source, stream string, e audit.Event, starter ...string) (m Message, ok bool, err error) {
 	info, ok := catalog[e.Kind]
 	if !ok {
 		return Message{}, false, nil
 	}
-	d := Data{VerificationID: e.VerificationID, ClientID: e.ClientID, AgentID: e.AgentID, State: info.state,
+	client, actor := e.ClientID, ""
+	if len(starter) > 0 && starter[0] != "" && starter[0] != e.ClientID {
+		client, actor = starter[0], e.ClientID
+	}
+	d := Data{VerificationID: e.VerificationID, ClientID: client, ActorClientID: actor, AgentID: e.AgentID, State: info.state,
 		Method: e.Method, Outcome: e.Outcome, Reason: e.Reason, Customer: e.Customer}
 	if e.Kind == audit.Reported {
 		d.Reason = "REPORTED"
@@ -140,5 +154,5 @@ func Render(source, stream string, e audit.Event) (m Message, ok bool, err error
 	if err != nil {
 		return Message{}, true, fmt.Errorf("events: encode event: %w", err)
 	}
-	return Message{ID: id, Type: info.typ, Client: e.ClientID, Time: e.Time, Body: bytes.TrimSpace(body)}, true, nil
+	return Message{ID: id, Type: info.typ, Client: client, Time: e.Time, Body: bytes.TrimSpace(body)}, true, nil
 }

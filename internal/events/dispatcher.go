@@ -84,6 +84,11 @@ type Config struct {
 	// Client sends the requests (nil: a client over NewTransport). Redirects are never
 	// followed.
 	Client *http.Client
+	// StartedBy, when set, names the client that started a verification (challenge.Service's
+	// StartedBy): a handover step's entry names the client that acted, and its event goes to
+	// the one that started the verification. An error leaves the entry pending: it is claimed
+	// again after ClaimIdle.
+	StartedBy func(ctx context.Context, verificationID string) (string, error)
 }
 
 // NewTransport returns the HTTP transport deliveries need: http.DefaultTransport's settings,
@@ -381,7 +386,17 @@ func (d *Dispatcher) take(stream string, m redis.XMessage, unparked bool) {
 		d.ack(r)
 		return
 	}
-	msg, ok, err := Render(d.cfg.Source, stream, e)
+	var starter string
+	if isHandover(e.Kind) && e.VerificationID != "" && d.cfg.StartedBy != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Timeout)
+		starter, err = d.cfg.StartedBy(ctx, e.VerificationID)
+		cancel()
+		if err != nil {
+			d.m.redis.Inc()
+			return // pending: claimed again after ClaimIdle
+		}
+	}
+	msg, ok, err := Render(d.cfg.Source, stream, e, starter)
 	if err != nil {
 		d.log.Warn("event not rendered; acknowledged undelivered", "event_id", stream+"/"+m.ID, "err", err)
 		d.ack(r)

@@ -74,3 +74,23 @@ func TestRenderCatalogue(t *testing.T) {
 		}
 	}
 }
+
+// A handover step's entry names the client that acted (the brand channel, the IVR): with the
+// client that started the verification given, the event goes to that one and names the actor.
+func TestRenderHandoverToTheStarter(t *testing.T) {
+	t.Parallel()
+	e := audit.Event{ID: "1-0", Time: time.UnixMilli(1), Kind: events.HandoverRedeemed, ClientID: "brand-chat",
+		VerificationID: "k2q-ABCDEFGHIJKLMNOP", Method: "secure_channel"}
+	m, ok, err := events.Render("s", "audit:events", e, "platform-a")
+	if err != nil || !ok || m.Client != "platform-a" || m.Type != "com.authsvc.handover.redeemed" {
+		t.Fatalf("%+v %v %v", m, ok, err)
+	}
+	var ce event.Event
+	if err := json.Unmarshal(m.Body, &ce); err != nil {
+		t.Fatal(err)
+	}
+	var d events.Data
+	if err := ce.DataAs(&d); err != nil || d.ClientID != "platform-a" || d.ActorClientID != "brand-chat" {
+		t.Errorf("data %+v, %v", d, err)
+	}
+}
