@@ -30,13 +30,18 @@ const (
 	IdentityUnlinked  = "identity_unlinked"
 	Erased            = "erased"
 	ClientDenied      = "client_denied"
+	// BreakerTripped and BreakerReleased: an SMS breaker cell (Reason: country or
+	// prefix; Destination: "+44" or a masked prefix "+4479****"; Outcome: enforce or
+	// monitor) tripped or was released. No verification, client or customer.
+	BreakerTripped  = "breaker_tripped"
+	BreakerReleased = "breaker_released"
 )
 
 // Kinds lists every kind of event.
 var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
-	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
+	IdentityLinked, IdentityUnlinked, Erased, ClientDenied, BreakerTripped, BreakerReleased,
 }
 
 // Lua defines the function scripts call to append an event:

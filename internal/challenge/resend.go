@@ -29,6 +29,8 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		var problem string
 		if dest, problem = r.Destination.check(s.cfg.EmailRules); problem != "" {
 			v.add(r.Destination.field(), problem)
+		} else {
+			s.checkNumberType(&v, dest)
 		}
 	}
 	if err := v.orNil(); err != nil {
@@ -56,14 +58,15 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	// The send limits first, on their own slots; whatever does not end in a send is
 	// taken back.
 	rf := requestField(s.keys, "resend", r.RequestID)
-	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
-	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), token))
+	limits, cells := s.sendLimits(r.ClientID, rec["ag"], dest), s.breakerCellsOf(dest)
+	replies, err := s.store.pipelined(ctx, append(limitCalls(limits, ms(s.now()), token), s.breakerCalls(cells, ms(s.now()), token)...))
 	if err != nil {
 		// The limits may have counted, their replies lost on every try.
-		s.refundWithin(ctx, releaseTimeout, token, limits)
+		s.refundWithin(ctx, releaseTimeout, token, append(limits, cells...))
 		return nil, "", err
 	}
-	denied, added := limitOutcome(limits, replies)
+	denied, added := limitOutcome(limits, replies[:len(limits)])
+	denied, added = s.breakerOutcome(ctx, cells, replies[len(limits):], denied, added)
 	if denied != nil {
 		s.refund(ctx, token, added, scriptCall{refusedScript,
 			[]string{recordKey(r.ID), identity.CustomerKey(r.ID[:tagLen], rec["ck"]), replayKey(r.ID, token)},

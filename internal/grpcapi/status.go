@@ -51,6 +51,12 @@ const (
 	// ReasonSendLimit: RESOURCE_EXHAUSTED, a send limit was reached and nothing was
 	// sent; metadata "scope" names which ("identity", …) and RetryInfo says when.
 	ReasonSendLimit = "SEND_LIMIT"
+	// ReasonDestinationBlocked: RESOURCE_EXHAUSTED, SMS to this destination's
+	// country or number prefix is held by a fraud breaker (codes sent there are
+	// not being entered) and nothing was sent; metadata "scope" is
+	// "breaker_country" or "breaker_prefix" and RetryInfo says when it is judged
+	// again. Email, authenticator and passkey methods are not affected.
+	ReasonDestinationBlocked = "DESTINATION_BLOCKED"
 	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
 	// metadata "check" names the failed check (size, format, algorithm, type,
 	// header, key, signature, expired, not_yet_valid, issuer, audience, claims).
@@ -208,6 +214,10 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return withDetails(status.New(codes.ResourceExhausted, "resend limit reached; start a new verification"),
 			&errdetails.ErrorInfo{Reason: ReasonResendLimit, Domain: errorDomain, Metadata: idMetadata(verificationID)},
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(resendLimitRetry)})
+	case errors.As(err, &le) && (le.Scope == challenge.ScopeBreakerCountry || le.Scope == challenge.ScopeBreakerPrefix):
+		return withDetails(status.New(codes.ResourceExhausted, "SMS to this destination is paused; nothing was sent; use another method"),
+			&errdetails.ErrorInfo{Reason: ReasonDestinationBlocked, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(le.RetryAfter.Round(time.Second))})
 	case errors.As(err, &le):
 		return withDetails(status.New(codes.ResourceExhausted, "send limit reached; nothing was sent"),
 			&errdetails.ErrorInfo{Reason: ReasonSendLimit, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},

@@ -92,6 +92,13 @@ func TestToStatus(t *testing.T) {
 					t.Errorf("ErrorInfo = %v", ei)
 				}
 			}},
+		{name: "destination blocked", ctx: live, err: &challenge.LimitError{Scope: challenge.ScopeBreakerPrefix, RetryAfter: time.Hour},
+			code: codes.ResourceExhausted, check: func(t *testing.T, st *status.Status) {
+				retry(time.Hour)(t, st)
+				if ei := errorInfo(t, st); ei.GetReason() != ReasonDestinationBlocked || ei.GetMetadata()["scope"] != "breaker_prefix" {
+					t.Errorf("ErrorInfo = %v", ei)
+				}
+			}},
 		{name: "send in progress", ctx: live, err: challenge.ErrSendInProgress, code: codes.Unavailable,
 			check: retry(time.Second)},
 		{name: "send error", ctx: live, err: &challenge.SendError{VerificationID: id, Err: errors.New("smtp 554 for bob@example.com")},
