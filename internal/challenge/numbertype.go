@@ -131,6 +131,21 @@ func (n NumberTypes) classify(e164 string) (kind string, action NumberAction) {
 	return "unknown", n.Unknown
 }
 
+// actionFor is the action on a number of type kind (numberType's names).
+func (n NumberTypes) actionFor(kind string) NumberAction {
+	switch kind {
+	case "premium_rate", "shared_cost", "uan", "pager", "voicemail":
+		return NumberRefuse
+	case "toll_free":
+		return n.TollFree
+	case "voip", "personal":
+		return n.VoIP
+	case "unknown":
+		return n.Unknown
+	}
+	return NumberAllow
+}
+
 // checkNumberType adds a violation to v when dest is a phone number that may not
 // receive codes, and counts the types it lets through on watch. Nothing in the
 // answer depends on who the number belongs to.

@@ -227,6 +227,9 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 	factors *Factors // nil: enrolled methods are not offered
+	// risk is the number-intelligence hook asked before an SMS send (nil: none).
+	risk       RiskChecker
+	riskPolicy RiskPolicy
 }
 
 // New builds the service. now is the clock every expiry is judged by; random is

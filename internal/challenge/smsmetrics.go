@@ -7,6 +7,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type smsMetrics struct {
 	numbers  *prometheus.CounterVec
 	breakers *prometheus.CounterVec
+	risk     *prometheus.CounterVec
 }
 
 func newSMSMetrics(reg prometheus.Registerer) *smsMetrics {
@@ -19,8 +20,12 @@ func newSMSMetrics(reg prometheus.Registerer) *smsMetrics {
 			Name: "authsvc_sms_breaker_events_total",
 			Help: "SMS breaker events by country calling code: tripped, released, refused (a send refused), monitored (a send a monitored trip would have refused).",
 		}, []string{"country", "event"}),
+		risk: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authsvc_sms_risk_checks_total",
+			Help: "Risk hook lookups before an SMS send, by result (pass, sim_swap, call_forwarding, line_type, timeout, garbage, error) and decision (send, refuse).",
+		}, []string{"result", "decision"}),
 	}
-	reg.MustRegister(m.numbers, m.breakers)
+	reg.MustRegister(m.numbers, m.breakers, m.risk)
 	return m
 }
 
@@ -32,4 +37,9 @@ func (m *Metrics) observeNumberType(kind string, a NumberAction) {
 // observeBreaker counts a breaker event for a country calling code.
 func (m *Metrics) observeBreaker(event, country string) {
 	m.sms.breakers.WithLabelValues(country, event).Inc()
+}
+
+// observeRisk counts a risk hook lookup.
+func (m *Metrics) observeRisk(result, decision string) {
+	m.sms.risk.WithLabelValues(result, decision).Inc()
 }

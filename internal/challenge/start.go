@@ -328,6 +328,7 @@ type startPlan struct {
 	args     []any
 	limits   []limit
 	breakers []limit // the SMS breaker cells the send counts in (breaker.go)
+	risk     string  // why the risk hook refused SMS (risk.go), "" when it did not
 	conv     pointer
 
 	reply      []any
@@ -364,6 +365,16 @@ func (s *Service) plan(ctx context.Context, r *StartRequest) (*startPlan, error)
 	}
 	p.ih = identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	p.id = verificationID(s.keys, tag, r.ClientID, r.RequestID)
+	if method != 0 && dest.Kind == Phone {
+		// The risk hook may refuse the SMS: the verification then offers only the
+		// customer's enrolled methods, and says why.
+		if p.risk = s.screen(ctx, dest, p.id); p.risk != "" {
+			method, p.method = 0, 0
+			if enrolled == "" {
+				return nil, &SMSRefusedError{Reason: p.risk}
+			}
+		}
+	}
 	// The customer's hash when the customer is known, else the identity's link.
 	p.ckey = identity.LinkKey(tag, p.ih)
 	if p.ch != "" {
@@ -374,6 +385,10 @@ func (s *Service) plan(ctx context.Context, r *StartRequest) (*startPlan, error)
 	}
 	if err := s.planRecord(p, customer, ttl); err != nil {
 		return nil, err
+	}
+	if p.risk != "" {
+		p.fields = append(p.fields, "rr", p.risk)
+		p.args = append(p.args, "rr", p.risk)
 	}
 	if method != 0 {
 		p.limits = s.sendLimits(r.ClientID, r.AgentID, dest)
@@ -563,7 +578,11 @@ func (s *Service) startRefused(p *startPlan) error {
 		return fmt.Errorf("%w: the customer is being erased", ErrUnavailable)
 	}
 	// "locked", "none": the same answer as for a customer no method can reach: a
-	// lock, an unknown customer and a customer without factors reveal nothing.
+	// lock, an unknown customer and a customer without factors reveal nothing
+	// (beyond the risk hook's refusal of the SMS, which is about the number).
+	if p.risk != "" {
+		return &SMSRefusedError{Reason: p.risk}
+	}
 	return &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
 }
 

@@ -57,6 +57,11 @@ const (
 	// "breaker_country" or "breaker_prefix" and RetryInfo says when it is judged
 	// again. Email, authenticator and passkey methods are not affected.
 	ReasonDestinationBlocked = "DESTINATION_BLOCKED"
+	// ReasonSMSRefused: FAILED_PRECONDITION, the number-intelligence check refused
+	// to send an SMS to the destination and the request accepts no other method
+	// the customer can use; metadata "risk" says why ("sim_swap",
+	// "call_forwarding", "line_type", "risk_unavailable"). Nothing was recorded.
+	ReasonSMSRefused = "SMS_REFUSED"
 	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
 	// metadata "check" names the failed check (size, format, algorithm, type,
 	// header, key, signature, expired, not_yet_valid, issuer, audience, claims).
@@ -177,6 +182,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		ve  *challenge.ValidationError
 		ive *identity.ValidationError
 		nm  *challenge.NoMethodError
+		sr  *challenge.SMSRefusedError
 		se  *challenge.SendError
 		le  *challenge.LimitError
 		pe  *identity.ProofError
@@ -188,6 +194,13 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return badRequest(ve.Violations...)
 	case errors.As(err, &ive):
 		return badRequest(challenge.Violation{Field: ive.Field, Description: ive.Description})
+	case errors.As(err, &sr):
+		return withDetails(status.New(codes.FailedPrecondition,
+			"an SMS cannot prove possession of this number now; verify with another method"),
+			&errdetails.ErrorInfo{Reason: ReasonSMSRefused, Domain: errorDomain, Metadata: map[string]string{"risk": sr.Reason}},
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type: preconditionMethod, Subject: "destination.phone",
+				Description: "ask for an email code, an authenticator app or a passkey instead"}}})
 	case errors.As(err, &nm):
 		// The same answer whether the customer is unknown, has no factor that
 		// meets the level, or is locked out of a method: nothing to enumerate.

@@ -99,6 +99,12 @@ func TestToStatus(t *testing.T) {
 					t.Errorf("ErrorInfo = %v", ei)
 				}
 			}},
+		{name: "sms refused", ctx: live, err: &challenge.SMSRefusedError{Reason: challenge.RiskSIMSwap},
+			code: codes.FailedPrecondition, check: func(t *testing.T, st *status.Status) {
+				if ei := errorInfo(t, st); ei.GetReason() != ReasonSMSRefused || ei.GetMetadata()["risk"] != "sim_swap" {
+					t.Errorf("ErrorInfo = %v", ei)
+				}
+			}},
 		{name: "send in progress", ctx: live, err: challenge.ErrSendInProgress, code: codes.Unavailable,
 			check: retry(time.Second)},
 		{name: "send error", ctx: live, err: &challenge.SendError{VerificationID: id, Err: errors.New("smtp 554 for bob@example.com")},
