@@ -22,7 +22,7 @@ import (
 //	AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_HOUR   3             the same an hour (1 to 100000)
 //	AUTHSVC_SMS_BREAKER_COUNTRY_RATIO        1             unentered codes tolerated per code entered (0.05 to 20)
 //	AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_DAY     10            as for the country, per number prefix
-//	AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR    3
+//	AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR    2
 //	AUTHSVC_SMS_BREAKER_PREFIX_RATIO         1
 //	AUTHSVC_SMS_BREAKER_COOLDOWN             1h            how long a tripped cell refuses before it is judged again (1m to 7d)
 //	AUTHSVC_SMS_BREAKER_GRACE                3m            how long a sent code counts as in flight, not unentered (1m to 1h)
@@ -61,8 +61,8 @@ func loadSMS(r *envReader, s *SMSConfig) {
 		r.addf("AUTHSVC_SMS_BREAKER_MODE: %v", err)
 	}
 	b.Mode = mode
-	b.Country = r.breakerThreshold("COUNTRY", 50)
-	b.Prefix = r.breakerThreshold("PREFIX", 10)
+	b.Country = r.breakerThreshold("COUNTRY", 50, 3)
+	b.Prefix = r.breakerThreshold("PREFIX", 10, 2)
 	b.Cooldown = r.duration("AUTHSVC_SMS_BREAKER_COOLDOWN", time.Hour, time.Minute, 7*day)
 	b.Grace = r.duration("AUTHSVC_SMS_BREAKER_GRACE", 3*time.Minute, time.Minute, time.Hour)
 	if v := strings.TrimSpace(r.getenv("AUTHSVC_SMS_SAFE_LIST")); v != "" {
@@ -102,11 +102,11 @@ func loadSMS(r *envReader, s *SMSConfig) {
 }
 
 // breakerThreshold reads AUTHSVC_SMS_BREAKER_<KIND>_FLOOR_DAY, _FLOOR_HOUR and _RATIO.
-func (r *envReader) breakerThreshold(kind string, floorDay int) challenge.BreakerThreshold {
+func (r *envReader) breakerThreshold(kind string, floorDay, floorHour int) challenge.BreakerThreshold {
 	p := "AUTHSVC_SMS_BREAKER_" + kind + "_"
 	return challenge.BreakerThreshold{
 		FloorDay:  float64(r.integer(p+"FLOOR_DAY", floorDay, 1, 1_000_000)),
-		FloorHour: float64(r.integer(p+"FLOOR_HOUR", 3, 1, 100_000)),
+		FloorHour: float64(r.integer(p+"FLOOR_HOUR", floorHour, 1, 100_000)),
 		Ratio:     r.ratio(p+"RATIO", 1, 0.05, 20),
 	}
 }

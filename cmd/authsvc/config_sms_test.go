@@ -23,7 +23,7 @@ func TestLoadSMSConfig(t *testing.T) {
 		NumberTypes: challenge.NumberTypes{TollFree: challenge.NumberRefuse, VoIP: challenge.NumberMonitor, Unknown: challenge.NumberMonitor},
 		Breakers: challenge.Breakers{Mode: challenge.BreakerEnforce,
 			Country:  challenge.BreakerThreshold{FloorDay: 50, FloorHour: 3, Ratio: 1},
-			Prefix:   challenge.BreakerThreshold{FloorDay: 10, FloorHour: 3, Ratio: 1},
+			Prefix:   challenge.BreakerThreshold{FloorDay: 10, FloorHour: 2, Ratio: 1},
 			Cooldown: time.Hour, Grace: 3 * time.Minute},
 		RiskTimeout: 300 * time.Millisecond,
 		Risk:        challenge.RiskPolicy{SIMSwapWithin: 7 * day},

@@ -75,7 +75,9 @@ type Breakers struct {
 	Mode BreakerMode
 	// Country: a country's cell (floor 50 a day, 3 an hour, ratio 1).
 	Country BreakerThreshold
-	// Prefix: a number prefix's cell (floor 10 a day, 3 an hour, ratio 1).
+	// Prefix: a number prefix's cell (floor 10 a day, 2 an hour, ratio 1): a
+	// block of 10,000 numbers sees a code of a real customer now and then, never
+	// a stream of them.
 	Prefix BreakerThreshold
 	// Cooldown is how long a tripped cell refuses before it is judged again (1 h).
 	Cooldown time.Duration
@@ -91,19 +93,19 @@ func (b *Breakers) setDefaults() {
 	if b.Mode == breakerDefault {
 		b.Mode = BreakerEnforce
 	}
-	def := func(t *BreakerThreshold, day float64) {
+	def := func(t *BreakerThreshold, day, hour float64) {
 		if t.FloorDay == 0 {
 			t.FloorDay = day
 		}
 		if t.FloorHour == 0 {
-			t.FloorHour = 3
+			t.FloorHour = hour
 		}
 		if t.Ratio == 0 {
 			t.Ratio = 1
 		}
 	}
-	def(&b.Country, 50)
-	def(&b.Prefix, 10)
+	def(&b.Country, 50, 3)
+	def(&b.Prefix, 10, 2)
 	if b.Cooldown == 0 {
 		b.Cooldown = time.Hour
 	}

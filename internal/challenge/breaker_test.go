@@ -206,8 +206,8 @@ func TestBreakerSafeList(t *testing.T) {
 	}
 }
 
-// Parallel starts into one cell lose no count, and the breaker holds once their
-// codes are past the grace period unentered.
+// Parallel starts into one cell lose no count, and the breaker holds the burst
+// however the scripts interleave: each decision is one script on the cell's slot.
 func TestBreakerParallelStarts(t *testing.T) {
 	srv := redistest.Start(t)
 	f := breakerFixture(t, srv.Client(t), srv, false, Breakers{})
@@ -222,10 +222,19 @@ func TestBreakerParallelStarts(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	sent := 0
 	for err := range errs {
-		if err != nil {
+		var le *LimitError
+		switch {
+		case err == nil:
+			sent++
+		case !errors.As(err, &le) || le.Scope != ScopeBreakerPrefix:
 			t.Fatal(err)
 		}
+	}
+	// A fresh prefix tolerates twice its hourly floor (2) in flight: 5 sends.
+	if sent == 0 || sent > 5 {
+		t.Fatalf("%d of %d parallel sends into one prefix went", sent, n)
 	}
 	cells := f.svc.breakerCellsOf(contact{Destination: Destination{Kind: Phone}, key: "+447955500000"})
 	for _, c := range cells {
@@ -233,8 +242,8 @@ func TestBreakerParallelStarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if parts := strings.Split(v, ","); parts[1] != fmt.Sprint(n) {
-			t.Fatalf("%s cell %q: want %d sends", c.scope, v, n)
+		if parts := strings.Split(v, ","); parts[1] != fmt.Sprint(sent) {
+			t.Fatalf("%s cell %q: want %d sends", c.scope, v, sent)
 		}
 		if len(v)+len(c.field) > 100 {
 			t.Errorf("%s cell takes %d bytes", c.scope, len(v)+len(c.field))
@@ -242,12 +251,6 @@ func TestBreakerParallelStarts(t *testing.T) {
 		if ttl := srv.Client(t).PTTL(context.Background(), c.key).Val(); ttl <= 0 {
 			t.Errorf("bucket %s has no TTL", c.key)
 		}
-	}
-	f.clock.Advance(5 * time.Minute)
-	_, err := f.smsTo("+447955509999")
-	var le *LimitError
-	if !errors.As(err, &le) || !strings.HasPrefix(le.Scope, "breaker_") {
-		t.Fatalf("after 40 unentered codes: %v", err)
 	}
 }
 

@@ -15,17 +15,19 @@
 -- Windows slide by weighting the previous hour (day, slot) by the part of it still
 -- inside the window, as a sliding-window counter does: 2 numbers a window, not 24.
 --
--- Unentered = sends - entered - in flight, over the last hour and the last day.
+-- Unentered = sends - entered - in flight, over the last hour and the last day (in
+-- flight beyond the hour's threshold counts as unentered: a burst).
 -- The cell trips, authgear's shape, when
 --   day:  unentered > max(floor_day, ratio x mx, ratio x entered in the last day)
 --   hour: unentered > max(floor_hour, day threshold / 6, ratio x entered in the last hour)
 -- and then refuses every send (op 's' answers 'blocked') until tu; in monitor mode
 -- it counts and answers 'monitor' instead. Past tu, the first send that does not trip
--- again releases it.
+-- again, at half the thresholds, releases it.
 --
 -- go-redis resends a script whose reply was lost: the bucket keeps the tokens of
 -- its last TOKENS counted calls in field '#'; a call whose token is there answers
--- as counted and counts nothing; op 'u' takes a send back once, by its token.
+-- as counted and counts nothing. Op 'u' takes back a send the cell counted (Go
+-- asks only for those), whether or not its token is still kept.
 --
 -- KEYS[1] the bucket; KEYS[2] the audit stream (added by store.withAudit).
 -- ARGV[1] op ('s' send, 'u' undo a send, 'e' a code entered), ARGV[2] now ms,
@@ -72,8 +74,6 @@ local tokens = redis.call('HGET', key, '#') or ''
 local seen = string.find(tokens .. ':', ':' .. token .. ':', 1, true) ~= nil
 if seen and op ~= 'u' then
   return {'ok', 0, 1, ''}
-elseif not seen and op == 'u' then
-  return {'ok', 0, 0, ''}
 end
 local function remember()
   local kept = {}
@@ -163,12 +163,16 @@ if op == 'e' then
   return {'ok', 0, 1, ''}
 end
 if op == 'u' then
-  -- Only a send this bucket counted is taken back, once: its token leaves '#'.
+  -- Go undoes only a send this cell answered as counted. Its token may have left
+  -- '#' already (a busy bucket keeps the last few), so the undo does not depend
+  -- on it; a token still there leaves, so that a replay of the send counts again.
   local i = string.find(tokens .. ':', ':' .. token .. ':', 1, true)
-  tokens = string.sub(tokens, 1, i - 1) .. string.sub(tokens, i + #token + 1)
+  if i then
+    tokens = string.sub(tokens, 1, i - 1) .. string.sub(tokens, i + #token + 1)
+    redis.call('HSET', key, '#', tokens)
+  end
   c[2], c[6], c[12] = math.max(c[2] - 1, 0), math.max(c[6] - 1, 0), math.max(c[12] - 1, 0)
   save(false)
-  redis.call('HSET', key, '#', tokens)
   return {'ok', 0, 0, ''}
 end
 
@@ -185,7 +189,15 @@ local limit_h = math.max(floor_hour, limit_d / 6, ratio * entered_h)
 
 local event = ''
 local tripped = c[14] * 60000 > now
-if not tripped and (unentered_d > limit_d or unentered_h > limit_h) then
+-- Codes in flight are not yet unentered, except what exceeds the hourly limit: a
+-- burst larger than the hour tolerates, into a cell whose codes are not being
+-- entered, trips it before the grace period is out.
+local burst = math.max(inflight - limit_h, 0)
+-- Hysteresis: past its cool-down, a cell that tripped is released only once its
+-- unentered codes are back under half the thresholds; otherwise a slow drip
+-- would get a few more codes through after every cool-down.
+local k = c[14] > 0 and 0.5 or 1
+if not tripped and (unentered_d > k * limit_d or unentered_h + burst > k * limit_h) then
   -- A trip: refuse (or, monitored, mark) until the cool-down ends.
   c[14], c[15] = math.ceil((now + cooldown) / 60000), mode == 'monitor' and 1 or 0
   tripped, event = true, 'tripped'
