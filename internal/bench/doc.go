@@ -18,6 +18,11 @@
 //     with what the audit trail costs Redis a day at 100,000 verified flows, kept
 //     90 days (before the exporter) or for the buffer (now).
 //
+// BenchmarkSMSAttackDay (also gated by -report) replays a day of legitimate SMS
+// mixed with an SMS pumping attack against a real redis-server with a fake clock,
+// and prints what the attack got through, what real customers were refused, the
+// breakers' memory and the SMS paths' round trips.
+//
 // A budget that does not hold fails the benchmark, so `make bench` exits non-zero:
 // the budgets are the contract. BENCHMARKS.md at the repository root explains the
 // figures and records a run.

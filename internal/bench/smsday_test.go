@@ -496,6 +496,19 @@ func (d *smsDay) breakerEvents() map[string]map[string]float64 {
 	return out
 }
 
+// countryTrips reads the audit trail's breaker_tripped events of country cells:
+// country ("+44") -> trips.
+func (d *smsDay) countryTrips(ctx context.Context) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range d.rdb.XRange(ctx, "audit:events", "-", "+").Val() {
+		if m.Values["k"] == "breaker_tripped" && m.Values["r"] == "country" {
+			d, _ := m.Values["d"].(string)
+			out[d]++
+		}
+	}
+	return out
+}
+
 // breakerMemory sums the breaker buckets: keys, cells, MEMORY USAGE, the largest
 // field + value, and buckets without a TTL.
 func (d *smsDay) breakerMemory(ctx context.Context) (keys, cells, bytes, largest, noTTL int64) {
@@ -539,10 +552,12 @@ func (d *smsDay) print(tb testing.TB, out io.Writer) (over []string) {
 	a := sum(d.attack)
 	line("attack: all", a)
 	ev := d.breakerEvents()
-	spikeTripped := ev["tripped"]["44"] > 0 && sum(d.spike).breaker > 0
+	countryTrips := d.countryTrips(ctx)
+	spikeTripped := countryTrips["+44"] > 0 || sum(d.spike).breaker > 0
 	fmt.Fprintf(out, "  attack SMS delivered        %6.2f %%  (%d of %d; target <= 2 %%)\n", 100*d.attackDeliveredShare(), a.sent, a.starts)
 	fmt.Fprintf(out, "  legitimate SMS refused      %6.2f %%  (target <= 0.5 %%)\n", 100*d.legitRefusedShare())
-	fmt.Fprintf(out, "  campaign spike tripped      %v  (GB spike sends refused by a breaker: %d)\n", spikeTripped, sum(d.spike).breaker)
+	fmt.Fprintf(out, "  campaign spike tripped      %v  (GB's country cell trips: %.0f; spike sends refused by a breaker: %d)\n",
+		spikeTripped, countryTrips["+44"], sum(d.spike).breaker)
 	countries := func(m map[string]float64) string {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -550,7 +565,8 @@ func (d *smsDay) print(tb testing.TB, out io.Writer) (over []string) {
 		}
 		return strings.Join(parts, " ")
 	}
-	fmt.Fprintf(out, "  breaker trips by country    %s\n", countries(ev["tripped"]))
+	fmt.Fprintf(out, "  breaker trips by country    %s (prefix and country cells)\n", countries(ev["tripped"]))
+	fmt.Fprintf(out, "  country cells tripped       %s\n", strings.ReplaceAll(countries(countryTrips), "++", "+"))
 	fmt.Fprintf(out, "  breaker releases            %s\n", countries(ev["released"]))
 	keys, cells, mem, largest, noTTL := d.breakerMemory(ctx)
 	fmt.Fprintf(out, "  breaker state               %d cells in %d buckets, MEMORY USAGE %d B = %.0f B a cell;\n", cells, keys, mem, float64(mem)/float64(max(cells, 1)))
