@@ -40,6 +40,8 @@ func breakerFixture(t *testing.T, rdb redis.UniversalClient, srv *redistest.Serv
 func (f *fixture) smsTo(number string) (*StartResult, error) {
 	r := f.startReq(OTPSMS, &Destination{Kind: Phone, Value: number})
 	r.CustomerID = ""
+	// Unique across fixtures on one Redis too.
+	r.RequestID += number
 	r.Identity.UserID = "u" + r.RequestID
 	return f.svc.Start(context.Background(), r)
 }
