@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -50,6 +51,10 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
 	}
 	cur := s.view(rec, r.ID, s.now())
+	if reason := s.screen(ctx, dest, r.ID); reason != "" {
+		// The risk hook refuses a new SMS as it refuses a first one.
+		return nil, "", &SMSRefusedError{Reason: reason}
+	}
 	// One token for the call's scripts: the send limits' and the resend's.
 	token, err := s.callToken()
 	if err != nil {
@@ -62,7 +67,7 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	replies, err := s.store.pipelined(ctx, append(limitCalls(limits, ms(s.now()), token), s.breakerCalls(cells, ms(s.now()), token)...))
 	if err != nil {
 		// The limits may have counted, their replies lost on every try.
-		s.refundWithin(ctx, releaseTimeout, token, append(limits, cells...))
+		s.refundWithin(ctx, releaseTimeout, token, slices.Concat(limits, cells))
 		return nil, "", err
 	}
 	denied, added := limitOutcome(limits, replies[:len(limits)])

@@ -47,8 +47,9 @@ const (
 	RiskUnavailable    = "risk_unavailable"
 )
 
-// SMSRefusedError says the risk hook refused SMS to the number and the customer
-// has no other method this request accepts; nothing was recorded or sent.
+// SMSRefusedError says the risk hook refused SMS to the number: on Start, the
+// customer has no other method the request accepts and nothing was recorded; on
+// Resend, nothing was sent.
 type SMSRefusedError struct{ Reason string }
 
 func (e *SMSRefusedError) Error() string {

@@ -169,3 +169,26 @@ func TestRiskHookUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// A resend asks the hook again: a number swapped since the first code gets no
+// second one.
+func TestRiskHookOnResend(t *testing.T) {
+	var swapped atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if swapped.Load() {
+			_, _ = io.WriteString(w, `{"sim_swap":{"last_sim_swap":"2026-11-28T11:00:00Z"}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
+	f := riskFixture(t, redistest.Start(t), srv.URL, RiskPolicy{})
+	res := f.start(OTPSMS, phone)
+	swapped.Store(true)
+	_, _, err := f.svc.Resend(context.Background(), ResendRequest{ClientID: "platform-a", ID: res.Verification.ID,
+		Destination: phone, RequestID: "again"})
+	var sr *SMSRefusedError
+	if !errors.As(err, &sr) || sr.Reason != RiskSIMSwap || f.sentCount(res.Verification.ID) != 1 {
+		t.Fatalf("resend to a swapped number: %v, %d sent", err, f.sentCount(res.Verification.ID))
+	}
+}

@@ -231,7 +231,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// The scripts may have run, their replies lost on every try: give the send
 		// claim up, so that the platform's retry sends at once, and take back what
 		// this call counted, so that the retry's send is counted once.
-		s.refundWithin(ctx, releaseTimeout, p.token, append(p.limits, p.breakers...), s.releaseCall(p.id, p.token, ""))
+		s.refundWithin(ctx, releaseTimeout, p.token, slices.Concat(p.limits, p.breakers), s.releaseCall(p.id, p.token, ""))
 		return nil, err
 	}
 	p.reply = replies[0]

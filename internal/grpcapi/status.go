@@ -58,9 +58,10 @@ const (
 	// again. Email, authenticator and passkey methods are not affected.
 	ReasonDestinationBlocked = "DESTINATION_BLOCKED"
 	// ReasonSMSRefused: FAILED_PRECONDITION, the number-intelligence check refused
-	// to send an SMS to the destination and the request accepts no other method
-	// the customer can use; metadata "risk" says why ("sim_swap",
-	// "call_forwarding", "line_type", "risk_unavailable"). Nothing was recorded.
+	// to send an SMS to the destination: StartVerification whose request accepts
+	// no other method the customer can use (nothing was recorded), or
+	// ResendVerification (nothing was sent); metadata "risk" says why
+	// ("sim_swap", "call_forwarding", "line_type", "risk_unavailable").
 	ReasonSMSRefused = "SMS_REFUSED"
 	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
 	// metadata "check" names the failed check (size, format, algorithm, type,
