@@ -263,3 +263,46 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// A country's threshold follows its own conversions: after a day of 210 codes
+// entered, the next day tolerates as many unentered; a country with no history
+// trips on its floor (50 a day). Prefixes are out of the way here.
+func TestBreakerCountryAdapts(t *testing.T) {
+	srv := redistest.Start(t)
+	f := breakerFixture(t, srv.Client(t), srv, false, Breakers{
+		Country: BreakerThreshold{FloorDay: 50, FloorHour: 3, Ratio: 1},
+		Prefix:  BreakerThreshold{FloorDay: 1e6, FloorHour: 1e6, Ratio: 1},
+	})
+	// send starts n SMS over span into distinct blocks of country base, entering
+	// those entered says, and returns the breaker refusals.
+	send := func(base string, n int, span time.Duration, entered func(int) bool) (refused int) {
+		for i := range n {
+			res, err := f.smsTo(fmt.Sprintf("%s%03d%04d", base, i%1000, i))
+			var le *LimitError
+			switch {
+			case errors.As(err, &le) && strings.HasPrefix(le.Scope, "breaker_"):
+				refused++
+			case err != nil:
+				t.Fatalf("send %d: %v", i, err)
+			case entered(i):
+				f.enter(res)
+			}
+			f.clock.Advance(span / time.Duration(n))
+		}
+		return refused
+	}
+	// Day 1 (a UTC day, as the cells count days): 300 codes into France, 70 % entered.
+	f.clock.Set(time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC))
+	if refused := send("+3361", 300, 20*time.Hour, func(i int) bool { return i%10 < 7 }); refused != 0 {
+		t.Fatalf("day 1 refused %d", refused)
+	}
+	f.clock.Advance(6 * time.Hour)
+	// Day 2: 150 codes nobody enters, spread over the day: under the 210 of day 1.
+	if refused := send("+3362", 150, 20*time.Hour, func(int) bool { return false }); refused != 0 {
+		t.Fatalf("France, with 210 entered yesterday, refused %d of 150 unentered", refused)
+	}
+	// Spain has no history: the same drip trips on the floor.
+	if refused := send("+3461", 150, 20*time.Hour, func(int) bool { return false }); refused < 50 {
+		t.Fatalf("Spain, without history, refused only %d of 150 unentered", refused)
+	}
+}
