@@ -95,6 +95,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	hov, err := loadHandover(getenv, cfg.Dev.Enabled)
+	if err != nil {
+		return err
+	}
 	if opts.configCheck {
 		_, secErr := loadSecrets(cfg, nil, nil)
 		_, polErr := loadPolicy(cfg)
@@ -244,7 +248,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	svcOpts := []challenge.Option{challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
-		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}), challenge.WithAuditLog(auditLog)}
+		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}), challenge.WithAuditLog(auditLog),
+		challenge.WithHandovers(hov.Lifecycle)}
 	if risk, err := riskHookOption(cfg.SMS, webhookClient(tracing)); err != nil {
 		return err
 	} else if risk != nil {
@@ -290,7 +295,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
 		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)),
-		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()))
+		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()), grpcapi.WithHandovers(svc, hov.Channels))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -308,7 +313,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:     cfg.Service.Brand,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
-	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids))
+	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids),
+		web.WithHandovers(svc, hov.Channels))
 	if err != nil {
 		return fmt.Errorf("build web handler: %w", err)
 	}

@@ -30,6 +30,12 @@ const (
 	IdentityUnlinked  = "identity_unlinked"
 	Erased            = "erased"
 	ClientDenied      = "client_denied"
+	// Handover steps (package challenge, handover.go): m is the kind
+	// (secure_channel or phone), c the client that acted, r a refusal's reason.
+	HandoverCreated  = "handover_created"
+	HandoverBound    = "handover_bound"
+	HandoverRedeemed = "handover_redeemed"
+	HandoverRefused  = "handover_refused"
 	// BreakerTripped and BreakerReleased: an SMS breaker cell (Reason: country or
 	// prefix; Destination: "+44" or a masked prefix "+4479****"; Outcome: enforce or
 	// monitor) tripped or was released. No verification, client or customer.
@@ -41,7 +47,8 @@ const (
 var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
-	IdentityLinked, IdentityUnlinked, Erased, ClientDenied, BreakerTripped, BreakerReleased,
+	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
+	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused, BreakerTripped, BreakerReleased,
 }
 
 // Lua defines the function scripts call to append an event:

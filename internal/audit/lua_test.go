@@ -212,7 +212,7 @@ func TestKinds(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if len(seen) != 21 {
-		t.Errorf("%d kinds, want 21", len(seen))
+	if len(seen) != 25 {
+		t.Errorf("%d kinds, want 25", len(seen))
 	}
 }

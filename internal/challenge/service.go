@@ -227,6 +227,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 	factors *Factors // nil: enrolled methods are not offered
+	// handover holds the handover settings (handover.go).
+	handover HandoverConfig
 	// risk is the number-intelligence hook asked before an SMS send (nil: none).
 	risk       RiskChecker
 	riskPolicy RiskPolicy
@@ -277,6 +279,7 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	for _, o := range opts {
 		o(s)
 	}
+	s.handover.setDefaults()
 	if f := s.factors; f != nil && (f.Seeds == nil || f.WebAuthn == nil) {
 		return nil, errors.New("challenge: Factors needs Seeds and WebAuthn")
 	}

@@ -73,6 +73,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- if .Values.secrets.smsRiskHookSecret }}
 {{- $m = append $m (dict "volume" "sms-risk-hook-secret" "secret" .Values.secrets.smsRiskHookSecret "dir" (printf "%s/sms-risk-hook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_RISK_HOOK_SECRET_FILE") -}}
 {{- end }}
+{{- if .Values.secrets.channels }}
+{{- $m = append $m (dict "volume" "channels" "secret" .Values.secrets.channels "dir" (printf "%s/channels" $d) "key" "channels.json" "env" "AUTHSVC_CHANNELS_FILE") -}}
+{{- end }}
 {{- if .Values.secrets.smtpPassword }}
 {{- $m = append $m (dict "volume" "smtp-password" "secret" .Values.secrets.smtpPassword "dir" (printf "%s/smtp-password" $d) "key" "password" "env" "AUTHSVC_SMTP_PASSWORD_FILE") -}}
 {{- end }}
