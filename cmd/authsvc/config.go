@@ -149,6 +149,8 @@ type Config struct {
 	Enrollment EnrollmentConfig
 	// Audit configures the audit trail.
 	Audit AuditConfig
+	// Events configures the events to the care platform (config_events.go).
+	Events EventsConfig
 	// WebAuthn configures the passkey relying party.
 	WebAuthn WebAuthnConfig
 	// Limits are the abuse limits per identity and across verifications
@@ -697,6 +699,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Enrollment.ReportHold = r.days("AUTHSVC_FACTOR_REPORT_HOLD", defaultFactorReportHold, time.Hour, 365*day)
 	c.Enrollment.Retention = r.days("AUTHSVC_CUSTOMER_RETENTION", defaultRetention, day, 3650*day)
 	loadAudit(r, &c.Audit)
+	loadEvents(r, &c)
 	loadWebAuthn(r, &c)
 
 	// Abuse limits, in dev mode too.
