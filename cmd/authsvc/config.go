@@ -156,6 +156,8 @@ type Config struct {
 	// Limits are the abuse limits per identity and across verifications
 	// (AUTHSVC_IDENTITY_*, AUTHSVC_LIMIT_*, AUTHSVC_SMS_COUNTRIES), every field set.
 	Limits challenge.Limits
+	// SMS holds the SMS fraud defences (config_sms.go).
+	SMS SMSConfig
 	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
 	ClientsFile string
 	// ClientsReload is the period of the clients file reload.
@@ -707,6 +709,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		r.addf("AUTHSVC_EMAIL_PROVIDER_RULES: %v", err)
 	}
 	c.Verification.EmailRules = rules
+	loadSMS(r, &c.SMS)
 
 	// Delivery.
 	if prod {

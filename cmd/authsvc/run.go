@@ -260,6 +260,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("build identity store: %w", err)
 	}
 
+	svcOpts := []challenge.Option{challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
+		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}), challenge.WithAuditLog(auditLog),
+		challenge.WithHandovers(hov.Lifecycle)}
+	if risk, err := riskHookOption(cfg.SMS, webhookClient(tracing)); err != nil {
+		return err
+	} else if risk != nil {
+		svcOpts = append(svcOpts, risk)
+	}
 	svc, err := challenge.New(challenge.Config{
 		PublicURL:     publicURL,
 		Brand:         cfg.Service.Brand,
@@ -268,13 +276,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ShardedPubSub: target.Mode == redisCluster,
 		Limits:        cfg.Limits,
 		EmailRules:    cfg.Verification.EmailRules,
+		NumberTypes:   cfg.SMS.NumberTypes,
+		Breakers:      cfg.SMS.Breakers,
 
 		AuditRetention:    auditCap,
 		CustomerRetention: cfg.Enrollment.Retention,
-	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg),
-		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
-			CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}),
-		challenge.WithAuditLog(auditLog), challenge.WithHandovers(hov.Lifecycle))
+	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg), svcOpts...)
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)
 	}

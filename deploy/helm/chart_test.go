@@ -188,6 +188,11 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s=%q set although grpc leaves it unset", name, v)
 				}
 			}
+			for name := range smsEnv {
+				if v, ok := env[name]; ok {
+					t.Errorf("%s=%q set although sms leaves it unset", name, v)
+				}
+			}
 			// By default: each port from the release's namespace only; DNS to the
 			// cluster DNS pods; Redis, SMTP and the webhook by port.
 			samespace := `[{"podSelector":{}}]`
@@ -232,6 +237,11 @@ func TestChart(t *testing.T) {
 				}
 			}
 			for name, want := range grpcEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+			for name, want := range smsEnv {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -396,6 +406,11 @@ func TestChart(t *testing.T) {
 		{"postgres url without the postgres sink", []string{"audit.postgres.url=postgres://authsvc@db/audit"}, "audit.sink is not postgres"},
 		{"audit buffer not a duration", []string{"audit.buffer=3 days"}, "audit/buffer"},
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
+		{"unknown breaker mode", []string{"sms.breakers.mode=on"}, "sms/breakers/mode"},
+		{"safe list entry not E.164", []string{"sms.breakers.safeList={4420794}"}, "safeList"},
+		{"risk hook over http", []string{"sms.risk.hookURL=http://lookup.acme.example/", "secrets.smsRiskHookSecret=risk"}, "hookURL"},
+		{"risk hook without its secret", []string{"sms.risk.hookURL=https://lookup.acme.example/"}, "secrets.smsRiskHookSecret must name"},
+		{"risk hook secret without the hook", []string{"secrets.smsRiskHookSecret=risk"}, "sms.risk.hookURL is not"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
 		// A misconfigured NetworkPolicy value fails the render with a schema error.
@@ -449,6 +464,29 @@ var limitEnv = map[string]string{
 	"AUTHSVC_LIMIT_CLIENT_DAILY":            "1000000",
 	"AUTHSVC_SMS_COUNTRIES":                 "1,44,34",
 	"AUTHSVC_EMAIL_PROVIDER_RULES":          "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
+}
+
+// smsEnv are the SMS fraud variables testdata/full.yaml sets, as rendered.
+var smsEnv = map[string]string{
+	"AUTHSVC_SMS_TOLL_FREE":                  "allow",
+	"AUTHSVC_SMS_VOIP":                       "refuse",
+	"AUTHSVC_SMS_UNKNOWN_TYPE":               "refuse",
+	"AUTHSVC_SMS_BREAKER_MODE":               "monitor",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_DAY":  "200",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_HOUR": "20",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_RATIO":      "0.5",
+	"AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_DAY":   "5",
+	"AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR":  "2",
+	"AUTHSVC_SMS_BREAKER_PREFIX_RATIO":       "2",
+	"AUTHSVC_SMS_BREAKER_COOLDOWN":           "2h",
+	"AUTHSVC_SMS_BREAKER_GRACE":              "5m",
+	"AUTHSVC_SMS_SAFE_LIST":                  "+4420794,+14155550100",
+	"AUTHSVC_SMS_RISK_HOOK_URL":              "https://lookup.acme.example/risk",
+	"AUTHSVC_SMS_RISK_HOOK_SECRET_FILE":      "/var/run/secrets/authsvc/sms-risk-hook-secret/secret",
+	"AUTHSVC_SMS_RISK_HOOK_TIMEOUT":          "150ms",
+	"AUTHSVC_SMS_RISK_FAIL":                  "open",
+	"AUTHSVC_SMS_RISK_SIM_SWAP":              "3d",
+	"AUTHSVC_SMS_RISK_CALL_FORWARDING":       "allow",
 }
 
 // grpcEnv are the gRPC transport-limit variables testdata/full.yaml sets, as rendered.

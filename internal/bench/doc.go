@@ -31,6 +31,11 @@
 // The report ends with the BENCH line (flows/s, p50, p99, server and Redis CPU per
 // flow, bytes per pending verification of the X-style shape).
 //
+// BenchmarkSMSAttackDay (also gated by -report) replays a day of legitimate SMS
+// mixed with an SMS pumping attack against a real redis-server with a fake clock,
+// and prints what the attack got through, what real customers were refused, the
+// breakers' memory and the SMS paths' round trips.
+//
 // A budget that does not hold fails the benchmark, so `make bench` exits non-zero:
 // the budgets are the contract. BENCHMARKS.md at the repository root explains the
 // figures and records a run.

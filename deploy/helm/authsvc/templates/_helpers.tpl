@@ -70,6 +70,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- $m = append $m (dict "volume" "signing-keys" "secret" .Values.secrets.signingKeys "dir" (printf "%s/signing-keys" $d) "key" "" "env" "AUTHSVC_SIGNING_KEYS_DIR") -}}
 {{- $m = append $m (dict "volume" "clients" "secret" .Values.secrets.clients "dir" (printf "%s/clients" $d) "key" "clients.json" "env" "AUTHSVC_CLIENTS_FILE") -}}
 {{- $m = append $m (dict "volume" "sms-webhook-secret" "secret" .Values.secrets.smsWebhookSecret "dir" (printf "%s/sms-webhook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_WEBHOOK_SECRET_FILE") -}}
+{{- if .Values.secrets.smsRiskHookSecret }}
+{{- $m = append $m (dict "volume" "sms-risk-hook-secret" "secret" .Values.secrets.smsRiskHookSecret "dir" (printf "%s/sms-risk-hook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_RISK_HOOK_SECRET_FILE") -}}
+{{- end }}
 {{- if .Values.secrets.channels }}
 {{- $m = append $m (dict "volume" "channels" "secret" .Values.secrets.channels "dir" (printf "%s/channels" $d) "key" "channels.json" "env" "AUTHSVC_CHANNELS_FILE") -}}
 {{- end }}
@@ -115,6 +118,13 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- $need := add $s.preStopSleepSeconds $s.drainSeconds $s.timeoutSeconds -}}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed shutdown.preStopSleepSeconds + drainSeconds + timeoutSeconds (%v), or pods are killed mid-drain" .Values.terminationGracePeriodSeconds $need) -}}
+{{- end -}}
+{{- $risk := (.Values.sms | default dict).risk | default dict -}}
+{{- if and $risk.hookURL (not .Values.secrets.smsRiskHookSecret) -}}
+{{- fail "sms.risk.hookURL is set: secrets.smsRiskHookSecret must name the Secret holding the hook's signing secret" -}}
+{{- end -}}
+{{- if and .Values.secrets.smsRiskHookSecret (not $risk.hookURL) -}}
+{{- fail "secrets.smsRiskHookSecret is set but sms.risk.hookURL is not" -}}
 {{- end -}}
 {{- if and .Values.smtp.username (not .Values.secrets.smtpPassword) -}}
 {{- fail "smtp.username is set: secrets.smtpPassword must name the Secret holding the SMTP password" -}}
@@ -335,6 +345,34 @@ sets from the downward API just before), then otel.resourceAttributes by key.
 {{- $attrs = append $attrs (printf "%s=%s" $k $v) -}}
 {{- end -}}
 {{- $e = append $e (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (join "," $attrs)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.smsEnv is the list of SMS fraud variables (number types, breakers, risk
+hook), as dicts {name, value}: only the values set, so that every other keeps
+the service's default. Integers are printed whole.
+*/}}
+{{- define "authsvc.smsEnv" -}}
+{{- $s := .Values.sms | default dict -}}
+{{- $b := $s.breakers | default dict -}}
+{{- $bc := $b.country | default dict -}}
+{{- $bp := $b.prefix | default dict -}}
+{{- $r := $s.risk | default dict -}}
+{{- $e := list -}}
+{{- range $v := list (list "AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_DAY" $bc.floorDay) (list "AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_HOUR" $bc.floorHour) (list "AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_DAY" $bp.floorDay) (list "AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR" $bp.floorHour) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $v := list (list "AUTHSVC_SMS_TOLL_FREE" $s.tollFree) (list "AUTHSVC_SMS_VOIP" $s.voip) (list "AUTHSVC_SMS_UNKNOWN_TYPE" $s.unknownType) (list "AUTHSVC_SMS_BREAKER_MODE" $b.mode) (list "AUTHSVC_SMS_BREAKER_COUNTRY_RATIO" $bc.ratio) (list "AUTHSVC_SMS_BREAKER_PREFIX_RATIO" $bp.ratio) (list "AUTHSVC_SMS_BREAKER_COOLDOWN" $b.cooldown) (list "AUTHSVC_SMS_BREAKER_GRACE" $b.grace) (list "AUTHSVC_SMS_RISK_HOOK_URL" $r.hookURL) (list "AUTHSVC_SMS_RISK_HOOK_TIMEOUT" $r.timeout) (list "AUTHSVC_SMS_RISK_FAIL" $r.fail) (list "AUTHSVC_SMS_RISK_SIM_SWAP" $r.simSwap) (list "AUTHSVC_SMS_RISK_CALL_FORWARDING" $r.callForwarding) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $b.safeList -}}
+{{- $e = append $e (dict "name" "AUTHSVC_SMS_SAFE_LIST" "value" (join "," .)) -}}
 {{- end -}}
 {{- toJson $e -}}
 {{- end }}
