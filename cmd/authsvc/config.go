@@ -312,8 +312,9 @@ func (e *ConfigError) Error() string {
 // It reads the settings in table order: a variable dev mode does not use is
 // skipped in dev mode, and one whose When says no is skipped; an unset one
 // takes its default (or, required outside dev mode, is a problem); a set one
-// is parsed by its Value, which reports a bad value. Then validate checks what
-// involves several settings.
+// is parsed by its Value, which reports a bad value. A dev-only variable set
+// outside dev mode is a problem. Then validate checks what involves several
+// settings.
 func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	r := &envReader{getenv: getenv}
 	c := &Config{Dev: DevConfig{Enabled: dev}}
@@ -322,25 +323,32 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		switch {
 		case s.Mode == prodOnly && d:
 			continue
-		case s.Mode == devOnly && !d:
-			if r.getenv(s.Name) != "" {
-				r.addf("%s is set but dev mode is off: unset it, or set AUTHSVC_DEV=true", s.Name)
-			}
-			continue
 		case s.When != nil && !s.When():
 			continue
 		}
 		def := s.Default
-		if d && s.DevDefault != "" {
+		switch {
+		case d && s.DevDefault != "":
 			def = s.DevDefault
+		case s.Derive != nil:
+			def = s.Derive()
 		}
 		if def != "" {
-			s.Value.set(r, s.Name, def)
+			// A default is not judged: the table's are valid (TestSettingsTable),
+			// and one derived from a refused value is not reported twice.
+			s.Value.set(&envReader{getenv: r.getenv}, s.Name, def)
 		}
 		if raw := r.raw(s.Name); raw != "" {
 			s.Value.set(r, s.Name, raw)
 		} else if def == "" && s.Required != "" && !d {
 			r.addf("%s is not set: %s", s.Name, s.Required)
+		}
+	}
+	if !c.Dev.Enabled {
+		for _, s := range c.settings() {
+			if s.Mode == devOnly && r.getenv(s.Name) != "" {
+				r.addf("%s is set but dev mode is off: unset it, or set AUTHSVC_DEV=true", s.Name)
+			}
 		}
 	}
 	validate(r, c)
@@ -438,20 +446,20 @@ const (
 	maxGRPCWatches     = 100_000
 )
 
-// checkGRPC derives the streams per connection and checks them: a client may
-// hold all its watches and calls on one connection (grpc-go keeps one per
-// backend) and queues a call over the bound, so its calls would wait behind its
-// own watches.
+// streamsNeeded is the fewest streams per connection that let a client hold
+// all its watches and calls on one connection (grpc-go keeps one per backend):
+// it queues a call over the bound, so its calls would wait behind its own
+// watches.
+func (g *GRPCConfig) streamsNeeded() int {
+	return g.MaxWatchesPerClient + grpcapi.DefaultMaxInFlightPerClient
+}
+
+// checkGRPC checks the streams per connection against the watches.
 func checkGRPC(r *envReader, g *GRPCConfig) {
-	const name = "AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS"
-	need := g.MaxWatchesPerClient + grpcapi.DefaultMaxInFlightPerClient
-	if !r.isSet(name) {
-		g.MaxConcurrentStreams = max(grpcapi.DefaultMaxConcurrentStreams, need)
-	}
-	if !r.bad[name] && g.MaxConcurrentStreams < need {
-		r.addf("%s (%d) is below AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT + %d unary calls (%d): "+
+	if need := g.streamsNeeded(); g.MaxConcurrentStreams < need {
+		r.addf("AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS (%d) is below AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT + %d unary calls (%d): "+
 			"a platform holding its watches on one connection would have its calls queue behind them; raise it to at least %d",
-			name, g.MaxConcurrentStreams, grpcapi.DefaultMaxInFlightPerClient, need, need)
+			g.MaxConcurrentStreams, grpcapi.DefaultMaxInFlightPerClient, need, need)
 	}
 }
 
@@ -500,33 +508,31 @@ func checkAudit(r *envReader, a *AuditConfig) {
 
 func hasPassword(u *url.Userinfo) bool { _, ok := u.Password(); return ok }
 
-// checkLimits orders the locks and derives and checks the shared limits.
+// checkLimits orders the locks and checks the shared limits.
 func checkLimits(r *envReader, l *challenge.Limits) {
-	if !r.bad["AUTHSVC_IDENTITY_LONGEST_LOCK"] && !r.bad["AUTHSVC_IDENTITY_FIRST_LOCK"] && l.LongestLock < l.FirstLock {
+	if l.LongestLock < l.FirstLock {
 		r.addf("AUTHSVC_IDENTITY_LONGEST_LOCK (%s) is shorter than AUTHSVC_IDENTITY_FIRST_LOCK (%s): raise it, or lower the first lock", l.LongestLock, l.FirstLock)
 	}
 	// The identity's counters, its lock included, are kept for the failure window:
 	// a shorter window would forget a lock before it ends.
-	if !r.bad["AUTHSVC_IDENTITY_FAILURE_WINDOW"] && !r.bad["AUTHSVC_IDENTITY_LONGEST_LOCK"] && l.FailureWindow < l.LongestLock {
+	if l.FailureWindow < l.LongestLock {
 		r.addf("AUTHSVC_IDENTITY_FAILURE_WINDOW (%s) is shorter than AUTHSVC_IDENTITY_LONGEST_LOCK (%s): a lock would be forgotten before it ends; raise the window", l.FailureWindow, l.LongestLock)
 	}
 	// Each limit is kept per client and, higher, for all clients together: a shared
 	// limit one client could reach alone would let it lock or exhaust the identity
 	// for every other client. Unset, it is half again its per-client limit.
-	r.sharedLimit(&l.SharedFailures, "AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", "AUTHSVC_IDENTITY_FAILURE_LIMIT", l.Failures)
-	r.sharedLimit(&l.SharedSends, "AUTHSVC_IDENTITY_SHARED_SENDS", "AUTHSVC_IDENTITY_SENDS", l.Sends)
-	r.sharedLimit(&l.SharedQuietStarts, "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", "AUTHSVC_IDENTITY_QUIET_STARTS", l.QuietStarts)
+	r.sharedLimit("AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", l.SharedFailures, 200, "AUTHSVC_IDENTITY_FAILURE_LIMIT", l.Failures, 100)
+	r.sharedLimit("AUTHSVC_IDENTITY_SHARED_SENDS", l.SharedSends, 40, "AUTHSVC_IDENTITY_SENDS", l.Sends, 20)
+	r.sharedLimit("AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", l.SharedQuietStarts, 200, "AUTHSVC_IDENTITY_QUIET_STARTS", l.QuietStarts, 100)
 }
 
-// sharedLimit derives the shared limit name (at *n) from the per-client limit
-// perName (value per) when it is unset, and checks that it is above it.
-func (r *envReader) sharedLimit(n *int, name, perName string, per int) {
-	if !r.isSet(name) {
-		*n = challenge.DefaultShared(per)
-	}
-	if !r.bad[name] && !r.bad[perName] && *n <= per {
+// sharedLimit checks that the shared limit name (value n, at most hi) is above
+// the per-client limit perName (value per, at most perMax). An out-of-range
+// value of either is reported already, by its row, and not judged again here.
+func (r *envReader) sharedLimit(name string, n, hi int, perName string, per, perMax int) {
+	if per >= 1 && per <= perMax && n >= 2 && n <= hi && n <= per {
 		r.addf("%s (%d) is not above %s (%d): one client alone could reach it and lock or exhaust the identity for every client; raise it, or leave it unset (%d)",
-			name, *n, perName, per, challenge.DefaultShared(per))
+			name, n, perName, per, challenge.DefaultShared(per))
 	}
 }
 

@@ -62,9 +62,6 @@ func (r *envReader) markBad(name string) {
 // raw is the variable's value without surrounding space; "" when unset.
 func (r *envReader) raw(name string) string { return strings.TrimSpace(r.getenv(name)) }
 
-// isSet reports whether the variable holds anything but space.
-func (r *envReader) isSet(name string) bool { return r.raw(name) != "" }
-
 // valueFunc is a one-off kind: a function of the raw text, with no bounds to
 // document.
 type valueFunc func(r *envReader, name, raw string)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 )
 
@@ -25,6 +26,9 @@ type setting struct {
 	// Empty leaves the field's zero value, or the value a check in config.go
 	// derives. DevDefault, when set, replaces it in dev mode.
 	Default, DevDefault string
+	// Derive, when set, gives the default from the settings above it (already
+	// read); ShowDefault documents it.
+	Derive func() string
 	// Required, outside dev mode, makes an unset variable a problem:
 	// "NAME is not set: " + Required.
 	Required string
@@ -111,12 +115,6 @@ func (c *Config) settings() []setting {
 			Doc: "the most metadata one call may carry, in bytes as HTTP/2 counts them: every name and value plus 32 per entry. " +
 				"Over it, the call's stream is reset (or the connection closed) while the headers are read, before " +
 				"authentication; the call is neither logged nor counted."},
-		{Name: "AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS", Section: "grpc", Value: integer(&c.GRPC.MaxConcurrentStreams, 1, maxGRPCStreams),
-			ShowDefault: "`" + strconv.Itoa(grpcapi.DefaultMaxConcurrentStreams) + "`, or `AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT` + " +
-				strconv.Itoa(grpcapi.DefaultMaxInFlightPerClient) + " when that is more",
-			Doc: "the calls one connection may have open at once; a stream over it is refused (`REFUSED_STREAM`), and grpc-go " +
-				"clients queue the call. At least `AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT` + " + strconv.Itoa(grpcapi.DefaultMaxInFlightPerClient) +
-				" (a client's unary calls in flight): a platform that holds its watches on one connection must still get its calls through."},
 		{Name: "AUTHSVC_GRPC_MAX_CONNECTION_AGE", Section: "grpc", Default: fmtDuration(grpcapi.DefaultMaxConnectionAge),
 			Value: duration(&c.GRPC.MaxConnectionAge, time.Minute, day),
 			Doc: "after this long (±10 %) a connection is asked to go away (HTTP/2 GOAWAY); clients open a new one for new " +
@@ -129,19 +127,19 @@ func (c *Config) settings() []setting {
 		{Name: "AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT", Section: "grpc", Default: strconv.Itoa(grpcapi.DefaultMaxWatchesPerClient),
 			Value: integer(&c.GRPC.MaxWatchesPerClient, 1, maxGRPCWatches),
 			Doc:   "WatchVerification streams one client may have open on one replica; one more is refused with `CLIENT_OVERLOADED`."},
+		{Name: "AUTHSVC_GRPC_MAX_CONCURRENT_STREAMS", Section: "grpc", Value: integer(&c.GRPC.MaxConcurrentStreams, 1, maxGRPCStreams),
+			Derive: func() string { return strconv.Itoa(max(grpcapi.DefaultMaxConcurrentStreams, c.GRPC.streamsNeeded())) },
+			ShowDefault: "`" + strconv.Itoa(grpcapi.DefaultMaxConcurrentStreams) + "`, or `AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT` + " +
+				strconv.Itoa(grpcapi.DefaultMaxInFlightPerClient) + " when that is more",
+			Doc: "the calls one connection may have open at once; a stream over it is refused (`REFUSED_STREAM`), and grpc-go " +
+				"clients queue the call. At least `AUTHSVC_GRPC_MAX_WATCHES_PER_CLIENT` + " + strconv.Itoa(grpcapi.DefaultMaxInFlightPerClient) +
+				" (a client's unary calls in flight): a platform that holds its watches on one connection must still get its calls through."},
 		{Name: "AUTHSVC_GRPC_MAX_HEALTH_WATCHES", Section: "grpc", Default: strconv.Itoa(grpcapi.DefaultMaxHealthWatches),
 			Value: integer(&c.GRPC.MaxHealthWatches, 1, maxGRPCWatches),
 			Doc: "`grpc.health.v1.Health/Watch` streams open on one replica, all callers together (they need no key, so no " +
 				"client's limit counts them); one more is refused with `HEALTH_WATCH_LIMIT`. `Check` is not limited."},
 
 		// What customers see.
-		{Name: "AUTHSVC_PUBLIC_URL", Section: "service", Value: publicURL(c),
-			Required:    "the https origin customers open pages on, e.g. AUTHSVC_PUBLIC_URL=https://verify.acme.example",
-			ShowDefault: "required / `http://localhost:<HTTP port>`",
-			Doc: "the URL of the customer pages as customers reach them: scheme, host, optional port and optional path prefix " +
-				"(`https://example.com/verify` serves `/verify/v/...`). Must be `https` outside dev mode. No query, fragment, " +
-				"user info or escapes; a trailing `/` is dropped. Every link in a message or page is built from it, never from " +
-				"the request's Host header."},
 		{Name: "AUTHSVC_BRAND", Section: "service", DevDefault: devBrand, Value: brand(&c.Service.Brand),
 			Required: "name the brand customers talk to, e.g. AUTHSVC_BRAND=Acme",
 			Doc: "the brand named in messages, DM texts, pages and the passkey prompt. At most " + strconv.Itoa(maxBrandBytes) +
@@ -151,6 +149,13 @@ func (c *Config) settings() []setting {
 				"[integrators](integrators.md#text-a-person-reads)); a refusal names the code point, e.g. " +
 				"`AUTHSVC_BRAND must not contain U+202E, a bidirectional control character`. Pages and messages isolate it " +
 				"(`<bdi>`, or U+2068 … U+2069 in plain text), so a right-to-left brand keeps the sentence around it in order."},
+		{Name: "AUTHSVC_PUBLIC_URL", Section: "service", Value: publicURL(c),
+			Required:    "the https origin customers open pages on, e.g. AUTHSVC_PUBLIC_URL=https://verify.acme.example",
+			ShowDefault: "required / `http://localhost:<HTTP port>`",
+			Doc: "the URL of the customer pages as customers reach them: scheme, host, optional port and optional path prefix " +
+				"(`https://example.com/verify` serves `/verify/v/...`). Must be `https` outside dev mode. No query, fragment, " +
+				"user info or escapes; a trailing `/` is dropped. Every link in a message or page is built from it, never from " +
+				"the request's Host header."},
 
 		// Redis.
 		{Name: "AUTHSVC_REDIS_URL", Section: "redis", Mode: prodOnly, Value: redisURL(&c.Redis.Target),
@@ -286,6 +291,7 @@ func (c *Config) settings() []setting {
 				"family for the identity at that client. From the limit on, every further failure locks it again. A success " +
 				"resets only its own family at its own client."},
 		{Name: "AUTHSVC_IDENTITY_SHARED_FAILURE_LIMIT", Section: "identity", Value: integer(&l.SharedFailures, 2, 200),
+			Derive:      func() string { return strconv.Itoa(challenge.DefaultShared(l.Failures)) },
 			ShowDefault: "1.5 × the failure limit: `30`",
 			Doc: "failures of one family by all clients, each client's counted up to `AUTHSVC_IDENTITY_FAILURE_LIMIT`, that lock " +
 				"the family for every client; each further failure so counted locks it again. It bounds a guesser spread over " +
@@ -301,6 +307,7 @@ func (c *Config) settings() []setting {
 		{Name: "AUTHSVC_IDENTITY_SENDS", Section: "identity", Default: "3", Value: integer(&l.Sends, 1, 20),
 			Doc: "messages one client sends to one identity per send window, first sends and resends of all its verifications together."},
 		{Name: "AUTHSVC_IDENTITY_SHARED_SENDS", Section: "identity", Value: integer(&l.SharedSends, 2, 40),
+			Derive:      func() string { return strconv.Itoa(challenge.DefaultShared(l.Sends)) },
 			ShowDefault: "1.5 × the sends: `5`",
 			Doc:         "messages all clients together send to one identity per send window. Must be above `AUTHSVC_IDENTITY_SENDS`."},
 		{Name: "AUTHSVC_IDENTITY_QUIET_STARTS", Section: "identity", Default: "10", Value: integer(&l.QuietStarts, 1, 100),
@@ -308,6 +315,7 @@ func (c *Config) settings() []setting {
 				"lock refused their send) that one client makes for one identity per send window: a cell rate, the burst, then " +
 				"one more every window / N. Past it the start is answered as for a customer with no enrolled factor."},
 		{Name: "AUTHSVC_IDENTITY_SHARED_QUIET_STARTS", Section: "identity", Value: integer(&l.SharedQuietStarts, 2, 200),
+			Derive:      func() string { return strconv.Itoa(challenge.DefaultShared(l.QuietStarts)) },
 			ShowDefault: "1.5 × the quiet starts: `15`",
 			Doc:         "such starts of all clients together for one identity per send window, the same way. Must be above `AUTHSVC_IDENTITY_QUIET_STARTS`."},
 		{Name: "AUTHSVC_IDENTITY_SEND_WINDOW", Section: "identity", Default: "10m", Value: duration(&l.SendWindow, time.Minute, day),
