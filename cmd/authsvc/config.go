@@ -308,18 +308,26 @@ func (e *ConfigError) Error() string {
 
 // loadConfig reads the configuration from getenv and validates it, reporting
 // every problem at once in a *ConfigError. dev is the -dev flag.
-//
-// It reads the settings in table order: a variable dev mode does not use is
-// skipped in dev mode, and one whose When says no is skipped; an unset one
-// takes its default (or, required outside dev mode, is a problem); a set one
-// is parsed by its Value, which reports a bad value. A dev-only variable set
-// outside dev mode is a problem. Then validate checks what involves several
-// settings.
 func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	r := &envReader{getenv: getenv}
 	c := &Config{Dev: DevConfig{Enabled: dev}}
-	for _, s := range c.settings() {
-		d := c.Dev.Enabled
+	r.read(c.settings(), &c.Dev.Enabled)
+	validate(r, c)
+	if len(r.problems) > 0 {
+		return nil, &ConfigError{Problems: r.problems}
+	}
+	return c, nil
+}
+
+// read reads the settings in table order into their fields. *dev says whether
+// dev mode is on when each row is read (the first row may turn it on). A
+// variable dev mode does not use is skipped in dev mode, and one whose When
+// says no is skipped; an unset one takes its default (or, required outside dev
+// mode, is a problem); a set one is parsed by its Value, which reports a bad
+// value. A dev-only variable set outside dev mode is a problem.
+func (r *envReader) read(settings []setting, dev *bool) {
+	for _, s := range settings {
+		d := *dev
 		switch {
 		case s.Mode == prodOnly && d:
 			continue
@@ -344,23 +352,17 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 			r.addf("%s is not set: %s", s.Name, s.Required)
 		}
 	}
-	if !c.Dev.Enabled {
-		for _, s := range c.settings() {
+	if !*dev {
+		for _, s := range settings {
 			if s.Mode == devOnly && r.getenv(s.Name) != "" {
 				r.addf("%s is set but dev mode is off: unset it, or set AUTHSVC_DEV=true", s.Name)
 			}
 		}
 	}
-	validate(r, c)
-	if len(r.problems) > 0 {
-		return nil, &ConfigError{Problems: r.problems}
-	}
-	return c, nil
 }
 
-// validate checks what involves several settings, and derives the defaults
-// that depend on another setting. A variable whose own value was refused is
-// not judged again here.
+// validate checks what involves several settings, written out: each problem
+// names every variable involved and what to do.
 func validate(r *envReader, c *Config) {
 	d := c.Dev.Enabled
 	for _, a := range []struct{ name, addr string }{
@@ -689,7 +691,7 @@ func (logLevelValue) bounds() string {
 // so that the operator is told instead of surprised.
 func devIgnored(getenv func(string) string) []string {
 	var out []string
-	for _, s := range new(Config).settings() {
+	for _, s := range allSettings() {
 		if s.Mode == prodOnly && getenv(s.Name) != "" {
 			out = append(out, s.Name)
 		}

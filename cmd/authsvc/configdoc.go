@@ -27,7 +27,7 @@ const (
 // table. A region naming no section, a section without a region, and a region
 // left open are errors.
 func updateConfigDoc(md string) (string, error) {
-	settings := new(Config).settings()
+	settings := allSettings()
 	want := []string{docDevIgnored}
 	for _, s := range settings {
 		if !slices.Contains(want, s.Section) {

@@ -85,7 +85,7 @@ func TestUpdateConfigDocMarkers(t *testing.T) {
 func TestSettingsTable(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
-	for _, s := range new(Config).settings() {
+	for _, s := range allSettings() {
 		if !regexp.MustCompile(`^AUTHSVC_[A-Z0-9_]*[A-Z0-9]$`).MatchString(s.Name) {
 			t.Errorf("%q: not an AUTHSVC_* name", s.Name)
 		}
@@ -120,7 +120,7 @@ func TestEveryVariableIsASetting(t *testing.T) {
 	t.Parallel()
 	// authctl's own variables, which the dev banner quotes.
 	names := map[string]bool{"AUTHSVC_ADDR": true, "AUTHSVC_API_KEY": true}
-	for _, s := range new(Config).settings() {
+	for _, s := range allSettings() {
 		names[s.Name] = true
 	}
 	word := regexp.MustCompile(`\bAUTHSVC_[A-Z0-9_]*[A-Z0-9]\b`)

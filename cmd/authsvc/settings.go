@@ -56,9 +56,16 @@ const (
 	devOnly
 )
 
-// settings is the table of every AUTHSVC_* variable, in the order they are
-// read and documented. Its values point into c. A subsystem in its own file may
-// keep its rows in a method of its own, appended here.
+// allSettings is every row, for the docs, devIgnored and the tests: Config's,
+// then those of any part of the configuration read apart from it (a type
+// with its own settings method and loader calling envReader.read).
+func allSettings() []setting {
+	return new(Config).settings()
+}
+
+// settings is the table of the AUTHSVC_* variables of Config, in the order they
+// are read and documented. Its values point into c. A subsystem may keep its
+// rows in a method of its own in its own file, appended here.
 func (c *Config) settings() []setting {
 	l := &c.Limits
 	return []setting{
