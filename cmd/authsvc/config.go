@@ -1,17 +1,21 @@
 // Configuration: every AUTHSVC_* environment variable is one row of the table
-// in settings.go, which both loads it and documents it.
+// in settings.go, which both reads it and documents it.
 //
-// To add a setting:
+// To add a setting, add its field to Config (or a sub-struct) and one row to
+// the table next to its neighbours, e.g.
 //
-//  1. add its field to Config (or to a sub-struct below);
-//  2. add one row to the table in settings.go, next to its neighbours:
-//     {Name: "AUTHSVC_X", Section: "grpc", Default: "5s", Value: duration(&c.GRPC.X, time.Second, time.Minute), Doc: "what it does."},
-//     The kinds of Value (duration, days, integer, boolean, enum, text, file,
-//     dir, rate, ...) are in configvalue.go; each reports a bad value naming
-//     the variable and what it wants. A value that only makes sense with
-//     another one gets its check in validate below, written out;
-//  3. run `make generate`: it rewrites the tables of docs/configuration.md from
-//     the table (TestConfigurationDoc fails until the docs match).
+//	{Name: "AUTHSVC_X_TIMEOUT", Section: "grpc", Default: "5s", Value: duration(&c.GRPC.XTimeout, time.Second, time.Minute), Doc: "what it bounds."},
+//
+// then run `make generate`, which rewrites the tables of
+// docs/configuration.md (TestConfigurationDoc fails until they match). The
+// kinds of Value (str, boolean, duration, days, integer, enum, file, dir, rate,
+// ...) are in configvalue.go; each refuses a bad value naming the variable and
+// what it wants. Mode (prodOnly, devOnly), DevDefault, Required, When and Derive
+// say when it is read and what it defaults to (see setting). A check that
+// involves several settings goes in validate below, written out. A new
+// Section needs its <!-- settings:NAME --> region in the docs; a part read
+// apart from Config keeps its rows in its own settings method, listed in
+// allSettings, and reads them with envReader.read.
 //
 // Secrets are read from files named by *_FILE (or *_DIR) variables, never from
 // the environment itself, and file contents never appear in logs or errors.
