@@ -23,11 +23,11 @@ type setting struct {
 	Mode mode
 	// Default is the value when the variable is unset, written as an operator
 	// would write it and parsed by Value like one: the docs show it as is.
-	// Empty leaves the field's zero value, or the value a check in config.go
-	// derives. DevDefault, when set, replaces it in dev mode.
+	// Empty leaves the field's zero value. DevDefault, when set, replaces it
+	// in dev mode. Defaults are not judged (TestSettingsTable checks them).
 	Default, DevDefault string
 	// Derive, when set, gives the default from the settings above it (already
-	// read); ShowDefault documents it.
+	// read), as a value written like Default; ShowDefault documents it.
 	Derive func() string
 	// Required, outside dev mode, makes an unset variable a problem:
 	// "NAME is not set: " + Required.
