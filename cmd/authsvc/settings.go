@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -60,7 +61,7 @@ const (
 // then those of any part of the configuration read apart from it (a type
 // with its own settings method and loader calling envReader.read).
 func allSettings() []setting {
-	return new(Config).settings()
+	return slices.Concat(new(Config).settings(), new(HandoverConfig).settings())
 }
 
 // settings is the table of the AUTHSVC_* variables of Config, in the order they
