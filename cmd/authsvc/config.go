@@ -65,6 +65,8 @@ type Config struct {
 	Enrollment EnrollmentConfig
 	// Audit configures the audit trail.
 	Audit AuditConfig
+	// Events configures the events to the care platform (config_events.go).
+	Events EventsConfig
 	// WebAuthn configures the passkey relying party.
 	WebAuthn WebAuthnConfig
 	// Limits are the abuse limits per identity and across verifications
@@ -390,6 +392,7 @@ func validate(r *envReader, c *Config) {
 	checkAudit(r, &c.Audit)
 	checkWebAuthn(r, c)
 	checkLimits(r, &c.Limits)
+	checkEvents(r, c)
 }
 
 // checkClientAuth: a client certificate can only be checked where TLS ends, so

@@ -68,6 +68,11 @@ func allSettings() []setting {
 // are read and documented. Its values point into c. A subsystem may keep its
 // rows in a method of its own in its own file, appended here.
 func (c *Config) settings() []setting {
+	return slices.Concat(c.coreSettings(), c.eventsSettings())
+}
+
+// coreSettings are the rows of the core settings.
+func (c *Config) coreSettings() []setting {
 	l := &c.Limits
 	return []setting{
 		// Dev mode. AUTHSVC_DEV comes first: the rows below depend on it.

@@ -217,7 +217,11 @@ func TestChart(t *testing.T) {
 				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only",
 				"AUTHSVC_AUDIT_SINK": "postgres", "AUTHSVC_AUDIT_BUFFER": "2d", "AUTHSVC_AUDIT_RETENTION": "365d",
 				"AUTHSVC_AUDIT_POSTGRES_URL":           "postgres://authsvc@audit-db:5432/audit?sslmode=verify-full",
-				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password"} {
+				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password",
+				"AUTHSVC_EVENTS_ENDPOINTS":             "platform-a=https://care.platform-a.example/hooks/authsvc,ivr=https://ivr.acme.example:8443/events",
+				"AUTHSVC_EVENTS_SECRETS_DIR":           "/var/run/secrets/authsvc/event-secrets",
+				"AUTHSVC_EVENTS_MAX_AGE":               "12h", "AUTHSVC_EVENTS_TIMEOUT": "5s",
+				"AUTHSVC_EVENTS_MAX_BACKOFF": "2m", "AUTHSVC_EVENTS_CONCURRENCY": "8"} {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -260,7 +264,8 @@ func TestChart(t *testing.T) {
 			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{
 				"53/UDP": kubeDNS, "53/TCP": kubeDNS, "26379/TCP": data, "6380/TCP": data, "5432/TCP": data,
 				"465/TCP":  `[{"ipBlock":{"cidr":"203.0.113.25/32"}}]`,
-				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}]`,
+				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}] [{"ipBlock":{"cidr":"192.0.2.0/24"}}]`,
+				"8443/TCP": `[{"ipBlock":{"cidr":"192.0.2.0/24"}}]`,
 				"4317/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}}}]`,
 			})
 		}},
@@ -587,9 +592,10 @@ func policyRules(t *testing.T, np doc, direction string) map[string]string {
 			p := p.(map[string]any)
 			key := fmt.Sprintf("%v/%v", p["port"], p["protocol"])
 			if prev, ok := out[key]; ok {
-				peers = prev + " " + peers
+				out[key] = prev + " " + peers
+			} else {
+				out[key] = peers
 			}
-			out[key] = peers
 		}
 	}
 	return out

@@ -13,6 +13,9 @@
 //   - Redis round trips per RPC, beside the design's budgets (AuthorizeDisclosure
 //     included), with the audit events each call wrote: the trail is written
 //     inside the scripts counted, at no round trip of its own;
+//   - events (issue 11): the flows again with an events dispatcher delivering each
+//     flow's event, signed, to a local receiver; every event must arrive within 2 s
+//     of the flows' end (delivery keeps up with the flow rate);
 //   - bytes per pending verification (used_memory delta over many records), and
 //     the audit stream's share of it (the stream deleted and memory measured again),
 //     with what the audit trail costs Redis a day at 100,000 verified flows, kept

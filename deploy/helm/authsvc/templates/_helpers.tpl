@@ -85,6 +85,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- if .Values.redis.caSecret }}
 {{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
 {{- end }}
+{{- if (.Values.events | default dict).endpoints }}
+{{- $m = append $m (dict "volume" "event-secrets" "secret" .Values.secrets.eventSecrets "dir" (printf "%s/event-secrets" $d) "key" "" "env" "AUTHSVC_EVENTS_SECRETS_DIR") -}}
+{{- end }}
 {{- $audit := .Values.audit | default dict -}}
 {{- with ($audit.postgres | default dict).passwordSecret }}
 {{- $m = append $m (dict "volume" "audit-postgres-password" "secret" . "dir" (printf "%s/audit-postgres-password" $d) "key" "password" "env" "AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE") -}}
@@ -118,6 +121,9 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- end -}}
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- if and (.Values.events | default dict).endpoints (not .Values.secrets.eventSecrets) -}}
+{{- fail "events.endpoints is set: secrets.eventSecrets must name the Secret holding each client's signing secret (key <client>)" -}}
 {{- end -}}
 {{- $audit := .Values.audit | default dict -}}
 {{- $pg := $audit.postgres | default dict -}}
@@ -331,4 +337,40 @@ sets from the downward API just before), then otel.resourceAttributes by key.
 {{- $e = append $e (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (join "," $attrs)) -}}
 {{- end -}}
 {{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.eventsEnv is the list of events variables, as dicts {name, value}: none
+while events.endpoints is empty; else the endpoints (CLIENT=URL,…) and the
+knobs that are set. The secrets directory comes with authsvc.secretMounts.
+*/}}
+{{- define "authsvc.eventsEnv" -}}
+{{- $ev := .Values.events | default dict -}}
+{{- $e := list -}}
+{{- if $ev.endpoints -}}
+{{- $list := list -}}
+{{- range $ev.endpoints -}}
+{{- $list = append $list (printf "%s=%s" .client .url) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "AUTHSVC_EVENTS_ENDPOINTS" "value" (join "," $list)) -}}
+{{- range $v := list (list "AUTHSVC_EVENTS_MAX_AGE" $ev.maxAge) (list "AUTHSVC_EVENTS_TIMEOUT" $ev.timeout) (list "AUTHSVC_EVENTS_MAX_BACKOFF" $ev.maxBackoff) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $ev.concurrency -}}
+{{- $e = append $e (dict "name" "AUTHSVC_EVENTS_CONCURRENCY" "value" (toString (int64 .))) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/* authsvc.eventPorts is the JSON list of the ports of events.endpoints' URLs (443 when one names none). */}}
+{{- define "authsvc.eventPorts" -}}
+{{- $ports := list -}}
+{{- range ((.Values.events | default dict).endpoints | default list) -}}
+{{- $p := (urlParse .url).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- $ports = append $ports (int (ternary $p "443" (ne $p ""))) -}}
+{{- end -}}
+{{- toJson (uniq $ports) -}}
 {{- end }}
