@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	path := os.Getenv("AUTHSVC_BENCH_CPUPROFILE")
+	path := os.Getenv("BENCHPROFILE_CPU")
 	if path == "" {
 		return
 	}

@@ -216,7 +216,7 @@ func startProc(ctx context.Context, tb testing.TB, bin, redisURL, hookURL string
 		env[k] = v
 	}
 	if *serverProfile != "" && !withTLS {
-		env["AUTHSVC_BENCH_CPUPROFILE"] = *serverProfile
+		env["BENCHPROFILE_CPU"] = *serverProfile
 	}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
