@@ -7,58 +7,48 @@ import (
 	"text/template"
 	"time"
 
-	"golang.org/x/text/language"
-
+	"github.com/authsvc/authsvc/internal/locale"
 	"github.com/authsvc/authsvc/internal/text"
 )
 
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// locales lists the supported locales; the first is the fallback.
-var locales = []struct {
-	name string
-	tag  language.Tag
-}{
-	{"en", language.English},
-	{"es", language.Spanish},
-}
-
 var (
-	localeMatcher = language.NewMatcher(func() []language.Tag {
-		tags := make([]language.Tag, len(locales))
-		for i, l := range locales {
-			tags[i] = l.tag
-		}
-		return tags
-	}())
 	// templates maps a supported locale to its parsed template set. The
 	// templates are part of the binary; a parse failure is a build defect that
 	// the tests catch, so it is reported by Render rather than at init.
 	templates, templatesErr = parseTemplates()
 )
 
+// parseTemplates parses each supported locale's templates, with "plural" giving
+// the CLDR plural category of a number in that locale ("one", "few", …).
 func parseTemplates() (map[string]*template.Template, error) {
-	out := make(map[string]*template.Template, len(locales))
-	for _, l := range locales {
-		t, err := template.New(l.name).Option("missingkey=error").ParseFS(templateFS, "templates/"+l.name+".tmpl")
+	out := make(map[string]*template.Template, len(locale.Supported))
+	for _, l := range locale.Supported {
+		funcs := template.FuncMap{"plural": l.Plural}
+		t, err := template.New(l.Name).Funcs(funcs).Option("missingkey=error").ParseFS(templateFS, "templates/"+l.Name+".tmpl")
 		if err != nil {
 			return nil, err
 		}
-		out[l.name] = t
+		out[l.Name] = t
 	}
 	return out, nil
 }
 
-// MatchLocale returns the supported locale ("en" or "es") that best serves
-// the BCP 47 tag, e.g. "es-MX" → "es". An empty, malformed or unsupported
-// tag gets "en". Pages and DM text use it so that they agree with the message.
+// MatchLocale returns the supported locale (package locale: en, es, fr, de,
+// pt-BR, it, ar, ja) that best serves the BCP 47 tag, e.g. "es-MX" → "es". An
+// empty, malformed or unsupported tag gets "en". Pages and DM text use it so
+// that they agree with the message.
 func MatchLocale(tag string) string {
-	if tag == "" {
-		return locales[0].name
-	}
-	_, i := language.MatchStrings(localeMatcher, tag)
-	return locales[i].name
+	l, _ := locale.Match(tag)
+	return l.Name
+}
+
+// rtl reports whether the locale MatchLocale(tag) picks is written right to left.
+func rtl(tag string) bool {
+	l, _ := locale.Match(tag)
+	return l.RTL
 }
 
 // Rendered is a message rendered for sending.
@@ -132,9 +122,9 @@ func Render(m Message) (Rendered, error) {
 	}
 	data := messageData{
 		expiry:   newExpiry(m.ExpiresIn),
-		Brand:    isolate(m.Brand, m.Channel),
+		Brand:    isolate(m.Brand, m.Channel, m.Locale),
 		Network:  NetworkName(m.Network),
-		Handle:   isolate(m.Handle, m.Channel),
+		Handle:   isolate(m.Handle, m.Channel, m.Locale),
 		PageHost: m.PageHost,
 		OTPHost:  otpHost,
 		Code:     m.Code,
@@ -195,11 +185,14 @@ type DMParams struct {
 	Factors string
 	// ExpiresIn is how long the code or link stays valid.
 	ExpiresIn time.Duration
+	// Phrase is the phrase the customer's page shows (Phrase), for her to check
+	// that the page and this DM belong together; "" leaves it out.
+	Phrase string
 }
 
 type dmData struct {
 	expiry
-	Brand, PageURL, DestinationMask, MatchNumber, Factors string
+	Brand, PageURL, DestinationMask, MatchNumber, Factors, Phrase string
 }
 
 // DMText returns the text the care agent posts into the conversation,
@@ -211,7 +204,8 @@ func DMText(p DMParams) string {
 	if p.Kind == DMConfirmOnPage && p.DestinationMask == "" {
 		p.DestinationMask = "-" // nothing was sent: the text names no destination
 	}
-	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 {
+	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 ||
+		(p.Phrase != "" && !validText(p.Phrase, 128)) {
 		return ""
 	}
 	var name string
@@ -242,6 +236,7 @@ func DMText(p DMParams) string {
 		expiry:          newExpiry(p.ExpiresIn),
 		Brand:           text.Isolate(p.Brand),
 		DestinationMask: text.Isolate(p.DestinationMask),
+		Phrase:          p.Phrase,
 	}
 	if p.Kind == DMOpenPage || p.Kind == DMConfirmOnPage {
 		d.PageURL, d.Factors = p.PageURL, p.Factors
@@ -255,10 +250,12 @@ func DMText(p DMParams) string {
 	return s
 }
 
-// isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS
-// leaves a plain ASCII value as it is (see the package doc: GSM 7-bit).
-func isolate(s string, c Channel) string {
-	if c == SMS && isASCII(s) {
+// isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS in
+// a left-to-right locale leaves a plain ASCII value as it is (see the package doc:
+// GSM 7-bit). An SMS in Arabic is UCS-2 anyway, and its sentence runs right to
+// left around the value, so there every value is isolated.
+func isolate(s string, c Channel, tag string) string {
+	if c == SMS && isASCII(s) && !rtl(tag) {
 		return s
 	}
 	return text.Isolate(s)
@@ -287,4 +284,27 @@ func execute(t *template.Template, name string, data any) (string, error) {
 		return "", ErrTemplate
 	}
 	return strings.TrimSpace(b.String()), nil
+}
+
+// EnrollmentDMText returns the text the agent posts with an enrollment page's
+// link (factor FactorTOTP or FactorPasskey), in the locale MatchLocale(tag)
+// picks: open it on the phone where she just verified, it works once, and when it
+// expires. "" for an unknown factor or an unusable URL.
+func EnrollmentDMText(tag, factor, pageURL string, expiresIn time.Duration) string {
+	if pageURL == "" || !isVisibleASCII(pageURL) {
+		return ""
+	}
+	name := map[string]string{FactorTOTP: "dm_enroll_totp", FactorPasskey: "dm_enroll_passkey"}[factor]
+	if name == "" {
+		return ""
+	}
+	t, err := localeTemplate(tag)
+	if err != nil {
+		return ""
+	}
+	s, err := execute(t, name, dmData{expiry: newExpiry(max(expiresIn, time.Second)), PageURL: pageURL})
+	if err != nil {
+		return ""
+	}
+	return s
 }
