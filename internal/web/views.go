@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -72,9 +73,28 @@ type view struct {
 	Passkey *ceremonyView
 	// InApp is the notice for in-app browsers, on pages that offer a passkey.
 	InApp *inAppView
-	// Script is the URL of the page's script, ScriptNonce its CSP nonce; a page
-	// without Script runs no script.
-	Script, ScriptNonce string
+	// Scripts are the URLs of the page's scripts, ScriptNonce their CSP nonce; a
+	// page without Scripts runs no script.
+	Scripts     []string
+	ScriptNonce string
+	// Header: the brand's logo (its URL, "" for none) and the host the page is on.
+	Logo, Host string
+	// Switch offers the language switch: on pages that a GET shows again as they
+	// are (a form, the neutral page), never on an outcome only a POST reached.
+	Switch bool
+	// Langs is the language switch, set by render when Switch is, with links to
+	// Self (the page's own URL under PublicURL; Action when empty).
+	Langs []langLink
+	Self  string
+	// Trust cues of a verification's page: the brand's official account on the
+	// verification's network ("" when the configuration names none), when the
+	// verification expires, and the phrase the DM text carries, in the DM's
+	// language (PhraseLang).
+	Account            string
+	Expires            time.Time
+	Phrase, PhraseLang string
+	// Timing holds the texts the page script shows as the page nears its expiry.
+	Timing *timingView
 	// Enrollment pages: Kind is "totp" or "passkey"; Setup is the TOTP setup step.
 	Kind  string
 	Setup *totpSetupView
@@ -84,6 +104,21 @@ type view struct {
 	Tone string
 	// Dev outbox.
 	Outbox []outboxRow
+}
+
+// langLink is one entry of the language switch: a link to this page in Lang.
+type langLink struct {
+	Lang, Name, Href string
+	Current          bool
+}
+
+// timingView is what the page script needs to count down and warn.
+type timingView struct {
+	// Left formats the countdown ("%[1]s left"); Soon and Expired are said in a
+	// live region a minute before and at the expiry.
+	Left, Soon, Expired string
+	// WebOTP asks the browser for the code of an SMS (WebOTP API) where it can.
+	WebOTP bool
 }
 
 // outboxRow is one message on the dev outbox page.
@@ -147,7 +182,23 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		v.Brand = s.cfg.Brand
 	}
 	v.CSS = s.url(s.assets.cssPath)
-	if v.Script != "" {
+	if v.Host == "" {
+		v.Host = s.host
+	}
+	if v.Logo == "" && s.assets.logoPath != "" {
+		v.Logo = s.url(s.assets.logoPath)
+	}
+	if v.Switch && v.catalog != nil {
+		page := v.Self
+		switch page {
+		case "":
+			page = v.Action
+		case ".":
+			page = "" // relative: "?lang=…" is this very page
+		}
+		v.Langs = langLinks(v.lang, page)
+	}
+	if len(v.Scripts) > 0 {
 		var raw [18]byte
 		if _, err := io.ReadFull(s.nonces.random, raw[:]); err != nil {
 			s.log.Error("render page: script nonce", "view", name, "err", err)
@@ -176,10 +227,16 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 // assets are the static files, served under content-hashed names so that they can
 // be cached for a year.
 type assets struct {
-	byName  map[string]asset
+	byName map[string]asset
+	// cssPath is the stylesheet: app.css, then the brand's colour when set.
 	cssPath string
 	// jsPath is the passkey script: ceremonies, the in-app notice's copy button.
 	jsPath string
+	// pageJSPath is the script of the verification pages: expiry in local time,
+	// countdown and warning, WebOTP.
+	pageJSPath string
+	// logoPath is the brand's logo, "" when none is configured.
+	logoPath string
 }
 
 type asset struct {
@@ -187,24 +244,40 @@ type asset struct {
 	contentType string
 }
 
-func loadAssets() (*assets, error) {
+// loadAssets reads the embedded files and adds the brand's: its colour to the
+// stylesheet and its logo (already checked by New).
+func loadAssets(b BrandCues) (*assets, error) {
 	a := &assets{byName: map[string]asset{}}
+	add := func(file, contentType string, body []byte, path_ *string) {
+		sum := sha256.Sum256(body)
+		ext := path.Ext(file)
+		name := strings.TrimSuffix(file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a.byName[name] = asset{body: body, contentType: contentType}
+		*path_ = "/static/" + name
+	}
 	for _, f := range []struct {
 		file, contentType string
 		path              *string
 	}{
 		{"app.css", "text/css; charset=utf-8", &a.cssPath},
 		{"passkey.js", "text/javascript; charset=utf-8", &a.jsPath},
+		{"page.js", "text/javascript; charset=utf-8", &a.pageJSPath},
 	} {
 		body, err := fs.ReadFile(staticFS, "static/"+f.file)
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(body)
-		ext := path.Ext(f.file)
-		name := strings.TrimSuffix(f.file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		a.byName[name] = asset{body: body, contentType: f.contentType}
-		*f.path = "/static/" + name
+		if f.file == "app.css" && b.Colour != "" {
+			body = append(body, brandCSS(b.Colour)...)
+		}
+		add(f.file, f.contentType, body, f.path)
+	}
+	if len(b.Logo) > 0 {
+		kind, err := CheckLogo(b.Logo)
+		if err != nil {
+			return nil, err
+		}
+		add("logo."+kind.ext, kind.contentType, b.Logo, &a.logoPath)
 	}
 	return a, nil
 }
@@ -219,4 +292,24 @@ func (s *server) static(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.contentType)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	_, _ = w.Write(a.body)
+}
+
+// langLinks is the language switch of a page in lang: one link per supported
+// language to the page itself (page, its URL under PublicURL) with "?lang=" and
+// nothing else, the current one marked. A GET changes nothing, so the link can
+// change nothing but the language; the page's forms carry it on as their "lang".
+func langLinks(lang, page string) []langLink {
+	out := make([]langLink, len(catalogs))
+	for i, c := range catalogs {
+		out[i] = langLink{Lang: c.lang, Name: c.loc.Endonym, Href: page + "?lang=" + url.QueryEscape(c.lang), Current: c.lang == lang}
+	}
+	return out
+}
+
+// ExpiresAt is the verification's expiry for a page: a <time> element with the
+// instant in UTC, which the page script rewrites in the phone's time zone and
+// language.
+func (v *view) ExpiresAt() template.HTML {
+	t := v.Expires.UTC()
+	return template.HTML(`<time id="expires" datetime="` + t.Format(time.RFC3339) + `">` + t.Format("15:04") + ` UTC</time>`)
 }
