@@ -11,6 +11,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/text"
+	"github.com/authsvc/authsvc/internal/web"
 )
 
 // Config is everything authsvc reads at start-up. It is loaded from environment
@@ -63,6 +65,9 @@ import (
 //	AUTHSVC_SHUTDOWN_TIMEOUT              15s                              longest graceful stop before open streams are cut
 //	AUTHSVC_PUBLIC_URL                    required / http://localhost:PORT https URL of the customer pages as customers reach it (origin, optional path prefix)
 //	AUTHSVC_BRAND                         required / Example Brand         brand named in messages and pages
+//	AUTHSVC_BRAND_LOGO_FILE               (none)                           the brand's logo on every page: PNG (at most 1024x1024 px) or a plain SVG (no script, no external reference), at most 16 KiB
+//	AUTHSVC_BRAND_COLOR                   (the pages' blue)                #rrggbb of the primary buttons; white text on it must reach 4.5:1 (WCAG 1.4.3)
+//	AUTHSVC_BRAND_ACCOUNTS                (none)                           the brand's official accounts, NETWORK:HANDLE,… e.g. x:@Acme,instagram:@acme; a page names the one on its verification's network
 //	AUTHSVC_REDIS_URL                     required / embedded              redis[s]://[user@]host:port[/db], redis[s]-sentinel://[user@]h1:26379,h2:26379/master[?db=N], redis[s]-cluster://[user@]h1:6379,h2:6379
 //	AUTHSVC_REDIS_PASSWORD_FILE           (none)                           file holding the Redis password (never put it in the URL)
 //	AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE  (none)                           file holding the Sentinel password (sentinel URLs only)
@@ -226,6 +231,9 @@ type ServiceConfig struct {
 	PublicURL *url.URL
 	// Brand names the brand in messages and pages.
 	Brand string
+	// Cues are the brand's logo (read from AUTHSVC_BRAND_LOGO_FILE and checked),
+	// colour and official accounts, as the pages show them.
+	Cues web.BrandCues
 }
 
 // KeysConfig names the key files and the signing-key rotation settings.
@@ -635,6 +643,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	} else if c.Service.Brand = brand; len(brand) > 64 {
 		r.addf("AUTHSVC_BRAND: at most 64 bytes")
 	}
+	loadBrandCues(r, &c.Service.Cues)
 	if raw := r.str("AUTHSVC_PUBLIC_URL", ""); raw != "" {
 		c.Service.PublicURL = parsePublicURL(r, raw, d)
 	} else if prod {
@@ -1057,4 +1066,70 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// networkName is what AUTHSVC_BRAND_ACCOUNTS accepts as a network: the lower-case
+// name StartVerification's identity.network carries ("x", "instagram", …).
+var networkName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// loadBrandCues reads the brand's logo, colour and official accounts, checked as
+// the pages will show them, so that a bad one stops the start with what is wrong.
+func loadBrandCues(r *envReader, c *web.BrandCues) {
+	if p := r.file("AUTHSVC_BRAND_LOGO_FILE", false, ""); p != "" {
+		if b, err := readLimited(p, web.MaxLogoBytes); err != nil {
+			r.addf("AUTHSVC_BRAND_LOGO_FILE: %v", err)
+		} else if _, err := web.CheckLogo(b); err != nil {
+			r.addf("AUTHSVC_BRAND_LOGO_FILE: the logo %v", err)
+		} else {
+			c.Logo = b
+		}
+	}
+	if v := r.str("AUTHSVC_BRAND_COLOR", ""); v != "" {
+		if err := web.CheckColour(strings.ToLower(v)); err != nil {
+			r.addf("AUTHSVC_BRAND_COLOR %v", err)
+		} else {
+			c.Colour = strings.ToLower(v)
+		}
+	}
+	raw := r.str("AUTHSVC_BRAND_ACCOUNTS", "")
+	if raw == "" {
+		return
+	}
+	c.Accounts = map[string]string{}
+	for _, item := range strings.Split(raw, ",") {
+		network, handle, ok := strings.Cut(strings.TrimSpace(item), ":")
+		network = strings.ToLower(strings.TrimSpace(network))
+		switch {
+		case !ok || !networkName.MatchString(network):
+			r.addf("AUTHSVC_BRAND_ACCOUNTS: want NETWORK:HANDLE,… such as x:@Acme,instagram:@acme; %q is not", item)
+			continue
+		case c.Accounts[network] != "":
+			r.addf("AUTHSVC_BRAND_ACCOUNTS: %s is named twice", network)
+			continue
+		}
+		h, err := web.CheckAccount(handle)
+		if err != nil {
+			r.addf("AUTHSVC_BRAND_ACCOUNTS: the account on %s %v", network, err)
+			continue
+		}
+		c.Accounts[network] = h
+	}
+}
+
+// readLimited reads a file of at most limit bytes; a bigger one is an error that
+// says its size.
+func readLimited(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errors.New("cannot be read")
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, errors.New("cannot be read")
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("is over %d bytes (16 KiB); shrink or simplify the logo", limit)
+	}
+	return b, nil
 }

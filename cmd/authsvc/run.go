@@ -302,6 +302,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:     cfg.Service.Brand,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
+		Cues:      cfg.Service.Cues,
 	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids))
 	if err != nil {
 		return fmt.Errorf("build web handler: %w", err)
