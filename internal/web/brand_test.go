@@ -33,7 +33,7 @@ func TestTrustCues(t *testing.T) {
 	if phrase == nil || !strings.Contains(v.dm, `"`+phrase[1]+`"`) {
 		t.Fatalf("the page's phrase %q is not in the DM text %q", phrase, v.dm)
 	}
-	if !strings.Contains(page.body, `<time id="expires" datetime="2026-11-28T12:10:00Z">`) {
+	if !strings.Contains(page.body, `<time id="expires" datetime="2026-11-28T12:10:00Z" data-seconds="600">`) {
 		t.Error("the expiry is not a machine-readable <time>")
 	}
 	logo := regexp.MustCompile(`<img class="logo" src="(` + regexp.QuoteMeta(e.public) + `/static/logo\.[0-9a-f]{12}\.svg)" alt=""`).FindStringSubmatch(page.body)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -90,8 +91,11 @@ type view struct {
 	// verification's network ("" when the configuration names none), when the
 	// verification expires, and the phrase the DM text carries, in the DM's
 	// language (PhraseLang).
-	Account            string
-	Expires            time.Time
+	Account string
+	Expires time.Time
+	// ExpiresIn is how long the page has left by the service's clock: the
+	// countdown runs from it, so a phone whose clock is off still counts right.
+	ExpiresIn          time.Duration
 	Phrase, PhraseLang string
 	// Timing holds the texts the page script shows as the page nears its expiry.
 	Timing *timingView
@@ -311,5 +315,7 @@ func langLinks(lang, page string) []langLink {
 // language.
 func (v *view) ExpiresAt() template.HTML {
 	t := v.Expires.UTC()
-	return template.HTML(`<time id="expires" datetime="` + t.Format(time.RFC3339) + `">` + t.Format("15:04") + ` UTC</time>`)
+	left := strconv.FormatInt(int64(max(v.ExpiresIn, 0)/time.Second), 10)
+	return template.HTML(`<time id="expires" datetime="` + t.Format(time.RFC3339) + `" data-seconds="` + left + `">` +
+		t.Format("15:04") + ` UTC</time>`)
 }

@@ -22,16 +22,20 @@
     if (!time || !timing) {
       return;
     }
-    var end = Date.parse(time.getAttribute("datetime"));
-    if (isNaN(end)) {
+    var at = Date.parse(time.getAttribute("datetime"));
+    var seconds = parseInt(time.dataset.seconds, 10);
+    if (isNaN(at) || isNaN(seconds)) {
       return;
     }
+    // The countdown runs from what the server says is left, not from the phone's
+    // clock, which may be off; the time shown is the instant in her time zone.
+    var end = Date.now() + seconds * 1000;
     try {
       time.textContent = new Intl.DateTimeFormat(lang, {
         hour: "numeric",
         minute: "2-digit",
         timeZoneName: "short",
-      }).format(new Date(end));
+      }).format(new Date(at));
     } catch (e) {
       // Keep the UTC time the server wrote.
     }
