@@ -102,7 +102,7 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 		Nonces: make(map[string]string, len(k.actions)+1), Switch: true,
 		Account: s.cfg.Cues.Accounts[strings.ToLower(page.Network)], Expires: page.Expires,
 		ExpiresIn: page.Expires.Sub(s.now()),
-		Scripts: []string{s.url(s.assets.pageJSPath)},
+		Scripts:   []string{s.url(s.assets.pageJSPath)},
 		Timing: &timingView{Left: loc.T("trust.left"), Soon: loc.T("timing.soon"), Expired: loc.T("timing.expired"),
 			WebOTP: page.Method == challenge.OTPSMS},
 	}
