@@ -129,6 +129,10 @@ func catalogFor(r *http.Request, loc string) *catalog {
 	if l, ok := locale.Exact(chosen); ok {
 		return catalogOf(l)
 	}
+	// A verification stores a supported name or nothing: matched without parsing.
+	if l, ok := locale.Exact(loc); ok {
+		return catalogOf(l)
+	}
 	if l, ok := locale.Match(loc); ok {
 		return catalogOf(l)
 	}

@@ -83,9 +83,10 @@ type view struct {
 	// Switch offers the language switch: on pages that a GET shows again as they
 	// are (a form, the neutral page), never on an outcome only a POST reached.
 	Switch bool
-	// Langs is the language switch, set by render when Switch is, with links to
-	// Self (the page's own URL under PublicURL; Action when empty).
-	Langs []langLink
+	// Langs is the language switch's markup (langNav), set by render when Switch
+	// is, with links to Self (the page's own URL under PublicURL; Action when
+	// empty; "." for a relative link to the page itself).
+	Langs template.HTML
 	Self  string
 	// Trust cues of a verification's page: the brand's official account on the
 	// verification's network ("" when the configuration names none), when the
@@ -108,12 +109,6 @@ type view struct {
 	Tone string
 	// Dev outbox.
 	Outbox []outboxRow
-}
-
-// langLink is one entry of the language switch: a link to this page in Lang.
-type langLink struct {
-	Lang, Name, Href string
-	Current          bool
 }
 
 // timingView is what the page script needs to count down and warn.
@@ -200,7 +195,7 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		case ".":
 			page = "" // relative: "?lang=…" is this very page
 		}
-		v.Langs = langLinks(v.lang, page)
+		v.Langs = langNav(v.catalog, page)
 	}
 	if len(v.Scripts) > 0 {
 		var raw [18]byte
@@ -298,16 +293,33 @@ func (s *server) static(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.body)
 }
 
-// langLinks is the language switch of a page in lang: one link per supported
-// language to the page itself (page, its URL under PublicURL) with "?lang=" and
-// nothing else, the current one marked. A GET changes nothing, so the link can
-// change nothing but the language; the page's forms carry it on as their "lang".
-func langLinks(lang, page string) []langLink {
-	out := make([]langLink, len(catalogs))
-	for i, c := range catalogs {
-		out[i] = langLink{Lang: c.lang, Name: c.loc.Endonym, Href: page + "?lang=" + url.QueryEscape(c.lang), Current: c.lang == lang}
+// langNav is the language switch of a page in c's language: one link per
+// supported language to the page itself (page, its URL under PublicURL, or ""
+// for a relative link) with "?lang=" and nothing else, the current one marked. A
+// GET changes nothing, so the link can change nothing but the language; the
+// page's forms carry it on as their "lang". It is built here rather than by a
+// template range: it is on every page, and a range of escaped attributes cost
+// more than the rest of the page's template together.
+func langNav(c *catalog, page string) template.HTML {
+	href := template.HTMLEscapeString(page) + "?lang="
+	var b strings.Builder
+	b.Grow(160 + len(catalogs)*(90+len(href)))
+	b.WriteString(`<nav class="langs" aria-label="`)
+	b.WriteString(template.HTMLEscapeString(c.T("lang.switch")))
+	b.WriteString(`"><ul>`)
+	for _, o := range catalogs {
+		name := template.HTMLEscapeString(o.lang)
+		b.WriteString("\n<li><a href=\"")
+		b.WriteString(href)
+		b.WriteString(url.QueryEscape(o.lang))
+		b.WriteString(`" lang="` + name + `" hreflang="` + name + `"`)
+		if o.lang == c.lang {
+			b.WriteString(` aria-current="true"`)
+		}
+		b.WriteString(">" + template.HTMLEscapeString(o.loc.Endonym) + "</a></li>")
 	}
-	return out
+	b.WriteString("\n</ul></nav>")
+	return template.HTML(b.String())
 }
 
 // ExpiresAt is the verification's expiry for a page: a <time> element with the
