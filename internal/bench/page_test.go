@@ -81,9 +81,8 @@ func BenchmarkCodePageGET(b *testing.B) {
 // pageFigures is the customer page's render time (n GETs, one at a time) and its
 // weight: the HTML and every asset it names.
 type pageFigures struct {
-	render          latencies
-	html, css, js   int
-	logo, jsPasskey int
+	render              latencies
+	html, css, js, logo int
 }
 
 var assetRef = regexp.MustCompile(`(?:href|src)="` + regexp.QuoteMeta(publicURL) + `(/static/[^"]+)"`)

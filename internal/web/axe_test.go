@@ -256,7 +256,9 @@ func TestReflow(t *testing.T) {
 				p.Run(t, chromedp.Navigate(pg.url), waitFor(pg.ready))
 				sizes := evaluate[string](t, p, `document.documentElement.scrollWidth + " " + document.documentElement.clientWidth`)
 				var scroll, client int
-				fmt.Sscan(sizes, &scroll, &client)
+				if _, err := fmt.Sscan(sizes, &scroll, &client); err != nil {
+					t.Fatalf("sizes %q: %v", sizes, err)
+				}
 				if scroll > client || client != int(vp.width) {
 					t.Errorf("%s %s at %s: scrollWidth %d, clientWidth %d: horizontal scroll", lang, pg.name, vp.name, scroll, client)
 				}
