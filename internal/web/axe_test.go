@@ -14,6 +14,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -324,4 +325,61 @@ func TestTimingWarning(t *testing.T) {
 	}
 	e.clock.Advance(29 * time.Second) // 3 s left
 	p.Run(t, chromedp.Navigate(v.url), waitFor(`isShown("timing") && byID("timing").textContent.startsWith("Time is up")`))
+}
+
+// TestCodesFillThemselves: on an SMS code's page, the page asks the browser for
+// the code (WebOTP, here a stub standing in for Chrome on Android reading the
+// SMS whose last line is "@host #code") and puts it in the one code field; a
+// code pasted with spaces or dashes verifies.
+func TestCodesFillThemselves(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, envOpts{localhost: true})
+	startSMS := func() started {
+		t.Helper()
+		n := e.seq.Add(1)
+		res, err := e.svc.Start(context.Background(), challenge.StartRequest{
+			ClientID: clientID, Identity: challenge.Identity{Network: "x", UserID: "1234567", Handle: "@alice"},
+			Methods: []challenge.Method{challenge.OTPSMS}, Audience: "crm", AgentID: "agent-7",
+			ConversationID: fmt.Sprint("conv-sms-", n), Locale: "en",
+			Destination: &challenge.Destination{Kind: challenge.Phone, Value: "+14155550123"},
+			RequestID:   fmt.Sprint("req-sms-", n),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := e.lastSent(res.Verification.ID)
+		lines := strings.Split(msg.Text, "\n")
+		code := codePattern.FindString(msg.Text)
+		if last := lines[len(lines)-1]; last != "@localhost #"+code {
+			t.Fatalf("the SMS ends with %q, want the origin-bound line for this host", last)
+		}
+		return started{id: res.Verification.ID, url: res.PageURL, secret: code}
+	}
+
+	v := startSMS()
+	p := b.NewPage(t)
+	p.Run(t, chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.OTPCredential = function () {};
+				navigator.credentials.get = (o) => (o && o.otp && o.otp.transport[0] === "sms")
+					? Promise.resolve({type: "otp", code: "` + v.secret + `"}) : Promise.reject(new Error("no"));`})
+		return err
+	}), chromedp.Navigate(v.url), waitFor(`byID("code").value === "`+v.secret+`"`))
+	if n := evaluate[int](t, p, `document.querySelectorAll('input[autocomplete="one-time-code"]').length`); n != 1 {
+		t.Errorf("%d one-time-code fields, want 1", n)
+	}
+	p.Run(t, chromedp.Submit(chromedp.ID("code")), waitFor(`mainSays("You're verified")`))
+	e.wantState(v.id, challenge.Verified, 0, 5)
+
+	for _, pasted := range []func(string) string{
+		func(c string) string { return c[:3] + " " + c[3:] },
+		func(c string) string { return " " + c[:2] + "-" + c[2:4] + "-" + c[4:] + " " },
+	} {
+		w := e.start(challenge.OTPEmail, "en")
+		q := b.NewPage(t)
+		q.Run(t, chromedp.Navigate(w.url), waitFor(`isShown("code")`))
+		q.Run(t, chromedp.SetValue(chromedp.ID("code"), pasted(w.secret)), chromedp.Submit(chromedp.ID("code")),
+			waitFor(`mainSays("You're verified")`))
+		e.wantState(w.id, challenge.Verified, 0, 5)
+	}
 }
