@@ -318,7 +318,7 @@ func (s *server) showReport(w http.ResponseWriter, r *http.Request, status int, 
 	if rep.Kind == identity.KindPasskey {
 		what = "report.factor.passkey"
 	}
-	v := &view{catalog: loc, Title: loc.T("report.factor.title"), Action: s.pageURL("r", token),
+	v := &view{catalog: loc, Title: loc.T("report.factor.title"), Action: s.pageURL("r", token), Switch: true,
 		Nonces: map[string]string{}, Body: loc.T(what, s.cfg.Brand, rep.Added.UTC().Format("2006-01-02 15:04 UTC"))}
 	if msg != nil {
 		v.Alert = msg(loc)

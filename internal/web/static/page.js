@@ -49,7 +49,6 @@
           over = true;
           countdown.hidden = true;
           timing.textContent = timing.dataset.expired;
-          timing.hidden = false;
         }
         return;
       }
@@ -61,7 +60,6 @@
       if (left <= WARN_MS && !warned) {
         warned = true;
         timing.textContent = timing.dataset.soon;
-        timing.hidden = false;
       }
       // Next at the next whole second left.
       setTimeout(tick, left % 1000 || 1000);
