@@ -320,8 +320,10 @@ func TestTimingWarning(t *testing.T) {
 		"status | Less than a minute left. If you need more time, ask the agent in the chat for a new code." {
 		t.Errorf("warning %q", got)
 	}
-	if left := evaluate[string](t, p, `document.getElementById("countdown").textContent`); !strings.Contains(left, "0:3") {
-		t.Errorf("countdown %q, want 0:3x left", left)
+	// (32 s when the page loaded; a slow machine may take a few to get here.)
+	if left := evaluate[string](t, p, `document.getElementById("countdown").textContent`); !strings.Contains(left, "0:3") &&
+		!strings.Contains(left, "0:2") {
+		t.Errorf("countdown %q, want about 0:32 left", left)
 	}
 	e.clock.Advance(29 * time.Second) // 3 s left
 	p.Run(t, chromedp.Navigate(v.url), waitFor(`byID("timing").textContent.startsWith("Time is up")`))
