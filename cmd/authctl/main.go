@@ -4,8 +4,9 @@
 // authsvc.v1 gRPC API.
 //
 // Exit codes: 0 success (VERIFIED for verify and watch), 1 the verification
-// ended FAILED, EXPIRED or CANCELED (or was revoked), or an assertion was
-// refused, 2 usage error, 3 RPC or transport error.
+// ended FAILED, EXPIRED or CANCELED (or was revoked), an assertion was
+// refused, or a redeemed phone handover carries no assurance, 2 usage error, 3 RPC
+// or transport error.
 package main
 
 import (
@@ -46,6 +47,14 @@ Commands:
                       completed the verification.
   factors list|remove list a customer's enrolled factors, or remove one (--customer-id; remove
                       takes the FACTOR_ID)
+  handover create|show|redeem
+                      create --verification ID (--channel CH | --phone) [--case REF]
+                      [--request-id ID]: offer the customer a handover on her page (a brand
+                      channel of the channels file, or the phone line); show HANDOVER_ID;
+                      redeem CODE --verifier V (as a brand channel's client) or
+                      redeem --call-code "123 456 7890" (as the phone system's client):
+                      prints the context and the assertion once; exit 1 when the customer
+                      never verified digitally (phone: case context only)
   jwks                print the JWKS that verifies assertions
   assertion verify TOKEN|-   check an assertion with the service (--audience required; - reads stdin)
   policy              print the disclosure policy as the agents' cheat sheet: what may be shared
@@ -147,6 +156,8 @@ func runEnv(ctx context.Context, args []string, e env) int {
 		return cmdEnroll(ctx, g, rest, e)
 	case "factors":
 		return cmdFactors(ctx, g, rest, e)
+	case "handover":
+		return cmdHandover(ctx, g, rest, e)
 	case "keys":
 		return cmdKeys(rest, e, time.Now)
 	case "help":

@@ -95,6 +95,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	hov, err := loadHandover(getenv, cfg.Dev.Enabled)
+	if err != nil {
+		return err
+	}
 	if opts.configCheck {
 		_, secErr := loadSecrets(cfg, nil, nil)
 		_, polErr := loadPolicy(cfg)
@@ -257,7 +261,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg),
 		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
 			CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}),
-		challenge.WithAuditLog(auditLog))
+		challenge.WithAuditLog(auditLog), challenge.WithHandovers(hov.Lifecycle))
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)
 	}
@@ -284,7 +288,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	grpcSrv, err := grpcapi.New(grpcCfg,
 		svc, assertions{Verifier: verifier, Keyring: sec.keyring}, svc, disclosures, ids, sec.clients, clock.Now, log, reg,
 		grpcapi.WithAudit(auditTrail(rdb, sec.hashKeys, auditCap, target.Mode == redisCluster, clock.Now, auditSink)),
-		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()))
+		grpcapi.WithStatsHandler(tracing.GRPCServerHandler()), grpcapi.WithHandovers(svc, hov.Channels))
 	if err != nil {
 		return fmt.Errorf("build grpc server: %w", err)
 	}
@@ -303,7 +307,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
 		Cues:      cfg.Service.Cues,
-	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids))
+	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids),
+		web.WithHandovers(svc, hov.Channels))
 	if err != nil {
 		return fmt.Errorf("build web handler: %w", err)
 	}

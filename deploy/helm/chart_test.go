@@ -171,7 +171,7 @@ func TestChart(t *testing.T) {
 			if env["AUTHSVC_GRPC_REFLECTION"] != "false" {
 				t.Errorf("reflection = %q, want false by default", env["AUTHSVC_GRPC_REFLECTION"])
 			}
-			for _, absent := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME",
+			for _, absent := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_CHANNELS_FILE", "AUTHSVC_HANDOVER_TTL", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME",
 				"AUTHSVC_TLS_CERT_FILE", "AUTHSVC_TLS_KEY_FILE", "AUTHSVC_CLIENT_CA_FILE", "AUTHSVC_CLIENT_AUTH"} {
 				if _, ok := env[absent]; ok {
 					t.Errorf("%s set although its value is not", absent)
@@ -207,7 +207,7 @@ func TestChart(t *testing.T) {
 				t.Error("replicas set although the HPA owns them")
 			}
 			env := containerEnv(t, docs["Deployment"])
-			for _, want := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SIGNING_KEY_ACTIVE", "AUTHSVC_MAX_ATTEMPTS"} {
+			for _, want := range []string{"AUTHSVC_REDIS_PASSWORD_FILE", "AUTHSVC_REDIS_SENTINEL_PASSWORD_FILE", "AUTHSVC_REDIS_CA_FILE", "AUTHSVC_SMTP_PASSWORD_FILE", "AUTHSVC_CHANNELS_FILE", "AUTHSVC_HANDOVER_TTL", "AUTHSVC_HANDOVER_CODE_TTL", "AUTHSVC_CALL_CODE_FAILURES", "AUTHSVC_SMTP_USERNAME", "AUTHSVC_SIGNING_KEY_ACTIVE", "AUTHSVC_MAX_ATTEMPTS"} {
 				if _, ok := env[want]; !ok {
 					t.Errorf("%s missing", want)
 				}

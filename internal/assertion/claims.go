@@ -60,7 +60,16 @@ type Claims struct {
 	// whose latest verification alone stands. Optional in what Verify accepts
 	// (assertions minted before it was set carry none).
 	ClientID string
+	// Handover names the channel the assertion was handed over to (hov):
+	// HandoverSecureChannel or HandoverPhone; "" for the platform's own.
+	Handover string
 }
+
+// The values of Claims.Handover (the hov claim).
+const (
+	HandoverSecureChannel = "secure_channel"
+	HandoverPhone         = "phone"
+)
 
 // wireClaims is the JSON payload; its field order is the token's member order.
 type wireClaims struct {
@@ -80,6 +89,7 @@ type wireClaims struct {
 	Scope          string           `json:"scope,omitempty"`
 	VerificationID string           `json:"vid"`
 	AuthorizedBy   string           `json:"azp,omitempty"`
+	Handover       string           `json:"hov,omitempty"`
 	Version        int              `json:"ver"`
 }
 
@@ -112,6 +122,7 @@ func (c Claims) toWire(issuer string) wireClaims {
 		Scope:          strings.Join(c.Scopes, " "),
 		VerificationID: c.VerificationID,
 		AuthorizedBy:   c.ClientID,
+		Handover:       c.Handover,
 		Version:        ClaimsVersion,
 	}
 }
@@ -141,6 +152,7 @@ func (w wireClaims) toClaims(audience string) (c Claims, ok bool) {
 		ConversationID: w.ConversationID,
 		VerificationID: w.VerificationID,
 		ClientID:       w.AuthorizedBy,
+		Handover:       w.Handover,
 	}
 	if w.Scope != "" {
 		c.Scopes = strings.Fields(w.Scope)
@@ -181,6 +193,9 @@ func (c Claims) problem() string {
 	}
 	if !utf8.ValidString(c.ClientID) {
 		return "invalid azp"
+	}
+	if c.Handover != "" && c.Handover != HandoverSecureChannel && c.Handover != HandoverPhone {
+		return "invalid hov"
 	}
 	if !c.Level.Valid() {
 		return "missing acr"

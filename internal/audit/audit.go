@@ -30,6 +30,12 @@ const (
 	IdentityUnlinked  = "identity_unlinked"
 	Erased            = "erased"
 	ClientDenied      = "client_denied"
+	// Handover steps (package challenge, handover.go): m is the kind
+	// (secure_channel or phone), c the client that acted, r a refusal's reason.
+	HandoverCreated  = "handover_created"
+	HandoverBound    = "handover_bound"
+	HandoverRedeemed = "handover_redeemed"
+	HandoverRefused  = "handover_refused"
 )
 
 // ReasonImpersonation is the reason ('r') of a Reported event when the customer
@@ -43,6 +49,7 @@ var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
 	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
+	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused,
 }
 
 // Lua defines the function scripts call to append an event:

@@ -133,7 +133,7 @@ func measurePage(tb testing.TB, p *pageStack, n int) pageFigures {
 
 func (f pageFigures) total() int { return f.html + f.css + f.js + f.logo }
 
-// reportPage prints section 5, the customer page: render time and weight, the
+// reportPage prints section 6, the customer page: render time and weight, the
 // weight checked against its budget (the render time is compared with the tree
 // before issue 16 by BenchmarkCodePageGET; BENCHMARKS.md records both).
 func reportPage(tb testing.TB, out io.Writer, over *[]string) {
@@ -144,7 +144,7 @@ func reportPage(tb testing.TB, out io.Writer, over *[]string) {
 	big := newPageStack(tb, web.BrandCues{Logo: []byte(strings.Repeat(" ", web.MaxLogoBytes-len(benchLogo)) + benchLogo),
 		Accounts: map[string]string{"x": "@Acme"}})
 	fb := measurePage(tb, big, 1)
-	fmt.Fprintf(out, "\n== 5. The customer page (the code page's GET, in-process, one at a time, 2000 GETs)\n")
+	fmt.Fprintf(out, "\n== 6. The customer page (the code page's GET, in-process, one at a time, 2000 GETs)\n")
 	fmt.Fprintf(out, "  render         %s (one Redis read, nonces, template)\n", f.render.line())
 	fmt.Fprintf(out, "  weight         %d bytes: HTML %d, CSS %d, JS %d, logo %d (a %d-byte SVG)\n",
 		f.total(), f.html, f.css, f.js, f.logo, len(benchLogo))

@@ -123,6 +123,16 @@ func BenchmarkReport(b *testing.B) {
 			over = append(over, fmt.Sprintf("%s: %d round trips, budget %s", r.op, r.maxSeen, r.budgetDoc))
 		}
 	}
+	hrows, err := s.handoverRows(ctx, *rtCalls)
+	if err != nil {
+		b.Fatalf("handover round trips: %v", err)
+	}
+	for _, r := range hrows {
+		fmt.Fprintf(out, "  %-50s %6.2f %4d  %-7s %-11s %.2f\n", r.op, r.avg(), r.maxSeen, r.budgetDoc, r.verdict(), r.eventsPerCall())
+		if !r.holds() {
+			over = append(over, fmt.Sprintf("%s: %d round trips, budget %s", r.op, r.maxSeen, r.budgetDoc))
+		}
+	}
 	fmt.Fprintf(out, "  audit events: entries each call added to the audit stream (%s), read on a side client.\n", auditStream)
 	fmt.Fprintf(out, "  The audit trail is written inside the scripts counted above (start, delivered, each\n")
 	fmt.Fprintf(out, "  completion's, AuthorizeDisclosure's revocation check): its events cost no round trip.\n")
@@ -147,7 +157,17 @@ func BenchmarkReport(b *testing.B) {
 	fmt.Fprintf(out, "  Not checked against the budget: issue 2's flow names no customer. Over 512 bytes,\n")
 	fmt.Fprintf(out, "  reported so that it is seen; BENCHMARKS.md, \"A named customer\".\n")
 
-	// 5. The customer page.
+	// 5. Bytes per pending handover.
+	hmem, err := measureHandoverMemory(ctx, b, *handovers)
+	if err != nil {
+		b.Fatalf("handover memory: %v", err)
+	}
+	fmt.Fprintf(out, "\n== 5. Bytes per pending handover (fresh redis-server; %d pending verifications, then a\n", *handovers)
+	fmt.Fprintf(out, "  secure-channel handover offered on each, 13-char case reference; the handover hash\n")
+	fmt.Fprintf(out, "  and the fields it adds to its record, apart from its audit event)\n")
+	reportHandoverMemory(out, hmem, &over)
+
+	// 6. The customer page.
 	reportPage(b, out, &over)
 
 	// Result.
@@ -166,6 +186,7 @@ func BenchmarkReport(b *testing.B) {
 	b.ReportMetric(mem.statePerPending(), "B/pending")
 	b.ReportMetric(mem.trailPerEvent(), "B/event")
 	b.ReportMetric(named.statePerPending(), "B/pending-named")
+	b.ReportMetric(float64(hmem.state)/float64(hmem.n), "B/handover")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -33,7 +33,12 @@
 //     nothing is verified. Pages learn only "gone" for unknown, expired, used and
 //     canceled links.
 //   - Watchers are woken by pub/sub on every transition, never by polling.
+//   - Handovers (handover.go) live on their verification's tag and are created,
+//     bound and redeemed by one script each that reads the record with them: what
+//     a redemption hands over is what the record says then (a revoked, superseded
+//     or erased verification hands over nothing). No handover code is stored.
 //
 // Budgets (DESIGN.md): Start is two round trips (script, then the send's outcome),
-// a code completion one, a magic-link completion two, Get one.
+// a code completion one, a magic-link completion two, Get one; creating and
+// redeeming a secure-channel handover one each, a phone handover two each.
 package challenge

@@ -75,3 +75,15 @@ func FuzzSubmitTOTP(f *testing.F) {
 		}
 	})
 }
+
+func FuzzSplitHandoverCode(f *testing.F) {
+	f.Add("abc.aaaaaaaaaaaaaaaa~AAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("~")
+	f.Add("abc-aaaaaaaaaaaaaaaa~AAAAAAAAAAAAAAAAAAAAAA")
+	f.Fuzz(func(t *testing.T, code string) {
+		id, secret, ok := SplitHandoverCode(code)
+		if ok && (!validHandoverID(id) || len(secret) != 22 || id+"~"+secret != code) {
+			t.Fatalf("SplitHandoverCode(%q) = %q, %q", code, id, secret)
+		}
+	})
+}

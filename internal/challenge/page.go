@@ -33,6 +33,9 @@ type Page struct {
 	// Phrase indexes the two words (delivery.Phrase) that the DM text and the
 	// page both show, so that the customer can check they belong together.
 	Phrase [2]int
+	// Phone is the live phone handover the page offers beside its methods
+	// (handover.go), or nil.
+	Phone *Offer
 }
 
 // ErrCodeFormat is returned for input that is not a 6-digit code; nothing is counted.
@@ -66,6 +69,9 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 		p.Methods = append(p.Methods, v.DeliveredMethod)
 	}
 	p.Methods = append(p.Methods, decodeMethods(rec["em"])...)
+	if o := s.parseOffer(rec, s.now()); o != nil && o.Kind == HandoverPhone {
+		p.Phone = o
+	}
 	if v.DeliveredMethod == MagicLink {
 		n, _ := strconv.Atoi(rec["mn"])
 		p.Choices = verify.MatchChoices(n, s.keys.Name("match-choices", []byte(id)))

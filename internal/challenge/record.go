@@ -29,6 +29,8 @@ import (
 //	bb the keyed hash of the browser that completed it (verified only)
 //	vf the factor that completed it (verified only): its assertion stands while held
 //	vx passkey flags of the completion ('u' user verified, 'b' backup eligible)
+//	ho the live handover: "kind|handover id|expiry ms|channel" (handover.go)
+//	hr the platform's case reference of that handover (erased with the record)
 //	r:… outcomes of request ids (JSON)
 type record map[string]string
 

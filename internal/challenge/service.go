@@ -221,6 +221,8 @@ type Service struct {
 	log     *slog.Logger
 	metrics *Metrics
 	factors *Factors // nil: enrolled methods are not offered
+	// handover holds the handover settings (handover.go).
+	handover HandoverConfig
 }
 
 // New builds the service. now is the clock every expiry is judged by; random is
@@ -265,6 +267,7 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	for _, o := range opts {
 		o(s)
 	}
+	s.handover.setDefaults()
 	if f := s.factors; f != nil && (f.Seeds == nil || f.WebAuthn == nil) {
 		return nil, errors.New("challenge: Factors needs Seeds and WebAuthn")
 	}

@@ -211,6 +211,7 @@ func claimsToProto(c assertion.Claims, issuer string) *authsvcv1.AssertionClaims
 		AgentId:        c.AgentID,
 		Scopes:         c.Scopes,
 		VerificationId: c.VerificationID,
+		Handover:       c.Handover,
 	}
 	if c.Audience != "" {
 		out.Audience = []string{c.Audience}

@@ -1,5 +1,5 @@
 // Package grpcapi serves the authsvc.v1 gRPC API (VerificationService,
-// AssertionService, EnrollmentService and AuditService) over the verification
+// AssertionService, EnrollmentService, AuditService and HandoverService) over the verification
 // lifecycle in package challenge, the assertion keyring in package assertion, the
 // customer store in package identity and the audit trail in package audit. It is
 // a transport adapter and owns no rule of the domain.
@@ -127,6 +127,17 @@
 //     step up with. A data class the policy does not name is INVALID_ARGUMENT with
 //     a field violation on data_class that quotes nothing. GetDisclosurePolicy
 //     returns the rules in force, in the policy's order.
+//   - HandoverService (served with [WithHandovers]) resolves a CreateHandover's
+//     target with the deployment's channels file (an unknown channel, or phone
+//     without a phone line, is INVALID_ARGUMENT) and passes package challenge
+//     ids only. RedeemHandover checks the code's and the RFC 7636 verifier's
+//     shape before anything else and passes the verifier's S256 challenge;
+//     RedeemCallCode passes the call code's digits. Refusals map in
+//     handoverStatus (status.go): NOT_FOUND "handover not found" for an unknown
+//     code alike whoever made it, FAILED_PRECONDITION with HANDOVER_USED,
+//     _EXPIRED, _UNBOUND or _REVOKED, PERMISSION_DENIED HANDOVER_CLIENT,
+//     RESOURCE_EXHAUSTED CALL_CODE_LIMIT with RetryInfo. No client calls it
+//     without naming its RPCs in the clients file.
 //   - AuditService.ListAuditEvents (served with [WithAudit]) pages through the
 //     audit trail, oldest first, filtered by customer_id (its pseudonym, found
 //     with one read of the customer's key: an unknown customer has no events,

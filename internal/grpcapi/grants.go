@@ -23,8 +23,11 @@ const AnyValue = "*"
 // Each list holds exact strings, or the single element AnyValue for every value.
 // A missing list means:
 //   - RPCs: every RPC of VerificationService and AssertionService, none of
-//     EnrollmentService or AuditService (a client file written before they
-//     existed grants none of them); AnyValue covers every service;
+//     EnrollmentService, AuditService or HandoverService (a client file written
+//     before they existed grants none of them); AnyValue covers every service.
+//     A platform that hands customers over names CreateHandover and
+//     GetHandover; a brand channel RedeemHandover, an IVR RedeemCallCode (each
+//     redeems only the handovers the channels file names it for);
 //   - Audiences: nothing; the list is required and may not be empty, so no client
 //     silently names every audience;
 //   - Scopes: no scope; a StartVerification naming any scope is refused;
@@ -100,7 +103,7 @@ var defaultServices = []*grpc.ServiceDesc{&authsvcv1.VerificationService_Service
 
 // grantedServices are every authsvc.v1 service a grant can name an RPC of.
 var grantedServices = append(append([]*grpc.ServiceDesc(nil), defaultServices...),
-	&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc)
+	&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc, &authsvcv1.HandoverService_ServiceDesc)
 
 // fullNames maps the short name of every RPC of services to its full method name.
 func fullNames(services []*grpc.ServiceDesc) map[string]string {

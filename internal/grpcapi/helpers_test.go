@@ -31,6 +31,7 @@ import (
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/policy"
@@ -68,6 +69,7 @@ type fixture struct {
 	ac      authsvcv1.AssertionServiceClient
 	ec      authsvcv1.EnrollmentServiceClient
 	audc    authsvcv1.AuditServiceClient
+	hc      authsvcv1.HandoverServiceClient
 	// auditRDB is the audit trail's own client, so that the round trips counted
 	// on rdb are the calls' own, not the refused calls' events written after.
 	auditRDB *redis.Client
@@ -163,7 +165,8 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	trail := audit.NewTrail(audit.NewWriter(f.auditRDB, 90*24*time.Hour, nil), false, func(id string) audit.Customer {
 		return audit.Customer{Key: identity.CustomerKeyFor(ring, id), Tag: identity.CustomerTag(ring, id), Subject: identity.CustomerHash(ring, id)}
 	})
-	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), f.ids, clients, now, log, f.reg, WithAudit(trail)); err != nil {
+	if f.server, err = New(cfg, v, assertions, f.svc, policy.Default(), f.ids, clients, now, log, f.reg, WithAudit(trail),
+		WithHandovers(f.svc, testChannels(t))); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -188,6 +191,7 @@ func newFixture(t *testing.T, opts fixtureOpts) *fixture {
 	f.ac = authsvcv1.NewAssertionServiceClient(f.conn)
 	f.ec = authsvcv1.NewEnrollmentServiceClient(f.conn)
 	f.audc = authsvcv1.NewAuditServiceClient(f.conn)
+	f.hc = authsvcv1.NewHandoverServiceClient(f.conn)
 	return f
 }
 
@@ -315,4 +319,19 @@ type failingSender struct{}
 
 func (failingSender) Send(context.Context, delivery.Message) error {
 	return errors.New("gateway: 503 from upstream")
+}
+
+// testChannels is the handover configuration of the fixture: channel "app" and
+// the phone line, both redeemed by clientB.
+func testChannels(t *testing.T) *handover.Registry {
+	t.Helper()
+	reg, err := handover.New(handover.Config{
+		Channels: []handover.Channel{{ID: "app", Names: map[string]string{"en": "Acme app", "es": "app de Acme"},
+			RedirectURLs: []string{"https://app.example.com/handover"}, Client: clientB}},
+		Phone: &handover.Phone{Number: "+34900123456", Client: clientB},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

@@ -20,6 +20,7 @@ import (
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/policy"
 )
@@ -361,6 +362,10 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		authsvcv1.RegisterAuditServiceServer(gs, &auditService{trail: o.trail})
 		served = append(slices.Clip(served), authsvcv1.AuditService_ServiceDesc.ServiceName)
 	}
+	if o.handovers != nil {
+		authsvcv1.RegisterHandoverServiceServer(gs, &handoverService{h: o.handovers, channels: o.channels})
+		served = append(slices.Clip(served), authsvcv1.HandoverService_ServiceDesc.ServiceName)
+	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -434,8 +439,10 @@ func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 type Option func(*options)
 
 type options struct {
-	trail AuditTrail
-	stats stats.Handler
+	trail     AuditTrail
+	stats     stats.Handler
+	handovers Handovers
+	channels  *handover.Registry
 }
 
 // WithStatsHandler adds h to the server, to observe every call from before its

@@ -380,11 +380,13 @@ func TestLoadClientsGrants(t *testing.T) {
 	q := b.perms
 	enrollment := authsvcv1.EnrollmentService_ServiceDesc.ServiceName
 	auditing := authsvcv1.AuditService_ServiceDesc.ServiceName
+	handing := authsvcv1.HandoverService_ServiceDesc.ServiceName
 	for fm := range rpcNamesReverse() {
 		// A missing rpcs list allows VerificationService and AssertionService,
-		// never EnrollmentService or AuditService: a file written before they
-		// existed grants none of them.
-		want := !strings.HasPrefix(fm, "/"+enrollment+"/") && !strings.HasPrefix(fm, "/"+auditing+"/")
+		// never EnrollmentService, AuditService or HandoverService: a file
+		// written before they existed grants none of them.
+		want := !strings.HasPrefix(fm, "/"+enrollment+"/") && !strings.HasPrefix(fm, "/"+auditing+"/") &&
+			!strings.HasPrefix(fm, "/"+handing+"/")
 		if got := q.rpcs.allows(fm); got != want {
 			t.Errorf("rpcs left out: may call %s = %v, want %v", fm, got, want)
 		}
@@ -415,7 +417,7 @@ func TestRPCNamesCoverTheServices(t *testing.T) {
 	t.Parallel()
 	count := 0
 	for _, sd := range []*grpc.ServiceDesc{&authsvcv1.VerificationService_ServiceDesc, &authsvcv1.AssertionService_ServiceDesc,
-		&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc} {
+		&authsvcv1.EnrollmentService_ServiceDesc, &authsvcv1.AuditService_ServiceDesc, &authsvcv1.HandoverService_ServiceDesc} {
 		count += len(sd.Methods) + len(sd.Streams)
 	}
 	if len(rpcNames) != count || count == 0 {

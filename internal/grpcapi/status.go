@@ -109,6 +109,25 @@ const (
 	// metadata "max_bytes" is that limit. The call did nothing; the same
 	// message will never be accepted.
 	ReasonMessageTooLarge = "MESSAGE_TOO_LARGE"
+	// ReasonHandoverUsed: FAILED_PRECONDITION, the handover was redeemed
+	// already (or its code bound by another challenge); it hands over once.
+	ReasonHandoverUsed = "HANDOVER_USED"
+	// ReasonHandoverExpired: FAILED_PRECONDITION, the offer or its code ran
+	// out of time; the platform may create a new handover.
+	ReasonHandoverExpired = "HANDOVER_EXPIRED"
+	// ReasonHandoverUnbound: FAILED_PRECONDITION, the secure-channel code was
+	// never bound through /handover/bind in the customer's browser.
+	ReasonHandoverUnbound = "HANDOVER_UNBOUND"
+	// ReasonHandoverRevoked: FAILED_PRECONDITION, a newer handover replaced
+	// it, or its verification no longer stands (canceled, superseded, erased).
+	ReasonHandoverRevoked = "HANDOVER_REVOKED"
+	// ReasonHandoverClient: PERMISSION_DENIED, the channels file names another
+	// client to redeem this handover.
+	ReasonHandoverClient = "HANDOVER_CLIENT"
+	// ReasonCallCodeLimit: RESOURCE_EXHAUSTED, the calling phone client tried
+	// as many wrong call codes as a code window allows; RetryInfo says when the
+	// window ends. Nothing was looked up.
+	ReasonCallCodeLimit = "CALL_CODE_LIMIT"
 )
 
 // PreconditionFailure types, retry delays and fixed messages.
@@ -263,6 +282,9 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return withDetails(status.New(codes.FailedPrecondition,
 			"the identity is linked already, to another customer or by another client; it must be unlinked first"),
 			&errdetails.ErrorInfo{Reason: ReasonIdentityLinkedElsewhere, Domain: errorDomain})
+	case errors.Is(err, challenge.ErrHandoverState):
+		return failedPrecondition("the verification can take no handover", preconditionState, verificationSubject(verificationID),
+			"a handover needs a PENDING verification, or a VERIFIED one that is not revoked")
 	case errors.Is(err, challenge.ErrRevoked):
 		return withDetails(status.New(codes.FailedPrecondition, "assertion revoked"),
 			&errdetails.ErrorInfo{Reason: ReasonAssertionRevoked, Domain: errorDomain})
@@ -277,6 +299,38 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 				Metadata: map[string]string{"check": assertionCheck(err)}})
 	}
 	return &causeError{st: status.New(codes.Internal, "internal error"), cause: err}
+}
+
+// handoverStatus maps the errors of a handover's redemption or lookup: the
+// handover's own refusals, "handover not found" for an unknown code, another
+// client's handover or a verifier that does not match (alike), and toStatus for
+// the rest. The refusals never say whose handover it is.
+func handoverStatus(ctx context.Context, err error) error {
+	var le *challenge.CallLimitError
+	refusal := func(c codes.Code, msg, reason string) error {
+		return withDetails(status.New(c, msg), &errdetails.ErrorInfo{Reason: reason, Domain: errorDomain})
+	}
+	switch {
+	case ctx.Err() != nil || errors.Is(err, challenge.ErrUnavailable):
+		return toStatus(ctx, err, "")
+	case errors.Is(err, challenge.ErrNotFound):
+		return status.Error(codes.NotFound, "handover not found")
+	case errors.Is(err, challenge.ErrHandoverUsed):
+		return refusal(codes.FailedPrecondition, "handover already redeemed", ReasonHandoverUsed)
+	case errors.Is(err, challenge.ErrHandoverExpired):
+		return refusal(codes.FailedPrecondition, "handover expired", ReasonHandoverExpired)
+	case errors.Is(err, challenge.ErrHandoverUnbound):
+		return refusal(codes.FailedPrecondition, "handover code not bound to the customer's browser", ReasonHandoverUnbound)
+	case errors.Is(err, challenge.ErrHandoverRevoked):
+		return refusal(codes.FailedPrecondition, "handover revoked", ReasonHandoverRevoked)
+	case errors.Is(err, challenge.ErrHandoverClient):
+		return refusal(codes.PermissionDenied, "this client does not redeem this handover", ReasonHandoverClient)
+	case errors.As(err, &le):
+		return withDetails(status.New(codes.ResourceExhausted, "too many wrong call codes; retry after the window"),
+			&errdetails.ErrorInfo{Reason: ReasonCallCodeLimit, Domain: errorDomain},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(le.RetryAfter.Round(time.Second))})
+	}
+	return toStatus(ctx, err, "")
 }
 
 // messageStatus is the answer to a request the codec refused (see codec.go):

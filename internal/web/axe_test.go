@@ -385,3 +385,41 @@ func TestCodesFillThemselves(t *testing.T) {
 		e.wantState(w.id, challenge.Verified, 0, 5)
 	}
 }
+
+// TestHandoverAccessibility runs axe-core over the handover offers (issue 11),
+// in English and Arabic: the pending page with the phone handover beside the
+// methods, and the verified pages with the secure-channel button and with the
+// phone number and call code.
+func TestHandoverAccessibility(t *testing.T) {
+	axe := loadAxe(t)
+	b := browsertest.Start(t)
+	for _, lang := range []string{"en", "ar"} {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOpts{localhost: true, channels: channelsFor(t, "https://app.example.com/handover")})
+			p := b.NewPage(t)
+			ctx := context.Background()
+			for _, kind := range []challenge.HandoverKind{challenge.HandoverSecureChannel, challenge.HandoverPhone} {
+				v := e.start(challenge.OTPEmail, lang)
+				req := challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id, Kind: kind, CaseReference: "CASE-1"}
+				if kind == challenge.HandoverSecureChannel {
+					req.Channel, req.Redeemer = "app", channelClient
+				} else {
+					req.Redeemer = ivrClient
+				}
+				if _, err := e.svc.CreateHandover(ctx, req); err != nil {
+					t.Fatal(err)
+				}
+				p.Run(t, chromedp.Navigate(v.url), waitFor(`isShown("code")`))
+				checkAxe(t, p, axe, fmt.Sprintf("pending, handover %v", kind))
+				offer := `!!document.querySelector("main form button.primary")` // "Continue in Acme app"
+				if kind == challenge.HandoverPhone {
+					offer = `!!document.querySelector(".callcode")`
+				}
+				p.Run(t, chromedp.SendKeys(chromedp.ID("code"), v.secret), chromedp.Submit(chromedp.ID("code")),
+					waitFor(`!byID("code") && document.querySelector("main.tone-ok") && `+offer))
+				checkAxe(t, p, axe, fmt.Sprintf("verified, handover %v", kind))
+			}
+		})
+	}
+}

@@ -48,6 +48,9 @@ type ceremonyReply struct {
 	Tone    string          `json:"tone,omitempty"`
 	Options json.RawMessage `json:"options,omitempty"`
 	Nonce   string          `json:"nonce,omitempty"`
+	// Next, on a verified outcome, is the page to load instead of showing the
+	// outcome: the verified page with its handover offer (handover.go).
+	Next string `json:"next,omitempty"`
 }
 
 // readCeremony checks a passkey endpoint's request before anything reaches the
@@ -190,6 +193,13 @@ func (s *server) passkeyFinish(w http.ResponseWriter, r *http.Request) {
 	case challenge.OutcomeVerified:
 		// This browser completed the verification: it alone may continue it.
 		s.bindBrowser(w, secret)
+		if s.handovers != nil {
+			if _, err := s.handovers.OpenHandover(ctx, r.PathValue("token"), binding); err == nil {
+				s.reply(w, http.StatusOK, ceremonyReply{Outcome: "verified", Title: loc.T("verified.title"),
+					Message: loc.T("verified.body"), Tone: "ok", Next: s.pageURL("v", r.PathValue("token"))})
+				return
+			}
+		}
 		s.replyFinal(w, http.StatusOK, loc, "verified", "verified.title", "verified.body", "ok")
 	case challenge.OutcomeWrongCode:
 		s.reply(w, http.StatusOK, ceremonyReply{Outcome: "retry", Message: loc.plural("passkey.wrong", res.AttemptsLeft)})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/web"
@@ -62,7 +63,39 @@ func htmlResponses(t *testing.T, e *env) map[string]response {
 	for name, r := range factorResponses(t, e) {
 		out[name] = r
 	}
+	for name, r := range handoverResponses(t) {
+		out[name] = r
+	}
 	return out
+}
+
+// handoverResponses are the handover pages: a verified page offering the secure
+// channel, a pending page offering the phone, and the bind's refusals.
+func handoverResponses(t *testing.T) map[string]response {
+	t.Helper()
+	h := newEnv(t, envOpts{channels: channelsFor(t, "https://app.example.com/handover")})
+	ctx := context.Background()
+	offer := h.start(challenge.OTPEmail, "en")
+	ho, err := h.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: offer.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := h.start(challenge.OTPEmail, "es")
+	if _, err := h.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: phone.id,
+		Kind: challenge.HandoverPhone, Redeemer: ivrClient}); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(redirect string) string {
+		return h.public + "/handover/bind?" + url.Values{"handover": {ho.ID}, "code_challenge": {handover.Challenge(strings.Repeat("v", 43))},
+			"code_challenge_method": {"S256"}, "redirect_uri": {redirect}}.Encode()
+	}
+	return map[string]response{
+		"handover offer":         h.submit(h.GET(offer.url, nil), "code", url.Values{"code": {offer.secret}}, nil),
+		"phone offer":            h.GET(phone.url, nil),
+		"handover bad redirect":  h.GET(bind("https://evil.example/"), nil),
+		"handover other browser": h.GET(bind("https://app.example.com/handover"), nil),
+	}
 }
 
 // factorResponses returns one response of every kind of page of the enrolled
@@ -136,6 +169,10 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 					"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
 					"require-trusted-types-for 'script'"
 			}
+			if name == "handover offer" {
+				// Its form's POST redirects to the channel: the one origin form-action adds.
+				csp = strings.Replace(csp, "form-action 'self'", "form-action 'self' https://app.example.com", 1)
+			}
 			for k, want := range map[string]string{
 				"Content-Security-Policy": csp,
 				"Referrer-Policy":         "no-referrer",
@@ -157,12 +194,13 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			if m := inline.FindString(r.body); m != "" {
 				t.Errorf("page has %q: no inline script or style, no external font or CDN", m)
 			}
-			// Every URL the page names is on the public URL; the one exception is
-			// the TOTP key's link for an authenticator app on the same phone.
+			// Every URL the page names is on the public URL; the exceptions are
+			// the TOTP key's link for an authenticator app on the same phone and
+			// the brand's configured phone number (a phone handover).
 			for _, m := range regexp.MustCompile(`(?:href|action|src|data-begin|data-finish)="([^"]+)"`).FindAllStringSubmatch(r.body, -1) {
 				// (A message page's language switch links to itself by "?lang=…".)
 				if m[1] != "data:," && !strings.HasPrefix(m[1], r.public+"/") && !strings.HasPrefix(m[1], "otpauth://totp/") &&
-					!regexp.MustCompile(`^\?lang=[A-Za-z-]+$`).MatchString(m[1]) {
+					m[1] != "tel:&#43;34900123456" && !regexp.MustCompile(`^\?lang=[A-Za-z-]+$`).MatchString(m[1]) {
 					t.Errorf("URL %q is not built from the public URL", m[1])
 				}
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/fakeclock"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/redistest"
@@ -72,6 +73,8 @@ type envOpts struct {
 	localhost bool
 	// cues are the brand's logo, colour and official accounts.
 	cues web.BrandCues
+	// channels, when set, serves handovers to these channels and phone line.
+	channels *handover.Registry
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -149,8 +152,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		return e.rdb.Ping(ctx).Err()
 	}
+	opts := []web.Option{web.WithEnrollments(e.ids)}
+	if o.channels != nil {
+		opts = append(opts, web.WithHandovers(e.svc, o.channels))
+	}
 	h, err := web.New(cfg, e.svc, e.keyring, ready, keys, e.clock.Now,
-		slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), web.WithEnrollments(e.ids))
+		slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,11 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	defer cancel()
 	token := r.PathValue("token")
 	page, err := k.open(s, ctx, token)
+	if errors.Is(err, challenge.ErrNotFound) && k.path == "v" && r.Method != http.MethodPost &&
+		s.showHandover(w, r, token, s.requestBinding(r), "") {
+		// Verified in this browser, with a handover to offer.
+		return
+	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -127,6 +132,7 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 		if len(v.Sections) == 1 && v.Sections[0] == sectionCode {
 			v.Title = loc.T("code.title")
 		}
+		v.Handover = s.phoneView(page, token, loc)
 		if v.Has(sectionPasskey) {
 			v.Passkey = &ceremonyView{Mode: "get", Begin: v.Action + "/passkey/begin", Finish: v.Action + "/passkey/finish"}
 			v.InApp = s.inAppNotice(r, v.Action, v.Has(sectionCode) || v.Has(sectionTOTP))
@@ -233,6 +239,9 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if res.Outcome == challenge.OutcomeVerified {
 		// This browser completed the verification: it alone may continue it.
 		s.bindBrowser(w, secret)
+		if s.offerAfterVerified(w, r, k, token, binding) {
+			return
+		}
 	}
 	s.outcome(w, r, k, action, res)
 }

@@ -31,6 +31,8 @@ const (
 	viewOutbox  = "outbox.html"
 	viewEnroll  = "enroll.html"
 	viewReport  = "report.html"
+	// viewHandover is a verified page with the handover it offers (handover.go).
+	viewHandover = "handover.html"
 )
 
 type views map[string]*template.Template
@@ -42,7 +44,7 @@ func parseViews() (*views, error) {
 		return nil, err
 	}
 	v := views{}
-	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox, viewEnroll, viewReport} {
+	for _, name := range []string{viewCode, viewLink, viewMessage, viewOutbox, viewEnroll, viewReport, viewHandover} {
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name)
 		if err != nil {
 			return nil, err
@@ -109,6 +111,11 @@ type view struct {
 	Tone string
 	// Dev outbox.
 	Outbox []outboxRow
+	// Handover is the offer of a verified page (or a pending page's phone
+	// offer); FormTarget is the origin its form's POST redirects to, which the
+	// page's CSP form-action allows besides 'self'.
+	Handover   *handoverView
+	FormTarget string
 }
 
 // timingView is what the page script needs to count down and warn.
@@ -206,6 +213,11 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		}
 		v.ScriptNonce = base64.RawURLEncoding.EncodeToString(raw[:])
 		w.Header().Set("Content-Security-Policy", scriptPolicy(v.ScriptNonce))
+	}
+	if v.FormTarget != "" {
+		h := w.Header()
+		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"),
+			"form-action 'self'", "form-action 'self' "+v.FormTarget, 1))
 	}
 	var buf bytes.Buffer
 	buf.Grow(8 << 10) // a verification page is 5 to 7 kB: no growing copies

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/text"
@@ -147,11 +148,14 @@ type server struct {
 	cfg    Config
 	pages  Pages
 	enroll Enrollments // nil: no enrollment pages
-	jwks   JWKS
-	ready  Readiness
-	nonces nonces
-	now    func() time.Time
-	log    *slog.Logger
+	// handovers and channels serve the handover offers (handover.go); nil: none.
+	handovers Handovers
+	channels  *handover.Registry
+	jwks      JWKS
+	ready     Readiness
+	nonces    nonces
+	now       func() time.Time
+	log       *slog.Logger
 	// base is PublicURL's origin and path without a trailing slash; origin is its
 	// origin as a browser serializes it; prefix is its path.
 	base, origin, prefix string
@@ -240,6 +244,10 @@ func (s *server) routes() *http.ServeMux {
 	mux.HandleFunc(p+"/v/{token}/passkey/begin", s.passkeyBegin)
 	mux.HandleFunc(p+"/v/{token}/passkey/finish", s.passkeyFinish)
 	// Anything else under the page prefixes is a link that does not work.
+	if s.handovers != nil {
+		mux.HandleFunc("POST "+p+"/v/{token}/handover", s.handoverContinue)
+		mux.HandleFunc("GET "+p+"/handover/bind", s.handoverBind)
+	}
 	mux.HandleFunc(p+"/v/", s.neutralPage)
 	mux.HandleFunc(p+"/l/", s.neutralPage)
 	if s.enroll != nil {

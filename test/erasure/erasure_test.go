@@ -19,6 +19,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -317,6 +318,9 @@ func TestEraseLeavesNothing(t *testing.T) {
 // value and stream entry finds neither the customer id, nor anything derived from
 // it or from its identities, factors or pseudonym key; and a new verification for
 // the customer starts from nothing.
+// caseRef is the platform's case reference of the customer's handovers.
+const caseRef = "CASE-ALICE-4711"
+
 func testErase(t *testing.T, w *world, in *inventory) {
 	ctx := w.ctx
 	email := &challenge.Destination{Kind: challenge.Email, Value: aliceMail}
@@ -386,6 +390,16 @@ func testErase(t *testing.T, w *world, in *inventory) {
 		t.Fatalf("code: %+v", r)
 	}
 	ids = append(ids, v.Verification.ID)
+	// Handovers: to the brand's app (bound, then redeemed) and to phone.
+	h, err := w.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: "platform-a", VerificationID: v.Verification.ID,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: "acme-app", CaseReference: caseRef})
+	if err != nil {
+		t.Fatalf("CreateHandover: %v", err)
+	}
+	const pkce = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	if _, err := w.svc.BindHandover(ctx, h.ID, pkce, "", []string{"app"}); !errors.Is(err, challenge.ErrHandoverBrowser) {
+		t.Fatalf("BindHandover from no browser: %v", err)
+	}
 	v = w.start(aliceFB, customer, assurance.Substantial, nil, challenge.TOTP)
 	w.n++
 	if r, err := w.svc.SubmitTOTP(ctx, pageToken(t, v), totpCode(t, seed, w.clock.Now()), fmt.Sprint("n", w.n), ""); err != nil ||
@@ -419,6 +433,10 @@ func testErase(t *testing.T, w *world, in *inventory) {
 		t.Fatalf("SMS code: %+v", r)
 	}
 	ids = append(ids, v.Verification.ID)
+	if _, err := w.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: "platform-a", VerificationID: v.Verification.ID,
+		Kind: challenge.HandoverPhone, Redeemer: "acme-ivr", CaseReference: caseRef, RequestID: "phone-1"}); err != nil {
+		t.Fatalf("CreateHandover (phone): %v", err)
+	}
 	v = w.start(impostor, customer, assurance.Low, &challenge.Destination{Kind: challenge.Email, Value: "mallory@example.com"},
 		challenge.OTPEmail)
 	ids = append(ids, v.Verification.ID)
@@ -512,6 +530,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 		"contact (email)":  aliceMail,
 		"contact (email2)": aliceMail2,
 		"contact (phone)":  alicePhone,
+		"case reference":   caseRef,
 	}
 	for n, s := range encodings(firstSeed) {
 		needles[fmt.Sprint("first TOTP seed, encoding ", n)] = s
@@ -533,7 +552,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 	needles["identity hash of the impostor's start linked to the customer"] = ihs[2]
 	// Most of them were there before (the others — seed, contacts, handles — never
 	// reach Redis in clear, and are searched for all the same).
-	for _, what := range []string{"customer id", "customer hash", "pseudonym key", "user id " + alice.userID,
+	for _, what := range []string{"case reference", "customer id", "customer hash", "pseudonym key", "user id " + alice.userID,
 		"user id " + aliceFB.userID, "identity hash of " + alice.userID, "identity hash of " + aliceFB.userID,
 		"identity hash of the impostor's start linked to the customer", "passkey credential id, encoding 2",
 		"user id " + aliceIG.userID, "identity hash of " + aliceIG.userID,

@@ -9,7 +9,8 @@
 -- What goes:
 --   <vid>        a verification whose 'ck' is the customer hash, or one that named no
 --                customer and whose 'lc' is the customer id or whose 'ih' is one of
---                the linked identities; with its passkey ceremony <vid>:s
+--                the linked identities; with its passkey ceremony <vid>:s and its
+--                live handover h:<body>
 --   e:<id>       an enrollment whose 'ch' is the customer hash, with its ceremony :s
 --   n:<id>       a factor's report link whose 'ch' is the customer hash
 --   k:<ih>       a link pointer to the customer id (made by any client)
@@ -96,6 +97,11 @@ for _, k in ipairs(KEYS) do
           idents[#idents + 1] = packed_identity(k) or ''
         elseif ih then
           unnamed[#unnamed + 1] = ih
+        end
+        -- Its live handover (package challenge, 'ho': "kind|<tag>.<body>|…") goes with it.
+        local hbody = string.match(redis.call('HGET', k, 'ho') or '', '^%d|[^.|]*%.([^|]*)|')
+        if hbody then
+          redis.call('DEL', string.match(k, '^(v:{[^}]*}:)') .. 'h:' .. hbody)
         end
         redis.call('DEL', k, k .. ':s')
         verifications = verifications + 1

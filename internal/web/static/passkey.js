@@ -187,6 +187,11 @@
     }
 
     function show(res) {
+      if (res && res.outcome === "verified" && typeof res.next === "string" && res.next.indexOf(location.origin + "/") === 0) {
+        // Verified with a handover to offer: the page shows it (a GET in this browser).
+        location.assign(res.next);
+        return;
+      }
       if (res && FINAL[res.outcome]) {
         finalPage(res);
         return;

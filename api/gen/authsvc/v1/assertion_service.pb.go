@@ -445,8 +445,11 @@ type AssertionClaims struct {
 	Scopes         []string `protobuf:"bytes,15,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	VerificationId string   `protobuf:"bytes,16,opt,name=verification_id,json=verificationId,proto3" json:"verification_id,omitempty"`
 	CustomerId     string   `protobuf:"bytes,17,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The channel the assertion was handed over to ("hov": "secure_channel" or
+	// "phone"); empty for an assertion issued to the platform that verified.
+	Handover      string `protobuf:"bytes,18,opt,name=handover,proto3" json:"handover,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AssertionClaims) Reset() {
@@ -594,6 +597,13 @@ func (x *AssertionClaims) GetVerificationId() string {
 func (x *AssertionClaims) GetCustomerId() string {
 	if x != nil {
 		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *AssertionClaims) GetHandover() string {
+	if x != nil {
+		return x.Handover
 	}
 	return ""
 }
@@ -959,7 +969,7 @@ const file_authsvc_v1_assertion_service_proto_rawDesc = "" +
 	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x1a\n" +
 	"\baudience\x18\x02 \x01(\tR\baudience\"N\n" +
 	"\x17VerifyAssertionResponse\x123\n" +
-	"\x06claims\x18\x01 \x01(\v2\x1b.authsvc.v1.AssertionClaimsR\x06claims\"\xbe\x05\n" +
+	"\x06claims\x18\x01 \x01(\v2\x1b.authsvc.v1.AssertionClaimsR\x06claims\"\xda\x05\n" +
 	"\x0fAssertionClaims\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x1a\n" +
@@ -981,7 +991,8 @@ const file_authsvc_v1_assertion_service_proto_rawDesc = "" +
 	"\x06scopes\x18\x0f \x03(\tR\x06scopes\x12'\n" +
 	"\x0fverification_id\x18\x10 \x01(\tR\x0everificationId\x12\x1f\n" +
 	"\vcustomer_id\x18\x11 \x01(\tR\n" +
-	"customerId\"\xd7\x01\n" +
+	"customerId\x12\x1a\n" +
+	"\bhandover\x18\x12 \x01(\tR\bhandover\"\xd7\x01\n" +
 	"\x1aAuthorizeDisclosureRequest\x12\x1c\n" +
 	"\tassertion\x18\x01 \x01(\tR\tassertion\x12\x1a\n" +
 	"\baudience\x18\x02 \x01(\tR\baudience\x12\x1d\n" +

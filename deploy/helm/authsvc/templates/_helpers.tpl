@@ -70,6 +70,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- $m = append $m (dict "volume" "signing-keys" "secret" .Values.secrets.signingKeys "dir" (printf "%s/signing-keys" $d) "key" "" "env" "AUTHSVC_SIGNING_KEYS_DIR") -}}
 {{- $m = append $m (dict "volume" "clients" "secret" .Values.secrets.clients "dir" (printf "%s/clients" $d) "key" "clients.json" "env" "AUTHSVC_CLIENTS_FILE") -}}
 {{- $m = append $m (dict "volume" "sms-webhook-secret" "secret" .Values.secrets.smsWebhookSecret "dir" (printf "%s/sms-webhook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_WEBHOOK_SECRET_FILE") -}}
+{{- if .Values.secrets.channels }}
+{{- $m = append $m (dict "volume" "channels" "secret" .Values.secrets.channels "dir" (printf "%s/channels" $d) "key" "channels.json" "env" "AUTHSVC_CHANNELS_FILE") -}}
+{{- end }}
 {{- if .Values.secrets.smtpPassword }}
 {{- $m = append $m (dict "volume" "smtp-password" "secret" .Values.secrets.smtpPassword "dir" (printf "%s/smtp-password" $d) "key" "password" "env" "AUTHSVC_SMTP_PASSWORD_FILE") -}}
 {{- end }}

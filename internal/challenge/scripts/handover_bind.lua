@@ -1,0 +1,44 @@
+-- handover_bind: bind a secure-channel handover to the browser that completed its
+-- verification and to the channel's PKCE challenge (handover.go).
+-- KEYS[1] the handover; its record is the one its 'v' names, on the same slot.
+-- ARGV[3] the browser's binding hash, [4] the S256 challenge, [5] the channels
+-- whose redirect URLs include the one asked for ('|a|b|'), [6] the code's expiry (ms).
+-- Returns {'ok', redeeming client} | {'gone'} | {'refused', reason}. Binding again
+-- from the same browser with the same challenge answers 'ok' (a reloaded page);
+-- anything refused changes nothing but the audit trail.
+local hk = KEYS[1]
+local rec = handover_record(hk)
+local binding, challenge, allowed, codeexp = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if not rec or redis.call('EXISTS', rec) == 0 then
+  return {'gone'}
+end
+local k, r, s, p = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p'))
+if k ~= '1' then
+  return {'gone'}
+end
+local same_browser = binding ~= '' and redis.call('HGET', rec, 'bb') == binding
+if s == '2' and p == challenge and same_browser and NOW < tonumber(redis.call('HGET', hk, 'x')) then
+  return {'ok', r}
+end
+if s ~= '1' then
+  return handover_refuse(rec, k, r, 'used')
+end
+local _, e, n = handover_offer(rec, hk)
+if not e then
+  return handover_refuse(rec, k, r, 'superseded')
+end
+if NOW >= e then
+  return handover_refuse(rec, k, r, 'expired')
+end
+if not string.find(allowed, '|' .. n .. '|', 1, true) then
+  return handover_refuse(rec, k, r, 'redirect')
+end
+if not stands(rec) then
+  return handover_refuse(rec, k, r, 'state')
+end
+if not same_browser then
+  return handover_refuse(rec, k, r, 'browser')
+end
+redis.call('HSET', hk, 's', '2', 'p', challenge, 'x', codeexp)
+audit(rec, 'handover_bound', {'c', r, 'm', 'secure_channel'})
+return {'ok', r}
