@@ -62,6 +62,8 @@ Commands:
   keys generate       write a new signing key NAME.pem (0600) and its metadata NAME.json into
                       the signing-keys directory; prints the kid and the JWKS entry
                       (no server involved; see docs/operations.md, "Signing keys")
+  events tail         receive authsvc's events locally: listen, check each delivery's signature,
+                      print the event (dev mode sends the dev client's events here)
 
 Global flags (accepted before or after the command):
   --addr HOST:PORT     gRPC address (env AUTHSVC_ADDR; default 127.0.0.1:7443, the dev-mode server)
@@ -96,6 +98,13 @@ keys generate flags:
   --not-before WHEN    when the key may start signing: RFC 3339, now, or +DURATION (default +24h)
   --retire-at WHEN     when it stops signing (optional; same forms)
   --name NAME          file name without .pem (default: the not-before time, 20060102-150405)
+
+events tail flags:
+  --listen HOST:PORT   where to listen (default 127.0.0.1:9797, dev mode's AUTHSVC_DEV_EVENTS_URL)
+  --path PATH          the URL path events are POSTed to (default /events)
+  --secret-file PATH   the endpoint's secret ("whsec_…"); default: dev mode's public secret, loopback only
+  --json               print each event as received (one CloudEvent JSON per line)
+  --count N            exit after N distinct events
 
 Exit codes: 0 success / VERIFIED, 1 FAILED, EXPIRED, CANCELED, revoked or assertion refused,
             2 usage error, 3 RPC or transport error.
@@ -160,6 +169,8 @@ func runEnv(ctx context.Context, args []string, e env) int {
 		return cmdHandover(ctx, g, rest, e)
 	case "keys":
 		return cmdKeys(rest, e, time.Now)
+	case "events":
+		return cmdEvents(ctx, rest, e)
 	case "help":
 		fmt.Fprint(e.stdout, usageText)
 		return exitOK

@@ -27,8 +27,9 @@ func printBanner(w io.Writer, cfg *Config, a Addrs) {
           --network x --user-id 12345 --handle @alice --email alice@example.com \
           --method otp_email --audience crm --agent agent-7 --conversation conv-1
         then open the page it prints, and read the code at %[6]s/dev/outbox
+  events    %[9]s
 %[1]s
-`, line, version, a.GRPC, onOff(cfg.Listen.Reflection), a.HTTP, a.PublicURL, a.Metrics, cfg.Dev.APIKey)
+`, line, version, a.GRPC, onOff(cfg.Listen.Reflection), a.HTTP, a.PublicURL, a.Metrics, cfg.Dev.APIKey, devEventsLine(cfg))
 }
 
 func onOff(b bool) string {
@@ -36,4 +37,12 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// devEventsLine says where dev mode's events go.
+func devEventsLine(cfg *Config) string {
+	if cfg.Events.DevURL == "" {
+		return "off (AUTHSVC_DEV_EVENTS_URL=off)"
+	}
+	return "signed CloudEvents to " + cfg.Events.DevURL + ": run bin/authctl events tail to see them"
 }

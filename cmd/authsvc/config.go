@@ -154,11 +154,15 @@ type Config struct {
 	Enrollment EnrollmentConfig
 	// Audit configures the audit trail.
 	Audit AuditConfig
+	// Events configures the events to the care platform (config_events.go).
+	Events EventsConfig
 	// WebAuthn configures the passkey relying party.
 	WebAuthn WebAuthnConfig
 	// Limits are the abuse limits per identity and across verifications
 	// (AUTHSVC_IDENTITY_*, AUTHSVC_LIMIT_*, AUTHSVC_SMS_COUNTRIES), every field set.
 	Limits challenge.Limits
+	// SMS holds the SMS fraud defences (config_sms.go).
+	SMS SMSConfig
 	// ClientsFile holds the API clients (AUTHSVC_CLIENTS_FILE).
 	ClientsFile string
 	// ClientsReload is the period of the clients file reload.
@@ -704,6 +708,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 	c.Enrollment.ReportHold = r.days("AUTHSVC_FACTOR_REPORT_HOLD", defaultFactorReportHold, time.Hour, 365*day)
 	c.Enrollment.Retention = r.days("AUTHSVC_CUSTOMER_RETENTION", defaultRetention, day, 3650*day)
 	loadAudit(r, &c.Audit)
+	loadEvents(r, &c)
 	loadWebAuthn(r, &c)
 
 	// Abuse limits, in dev mode too.
@@ -713,6 +718,7 @@ func loadConfig(getenv func(string) string, dev bool) (*Config, error) {
 		r.addf("AUTHSVC_EMAIL_PROVIDER_RULES: %v", err)
 	}
 	c.Verification.EmailRules = rules
+	loadSMS(r, &c.SMS)
 
 	// Delivery.
 	if prod {

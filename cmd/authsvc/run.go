@@ -31,6 +31,7 @@ import (
 	"github.com/authsvc/authsvc/internal/auditexport"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/events"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
@@ -102,7 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if opts.configCheck {
 		_, secErr := loadSecrets(cfg, nil, nil)
 		_, polErr := loadPolicy(cfg)
-		if err := errors.Join(secErr, polErr, telemetry.CheckEnv()); err != nil {
+		_, evErr := loadEventEndpoints(cfg)
+		if err := errors.Join(secErr, polErr, evErr, telemetry.CheckEnv()); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
 		}
 		_, err := fmt.Fprintln(stdout, "configuration OK")
@@ -146,6 +148,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	disclosures, err := loadPolicy(cfg)
 	if err != nil {
 		return err
+	}
+	eventEndpoints, err := loadEventEndpoints(cfg)
+	if err != nil {
+		return fmt.Errorf("load event endpoints: %w", err)
+	}
+	// Dev mode shows every event delivery on the dev outbox page.
+	var devEvents *events.DevLog
+	var eventOpts []events.Option
+	if cfg.Dev.Enabled {
+		devEvents = events.NewDevLog(200)
+		eventOpts = append(eventOpts, events.WithRecorder(devEvents))
 	}
 	log.Info("disclosure policy loaded", "source", cmp.Or(cfg.DisclosurePolicyFile, "built-in"),
 		"data_classes", len(disclosures.Rules()))
@@ -247,6 +260,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("build identity store: %w", err)
 	}
 
+	svcOpts := []challenge.Option{challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
+		CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}), challenge.WithAuditLog(auditLog),
+		challenge.WithHandovers(hov.Lifecycle)}
+	if risk, err := riskHookOption(cfg.SMS, webhookClient(tracing)); err != nil {
+		return err
+	} else if risk != nil {
+		svcOpts = append(svcOpts, risk)
+	}
 	svc, err := challenge.New(challenge.Config{
 		PublicURL:     publicURL,
 		Brand:         cfg.Service.Brand,
@@ -255,13 +276,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ShardedPubSub: target.Mode == redisCluster,
 		Limits:        cfg.Limits,
 		EmailRules:    cfg.Verification.EmailRules,
+		NumberTypes:   cfg.SMS.NumberTypes,
+		Breakers:      cfg.SMS.Breakers,
 
 		AuditRetention:    auditCap,
 		CustomerRetention: cfg.Enrollment.Retention,
-	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg),
-		challenge.WithFactors(challenge.Factors{Links: ids, Seeds: sec.seals, WebAuthn: wa,
-			CeremonyTimeout: cfg.WebAuthn.CeremonyTimeout, Trust: sec.clients}),
-		challenge.WithAuditLog(auditLog), challenge.WithHandovers(hov.Lifecycle))
+	}, rdb, router, minter, sec.hashKeys, clock.Now, rand.Reader, log, challenge.NewMetrics(reg), svcOpts...)
 	if err != nil {
 		return fmt.Errorf("build verification service: %w", err)
 	}
@@ -307,6 +327,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
 		Cues:      cfg.Service.Cues,
+		DevEvents: devEvents,
 	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids),
 		web.WithHandovers(svc, hov.Channels))
 	if err != nil {
@@ -385,13 +406,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// the last events too; a failing sink or database never stops the service.
 	exportCtx, stopExport := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopExport()
+	// The events to the care platform read the same streams with a group of their own,
+	// whose unacknowledged entries the exporter's trimming keeps.
+	dispatcher, err := newEventDispatcher(cfg, eventEndpoints, rdb, target.Mode == redisCluster, issuer, svc.StartedBy, clock.Now,
+		&http.Client{Transport: tracing.HTTPTransport(events.NewTransport(cfg.Events.Concurrency))}, log, reg, eventOpts...)
+	if err != nil {
+		return fmt.Errorf("build event dispatcher: %w", err)
+	}
+	var keepFor []string
+	if dispatcher != nil {
+		keepFor = []string{events.Group}
+	}
 	exporter := auditexport.New(auditexport.Config{
 		Streams:  auditStreams(target.Mode == redisCluster),
 		Consumer: consumerName(),
 		Buffer:   cfg.Audit.Buffer,
+		KeepFor:  keepFor,
 	}, rdb, auditSink, clock.Now, log, reg)
 	var exportWG sync.WaitGroup
 	exportWG.Go(func() { exporter.Run(exportCtx) })
+	if dispatcher != nil {
+		exportWG.Go(func() { dispatcher.Run(exportCtx) })
+	}
+	// A verification left to expire runs no script: the lapser writes its 'expired' event
+	// (and so the platform's) in the script that makes the expiry durable.
+	// On Cluster it reads the 16,384 tags' streams each pass, so it passes less often.
+	lapse := challenge.LapseConfig{Streams: auditStreams(target.Mode == redisCluster)}
+	if target.Mode == redisCluster {
+		lapse.Sweep = 2 * time.Second
+	}
+	lapser := svc.NewLapser(lapse)
+	exportWG.Go(func() { lapser.Run(exportCtx) })
 
 	log.Info("serving", "grpc", addrs.GRPC, "http", addrs.HTTP, "metrics", addrs.Metrics,
 		"public_url", addrs.PublicURL, "tls", sec.serving != nil, "client_auth", clientAuthMode(cfg, sec), "reflection", cfg.Listen.Reflection)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -157,8 +158,11 @@ func absolute(publicURL, action string) string {
 }
 
 func TestDevModeEndToEnd(t *testing.T) {
+	// Dev mode's events go to the dev client's endpoint (authctl events tail in real use).
+	events := startEventReceiver(t, devEventsSecret)
 	in := startService(t, []string{"-dev"}, map[string]string{
 		"AUTHSVC_GRPC_ADDR": "127.0.0.1:0", "AUTHSVC_HTTP_ADDR": "127.0.0.1:0", "AUTHSVC_METRICS_ADDR": "127.0.0.1:0",
+		"AUTHSVC_DEV_EVENTS_URL": events.srv.URL + "/events",
 	})
 	banner := in.stdout.String()
 	for _, want := range []string{"DEV MODE", "NOTHING PERSISTS", "NOTHING IS SENT", in.addrs.GRPC, in.addrs.HTTP,
@@ -191,6 +195,17 @@ func TestDevModeEndToEnd(t *testing.T) {
 	// The audit exporter works on the embedded server too: the default sink is
 	// JSON lines on stdout.
 	id := got.v.GetVerificationId()
+	// So do the events, and the dev outbox page lists their deliveries.
+	pollUntil(t, "the verified event delivered and on the dev outbox", func() error {
+		if got := events.byVerification(id); len(got) != 1 || got[0] != "com.authsvc.verification.verified" {
+			return fmt.Errorf("events %v", got)
+		}
+		if page := c.get(t, in.addrs.PublicURL+"/dev/outbox"); !strings.Contains(page, "com.authsvc.verification.verified") ||
+			!strings.Contains(page, "HTTP 204") {
+			return errors.New("the dev outbox does not list the delivery")
+		}
+		return nil
+	})
 	pollUntil(t, "the verified event on stdout", func() error {
 		if !regexp.MustCompile(`"stream":"audit:events","id":"\d+-\d+","kind":"verified","client_id":"dev"[^\n]*"verification_id":"` +
 			regexp.QuoteMeta(id) + `"`).MatchString(in.stdout.String()) {

@@ -188,6 +188,11 @@ func TestChart(t *testing.T) {
 					t.Errorf("%s=%q set although grpc leaves it unset", name, v)
 				}
 			}
+			for name := range smsEnv {
+				if v, ok := env[name]; ok {
+					t.Errorf("%s=%q set although sms leaves it unset", name, v)
+				}
+			}
 			// By default: each port from the release's namespace only; DNS to the
 			// cluster DNS pods; Redis, SMTP and the webhook by port.
 			samespace := `[{"podSelector":{}}]`
@@ -217,7 +222,11 @@ func TestChart(t *testing.T) {
 				"AUTHSVC_CLIENT_CA_FILE": "/var/run/secrets/authsvc/client-ca/ca.crt", "AUTHSVC_CLIENT_AUTH": "mtls-only",
 				"AUTHSVC_AUDIT_SINK": "postgres", "AUTHSVC_AUDIT_BUFFER": "2d", "AUTHSVC_AUDIT_RETENTION": "365d",
 				"AUTHSVC_AUDIT_POSTGRES_URL":           "postgres://authsvc@audit-db:5432/audit?sslmode=verify-full",
-				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password"} {
+				"AUTHSVC_AUDIT_POSTGRES_PASSWORD_FILE": "/var/run/secrets/authsvc/audit-postgres-password/password",
+				"AUTHSVC_EVENTS_ENDPOINTS":             "platform-a=https://care.platform-a.example/hooks/authsvc,ivr=https://ivr.acme.example:8443/events",
+				"AUTHSVC_EVENTS_SECRETS_DIR":           "/var/run/secrets/authsvc/event-secrets",
+				"AUTHSVC_EVENTS_MAX_AGE":               "12h", "AUTHSVC_EVENTS_TIMEOUT": "5s",
+				"AUTHSVC_EVENTS_MAX_BACKOFF": "2m", "AUTHSVC_EVENTS_CONCURRENCY": "8"} {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -228,6 +237,11 @@ func TestChart(t *testing.T) {
 				}
 			}
 			for name, want := range grpcEnv {
+				if env[name] != want {
+					t.Errorf("%s = %q, want %q", name, env[name], want)
+				}
+			}
+			for name, want := range smsEnv {
 				if env[name] != want {
 					t.Errorf("%s = %q, want %q", name, env[name], want)
 				}
@@ -260,7 +274,8 @@ func TestChart(t *testing.T) {
 			checkPolicy(t, docs["NetworkPolicy"], "egress", map[string]string{
 				"53/UDP": kubeDNS, "53/TCP": kubeDNS, "26379/TCP": data, "6380/TCP": data, "5432/TCP": data,
 				"465/TCP":  `[{"ipBlock":{"cidr":"203.0.113.25/32"}}]`,
-				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}]`,
+				"443/TCP":  `[{"ipBlock":{"cidr":"198.51.100.0/24"}},{"ipBlock":{"cidr":"2001:db8::/32"}}] [{"ipBlock":{"cidr":"192.0.2.0/24"}}]`,
+				"8443/TCP": `[{"ipBlock":{"cidr":"192.0.2.0/24"}}]`,
 				"4317/TCP": `[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"observability"}}}]`,
 			})
 		}},
@@ -391,6 +406,11 @@ func TestChart(t *testing.T) {
 		{"postgres url without the postgres sink", []string{"audit.postgres.url=postgres://authsvc@db/audit"}, "audit.sink is not postgres"},
 		{"audit buffer not a duration", []string{"audit.buffer=3 days"}, "audit/buffer"},
 		{"unknown provider rule", []string{"limits.emailProviderRules.gmail\\.com=dots+plus"}, "emailProviderRules"},
+		{"unknown breaker mode", []string{"sms.breakers.mode=on"}, "sms/breakers/mode"},
+		{"safe list entry not E.164", []string{"sms.breakers.safeList={4420794}"}, "safeList"},
+		{"risk hook over http", []string{"sms.risk.hookURL=http://lookup.acme.example/", "secrets.smsRiskHookSecret=risk"}, "hookURL"},
+		{"risk hook without its secret", []string{"sms.risk.hookURL=https://lookup.acme.example/"}, "secrets.smsRiskHookSecret must name"},
+		{"risk hook secret without the hook", []string{"secrets.smsRiskHookSecret=risk"}, "sms.risk.hookURL is not"},
 		// (helm's validator reports the wrong path for a property name: match the name.)
 		{"provider rules not a domain", []string{"limits.emailProviderRules.gmail=dots"}, "invalid propertyName 'gmail'"},
 		// A misconfigured NetworkPolicy value fails the render with a schema error.
@@ -444,6 +464,29 @@ var limitEnv = map[string]string{
 	"AUTHSVC_LIMIT_CLIENT_DAILY":            "1000000",
 	"AUTHSVC_SMS_COUNTRIES":                 "1,44,34",
 	"AUTHSVC_EMAIL_PROVIDER_RULES":          "gmail.com:dots+tags,googlemail.com:dots+tags,outlook.com:tags",
+}
+
+// smsEnv are the SMS fraud variables testdata/full.yaml sets, as rendered.
+var smsEnv = map[string]string{
+	"AUTHSVC_SMS_TOLL_FREE":                  "allow",
+	"AUTHSVC_SMS_VOIP":                       "refuse",
+	"AUTHSVC_SMS_UNKNOWN_TYPE":               "refuse",
+	"AUTHSVC_SMS_BREAKER_MODE":               "monitor",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_DAY":  "200",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_HOUR": "20",
+	"AUTHSVC_SMS_BREAKER_COUNTRY_RATIO":      "0.5",
+	"AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_DAY":   "5",
+	"AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR":  "2",
+	"AUTHSVC_SMS_BREAKER_PREFIX_RATIO":       "2",
+	"AUTHSVC_SMS_BREAKER_COOLDOWN":           "2h",
+	"AUTHSVC_SMS_BREAKER_GRACE":              "5m",
+	"AUTHSVC_SMS_SAFE_LIST":                  "+4420794,+14155550100",
+	"AUTHSVC_SMS_RISK_HOOK_URL":              "https://lookup.acme.example/risk",
+	"AUTHSVC_SMS_RISK_HOOK_SECRET_FILE":      "/var/run/secrets/authsvc/sms-risk-hook-secret/secret",
+	"AUTHSVC_SMS_RISK_HOOK_TIMEOUT":          "150ms",
+	"AUTHSVC_SMS_RISK_FAIL":                  "open",
+	"AUTHSVC_SMS_RISK_SIM_SWAP":              "3d",
+	"AUTHSVC_SMS_RISK_CALL_FORWARDING":       "allow",
 }
 
 // grpcEnv are the gRPC transport-limit variables testdata/full.yaml sets, as rendered.
@@ -587,9 +630,10 @@ func policyRules(t *testing.T, np doc, direction string) map[string]string {
 			p := p.(map[string]any)
 			key := fmt.Sprintf("%v/%v", p["port"], p["protocol"])
 			if prev, ok := out[key]; ok {
-				peers = prev + " " + peers
+				out[key] = prev + " " + peers
+			} else {
+				out[key] = peers
 			}
-			out[key] = peers
 		}
 	}
 	return out

@@ -36,6 +36,11 @@ const (
 	HandoverBound    = "handover_bound"
 	HandoverRedeemed = "handover_redeemed"
 	HandoverRefused  = "handover_refused"
+	// BreakerTripped and BreakerReleased: an SMS breaker cell (Reason: country or
+	// prefix; Destination: "+44" or a masked prefix "+4479****"; Outcome: enforce or
+	// monitor) tripped or was released. No verification, client or customer.
+	BreakerTripped  = "breaker_tripped"
+	BreakerReleased = "breaker_released"
 )
 
 // ReasonImpersonation is the reason ('r') of a Reported event when the customer
@@ -49,7 +54,7 @@ var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
 	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
-	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused,
+	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused, BreakerTripped, BreakerReleased,
 }
 
 // Lua defines the function scripts call to append an event:

@@ -5,7 +5,8 @@
 // authsvc replica, reads those streams with the consumer group [Group], writes what it read to a
 // [Sink], and acknowledges (XACK) the entries only after the sink has them durably. It then
 // removes acknowledged entries once they are older than the buffer (Config.Buffer), and never an
-// entry that is not acknowledged.
+// entry that is not acknowledged, by this group or by the other groups named in Config.KeepFor
+// (package events' dispatcher, which reads the same streams).
 //
 // # Guarantees
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/audit"
 	"github.com/authsvc/authsvc/internal/auditexport"
@@ -615,6 +616,65 @@ func TestGoneConsumersForgotten(t *testing.T) {
 		}
 		if slices.Contains(names, "gone") {
 			return fmt.Errorf("consumers %v", names)
+		}
+		return nil
+	})
+}
+
+// The events dispatcher reads the same streams with a group of its own: trimming never removes
+// an entry that group has not acknowledged, even once the exporter has it and it is older than
+// the buffer; once the events group acknowledges it, it goes.
+func TestTrimKeepsWhatTheEventsGroupHolds(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 2*buffer, clock.Now)
+	sut := fileSink(t)
+	written := write(t, w, shared, 1, 6, audit.Verified)
+	if err := rdb.XGroupCreate(ctx, shared, "events", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The events group has read everything and acknowledged the first two only.
+	msgs, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "events", Consumer: "d", Streams: []string{shared, ">"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := msgs[0].Messages
+	if err := rdb.XAck(ctx, shared, "events", ids[0].ID, ids[1].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fast("a", shared)
+	cfg.KeepFor = []string{"events", "absent"}
+	run(t, auditexport.New(cfg, rdb, sut.sink, clock.Now, quiet(), prometheus.NewRegistry()))
+	eventually(t, "exported", func() error {
+		if n := len(sut.held(t)); n != len(written) {
+			return fmt.Errorf("%d of %d exported", n, len(written))
+		}
+		return nil
+	})
+	clock.Advance(buffer + time.Hour)
+	eventually(t, "trimmed up to what the events group holds", func() error {
+		n, err := rdb.XLen(ctx, shared).Result()
+		if err != nil || n != 4 {
+			return fmt.Errorf("XLEN %d, %w", n, err)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // several maintenance passes
+	if n := rdb.XLen(ctx, shared).Val(); n != 4 {
+		t.Fatalf("XLEN %d after more passes, want 4", n)
+	}
+	rest := make([]string, 0, 4)
+	for _, m := range ids[2:] {
+		rest = append(rest, m.ID)
+	}
+	if err := rdb.XAck(ctx, shared, "events", rest...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "trimmed once the events group acknowledged", func() error {
+		if n := rdb.XLen(ctx, shared).Val(); n != 0 {
+			return fmt.Errorf("XLEN %d", n)
 		}
 		return nil
 	})

@@ -76,6 +76,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Drain bounds the last export at shutdown (2s).
 	Drain time.Duration
+	// KeepFor names other consumer groups of the streams (package events' "events"): trimming
+	// keeps every entry any of them has not acknowledged either.
+	KeepFor []string
 }
 
 // streamsPerPipeline bounds the streams read (or trimmed) in one pipeline, and so one batch.
@@ -333,6 +336,10 @@ func (e *Exporter) maintain(ctx context.Context) {
 	oldest := int64(-1)
 	var removed int64
 	var errs []error
+	trimArgs := []any{Group, cutoff, e.cfg.ForgetIdle.Milliseconds()}
+	for _, g := range e.cfg.KeepFor {
+		trimArgs = append(trimArgs, g)
+	}
 	for chunk := range slices.Chunk(e.cfg.Streams, streamsPerPipeline) {
 		claims := make([]*redis.XAutoClaimJustIDCmd, len(chunk))
 		trims := make([]*redis.Cmd, len(chunk))
@@ -340,7 +347,7 @@ func (e *Exporter) maintain(ctx context.Context) {
 			for i, s := range chunk {
 				claims[i] = p.XAutoClaimJustID(ctx, &redis.XAutoClaimArgs{Stream: s, Group: Group,
 					Consumer: e.cfg.Consumer, MinIdle: e.cfg.ClaimIdle, Start: "0-0", Count: int64(e.cfg.Batch)})
-				trims[i] = trimScript.EvalSha(ctx, p, []string{s}, Group, cutoff, e.cfg.ForgetIdle.Milliseconds())
+				trims[i] = trimScript.EvalSha(ctx, p, []string{s}, trimArgs...)
 			}
 			return nil
 		})

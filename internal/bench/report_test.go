@@ -137,6 +137,13 @@ func BenchmarkReport(b *testing.B) {
 	fmt.Fprintf(out, "  The audit trail is written inside the scripts counted above (start, delivered, each\n")
 	fmt.Fprintf(out, "  completion's, AuthorizeDisclosure's revocation check): its events cost no round trip.\n")
 
+	// 5. (run before the memory phases, on the flows' server) Events delivered at the flow rate.
+	ev, err := s.measureEvents(ctx, b)
+	if err != nil {
+		b.Fatalf("events: %v", err)
+	}
+	reportEvents(out, ev, flowRate, &over)
+
 	// 4. Bytes per pending verification: the flow (the platform names no
 	// customer; budget-checked), then the same starts naming their customer.
 	mem, err := measureMemory(ctx, b, *pending, false)
@@ -186,6 +193,7 @@ func BenchmarkReport(b *testing.B) {
 	b.ReportMetric(mem.statePerPending(), "B/pending")
 	b.ReportMetric(mem.trailPerEvent(), "B/event")
 	b.ReportMetric(named.statePerPending(), "B/pending-named")
+	b.ReportMetric(perSecond(ev.delivered, ev.elapsed+ev.drain), "events/s")
 	b.ReportMetric(float64(hmem.state)/float64(hmem.n), "B/handover")
 	b.ReportMetric(0, "ns/op")
 }

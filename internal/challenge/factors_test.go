@@ -69,7 +69,7 @@ func newFactorFixtureWith(t *testing.T, cfg Config) *factorFixture {
 	return newFactorFixtureOn(t, srv, srv.Client(t), cfg)
 }
 
-func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config) *factorFixture {
+func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.UniversalClient, cfg Config, opts ...Option) *factorFixture {
 	t.Helper()
 	seals, err := seal.Ephemeral(rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ func newFactorFixtureOn(t *testing.T, srv *redistest.Server, rdb redis.Universal
 		t.Fatal(err)
 	}
 	links := &linksInRedis{rdb: rdb}
-	f := newFixtureWith(t, srv, rdb, cfg, WithFactors(Factors{Links: links, Seeds: seals, WebAuthn: wa}))
+	f := newFixtureWith(t, srv, rdb, cfg, append([]Option{WithFactors(Factors{Links: links, Seeds: seals, WebAuthn: wa})}, opts...)...)
 	links.svc = f.svc
 	return &factorFixture{fixture: f, udb: rdb, customer: "cust-1", seals: seals, wa: wa, links: links}
 }

@@ -70,6 +70,8 @@ type limit struct {
 	key   string
 	field string
 	rate  Rate
+	// cell is set for an SMS breaker's cell (breaker.go), counted by breaker.lua.
+	cell *breakerCell
 }
 
 // cellBuckets is the number of bucket hashes that hold the per-destination and
@@ -197,6 +199,10 @@ func (s *Service) refundWithin(ctx context.Context, timeout time.Duration, token
 	calls := extra
 	now := ms(s.now())
 	for _, l := range added {
+		if l.cell != nil {
+			calls = append(calls, s.breakerCall("u", l, now, token[:cellTokenLen]))
+			continue
+		}
 		calls = append(calls, scriptCall{unlimitScript, []string{l.key},
 			[]any{now, l.rate.Per.Milliseconds(), l.rate.N, l.field, token[:cellTokenLen]}})
 	}

@@ -11,6 +11,7 @@ type Metrics struct {
 	sends    *prometheus.CounterVec
 	limited  *prometheus.CounterVec
 	reports  prometheus.Counter
+	sms      *smsMetrics
 }
 
 // NewMetrics registers the lifecycle's metrics with reg.
@@ -42,6 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Customer reports (\"this wasn't me\") that ended a verification FAILED(REPORTED); a repeated submission counts once.",
 	})
 	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited, m.reports)
+	m.sms = newSMSMetrics(reg)
 	return m
 }
 

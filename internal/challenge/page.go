@@ -129,6 +129,10 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID, bindin
 	if err != nil {
 		return Result{}, err
 	}
+	if bk, _ := replyString(reply, 1); status(reply) == "verified" && bk != "" {
+		// An SMS code entered: the breakers' one credit (a second round trip).
+		s.creditEntered(ctx, bk, id)
+	}
 	return s.pageResult("code", reply)
 }
 
@@ -194,10 +198,19 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID, bi
 	args := append(append([]any{requestField(s.keys, "page", requestID), string(h[:macLen]), action, number,
 		s.verifiedTTL().Milliseconds()}, s.failureArgs()...), binding)
 	now := s.now()
-	reply, err := s.store.run(ctx, linkScript, []string{recordKey(id), identityKey(id)}, ms(now), args...)
+	calls := []scriptCall{{linkScript, []string{recordKey(id), identityKey(id)}, append([]any{s.store.pubCmd, ms(now)}, args...)}}
+	if action == "pick" && number == rec["mn"] && rec["st"] == strconv.Itoa(int(Pending)) && keyedhash.Equal(h[:macLen], []byte(rec["ls"])) {
+		// The record read says this pick verifies: the SMS breakers' credit rides in
+		// the same round trip (an estimate: a cancel or expiry racing the pick
+		// credits a link that did not verify, which only makes the breakers laxer
+		// by one).
+		calls = append(calls, s.enteredCalls(rec["bk"], id)...)
+	}
+	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		return Result{}, err
 	}
+	reply := replies[0]
 	res, err := s.pageResult("link", reply)
 	if err == nil && res.Outcome == OutcomeReported {
 		s.reported(ctx, id, now, action == "impersonation")

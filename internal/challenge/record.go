@@ -169,6 +169,7 @@ func (r record) view(id string, now time.Time, maxAttempts int) *Verification {
 		Delivery:        DeliveryState(r.int("dl")),
 		AttemptsLeft:    max(0, maxAttempts-r.int("at")),
 		Locale:          r["lo"],
+		SMSRefused:      r["rr"],
 		Created:         r.time("ct"),
 		Expires:         r.time("ex"),
 		Revoked:         r["rv"] == "1",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,6 +30,8 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		var problem string
 		if dest, problem = r.Destination.check(s.cfg.EmailRules); problem != "" {
 			v.add(r.Destination.field(), problem)
+		} else {
+			s.checkNumberType(&v, dest)
 		}
 	}
 	if err := v.orNil(); err != nil {
@@ -48,6 +51,10 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 		return nil, "", &ValidationError{Violations: []Violation{{Field: "destination.phone", Description: "SMS to this country is not enabled"}}}
 	}
 	cur := s.view(rec, r.ID, s.now())
+	if reason := s.screen(ctx, dest, r.ID); reason != "" {
+		// The risk hook refuses a new SMS as it refuses a first one.
+		return nil, "", &SMSRefusedError{Reason: reason}
+	}
 	// One token for the call's scripts: the send limits' and the resend's.
 	token, err := s.callToken()
 	if err != nil {
@@ -56,14 +63,15 @@ func (s *Service) Resend(ctx context.Context, r ResendRequest) (*Verification, s
 	// The send limits first, on their own slots; whatever does not end in a send is
 	// taken back.
 	rf := requestField(s.keys, "resend", r.RequestID)
-	limits := s.sendLimits(r.ClientID, rec["ag"], dest)
-	replies, err := s.store.pipelined(ctx, limitCalls(limits, ms(s.now()), token))
+	limits, cells := s.sendLimits(r.ClientID, rec["ag"], dest), s.breakerCellsOf(dest)
+	replies, err := s.store.pipelined(ctx, append(limitCalls(limits, ms(s.now()), token), s.breakerCalls(cells, ms(s.now()), token)...))
 	if err != nil {
 		// The limits may have counted, their replies lost on every try.
-		s.refundWithin(ctx, releaseTimeout, token, limits)
+		s.refundWithin(ctx, releaseTimeout, token, slices.Concat(limits, cells))
 		return nil, "", err
 	}
-	denied, added := limitOutcome(limits, replies)
+	denied, added := limitOutcome(limits, replies[:len(limits)])
+	denied, added = s.breakerOutcome(ctx, cells, replies[len(limits):], denied, added)
 	if denied != nil {
 		s.refund(ctx, token, added, scriptCall{refusedScript,
 			[]string{recordKey(r.ID), identity.CustomerKey(r.ID[:tagLen], rec["ck"]), replayKey(r.ID, token)},

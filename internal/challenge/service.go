@@ -65,6 +65,10 @@ type Config struct {
 	// CustomerRetention is the life of a customer's data that a verification may
 	// create (its audit pseudonym key): package identity's retention (400 days).
 	CustomerRetention time.Duration
+	// NumberTypes says which phone numbers may receive SMS (numbertype.go).
+	NumberTypes NumberTypes
+	// Breakers are the conversion-aware SMS breakers (breaker.go).
+	Breakers Breakers
 }
 
 // Limits are the abuse limits kept per social identity, across all its
@@ -205,6 +209,8 @@ func (c *Config) setDefaults() {
 		c.CustomerRetention = 400 * 24 * time.Hour
 	}
 	c.Limits.setDefaults()
+	c.NumberTypes.setDefaults()
+	c.Breakers.setDefaults()
 }
 
 // Service is the verification lifecycle. It is safe for concurrent use and keeps
@@ -223,6 +229,9 @@ type Service struct {
 	factors *Factors // nil: enrolled methods are not offered
 	// handover holds the handover settings (handover.go).
 	handover HandoverConfig
+	// risk is the number-intelligence hook asked before an SMS send (nil: none).
+	risk       RiskChecker
+	riskPolicy RiskPolicy
 }
 
 // New builds the service. now is the clock every expiry is judged by; random is
@@ -248,6 +257,9 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 		return nil, err
 	}
 	if err := cfg.EmailRules.check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Breakers.check(); err != nil {
 		return nil, err
 	}
 	if rdb == nil || sender == nil || minter == nil || keys == nil || now == nil || log == nil || metrics == nil {

@@ -164,6 +164,8 @@ func (s *Service) checkStart(v *ValidationError, r *StartRequest) contact {
 	}
 	if r.Destination != nil && dest.Kind == Phone && !s.countryAllowed(dest) {
 		v.add("destination.phone", "SMS to this country is not enabled")
+	} else if r.Destination != nil && dest.key != "" {
+		s.checkNumberType(v, dest)
 	}
 	return dest
 }
@@ -230,7 +232,7 @@ func (s *Service) Start(ctx context.Context, r StartRequest) (*StartResult, erro
 		// The scripts may have run, their replies lost on every try: give the send
 		// claim up, so that the platform's retry sends at once, and take back what
 		// this call counted, so that the retry's send is counted once.
-		s.refundWithin(ctx, releaseTimeout, p.token, p.limits, s.releaseCall(p.id, p.token, ""))
+		s.refundWithin(ctx, releaseTimeout, p.token, slices.Concat(p.limits, p.breakers), s.releaseCall(p.id, p.token, ""))
 		return nil, err
 	}
 	p.reply = replies[0]
@@ -326,6 +328,8 @@ type startPlan struct {
 	fields   []any
 	args     []any
 	limits   []limit
+	breakers []limit // the SMS breaker cells the send counts in (breaker.go)
+	risk     string  // why the risk hook refused SMS (risk.go), "" when it did not
 	conv     pointer
 
 	reply      []any
@@ -362,6 +366,16 @@ func (s *Service) plan(ctx context.Context, r *StartRequest) (*startPlan, error)
 	}
 	p.ih = identity.IdentityHash(s.keys, r.Identity.Network, r.Identity.UserID)
 	p.id = verificationID(s.keys, tag, r.ClientID, r.RequestID)
+	if method != 0 && dest.Kind == Phone {
+		// The risk hook may refuse the SMS: the verification then offers only the
+		// customer's enrolled methods, and says why.
+		if p.risk = s.screen(ctx, dest, p.id); p.risk != "" {
+			method, p.method = 0, 0
+			if enrolled == "" {
+				return nil, &SMSRefusedError{Reason: p.risk}
+			}
+		}
+	}
 	// The customer's hash when the customer is known, else the identity's link.
 	p.ckey = identity.LinkKey(tag, p.ih)
 	if p.ch != "" {
@@ -373,8 +387,18 @@ func (s *Service) plan(ctx context.Context, r *StartRequest) (*startPlan, error)
 	if err := s.planRecord(p, customer, ttl); err != nil {
 		return nil, err
 	}
+	if p.risk != "" {
+		p.fields = append(p.fields, "rr", p.risk)
+		p.args = append(p.args, "rr", p.risk)
+	}
 	if method != 0 {
 		p.limits = s.sendLimits(r.ClientID, r.AgentID, dest)
+		p.breakers = s.breakerCellsOf(dest)
+		if bk := breakerRecordField(p.breakers); bk != "" {
+			// The cells a completion credits; the record's fields are the script's last arguments.
+			p.fields = append(p.fields, "bk", bk)
+			p.args = append(p.args, "bk", bk)
+		}
 	}
 	p.conv = s.conversation(r.ClientID, r.ConversationID)
 	return p, nil
@@ -454,7 +478,7 @@ func (p *startPlan) calls(s *Service) []scriptCall {
 	return append([]scriptCall{
 		{startScript, []string{recordKey(p.id), identityKey(p.id), p.ckey}, append([]any{s.store.pubCmd, ms(p.now)}, p.args...)},
 		p.conv.take(p.id, p.now, p.expires.Add(s.verifiedTTL())),
-	}, limitCalls(p.limits, ms(p.now), p.token)...)
+	}, append(limitCalls(p.limits, ms(p.now), p.token), s.breakerCalls(p.breakers, ms(p.now), p.token)...)...)
 }
 
 // giveBack returns the conversation to the verification this start took it from,
@@ -483,7 +507,8 @@ func (s *Service) refusal(p *startPlan, scope string) scriptCall {
 // send limits' in limitReplies): whether to send, or the error to answer. Whatever
 // a refused or silent start counted is taken back, with the conversation's pointer.
 func (s *Service) judgeStart(ctx context.Context, p *startPlan, limitReplies [][]any) (send bool, err error) {
-	denied, added := limitOutcome(p.limits, limitReplies)
+	denied, added := limitOutcome(p.limits, limitReplies[:len(p.limits)])
+	denied, added = s.breakerOutcome(ctx, p.breakers, limitReplies[len(p.limits):], denied, added)
 	if p.convStatus == "displaced" {
 		// A repeat of a start older than the conversation's live verification: it
 		// sends nothing and takes nothing back (settleConversation ends it).
@@ -554,7 +579,11 @@ func (s *Service) startRefused(p *startPlan) error {
 		return fmt.Errorf("%w: the customer is being erased", ErrUnavailable)
 	}
 	// "locked", "none": the same answer as for a customer no method can reach: a
-	// lock, an unknown customer and a customer without factors reveal nothing.
+	// lock, an unknown customer and a customer without factors reveal nothing
+	// (beyond the risk hook's refusal of the SMS, which is about the number).
+	if p.risk != "" {
+		return &SMSRefusedError{Reason: p.risk}
+	}
 	return &NoMethodError{Level: max(p.r.MinAssurance, assurance.Low)}
 }
 

@@ -169,6 +169,9 @@ type Verification struct {
 	Level      assurance.Level
 	AMR        []string
 	Revoked    bool
+	// SMSRefused says why the risk hook refused SMS to the destination, so that
+	// only the customer's other methods are offered (RiskSIMSwap, …); "" when not.
+	SMSRefused string
 	// Assertion is set by Get and Watch while the verification is Verified, not
 	// revoked and its assertion has not expired.
 	Assertion *Assertion

@@ -173,6 +173,8 @@ func verificationToProto(v *challenge.Verification) *authsvcv1.Verification {
 		ExpireTime:      timestamp(v.Expires),
 		Revoked:         v.Revoked,
 		Locale:          v.Locale,
+
+		SmsRefusedReason: v.SMSRefused,
 	}
 	for _, m := range v.Methods {
 		out.Methods = append(out.Methods, methodToProto(m))

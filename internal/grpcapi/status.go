@@ -51,6 +51,18 @@ const (
 	// ReasonSendLimit: RESOURCE_EXHAUSTED, a send limit was reached and nothing was
 	// sent; metadata "scope" names which ("identity", …) and RetryInfo says when.
 	ReasonSendLimit = "SEND_LIMIT"
+	// ReasonDestinationBlocked: RESOURCE_EXHAUSTED, SMS to this destination's
+	// country or number prefix is held by a fraud breaker (codes sent there are
+	// not being entered) and nothing was sent; metadata "scope" is
+	// "breaker_country" or "breaker_prefix" and RetryInfo says when it is judged
+	// again. Email, authenticator and passkey methods are not affected.
+	ReasonDestinationBlocked = "DESTINATION_BLOCKED"
+	// ReasonSMSRefused: FAILED_PRECONDITION, the number-intelligence check refused
+	// to send an SMS to the destination: StartVerification whose request accepts
+	// no other method the customer can use (nothing was recorded), or
+	// ResendVerification (nothing was sent); metadata "risk" says why
+	// ("sim_swap", "call_forwarding", "line_type", "risk_unavailable").
+	ReasonSMSRefused = "SMS_REFUSED"
 	// ReasonAssertionInvalid: INVALID_ARGUMENT, the assertion does not verify;
 	// metadata "check" names the failed check (size, format, algorithm, type,
 	// header, key, signature, expired, not_yet_valid, issuer, audience, claims).
@@ -190,6 +202,7 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		ve  *challenge.ValidationError
 		ive *identity.ValidationError
 		nm  *challenge.NoMethodError
+		sr  *challenge.SMSRefusedError
 		se  *challenge.SendError
 		le  *challenge.LimitError
 		pe  *identity.ProofError
@@ -201,6 +214,13 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return badRequest(ve.Violations...)
 	case errors.As(err, &ive):
 		return badRequest(challenge.Violation{Field: ive.Field, Description: ive.Description})
+	case errors.As(err, &sr):
+		return withDetails(status.New(codes.FailedPrecondition,
+			"an SMS cannot prove possession of this number now; verify with another method"),
+			&errdetails.ErrorInfo{Reason: ReasonSMSRefused, Domain: errorDomain, Metadata: map[string]string{"risk": sr.Reason}},
+			&errdetails.PreconditionFailure{Violations: []*errdetails.PreconditionFailure_Violation{{
+				Type: preconditionMethod, Subject: "destination.phone",
+				Description: "ask for an email code, an authenticator app or a passkey instead"}}})
 	case errors.As(err, &nm):
 		// The same answer whether the customer is unknown, has no factor that
 		// meets the level, or is locked out of a method: nothing to enumerate.
@@ -227,6 +247,10 @@ func toStatus(ctx context.Context, err error, verificationID string) error {
 		return withDetails(status.New(codes.ResourceExhausted, "resend limit reached; start a new verification"),
 			&errdetails.ErrorInfo{Reason: ReasonResendLimit, Domain: errorDomain, Metadata: idMetadata(verificationID)},
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(resendLimitRetry)})
+	case errors.As(err, &le) && (le.Scope == challenge.ScopeBreakerCountry || le.Scope == challenge.ScopeBreakerPrefix):
+		return withDetails(status.New(codes.ResourceExhausted, "SMS to this destination is paused; nothing was sent; use another method"),
+			&errdetails.ErrorInfo{Reason: ReasonDestinationBlocked, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(le.RetryAfter.Round(time.Second))})
 	case errors.As(err, &le):
 		return withDetails(status.New(codes.ResourceExhausted, "send limit reached; nothing was sent"),
 			&errdetails.ErrorInfo{Reason: ReasonSendLimit, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},

@@ -92,6 +92,19 @@ func TestToStatus(t *testing.T) {
 					t.Errorf("ErrorInfo = %v", ei)
 				}
 			}},
+		{name: "destination blocked", ctx: live, err: &challenge.LimitError{Scope: challenge.ScopeBreakerPrefix, RetryAfter: time.Hour},
+			code: codes.ResourceExhausted, check: func(t *testing.T, st *status.Status) {
+				retry(time.Hour)(t, st)
+				if ei := errorInfo(t, st); ei.GetReason() != ReasonDestinationBlocked || ei.GetMetadata()["scope"] != "breaker_prefix" {
+					t.Errorf("ErrorInfo = %v", ei)
+				}
+			}},
+		{name: "sms refused", ctx: live, err: &challenge.SMSRefusedError{Reason: challenge.RiskSIMSwap},
+			code: codes.FailedPrecondition, check: func(t *testing.T, st *status.Status) {
+				if ei := errorInfo(t, st); ei.GetReason() != ReasonSMSRefused || ei.GetMetadata()["risk"] != "sim_swap" {
+					t.Errorf("ErrorInfo = %v", ei)
+				}
+			}},
 		{name: "send in progress", ctx: live, err: challenge.ErrSendInProgress, code: codes.Unavailable,
 			check: retry(time.Second)},
 		{name: "send error", ctx: live, err: &challenge.SendError{VerificationID: id, Err: errors.New("smtp 554 for bob@example.com")},

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -70,5 +72,17 @@ func (s *server) devOutbox(w http.ResponseWriter, _ *http.Request) {
 		rows = append(rows, outboxRow{Channel: e.Channel.String(), To: e.To, Subject: e.Subject, Text: e.Text,
 			Sent: e.Sent.UTC()})
 	}
-	s.render(w, http.StatusOK, viewOutbox, &view{catalog: catalogs[0], Title: "Dev outbox", Outbox: rows})
+	v := &view{catalog: catalogs[0], Title: "Dev outbox", Outbox: rows, ShowEvents: s.cfg.DevEvents != nil}
+	if s.cfg.DevEvents != nil {
+		for _, a := range s.cfg.DevEvents.List() {
+			body := a.Body
+			var pretty bytes.Buffer
+			if json.Indent(&pretty, a.Body, "", "  ") == nil {
+				body = pretty.Bytes()
+			}
+			v.Events = append(v.Events, eventRow{Time: a.Time.UTC(), ID: a.EventID, Type: a.Type, Client: a.Client,
+				URL: a.URL, Outcome: a.Outcome, Status: a.Status, Error: a.Error, N: a.N, Body: string(body)})
+		}
+	}
+	s.render(w, http.StatusOK, viewOutbox, v)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/events"
 	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
@@ -429,6 +430,24 @@ func TestDevOutbox(t *testing.T) {
 		body := plain(r)
 		if strings.Index(body, second.url) > strings.Index(body, first.secret) {
 			t.Fatal("the outbox is not newest first")
+		}
+	})
+	t.Run("events", func(t *testing.T) {
+		t.Parallel()
+		log := events.NewDevLog(10)
+		e := newEnv(t, envOpts{devEvents: log})
+		wantBody(t, e.GET(e.public+"/dev/outbox", nil), "No event has been delivered yet.")
+		log.Record(events.Attempt{Time: time.Now(), EventID: "audit:events/1-0", Type: "com.authsvc.verification.verified",
+			Client: "dev", URL: "http://127.0.0.1:9797/events", Outcome: "failed", Error: "connection refused", N: 1,
+			Body: []byte(`{"specversion":"1.0","id":"audit:events/1-0"}`)})
+		log.Record(events.Attempt{Time: time.Now(), EventID: "audit:events/1-0", Type: "com.authsvc.verification.verified",
+			Client: "dev", URL: "http://127.0.0.1:9797/events", Outcome: "delivered", Status: 204, N: 2,
+			Body: []byte(`{"specversion":"1.0","id":"audit:events/1-0"}`)})
+		r := e.GET(e.public+"/dev/outbox", nil)
+		wantStatus(t, r, http.StatusOK)
+		wantBody(t, r, "com.authsvc.verification.verified", "audit:events/1-0", "connection refused", "HTTP 204")
+		if b := plain(r); strings.Index(b, "HTTP 204") > strings.Index(b, "connection refused") {
+			t.Fatal("event deliveries are not newest first")
 		}
 	})
 	t.Run("production", func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assertion"
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/events"
 	"github.com/authsvc/authsvc/internal/fakeclock"
 	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
@@ -68,6 +69,8 @@ type envOpts struct {
 	noOutbox bool
 	proxy    bool // reach Redis through a proxy the test can cut
 	limits   challenge.Limits
+	// devEvents lists event deliveries on the dev outbox page.
+	devEvents *events.DevLog
 	// localhost makes the public URL http://localhost:PORT (the server still
 	// listens on 127.0.0.1): WebAuthn in a browser needs a domain, not an IP.
 	localhost bool
@@ -142,7 +145,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := web.Config{PublicURL: pub, Brand: "Acme", DevOutbox: e.outbox, NonceTTL: o.nonceTTL, Cues: o.cues}
+	cfg := web.Config{PublicURL: pub, Brand: "Acme", DevOutbox: e.outbox, NonceTTL: o.nonceTTL, Cues: o.cues,
+		DevEvents: o.devEvents}
 	if o.noOutbox {
 		cfg.DevOutbox = nil
 	}

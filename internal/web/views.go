@@ -111,6 +111,10 @@ type view struct {
 	Tone string
 	// Dev outbox.
 	Outbox []outboxRow
+	// Events are the event deliveries on the dev outbox page, newest first; ShowEvents
+	// tells whether events are on.
+	Events     []eventRow
+	ShowEvents bool
 	// Handover is the offer of a verified page (or a pending page's phone
 	// offer); FormTarget is the origin its form's POST redirects to, which the
 	// page's CSP form-action allows besides 'self'.
@@ -125,6 +129,14 @@ type timingView struct {
 	Left, Soon, Expired string
 	// WebOTP asks the browser for the code of an SMS (WebOTP API) where it can.
 	WebOTP bool
+}
+
+// eventRow is one event delivery attempt on the dev outbox page.
+type eventRow struct {
+	Time                                  time.Time
+	ID, Type, Client, URL, Outcome, Error string
+	Status, N                             int
+	Body                                  string
 }
 
 // outboxRow is one message on the dev outbox page.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/events"
 	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/keyedhash"
@@ -40,6 +41,9 @@ type Config struct {
 	// DevOutbox, when set (development mode only), is listed at /dev/outbox.
 	// When nil that page does not exist.
 	DevOutbox *delivery.Outbox
+	// DevEvents, when set with DevOutbox (development mode only), lists the event deliveries
+	// on the same page.
+	DevEvents *events.DevLog
 	// NonceTTL is how long a rendered form can be submitted (DefaultNonceTTL when 0).
 	NonceTTL time.Duration
 	// Cues are the brand's logo, colour and official accounts (all optional),

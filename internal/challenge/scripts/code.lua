@@ -8,8 +8,10 @@
 -- ARGV[8] longest lock ms, ARGV[9] failure window ms, ARGV[10] wrong attempts that
 -- fail the verification, ARGV[11] the keyed hash of the browser that submits the code
 -- (kept once the code verifies).
--- Returns {'verified'} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
+-- Returns {'verified'[, bk]} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
 --       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
+-- bk, the SMS breaker cells of the code's send (breaker.go), comes with the first
+-- answer only, so that Go credits an entered code to them once.
 local rec = KEYS[1]
 local prior = answered(rec, ARGV[3])
 if prior then
@@ -57,4 +59,7 @@ else
   end
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
+if out[1] == 'verified' then
+  out[2] = redis.call('HGET', rec, 'bk') or nil
+end
 return out

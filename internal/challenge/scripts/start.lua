@@ -31,9 +31,12 @@ local sends, all_sends, starts, all_starts = numbers(ARGV[13], 4)
 -- ct: the client's tag among the counters (the record's keyed 'kt'); ck: the
 -- customer's hash when the customer is known, whose counters the enrolled families
 -- and the starts that send nothing count against (prelude: counter_subject).
-local ct, cl, ck
+local ct, cl, ck, rr
 for i = 22, NARGV - 1, 2 do
-  if ARGV[i] == 'kt' then
+  if ARGV[i] == 'rr' then
+    -- Why the risk hook refused SMS (risk.go): the 'started' event says so.
+    rr = ARGV[i + 1]
+  elseif ARGV[i] == 'kt' then
     ct = ARGV[i + 1]
   elseif ARGV[i] == 'cl' then
     cl = ARGV[i + 1]
@@ -182,7 +185,7 @@ if ck and not redis.call('HGET', KEYS[3], 'pk') then
     redis.call('PEXPIRE', KEYS[3], ARGV[18])
   end
 end
-audit(rec, 'started', {'d', ARGV[19]})
+audit(rec, 'started', {'d', ARGV[19], 'r', rr and ('sms_refused:' .. rr) or nil})
 redis.call('PEXPIRE', rec, ARGV[5])
 keep(ikey, tonumber(ARGV[5]))
 if nosend then

@@ -176,7 +176,9 @@ type AuditEvent struct {
 	// started, sent, send_failed, attempt_failed, verified, failed, expired, canceled,
 	// reported, assertion_issued, disclosure_allowed, disclosure_denied,
 	// factor_enrolled, factor_removed, identity_linked, identity_unlinked, erased,
-	// client_denied.
+	// client_denied, breaker_tripped, breaker_released (an SMS breaker cell: reason
+	// "country" or "prefix", destination "+44" or a masked prefix, outcome
+	// "enforce" or "monitor"; no client, verification or customer).
 	Kind           string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
 	ClientId       string `protobuf:"bytes,4,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	AgentId        string `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`

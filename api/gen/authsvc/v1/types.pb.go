@@ -506,10 +506,16 @@ type Verification struct {
 	// The signed assertion; set when state is VERIFIED, not revoked and not expired.
 	Assertion *Assertion `protobuf:"bytes,21,opt,name=assertion,proto3" json:"assertion,omitempty"`
 	// True once CancelVerification ended what a VERIFIED verification granted.
-	Revoked       bool   `protobuf:"varint,22,opt,name=revoked,proto3" json:"revoked,omitempty"`
-	Locale        string `protobuf:"bytes,23,opt,name=locale,proto3" json:"locale,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Revoked bool   `protobuf:"varint,22,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	Locale  string `protobuf:"bytes,23,opt,name=locale,proto3" json:"locale,omitempty"`
+	// Set when the number-intelligence check refused to send an SMS to the
+	// destination, so that only the customer's other methods are offered:
+	// "sim_swap" (the number moved to another SIM recently), "call_forwarding",
+	// "line_type" (the line cannot keep a code) or "risk_unavailable" (the check
+	// failed and the deployment fails closed).
+	SmsRefusedReason string `protobuf:"bytes,24,opt,name=sms_refused_reason,json=smsRefusedReason,proto3" json:"sms_refused_reason,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Verification) Reset() {
@@ -703,6 +709,13 @@ func (x *Verification) GetLocale() string {
 	return ""
 }
 
+func (x *Verification) GetSmsRefusedReason() string {
+	if x != nil {
+		return x.SmsRefusedReason
+	}
+	return ""
+}
+
 // Assertion is a signed, short-lived proof of a verification: a JWT that care
 // tools verify with the keys at /.well-known/jwks.json or with VerifyAssertion.
 type Assertion struct {
@@ -780,7 +793,7 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"\vDestination\x12\x16\n" +
 	"\x05email\x18\x01 \x01(\tH\x00R\x05email\x12\x16\n" +
 	"\x05phone\x18\x02 \x01(\tH\x00R\x05phoneB\x06\n" +
-	"\x04kind\"\xd3\b\n" +
+	"\x04kind\"\x81\t\n" +
 	"\fVerification\x12'\n" +
 	"\x0fverification_id\x18\x01 \x01(\tR\x0everificationId\x12'\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x11.authsvc.v1.StateR\x05state\x12@\n" +
@@ -809,7 +822,8 @@ const file_authsvc_v1_types_proto_rawDesc = "" +
 	"\x0fassurance_level\x18\x14 \x01(\x0e2\x1a.authsvc.v1.AssuranceLevelR\x0eassuranceLevel\x123\n" +
 	"\tassertion\x18\x15 \x01(\v2\x15.authsvc.v1.AssertionR\tassertion\x12\x18\n" +
 	"\arevoked\x18\x16 \x01(\bR\arevoked\x12\x16\n" +
-	"\x06locale\x18\x17 \x01(\tR\x06locale\"\x81\x01\n" +
+	"\x06locale\x18\x17 \x01(\tR\x06locale\x12,\n" +
+	"\x12sms_refused_reason\x18\x18 \x01(\tR\x10smsRefusedReason\"\x81\x01\n" +
 	"\tAssertion\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
 	"\fassertion_id\x18\x02 \x01(\tR\vassertionId\x12;\n" +

@@ -70,6 +70,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- $m = append $m (dict "volume" "signing-keys" "secret" .Values.secrets.signingKeys "dir" (printf "%s/signing-keys" $d) "key" "" "env" "AUTHSVC_SIGNING_KEYS_DIR") -}}
 {{- $m = append $m (dict "volume" "clients" "secret" .Values.secrets.clients "dir" (printf "%s/clients" $d) "key" "clients.json" "env" "AUTHSVC_CLIENTS_FILE") -}}
 {{- $m = append $m (dict "volume" "sms-webhook-secret" "secret" .Values.secrets.smsWebhookSecret "dir" (printf "%s/sms-webhook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_WEBHOOK_SECRET_FILE") -}}
+{{- if .Values.secrets.smsRiskHookSecret }}
+{{- $m = append $m (dict "volume" "sms-risk-hook-secret" "secret" .Values.secrets.smsRiskHookSecret "dir" (printf "%s/sms-risk-hook-secret" $d) "key" "secret" "env" "AUTHSVC_SMS_RISK_HOOK_SECRET_FILE") -}}
+{{- end }}
 {{- if .Values.secrets.channels }}
 {{- $m = append $m (dict "volume" "channels" "secret" .Values.secrets.channels "dir" (printf "%s/channels" $d) "key" "channels.json" "env" "AUTHSVC_CHANNELS_FILE") -}}
 {{- end }}
@@ -84,6 +87,9 @@ and *_FILE / *_DIR variables from this one list, so they cannot disagree.
 {{- end }}
 {{- if .Values.redis.caSecret }}
 {{- $m = append $m (dict "volume" "redis-ca" "secret" .Values.redis.caSecret "dir" (printf "%s/redis-ca" $d) "key" "ca.crt" "env" "AUTHSVC_REDIS_CA_FILE") -}}
+{{- end }}
+{{- if (.Values.events | default dict).endpoints }}
+{{- $m = append $m (dict "volume" "event-secrets" "secret" .Values.secrets.eventSecrets "dir" (printf "%s/event-secrets" $d) "key" "" "env" "AUTHSVC_EVENTS_SECRETS_DIR") -}}
 {{- end }}
 {{- $audit := .Values.audit | default dict -}}
 {{- with ($audit.postgres | default dict).passwordSecret }}
@@ -113,11 +119,21 @@ authsvc.validate fails the render on combinations the schema cannot express.
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed shutdown.preStopSleepSeconds + drainSeconds + timeoutSeconds (%v), or pods are killed mid-drain" .Values.terminationGracePeriodSeconds $need) -}}
 {{- end -}}
+{{- $risk := (.Values.sms | default dict).risk | default dict -}}
+{{- if and $risk.hookURL (not .Values.secrets.smsRiskHookSecret) -}}
+{{- fail "sms.risk.hookURL is set: secrets.smsRiskHookSecret must name the Secret holding the hook's signing secret" -}}
+{{- end -}}
+{{- if and .Values.secrets.smsRiskHookSecret (not $risk.hookURL) -}}
+{{- fail "secrets.smsRiskHookSecret is set but sms.risk.hookURL is not" -}}
+{{- end -}}
 {{- if and .Values.smtp.username (not .Values.secrets.smtpPassword) -}}
 {{- fail "smtp.username is set: secrets.smtpPassword must name the Secret holding the SMTP password" -}}
 {{- end -}}
 {{- if and .Values.redis.sentinelPasswordSecret (not (regexMatch "^rediss?-sentinel://" .Values.redis.url)) -}}
 {{- fail "redis.sentinelPasswordSecret is only for a redis-sentinel:// or rediss-sentinel:// redis.url" -}}
+{{- end -}}
+{{- if and (.Values.events | default dict).endpoints (not .Values.secrets.eventSecrets) -}}
+{{- fail "events.endpoints is set: secrets.eventSecrets must name the Secret holding each client's signing secret (key <client>)" -}}
 {{- end -}}
 {{- $audit := .Values.audit | default dict -}}
 {{- $pg := $audit.postgres | default dict -}}
@@ -331,4 +347,68 @@ sets from the downward API just before), then otel.resourceAttributes by key.
 {{- $e = append $e (dict "name" "OTEL_RESOURCE_ATTRIBUTES" "value" (join "," $attrs)) -}}
 {{- end -}}
 {{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.smsEnv is the list of SMS fraud variables (number types, breakers, risk
+hook), as dicts {name, value}: only the values set, so that every other keeps
+the service's default. Integers are printed whole.
+*/}}
+{{- define "authsvc.smsEnv" -}}
+{{- $s := .Values.sms | default dict -}}
+{{- $b := $s.breakers | default dict -}}
+{{- $bc := $b.country | default dict -}}
+{{- $bp := $b.prefix | default dict -}}
+{{- $r := $s.risk | default dict -}}
+{{- $e := list -}}
+{{- range $v := list (list "AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_DAY" $bc.floorDay) (list "AUTHSVC_SMS_BREAKER_COUNTRY_FLOOR_HOUR" $bc.floorHour) (list "AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_DAY" $bp.floorDay) (list "AUTHSVC_SMS_BREAKER_PREFIX_FLOOR_HOUR" $bp.floorHour) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (toString (int64 (index $v 1)))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $v := list (list "AUTHSVC_SMS_TOLL_FREE" $s.tollFree) (list "AUTHSVC_SMS_VOIP" $s.voip) (list "AUTHSVC_SMS_UNKNOWN_TYPE" $s.unknownType) (list "AUTHSVC_SMS_BREAKER_MODE" $b.mode) (list "AUTHSVC_SMS_BREAKER_COUNTRY_RATIO" $bc.ratio) (list "AUTHSVC_SMS_BREAKER_PREFIX_RATIO" $bp.ratio) (list "AUTHSVC_SMS_BREAKER_COOLDOWN" $b.cooldown) (list "AUTHSVC_SMS_BREAKER_GRACE" $b.grace) (list "AUTHSVC_SMS_RISK_HOOK_URL" $r.hookURL) (list "AUTHSVC_SMS_RISK_HOOK_TIMEOUT" $r.timeout) (list "AUTHSVC_SMS_RISK_FAIL" $r.fail) (list "AUTHSVC_SMS_RISK_SIM_SWAP" $r.simSwap) (list "AUTHSVC_SMS_RISK_CALL_FORWARDING" $r.callForwarding) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $b.safeList -}}
+{{- $e = append $e (dict "name" "AUTHSVC_SMS_SAFE_LIST" "value" (join "," .)) -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/*
+authsvc.eventsEnv is the list of events variables, as dicts {name, value}: none
+while events.endpoints is empty; else the endpoints (CLIENT=URL,…) and the
+knobs that are set. The secrets directory comes with authsvc.secretMounts.
+*/}}
+{{- define "authsvc.eventsEnv" -}}
+{{- $ev := .Values.events | default dict -}}
+{{- $e := list -}}
+{{- if $ev.endpoints -}}
+{{- $list := list -}}
+{{- range $ev.endpoints -}}
+{{- $list = append $list (printf "%s=%s" .client .url) -}}
+{{- end -}}
+{{- $e = append $e (dict "name" "AUTHSVC_EVENTS_ENDPOINTS" "value" (join "," $list)) -}}
+{{- range $v := list (list "AUTHSVC_EVENTS_MAX_AGE" $ev.maxAge) (list "AUTHSVC_EVENTS_TIMEOUT" $ev.timeout) (list "AUTHSVC_EVENTS_MAX_BACKOFF" $ev.maxBackoff) -}}
+{{- if index $v 1 -}}
+{{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
+{{- end -}}
+{{- end -}}
+{{- with $ev.concurrency -}}
+{{- $e = append $e (dict "name" "AUTHSVC_EVENTS_CONCURRENCY" "value" (toString (int64 .))) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $e -}}
+{{- end }}
+
+{{/* authsvc.eventPorts is the JSON list of the ports of events.endpoints' URLs (443 when one names none). */}}
+{{- define "authsvc.eventPorts" -}}
+{{- $ports := list -}}
+{{- range ((.Values.events | default dict).endpoints | default list) -}}
+{{- $p := (urlParse .url).host | regexFind ":[0-9]+$" | trimPrefix ":" -}}
+{{- $ports = append $ports (int (ternary $p "443" (ne $p ""))) -}}
+{{- end -}}
+{{- toJson (uniq $ports) -}}
 {{- end }}
