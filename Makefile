@@ -56,12 +56,16 @@ lint:
 	cd tools/image && $(LINT) run ./...
 	cd api/proto && $(BUF) lint
 
-## generate: regenerate the gRPC/protobuf code from api/proto
+## generate: regenerate the gRPC/protobuf code from api/proto, and the variable tables of docs/configuration.md from cmd/authsvc/settings.go
 generate:
 	cd api/proto && $(BUF) generate
+	$(GO) test -count=1 -run '^TestConfigurationDoc$$' ./cmd/authsvc -update
 
-## generate-check: fail when the committed generated code differs from a fresh generation
+## generate-check: fail when the committed generated code or docs differ from a fresh generation
 generate-check:
+	@$(GO) test -count=1 -run '^TestConfigurationDoc$$' ./cmd/authsvc >/dev/null || { \
+		$(GO) test -count=1 -run '^TestConfigurationDoc$$' ./cmd/authsvc | head -20; \
+		echo "docs/configuration.md is stale: run 'make generate' and commit"; exit 1; }
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	cp -r api/gen $$tmp/before; \
 	cd api/proto && $(BUF) generate && cd ../..; \

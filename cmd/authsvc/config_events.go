@@ -19,15 +19,6 @@ import (
 // Events to the care platform (package events): signed CloudEvents, delivered at least once to
 // each client's endpoint. Off unless AUTHSVC_EVENTS_ENDPOINTS names endpoints (in dev mode, the
 // dev client's events go to AUTHSVC_DEV_EVENTS_URL, where `authctl events tail` listens).
-//
-//	variable                      default                         meaning
-//	AUTHSVC_EVENTS_ENDPOINTS      (none: no events)               CLIENT=URL,… : the https endpoint of each client that receives its events (client ids of AUTHSVC_CLIENTS_FILE)
-//	AUTHSVC_EVENTS_SECRETS_DIR    required with endpoints         a directory with one file per client, named by its id, holding "whsec_" + base64 of 24–64 random bytes (a mounted Kubernetes Secret)
-//	AUTHSVC_EVENTS_MAX_AGE        24h                             an event not delivered by then is given up (counted, logged); 1m to AUTHSVC_AUDIT_BUFFER
-//	AUTHSVC_EVENTS_TIMEOUT        10s                             one delivery attempt (1s to 1m)
-//	AUTHSVC_EVENTS_CONCURRENCY    4                               attempts in flight at once per endpoint (1 to 64)
-//	AUTHSVC_EVENTS_MAX_BACKOFF    5m                              longest wait between attempts (1s to 1h); the first is 1s, each doubles, with jitter
-//	AUTHSVC_DEV_EVENTS_URL        http://127.0.0.1:9797/events    dev mode only: the dev client's endpoint (`authctl events tail`), or "off"
 
 // EventsConfig configures the events.
 type EventsConfig struct {
@@ -51,47 +42,87 @@ const (
 // EventEndpoint is one client's endpoint.
 type EventEndpoint struct{ Client, URL string }
 
-// loadEvents reads the events settings, in dev mode too (where the endpoints are ignored).
-func loadEvents(r *envReader, c *Config) {
+// eventsSettings are the events variables, rows of the settings table
+// (settings.go), read in dev mode too (where the endpoints are ignored).
+func (c *Config) eventsSettings() []setting {
 	e := &c.Events
-	const name = "AUTHSVC_EVENTS_ENDPOINTS"
-	seen := map[string]bool{}
-	for i, item := range strings.Split(r.str(name, ""), ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		client, u, ok := strings.Cut(item, "=")
-		switch {
-		case !ok || !clientID(client):
-			r.addf("%s: entry %d: want CLIENT=URL with a client id of AUTHSVC_CLIENTS_FILE ([a-z0-9_-]{1,64})", name, i+1)
-			continue
-		case seen[client]:
-			r.addf("%s: client %s has two endpoints", name, client)
-			continue
-		}
-		seen[client] = true
-		if err := events.CheckURL(u); err != nil {
-			r.addf("%s: client %s: url %v", name, client, err)
-		}
-		e.Endpoints = append(e.Endpoints, EventEndpoint{client, u})
+	return []setting{
+		{Name: "AUTHSVC_EVENTS_ENDPOINTS", Section: "events", Value: eventEndpoints(&e.Endpoints), ShowDefault: "(none: no events)",
+			Doc: "`CLIENT=URL,…`: the endpoint of each client that receives the events of the verifications it starts. `CLIENT` " +
+				"is a client id of the clients file (`[a-z0-9_-]{1,64}`, once each); `URL` is https (http only on a loopback " +
+				"host), without user info or fragment. Ignored in dev mode."},
+		{Name: "AUTHSVC_EVENTS_SECRETS_DIR", Section: "events", Value: dir(&e.SecretsDir), ShowDefault: "required with endpoints",
+			Doc: "a directory holding one file per client, named by its id (a mounted Kubernetes Secret with one key per " +
+				"client), each `whsec_` followed by the standard base64 of 24 to 64 random bytes, e.g. " +
+				"`echo \"whsec_$(head -c 32 /dev/urandom | base64)\"`. Give the same value to the client. Errors name the " +
+				"client and the path, never the secret."},
+		{Name: "AUTHSVC_EVENTS_MAX_AGE", Section: "events", Default: "24h", Value: duration(&e.MaxAge, time.Minute, 30*day),
+			Doc: "how long an event is retried; past it, it is acknowledged undelivered, counted " +
+				"(`authsvc_events_total{outcome=\"given_up\"}`) and logged. At most `AUTHSVC_AUDIT_BUFFER` (events wait in the " +
+				"audit buffer)."},
+		{Name: "AUTHSVC_EVENTS_TIMEOUT", Section: "events", Default: "10s", Value: duration(&e.Timeout, time.Second, time.Minute),
+			Doc: "one delivery attempt."},
+		{Name: "AUTHSVC_EVENTS_MAX_BACKOFF", Section: "events", Default: "5m", Value: duration(&e.MaxBackoff, time.Second, time.Hour),
+			Doc: "the longest wait between attempts; the first is 1 s and each doubles, with jitter, per event and per endpoint."},
+		{Name: "AUTHSVC_EVENTS_CONCURRENCY", Section: "events", Default: "4", Value: integer(&e.Concurrency, 1, 64),
+			Doc: "attempts in flight at once per endpoint."},
+		{Name: "AUTHSVC_DEV_EVENTS_URL", Section: "events", When: func() bool { return c.Dev.Enabled }, Default: defaultDevEventsURL,
+			Value: devEventsURL(&e.DevURL),
+			Doc: "dev mode only: where the `dev` client's events go, signed with the public dev secret `authctl events tail` " +
+				"knows; `off` for none."},
 	}
-	e.SecretsDir = r.dir("AUTHSVC_EVENTS_SECRETS_DIR", len(e.Endpoints) > 0 && !c.Dev.Enabled,
-		"a directory with one file per client of AUTHSVC_EVENTS_ENDPOINTS, named by its id, holding its \"whsec_…\" signing secret")
-	e.MaxAge = r.duration("AUTHSVC_EVENTS_MAX_AGE", 24*time.Hour, time.Minute, 30*day)
+}
+
+// eventEndpoints reads CLIENT=URL,… .
+func eventEndpoints(p *[]EventEndpoint) value {
+	return valueFunc(func(r *envReader, name, raw string) {
+		seen := map[string]bool{}
+		for i, item := range strings.Split(raw, ",") {
+			item = strings.TrimSpace(item)
+			if item == "" {
+				continue
+			}
+			client, u, ok := strings.Cut(item, "=")
+			switch {
+			case !ok || !clientID(client):
+				r.addf("%s: entry %d: want CLIENT=URL with a client id of AUTHSVC_CLIENTS_FILE ([a-z0-9_-]{1,64})", name, i+1)
+				continue
+			case seen[client]:
+				r.addf("%s: client %s has two endpoints", name, client)
+				continue
+			}
+			seen[client] = true
+			if err := events.CheckURL(u); err != nil {
+				r.addf("%s: client %s: url %v", name, client, err)
+			}
+			*p = append(*p, EventEndpoint{client, u})
+		}
+	})
+}
+
+// devEventsURL reads dev mode's events endpoint; "off" is none.
+func devEventsURL(p *string) value {
+	return valueFunc(func(r *envReader, name, raw string) {
+		*p = ""
+		if raw == "off" {
+			return
+		}
+		if err := events.CheckURL(raw); err != nil {
+			r.addf("%s: %v", name, err)
+		}
+		*p = raw
+	})
+}
+
+// checkEvents: endpoints need their secrets outside dev mode, and an event
+// cannot wait for a retry longer than the audit buffer keeps it.
+func checkEvents(r *envReader, c *Config) {
+	e := &c.Events
+	if len(e.Endpoints) > 0 && e.SecretsDir == "" && !c.Dev.Enabled {
+		r.addf("AUTHSVC_EVENTS_SECRETS_DIR is not set: a directory with one file per client of AUTHSVC_EVENTS_ENDPOINTS, named by its id, holding its \"whsec_…\" signing secret")
+	}
 	if c.Audit.Buffer > 0 && e.MaxAge > c.Audit.Buffer {
 		r.addf("AUTHSVC_EVENTS_MAX_AGE (%s) is longer than AUTHSVC_AUDIT_BUFFER (%s): events wait in the audit buffer, so they cannot be retried for longer", e.MaxAge, c.Audit.Buffer)
-	}
-	e.Timeout = r.duration("AUTHSVC_EVENTS_TIMEOUT", 10*time.Second, time.Second, time.Minute)
-	e.MaxBackoff = r.duration("AUTHSVC_EVENTS_MAX_BACKOFF", 5*time.Minute, time.Second, time.Hour)
-	e.Concurrency = r.integer("AUTHSVC_EVENTS_CONCURRENCY", 4, 1, 64)
-	if c.Dev.Enabled {
-		e.DevURL = r.str("AUTHSVC_DEV_EVENTS_URL", defaultDevEventsURL)
-		if e.DevURL == "off" {
-			e.DevURL = ""
-		} else if err := events.CheckURL(e.DevURL); err != nil {
-			r.addf("AUTHSVC_DEV_EVENTS_URL: %v", err)
-		}
 	}
 }
 

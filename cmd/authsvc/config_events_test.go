@@ -56,7 +56,7 @@ func TestEventsConfig(t *testing.T) {
 				// Production needs much more; take the events part alone.
 				c = &Config{}
 				r := &envReader{getenv: func(k string) string { return tc.env[k] }}
-				loadEvents(r, c)
+				r.read(c.eventsSettings(), &c.Dev.Enabled)
 			}
 			eps, err := loadEventEndpoints(c)
 			if len(tc.loadErr) == 0 {

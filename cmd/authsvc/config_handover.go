@@ -8,20 +8,34 @@ import (
 )
 
 // HandoverConfig is the handover part of the configuration, read apart from
-// Config (its own variables, its own file):
-//
-//	AUTHSVC_CHANNELS_FILE        the brand's channels and phone line (JSON, package
-//	                             handover); unset: no handover can be created, except
-//	                             in dev mode, which offers devChannels
-//	AUTHSVC_HANDOVER_TTL         how long an offer (and a call code) lasts (10m; 1m–10m)
-//	AUTHSVC_HANDOVER_CODE_TTL    how long a bound channel code lasts (2m; 30s–2m)
-//	AUTHSVC_CALL_CODE_FAILURES   wrong call codes one phone client may try per
-//	                             window of AUTHSVC_HANDOVER_TTL (20; 1–1000)
+// Config (its own variables, its own file): see settings.
 type HandoverConfig struct {
 	// Channels is the parsed channels file; nil offers no handover.
 	Channels *handover.Registry
 	// Lifecycle is what package challenge takes.
 	Lifecycle challenge.HandoverConfig
+	// channelsFile is AUTHSVC_CHANNELS_FILE, read into Channels.
+	channelsFile string
+}
+
+// settings are the handover variables, rows of the settings table (see
+// settings.go) listed by allSettings.
+func (c *HandoverConfig) settings() []setting {
+	lc := &c.Lifecycle
+	return []setting{
+		{Name: "AUTHSVC_CHANNELS_FILE", Section: "handover", Value: file(&c.channelsFile),
+			ShowDefault: "empty (dev mode: channel `app` and a phone line, both redeemed by client `dev`)",
+			Doc: "the brand's secure channels and phone line, [below](#channels-file). Unset in production: `CreateHandover` " +
+				"refuses every target."},
+		{Name: "AUTHSVC_HANDOVER_TTL", Section: "handover", Default: "10m", Value: duration(&lc.OfferTTL, time.Minute, 10*time.Minute),
+			Doc: "how long an offer, and a phone call code, can be taken up. It is also the call-code window over which wrong " +
+				"codes are counted."},
+		{Name: "AUTHSVC_HANDOVER_CODE_TTL", Section: "handover", Default: "2m", Value: duration(&lc.CodeTTL, 30*time.Second, 2*time.Minute),
+			Doc: "how long a secure-channel code can be redeemed after the customer's browser bound it."},
+		{Name: "AUTHSVC_CALL_CODE_FAILURES", Section: "handover", Default: "20", Value: integer(&lc.CallFailures, 1, 1000),
+			Doc: "wrong call codes one phone-system client may try per window; past it `RedeemCallCode` answers " +
+				"`RESOURCE_EXHAUSTED` (reason `CALL_CODE_LIMIT`) until the window ends."},
+	}
 }
 
 // devChannels is dev mode's channels file when AUTHSVC_CHANNELS_FILE is unset:
@@ -34,13 +48,10 @@ const devChannels = `{"channels": [{"id": "app", "names": {"en": "Example Brand 
 // loadHandover reads the handover variables and the channels file.
 func loadHandover(getenv func(string) string, dev bool) (*HandoverConfig, error) {
 	r := &envReader{getenv: getenv}
-	c := &HandoverConfig{Lifecycle: challenge.HandoverConfig{
-		OfferTTL:     r.duration("AUTHSVC_HANDOVER_TTL", 10*time.Minute, time.Minute, 10*time.Minute),
-		CodeTTL:      r.duration("AUTHSVC_HANDOVER_CODE_TTL", 2*time.Minute, 30*time.Second, 2*time.Minute),
-		CallFailures: r.integer("AUTHSVC_CALL_CODE_FAILURES", 20, 1, 1000),
-	}}
-	if path := r.file("AUTHSVC_CHANNELS_FILE", false, ""); path != "" && len(r.problems) == 0 {
-		reg, err := handover.Load(path)
+	c := &HandoverConfig{}
+	r.read(c.settings(), &dev)
+	if c.channelsFile != "" && len(r.problems) == 0 {
+		reg, err := handover.Load(c.channelsFile)
 		if err != nil {
 			r.addf("AUTHSVC_CHANNELS_FILE: %v", err)
 		}

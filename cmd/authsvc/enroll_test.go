@@ -198,13 +198,18 @@ func TestEnrollmentCannotLiftAssurance(t *testing.T) {
 	if err != nil || len(factors.GetFactors()) != 0 {
 		t.Fatalf("ListFactors after the report = %v, %v; want none", factors, err)
 	}
+	// The audit log (stdout here) records the report, for the enrolling client. The exporter
+	// writes it apart from the request, so wait for it before stopping.
+	reported := regexp.MustCompile(`"kind":"factor_reported"[^\n]*"client_id":"other-platform"|"client_id":"other-platform"[^\n]*"kind":"factor_reported"`)
+	pollUntil(t, "the audit log's factor_reported for other-platform", func() error {
+		if !reported.MatchString(in.stdout.String()) {
+			return fmt.Errorf("not exported yet:\n%s", in.stdout)
+		}
+		return nil
+	})
 	in.stop(t)
 	for _, logs := range []string{in.logs.String(), in.stdout.String()} {
 		assertLogsClean(t, logs, secret, code, prev, mallory, link, report, keyOther)
-	}
-	// The audit log (stdout here) records the report, for the enrolling client.
-	if !regexp.MustCompile(`"kind":"factor_reported"[^\n]*"client_id":"other-platform"|"client_id":"other-platform"[^\n]*"kind":"factor_reported"`).MatchString(in.stdout.String()) {
-		t.Errorf("the audit log lacks factor_reported for other-platform:\n%s", in.stdout)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 // defaultLimits are the limits in effect when no variable sets one: the defaults
-// documented in the Config table and in challenge.Limits.
+// of the settings table (settings.go) and of challenge.Limits.
 var defaultLimits = challenge.Limits{
 	Failures: 20, SharedFailures: 30, FirstLock: 30 * time.Second, LongestLock: time.Hour, FailureWindow: 24 * time.Hour,
 	Sends: 3, SharedSends: 5, SendWindow: 10 * time.Minute, QuietStarts: 10, SharedQuietStarts: 15,

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 )
@@ -23,30 +22,42 @@ func validRPID(id string) bool {
 	return len(id) <= 253 && net.ParseIP(id) == nil && rpIDPattern.MatchString(id)
 }
 
-// loadWebAuthn reads the passkey relying party settings and, outside dev mode
-// (where the public URL is always known), checks that they fit the public URL.
-func loadWebAuthn(r *envReader, c *Config) {
-	w := &c.WebAuthn
-	w.CeremonyTimeout = r.duration("AUTHSVC_WEBAUTHN_TIMEOUT", defaultCeremonyTimeout, 30*time.Second, 10*time.Minute)
-	if w.RPID = strings.ToLower(r.str("AUTHSVC_WEBAUTHN_RP_ID", "")); w.RPID != "" && !validRPID(w.RPID) {
-		r.addf("AUTHSVC_WEBAUTHN_RP_ID: want a domain name such as acme.example, without scheme, port or path and not an IP address, got %q", w.RPID)
-		w.RPID = ""
-	}
-	if raw := r.str("AUTHSVC_WEBAUTHN_ORIGINS", ""); raw != "" {
+// rpID reads the relying party id: a domain name, kept in lower case.
+func rpID(p *string) value {
+	return valueFunc(func(r *envReader, name, raw string) {
+		id := strings.ToLower(raw)
+		if !validRPID(id) {
+			r.refuse(name, "want a domain name such as acme.example, without scheme, port or path and not an IP address, got %q", id)
+			return
+		}
+		*p = id
+	})
+}
+
+// origins reads the origins passkey ceremonies may come from, comma-separated;
+// http is allowed in dev mode.
+func origins(c *Config) value {
+	return valueFunc(func(r *envReader, name, raw string) {
+		w := &c.WebAuthn
 		for _, o := range strings.Split(raw, ",") {
 			origin, problem := parseOrigin(strings.TrimSpace(o), c.Dev.Enabled)
 			switch {
 			case problem != "":
-				r.addf("AUTHSVC_WEBAUTHN_ORIGINS: %s", problem)
+				r.refuse(name, "%s", problem)
 			case slices.Contains(w.Origins, origin):
-				r.addf("AUTHSVC_WEBAUTHN_ORIGINS: %s is listed twice", origin)
+				r.refuse(name, "%s is listed twice", origin)
 			default:
 				w.Origins = append(w.Origins, origin)
 			}
 		}
-	}
+	})
+}
+
+// checkWebAuthn checks, outside dev mode (where the public URL is always
+// known), that the passkey settings fit the public URL.
+func checkWebAuthn(r *envReader, c *Config) {
 	if c.Service.PublicURL != nil && !c.Dev.Enabled {
-		_, _, problems := webAuthnSettings(*w, c.Service.PublicURL)
+		_, _, problems := webAuthnSettings(c.WebAuthn, c.Service.PublicURL)
 		for _, p := range problems {
 			r.addf("%s", p)
 		}
