@@ -33,9 +33,11 @@ image:
 		-version $(VERSION) -revision "$$(git rev-parse HEAD 2>/dev/null)" -created "$$(git log -1 --format=%cI 2>/dev/null)" \
 		-arch $(IMAGE_ARCH) -repository $(IMAGE_REPO) $(if $(IMAGE_TAG),-tag $(IMAGE_TAG))
 
-## deps: make sure this machine has what the tests start (redis-server)
+## deps: make sure this machine has what the tests start (redis-server, postgres) and axe-core for the browser tests
 deps:
 	@scripts/ensure-deps
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix test/axe --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the accessibility tests (axe-core) will skip; install npm (Debian: apt-get install npm)"; fi
 
 ## test: generated code current, linters, then every test against real redis-server processes
 test: deps generate-check lint

@@ -37,6 +37,7 @@ import (
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/grpcapi"
 	"github.com/authsvc/authsvc/internal/text"
+	"github.com/authsvc/authsvc/internal/web"
 )
 
 // Config is everything authsvc reads at start-up: loadConfig fills it from the
@@ -146,6 +147,9 @@ type ServiceConfig struct {
 	PublicURL *url.URL
 	// Brand names the brand in messages and pages.
 	Brand string
+	// Cues are the brand's logo (read from AUTHSVC_BRAND_LOGO_FILE and checked),
+	// colour and official accounts, as the pages show them (config_brand.go).
+	Cues web.BrandCues
 }
 
 // KeysConfig names the key files and the signing-key rotation settings.

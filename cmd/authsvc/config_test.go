@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"github.com/authsvc/authsvc/internal/syncbuf"
 	"net/url"
@@ -455,4 +456,56 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestLoadConfigBrandCues: a logo, a colour and official accounts that the pages
+// can show are kept; a logo over the size limit or of the wrong type, a colour
+// white text cannot be read on and malformed accounts stop the start, each
+// with what is wrong.
+func TestLoadConfigBrandCues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	svg := write("logo.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10" fill="#1d4ed8"/></svg>`))
+	env := with(with(with(prodFiles(t), "AUTHSVC_BRAND_LOGO_FILE", svg), "AUTHSVC_BRAND_COLOR", "#0B5FFF"),
+		"AUTHSVC_BRAND_ACCOUNTS", "x:@Acme, Instagram:@acme.help")
+	c, err := loadConfig(getenvFrom(env), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cues := c.Service.Cues
+	if len(cues.Logo) == 0 || cues.Colour != "#0b5fff" || cues.Accounts["x"] != "@Acme" || cues.Accounts["instagram"] != "@acme.help" {
+		t.Fatalf("cues %+v", cues)
+	}
+
+	big := write("big.svg", append([]byte(`<svg xmlns="http://www.w3.org/2000/svg">`), bytes.Repeat([]byte(" "), 20<<10)...))
+	scripted := write("evil.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))
+	gif := write("logo.gif", []byte("GIF89a\x01\x00\x01\x00"))
+	for _, tt := range []struct {
+		name, key, value, want string
+	}{
+		{"logo too big", "AUTHSVC_BRAND_LOGO_FILE", big, "AUTHSVC_BRAND_LOGO_FILE: is over 16384 bytes"},
+		{"logo with a script", "AUTHSVC_BRAND_LOGO_FILE", scripted, "AUTHSVC_BRAND_LOGO_FILE: the logo is an SVG with a <script> element"},
+		{"logo of another type", "AUTHSVC_BRAND_LOGO_FILE", gif, "AUTHSVC_BRAND_LOGO_FILE: the logo is neither a PNG nor"},
+		{"logo missing", "AUTHSVC_BRAND_LOGO_FILE", filepath.Join(dir, "nope.png"), "AUTHSVC_BRAND_LOGO_FILE"},
+		{"colour too light", "AUTHSVC_BRAND_COLOR", "#ffcc00", "AUTHSVC_BRAND_COLOR: gives white text a contrast of"},
+		{"colour malformed", "AUTHSVC_BRAND_COLOR", "blue", "AUTHSVC_BRAND_COLOR: must be a colour written #rrggbb"},
+		{"account malformed", "AUTHSVC_BRAND_ACCOUNTS", "@Acme", "AUTHSVC_BRAND_ACCOUNTS: want NETWORK:HANDLE"},
+		{"account twice", "AUTHSVC_BRAND_ACCOUNTS", "x:@a,x:@b", "AUTHSVC_BRAND_ACCOUNTS: x is named twice"},
+		{"account hiding text", "AUTHSVC_BRAND_ACCOUNTS", "x:@Ac\u200bme", "AUTHSVC_BRAND_ACCOUNTS: the account on x must not contain U+200B"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadConfig(getenvFrom(with(prodFiles(t), tt.key, tt.value)), false)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("loadConfig: %v; want a problem %q", err, tt.want)
+			}
+		})
+	}
 }

@@ -326,6 +326,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:     cfg.Service.Brand,
 		TLS:       publicURL.Scheme == "https",
 		DevOutbox: sec.outbox,
+		Cues:      cfg.Service.Cues,
 		DevEvents: devEvents,
 	}, svc, sec.keyring, readiness, sec.hashKeys, clock.Now, log, web.WithEnrollments(ids),
 		web.WithHandovers(svc, hov.Channels))

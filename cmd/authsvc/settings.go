@@ -162,6 +162,22 @@ func (c *Config) coreSettings() []setting {
 				"[integrators](integrators.md#text-a-person-reads)); a refusal names the code point, e.g. " +
 				"`AUTHSVC_BRAND must not contain U+202E, a bidirectional control character`. Pages and messages isolate it " +
 				"(`<bdi>`, or U+2068 … U+2069 in plain text), so a right-to-left brand keeps the sentence around it in order."},
+		{Name: "AUTHSVC_BRAND_LOGO_FILE", Section: "service", Value: brandLogo(&c.Service.Cues),
+			Doc: "the brand's logo, shown beside its name at the top of every customer page and served from the pages' own " +
+				"origin (`/static/logo.<hash>.svg` or `.png`) under the strict CSP. A PNG of at most 1024×1024 px, or a plain SVG " +
+				"document: no `<script>`, `<foreignObject>` or `<iframe>`, no `on…` handler, no `href`/`src` or `url()` outside " +
+				"the document, no DOCTYPE or entity. At most 16 KiB (16384 bytes), which keeps the page under its 60 kB budget. " +
+				"A logo that breaks a rule stops the start with what is wrong, e.g. `AUTHSVC_BRAND_LOGO_FILE: the logo is an SVG " +
+				"with a <script> element; a logo must be a plain image`."},
+		{Name: "AUTHSVC_BRAND_COLOR", Section: "service", Value: brandColour(&c.Service.Cues), ShowDefault: "the pages' blue (`#1d4ed8`)",
+			Doc: "the brand's colour, `#rrggbb`: the background of the primary buttons, under white text, and the border of the " +
+				"phrase box. White text on it must reach a contrast of 4.5:1 (WCAG 1.4.3), e.g. `#ffcc00` stops the start with " +
+				"`AUTHSVC_BRAND_COLOR: gives white text a contrast of 1.43:1; it needs at least 4.5:1 (WCAG 1.4.3): choose a darker shade`."},
+		{Name: "AUTHSVC_BRAND_ACCOUNTS", Section: "service", Value: brandAccounts(&c.Service.Cues),
+			Doc: "the brand's official accounts, `NETWORK:HANDLE,…`, e.g. `x:@Acme,instagram:@acme,messenger:Acme Support`. " +
+				"`NETWORK` is the lower-case `identity.network` StartVerification carries; a verification's page says " +
+				"\"Official Acme account on X: @Acme\" and asks the customer to go on only if the chat is with that account. " +
+				"Handles follow the rules of `AUTHSVC_BRAND` and have at most 64 bytes; a network named twice is refused."},
 		{Name: "AUTHSVC_PUBLIC_URL", Section: "service", Value: publicURL(c),
 			Required:    "the https origin customers open pages on, e.g. AUTHSVC_PUBLIC_URL=https://verify.acme.example",
 			ShowDefault: "required / `http://localhost:<HTTP port>`",

@@ -748,6 +748,15 @@ func checkDeployment(t *testing.T, d doc) {
 			t.Errorf("%s=%s is not under any volume mount", name, value)
 			continue
 		}
+		if name == "AUTHSVC_BRAND_LOGO_FILE" {
+			// The logo is no secret: a read-only ConfigMap that projects it.
+			cm, ok := volumes[found.volume]["configMap"].(map[string]any)
+			items, _ := cm["items"].([]any)
+			if !ok || !found.readOnly || len(items) != 1 || items[0].(map[string]any)["path"] != filepath.Base(value) {
+				t.Errorf("%s=%s: not a read-only ConfigMap mount projecting it: %v", name, value, volumes[found.volume])
+			}
+			continue
+		}
 		if !found.readOnly || !strings.HasPrefix(value, "/var/run/secrets/authsvc/") {
 			t.Errorf("%s=%s: mount %s is not a read-only /var/run/secrets/authsvc mount", name, value, found.path)
 		}

@@ -43,6 +43,12 @@ const (
 	BreakerReleased = "breaker_released"
 )
 
+// ReasonImpersonation is the reason ('r') of a Reported event when the customer
+// said the account talking to her is not the brand's ("this isn't the account I'm
+// talking to"), rather than that she never asked ("this wasn't me", no reason):
+// an impersonation report, for the brand's trust-and-safety team.
+const ReasonImpersonation = "impersonation"
+
 // Kinds lists every kind of event.
 var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,

@@ -139,6 +139,9 @@ func BenchmarkReport(b *testing.B) {
 	fmt.Fprintf(out, "  and the fields it adds to its record, apart from its audit event)\n")
 	reportHandoverMemory(out, hmem, &over)
 
+	// 6. The customer page.
+	reportPage(b, out, &over)
+
 	// Result.
 	fmt.Fprintf(out, "\n== Result\n")
 	if len(over) == 0 {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/keyedhash"
 	"github.com/authsvc/authsvc/internal/verify"
 )
@@ -29,6 +30,9 @@ type Page struct {
 	AttemptsLeft int
 	// Choices are the three numbers a magic-link page offers.
 	Choices [3]int
+	// Phrase indexes the two words (delivery.Phrase) that the DM text and the
+	// page both show, so that the customer can check they belong together.
+	Phrase [2]int
 	// Phone is the live phone handover the page offers beside its methods
 	// (handover.go), or nil.
 	Phone *Offer
@@ -60,7 +64,7 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 	}
 	p := &Page{VerificationID: id, Brand: s.cfg.Brand, Network: v.Network, HandleMask: v.HandleMask,
 		DestinationMask: v.DestinationMask, Method: v.DeliveredMethod, Locale: v.Locale, Expires: v.Expires,
-		AttemptsLeft: v.AttemptsLeft}
+		AttemptsLeft: v.AttemptsLeft, Phrase: s.phrase(id)}
 	if v.DeliveredMethod == OTPSMS || v.DeliveredMethod == OTPEmail {
 		p.Methods = append(p.Methods, v.DeliveredMethod)
 	}
@@ -73,6 +77,14 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 		p.Choices = verify.MatchChoices(n, s.keys.Name("match-choices", []byte(id)))
 	}
 	return p, nil
+}
+
+// phrase derives a verification's phrase from its id under the naming key: the
+// same two words in the DM text and on the page, different (1 in 992) from one
+// verification to the next, and nothing stored.
+func (s *Service) phrase(id string) [2]int {
+	h := s.keys.Name("phrase", []byte(id))
+	return delivery.PhraseIndexes(h[0], h[1])
 }
 
 // OpenCodePage reads what the code page of token shows. It never changes state:
@@ -161,6 +173,14 @@ func (s *Service) ReportLink(ctx context.Context, token, requestID string) (Resu
 	return s.link(ctx, token, "report", "", requestID, "")
 }
 
+// ReportLinkImpersonation is "this isn't the account I'm talking to" on a
+// magic-link page: a report (FAILED, REPORTED) whose audit event says
+// r=impersonation, so that the brand's trust-and-safety team can act on the
+// account that sent her there.
+func (s *Service) ReportLinkImpersonation(ctx context.Context, token, requestID string) (Result, error) {
+	return s.link(ctx, token, "impersonation", "", requestID, "")
+}
+
 func (s *Service) link(ctx context.Context, token, action, number, requestID, binding string) (Result, error) {
 	id, secret, ok := splitToken(token)
 	if !ok {
@@ -193,31 +213,46 @@ func (s *Service) link(ctx context.Context, token, action, number, requestID, bi
 	reply := replies[0]
 	res, err := s.pageResult("link", reply)
 	if err == nil && res.Outcome == OutcomeReported {
-		s.reported(ctx, id, now)
+		s.reported(ctx, id, now, action == "impersonation")
 	}
 	return res, err
 }
 
 // ReportCodePage is "this wasn't me" on a code page.
 func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (Result, error) {
+	return s.reportCodePage(ctx, token, requestID, false)
+}
+
+// ReportCodeImpersonation is "this isn't the account I'm talking to" on a code
+// page: as ReportCodePage, with an audit event that says r=impersonation.
+func (s *Service) ReportCodeImpersonation(ctx context.Context, token, requestID string) (Result, error) {
+	return s.reportCodePage(ctx, token, requestID, true)
+}
+
+func (s *Service) reportCodePage(ctx context.Context, token, requestID string, impersonation bool) (Result, error) {
 	id, _, err := s.pageKey(token)
 	if err != nil {
 		return Result{}, err
 	}
+	flag := "0"
+	if impersonation {
+		flag = "1"
+	}
 	now := s.now()
 	reply, err := s.store.run(ctx, reportScript, []string{recordKey(id)}, ms(now),
-		requestField(s.keys, "page", requestID))
+		requestField(s.keys, "page", requestID), flag)
 	if err != nil {
 		return Result{}, err
 	}
 	res, err := s.pageResult("code", reply)
 	if err == nil && res.Outcome == OutcomeReported {
-		s.reported(ctx, id, now)
+		s.reported(ctx, id, now, impersonation)
 	}
 	return res, err
 }
 
-// reported counts and logs a customer's report, against the client and agent
+// reported counts and logs a customer's report (impersonation: she said the
+// account talking to her is not the brand's), against the client and agent
 // that started the verification: one read of the record, after the script, only
 // for a report. The script answers a repeated submission (same request id) with
 // its first outcome; the record's finish time tells the two apart (the report
@@ -225,11 +260,11 @@ func (s *Service) ReportCodePage(ctx context.Context, token, requestID string) (
 // counted nor logged again. The report stands whatever this read says: when the
 // record cannot be read, the report is still counted and logged without the ids
 // it holds. The line names ids only, never a handle, destination or code.
-func (s *Service) reported(ctx context.Context, id string, at time.Time) {
+func (s *Service) reported(ctx context.Context, id string, at time.Time, impersonation bool) {
 	rec, err := s.store.load(ctx, id)
 	if err != nil {
 		s.metrics.observeReport()
-		s.log.WarnContext(ctx, "verification reported", "verification_id", id, "err", err)
+		s.log.WarnContext(ctx, "verification reported", "verification_id", id, "impersonation", impersonation, "err", err)
 		return
 	}
 	if rec["ft"] != ms(at) {
@@ -237,7 +272,7 @@ func (s *Service) reported(ctx context.Context, id string, at time.Time) {
 	}
 	s.metrics.observeReport()
 	s.log.InfoContext(ctx, "verification reported",
-		"verification_id", id, "client_id", rec["cl"], "agent_id", rec["ag"])
+		"verification_id", id, "client_id", rec["cl"], "agent_id", rec["ag"], "impersonation", impersonation)
 }
 
 // verifiedTTL keeps a verified record until its assertion can no longer be used

@@ -17,6 +17,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/delivery"
 	"github.com/authsvc/authsvc/internal/identity"
+	"github.com/authsvc/authsvc/internal/locale"
 	"github.com/authsvc/authsvc/internal/text"
 	"github.com/authsvc/authsvc/internal/verify"
 )
@@ -431,7 +432,7 @@ func (s *Service) planRecord(p *startPlan, customer string, ttl time.Duration) e
 		"nw": r.Identity.Network, "ui": r.Identity.UserID, "hm": maskHandle(r.Identity.Handle),
 		"cu": customer, "mi": strconv.Itoa(int(r.MinAssurance)),
 		"au": r.Audience, "sc": strings.Join(r.Scopes, " "), "ag": r.AgentID, "cv": r.ConversationID,
-		"dm": p.dest.mask(), "lo": delivery.MatchLocale(r.Locale), "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
+		"dm": p.dest.mask(), "lo": storedLocale(r.Locale), "tt": strconv.FormatInt(ttl.Milliseconds(), 10), "hk": kid,
 	}
 	// Fields the scripts read stay apart; the rest travel packed (see record.pack).
 	fields := []any{"st", int(Pending), "cl", r.ClientID, "kt", s.clientTag(r.ClientID), "ex", ms(p.expires), "fp", string(fp[:8]), "ih", p.ih}
@@ -704,6 +705,7 @@ func (s *Service) pageURL(kind, id, secret string) string {
 func (s *Service) dmText(v *Verification, pageURL, match string) string {
 	p := delivery.DMParams{Locale: v.Locale, Brand: s.cfg.Brand, DestinationMask: v.DestinationMask,
 		ExpiresIn: v.Expires.Sub(v.Created).Round(time.Minute)}
+	p.Phrase, _ = delivery.Phrase(v.Locale, s.phrase(v.ID))
 	switch v.DeliveredMethod {
 	case MagicLink:
 		p.Kind, p.MatchNumber = delivery.DMPickNumber, match
@@ -773,4 +775,15 @@ func (s *Service) deliver(ctx context.Context, v *Verification, dest contact, se
 		s.log.WarnContext(ctx, "recording a send failed", "verification_id", v.ID, "err", recErr)
 	}
 	return nil
+}
+
+// storedLocale is the supported locale the request's locale names, or "" when it
+// names none (empty, unsupported): the messages then speak English, and the
+// customer's page her browser's language (package web).
+func storedLocale(tag string) string {
+	l, ok := locale.Match(tag)
+	if !ok {
+		return ""
+	}
+	return l.Name
 }

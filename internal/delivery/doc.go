@@ -5,12 +5,16 @@
 // # Contract
 //
 // A [Message] says what to send to whom; [Render] turns it into localized
-// text ([MatchLocale] picks "en" or "es"; an unknown locale gets English).
+// text ([MatchLocale] picks one of package locale's eight: en, es, fr, de,
+// pt-BR, it, ar, ja; an unknown locale gets English), with CLDR plural rules.
 // Every rendered message names the brand, the social network and the masked
 // handle it is for, says the brand asks for the code only on its own page
 // at Message.PageHost and never in a chat or by phone, and says when it
-// expires. [DMText] is the matching text a care agent posts into the
-// conversation; it never carries a code.
+// expires. A code SMS ends with the origin-bound line "@host #code" (its own
+// line, after a blank one) that iOS and Android autofill from. [DMText] is the
+// matching text a care agent posts into the conversation; it never carries a
+// code, and it carries the two-word [Phrase] the customer's page shows, so she
+// can check that the page and the chat belong together.
 //
 // The brand, the handle and the destination mask are isolated where they are
 // shown, between U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE,
@@ -18,8 +22,9 @@
 // always in email (subject and body) and in DM texts; in an SMS only a value that
 // is not plain ASCII, since the two marks are outside the GSM 7-bit alphabet and
 // would make every SMS UCS-2 (70 characters a segment instead of 160), while an
-// ASCII value has no right-to-left letter to reorder (every shipped locale is
-// left to right). Render and DMText refuse a value that package text refuses
+// ASCII value has no right-to-left letter to reorder in a left-to-right
+// sentence. An Arabic SMS (UCS-2 anyway, its sentence right to left) isolates
+// every value. Render and DMText refuse a value that package text refuses
 // (a bidirectional control could otherwise escape the isolation).
 //
 // The senders share one method, Send(ctx, Message) error:

@@ -7,58 +7,48 @@ import (
 	"text/template"
 	"time"
 
-	"golang.org/x/text/language"
-
+	"github.com/authsvc/authsvc/internal/locale"
 	"github.com/authsvc/authsvc/internal/text"
 )
 
 //go:embed templates/*.tmpl
 var templateFS embed.FS
 
-// locales lists the supported locales; the first is the fallback.
-var locales = []struct {
-	name string
-	tag  language.Tag
-}{
-	{"en", language.English},
-	{"es", language.Spanish},
-}
-
 var (
-	localeMatcher = language.NewMatcher(func() []language.Tag {
-		tags := make([]language.Tag, len(locales))
-		for i, l := range locales {
-			tags[i] = l.tag
-		}
-		return tags
-	}())
 	// templates maps a supported locale to its parsed template set. The
 	// templates are part of the binary; a parse failure is a build defect that
 	// the tests catch, so it is reported by Render rather than at init.
 	templates, templatesErr = parseTemplates()
 )
 
+// parseTemplates parses each supported locale's templates, with "plural" giving
+// the CLDR plural category of a number in that locale ("one", "few", …).
 func parseTemplates() (map[string]*template.Template, error) {
-	out := make(map[string]*template.Template, len(locales))
-	for _, l := range locales {
-		t, err := template.New(l.name).Option("missingkey=error").ParseFS(templateFS, "templates/"+l.name+".tmpl")
+	out := make(map[string]*template.Template, len(locale.Supported))
+	for _, l := range locale.Supported {
+		funcs := template.FuncMap{"plural": l.Plural}
+		t, err := template.New(l.Name).Funcs(funcs).Option("missingkey=error").ParseFS(templateFS, "templates/"+l.Name+".tmpl")
 		if err != nil {
 			return nil, err
 		}
-		out[l.name] = t
+		out[l.Name] = t
 	}
 	return out, nil
 }
 
-// MatchLocale returns the supported locale ("en" or "es") that best serves
-// the BCP 47 tag, e.g. "es-MX" → "es". An empty, malformed or unsupported
-// tag gets "en". Pages and DM text use it so that they agree with the message.
+// MatchLocale returns the supported locale (package locale: en, es, fr, de,
+// pt-BR, it, ar, ja) that best serves the BCP 47 tag, e.g. "es-MX" → "es". An
+// empty, malformed or unsupported tag gets "en". Pages and DM text use it so
+// that they agree with the message.
 func MatchLocale(tag string) string {
-	if tag == "" {
-		return locales[0].name
-	}
-	_, i := language.MatchStrings(localeMatcher, tag)
-	return locales[i].name
+	l, _ := locale.Match(tag)
+	return l.Name
+}
+
+// rtl reports whether the locale MatchLocale(tag) picks is written right to left.
+func rtl(tag string) bool {
+	l, _ := locale.Match(tag)
+	return l.RTL
 }
 
 // Rendered is a message rendered for sending.
@@ -132,9 +122,9 @@ func Render(m Message) (Rendered, error) {
 	}
 	data := messageData{
 		expiry:   newExpiry(m.ExpiresIn),
-		Brand:    isolate(m.Brand, m.Channel),
+		Brand:    isolate(m.Brand, m.Channel, m.Locale),
 		Network:  NetworkName(m.Network),
-		Handle:   isolate(m.Handle, m.Channel),
+		Handle:   isolate(m.Handle, m.Channel, m.Locale),
 		PageHost: m.PageHost,
 		OTPHost:  otpHost,
 		Code:     m.Code,
@@ -144,15 +134,15 @@ func Render(m Message) (Rendered, error) {
 	var r Rendered
 	switch m.Channel {
 	case Email:
-		if r.Subject, err = executeMessage(t, "subject_"+m.Kind.String(), data); err != nil {
+		if r.Subject, err = execute(t, "subject_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
-		if r.Text, err = executeMessage(t, "email_"+m.Kind.String(), data); err != nil {
+		if r.Text, err = execute(t, "email_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
 		r.Text += "\n"
 	case SMS:
-		if r.Text, err = executeMessage(t, "sms_"+m.Kind.String(), data); err != nil {
+		if r.Text, err = execute(t, "sms_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
 	}
@@ -195,11 +185,14 @@ type DMParams struct {
 	Factors string
 	// ExpiresIn is how long the code or link stays valid.
 	ExpiresIn time.Duration
+	// Phrase is the phrase the customer's page shows (Phrase), for her to check
+	// that the page and this DM belong together; "" leaves it out.
+	Phrase string
 }
 
 type dmData struct {
 	expiry
-	Brand, PageURL, DestinationMask, MatchNumber, Factors string
+	Brand, PageURL, DestinationMask, MatchNumber, Factors, Phrase string
 }
 
 // DMText returns the text the care agent posts into the conversation,
@@ -211,7 +204,8 @@ func DMText(p DMParams) string {
 	if p.Kind == DMConfirmOnPage && p.DestinationMask == "" {
 		p.DestinationMask = "-" // nothing was sent: the text names no destination
 	}
-	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 {
+	if !validText(p.Brand, 64) || !validText(p.DestinationMask, 254) || p.ExpiresIn <= 0 ||
+		(p.Phrase != "" && !validText(p.Phrase, 128)) {
 		return ""
 	}
 	var name string
@@ -242,47 +236,26 @@ func DMText(p DMParams) string {
 		expiry:          newExpiry(p.ExpiresIn),
 		Brand:           text.Isolate(p.Brand),
 		DestinationMask: text.Isolate(p.DestinationMask),
+		Phrase:          p.Phrase,
 	}
 	if p.Kind == DMOpenPage || p.Kind == DMConfirmOnPage {
 		d.PageURL, d.Factors = p.PageURL, p.Factors
 	} else {
 		d.MatchNumber = p.MatchNumber
 	}
-	s, err := executeStencil(t, name, dmCond{d.expiry, d.Factors},
-		[]string{d.Brand, d.PageURL, d.DestinationMask, d.MatchNumber}, func(v []string) any {
-			return dmData{expiry: d.expiry, Factors: d.Factors, Brand: v[0], PageURL: v[1], DestinationMask: v[2], MatchNumber: v[3]}
-		})
+	s, err := execute(t, name, d)
 	if err != nil {
 		return ""
 	}
 	return s
 }
 
-// dmCond is what the DM templates' conditionals read.
-type dmCond struct {
-	expiry
-	Factors string
-}
-
-// messageCond is what the message templates' conditionals read.
-type messageCond struct {
-	expiry
-	Factor string
-}
-
-// executeMessage renders a message template from its stencil.
-func executeMessage(t *template.Template, name string, d messageData) (string, error) {
-	return executeStencil(t, name, messageCond{d.expiry, d.Factor},
-		[]string{d.Brand, d.Network, d.Handle, d.PageHost, d.OTPHost, d.Code, d.Link}, func(v []string) any {
-			return messageData{expiry: d.expiry, Factor: d.Factor, Brand: v[0], Network: v[1], Handle: v[2], PageHost: v[3],
-				OTPHost: v[4], Code: v[5], Link: v[6]}
-		})
-}
-
-// isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS
-// leaves a plain ASCII value as it is (see the package doc: GSM 7-bit).
-func isolate(s string, c Channel) string {
-	if c == SMS && isASCII(s) {
+// isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS in
+// a left-to-right locale leaves a plain ASCII value as it is (see the package doc:
+// GSM 7-bit). An SMS in Arabic is UCS-2 anyway, and its sentence runs right to
+// left around the value, so there every value is isolated.
+func isolate(s string, c Channel, tag string) string {
+	if c == SMS && isASCII(s) && !rtl(tag) {
 		return s
 	}
 	return text.Isolate(s)
@@ -311,4 +284,27 @@ func execute(t *template.Template, name string, data any) (string, error) {
 		return "", ErrTemplate
 	}
 	return strings.TrimSpace(b.String()), nil
+}
+
+// EnrollmentDMText returns the text the agent posts with an enrollment page's
+// link (factor FactorTOTP or FactorPasskey), in the locale MatchLocale(tag)
+// picks: open it on the phone where she just verified, it works once, and when it
+// expires. "" for an unknown factor or an unusable URL.
+func EnrollmentDMText(tag, factor, pageURL string, expiresIn time.Duration) string {
+	if pageURL == "" || !isVisibleASCII(pageURL) {
+		return ""
+	}
+	name := map[string]string{FactorTOTP: "dm_enroll_totp", FactorPasskey: "dm_enroll_passkey"}[factor]
+	if name == "" {
+		return ""
+	}
+	t, err := localeTemplate(tag)
+	if err != nil {
+		return ""
+	}
+	s, err := execute(t, name, dmData{expiry: newExpiry(max(expiresIn, time.Second)), PageURL: pageURL})
+	if err != nil {
+		return ""
+	}
+	return s
 }

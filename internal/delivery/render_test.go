@@ -7,19 +7,28 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/authsvc/authsvc/internal/locale"
 )
 
 // phrases are locale-specific fragments every message must contain.
 var phrases = map[string]struct {
 	never, chat, pick, expiresEmail, expiresSMS string
 }{
-	"en": {never: "never", chat: "in a chat", pick: "ick the number", expiresEmail: "expires in 10 minutes", expiresSMS: "Expires in 10 min"},
-	"es": {never: "unca", chat: "en un chat", pick: "lige el número", expiresEmail: "caduca en 10 minutos", expiresSMS: "Caduca en 10 min"},
+	"en":    {never: "never", chat: "in a chat", pick: "ick the number", expiresEmail: "expires in 10 minutes", expiresSMS: "Expires in 10 min"},
+	"es":    {never: "unca", chat: "en un chat", pick: "lige el número", expiresEmail: "caduca en 10 minutos", expiresSMS: "Caduca en 10 min"},
+	"fr":    {never: "jamais", chat: "dans un chat", pick: "hoisissez le nombre", expiresEmail: "expire dans 10 minutes", expiresSMS: "Expire dans 10 min"},
+	"de":    {never: "nie", chat: "im Chat", pick: "ählen Sie die Zahl", expiresEmail: "läuft in 10 Minuten ab", expiresSMS: "Gültig 10 Min."},
+	"pt-BR": {never: "nunca", chat: "chat", pick: "scolha o n", expiresEmail: "expira em 10 minutos", expiresSMS: "Expira em 10 min"},
+	"it":    {never: "mai", chat: "chat", pick: "cegli il numero", expiresEmail: "scade tra 10 minuti", expiresSMS: "Scade tra 10 min"},
+	"ar":    {never: "أبدًا", chat: "محادثة", pick: "اختر الرقم", expiresEmail: "خلال 10 دقائق", expiresSMS: "خلال 10 دقائق"},
+	"ja":    {never: "ない", chat: "チャット", pick: "数字を選んで", expiresEmail: "有効期限は10分", expiresSMS: "有効期限10分"},
 }
 
 func TestRenderEveryTemplateInEveryLocale(t *testing.T) {
 	t.Parallel()
-	for _, loc := range []string{"en", "es"} {
+	for _, l := range locale.Supported {
+		loc := l.Name
 		for _, ch := range []Channel{Email, SMS} {
 			for _, k := range []Kind{KindCode, KindLink} {
 				t.Run(loc+"/"+ch.String()+"/"+k.String(), func(t *testing.T) {
@@ -72,9 +81,11 @@ func TestRenderEveryTemplateInEveryLocale(t *testing.T) {
 
 func TestRenderLocaleMatching(t *testing.T) {
 	t.Parallel()
-	en, _ := Render(testMessage(Email, KindCode, "en"))
-	es, _ := Render(testMessage(Email, KindCode, "es"))
-	if en.Text == es.Text {
+	by := map[string]Rendered{}
+	for _, l := range locale.Supported {
+		by[l.Name], _ = Render(testMessage(Email, KindCode, l.Name))
+	}
+	if by["en"].Text == by["es"].Text {
 		t.Fatal("English and Spanish render the same text")
 	}
 	tests := []struct {
@@ -86,8 +97,12 @@ func TestRenderLocaleMatching(t *testing.T) {
 		{"es-ES", "es"},
 		{"en-GB", "en"},
 		{"en", "en"},
-		{"fr-FR", "en"},
-		{"pt-BR", "en"},
+		{"fr-FR", "fr"},
+		{"pt-BR", "pt-BR"},
+		{"pt", "pt-BR"},
+		{"ar-SA", "ar"},
+		{"ja-JP", "ja"},
+		{"ko", "en"},
 		{"", "en"},
 		{"not a tag!!", "en"},
 		{"es-MX,en;q=0.5", "es"},
@@ -102,7 +117,7 @@ func TestRenderLocaleMatching(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]Rendered{"en": en, "es": es}[tt.want]
+			want := by[tt.want]
 			if r != want {
 				t.Errorf("Render with locale %q did not use %q", tt.tag, tt.want)
 			}

@@ -53,12 +53,19 @@ var catalog = map[string]kindInfo{
 	HandoverExpired:  {handoverPrefix + "expired", ""},
 }
 
+// impersonation is what a "reported" entry with reason impersonation becomes: the
+// customer said the account talking to her is not the brand's ("this isn't the
+// account I'm talking to"). It has a type of its own so that a platform can route it
+// to its trust-and-safety team; the verification ends FAILED (REPORTED) all the same.
+var impersonation = kindInfo{verificationPrefix + "impersonation_reported", "FAILED"}
+
 // Types returns every CloudEvents type the dispatcher sends, sorted.
 func Types() []string {
-	out := make([]string, 0, len(catalog))
+	out := make([]string, 0, len(catalog)+1)
 	for _, k := range catalog {
 		out = append(out, k.typ)
 	}
+	out = append(out, impersonation.typ)
 	sort.Strings(out)
 	return out
 }
@@ -126,6 +133,9 @@ func Render(source, stream string, e audit.Event, starter ...string) (m Message,
 	if !ok {
 		return Message{}, false, nil
 	}
+	if e.Kind == audit.Reported && e.Reason == audit.ReasonImpersonation {
+		info = impersonation
+	}
 	client, actor := e.ClientID, ""
 	if len(starter) > 0 && starter[0] != "" && starter[0] != e.ClientID {
 		client, actor = starter[0], e.ClientID
@@ -133,6 +143,9 @@ func Render(source, stream string, e audit.Event, starter ...string) (m Message,
 	d := Data{VerificationID: e.VerificationID, ClientID: client, ActorClientID: actor, AgentID: e.AgentID, State: info.state,
 		Method: e.Method, Outcome: e.Outcome, Reason: e.Reason, Customer: e.Customer}
 	if e.Kind == audit.Reported {
+		if e.Reason == audit.ReasonImpersonation {
+			d.Outcome = audit.ReasonImpersonation
+		}
 		d.Reason = "REPORTED"
 	}
 	ce := event.New(event.CloudEventsVersionV1)

@@ -63,6 +63,16 @@ func TestRenderCatalogue(t *testing.T) {
 			}
 		}
 	}
+	// A report flagged as an impersonation has a type of its own.
+	imp, ok, err := events.Render("https://verify.test", "v:{k2q}:a", audit.Event{ID: "1764000000000-4",
+		Time: time.UnixMilli(1764000000123), Kind: audit.Reported, ClientID: "crm", VerificationID: "k2q-ABCDEFGHIJKLMNOP",
+		Reason: audit.ReasonImpersonation})
+	if err != nil || !ok || imp.Type != "com.authsvc.verification.impersonation_reported" ||
+		!strings.Contains(string(imp.Body), `"reason":"REPORTED"`) || !strings.Contains(string(imp.Body), `"outcome":"impersonation"`) ||
+		!strings.Contains(string(imp.Body), `"state":"FAILED"`) {
+		t.Errorf("impersonation report: %+v, %v, %v: %s", imp, ok, err, imp.Body)
+	}
+	types = append(types, imp.Type)
 	slices.Sort(types)
 	if !slices.Equal(types, events.Types()) {
 		t.Errorf("Types() = %v, want %v", events.Types(), types)

@@ -853,8 +853,12 @@ func TestEnrollmentDMText(t *testing.T) {
 	}{
 		{"", identity.KindTOTP, 15 * time.Minute, "To add an authenticator app to your account, open this link on the phone where you just confirmed it's you: " + link +
 			" (it works once and expires in 15 minutes). We will never ask you to share a code from the app here."},
-		{"fr", identity.KindPasskey, time.Hour, "To add a passkey to your account, open this link on the phone where you just confirmed it's you: " + link +
+		{"ko", identity.KindPasskey, time.Hour, "To add a passkey to your account, open this link on the phone where you just confirmed it's you: " + link +
 			" (it works once and expires in 1 hour)."},
+		{"fr", identity.KindPasskey, time.Hour, "Pour ajouter une clé d'accès à votre compte, ouvrez ce lien sur le téléphone où vous venez de confirmer votre identité : " + link +
+			" (il ne fonctionne qu'une fois et expire dans 1 heure)."},
+		{"ar", identity.KindTOTP, 10 * time.Minute, "لإضافة تطبيق مصادقة إلى حسابك، افتح هذا الرابط على الهاتف الذي أكدت فيه هويتك للتو: " + link +
+			" (يعمل مرة واحدة وتنتهي صلاحيته خلال 10 دقائق). لن نطلب منك هنا أبدًا رمزًا من التطبيق."},
 		{"es-MX", identity.KindPasskey, 90 * time.Second, "Para añadir una llave de acceso a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: " +
 			link + " (funciona una sola vez y caduca en 2 minutos)."},
 		{"es", identity.KindTOTP, 2 * time.Hour, "Para añadir una app de autenticación a tu cuenta, abre este enlace en el teléfono donde acabas de confirmar que eres tú: " + link +

@@ -75,8 +75,8 @@ func TOTPStep(t time.Time) int64 {
 
 // NormalizeTOTP turns what a customer typed into a TOTP code: spaces (any Unicode
 // space, "123 456", "123\u00a0456") and '-' are dropped; anything else but exactly
-// six ASCII digits is ErrCodeFormat. Like NormalizeCode, it does not map other
-// digits (fullwidth, Arabic-Indic): they are refused.
+// six digits is ErrCodeFormat. Like NormalizeCode, it reads Arabic-Indic and
+// fullwidth digits as the digits they are (asciiDigit).
 func NormalizeTOTP(input string) (string, error) {
 	if len(input) > 32 {
 		return "", ErrCodeFormat
@@ -86,8 +86,8 @@ func NormalizeTOTP(input string) (string, error) {
 		switch {
 		case r == '-' || unicode.IsSpace(r):
 			continue
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
+		case asciiDigit(r) != 0:
+			b.WriteRune(asciiDigit(r))
 		default:
 			return "", ErrCodeFormat
 		}

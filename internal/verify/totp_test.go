@@ -290,8 +290,10 @@ func TestNormalizeTOTP(t *testing.T) {
 		{"+123456", "", false},
 		{"123\u2013456", "", false}, // en dash is not '-'
 		{"123\u200b456", "", false}, // zero-width space is not a space
-		{"１２３４５６", "", false},       // fullwidth digits, refused like NormalizeCode
-		{"١٢٣٤٥٦", "", false},       // Arabic-Indic digits, refused like NormalizeCode
+		{"１２３４５６", "123456", true},  // fullwidth digits (a Japanese input method)
+		{"١٢٣٤٥٦", "123456", true},  // Arabic-Indic digits (an Arabic keyboard)
+		{"۱۲۳ ۴۵۶", "123456", true}, // Eastern Arabic-Indic digits
+		{"12३456", "", false},       // Devanagari: no page language types them
 		{"123456" + strings.Repeat(" ", 40), "", false},
 	}
 	for _, tt := range tests {
@@ -434,10 +436,13 @@ func FuzzNormalizeTOTP(f *testing.F) {
 				t.Fatalf("NormalizeTOTP(%q) = %q", in, got)
 			}
 		}
-		// Only spaces and '-' were dropped, nothing else changed.
+		// Only spaces and '-' were dropped, and digits read as ASCII: nothing else changed.
 		stripped := strings.Map(func(r rune) rune {
 			if r == '-' || unicode.IsSpace(r) {
 				return -1
+			}
+			if d := asciiDigit(r); d != 0 {
+				return d
 			}
 			return r
 		}, in)

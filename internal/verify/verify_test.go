@@ -52,7 +52,9 @@ func TestNormalizeCode(t *testing.T) {
 		{"12345", "", false},
 		{"1234567", "", false},
 		{"12345a", "", false},
-		{"١٢٣٤٥٦", "", false}, // non-ASCII digits
+		{"١٢٣-٤٥٦", "123456", true}, // Arabic-Indic digits, as an Arabic keyboard types them
+		{"０１２３４５", "012345", true},  // fullwidth digits
+		{"12३456", "", false},       // other digits: no page language types them
 		{"", "", false},
 		{"123456" + string(make([]byte, 40)), "", false},
 	}

@@ -325,7 +325,7 @@ func TestInAppNotice(t *testing.T) {
 	wantBody(t, res, "You're verified.")
 
 	es := e.startFor("cust-inapp", assurance.Substantial, challenge.TOTP, challenge.WebAuthn)
-	wantBody(t, e.GET(es.url, map[string]string{"User-Agent": uaInstagram, "Accept-Language": "es"}),
+	wantBody(t, e.GET(es.url+"?lang=es", map[string]string{"User-Agent": uaInstagram}),
 		"Abriste esta página dentro de Instagram.")
 
 	// Mobile Safari: the notice is there for the script (no WebAuthn), hidden.

@@ -23,12 +23,15 @@
 //   - A store failure is a 503 "try again in a minute" page, never a success.
 //   - Every response carries a strict Content-Security-Policy, Referrer-Policy
 //     no-referrer, Cache-Control no-store (static assets and the JWKS excepted),
-//     nosniff, a minimal Permissions-Policy, and HSTS when Config.TLS is set. A page
-//     runs no script unless it offers a passkey; then it loads exactly one script,
-//     the embedded static/passkey.js, allowed by a CSP nonce drawn for that
-//     response, under Trusted Types and connect-src 'self'. No inline script, style
+//     nosniff, a minimal Permissions-Policy, and HSTS when Config.TLS is set. Only
+//     the verification pages run script, and only the embedded files: static/page.js
+//     (the expiry in the phone's time zone, a countdown, a warning a minute before
+//     the page expires, WebOTP) and, where a passkey is offered, static/passkey.js,
+//     allowed by a CSP nonce drawn for that response, under Trusted Types and
+//     connect-src 'self'. Every page works without them. No inline script, style
 //     or handler anywhere. Links and form actions are built from Config.PublicURL,
-//     never from the Host header.
+//     never from the Host header (a message page's language switch links to itself
+//     by a relative "?lang=").
 //   - The code page (/v/{token}) offers the methods challenge.Page.Methods lists,
 //     in that order: the code that was sent, an authenticator app's code (TOTP)
 //     and a passkey. Its passkey endpoints, /v/{token}/passkey/begin and …/finish
@@ -46,8 +49,22 @@
 //     never the customer. GET shows what the link sets up; a POST draws the TOTP
 //     key and shows it as a QR code (inline SVG), an otpauth:// link and typed
 //     text, then confirms the app's first code; a passkey is created by the script.
-//   - Pages are in English and Spanish: the Accept-Language header when it matches
-//     a supported language, else the verification's locale.
+//   - Pages speak the eight languages of package locale (en, es, fr, de, pt-BR, it,
+//     ar right to left with dir="rtl" and logical CSS properties, ja), with CLDR
+//     plural forms: the language she picked with the switch (?lang= on a GET, the
+//     form's lang on a POST; exact names only), else the verification's locale,
+//     else Accept-Language, else English. Anything unknown or malformed falls
+//     through, never to an error. The switch is on every page a GET shows again (the
+//     forms, the neutral page, the enrollment intro): a link to the same page that
+//     changes nothing but the language; an outcome only a POST reached keeps the
+//     language its form carried.
+//   - Trust cues: every page names the host it is on ("You're on …") and shows the
+//     brand's logo when configured (Config.Cues, a static file under the CSP). A
+//     verification's page names the brand's official account on its network, when
+//     it expires (a time, and a countdown where script runs), and the two-word
+//     phrase the DM text carries (in the DM's language), asking her to check it
+//     before she enters anything. "This isn't the account I'm talking to" ends the
+//     verification FAILED (REPORTED) with an audit event flagged r=impersonation.
 //   - Text from the caller or the operator (the brand, the masked handle, the
 //     masked address) sits in a <bdi> of its own where a page shows it (catalog's
 //     Isolated), or between FSI and PDI in a title, so that right-to-left text in

@@ -152,13 +152,19 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	for name, r := range htmlResponses(t, e) {
 		t.Run(name, func(t *testing.T) {
 			h := r.header
-			// A page runs no script, or exactly one: the passkey script, from the
-			// public URL, allowed by this response's own nonce.
+			// A page runs no script, or only its own: the verification pages'
+			// script and the passkey script, from the public URL, allowed by this
+			// response's own nonce.
 			csp := wantCSP
 			if n := strings.Count(strings.ToLower(r.body), "<script"); n > 0 {
 				m := scriptTag.FindAllStringSubmatch(r.body, -1)
-				if n != 1 || len(m) != 1 || !strings.HasPrefix(m[0][1], r.public+"/static/passkey.") {
+				if n > 2 || len(m) != n {
 					t.Fatalf("scripts: %d tags, %q", n, m)
+				}
+				for _, s := range m {
+					if !strings.HasPrefix(s[1], r.public+"/static/passkey.") && !strings.HasPrefix(s[1], r.public+"/static/page.") || s[2] != m[0][2] {
+						t.Fatalf("scripts: %q", m)
+					}
 				}
 				csp = "default-src 'none'; script-src 'nonce-" + m[0][2] + "'; connect-src 'self'; style-src 'self'; " +
 					"img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; " +
@@ -193,8 +199,9 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			// the TOTP key's link for an authenticator app on the same phone and
 			// the brand's configured phone number (a phone handover).
 			for _, m := range regexp.MustCompile(`(?:href|action|src|data-begin|data-finish)="([^"]+)"`).FindAllStringSubmatch(r.body, -1) {
+				// (A message page's language switch links to itself by "?lang=…".)
 				if m[1] != "data:," && !strings.HasPrefix(m[1], r.public+"/") && !strings.HasPrefix(m[1], "otpauth://totp/") &&
-					m[1] != "tel:&#43;34900123456" {
+					m[1] != "tel:&#43;34900123456" && !regexp.MustCompile(`^\?lang=[A-Za-z-]+$`).MatchString(m[1]) {
 					t.Errorf("URL %q is not built from the public URL", m[1])
 				}
 			}
@@ -277,6 +284,12 @@ func (gonePages) SubmitCode(context.Context, string, string, string, string) (ch
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) ReportCodePage(context.Context, string, string) (challenge.Result, error) {
+	return challenge.Result{}, challenge.ErrNotFound
+}
+func (gonePages) ReportCodeImpersonation(context.Context, string, string) (challenge.Result, error) {
+	return challenge.Result{}, challenge.ErrNotFound
+}
+func (gonePages) ReportLinkImpersonation(context.Context, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
 func (gonePages) OpenLinkPage(context.Context, string) (*challenge.Page, error) {
@@ -476,8 +489,9 @@ func TestIndexSaysWhatThisIs(t *testing.T) {
 	r := e.GET(e.public+"/", nil)
 	wantStatus(t, r, http.StatusOK)
 	wantBody(t, r, "Acme verification", "If an agent sent you a link")
-	if n := strings.Count(r.body, "<a "); n != 0 {
-		t.Fatalf("index has %d links", n)
+	// No link but the language switch's, each to the index itself.
+	if n, langs := strings.Count(r.body, "<a "), strings.Count(r.body, `<a href="`+e.public+`/?lang=`); n != langs || n != 8 {
+		t.Fatalf("index has %d links, %d of them the language switch's", n, langs)
 	}
 	es := e.GET(e.public+"/", map[string]string{"Accept-Language": "es-ES"})
 	wantBody(t, es, "Verificación de Acme")

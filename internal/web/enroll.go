@@ -43,7 +43,8 @@ func (s *server) showEnrollment(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	loc := catalogFor(r, e.Locale)
-	v := &view{catalog: loc, Action: s.pageURL("e", token), Nonces: map[string]string{}}
+	v := &view{catalog: loc, Action: s.pageURL("e", token), Nonces: map[string]string{}, Switch: true}
+	// (The switch links to Action: the enrollment page itself, read again by a GET.)
 	if msg != nil {
 		v.Alert = msg(loc)
 	}
@@ -64,7 +65,7 @@ func (s *server) showEnrollment(w http.ResponseWriter, r *http.Request, status i
 		v.Passkey = &ceremonyView{Mode: "create", Begin: v.Action + "/passkey/begin",
 			Finish: v.Action + "/passkey/finish", Nonce: nonce}
 		v.InApp = s.inAppNotice(r, v.Action, false)
-		v.Script = s.url(s.assets.jsPath)
+		v.Scripts = []string{s.url(s.assets.jsPath)}
 	default:
 		s.log.ErrorContext(r.Context(), "enrollment of an unknown kind", "kind", int(e.Kind))
 		s.unavailable(w, r)
@@ -317,7 +318,7 @@ func (s *server) showReport(w http.ResponseWriter, r *http.Request, status int, 
 	if rep.Kind == identity.KindPasskey {
 		what = "report.factor.passkey"
 	}
-	v := &view{catalog: loc, Title: loc.T("report.factor.title"), Action: s.pageURL("r", token),
+	v := &view{catalog: loc, Title: loc.T("report.factor.title"), Action: s.pageURL("r", token), Switch: true,
 		Nonces: map[string]string{}, Body: loc.T(what, s.cfg.Brand, rep.Added.UTC().Format("2006-01-02 15:04 UTC"))}
 	if msg != nil {
 		v.Alert = msg(loc)

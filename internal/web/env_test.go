@@ -74,6 +74,8 @@ type envOpts struct {
 	// localhost makes the public URL http://localhost:PORT (the server still
 	// listens on 127.0.0.1): WebAuthn in a browser needs a domain, not an IP.
 	localhost bool
+	// cues are the brand's logo, colour and official accounts.
+	cues web.BrandCues
 	// channels, when set, serves handovers to these channels and phone line.
 	channels *handover.Registry
 }
@@ -143,7 +145,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := web.Config{PublicURL: pub, Brand: "Acme", DevOutbox: e.outbox, NonceTTL: o.nonceTTL, DevEvents: o.devEvents}
+	cfg := web.Config{PublicURL: pub, Brand: "Acme", DevOutbox: e.outbox, NonceTTL: o.nonceTTL, Cues: o.cues,
+		DevEvents: o.devEvents}
 	if o.noOutbox {
 		cfg.DevOutbox = nil
 	}
@@ -173,6 +176,7 @@ type started struct {
 	id     string
 	url    string // the customer's page: /v/… for codes, /l/… for magic links
 	secret string // the code, or the match number for a magic link
+	dm     string // the suggested DM text
 }
 
 func (e *env) start(method challenge.Method, locale string) started {
@@ -188,7 +192,7 @@ func (e *env) start(method challenge.Method, locale string) started {
 	if err != nil {
 		e.t.Fatalf("Start: %v", err)
 	}
-	s := started{id: res.Verification.ID}
+	s := started{id: res.Verification.ID, dm: res.DMText}
 	msg := e.lastSent(s.id)
 	if method == challenge.MagicLink {
 		s.url = linkPattern.FindString(msg.Text)

@@ -110,30 +110,3 @@ func FuzzNonce(f *testing.F) {
 		}
 	})
 }
-
-func TestCatalogsAgree(t *testing.T) {
-	t.Parallel()
-	ref := catalogs[0]
-	for _, c := range catalogs[1:] {
-		for k := range ref.text {
-			if _, ok := c.text[k]; !ok {
-				t.Errorf("%s lacks %q", c.lang, k)
-			}
-		}
-		for k := range c.text {
-			if _, ok := ref.text[k]; !ok {
-				t.Errorf("%s has %q that %s lacks", c.lang, k, ref.lang)
-			}
-		}
-	}
-	for _, c := range catalogs {
-		for k, v := range c.text {
-			if v == "" {
-				t.Errorf("%s: %q is empty", c.lang, k)
-			}
-		}
-		if got := c.plural("alert.wrong", 1); got == c.plural("alert.wrong", 2) {
-			t.Errorf("%s: one and other plural forms agree: %q", c.lang, got)
-		}
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
@@ -19,6 +20,9 @@ const (
 	actionTOTP   = "totp"
 	actionPick   = "pick"
 	actionReport = "report"
+	// actionImpersonation is "this isn't the account I'm talking to": a report
+	// that the account that sent her here is not the brand's.
+	actionImpersonation = "impersonation"
 	// actionPasskey begins a passkey ceremony on the code page; the nonce it
 	// carries is the page's. actionPasskeyFinish finishes one; its nonce comes with
 	// the ceremony's options, so every ceremony has a request id of its own.
@@ -46,11 +50,11 @@ type pageKind struct {
 }
 
 var (
-	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionTOTP, actionReport},
+	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionTOTP, actionReport, actionImpersonation},
 		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
 			return s.pages.OpenCodePage(ctx, token)
 		}}
-	linkKind = pageKind{path: "l", view: viewLink, actions: []string{actionPick, actionReport},
+	linkKind = pageKind{path: "l", view: viewLink, actions: []string{actionPick, actionReport, actionImpersonation},
 		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
 			return s.pages.OpenLinkPage(ctx, token)
 		}}
@@ -100,9 +104,16 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	v := &view{
 		catalog: loc, Brand: page.Brand, Network: delivery.NetworkName(page.Network), Handle: page.HandleMask,
 		Destination: page.DestinationMask, Action: s.pageURL(k.path, token), Invalid: invalid,
-		Nonces: make(map[string]string, len(k.actions)+1),
+		Nonces: make(map[string]string, len(k.actions)+1), Switch: true,
+		Account: s.cfg.Cues.Accounts[strings.ToLower(page.Network)], Expires: page.Expires,
+		ExpiresIn: page.Expires.Sub(s.now()),
+		Scripts:   []string{s.url(s.assets.pageJSPath)},
+		Timing: &timingView{Left: loc.T("trust.left"), Soon: loc.T("timing.soon"), Expired: loc.T("timing.expired"),
+			WebOTP: page.Method == challenge.OTPSMS},
 	}
-	actions := []string{actionReport}
+	// The phrase is in the DM's language, whatever language the page is in.
+	v.Phrase, v.PhraseLang = delivery.Phrase(page.Locale, page.Phrase)
+	actions := []string{actionReport, actionImpersonation}
 	if k.path == "v" {
 		for _, m := range page.Methods {
 			switch m {
@@ -125,7 +136,7 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 		if v.Has(sectionPasskey) {
 			v.Passkey = &ceremonyView{Mode: "get", Begin: v.Action + "/passkey/begin", Finish: v.Action + "/passkey/finish"}
 			v.InApp = s.inAppNotice(r, v.Action, v.Has(sectionCode) || v.Has(sectionTOTP))
-			v.Script = s.url(s.assets.jsPath)
+			v.Scripts = append(v.Scripts, s.url(s.assets.jsPath))
 		}
 	} else {
 		v.Title = loc.T("link.title")
@@ -206,6 +217,12 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 		} else {
 			res, err = s.pages.ReportLink(ctx, token, nonce)
 		}
+	case actionImpersonation:
+		if k.path == "v" {
+			res, err = s.pages.ReportCodeImpersonation(ctx, token, nonce)
+		} else {
+			res, err = s.pages.ReportLinkImpersonation(ctx, token, nonce)
+		}
 	}
 	if errors.Is(err, challenge.ErrCodeFormat) {
 		format := "alert.format"
@@ -246,6 +263,12 @@ func (s *server) outcome(w http.ResponseWriter, r *http.Request, k pageKind, act
 		}
 		s.message(w, http.StatusOK, loc, "failed.title", body, "stop")
 	case challenge.OutcomeReported:
+		if action == actionImpersonation {
+			brand := text.Isolate(s.cfg.Brand)
+			s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("impersonation.title"),
+				Heading: loc.T("impersonation.title"), Body: loc.T("impersonation.body", brand), Tone: "stop"})
+			return
+		}
 		s.message(w, http.StatusOK, loc, "reported.title", "reported.body", "stop")
 	case challenge.OutcomeLocked:
 		// Too many failures for this identity: nothing was counted. 429 with the wait,
@@ -294,47 +317,37 @@ func (s *server) pageError(w http.ResponseWriter, r *http.Request, err error) {
 // neutralPage is what every link that does not work gets: the same bytes whether
 // it never existed, was malformed, expired, used or canceled.
 func (s *server) neutralPage(w http.ResponseWriter, r *http.Request) {
-	s.message(w, http.StatusNotFound, catalogFor(r, ""), "neutral.title", "neutral.body", "")
+	s.messageSwitch(w, r, http.StatusNotFound, "neutral.title", "neutral.body", "")
 }
 
 func (s *server) unavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "60")
-	s.message(w, http.StatusServiceUnavailable, catalogFor(r, ""), "unavailable.title", "unavailable.body", "stop")
+	s.messageSwitch(w, r, http.StatusServiceUnavailable, "unavailable.title", "unavailable.body", "stop")
 }
 
 func (s *server) index(w http.ResponseWriter, r *http.Request) {
 	loc := catalogFor(r, "")
 	brand := text.Isolate(s.cfg.Brand)
 	s.render(w, http.StatusOK, viewMessage, &view{catalog: loc, Title: loc.T("index.title", brand),
-		Heading: loc.T("index.title", brand), Body: loc.T("index.body", brand)})
+		Heading: loc.T("index.title", brand), Body: loc.T("index.body", brand), Switch: true, Self: s.url("/")})
 }
 
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
-	s.message(w, http.StatusNotFound, catalogFor(r, ""), "notfound.title", "notfound.body", "")
+	s.messageSwitch(w, r, http.StatusNotFound, "notfound.title", "notfound.body", "")
 }
 
-// message renders a page with a heading and one paragraph. Such a page depends on
-// its language and texts alone (the brand and stylesheet are the server's), so it
-// is rendered once per language, texts and tone and then written from the cache.
+// message renders a page with a heading and one paragraph.
 func (s *server) message(w http.ResponseWriter, status int, loc *catalog, title, body, tone string) {
-	key := messageKey{loc: loc, title: title, body: body, tone: tone}
-	page, ok := s.messages.Load(key)
-	if !ok {
-		v := &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title), Body: loc.T(body), Tone: tone}
-		b, err := s.execute(viewMessage, v)
-		if err != nil {
-			s.log.Error("render page", "view", viewMessage, "err", err)
-			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
-			return
-		}
-		page, _ = s.messages.LoadOrStore(key, b)
-	}
-	s.writePage(w, status, page.([]byte), false)
+	s.render(w, status, viewMessage, &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title),
+		Body: loc.T(body), Tone: tone})
 }
 
-// messageKey names a message page: the keys are the code's own texts, so the
-// cache holds a few pages per language.
-type messageKey struct {
-	loc               *catalog
-	title, body, tone string
+// messageSwitch is message in the request's language (catalogFor without a
+// verification), with the language switch: for pages a GET shows again as they
+// are. The switch's links are relative ("?lang=es": this page, whatever its
+// path), so that the neutral page stays the same bytes for every dead link.
+func (s *server) messageSwitch(w http.ResponseWriter, r *http.Request, status int, title, body, tone string) {
+	loc := catalogFor(r, "")
+	s.render(w, status, viewMessage, &view{catalog: loc, Title: loc.T(title), Heading: loc.T(title),
+		Body: loc.T(body), Tone: tone, Switch: true, Self: "."})
 }

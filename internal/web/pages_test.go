@@ -368,21 +368,33 @@ func TestLanguage(t *testing.T) {
 		locale, acceptLanguage string
 		lang, text             string
 	}{
-		{"en", "es-MX,es;q=0.9", "es", "Confirma que eres tú en tu cuenta de X"},
+		// The verification's locale wins over the browser's languages.
+		{"en", "es-MX,es;q=0.9", "en", "Confirm it's you for your X account"},
+		{"", "es-MX,es;q=0.9", "es", "Confirma que eres tú en tu cuenta de X"},
 		{"en", "", "en", "Confirm it's you for your X account"},
 		{"es", "", "es", "Enviamos un código de 6 dígitos a"},
 		{"es", "fr-FR", "es", "Nunca te pedirá"},
-		{"en", "fr-FR, de;q=0.5", "en", "will never ask for this code"},
-		{"es", "en-GB", "en", "We sent a 6-digit code"},
-		{"en", "*", "en", "We sent a 6-digit code"},
-		{"en", "not a language tag;;", "en", "We sent a 6-digit code"},
+		{"es", "en-GB", "es", "Enviamos un código de 6 dígitos a"},
+		{"", "fr-FR, de;q=0.5", "fr", "Confirmez votre identité pour votre compte X"},
+		{"de-AT", "", "de", "Bestätigen Sie, dass Ihnen das X-Konto"},
+		{"pt", "", "pt-BR", "Confirme que é você na sua conta do X"},
+		{"it", "", "it", "Conferma la tua identità"},
+		{"ja", "", "ja", "X アカウント @al**e の本人確認"},
+		{"ar", "", "ar", "أكّد أنك صاحب حساب X"},
+		{"ko", "", "en", "We sent a 6-digit code"},
+		{"", "*", "en", "We sent a 6-digit code"},
+		{"", "not a language tag;;", "en", "We sent a 6-digit code"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.locale+"/"+tc.acceptLanguage, func(t *testing.T) {
 			v := e.start(challenge.OTPEmail, tc.locale)
 			page := e.GET(v.url, map[string]string{"Accept-Language": tc.acceptLanguage})
 			wantStatus(t, page, http.StatusOK)
-			if !strings.Contains(page.body, `<html lang="`+tc.lang+`"`) {
+			dir := "ltr"
+			if tc.lang == "ar" {
+				dir = "rtl"
+			}
+			if !strings.Contains(page.body, `<html lang="`+tc.lang+`" dir="`+dir+`"`) {
 				t.Fatalf("want lang %s:\n%s", tc.lang, page.body)
 			}
 			if !strings.Contains(strings.ToLower(plain(page)), strings.ToLower(tc.text)) {
@@ -393,7 +405,7 @@ func TestLanguage(t *testing.T) {
 
 	t.Run("flow in Spanish", func(t *testing.T) {
 		es := map[string]string{"Accept-Language": "es-MX"}
-		v := e.start(challenge.OTPEmail, "en")
+		v := e.start(challenge.OTPEmail, "")
 		page := e.GET(v.url, es)
 		wantBody(t, page, "Código de 6 dígitos", "No fui yo", "Acme nunca te pedirá este código en un chat ni por teléfono.")
 		wrong := fmt.Sprintf("%06d", (atoi(v.secret)+1)%1000000)
@@ -407,6 +419,29 @@ func TestLanguage(t *testing.T) {
 		res = e.submit(res, "code", url.Values{"code": {v.secret}}, es)
 		wantBody(t, res, "Listo, confirmamos que eres tú. Ya puedes volver al chat.")
 		wantBody(t, e.GET(v.url, es), "Este enlace ya no es válido. Pídele uno nuevo al agente.")
+	})
+
+	t.Run("the switch changes the language and nothing else", func(t *testing.T) {
+		v := e.start(challenge.OTPEmail, "es")
+		page := e.GET(v.url, nil)
+		if !strings.Contains(page.body, `<a href="`+v.url+`?lang=fr" lang="fr" hreflang="fr">Français</a>`) ||
+			!strings.Contains(page.body, `lang="es" hreflang="es" aria-current="true">Español</a>`) {
+			t.Fatalf("no language switch to French, or Spanish not marked current:\n%s", page.body)
+		}
+		fr := e.GET(v.url+"?lang=fr", map[string]string{"Accept-Language": "de"})
+		wantBody(t, fr, "Saisissez votre code", "Code à 6 chiffres")
+		e.wantState(v.id, challenge.Pending, 0, 5)
+		// The DM was in Spanish: the phrase stays in Spanish, marked as such.
+		if !strings.Contains(fr.body, `class="phrase" id="phrase" lang="es"`) {
+			t.Fatalf("the phrase is not in the DM's language:\n%s", fr.body)
+		}
+		wrong := fmt.Sprintf("%06d", (atoi(v.secret)+1)%1000000)
+		res := e.submit(fr, "code", url.Values{"code": {wrong}}, nil)
+		wantBody(t, res, "Ce code ne correspond pas. Il vous reste 4 essais.")
+		// A switch value that names no supported language changes nothing.
+		wantBody(t, e.GET(v.url+"?lang=%3Cscript%3E", nil), "Enviamos un código de 6 dígitos a")
+		res = e.submit(res, "code", url.Values{"code": {v.secret}}, nil)
+		wantBody(t, res, "Votre identité est confirmée.")
 	})
 
 	t.Run("outcome follows the page language", func(t *testing.T) {
@@ -455,13 +490,16 @@ func TestStoreDown(t *testing.T) {
 		for _, res := range []response{
 			e.GET(code.url, nil),
 			e.GET(link.url, nil),
-			e.submit(codePage, "code", url.Values{"code": {code.secret}}, nil),
 			e.submit(linkPage, "pick", url.Values{"number": {link.secret}}, nil),
 			e.submit(linkPage, "report", nil, nil),
 		} {
 			wantStatus(t, res, http.StatusServiceUnavailable)
 			wantBody(t, res, "Something went wrong on our side. Try again in a minute.")
 		}
+		// A form answers in the language it was shown in.
+		res := e.submit(codePage, "code", url.Values{"code": {code.secret}}, nil)
+		wantStatus(t, res, http.StatusServiceUnavailable)
+		wantBody(t, res, "Algo salió mal de nuestro lado. Inténtalo de nuevo en un minuto.")
 		es := e.GET(code.url, map[string]string{"Accept-Language": "es"})
 		wantStatus(t, es, http.StatusServiceUnavailable)
 		wantBody(t, es, "Algo salió mal de nuestro lado. Inténtalo de nuevo en un minuto.")

@@ -10,7 +10,9 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -74,9 +76,32 @@ type view struct {
 	Passkey *ceremonyView
 	// InApp is the notice for in-app browsers, on pages that offer a passkey.
 	InApp *inAppView
-	// Script is the URL of the page's script, ScriptNonce its CSP nonce; a page
-	// without Script runs no script.
-	Script, ScriptNonce string
+	// Scripts are the URLs of the page's scripts, ScriptNonce their CSP nonce; a
+	// page without Scripts runs no script.
+	Scripts     []string
+	ScriptNonce string
+	// Header: the brand's logo (its URL, "" for none) and the host the page is on.
+	Logo, Host string
+	// Switch offers the language switch: on pages that a GET shows again as they
+	// are (a form, the neutral page), never on an outcome only a POST reached.
+	Switch bool
+	// Langs is the language switch's markup (langNav), set by render when Switch
+	// is, with links to Self (the page's own URL under PublicURL; Action when
+	// empty; "." for a relative link to the page itself).
+	Langs template.HTML
+	Self  string
+	// Trust cues of a verification's page: the brand's official account on the
+	// verification's network ("" when the configuration names none), when the
+	// verification expires, and the phrase the DM text carries, in the DM's
+	// language (PhraseLang).
+	Account string
+	Expires time.Time
+	// ExpiresIn is how long the page has left by the service's clock: the
+	// countdown runs from it, so a phone whose clock is off still counts right.
+	ExpiresIn          time.Duration
+	Phrase, PhraseLang string
+	// Timing holds the texts the page script shows as the page nears its expiry.
+	Timing *timingView
 	// Enrollment pages: Kind is "totp" or "passkey"; Setup is the TOTP setup step.
 	Kind  string
 	Setup *totpSetupView
@@ -95,6 +120,15 @@ type view struct {
 	// page's CSP form-action allows besides 'self'.
 	Handover   *handoverView
 	FormTarget string
+}
+
+// timingView is what the page script needs to count down and warn.
+type timingView struct {
+	// Left formats the countdown ("%[1]s left"); Soon and Expired are said in a
+	// live region a minute before and at the expiry.
+	Left, Soon, Expired string
+	// WebOTP asks the browser for the code of an SMS (WebOTP API) where it can.
+	WebOTP bool
 }
 
 // eventRow is one event delivery attempt on the dev outbox page.
@@ -162,7 +196,27 @@ type totpSetupView struct {
 // buffer first, so a template defect is a clean 500, not half a page. A page
 // with a script gets its own CSP nonce and the policy that names it.
 func (s *server) render(w http.ResponseWriter, status int, name string, v *view) {
-	if v.Script != "" {
+	if v.Brand == "" {
+		v.Brand = s.cfg.Brand
+	}
+	v.CSS = s.url(s.assets.cssPath)
+	if v.Host == "" {
+		v.Host = s.host
+	}
+	if v.Logo == "" && s.assets.logoPath != "" {
+		v.Logo = s.url(s.assets.logoPath)
+	}
+	if v.Switch && v.catalog != nil {
+		page := v.Self
+		switch page {
+		case "":
+			page = v.Action
+		case ".":
+			page = "" // relative: "?lang=…" is this very page
+		}
+		v.Langs = langNav(v.catalog, page)
+	}
+	if len(v.Scripts) > 0 {
 		var raw [18]byte
 		if _, err := io.ReadFull(s.nonces.random, raw[:]); err != nil {
 			s.log.Error("render page: script nonce", "view", name, "err", err)
@@ -177,48 +231,36 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"),
 			"form-action 'self'", "form-action 'self' "+v.FormTarget, 1))
 	}
-	page, err := s.execute(name, v)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(8 << 10) // a verification page is 5 to 7 kB: no growing copies
+	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.log.Error("render page", "view", name, "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
 	}
-	s.writePage(w, status, page, v.InApp != nil)
-}
-
-// execute renders view name with v; the brand and stylesheet are the server's.
-func (s *server) execute(name string, v *view) ([]byte, error) {
-	if v.Brand == "" {
-		v.Brand = s.cfg.Brand
-	}
-	v.CSS = s.url(s.assets.cssPath)
-	var buf bytes.Buffer
-	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// writePage writes a rendered page with status; byAgent when it depends on the
-// User-Agent (the in-app browser notice).
-func (s *server) writePage(w http.ResponseWriter, status int, page []byte, byAgent bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Vary", "Accept-Language")
-	if byAgent {
+	if v.InApp != nil {
 		h.Add("Vary", "User-Agent")
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(page)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // assets are the static files, served under content-hashed names so that they can
 // be cached for a year.
 type assets struct {
-	byName  map[string]asset
+	byName map[string]asset
+	// cssPath is the stylesheet: app.css, then the brand's colour when set.
 	cssPath string
 	// jsPath is the passkey script: ceremonies, the in-app notice's copy button.
 	jsPath string
+	// pageJSPath is the script of the verification pages: expiry in local time,
+	// countdown and warning, WebOTP.
+	pageJSPath string
+	// logoPath is the brand's logo, "" when none is configured.
+	logoPath string
 }
 
 type asset struct {
@@ -226,24 +268,40 @@ type asset struct {
 	contentType string
 }
 
-func loadAssets() (*assets, error) {
+// loadAssets reads the embedded files and adds the brand's: its colour to the
+// stylesheet and its logo (already checked by New).
+func loadAssets(b BrandCues) (*assets, error) {
 	a := &assets{byName: map[string]asset{}}
+	add := func(file, contentType string, body []byte, path_ *string) {
+		sum := sha256.Sum256(body)
+		ext := path.Ext(file)
+		name := strings.TrimSuffix(file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+		a.byName[name] = asset{body: body, contentType: contentType}
+		*path_ = "/static/" + name
+	}
 	for _, f := range []struct {
 		file, contentType string
 		path              *string
 	}{
 		{"app.css", "text/css; charset=utf-8", &a.cssPath},
 		{"passkey.js", "text/javascript; charset=utf-8", &a.jsPath},
+		{"page.js", "text/javascript; charset=utf-8", &a.pageJSPath},
 	} {
 		body, err := fs.ReadFile(staticFS, "static/"+f.file)
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(body)
-		ext := path.Ext(f.file)
-		name := strings.TrimSuffix(f.file, ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		a.byName[name] = asset{body: body, contentType: f.contentType}
-		*f.path = "/static/" + name
+		if f.file == "app.css" && b.Colour != "" {
+			body = append(body, brandCSS(b.Colour)...)
+		}
+		add(f.file, f.contentType, body, f.path)
+	}
+	if len(b.Logo) > 0 {
+		kind, err := CheckLogo(b.Logo)
+		if err != nil {
+			return nil, err
+		}
+		add("logo."+kind.ext, kind.contentType, b.Logo, &a.logoPath)
 	}
 	return a, nil
 }
@@ -258,4 +316,43 @@ func (s *server) static(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.contentType)
 	h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	_, _ = w.Write(a.body)
+}
+
+// langNav is the language switch of a page in c's language: one link per
+// supported language to the page itself (page, its URL under PublicURL, or ""
+// for a relative link) with "?lang=" and nothing else, the current one marked. A
+// GET changes nothing, so the link can change nothing but the language; the
+// page's forms carry it on as their "lang". It is built here rather than by a
+// template range: it is on every page, and a range of escaped attributes cost
+// more than the rest of the page's template together.
+func langNav(c *catalog, page string) template.HTML {
+	href := template.HTMLEscapeString(page) + "?lang="
+	var b strings.Builder
+	b.Grow(160 + len(catalogs)*(90+len(href)))
+	b.WriteString(`<nav class="langs" aria-label="`)
+	b.WriteString(template.HTMLEscapeString(c.T("lang.switch")))
+	b.WriteString(`"><ul>`)
+	for _, o := range catalogs {
+		name := template.HTMLEscapeString(o.lang)
+		b.WriteString("\n<li><a href=\"")
+		b.WriteString(href)
+		b.WriteString(url.QueryEscape(o.lang))
+		b.WriteString(`" lang="` + name + `" hreflang="` + name + `"`)
+		if o.lang == c.lang {
+			b.WriteString(` aria-current="true"`)
+		}
+		b.WriteString(">" + template.HTMLEscapeString(o.loc.Endonym) + "</a></li>")
+	}
+	b.WriteString("\n</ul></nav>")
+	return template.HTML(b.String())
+}
+
+// ExpiresAt is the verification's expiry for a page: a <time> element with the
+// instant in UTC, which the page script rewrites in the phone's time zone and
+// language.
+func (v *view) ExpiresAt() template.HTML {
+	t := v.Expires.UTC()
+	left := strconv.FormatInt(int64(max(v.ExpiresIn, 0)/time.Second), 10)
+	return template.HTML(`<time id="expires" datetime="` + t.Format(time.RFC3339) + `" data-seconds="` + left + `">` +
+		t.Format("15:04") + ` UTC</time>`)
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -47,6 +46,9 @@ type Config struct {
 	DevEvents *events.DevLog
 	// NonceTTL is how long a rendered form can be submitted (DefaultNonceTTL when 0).
 	NonceTTL time.Duration
+	// Cues are the brand's logo, colour and official accounts (all optional),
+	// checked by New with CheckLogo, CheckColour and CheckAccount.
+	Cues BrandCues
 }
 
 // Pages is what the customer pages need from the verification lifecycle
@@ -64,6 +66,9 @@ type Pages interface {
 	SubmitCode(ctx context.Context, token, code, requestID, binding string) (challenge.Result, error)
 	// ReportCodePage is "this wasn't me" on a code page.
 	ReportCodePage(ctx context.Context, token, requestID string) (challenge.Result, error)
+	// ReportCodeImpersonation is "this isn't the account I'm talking to" on a
+	// code page: a report whose audit event is flagged as an impersonation.
+	ReportCodeImpersonation(ctx context.Context, token, requestID string) (challenge.Result, error)
 	// OpenLinkPage reads what a magic link's page shows, changing nothing.
 	OpenLinkPage(ctx context.Context, token string) (*challenge.Page, error)
 	// ConfirmLink completes a magic link with the number picked; a wrong number
@@ -71,6 +76,8 @@ type Pages interface {
 	ConfirmLink(ctx context.Context, token string, number int, requestID, binding string) (challenge.Result, error)
 	// ReportLink is "this wasn't me" on a magic link's page.
 	ReportLink(ctx context.Context, token, requestID string) (challenge.Result, error)
+	// ReportLinkImpersonation is ReportCodeImpersonation on a magic link's page.
+	ReportLinkImpersonation(ctx context.Context, token, requestID string) (challenge.Result, error)
 	// SubmitTOTP checks an authenticator-app code typed on the code page; requestID
 	// makes a repeat count once. Input that is not 6 digits is
 	// challenge.ErrCodeFormat and counts nothing.
@@ -156,11 +163,10 @@ type server struct {
 	// base is PublicURL's origin and path without a trailing slash; origin is its
 	// origin as a browser serializes it; prefix is its path.
 	base, origin, prefix string
-	assets               *assets
-	views                *views
-	// messages caches the message pages, which hold nothing of the request
-	// (messageKey → []byte): rendered once, written again as they are.
-	messages sync.Map
+	// host is PublicURL's host (and port), shown as "You're on <host>".
+	host   string
+	assets *assets
+	views  *views
 }
 
 // New returns the HTTP handler for the customer pages, the JWKS, the health
@@ -190,11 +196,14 @@ func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ri
 	if cfg.NonceTTL == 0 {
 		cfg.NonceTTL = DefaultNonceTTL
 	}
+	if err := checkCues(&cfg.Cues); err != nil {
+		return nil, err
+	}
 	v, err := parseViews()
 	if err != nil {
 		return nil, fmt.Errorf("web: parse templates: %w", err)
 	}
-	a, err := loadAssets()
+	a, err := loadAssets(cfg.Cues)
 	if err != nil {
 		return nil, fmt.Errorf("web: load assets: %w", err)
 	}
@@ -202,7 +211,7 @@ func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ri
 		cfg: cfg, pages: pages, jwks: jwks, ready: ready, now: now, log: log,
 		nonces: nonces{keys: keys, ttl: cfg.NonceTTL, now: now, random: rand.Reader},
 		origin: serializeOrigin(u), prefix: strings.TrimRight(u.EscapedPath(), "/"),
-		assets: a, views: v,
+		assets: a, views: v, host: strings.ToLower(u.Host),
 	}
 	s.base = s.origin + s.prefix
 	for _, o := range opts {

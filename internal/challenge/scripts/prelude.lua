@@ -145,15 +145,16 @@ local function answered(rec, rf)
   return nil
 end
 
--- finish moves a pending verification to a terminal state.
-local function finish(key, state, reason)
+-- finish moves a pending verification to a terminal state; extra (optional) adds
+-- field pairs to its audit event (a report's 'r' = 'impersonation').
+local function finish(key, state, reason, extra)
   redis.call('HSET', key, 'st', state, 'rs', reason or '0', 'ft', NOW)
   publish(key, state)
   if state == '2' then
     audit(key, 'verified', {'o', 'ok'})
     audit(key, 'assertion_issued')
   elseif state == '3' and reason == '2' then
-    audit(key, 'reported')
+    audit(key, 'reported', extra)
   elseif state == '3' then
     audit(key, 'failed', {'r', FAILURES[reason] or ''})
   elseif state == '4' then
