@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type EventsConfig struct {
 	Concurrency                 int
 	// DevURL is dev mode's endpoint of client "dev"; "" for none.
 	DevURL string
+	// DeploymentClient receives the deployment-wide events (SMS breakers); "" for none.
+	DeploymentClient string
 }
 
 const (
@@ -56,6 +59,10 @@ func (c *Config) eventsSettings() []setting {
 				"client), each `whsec_` followed by the standard base64 of 24 to 64 random bytes, e.g. " +
 				"`echo \"whsec_$(head -c 32 /dev/urandom | base64)\"`. Give the same value to the client. Errors name the " +
 				"client and the path, never the secret."},
+		{Name: "AUTHSVC_EVENTS_DEPLOYMENT_CLIENT", Section: "events", Value: str(&e.DeploymentClient), ShowDefault: "(none)",
+			Doc: "the client of `AUTHSVC_EVENTS_ENDPOINTS` that also receives the deployment-wide events, which belong to no " +
+				"verification: `com.authsvc.sms.breaker_tripped` and `…breaker_released` (the platform's fraud team). Unset, " +
+				"they stay in the audit trail only. Ignored in dev mode."},
 		{Name: "AUTHSVC_EVENTS_MAX_AGE", Section: "events", Default: "24h", Value: duration(&e.MaxAge, time.Minute, 30*day),
 			Doc: "how long an event is retried; past it, it is acknowledged undelivered, counted " +
 				"(`authsvc_events_total{outcome=\"given_up\"}`) and logged. At most `AUTHSVC_AUDIT_BUFFER` (events wait in the " +
@@ -121,9 +128,20 @@ func checkEvents(r *envReader, c *Config) {
 	if len(e.Endpoints) > 0 && e.SecretsDir == "" && !c.Dev.Enabled {
 		r.addf("AUTHSVC_EVENTS_SECRETS_DIR is not set: a directory with one file per client of AUTHSVC_EVENTS_ENDPOINTS, named by its id, holding its \"whsec_…\" signing secret")
 	}
+	if dc := e.DeploymentClient; dc != "" && !c.Dev.Enabled && !slices.ContainsFunc(e.Endpoints, func(ep EventEndpoint) bool { return ep.Client == dc }) {
+		r.addf("AUTHSVC_EVENTS_DEPLOYMENT_CLIENT: %q has no endpoint in AUTHSVC_EVENTS_ENDPOINTS", dc)
+	}
 	if c.Audit.Buffer > 0 && e.MaxAge > c.Audit.Buffer {
 		r.addf("AUTHSVC_EVENTS_MAX_AGE (%s) is longer than AUTHSVC_AUDIT_BUFFER (%s): events wait in the audit buffer, so they cannot be retried for longer", e.MaxAge, c.Audit.Buffer)
 	}
+}
+
+// deploymentClient is the client deployment-wide events go to: none in dev mode.
+func deploymentClient(c *Config) string {
+	if c.Dev.Enabled {
+		return ""
+	}
+	return c.Events.DeploymentClient
 }
 
 // loadEventEndpoints reads each endpoint's secret, reporting every problem at once. Errors
@@ -192,6 +210,8 @@ func newEventDispatcher(c *Config, endpoints []events.Endpoint, rdb redis.Univer
 		Concurrency: c.Events.Concurrency,
 		Client:      client,
 		StartedBy:   startedBy,
+
+		DeploymentClient: deploymentClient(c),
 	}, rdb, now, log.With("component", "events"), reg, opts...)
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 const (
 	verificationPrefix = "com.authsvc.verification."
 	handoverPrefix     = "com.authsvc.handover."
+	smsPrefix          = "com.authsvc.sms."
 )
 
 // Handover audit kinds (the handover scripts write them, as the verification scripts write
@@ -51,6 +52,11 @@ var catalog = map[string]kindInfo{
 	HandoverRedeemed: {handoverPrefix + "redeemed", ""},
 	HandoverRefused:  {handoverPrefix + "refused", ""},
 	HandoverExpired:  {handoverPrefix + "expired", ""},
+
+	// Deployment-wide: an SMS breaker cell tripped or was released. They belong to no
+	// verification or client and go to Config.DeploymentClient (the fraud team's receiver).
+	audit.BreakerTripped:  {smsPrefix + "breaker_tripped", ""},
+	audit.BreakerReleased: {smsPrefix + "breaker_released", ""},
 }
 
 // impersonation is what a "reported" entry with reason impersonation becomes: the
@@ -72,6 +78,10 @@ func Types() []string {
 
 // TypeOf returns the CloudEvents type of an audit kind, or "" when the kind is not an event.
 func TypeOf(kind string) string { return catalog[kind].typ }
+
+// isDeployment tells whether kind is a deployment-wide event: its entry names no client, and it
+// goes to Config.DeploymentClient.
+func isDeployment(kind string) bool { return strings.HasPrefix(catalog[kind].typ, smsPrefix) }
 
 // isHandover tells whether kind is a handover step: its entry's client is the one that acted.
 func isHandover(kind string) bool { return strings.HasPrefix(catalog[kind].typ, handoverPrefix) }
@@ -104,6 +114,10 @@ type Data struct {
 	// Customer is the customer's audit pseudonym (16 hex digits, keyed per customer and
 	// unlinkable once she is erased); empty when the start named no customer.
 	Customer string `json:"customer,omitempty"`
+	// Cell is, for an SMS breaker event, the cell: a country calling code ("+44") or a
+	// masked number prefix ("+4479****", a block of 10,000 numbers), never a number. Reason
+	// says which ("country" or "prefix") and Outcome the breaker's mode (enforce or monitor).
+	Cell string `json:"cell,omitempty"`
 }
 
 // ContentType is the media type of a delivery's body: the CloudEvents structured JSON format.
@@ -127,7 +141,8 @@ type Message struct {
 // Render turns the audit entry e, read from stream, into the event sent to its client, with
 // source as the CloudEvents source. ok is false when e's kind is not an event (see Types).
 // starter, when not empty, is the client that started the verification, for a handover step
-// whose entry names the client that acted: the event goes to starter.
+// whose entry names the client that acted: the event goes to starter. For a deployment-wide
+// event (an SMS breaker's), whose entry names no client, it is the client it goes to.
 func Render(source, stream string, e audit.Event, starter ...string) (m Message, ok bool, err error) {
 	info, ok := catalog[e.Kind]
 	if !ok {
@@ -142,6 +157,9 @@ func Render(source, stream string, e audit.Event, starter ...string) (m Message,
 	}
 	d := Data{VerificationID: e.VerificationID, ClientID: client, ActorClientID: actor, AgentID: e.AgentID, State: info.state,
 		Method: e.Method, Outcome: e.Outcome, Reason: e.Reason, Customer: e.Customer}
+	if isDeployment(e.Kind) {
+		d.Cell = e.Destination
+	}
 	if e.Kind == audit.Reported {
 		if e.Reason == audit.ReasonImpersonation {
 			d.Outcome = audit.ReasonImpersonation

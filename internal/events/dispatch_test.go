@@ -381,3 +381,44 @@ func TestRetryAfterHeeded(t *testing.T) {
 		t.Errorf("asked again after %s despite Retry-After: 1", gap)
 	}
 }
+
+// An SMS breaker's trip goes to the deployment client's endpoint (the fraud team's receiver),
+// once, beside the verification events of that client; with no deployment client configured
+// it is acknowledged undelivered, and nothing else is held up.
+func TestBreakerEventsToTheDeploymentClient(t *testing.T) {
+	t.Parallel()
+	for _, to := range []string{"fraud", ""} {
+		rdb := redistest.Start(t).Client(t)
+		clock := fakeclock.New(t0)
+		w := audit.NewWriter(rdb, 144*time.Hour, clock.Now)
+		fraud, platform := newReceiver(t, testSecret), newReceiver(t, testSecret)
+		cfg := fast("a", shared)
+		cfg.Endpoints = []events.Endpoint{fraud.endpoint("fraud"), platform.endpoint("platform")}
+		cfg.DeploymentClient = to
+		d, err := events.New(cfg, rdb, clock.Now, quiet(), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, d)
+		var trips []string
+		for _, kind := range []string{audit.BreakerTripped, audit.BreakerReleased} {
+			id, err := w.Append(context.Background(), shared, audit.Event{Kind: kind, Reason: "prefix",
+				Outcome: "enforce", Destination: "+4479****"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			trips = append(trips, shared+"/"+id)
+		}
+		verified := write(t, w, shared, 1, 3, "platform", audit.Verified)
+		eventually(t, "the platform's own events", func() error { return allDelivered(platform.received(), verified) })
+		if to == "" {
+			if got := fraud.received(); len(got) != 0 {
+				t.Errorf("no deployment client, yet %v delivered", got)
+			}
+			continue
+		}
+		eventually(t, "the breaker events reach the deployment client", func() error {
+			return allDelivered(fraud.received(), trips)
+		})
+	}
+}

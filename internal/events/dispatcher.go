@@ -89,6 +89,10 @@ type Config struct {
 	// the one that started the verification. An error leaves the entry pending: it is claimed
 	// again after ClaimIdle.
 	StartedBy func(ctx context.Context, verificationID string) (string, error)
+	// DeploymentClient receives the deployment-wide events, which belong to no verification
+	// or client (SMS breaker trips and releases, for the platform's fraud team); "" sends
+	// them nowhere (they stay in the audit trail).
+	DeploymentClient string
 }
 
 // NewTransport returns the HTTP transport deliveries need: http.DefaultTransport's settings,
@@ -395,6 +399,9 @@ func (d *Dispatcher) take(stream string, m redis.XMessage, unparked bool) {
 			d.m.redis.Inc()
 			return // pending: claimed again after ClaimIdle
 		}
+	}
+	if isDeployment(e.Kind) {
+		starter = d.cfg.DeploymentClient
 	}
 	msg, ok, err := Render(d.cfg.Source, stream, e, starter)
 	if err != nil {

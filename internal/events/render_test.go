@@ -72,7 +72,7 @@ func TestRenderCatalogue(t *testing.T) {
 		!strings.Contains(string(imp.Body), `"state":"FAILED"`) {
 		t.Errorf("impersonation report: %+v, %v, %v: %s", imp, ok, err, imp.Body)
 	}
-	types = append(types, imp.Type)
+	types = append(types, imp.Type, "com.authsvc.sms.breaker_tripped", "com.authsvc.sms.breaker_released")
 	slices.Sort(types)
 	if !slices.Equal(types, events.Types()) {
 		t.Errorf("Types() = %v, want %v", events.Types(), types)
@@ -102,5 +102,33 @@ func TestRenderHandoverToTheStarter(t *testing.T) {
 	var d events.Data
 	if err := ce.DataAs(&d); err != nil || d.ClientID != "platform-a" || d.ActorClientID != "brand-chat" {
 		t.Errorf("data %+v, %v", d, err)
+	}
+}
+
+// An SMS breaker's trip or release belongs to no verification or client: it goes to the client
+// given (Config.DeploymentClient) and names the cell, a calling code or a masked prefix; with no
+// client given it goes nowhere.
+func TestRenderBreakerToTheDeploymentClient(t *testing.T) {
+	t.Parallel()
+	for kind, typ := range map[string]string{audit.BreakerTripped: "com.authsvc.sms.breaker_tripped",
+		audit.BreakerReleased: "com.authsvc.sms.breaker_released"} {
+		e := audit.Event{ID: "1-0", Time: time.UnixMilli(1), Kind: kind, Reason: "prefix", Outcome: "enforce",
+			Destination: "+4479****"}
+		m, ok, err := events.Render("s", "audit:events", e, "fraud-desk")
+		if err != nil || !ok || m.Client != "fraud-desk" || m.Type != typ {
+			t.Fatalf("%s: %+v %v %v", kind, m, ok, err)
+		}
+		var ce event.Event
+		if err := json.Unmarshal(m.Body, &ce); err != nil {
+			t.Fatal(err)
+		}
+		var d events.Data
+		if err := ce.DataAs(&d); err != nil || d.ClientID != "fraud-desk" || d.ActorClientID != "" || d.Cell != "+4479****" ||
+			d.Reason != "prefix" || d.Outcome != "enforce" || ce.Subject() != "" {
+			t.Errorf("%s: data %+v, %v", kind, d, err)
+		}
+		if m, ok, _ := events.Render("s", "audit:events", e); !ok || m.Client != "" {
+			t.Errorf("%s with no deployment client: %+v", kind, m)
+		}
 	}
 }

@@ -391,7 +391,7 @@ knobs that are set. The secrets directory comes with authsvc.secretMounts.
 {{- $list = append $list (printf "%s=%s" .client .url) -}}
 {{- end -}}
 {{- $e = append $e (dict "name" "AUTHSVC_EVENTS_ENDPOINTS" "value" (join "," $list)) -}}
-{{- range $v := list (list "AUTHSVC_EVENTS_MAX_AGE" $ev.maxAge) (list "AUTHSVC_EVENTS_TIMEOUT" $ev.timeout) (list "AUTHSVC_EVENTS_MAX_BACKOFF" $ev.maxBackoff) -}}
+{{- range $v := list (list "AUTHSVC_EVENTS_DEPLOYMENT_CLIENT" $ev.deploymentClient) (list "AUTHSVC_EVENTS_MAX_AGE" $ev.maxAge) (list "AUTHSVC_EVENTS_TIMEOUT" $ev.timeout) (list "AUTHSVC_EVENTS_MAX_BACKOFF" $ev.maxBackoff) -}}
 {{- if index $v 1 -}}
 {{- $e = append $e (dict "name" (index $v 0) "value" (index $v 1)) -}}
 {{- end -}}
