@@ -32,10 +32,13 @@ const (
 	ClientDenied      = "client_denied"
 	// Handover steps (package challenge, handover.go): m is the kind
 	// (secure_channel or phone), c the client that acted, r a refusal's reason.
+	// HandoverExpired: the verification's live offer ran out unredeemed (package
+	// challenge's Lapser, handover_lapse.lua); c is the client that created it.
 	HandoverCreated  = "handover_created"
 	HandoverBound    = "handover_bound"
 	HandoverRedeemed = "handover_redeemed"
 	HandoverRefused  = "handover_refused"
+	HandoverExpired  = "handover_expired"
 	// BreakerTripped and BreakerReleased: an SMS breaker cell (Reason: country or
 	// prefix; Destination: "+44" or a masked prefix "+4479****"; Outcome: enforce or
 	// monitor) tripped or was released. No verification, client or customer.
@@ -54,7 +57,8 @@ var Kinds = []string{
 	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
 	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
-	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused, BreakerTripped, BreakerReleased,
+	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused, HandoverExpired, BreakerTripped,
+	BreakerReleased,
 }
 
 // Lua defines the function scripts call to append an event:

@@ -212,7 +212,7 @@ func TestKinds(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if len(seen) != 25 {
-		t.Errorf("%d kinds, want 25", len(seen))
+	if len(seen) != 26 {
+		t.Errorf("%d kinds, want 26", len(seen))
 	}
 }

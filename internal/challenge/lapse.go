@@ -17,10 +17,15 @@ import (
 	"github.com/authsvc/authsvc/internal/audit"
 )
 
-//go:embed scripts/lapse.lua
-var lapseSrc string
+var (
+	//go:embed scripts/lapse.lua
+	lapseSrc string
+	//go:embed scripts/handover_lapse.lua
+	handoverLapseSrc string
 
-var lapseScript = transition(lapseSrc)
+	lapseScript         = transition(lapseSrc)
+	handoverLapseScript = transition(handoverPrelude + handoverLapseSrc)
+)
 
 // A verification that expires by its TTL runs no script: nobody touches it, so nothing would
 // write its 'expired' audit event (nor, through package events, tell the platform). A Lapser
@@ -36,6 +41,21 @@ var lapseScript = transition(lapseSrc)
 // emits it while the record exists. Every replica runs one; lapse.lua is idempotent (a
 // verification expires once, whoever asks), so they need no coordination, at the cost of
 // each replica reading the streams.
+//
+// Handover offers are followed the same way, so that one left unredeemed gets its
+// 'handover_expired' audit event (and its com.authsvc.handover.expired event): a
+// 'handover_created' entry tracks the verification's offer from when it can run out
+// (the entry's time plus the offer TTL), a newer 'handover_created' of the same verification
+// replaces it (the record names one live offer, 'ho'; a replaced offer gets no expired event:
+// the newer offer's created event says it is gone), and 'handover_redeemed' forgets it. The
+// end of the verification does not: a phone offer can still be redeemed after it (with the
+// case context only), and a secure-channel offer whose verification no longer stands was
+// still never redeemed, so either gets its expired event when its time runs out. Once due,
+// handover_lapse.lua writes the event exactly when the record's live offer is unredeemed and
+// its time ran out (an offered one's offer expiry, a bound one's code expiry), and marks the
+// handover hash ('l'), so that it is written once whoever asks; it answers when to ask
+// again otherwise. The handover hash outlives its offer by 10 minutes: an offer that no
+// replica looked at in that time (every one down) gets no event.
 
 // LapseConfig configures a Lapser. Zero values take the defaults named.
 type LapseConfig struct {
@@ -58,7 +78,10 @@ type Lapser struct {
 	cursor  map[string]string // stream → the last entry id read
 	pending map[string]time.Time
 	due     dueHeap
-	failing bool
+	// offers are the verifications with an offer not yet redeemed, by when it can run out.
+	offers    map[string]time.Time
+	offersDue dueHeap
+	failing   bool
 }
 
 // NewLapser returns a Lapser of the service's verifications.
@@ -72,7 +95,8 @@ func (s *Service) NewLapser(cfg LapseConfig) *Lapser {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
-	return &Lapser{s: s, cfg: cfg, log: s.log.With("component", "lapse"), pending: map[string]time.Time{}}
+	return &Lapser{s: s, cfg: cfg, log: s.log.With("component", "lapse"), pending: map[string]time.Time{},
+		offers: map[string]time.Time{}}
 }
 
 // Run reads and expires until ctx is done. Redis failures are logged once per outage and
@@ -87,7 +111,7 @@ func (l *Lapser) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		full, err := l.read(ctx)
 		if err == nil {
-			err = l.expire(ctx)
+			err = errors.Join(l.expire(ctx), l.expireOffers(ctx))
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -154,23 +178,46 @@ func (l *Lapser) see(m redis.XMessage) {
 		if _, ok := l.pending[id]; ok {
 			return
 		}
-		ms, _, _ := strings.Cut(m.ID, "-")
-		n, _ := strconv.ParseInt(ms, 10, 64)
-		due := time.UnixMilli(n).Add(l.s.cfg.MinTTL)
+		due := entryTime(m.ID).Add(l.s.cfg.MinTTL)
 		l.pending[id] = due
 		heap.Push(&l.due, dueItem{id, due})
 	case audit.Verified, audit.Failed, audit.Reported, audit.Canceled, audit.Expired:
 		delete(l.pending, id)
+	case audit.HandoverCreated:
+		// The newest offer of a verification is its live one.
+		due := entryTime(m.ID).Add(l.s.handover.OfferTTL)
+		l.offers[id] = due
+		heap.Push(&l.offersDue, dueItem{id, due})
+	case audit.HandoverRedeemed:
+		delete(l.offers, id)
 	}
+}
+
+// entryTime is the time of a stream entry id.
+func entryTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
 }
 
 // expire runs lapse.lua on the tracked verifications that may be due, one call per hash tag.
 func (l *Lapser) expire(ctx context.Context) error {
+	return l.run(ctx, lapseScript, l.pending, &l.due)
+}
+
+// expireOffers runs handover_lapse.lua on the verifications whose tracked offer may be due.
+func (l *Lapser) expireOffers(ctx context.Context) error {
+	return l.run(ctx, handoverLapseScript, l.offers, &l.offersDue)
+}
+
+// run runs sc on the verifications of tracked that are due by the heap due, one call per hash
+// tag. sc answers, per record, 0 (forget it) or when to ask again (ms).
+func (l *Lapser) run(ctx context.Context, sc *redis.Script, tracked map[string]time.Time, due *dueHeap) error {
 	now := l.s.now()
 	byTag := map[string][]string{}
-	for l.due.Len() > 0 && !l.due[0].due.After(now) {
-		it := heap.Pop(&l.due).(dueItem)
-		if d, ok := l.pending[it.id]; !ok || !d.Equal(it.due) {
+	for due.Len() > 0 && !(*due)[0].due.After(now) {
+		it := heap.Pop(due).(dueItem)
+		if d, ok := tracked[it.id]; !ok || !d.Equal(it.due) {
 			continue // ended, or rescheduled
 		}
 		tag, _, _ := strings.Cut(it.id, "-")
@@ -183,12 +230,12 @@ func (l *Lapser) expire(ctx context.Context) error {
 			for i, id := range chunk {
 				keys[i] = recordKey(id)
 			}
-			reply, err := l.s.store.run(ctx, lapseScript, keys, ms(l.s.now()))
+			reply, err := l.s.store.run(ctx, sc, keys, ms(l.s.now()))
 			if err != nil {
 				errs = append(errs, err)
 				// Asked again next pass.
 				for _, id := range chunk {
-					l.reschedule(id, now)
+					reschedule(tracked, due, id, now)
 				}
 				continue
 			}
@@ -198,19 +245,19 @@ func (l *Lapser) expire(ctx context.Context) error {
 					ex, _ = reply[i].(int64)
 				}
 				if ex == 0 {
-					delete(l.pending, id)
+					delete(tracked, id)
 					continue
 				}
-				l.reschedule(id, time.UnixMilli(ex))
+				reschedule(tracked, due, id, time.UnixMilli(ex))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (l *Lapser) reschedule(id string, due time.Time) {
-	l.pending[id] = due
-	heap.Push(&l.due, dueItem{id, due})
+func reschedule(tracked map[string]time.Time, h *dueHeap, id string, due time.Time) {
+	tracked[id] = due
+	heap.Push(h, dueItem{id, due})
 }
 
 // after is the entry id right after id, for a range that excludes id.

@@ -21,14 +21,14 @@ const (
 )
 
 // Handover audit kinds (the handover scripts write them, as the verification scripts write
-// theirs). HandoverExpired is in the catalogue for when a script writes it; none does yet (a
-// handover code lapses by its TTL).
+// theirs). HandoverExpired is written by package challenge's Lapser (handover_lapse.lua) once a
+// verification's live offer ran out unredeemed.
 const (
 	HandoverCreated  = audit.HandoverCreated
 	HandoverBound    = audit.HandoverBound
 	HandoverRedeemed = audit.HandoverRedeemed
 	HandoverRefused  = audit.HandoverRefused
-	HandoverExpired  = "handover_expired"
+	HandoverExpired  = audit.HandoverExpired
 )
 
 // kindInfo is what one audit kind becomes.

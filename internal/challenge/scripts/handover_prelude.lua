@@ -2,7 +2,8 @@
 -- Handovers (handover.go). A handover hash 'v:{tag}:h:<body>' has the id
 -- '<tag>.<body>' and the fields v verification id, k kind, r redeeming client,
 -- s state (1 offered, 2 bound, 3 redeemed), p the channel's PKCE challenge and x
--- the code's expiry (once bound), q the token of the call that redeemed it. What
+-- the code's expiry (once bound), q the token of the call that redeemed it, l set
+-- once its 'handover_expired' audit event was written (handover_lapse.lua). What
 -- the offer is (kind, expiry, channel) its record says, in 'ho'
 -- ("kind|id|expiry|channel"), while the handover is the live one; the creating
 -- client is the record's. A pending handover stays small (DESIGN.md: 300 bytes).
