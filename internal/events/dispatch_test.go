@@ -422,3 +422,47 @@ func TestBreakerEventsToTheDeploymentClient(t *testing.T) {
 		})
 	}
 }
+
+// A handover step's entry names the client that acted (the channel's backend, the IVR, or a
+// refused foreign client): its event goes to the client that started the verification, and
+// when that can no longer be known (the record expired or was erased) it goes nowhere, never
+// to the actor.
+func TestHandoverStepsGoToTheStarterOnly(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	clock := fakeclock.New(t0)
+	w := audit.NewWriter(rdb, 144*time.Hour, clock.Now)
+	platform, channel := newReceiver(t, testSecret), newReceiver(t, testSecret)
+	cfg := fast("a", shared)
+	cfg.Endpoints = []events.Endpoint{platform.endpoint("platform"), channel.endpoint("channel")}
+	cfg.StartedBy = func(_ context.Context, vid string) (string, error) {
+		if vid == "abc-known" {
+			return "platform", nil
+		}
+		return "", nil
+	}
+	d, err := events.New(cfg, rdb, clock.Now, quiet(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d)
+	var want []string
+	for _, vid := range []string{"abc-gone", "abc-known"} {
+		for _, kind := range []string{events.HandoverRedeemed, events.HandoverRefused} {
+			id, err := w.Append(context.Background(), shared, audit.Event{Kind: kind, ClientID: "channel",
+				VerificationID: vid, Method: "phone", Reason: "client"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vid == "abc-known" {
+				want = append(want, shared+"/"+id)
+			}
+		}
+	}
+	// The platform's own event after them: once it arrives, the earlier entries were routed.
+	want = append(want, write(t, w, shared, 1, 1, "platform", audit.Verified)...)
+	eventually(t, "the platform gets its handover steps", func() error { return allDelivered(platform.received(), want) })
+	if got := channel.received(); len(got) != 0 {
+		t.Errorf("the acting client received the platform's handover events: %v", got)
+	}
+}

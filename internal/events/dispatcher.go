@@ -399,6 +399,14 @@ func (d *Dispatcher) take(stream string, m redis.XMessage, unparked bool) {
 			d.m.redis.Inc()
 			return // pending: claimed again after ClaimIdle
 		}
+		if starter == "" {
+			// The verification is gone (expired past its retention, or erased): whoever started
+			// it can no longer be known, and the entry names the client that acted (the channel,
+			// the IVR, a refused foreign client), which must not receive the platform's event.
+			d.m.events.WithLabelValues(OutcomeUnrouted).Inc()
+			d.ack(r)
+			return
+		}
 	}
 	if isDeployment(e.Kind) {
 		starter = d.cfg.DeploymentClient

@@ -29,6 +29,12 @@ if not pending and not stands(rec) then
   return {'state'}
 end
 redis.call('HSET', hk, 'v', vid, 'k', kind, 'r', redeemer, 's', '1')
+if not pending then
+  -- Offered on a verified verification: its code is shown only to the browser that verified
+  -- it. A phone offer made while pending was on the pending page, open to whoever holds the
+  -- link, so its call code hands over the case alone, never the identity (handover_redeem).
+  redis.call('HSET', hk, 'w', '1')
+end
 redis.call('PEXPIRE', hk, ttl)
 redis.call('HSET', rec, 'ho', kind .. '|' .. hid .. '|' .. exp .. '|' .. channel)
 if caseref ~= '' then

@@ -5,7 +5,8 @@
 -- script whose reply was lost: the resend finds its own token and answers 'ok').
 -- Returns {'ok', stands (1|0), verification id, record fields (flat)} | {'gone'} | {'refused', reason}.
 -- A secure-channel handover must be bound, its code unexpired, its challenge the
--- verifier's and its verification standing; a phone handover's offer unexpired.
+-- verifier's and its verification standing; a phone handover's offer unexpired (and its
+-- identity handed over only when it was offered on a verified verification: 'w').
 -- Refusals change nothing but the audit trail.
 local hk = KEYS[1]
 local rec = handover_record(hk)
@@ -13,12 +14,16 @@ local client, kind, challenge, token = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if not rec or redis.call('EXISTS', rec) == 0 then
   return {'gone'}
 end
-local k, r, s, p, x, q = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p', 'x', 'q'))
+local k, r, s, p, x, q, w = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p', 'x', 'q', 'w'))
 if k ~= kind then
   return {'gone'}
 end
+-- A phone code hands over the identity only when it was offered on a verified
+-- verification ('w'): one offered while pending was shown on the pending page, to whoever
+-- opened the link, and proves nothing about the caller once she has verified.
 local function answer()
-  return {'ok', stands(rec) and 1 or 0, redis.call('HGET', hk, 'v'), redis.call('HGETALL', rec)}
+  local ok = stands(rec) and (k == '1' or w == '1')
+  return {'ok', ok and 1 or 0, redis.call('HGET', hk, 'v'), redis.call('HGETALL', rec)}
 end
 if s == '3' and q == token then
   return answer()
