@@ -5,7 +5,10 @@
 -- whose redirect URLs include the one asked for ('|a|b|'), [6] the code's expiry (ms).
 -- Returns {'ok', redeeming client} | {'gone'} | {'refused', reason}. Binding again
 -- from the same browser with the same challenge answers 'ok' (a reloaded page);
--- anything refused changes nothing but the audit trail.
+-- anything refused changes nothing but the audit trail, where each reason is written
+-- once per handover (field 'a' keeps the reasons written): /handover/bind is a GET that
+-- whoever knows a handover id can repeat, and must not flood the trail or the
+-- platform's events.
 local hk = KEYS[1]
 local rec = handover_record(hk)
 local binding, challenge, allowed, codeexp = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -16,28 +19,36 @@ local k, r, s, p = unpack(redis.call('HMGET', hk, 'k', 'r', 's', 'p'))
 if k ~= '1' then
   return {'gone'}
 end
+local function refuse(reason)
+  local seen = redis.call('HGET', hk, 'a') or '|'
+  if string.find(seen, '|' .. reason .. '|', 1, true) then
+    return {'refused', reason}
+  end
+  redis.call('HSET', hk, 'a', seen .. reason .. '|')
+  return handover_refuse(rec, k, r, reason)
+end
 local same_browser = binding ~= '' and redis.call('HGET', rec, 'bb') == binding
 if s == '2' and p == challenge and same_browser and NOW < tonumber(redis.call('HGET', hk, 'x')) then
   return {'ok', r}
 end
 if s ~= '1' then
-  return handover_refuse(rec, k, r, 'used')
+  return refuse('used')
 end
 local _, e, n = handover_offer(rec, hk)
 if not e then
-  return handover_refuse(rec, k, r, 'superseded')
+  return refuse('superseded')
 end
 if NOW >= e then
-  return handover_refuse(rec, k, r, 'expired')
+  return refuse('expired')
 end
 if not string.find(allowed, '|' .. n .. '|', 1, true) then
-  return handover_refuse(rec, k, r, 'redirect')
+  return refuse('redirect')
 end
 if not stands(rec) then
-  return handover_refuse(rec, k, r, 'state')
+  return refuse('state')
 end
 if not same_browser then
-  return handover_refuse(rec, k, r, 'browser')
+  return refuse('browser')
 end
 redis.call('HSET', hk, 's', '2', 'p', challenge, 'x', codeexp)
 audit(rec, 'handover_bound', {'c', r, 'm', 'secure_channel'})
