@@ -142,19 +142,15 @@ func choice(p *bool, off, on string) value {
 	})
 }
 
-// floatInt reads a whole number from lo to hi into a float field.
+// floatInt reads a whole number from lo to hi (as integer does) into a float field.
 func floatInt(p *float64, lo, hi int) value {
+	var n int
+	whole := intValue{&n, lo, hi}
 	return boundedValue{valueFunc(func(r *envReader, name, raw string) {
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			r.refuse(name, "want a whole number, got %q", raw)
-			return
-		}
-		if n < lo || n > hi {
-			r.refuse(name, "want between %d and %d, got %d", lo, hi, n)
-		}
+		n = int(*p)
+		whole.set(r, name, raw)
 		*p = float64(n)
-	}), strconv.Itoa(lo) + " to " + strconv.Itoa(hi)}
+	}), whole.bounds()}
 }
 
 // ratio reads a decimal number from lo to hi.
