@@ -207,18 +207,28 @@ func (s *server) stencilPage(name string, v *view, b *bytes.Buffer) bool {
 	return true
 }
 
-// family is a set of markers: tag, "s", the value's index, "p", the probe, tag,
-// "e". The two families differ in letters and length.
-type family string
+// family is a set of markers: tag, "s", the value's index, "p", the probe (or
+// nothing), tag, "e". The families differ in letters and length; the last has
+// no probe, so that its markers are plain letters and digits, which no escaper
+// or filter changes (a filter that refuses the probe's characters would make a
+// value vanish from the first two pages, and not from the third).
+type family struct {
+	tag   string
+	probe bool
+}
 
-var families = [2]family{"qzxj", "vkwyfh"}
+var families = [3]family{{"qzxj", true}, {"vkwyfh", true}, {"jtqm", false}}
 
 // probe holds the characters that the escapers html/template and fragments.go
 // use treat differently. It holds no ':', so a marker is a URL without a scheme.
 const probe = "+<>&'\"\x00"
 
 func (f family) marker(i int) string {
-	return string(f) + "s" + strconv.Itoa(i) + "p" + probe + string(f) + "e"
+	p := ""
+	if f.probe {
+		p = probe
+	}
+	return f.tag + "s" + strconv.Itoa(i) + "p" + p + f.tag + "e"
 }
 
 // The probe as each escaper writes it, taken from html/template itself.
@@ -238,9 +248,10 @@ var probeAs = func() (p struct{ text, attr, url, path, query string }) {
 }()
 
 // makeStencil makes the stencil of v's shape, or returns nil when the shape
-// cannot have one.
+// cannot have one: the page must cut into the same parts, with the same values
+// in the same order and the same fills, under every family of markers.
 func (s *server) makeStencil(name string, v *view) *stencil {
-	var made [2]*stencil
+	var made [len(families)]*stencil
 	for i, f := range families {
 		c := v.clone()
 		n := 0
@@ -259,10 +270,18 @@ func (s *server) makeStencil(name string, v *view) *stencil {
 			return nil
 		}
 	}
-	if !slices.Equal(made[0].parts, made[1].parts) || !slices.Equal(made[0].slots, made[1].slots) {
-		return nil
+	a := made[0]
+	for _, o := range made[1:] {
+		if !slices.Equal(a.parts, o.parts) || len(a.slots) != len(o.slots) {
+			return nil
+		}
+		for i, sl := range o.slots {
+			if sl.value != a.slots[i].value || (sl.fill != a.slots[i].fill && o.slots[i].fill != 0) {
+				return nil
+			}
+		}
 	}
-	return made[0]
+	return a
 }
 
 // cut cuts a page executed with the markers of f (n values) at its markers, and
@@ -276,12 +295,12 @@ func cut(page string, f family, n int) *stencil {
 	}
 	var marks []mark
 	for i := 0; ; {
-		j := strings.Index(page[i:], string(f))
+		j := strings.Index(page[i:], f.tag)
 		if j < 0 {
 			break
 		}
 		m := mark{start: i + j}
-		rest := page[m.start+len(f):]
+		rest := page[m.start+len(f.tag):]
 		digits := strings.IndexByte(rest, 'p')
 		if !strings.HasPrefix(rest, "s") || digits < 2 {
 			return nil
@@ -292,12 +311,12 @@ func cut(page string, f family, n int) *stencil {
 		}
 		m.value = v
 		rest = rest[digits+1:]
-		k := strings.Index(rest, string(f)+"e")
-		if k < 0 {
+		k := strings.Index(rest, f.tag+"e")
+		if k < 0 || !f.probe && k != 0 {
 			return nil
 		}
 		m.probe = rest[:k]
-		m.end = len(page) - len(rest) + k + len(f) + 1
+		m.end = len(page) - len(rest) + k + len(f.tag) + 1
 		marks = append(marks, m)
 		i = m.end
 	}
@@ -309,9 +328,11 @@ func cut(page string, f family, n int) *stencil {
 	ctxs := scanContexts(page, starts, ends)
 	last := 0
 	for i, m := range marks {
-		fl := fillFor(m.probe, ctxs[i])
-		if fl == 0 {
-			return nil
+		var fl fill
+		if f.probe {
+			if fl = fillFor(m.probe, ctxs[i]); fl == 0 {
+				return nil
+			}
 		}
 		st.parts = append(st.parts, page[last:m.start])
 		st.slots = append(st.slots, slot{value: m.value, fill: fl})
