@@ -40,16 +40,20 @@ func parseTemplates() (map[string]*template.Template, error) {
 // pt-BR, it, ar, ja) that best serves the BCP 47 tag, e.g. "es-MX" → "es". An
 // empty, malformed or unsupported tag gets "en". Pages and DM text use it so
 // that they agree with the message.
-func MatchLocale(tag string) string {
+func MatchLocale(tag string) string { return matchLocale(tag).Name }
+
+// matchLocale is the locale MatchLocale picks. A verification stores a
+// supported name (or nothing), matched without parsing it as a tag.
+func matchLocale(tag string) locale.Locale {
+	if l, ok := locale.Exact(tag); ok {
+		return l
+	}
 	l, _ := locale.Match(tag)
-	return l.Name
+	return l
 }
 
 // rtl reports whether the locale MatchLocale(tag) picks is written right to left.
-func rtl(tag string) bool {
-	l, _ := locale.Match(tag)
-	return l.RTL
-}
+func rtl(tag string) bool { return matchLocale(tag).RTL }
 
 // Rendered is a message rendered for sending.
 type Rendered struct {
