@@ -98,12 +98,22 @@ type stencil struct {
 // render appends the page to b; false when a value cannot be written into its
 // slot without executing the template.
 func (st *stencil) render(b *bytes.Buffer, values []string) bool {
+	n := st.size
 	for _, sl := range st.slots {
-		if sl.fill >= fillInert && !inert(values[sl.value], sl.fill == fillInertURL) {
-			return false
+		v := values[sl.value]
+		switch sl.fill {
+		case fillHTML:
+			n += escapedLen(v, &htmlTable)
+		case fillString:
+			n += escapedLen(v, &stringTable)
+		default:
+			if !inert(v, sl.fill == fillInertURL) {
+				return false
+			}
+			n += len(v)
 		}
 	}
-	b.Grow(st.size + 256)
+	b.Grow(n)
 	for i, p := range st.parts {
 		b.WriteString(p)
 		if i == len(st.slots) {
@@ -130,6 +140,17 @@ var htmlTable = [256]string{0: "\uFFFD", '"': "&#34;", '&': "&amp;", '\'': "&#39
 
 // stringTable is template.HTMLEscapeString's.
 var stringTable = [256]string{0: "\uFFFD", '"': "&#34;", '&': "&amp;", '\'': "&#39;", '<': "&lt;", '>': "&gt;"}
+
+// escapedLen is the length of s escaped with table.
+func escapedLen(s string, table *[256]string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if r := table[s[i]]; r != "" {
+			n += len(r) - 1
+		}
+	}
+	return n
+}
 
 func escape(b *bytes.Buffer, s string, table *[256]string) {
 	last := 0

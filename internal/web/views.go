@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -219,8 +220,9 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"),
 			"form-action 'self'", "form-action 'self' "+v.FormTarget, 1))
 	}
-	var buf bytes.Buffer
-	if err := s.page(&buf, name, v); err != nil {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
+	if err := s.page(buf, name, v); err != nil {
 		s.log.Error("render page", "view", name, "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
@@ -233,6 +235,18 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// pageBuffers hold rendered pages between requests: a page is 5 to 7 kB, and
+// the buffer is written to the response, which copies it, before it returns.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // a dev outbox page: let it go
+	}
+	b.Reset()
+	pageBuffers.Put(b)
 }
 
 // prepare fills in what every page shows from the server (brand, stylesheet,
