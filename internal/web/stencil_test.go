@@ -413,6 +413,67 @@ func TestStencilFieldsClassified(t *testing.T) {
 			t.Errorf("%s is classified but no longer exists", name)
 		}
 	}
+	// And the code agrees with the list: a shape field changes the shape, a slot
+	// is one of the values.
+	base := func() *view {
+		return &view{catalog: catalogs[0], Timing: &timingView{}, Passkey: &ceremonyView{}, InApp: &inAppView{},
+			Handover: &handoverView{}, Nonces: map[string]string{"code": "n"}, Choices: []string{"1"}}
+	}
+	key := func(v *view) (string, []string) {
+		k, vals := v.shape(nil, nil)
+		return string(k), vals
+	}
+	for _, typ := range []string{"view", "timingView", "ceremonyView", "inAppView", "handoverView"} {
+		of := func(v *view) reflect.Value {
+			return map[string]reflect.Value{"view": reflect.ValueOf(v), "timingView": reflect.ValueOf(v.Timing),
+				"ceremonyView": reflect.ValueOf(v.Passkey), "inAppView": reflect.ValueOf(v.InApp),
+				"handoverView": reflect.ValueOf(v.Handover)}[typ].Elem()
+		}
+		for f := range of(base()).Type().Fields() {
+			name, role := typ+"."+f.Name, classified[typ+"."+f.Name]
+			if !f.IsExported() || !(strings.HasPrefix(role, "shape") || strings.HasPrefix(role, "slot")) {
+				continue
+			}
+			v := base()
+			before, _ := key(v)
+			field := of(v).FieldByName(f.Name)
+			switch {
+			case strings.HasPrefix(role, "slot") && field.Kind() == reflect.String:
+				field.SetString("slotzq")
+			case strings.HasPrefix(role, "slot") && field.Kind() == reflect.Slice:
+				field.Set(reflect.ValueOf([]string{"slotzq"}))
+			case strings.HasPrefix(role, "slot"): // Nonces
+				v.Nonces["code"] = "slotzq"
+			case field.Kind() == reflect.String:
+				field.SetString(field.String() + "zq")
+			case field.Kind() == reflect.Bool:
+				field.SetBool(!field.Bool())
+			case field.Kind() == reflect.Int:
+				field.SetInt(field.Int() + 1)
+			case field.Kind() == reflect.Slice:
+				field.Set(reflect.Append(field, reflect.ValueOf("zq")))
+			case field.Kind() == reflect.Pointer:
+				field.SetZero()
+			default:
+				t.Errorf("%s: a %s the test cannot change", name, field.Kind())
+				continue
+			}
+			after, vals := key(v)
+			if strings.HasPrefix(role, "slot") && !slices.Contains(vals, "slotzq") {
+				t.Errorf("%s is a slot, but view.slots does not visit it", name)
+			}
+			if strings.HasPrefix(role, "shape") && after == before {
+				t.Errorf("%s is part of the shape, but view.shape does not read it", name)
+			}
+		}
+	}
+	if v := base(); true {
+		before, _ := key(v)
+		v.Nonces["extra"] = "n"
+		if after, _ := key(v); after == before {
+			t.Error("view.Nonces' keys are not part of the shape")
+		}
+	}
 }
 
 // TestStencilsHoldNoVerification renders pages of verifications whose every
