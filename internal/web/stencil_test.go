@@ -431,7 +431,7 @@ func TestStencilFieldsClassified(t *testing.T) {
 		}
 		for f := range of(base()).Type().Fields() {
 			name, role := typ+"."+f.Name, classified[typ+"."+f.Name]
-			if !f.IsExported() || !(strings.HasPrefix(role, "shape") || strings.HasPrefix(role, "slot")) {
+			if !f.IsExported() || !strings.HasPrefix(role, "shape") && !strings.HasPrefix(role, "slot") {
 				continue
 			}
 			v := base()
