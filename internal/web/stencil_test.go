@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"html/template"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -622,4 +624,32 @@ func TestStencilRefusesWhatItCannotProve(t *testing.T) {
 	// can see: such a field belongs in the shape, which
 	// TestStencilFieldsClassified makes someone decide, and
 	// TestStencilsRenderWhatTheTemplatesDo checks with real pages.
+}
+
+// TestStencilsConcurrently renders pages of several shapes from many goroutines
+// on one server (run it with -race): stencils are made, stored and filled
+// concurrently, and every page names its own handle.
+func TestStencilsConcurrently(t *testing.T) {
+	t.Parallel()
+	pages := &fakePages{page: challenge.Page{Brand: "Acme", Network: "x", DestinationMask: "a***@example.com",
+		HandleMask: "@al***e", Methods: []challenge.Method{challenge.OTPSMS}, Method: challenge.OTPSMS,
+		Expires: stencilNow.Add(time.Minute)}}
+	s, _ := stencilServer(t, pages, &fakeHandovers{})
+	s.nonces.random = rand.Reader
+	h := s.secureHeaders(s.routes())
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				l := locale.Supported[(g+i)%len(locale.Supported)]
+				r := httptest.NewRequest(http.MethodGet, s.pageURL("v", "tok")+"?lang="+l.Name, nil)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "@al***e") {
+					t.Errorf("%s: status %d", l.Name, w.Code)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
