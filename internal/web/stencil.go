@@ -196,8 +196,9 @@ type stencils struct {
 	used func()
 }
 
-// page renders view name with v from its stencil: false when the view has no
-// stencil or a value cannot go into its slot (the caller executes the template).
+// stencilPage writes view name with v from its stencil into b: false when the
+// view has no stencil or a value cannot go into its slot (the caller then
+// executes the template).
 func (s *server) stencilPage(name string, v *view, b *bytes.Buffer) bool {
 	if s.stencils.off || !stencilViews[name] || !v.stencilable() {
 		return false
