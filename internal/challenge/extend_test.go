@@ -352,3 +352,35 @@ func TestExtendUnderReplays(t *testing.T) {
 		})
 	}
 }
+
+// A platform watching the verification sees the extension: still pending, with the new
+// expiry.
+func TestWatchSeesExtension(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res := f.startTTL(2 * time.Minute)
+	seen := make(chan *Verification, 10)
+	go func() {
+		_ = f.svc.Watch(ctx, "platform-a", res.Verification.ID, func(v *Verification) error {
+			seen <- v
+			return nil
+		})
+	}()
+	if v := <-seen; v.State != Pending || !v.Expires.Equal(res.Verification.Expires) {
+		t.Fatalf("first: %+v", v)
+	}
+	until, err := f.svc.ExtendCodePage(ctx, pageToken(t, res), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-seen:
+		if v.State != Pending || !v.Expires.Equal(until) {
+			t.Fatalf("after the extension: %v, expires %v; want %v", v.State, v.Expires, until)
+		}
+	case <-ctx.Done():
+		t.Fatal("the watcher never saw the extension")
+	}
+}

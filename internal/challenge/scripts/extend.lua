@@ -48,6 +48,8 @@ if redis.call('PTTL', rec) < life then
   redis.call('PEXPIRE', rec, life)
 end
 keep(KEYS[2], life)
+-- Watchers re-read the record: still pending, with the new expiry.
+publish(rec, '1')
 audit(rec, 'extended', {'e', new})
 local out = {'extended', new, tostring(n)}
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
