@@ -384,3 +384,42 @@ func TestWatchSeesExtension(t *testing.T) {
 		t.Fatal("the watcher never saw the extension")
 	}
 }
+
+// The pointer follows only the verification that holds the conversation: once a newer
+// verification took it, the older one's extension (were it still pending) moves
+// nothing, and takes nothing back.
+func TestExtendLeavesANewerHolderAlone(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	older := f.inConversation("conv-ext", true)
+	first, err := f.svc.Start(ctx, older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := older
+	newer.RequestID += "-newer"
+	second, err := f.svc.Start(ctx, newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.get(second.Verification.ID)
+	holder, until := pointerUntil(t, f, v)
+	if holder != second.Verification.ID {
+		t.Fatalf("holder %s", holder)
+	}
+	p := f.svc.conversation(v.ClientID, v.ConversationID)
+	later := ms(until.Add(time.Hour))
+	replies, err := f.svc.store.pipelined(ctx, []scriptCall{{conversationExtendScript, []string{p.key},
+		[]any{ms(f.clock.Now()), p.field, first.Verification.ID, later}}})
+	if err != nil || status(replies[0]) != "displaced" {
+		t.Fatalf("%v, %v", replies, err)
+	}
+	if h, u := pointerUntil(t, f, v); h != second.Verification.ID || !u.Equal(until) {
+		t.Fatalf("pointer %s until %v, want %s until %v", h, u, second.Verification.ID, until)
+	}
+	// And the older verification, superseded, gets no more time itself.
+	if _, err := f.svc.ExtendCodePage(ctx, pageToken(t, first), "late"); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("extending the superseded verification: %v", err)
+	}
+}
