@@ -47,6 +47,10 @@ type Config struct {
 	MaxAttempts int
 	// MaxSends bounds the messages one verification may send, resends included (5).
 	MaxSends int
+	// MaxExtensions bounds how often a customer may give her verification more time
+	// on her page (extend.go), each time by its own lifetime, never past creation
+	// plus MaxTTL (3).
+	MaxExtensions int
 	// Retention is how long a verification stays readable after it expires (1 h).
 	Retention time.Duration
 	// SendTimeout bounds one send; a send claim older than twice this is abandoned (30 s).
@@ -195,6 +199,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxSends == 0 {
 		c.MaxSends = 5
+	}
+	if c.MaxExtensions == 0 {
+		c.MaxExtensions = 3
 	}
 	if c.Retention == 0 {
 		c.Retention = time.Hour
