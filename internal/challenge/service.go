@@ -279,9 +279,11 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.ShardedPubSub {
 		pub = "SPUBLISH"
 	}
-	// On Cluster (sharded pub/sub) each hash tag keeps its own audit stream.
+	// On Cluster (sharded pub/sub) each hash tag keeps its own audit stream. A
+	// cluster client may spread keys over nodes; any other client has one server.
+	_, cluster := rdb.(*redis.ClusterClient)
 	s := &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub, auditPerTag: cfg.ShardedPubSub,
-		auditRetention: cfg.AuditRetention}, rdb: rdb, sender: sender, minter: minter,
+		auditRetention: cfg.AuditRetention, oneNode: !cluster}, rdb: rdb, sender: sender, minter: minter,
 		keys: keys, now: now, random: random, log: log, metrics: metrics}
 	for _, o := range opts {
 		o(s)
