@@ -97,6 +97,14 @@ func (f *fakePages) ReportLinkImpersonation(context.Context, string, string) (ch
 	return f.result, f.err
 }
 
+func (f *fakePages) ExtendCodePage(context.Context, string, string) (time.Time, error) {
+	return stencilNow.Add(10 * time.Minute), f.err
+}
+
+func (f *fakePages) ExtendLinkPage(context.Context, string, string) (time.Time, error) {
+	return stencilNow.Add(10 * time.Minute), f.err
+}
+
 func (f *fakePages) BeginPasskey(context.Context, string) ([]byte, error) {
 	return nil, challenge.ErrNotFound
 }
@@ -215,6 +223,9 @@ type pageState struct {
 	methods []challenge.Method
 	phone   bool
 	agent   string
+	query   string // after the page's URL
+	// redirect: the answer is a redirect, not a page.
+	redirect bool
 	// post, when set, submits this form's action; result and err are the answer.
 	post   string
 	result challenge.Result
@@ -244,6 +255,10 @@ func pageStates() []pageState {
 		{name: "totp format", path: "v", methods: all, post: actionTOTP, err: challenge.ErrCodeFormat},
 		{name: "wrong totp", path: "v", methods: all, post: actionTOTP, result: challenge.Result{Outcome: challenge.OutcomeWrongCode, AttemptsLeft: 3}},
 		{name: "bad nonce", path: "v", methods: sms, post: "nonce"},
+		{name: "extended", path: "v", methods: sms, post: actionExtend, redirect: true},
+		{name: "extend refused", path: "v", methods: all, post: actionExtend, err: challenge.ErrExtendLimit},
+		{name: "extend too long", path: "l", methods: email, post: actionExtend, err: challenge.ErrExtendMaxTTL},
+		{name: "extended page", path: "v", methods: sms, query: "?more=1"},
 		{name: "verified", path: "v", methods: sms, post: actionCode, result: challenge.Result{Outcome: challenge.OutcomeVerified}},
 		{name: "verified with offer", path: "v", methods: sms, post: actionCode, result: challenge.Result{Outcome: challenge.OutcomeVerified}, offer: secure},
 		{name: "verified with phone", path: "v", methods: sms, post: actionCode, result: challenge.Result{Outcome: challenge.OutcomeVerified}, offer: phone},
@@ -306,7 +321,7 @@ func TestStencilsRenderWhatTheTemplatesDo(t *testing.T) {
 					}
 					pages.page = challenge.Page{Brand: v("Acme", 0), Network: network, HandleMask: v("@al***e", 2),
 						DestinationMask: v("a***@example.com", 3), Method: method, Methods: st.methods, Locale: l.Name,
-						Expires: expires, AttemptsLeft: 3, Choices: [3]int{7, 42, 913 - i}, Phrase: [2]int{i % 32, (i + 5) % 32}}
+						Expires: expires, AttemptsLeft: 3, Extendable: i%2 == 0, Choices: [3]int{7, 42, 913 - i}, Phrase: [2]int{i % 32, (i + 5) % 32}}
 					if st.phone {
 						pages.page.Phone = &challenge.Offer{Kind: challenge.HandoverPhone, CallCode: "98765" + fmt.Sprint(10000+i),
 							Expires: expires}
@@ -322,7 +337,7 @@ func TestStencilsRenderWhatTheTemplatesDo(t *testing.T) {
 					// Every value of the platform is a slot the stencil fills,
 					// hostile or not; only a token whose URL is not inert makes
 					// the page execute its template.
-					if !stencilled && token == tokens[0] {
+					if !stencilled && token == tokens[0] && !st.redirect {
 						t.Errorf("%s: not rendered from a stencil", what)
 					}
 					if stencilled && !inert(s.pageURL(st.path, token), true) && !st.gone && st.post == "" {
@@ -338,7 +353,7 @@ func TestStencilsRenderWhatTheTemplatesDo(t *testing.T) {
 // with a nonce the server issued.
 func stateRequest(t *testing.T, s *server, st pageState, token, lang string) *http.Request {
 	t.Helper()
-	target := s.pageURL(st.path, token)
+	target := s.pageURL(st.path, token) + st.query
 	if st.post == "" {
 		r := httptest.NewRequest(http.MethodGet, target, nil)
 		r.Header.Set("Accept-Language", lang)
@@ -391,7 +406,7 @@ func TestStencilFieldsClassified(t *testing.T) {
 		"view.Tone": "shape", "view.Outbox": "not stencilable", "view.Events": "not stencilable",
 		"view.ShowEvents": "not stencilable", "view.Handover": "shape (nil), its fields", "view.FormTarget": "shape",
 		// the views a view points to
-		"timingView.Left": "shape", "timingView.Soon": "shape", "timingView.Expired": "shape", "timingView.WebOTP": "shape",
+		"timingView.Left": "shape", "timingView.Soon": "shape", "timingView.Expired": "shape", "timingView.WebOTP": "shape", "timingView.Extend": "shape",
 		"ceremonyView.Mode": "shape", "ceremonyView.Begin": "slot", "ceremonyView.Finish": "slot", "ceremonyView.Nonce": "slot",
 		"inAppView.Shown": "shape", "inAppView.App": "shape", "inAppView.Link": "slot", "inAppView.Others": "shape",
 		"handoverView.Channel": "shape", "handoverView.Action": "slot", "handoverView.Nonce": "slot",

@@ -385,6 +385,7 @@ func (v *view) shape(key []byte, values []string) ([]byte, []string) {
 		str(t.Left)
 		str(t.Soon)
 		str(t.Expired)
+		str(t.Extend)
 		flag(t.WebOTP)
 	}
 	if p := v.Passkey; p != nil {
