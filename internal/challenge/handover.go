@@ -92,6 +92,10 @@ var (
 	ErrHandoverBrowser = errors.New("challenge: handover bound to another browser")
 	// ErrHandoverRedirect: the redirect URL is not one of the channel's.
 	ErrHandoverRedirect = errors.New("challenge: redirect not allowed for the channel")
+	// ErrHandoverBindState: a bind from the right browser whose state is missing
+	// or is not the one the page's continue form issued to this browser for this
+	// handover (a cross-site request that did not start at her page).
+	ErrHandoverBindState = errors.New("challenge: handover bind state missing or not this browser's")
 )
 
 // CallLimitError: the phone client made as many wrong call-code attempts as a
@@ -157,8 +161,12 @@ type Offer struct {
 	Channel    string
 	// CallCode is the phone handover's 10 digits.
 	CallCode string
-	Expires  time.Time
-	Locale   string
+	// State is what the continue form passes the channel with a secure-channel
+	// handover id, and what /handover/bind must get back from this browser
+	// (BindState); OpenHandover sets it.
+	State   string
+	Expires time.Time
+	Locale  string
 }
 
 // Redemption is what a redeemed handover hands over.
@@ -234,6 +242,22 @@ func (s *Service) handoverID(r HandoverRequest, attempt int) (string, error) {
 // handover and the PKCE challenge it is bound to.
 func (s *Service) channelSecret(id, challenge string) string {
 	return base64.RawURLEncoding.EncodeToString(s.keys.Name("handover-code", []byte(id), []byte(challenge))[:16])
+}
+
+// bindStateLen is the length of a bind state: 16 bytes, base64url.
+const bindStateLen = 22
+
+// BindState is the state parameter of secure-channel handover id for the browser
+// whose binding hash is binding: a keyed hash of the two (128 bits; RFC 6749
+// §10.12's "hash of the session cookie"), so only that browser's own continue
+// form can have been given it, and it names this handover alone. The continue
+// form hands it to the channel with the handover id; BindHandover refuses a bind
+// that does not bring it back. Nothing of it is stored; "" for no browser.
+func (s *Service) BindState(id, binding string) string {
+	if binding == "" || !validHandoverID(id) {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(s.keys.Name("handover-bind-state", []byte(id), []byte(binding))[:16])
 }
 
 // callCode is a phone handover's 10-digit call code.

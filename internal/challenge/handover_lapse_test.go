@@ -164,7 +164,7 @@ func TestLapserExpiresBoundHandoverAtCodeExpiry(t *testing.T) {
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
 	runLapser(t, f)
 	f.clock.Advance(9 * time.Minute)
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"}); err != nil {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(90 * time.Second) // past the offer, within the code's 2 minutes

@@ -133,24 +133,36 @@ func (s *Service) OpenHandover(ctx context.Context, token, binding string) (*Off
 	if o == nil {
 		return nil, ErrNotFound
 	}
+	if o.Kind == HandoverSecureChannel {
+		o.State = s.BindState(o.HandoverID, binding)
+	}
 	return o, nil
 }
 
 // BindHandover binds secure-channel handover id to the browser whose binding
 // hash is binding and to the channel's PKCE challenge, and returns the code the
-// channel redeems: one round trip. channels are the channels whose redirect URLs
+// channel redeems: one round trip. state is what the channel brought back, which
+// must be BindState(id, binding): the continue form gave it to this browser for
+// this handover, so a cross-site request that merely knows the handover id cannot
+// bind (ErrHandoverBindState). channels are the channels whose redirect URLs
 // include the one the browser is to be sent to. Binding again from the same
-// browser with the same challenge returns the same code. An unknown handover is
-// ErrNotFound; a refusal (ErrHandoverBrowser, ErrHandoverRedirect,
-// ErrHandoverUsed, ErrHandoverExpired, ErrHandoverRevoked) changes nothing.
-func (s *Service) BindHandover(ctx context.Context, id, challenge, binding string, channels []string) (string, error) {
+// browser with the same state and challenge returns the same code. An unknown
+// handover is ErrNotFound; a refusal (ErrHandoverBrowser, ErrHandoverBindState,
+// ErrHandoverRedirect, ErrHandoverUsed, ErrHandoverExpired, ErrHandoverRevoked)
+// changes nothing but the audit trail, once per reason.
+func (s *Service) BindHandover(ctx context.Context, id, state, challenge, binding string, channels []string) (string, error) {
 	if !validHandoverID(id) {
 		return "", ErrNotFound
+	}
+	stateOK := "0"
+	if want := s.BindState(id, binding); want != "" && len(state) == bindStateLen &&
+		subtle.ConstantTimeCompare([]byte(state), []byte(want)) == 1 {
+		stateOK = "1"
 	}
 	now := s.now()
 	allowed := "|" + strings.Join(channels, "|") + "|"
 	reply, err := s.store.run(ctx, handoverBindScript, []string{handoverKey(id)},
-		ms(now), binding, challenge, allowed, ms(now.Add(s.handover.CodeTTL)))
+		ms(now), binding, challenge, allowed, ms(now.Add(s.handover.CodeTTL)), stateOK)
 	if err != nil {
 		return "", err
 	}
@@ -184,6 +196,8 @@ func handoverRefusal(reply []any) error {
 			return ErrHandoverRedirect
 		case "browser":
 			return ErrHandoverBrowser
+		case "state_mismatch":
+			return ErrHandoverBindState
 		case "superseded", "revoked", "state":
 			return ErrHandoverRevoked
 		}

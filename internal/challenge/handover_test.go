@@ -61,17 +61,17 @@ func TestSecureChannelHandover(t *testing.T) {
 	if _, err := f.svc.OpenHandover(ctx, tok, "b2"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another browser sees the offer: %v", err)
 	}
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b2", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b2"), testChallenge, "b2", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
 		t.Fatalf("bind from another browser: %v", err)
 	}
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
 		t.Fatalf("bind to another channel's URL: %v", err)
 	}
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"}); err != nil || again != code {
+	if again, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"}); err != nil || again != code {
 		t.Fatalf("a reloaded bind: %v", err)
 	}
 	if _, err := f.svc.RedeemHandover(ctx, channelClient, code, strings.Repeat("A", 43)); !errors.Is(err, ErrNotFound) {
@@ -129,7 +129,7 @@ func TestHandoverExpiresAndRevokes(t *testing.T) {
 	ctx := context.Background()
 	res, _ := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestHandoverExpiresAndRevokes(t *testing.T) {
 	}
 	res2, _ := f.verifiedInBrowser()
 	h2 := f.handover(res2.Verification.ID, HandoverSecureChannel)
-	code2, err := f.svc.BindHandover(ctx, h2.ID, testChallenge, "b1", []string{"app"})
+	code2, err := f.svc.BindHandover(ctx, h2.ID, f.svc.BindState(h2.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestHandoverOnCluster(t *testing.T) {
 	ctx := context.Background()
 	res, tok := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestHandoverAudit(t *testing.T) {
 	ctx := context.Background()
 	res, _ := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestHandoverFollowsItsVerification(t *testing.T) {
 		t.Fatalf("SubmitCode = %+v, %v", r, err)
 	}
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestHandoverFollowsItsVerification(t *testing.T) {
 	// Erased: the record is gone, and so is everything the handover would hand over.
 	res2, _ := f.verifiedInBrowser()
 	h2 := f.handover(res2.Verification.ID, HandoverSecureChannel)
-	code2, err := f.svc.BindHandover(ctx, h2.ID, testChallenge, "b1", []string{"app"})
+	code2, err := f.svc.BindHandover(ctx, h2.ID, f.svc.BindState(h2.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}

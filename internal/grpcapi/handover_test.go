@@ -47,7 +47,8 @@ func TestHandoverSecureChannelOverGRPC(t *testing.T) {
 	if h.GetState() != authsvcv1.HandoverState_HANDOVER_STATE_OFFERED || h.GetChannelId() != "app" {
 		t.Fatalf("handover = %v", h)
 	}
-	code, err := f.svc.BindHandover(context.Background(), h.GetHandoverId(), handover.Challenge(verifier), "browser-1", []string{"app"})
+	code, err := f.svc.BindHandover(context.Background(), h.GetHandoverId(), f.svc.BindState(h.GetHandoverId(), "browser-1"),
+		handover.Challenge(verifier), "browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +270,8 @@ func TestHandoverLeavesNoSecretInClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := f.svc.BindHandover(ctx, h.GetHandover().GetHandoverId(), handover.Challenge(verifier), "browser-1", []string{"app"})
+	hid := h.GetHandover().GetHandoverId()
+	code, err := f.svc.BindHandover(ctx, hid, f.svc.BindState(hid, "browser-1"), handover.Challenge(verifier), "browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +331,8 @@ func TestHandoverRedeemedOnceOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := f.svc.BindHandover(context.Background(), created.GetHandover().GetHandoverId(), handover.Challenge(verifier),
+	hid := created.GetHandover().GetHandoverId()
+	code, err := f.svc.BindHandover(context.Background(), hid, f.svc.BindState(hid, "browser-1"), handover.Challenge(verifier),
 		"browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
