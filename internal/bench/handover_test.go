@@ -84,7 +84,7 @@ func (s *stack) handoverRows(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 		if err := s.rtCount(&redeemCall, warm, func() error {
-			r, err := s.svc.RedeemCallCode(ctx, "acme-ivr", o.CallCode)
+			r, err := s.svc.RedeemCallCode(ctx, "acme-ivr", o.CallCode, "")
 			if err == nil && !r.Verified {
 				err = fmt.Errorf("call code redeemed without its verification")
 			}

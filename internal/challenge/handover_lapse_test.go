@@ -53,7 +53,7 @@ func TestLapserExpiresUnredeemedHandovers(t *testing.T) {
 	lp := create(leftPhone, HandoverPhone, "r1")
 	create(leftChannel, HandoverSecureChannel, "r1")
 	rh := create(redeemed, HandoverPhone, "r1")
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(rh.ID)); err != nil {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(rh.ID), ""); err != nil {
 		t.Fatalf("RedeemCallCode: %v", err)
 	}
 	create(replaced, HandoverPhone, "r1")
@@ -104,7 +104,7 @@ func TestLapserExpiresUnredeemedHandovers(t *testing.T) {
 	if h, err := f.svc.GetHandover(ctx, "platform-a", lp.ID); err != nil || h.State != HandoverExpired {
 		t.Errorf("GetHandover = %+v, %v", h, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(lp.ID)); !errors.Is(err, ErrHandoverExpired) && !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(lp.ID), ""); !errors.Is(err, ErrHandoverExpired) && !errors.Is(err, ErrNotFound) {
 		t.Errorf("a late call code: %v", err)
 	}
 

@@ -234,10 +234,14 @@ func (s *Service) RedeemHandover(ctx context.Context, clientID, code, challenge 
 }
 
 // RedeemCallCode redeems a phone handover's call code (its 10 digits) as the
-// phone system's client clientID: two round trips (find the code in the client's
-// index, then redeem). A wrong code counts against the client's failures of the
-// code window; past the limit, a *CallLimitError and nothing is looked up.
-func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (*Redemption, error) {
+// phone system's client clientID, for the caller callerRef names (an opaque
+// reference the IVR derives from the caller; "" for none): two round trips (find
+// the code in the client's index, then redeem). A wrong code counts against the
+// caller's failures of the code window (calls without a caller reference share
+// one count) and against the client's ceiling; past either, a *CallLimitError
+// naming which, and nothing is looked up. The reference is kept only as a keyed
+// hash, for the window.
+func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits, callerRef string) (*Redemption, error) {
 	token, err := s.callToken()
 	if err != nil {
 		return nil, err
@@ -246,8 +250,12 @@ func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (
 	cur, prev, end := s.callKeys(clientID, now)
 	ttl := end.Add(s.handover.OfferTTL + time.Minute).Sub(now).Milliseconds()
 	keys := []string{cur, prev, audit.StreamKey(clientID, s.store.auditPerTag)}
-	args := append([]any{}, ms(now), s.callField(digits), s.handover.CallFailures, ttl, token, clientID, ms(end),
-		"A"+strconv.FormatInt(s.store.auditRetention.Milliseconds(), 10))
+	callerLimit := s.handover.CallerFailures
+	if callerRef == "" {
+		callerLimit = s.handover.CallFailures
+	}
+	args := append([]any{}, ms(now), s.callField(digits), s.handover.ClientFailures, ttl, token, clientID, ms(end),
+		s.callerField(clientID, callerRef), callerLimit, "A"+strconv.FormatInt(s.store.auditRetention.Milliseconds(), 10))
 	res, err := callFindScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -260,7 +268,11 @@ func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (
 		}
 		return s.redeemWith(ctx, clientID, id, HandoverPhone, "", token)
 	case "limited":
-		return nil, &CallLimitError{RetryAfter: time.Duration(intAt(res, 1)) * time.Millisecond}
+		scope, _ := replyString(res, 2)
+		if scope != CallLimitCaller {
+			scope = CallLimitClient
+		}
+		return nil, &CallLimitError{RetryAfter: time.Duration(intAt(res, 1)) * time.Millisecond, Scope: scope}
 	}
 	return nil, ErrNotFound
 }

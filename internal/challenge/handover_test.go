@@ -172,14 +172,14 @@ func TestPhoneHandover(t *testing.T) {
 	if err != nil || page.Phone == nil || len(page.Phone.CallCode) != 10 {
 		t.Fatalf("page = %+v, %v", page, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, "someone-else", page.Phone.CallCode); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, "someone-else", page.Phone.CallCode, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another client's redemption: %v", err)
 	}
-	r, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode)
+	r, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, "")
 	if err != nil || r.Verified || r.Assertion != nil || r.CaseReference != "CASE-1" || r.HandoverID != h.ID {
 		t.Fatalf("unverified redemption = %+v, %v", r, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second redemption: %v", err)
 	}
 	// Verified: the verified page shows it to the bound browser; the IVR gets an assertion.
@@ -189,7 +189,7 @@ func TestPhoneHandover(t *testing.T) {
 	if err != nil || o.Kind != HandoverPhone {
 		t.Fatalf("OpenHandover = %+v, %v", o, err)
 	}
-	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode)
+	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, "")
 	if err != nil || !r.Verified || r.Assertion == nil {
 		t.Fatalf("verified redemption = %+v, %v", r, err)
 	}
@@ -218,7 +218,7 @@ func TestCallCodeGuessing(t *testing.T) {
 			if code == page.Phone.CallCode {
 				code = fmt.Sprintf("%010d", i*7919+1)
 			}
-			_, err := f.svc.RedeemCallCode(ctx, ivrClient, code)
+			_, err := f.svc.RedeemCallCode(ctx, ivrClient, code, "")
 			var le *CallLimitError
 			mu.Lock()
 			defer mu.Unlock()
@@ -238,7 +238,7 @@ func TestCallCodeGuessing(t *testing.T) {
 	}
 	// The limit holds for the right code too, until the window ends; the code is untouched.
 	var le *CallLimitError
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode); !errors.As(err, &le) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, ""); !errors.As(err, &le) {
 		t.Fatalf("the right code past the limit: %v", err)
 	}
 	if g, err := f.svc.GetHandover(ctx, "platform-a", page.Phone.HandoverID); err != nil || g.State != HandoverOffered {
@@ -251,7 +251,7 @@ func TestCallCodeGuessing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, page2.Phone.CallCode); err != nil || r.CaseReference != "CASE-1" {
+	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, page2.Phone.CallCode, ""); err != nil || r.CaseReference != "CASE-1" {
 		t.Fatalf("a right code in the next window: %+v %v", r, err)
 	}
 }
@@ -282,10 +282,10 @@ func TestHandoverOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, "0000000000"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, "0000000000", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("wrong call code: %v", err)
 	}
-	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode); err != nil || !r.Verified {
+	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, ""); err != nil || !r.Verified {
 		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
 	}
 }

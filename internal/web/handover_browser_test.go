@@ -371,7 +371,7 @@ func TestPhoneHandoverPages(t *testing.T) {
 		t.Fatal("the methods are gone from the pending page")
 	}
 	// The IVR redeems what the customer reads out; the page's code works once.
-	if r, err := e.svc.RedeemCallCode(ctx, ivrClient, strings.ReplaceAll(digits[1], " ", "")); err != nil || r.Verified ||
+	if r, err := e.svc.RedeemCallCode(ctx, ivrClient, strings.ReplaceAll(digits[1], " ", ""), ""); err != nil || r.Verified ||
 		r.CaseReference != "CASE-9" {
 		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
 	}
