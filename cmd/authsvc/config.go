@@ -177,6 +177,8 @@ type AssertionConfig struct {
 type VerificationConfig struct {
 	TTL         time.Duration
 	MaxAttempts int
+	// MaxExtensions bounds the customer's "I need more time" on her page.
+	MaxExtensions int
 	// EmailRules are the mail providers' dot and +tag rules that the canonical
 	// form of an email destination applies (AUTHSVC_EMAIL_PROVIDER_RULES).
 	EmailRules challenge.EmailRules

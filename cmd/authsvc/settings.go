@@ -251,6 +251,10 @@ func (c *Config) coreSettings() []setting {
 				"and 60 minutes."},
 		{Name: "AUTHSVC_MAX_ATTEMPTS", Section: "verification", Default: "5", Value: integer(&c.Verification.MaxAttempts, 1, 10),
 			Doc: "wrong codes that end a verification FAILED (`ATTEMPTS_EXHAUSTED`)."},
+		{Name: "AUTHSVC_MAX_EXTENSIONS", Section: "verification", Default: "3", Value: integer(&c.Verification.MaxExtensions, 1, 10),
+			Doc: "how often the customer may give a pending verification more time on her page (\"I need more time\", WCAG 2.2.1), " +
+				"each time by the verification's own lifetime. An extension never takes a verification past its creation plus " +
+				"60 minutes (the longest `ttl`), and changes no attempt or failure limit."},
 
 		// Enrollment and passkeys. A verification record stays readable for an
 		// hour after it expires, so a window of at most an hour never outlives

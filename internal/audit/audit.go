@@ -44,6 +44,9 @@ const (
 	// monitor) tripped or was released. No verification, client or customer.
 	BreakerTripped  = "breaker_tripped"
 	BreakerReleased = "breaker_released"
+	// Extended: the customer gave her pending verification more time on her page
+	// (package challenge, extend.lua); Expires is its new expiry.
+	Extended = "extended"
 )
 
 // ReasonImpersonation is the reason ('r') of a Reported event when the customer
@@ -54,7 +57,7 @@ const ReasonImpersonation = "impersonation"
 
 // Kinds lists every kind of event.
 var Kinds = []string{
-	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported,
+	Started, Sent, SendFailed, AttemptFailed, Verified, Failed, Expired, Canceled, Reported, Extended,
 	AssertionIssued, DisclosureAllowed, DisclosureDenied, FactorEnrolled, FactorRemoved, FactorReported,
 	IdentityLinked, IdentityUnlinked, Erased, ClientDenied,
 	HandoverCreated, HandoverBound, HandoverRedeemed, HandoverRefused, HandoverExpired, BreakerTripped,
@@ -89,6 +92,10 @@ type Event struct {
 	Customer    string // customer pseudonym
 	Destination string // masked destination
 
+	// Expires is, for an Extended event, the verification's new expiry ('e', ms); zero
+	// otherwise. Only scripts write it (Writer.Args has no place for it).
+	Expires time.Time
+
 	// Trimmed is how many older entries the stream's hard cap removed, unexported, when this
 	// one was appended ('x'): 0 unless every exporter was down for longer than the buffer.
 	Trimmed int
@@ -108,6 +115,7 @@ const (
 	fieldCustomer     = "u"
 	fieldDestination  = "d"
 	fieldTrimmed      = "x"
+	fieldExpires      = "e"
 )
 
 // pseudonymLen is the length in hex digits of a pseudonym (64 bits).
@@ -182,6 +190,8 @@ func EventFromReply(fields []any) Event {
 			e.Destination = v
 		case "x":
 			e.Trimmed, _ = strconv.Atoi(v)
+		case fieldExpires:
+			e.Expires = msTime(v)
 		}
 	}
 	if ms, _, ok := strings.Cut(e.ID, "-"); ok {
@@ -190,4 +200,13 @@ func EventFromReply(fields []any) Event {
 		}
 	}
 	return e
+}
+
+// msTime reads a time written as Unix milliseconds; zero when it is not one.
+func msTime(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
 }

@@ -157,6 +157,7 @@ func parseEvent(m redis.XMessage, id streamID) Event {
 		Identity:       get(fieldIdentity),
 		Customer:       get(fieldCustomer),
 		Destination:    get(fieldDestination),
+		Expires:        msTime(get(fieldExpires)),
 		Trimmed:        trimmed,
 	}
 }

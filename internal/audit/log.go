@@ -41,10 +41,19 @@ func (l *Log) Record(ctx context.Context, e Event) {
 		{"identity", e.Identity},
 		{"customer", e.Customer},
 		{"destination", e.Destination},
+		{"expires", expires(e.Expires)},
 	} {
 		if a.v != "" {
 			r.AddAttrs(slog.String(a.k, a.v))
 		}
 	}
 	_ = l.h.Handle(ctx, r)
+}
+
+// expires is an Extended event's new expiry for the log ("" for none).
+func expires(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }

@@ -212,7 +212,7 @@ func TestKinds(t *testing.T) {
 		}
 		seen[k] = true
 	}
-	if len(seen) != 26 {
-		t.Errorf("%d kinds, want 26", len(seen))
+	if len(seen) != 27 {
+		t.Errorf("%d kinds, want 27", len(seen))
 	}
 }

@@ -32,7 +32,8 @@ var (
 // finds them without costing a pending verification a byte or a transition a round trip: it
 // reads the audit streams, which already hold every 'started' entry, keeps in memory the
 // verifications started and not yet ended, and once one's expiry has passed runs lapse.lua on
-// it, which expires it, with its audit event, exactly when it is still pending. Terminal
+// it, which expires it, with its audit event, exactly when it is still pending (by the expiry
+// stored in the record, which an extension moves: an 'extended' entry reschedules it). Terminal
 // entries it reads (verified, failed, reported, canceled, expired) drop a verification from
 // its memory, so it asks Redis only about verifications still pending when they may be due.
 //
@@ -181,6 +182,15 @@ func (l *Lapser) see(m redis.XMessage) {
 		due := entryTime(m.ID).Add(l.s.cfg.MinTTL)
 		l.pending[id] = due
 		heap.Push(&l.due, dueItem{id, due})
+	case audit.Extended:
+		// The customer gave it more time: ask no sooner than its new expiry. lapse.lua
+		// reads the stored expiry all the same, so an entry read late (or never) only
+		// costs a question answered "not yet".
+		e, _ := m.Values["e"].(string)
+		until, err := strconv.ParseInt(e, 10, 64)
+		if _, ok := l.pending[id]; ok && err == nil {
+			reschedule(l.pending, &l.due, id, time.UnixMilli(until))
+		}
 	case audit.Verified, audit.Failed, audit.Reported, audit.Canceled, audit.Expired:
 		delete(l.pending, id)
 	case audit.HandoverCreated:

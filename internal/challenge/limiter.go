@@ -227,7 +227,7 @@ type scriptCall struct {
 // per node, in parallel). Scripts missing from a server's cache, as after a
 // restart, are sent again in full in a second round trip.
 func (s *store) pipelined(ctx context.Context, calls []scriptCall) ([][]any, error) {
-	calls = slices.Clone(calls)
+	calls, cells := s.batchLimits(calls)
 	for i, c := range calls {
 		calls[i].keys, calls[i].args = s.withAudit(c.sc, c.keys, c.args)
 	}
@@ -277,6 +277,71 @@ func (s *store) pipelined(ctx context.Context, calls []scriptCall) ([][]any, err
 		default:
 			return nil, fmt.Errorf("%w: unexpected script reply %T", ErrUnavailable, v)
 		}
+	}
+	return unbatchLimits(out, cells)
+}
+
+// batchLimits puts the send-limit cells of calls (limitScript runs) into one
+// limitsScript run at the place of the first, where every key is on one server:
+// one script run instead of one per cell, each cell counted as its own run would
+// count it. It returns the calls to send and the original places of the batched
+// cells (nil when nothing was batched). calls itself is not changed.
+func (s *store) batchLimits(calls []scriptCall) ([]scriptCall, []int) {
+	var cells []int
+	if s.oneNode {
+		for i, c := range calls {
+			if c.sc == limitScript {
+				cells = append(cells, i)
+			}
+		}
+	}
+	if len(cells) < 2 {
+		return slices.Clone(calls), nil
+	}
+	batch := scriptCall{sc: limitsScript, keys: make([]string, 0, len(cells)), args: make([]any, 0, 6*len(cells))}
+	out := make([]scriptCall, 0, len(calls)-len(cells)+1)
+	for i, c := range calls {
+		if c.sc != limitScript {
+			out = append(out, c)
+			continue
+		}
+		if i == cells[0] {
+			out = append(out, scriptCall{}) // the batch's place, filled below
+		}
+		batch.keys = append(batch.keys, c.keys...)
+		batch.args = append(batch.args, c.args...)
+	}
+	out[cells[0]] = batch
+	return out, cells
+}
+
+// unbatchLimits restores the replies of batchLimits' calls to the places of the
+// calls they were made from: the batch's reply holds one reply per cell.
+func unbatchLimits(replies [][]any, cells []int) ([][]any, error) {
+	if cells == nil {
+		return replies, nil
+	}
+	batch := replies[cells[0]]
+	if len(batch) != len(cells) {
+		return nil, fmt.Errorf("%w: limits script answered %d cells of %d", ErrUnavailable, len(batch), len(cells))
+	}
+	out := make([][]any, 0, len(replies)+len(cells)-1)
+	k, rest := 0, 0
+	for i := range len(replies) + len(cells) - 1 {
+		if k < len(cells) && cells[k] == i {
+			r, ok := batch[k].([]any)
+			if !ok {
+				return nil, fmt.Errorf("%w: unexpected limit cell reply %T", ErrUnavailable, batch[k])
+			}
+			out = append(out, r)
+			k++
+			if k == 1 {
+				rest++ // the batch's own place in replies
+			}
+			continue
+		}
+		out = append(out, replies[rest])
+		rest++
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ type Metrics struct {
 	sends    *prometheus.CounterVec
 	limited  *prometheus.CounterVec
 	reports  prometheus.Counter
+	extended *prometheus.CounterVec
 	sms      *smsMetrics
 }
 
@@ -42,7 +43,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "authsvc_reports_total",
 		Help: "Customer reports (\"this wasn't me\") that ended a verification FAILED(REPORTED); a repeated submission counts once.",
 	})
-	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited, m.reports)
+	m.extended = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "authsvc_verification_extensions_total",
+		Help: "Customers' \"I need more time\" on their page, by result (extended, limit, cap, ended).",
+	}, []string{"result"})
+	reg.MustRegister(m.started, m.finished, m.attempts, m.sends, m.limited, m.reports, m.extended)
 	m.sms = newSMSMetrics(reg)
 	return m
 }

@@ -36,6 +36,9 @@ type Page struct {
 	// Phone is the live phone handover the page offers beside its methods
 	// (handover.go), or nil.
 	Phone *Offer
+	// Extendable says the page may offer more time (ExtendCodePage): the
+	// verification has extensions left and room before creation plus MaxTTL.
+	Extendable bool
 }
 
 // ErrCodeFormat is returned for input that is not a 6-digit code; nothing is counted.
@@ -64,7 +67,7 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 	}
 	p := &Page{VerificationID: id, Brand: s.cfg.Brand, Network: v.Network, HandleMask: v.HandleMask,
 		DestinationMask: v.DestinationMask, Method: v.DeliveredMethod, Locale: v.Locale, Expires: v.Expires,
-		AttemptsLeft: v.AttemptsLeft, Phrase: s.phrase(id)}
+		AttemptsLeft: v.AttemptsLeft, Phrase: s.phrase(id), Extendable: s.extendable(rec)}
 	if v.DeliveredMethod == OTPSMS || v.DeliveredMethod == OTPEmail {
 		p.Methods = append(p.Methods, v.DeliveredMethod)
 	}

@@ -17,8 +17,9 @@ import (
 //	ag agent      cv conversation dk dest kind     dm dest mask   dh dest hash
 //	lo locale     tt lifetime ms  ex expires ms    at attempts    co code hash
 //	ls link hash  mn match no.    dv delivered method
-//	(derived, not stored: me methods sent = dv, ct created ms = ex - tt; the
+//	(derived, not stored: me methods sent = dv, ct created ms = ex - tt - xd; the
 //	attempts that fail a verification are Config.MaxAttempts, passed to the scripts)
+//	xn extensions so far   xd ms they added to ex in all (extend.lua; absent: none)
 //	dl delivery   dt send claim   sq send count    hk hmac kid    fp fingerprint
 //	vt verified   vm method       lv level         rv revoked     ft finished ms
 //	em enrolled methods offered (TOTP, WebAuthn; written by the start script)
@@ -53,8 +54,9 @@ func (s *Service) view(r record, id string, now time.Time) *Verification {
 // Some fields are derived rather than stored: the methods sent ("me") are the
 // delivered method "dv"; the creation time "ct" is the expiry "ex" less the
 // lifetime "tt" (ms), which is 6 digits where a time is 13 (prelude.lua reads "tt"
-// as the 12th packed field, TT_FIELD); the destination kind "dk" is told by its
-// mask "dm" (an email mask has an @, a phone mask never does).
+// as the 12th packed field, TT_FIELD), less what extensions added ("xd"); the
+// destination kind "dk" is told by its mask "dm" (an email mask has an @, a phone
+// mask never does).
 var packedFields = []string{"nw", "ui", "hm", "cu", "mi", "au", "sc", "ag", "cv", "dm", "lo", "tt", "hk"}
 
 // macLen is how much of a keyed hash a record keeps of a code, a link token or a
@@ -110,7 +112,9 @@ func (r record) unpack() {
 	ex, err1 := strconv.ParseInt(r["ex"], 10, 64)
 	tt, err2 := strconv.ParseInt(r["tt"], 10, 64)
 	if err1 == nil && err2 == nil {
-		r["ct"] = strconv.FormatInt(ex-tt, 10)
+		// An extension (extend.lua) moves ex and counts what it added in xd.
+		xd, _ := strconv.ParseInt(r["xd"], 10, 64)
+		r["ct"] = strconv.FormatInt(ex-tt-xd, 10)
 	}
 	r["me"] = r["dv"]
 	switch {

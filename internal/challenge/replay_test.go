@@ -330,7 +330,7 @@ func TestUnavailableCallsTakeBackWhatTheyCounted(t *testing.T) {
 		t.Fatalf("the platform's retry: %v", err)
 	}
 	resend := ResendRequest{ClientID: "platform-a", ID: res.Verification.ID, Destination: email, RequestID: "lost"}
-	h.arm(limitScript, true, 0)
+	h.arm(limitsScript, true, 0) // the cells run in one script on one node
 	if _, _, err := f.svc.Resend(ctx, resend); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Resend with every limit reply lost: %v, want ErrUnavailable", err)
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	MaxAttempts int
 	// MaxSends bounds the messages one verification may send, resends included (5).
 	MaxSends int
+	// MaxExtensions bounds how often a customer may give her verification more time
+	// on her page (extend.go), each time by its own lifetime, never past creation
+	// plus MaxTTL (3).
+	MaxExtensions int
 	// Retention is how long a verification stays readable after it expires (1 h).
 	Retention time.Duration
 	// SendTimeout bounds one send; a send claim older than twice this is abandoned (30 s).
@@ -196,6 +200,9 @@ func (c *Config) setDefaults() {
 	if c.MaxSends == 0 {
 		c.MaxSends = 5
 	}
+	if c.MaxExtensions == 0 {
+		c.MaxExtensions = 3
+	}
 	if c.Retention == 0 {
 		c.Retention = time.Hour
 	}
@@ -272,9 +279,11 @@ func New(cfg Config, rdb redis.UniversalClient, sender Sender, minter Minter, ke
 	if cfg.ShardedPubSub {
 		pub = "SPUBLISH"
 	}
-	// On Cluster (sharded pub/sub) each hash tag keeps its own audit stream.
+	// On Cluster (sharded pub/sub) each hash tag keeps its own audit stream. A
+	// cluster client may spread keys over nodes; any other client has one server.
+	_, cluster := rdb.(*redis.ClusterClient)
 	s := &Service{cfg: cfg, store: store{rdb: rdb, pubCmd: pub, auditPerTag: cfg.ShardedPubSub,
-		auditRetention: cfg.AuditRetention}, rdb: rdb, sender: sender, minter: minter,
+		auditRetention: cfg.AuditRetention, oneNode: !cluster}, rdb: rdb, sender: sender, minter: minter,
 		keys: keys, now: now, random: random, log: log, metrics: metrics}
 	for _, o := range opts {
 		o(s)

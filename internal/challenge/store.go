@@ -38,8 +38,12 @@ var (
 	abortSrc string
 	//go:embed scripts/release.lua
 	releaseSrc string
+	//go:embed scripts/limit_cell.lua
+	limitCellSrc string
 	//go:embed scripts/limit.lua
 	limitSrc string
+	//go:embed scripts/limits.lua
+	limitsSrc string
 	//go:embed scripts/unlimit.lua
 	unlimitSrc string
 	//go:embed scripts/read.lua
@@ -79,8 +83,10 @@ var (
 	getScript      = transition(getSrc)
 	// read changes nothing and needs no prelude.
 	readScript = redis.NewScript(readSrc)
-	// The limit scripts run on their own keys' slots and need no prelude.
-	limitScript   = redis.NewScript(limitSrc)
+	// The limit scripts run on their own keys' slots and need no prelude; limits
+	// runs several cells in one run where every key is on one node.
+	limitScript   = redis.NewScript(limitCellSrc + limitSrc)
+	limitsScript  = redis.NewScript(limitCellSrc + limitsSrc)
 	unlimitScript = redis.NewScript(unlimitSrc)
 )
 
@@ -122,6 +128,9 @@ type store struct {
 	auditPerTag    bool
 	auditRetention time.Duration
 	auditLog       *audit.Log
+	// oneNode is set where every key is on one server (standalone and Sentinel,
+	// not Cluster): pipelined then runs a call's send-limit cells in one script.
+	oneNode bool
 }
 
 // withAudit adds the audit stream and retention to a transition's keys and

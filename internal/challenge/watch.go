@@ -76,5 +76,5 @@ func (s *Service) Watch(ctx context.Context, clientID, id string, send func(*Ver
 
 func changed(a, b *Verification) bool {
 	return a.State != b.State || a.Delivery != b.Delivery || a.AttemptsLeft != b.AttemptsLeft ||
-		a.Revoked != b.Revoked
+		a.Revoked != b.Revoked || !a.Expires.Equal(b.Expires)
 }

@@ -46,6 +46,9 @@ var catalog = map[string]kindInfo{
 	audit.Reported: {verificationPrefix + "reported", "FAILED"},
 	audit.Expired:  {verificationPrefix + "expired", "EXPIRED"},
 	audit.Canceled: {verificationPrefix + "canceled", "CANCELED"},
+	// The customer gave her verification more time on her page: still PENDING, with
+	// a new expiry (Data.ExpireTime).
+	audit.Extended: {verificationPrefix + "extended", "PENDING"},
 
 	HandoverCreated:  {handoverPrefix + "created", ""},
 	HandoverBound:    {handoverPrefix + "bound", ""},
@@ -99,8 +102,8 @@ type Data struct {
 	ActorClientID string `json:"actor_client_id,omitempty"`
 	// AgentID is the agent the start named.
 	AgentID string `json:"agent_id,omitempty"`
-	// State is the verification's state after the event (VERIFIED, FAILED, EXPIRED, CANCELED);
-	// empty for handover events.
+	// State is the verification's state after the event (VERIFIED, FAILED, EXPIRED, CANCELED;
+	// PENDING for .extended); empty for handover events.
 	State string `json:"state,omitempty"`
 	// Method is the method that completed or was in play: otp_email, otp_sms, magic_link,
 	// totp, webauthn (or, for a handover, its channel kind as package handover records it).
@@ -114,6 +117,9 @@ type Data struct {
 	// Customer is the customer's audit pseudonym (16 hex digits, keyed per customer and
 	// unlinkable once she is erased); empty when the start named no customer.
 	Customer string `json:"customer,omitempty"`
+	// ExpireTime is, for .extended, the verification's new expiry (RFC 3339, UTC), as
+	// GetVerification's expire_time now says.
+	ExpireTime string `json:"expire_time,omitempty"`
 	// Cell is, for an SMS breaker event, the cell: a country calling code ("+44") or a
 	// masked number prefix ("+4479****", a block of 10,000 numbers), never a number. Reason
 	// says which ("country" or "prefix") and Outcome the breaker's mode (enforce or monitor).
@@ -159,6 +165,9 @@ func Render(source, stream string, e audit.Event, starter ...string) (m Message,
 		Method: e.Method, Outcome: e.Outcome, Reason: e.Reason, Customer: e.Customer}
 	if isDeployment(e.Kind) {
 		d.Cell = e.Destination
+	}
+	if e.Kind == audit.Extended && !e.Expires.IsZero() {
+		d.ExpireTime = e.Expires.UTC().Format(time.RFC3339Nano)
 	}
 	if e.Kind == audit.Reported {
 		if e.Reason == audit.ReasonImpersonation {

@@ -22,6 +22,7 @@ func TestRenderCatalogue(t *testing.T) {
 		audit.Verified: "com.authsvc.verification.verified", audit.Failed: "com.authsvc.verification.failed",
 		audit.Expired: "com.authsvc.verification.expired", audit.Canceled: "com.authsvc.verification.canceled",
 		audit.Reported:          "com.authsvc.verification.reported",
+		audit.Extended:          "com.authsvc.verification.extended",
 		events.HandoverCreated:  "com.authsvc.handover.created",
 		events.HandoverBound:    "com.authsvc.handover.bound",
 		events.HandoverRedeemed: "com.authsvc.handover.redeemed",
@@ -82,6 +83,27 @@ func TestRenderCatalogue(t *testing.T) {
 		if _, ok, _ := events.Render("s", "audit:events", audit.Event{ID: "1-0", Kind: kind}); ok {
 			t.Errorf("%s renders as an event", kind)
 		}
+	}
+}
+
+// An extension is an event of its own: the verification is still PENDING, and the event says
+// until when, as GetVerification's expire_time does.
+func TestRenderExtended(t *testing.T) {
+	t.Parallel()
+	until := time.UnixMilli(1764000600123)
+	m, ok, err := events.Render("https://verify.test", "audit:events", audit.Event{ID: "1764000000000-5",
+		Time: time.UnixMilli(1764000000123), Kind: audit.Extended, ClientID: "crm", VerificationID: "k2q-ABCDEFGHIJKLMNOP",
+		Method: "otp_sms", Expires: until})
+	if err != nil || !ok || m.Type != "com.authsvc.verification.extended" || m.Client != "crm" {
+		t.Fatalf("%+v %v %v", m, ok, err)
+	}
+	var ce event.Event
+	if err := json.Unmarshal(m.Body, &ce); err != nil {
+		t.Fatal(err)
+	}
+	var d events.Data
+	if err := ce.DataAs(&d); err != nil || d.State != "PENDING" || d.ExpireTime != "2025-11-24T16:10:00.123Z" {
+		t.Errorf("data %+v, %v", d, err)
 	}
 }
 

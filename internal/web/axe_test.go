@@ -137,8 +137,29 @@ func TestAccessibilityInBrowser(t *testing.T) {
 			e.clock.Advance(2 * time.Hour) // past the lock
 
 			soon := e.start(challenge.OTPEmail, lang)
+			more, limit, ended := e.start(challenge.OTPEmail, lang), e.start(challenge.OTPEmail, lang), e.start(challenge.OTPEmail, lang)
 			e.clock.Advance(9*time.Minute + 30*time.Second)
-			visit("warned before expiry", soon.url, `byID("timing").textContent !== ""`)
+			visit("warned before expiry", soon.url, `byID("timing").textContent !== "" && document.activeElement === byID("extend-button")`)
+			// "I need more time": given, refused at the limit (a page rendered before the
+			// last extension), refused once the verification ended.
+			p.Run(t, chromedp.Navigate(more.url), waitFor(`isShown("extend-button")`), chromedp.Click(chromedp.ID("extend-button")),
+				waitFor(`location.search.includes("more=1") && isShown("alert") && isShown("countdown")`))
+			checkAxe(t, p, axe, "more time given")
+			p.Run(t, chromedp.Navigate(limit.url), waitFor(`isShown("extend-button")`))
+			_, token, _ := strings.Cut(limit.url, "/v/")
+			for i := range 3 {
+				if _, err := e.svc.ExtendCodePage(context.Background(), token, fmt.Sprint("axe-", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Run(t, chromedp.Click(chromedp.ID("extend-button")), waitFor(`isShown("alert") && !byID("extend-button")`))
+			checkAxe(t, p, axe, "no more time: limit reached")
+			p.Run(t, chromedp.Navigate(ended.url), waitFor(`isShown("extend-button")`))
+			if _, err := e.svc.Cancel(context.Background(), clientID, ended.id, "axe-cancel"); err != nil {
+				t.Fatal(err)
+			}
+			p.Run(t, chromedp.Click(chromedp.ID("extend-button")), waitFor(`!byID("code") && document.querySelector("main.tone-stop")`))
+			checkAxe(t, p, axe, "no more time: ended")
 			e.clock.Advance(time.Minute)
 			visit("expired", soon.url, `!byID("code") && !!document.querySelector("h1")`)
 
@@ -299,8 +320,9 @@ func sanitizeName(s string) string {
 }
 
 // TestTimingWarning (WCAG 2.2.1): a minute before the page expires, she is told
-// in a live region, with at least 20 s to act, how to get more time; at the
-// expiry, that the time is up. The countdown runs from the server's clock.
+// in a live region, with at least 20 s to act, how to get more time (the page's
+// "I need more time" button, TestExtendByKeyboard); at the expiry, that the time
+// is up. The countdown runs from the server's clock.
 func TestTimingWarning(t *testing.T) {
 	b := browsertest.Start(t)
 	e := newEnv(t, envOpts{localhost: true})
@@ -317,7 +339,7 @@ func TestTimingWarning(t *testing.T) {
 	p.Run(t, chromedp.Navigate(v.url), waitFor(`byID("timing").textContent !== ""`))
 	if got := evaluate[string](t, p, `document.getElementById("timing").getAttribute("role") + " | " +
 		document.getElementById("timing").textContent`); got !=
-		"status | Less than a minute left. If you need more time, ask the agent in the chat for a new code." {
+		"status | Less than a minute left. If you need more time, choose “I need more time”." {
 		t.Errorf("warning %q", got)
 	}
 	// (32 s when the page loaded; a slow machine may take a few to get here.)
@@ -327,6 +349,48 @@ func TestTimingWarning(t *testing.T) {
 	}
 	e.clock.Advance(29 * time.Second) // 3 s left
 	p.Run(t, chromedp.Navigate(v.url), waitFor(`byID("timing").textContent.startsWith("Time is up")`))
+}
+
+// TestExtendByKeyboard (WCAG 2.2.1): a page 32 s from its expiry warns her in its
+// live region and names the "I need more time" button, which takes the focus (she
+// was not typing); keyboard users reach it by Tab too, with the focus drawn, and
+// Enter gives the verification its lifetime again: the page comes back saying so,
+// and its countdown runs from the new expiry.
+func TestExtendByKeyboard(t *testing.T) {
+	b := browsertest.Start(t)
+	e := newEnv(t, envOpts{localhost: true})
+	v := e.start(challenge.OTPEmail, "en")
+	first := e.get(v.id).Expires
+	p := b.NewPage(t)
+	e.clock.Advance(9*time.Minute + 28*time.Second) // 32 s left: more than the 20 s WCAG asks for
+	p.Run(t, chromedp.Navigate(v.url), waitFor(`byID("timing").textContent !== ""`))
+	if got := evaluate[string](t, p, `[document.getElementById("timing").getAttribute("aria-live"), document.getElementById("timing").textContent,
+		document.activeElement.id, document.getElementById("extend-button").className].join(" | ")`); got !=
+		"polite | Less than a minute left. If you need more time, choose “I need more time”. | extend-button | primary" {
+		t.Fatalf("warning: %q", got)
+	}
+	// From the top of the page, Tab reaches the button, its focus visible.
+	evaluate[bool](t, p, `(document.activeElement.blur(), window.scrollTo(0, 0), true)`)
+	reached := false
+	for i := 0; i < 30 && !reached; i++ {
+		p.Run(t, chromedp.KeyEvent(kb.Tab))
+		reached = evaluate[bool](t, p, `document.activeElement.id === "extend-button" && document.activeElement.matches(":focus-visible")`)
+	}
+	if !reached {
+		t.Fatal("Tab never reached the extend button")
+	}
+	p.Run(t, chromedp.KeyEvent(kb.Enter), waitFor(`location.search.includes("more=1") && isShown("countdown") && isShown("alert")`))
+	wantText(t, p, "Done: you have more time.")
+	if left := evaluate[string](t, p, `document.getElementById("countdown").textContent`); !strings.Contains(left, "10:3") && !strings.Contains(left, "10:2") {
+		t.Errorf("countdown %q after the extension, want about 10:32 left", left)
+	}
+	if got := evaluate[string](t, p, `document.getElementById("timing").textContent`); got != "" {
+		t.Errorf("still warned after the extension: %q", got)
+	}
+	if got := e.get(v.id).Expires; !got.Equal(first.Add(10 * time.Minute)) {
+		t.Errorf("expires %v, want %v", got, first.Add(10*time.Minute))
+	}
+	e.wantState(v.id, challenge.Pending, challenge.ReasonNone, 5)
 }
 
 // TestCodesFillThemselves: on an SMS code's page, the page asks the browser for

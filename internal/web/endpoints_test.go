@@ -295,6 +295,12 @@ func (gonePages) ReportCodeImpersonation(context.Context, string, string) (chall
 func (gonePages) ReportLinkImpersonation(context.Context, string, string) (challenge.Result, error) {
 	return challenge.Result{}, challenge.ErrNotFound
 }
+func (gonePages) ExtendCodePage(context.Context, string, string) (time.Time, error) {
+	return time.Time{}, challenge.ErrNotFound
+}
+func (gonePages) ExtendLinkPage(context.Context, string, string) (time.Time, error) {
+	return time.Time{}, challenge.ErrNotFound
+}
 func (gonePages) OpenLinkPage(context.Context, string) (*challenge.Page, error) {
 	return nil, challenge.ErrNotFound
 }

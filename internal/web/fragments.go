@@ -37,8 +37,12 @@ func trustHTML(v *view) template.HTML {
 		if t.WebOTP {
 			b.WriteString(` data-webotp="1"`)
 		}
+		if t.Extend != "" {
+			b.WriteString(` data-extend="` + esc(t.Extend) + `"`)
+		}
 		b.WriteString("></p>\n")
 	}
+	b.WriteString(string(extendHTML(v)))
 	if v.Phrase != "" {
 		who := v.Brand
 		if v.Account != "" {
@@ -50,6 +54,22 @@ func trustHTML(v *view) template.HTML {
 			string(v.Isolated("phrase.check", who)) + "</p>\n</section>\n")
 	}
 	return template.HTML(b.String())
+}
+
+// extendHTML is the "I need more time" form, beside the expiry, when the page offers
+// it (a nonce was issued for it): a plain form that works without script, which
+// page.js points at (and focuses) in its warning.
+func extendHTML(v *view) template.HTML {
+	nonce := v.Nonces[actionExtend]
+	if nonce == "" {
+		return ""
+	}
+	esc := template.HTMLEscapeString
+	return template.HTML(`<form method="post" action="` + esc(v.Action) + "\" class=\"extend\" id=\"extend\">\n" +
+		`<input type="hidden" name="action" value="` + actionExtend + "\">\n" +
+		`<input type="hidden" name="lang" value="` + esc(v.lang) + "\">\n" +
+		`<input type="hidden" name="nonce" value="` + esc(nonce) + "\">\n" +
+		`<button type="submit" class="secondary" id="extend-button">` + esc(v.T("extend.button")) + "</button>\n</form>\n")
 }
 
 // reportsHTML is a verification page's two report forms: "this isn't the account

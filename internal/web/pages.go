@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/delivery"
+	"github.com/authsvc/authsvc/internal/locale"
 	"github.com/authsvc/authsvc/internal/text"
 )
 
@@ -28,6 +30,9 @@ const (
 	// the ceremony's options, so every ceremony has a request id of its own.
 	actionPasskey       = "passkey"
 	actionPasskeyFinish = "passkey-finish"
+	// actionExtend is "I need more time": the verification's expiry moves forward
+	// (WCAG 2.2.1), within the limits challenge.Service.ExtendCodePage keeps.
+	actionExtend = "extend"
 )
 
 // The code page's sections.
@@ -50,11 +55,11 @@ type pageKind struct {
 }
 
 var (
-	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionTOTP, actionReport, actionImpersonation},
+	codeKind = pageKind{path: "v", view: viewCode, actions: []string{actionCode, actionTOTP, actionReport, actionImpersonation, actionExtend},
 		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
 			return s.pages.OpenCodePage(ctx, token)
 		}}
-	linkKind = pageKind{path: "l", view: viewLink, actions: []string{actionPick, actionReport, actionImpersonation},
+	linkKind = pageKind{path: "l", view: viewLink, actions: []string{actionPick, actionReport, actionImpersonation, actionExtend},
 		open: func(s *server, ctx context.Context, token string) (*challenge.Page, error) {
 			return s.pages.OpenLinkPage(ctx, token)
 		}}
@@ -70,11 +75,23 @@ func (k pageKind) accepts(action string) bool {
 }
 
 func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, codeKind, http.StatusOK, nil, "")
+	s.showForm(w, r, codeKind, http.StatusOK, extendedAlert(r), "")
 }
 
 func (s *server) linkPage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, linkKind, http.StatusOK, nil, "")
+	s.showForm(w, r, linkKind, http.StatusOK, extendedAlert(r), "")
+}
+
+// extendedQuery marks the page a successful "I need more time" redirects to: it
+// only says so above the forms (the page shows the new expiry as any GET does).
+const extendedQuery = "more"
+
+// extendedAlert is the message of the page an extension redirected to, or nil.
+func extendedAlert(r *http.Request) alert {
+	if r.URL.Query().Get(extendedQuery) != "1" {
+		return nil
+	}
+	return say("extend.done")
 }
 
 // alert is a message shown above a page's forms, in the page's language.
@@ -114,6 +131,11 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	// The phrase is in the DM's language, whatever language the page is in.
 	v.Phrase, v.PhraseLang = delivery.Phrase(page.Locale, page.Phrase)
 	actions := []string{actionReport, actionImpersonation}
+	if page.Extendable {
+		// The form sits by the expiry (trustHTML); page.js offers it in its warning.
+		actions = append(actions, actionExtend)
+		v.Timing.Extend = loc.T("timing.extend")
+	}
 	if k.path == "v" {
 		for _, m := range page.Methods {
 			switch m {
@@ -191,6 +213,10 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 		s.showForm(w, r, k, http.StatusBadRequest, say("alert.retry"), "")
 		return
 	}
+	if action == actionExtend {
+		s.extend(w, r, k, token, nonce)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
 	secret, binding, err := s.browserBinding(r)
@@ -244,6 +270,39 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 		}
 	}
 	s.outcome(w, r, k, action, res)
+}
+
+// extend gives the page's verification more time ("I need more time", WCAG 2.2.1).
+// Extended, it redirects to the page (a GET: a reload asks nothing again), which shows
+// the new expiry and says it was extended. A refusal shows the page again with a
+// message that says why (extended as often as allowed, or as long as any verification
+// lives); a verification that ended meanwhile gets a message that says so. The nonce is
+// the request id: a double-submitted form extends once.
+func (s *server) extend(w http.ResponseWriter, r *http.Request, k pageKind, token, nonce string) {
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	var err error
+	if k.path == "v" {
+		_, err = s.pages.ExtendCodePage(ctx, token, nonce)
+	} else {
+		_, err = s.pages.ExtendLinkPage(ctx, token, nonce)
+	}
+	switch {
+	case err == nil:
+		q := url.Values{extendedQuery: {"1"}}
+		if l, ok := locale.Exact(r.PostForm.Get("lang")); ok {
+			q.Set("lang", l.Name)
+		}
+		http.Redirect(w, r, s.pageURL(k.path, token)+"?"+q.Encode(), http.StatusSeeOther)
+	case errors.Is(err, challenge.ErrExtendLimit):
+		s.showForm(w, r, k, http.StatusOK, say("extend.limit"), "")
+	case errors.Is(err, challenge.ErrExtendMaxTTL):
+		s.showForm(w, r, k, http.StatusOK, say("extend.cap"), "")
+	case errors.Is(err, challenge.ErrExpired), errors.Is(err, challenge.ErrNotPending):
+		s.message(w, http.StatusOK, catalogFor(r, r.PostForm.Get("lang")), "extend.ended.title", "extend.ended.body", "stop")
+	default:
+		s.pageError(w, r, err)
+	}
 }
 
 // outcome renders what an action did.

@@ -129,6 +129,9 @@ type timingView struct {
 	Left, Soon, Expired string
 	// WebOTP asks the browser for the code of an SMS (WebOTP API) where it can.
 	WebOTP bool
+	// Extend, when the page offers "I need more time", is said instead of Soon: it
+	// points at that button.
+	Extend string
 }
 
 // eventRow is one event delivery attempt on the dev outbox page.

@@ -78,6 +78,13 @@ type Pages interface {
 	ReportLink(ctx context.Context, token, requestID string) (challenge.Result, error)
 	// ReportLinkImpersonation is ReportCodeImpersonation on a magic link's page.
 	ReportLinkImpersonation(ctx context.Context, token, requestID string) (challenge.Result, error)
+	// ExtendCodePage gives the code page's verification more time ("I need more
+	// time"); requestID makes a repeat extend once. It returns the new expiry, or
+	// challenge.ErrExtendLimit, challenge.ErrExtendMaxTTL (refused: the page stays
+	// as it was), challenge.ErrExpired or challenge.ErrNotPending (it ended).
+	ExtendCodePage(ctx context.Context, token, requestID string) (time.Time, error)
+	// ExtendLinkPage is ExtendCodePage on a magic link's page.
+	ExtendLinkPage(ctx context.Context, token, requestID string) (time.Time, error)
 	// SubmitTOTP checks an authenticator-app code typed on the code page; requestID
 	// makes a repeat count once. Input that is not 6 digits is
 	// challenge.ErrCodeFormat and counts nothing.

@@ -628,10 +628,11 @@ local function trusts(trust, client)
 end
 
 -- created_at is when the verification rec was created (ms): its expiry less its
--- lifetime, the 12th packed field (record.go).
+-- lifetime, the 12th packed field (record.go), less what extend.lua added ('xd').
 local TT_FIELD = 12
 local function created_at(rec)
-  return tonumber(redis.call('HGET', rec, 'ex')) - (tonumber(packed_field(rec, TT_FIELD)) or 0)
+  local ex, xd = unpack(redis.call('HMGET', rec, 'ex', 'xd'))
+  return tonumber(ex) - (tonumber(packed_field(rec, TT_FIELD)) or 0) - (tonumber(xd or '0') or 0)
 end
 
 -- factor_ok tells whether the customer hash ckey still holds factor fid of kind,

@@ -1,6 +1,6 @@
 // authsvc customer pages: the expiry in the phone's own time and language, a
-// countdown, a warning a minute before the page expires, and codes that fill
-// themselves (WebOTP).
+// countdown, a warning a minute before the page expires that offers the page's
+// "I need more time" button (WCAG 2.2.1), and codes that fill themselves (WebOTP).
 //
 // Loaded as a file with the page's CSP nonce; no inline code, no HTML built from
 // strings (the page runs under Trusted Types). Every text it shows comes from the
@@ -40,6 +40,9 @@
       // Keep the UTC time the server wrote.
     }
     var countdown = document.getElementById("countdown");
+    // The page's own "I need more time" form (a plain POST, there without script too).
+    var extend = document.getElementById("extend");
+    var extendButton = document.getElementById("extend-button");
     var warned = false;
     var over = false;
     function tick() {
@@ -49,6 +52,9 @@
           over = true;
           countdown.hidden = true;
           timing.textContent = timing.dataset.expired;
+          if (extend) {
+            extend.hidden = true; // too late: the server would refuse it
+          }
         }
         return;
       }
@@ -59,10 +65,27 @@
       countdown.hidden = false;
       if (left <= WARN_MS && !warned) {
         warned = true;
-        timing.textContent = timing.dataset.soon;
+        warn();
       }
       // Next at the next whole second left.
       setTimeout(tick, left % 1000 || 1000);
+    }
+    // warn says, in the live region, that time is short; where the page offers more
+    // time it names the button, makes it the prominent one and moves focus to it,
+    // unless she is typing in a field (focus is not taken from under her).
+    function warn() {
+      if (!extendButton || !timing.dataset.extend) {
+        timing.textContent = timing.dataset.soon;
+        return;
+      }
+      timing.textContent = timing.dataset.extend;
+      extendButton.classList.remove("secondary");
+      extendButton.classList.add("primary");
+      var active = document.activeElement;
+      var typing = active && (active.tagName === "INPUT" || active.tagName === "TEXTAREA") && active.type !== "hidden";
+      if (!typing) {
+        extendButton.focus();
+      }
     }
     tick();
   }

@@ -174,7 +174,8 @@ type AuditEvent struct {
 	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	Time    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
 	// started, sent, send_failed, attempt_failed, verified, failed, expired, canceled,
-	// reported, assertion_issued, disclosure_allowed, disclosure_denied,
+	// reported, extended (the customer gave a pending verification more time on her
+	// page; GetVerification's expire_time says until when), assertion_issued, disclosure_allowed, disclosure_denied,
 	// factor_enrolled, factor_removed, identity_linked, identity_unlinked, erased,
 	// client_denied, breaker_tripped, breaker_released (an SMS breaker cell: reason
 	// "country" or "prefix", destination "+44" or a masked prefix, outcome
