@@ -124,7 +124,7 @@ func (f *fakeHandovers) OpenHandover(context.Context, string, string) (*challeng
 	return &o, nil
 }
 
-func (f *fakeHandovers) BindHandover(context.Context, string, string, string, []string) (string, error) {
+func (f *fakeHandovers) BindHandover(context.Context, string, string, string, string, []string) (string, error) {
 	return "", challenge.ErrNotFound
 }
 
