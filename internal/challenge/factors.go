@@ -153,7 +153,7 @@ func (s *Service) readFactors(ctx context.Context, token string) (*factorState, 
 
 func flatRecord(v any) record {
 	list, _ := v.([]any)
-	r := make(record, len(list)/2)
+	r := make(record, len(list)/2+unpackedFields)
 	for i := 0; i+1 < len(list); i += 2 {
 		k, _ := list[i].(string)
 		val, _ := list[i+1].(string)

@@ -93,6 +93,10 @@ func (r record) pack() []any {
 	return out
 }
 
+// unpackedFields is how many fields unpack adds at most: the packed ones, and
+// "ct", "me" and "dk".
+var unpackedFields = len(packedFields) + 3
+
 // unpack restores the packed fields of a record read from Redis.
 func (r record) unpack() {
 	var b strings.Builder

@@ -194,7 +194,12 @@ func (s *store) load(ctx context.Context, id string) (record, error) {
 	if len(m) == 0 {
 		return nil, ErrNotFound
 	}
-	rec := record(m)
+	// unpack adds the packed fields and a few of its own: a map sized for them
+	// now does not grow (and rehash) twice on every read.
+	rec := make(record, len(m)+unpackedFields)
+	for k, v := range m {
+		rec[k] = v
+	}
 	rec.unpack()
 	return rec, nil
 }

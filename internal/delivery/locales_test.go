@@ -129,3 +129,17 @@ func TestArabicExpiryPlurals(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchLocaleNames: a supported name, in any case, matches the locale that
+// parsing it as a tag matches (MatchLocale takes the names without parsing).
+func TestMatchLocaleNames(t *testing.T) {
+	t.Parallel()
+	for _, l := range locale.Supported {
+		for _, name := range []string{l.Name, strings.ToUpper(l.Name), strings.ToLower(l.Name)} {
+			want, _ := locale.Match(name)
+			if got := matchLocale(name); got.Name != want.Name || got.RTL != want.RTL {
+				t.Errorf("%q: %s, parsed %s", name, got.Name, want.Name)
+			}
+		}
+	}
+}

@@ -40,16 +40,20 @@ func parseTemplates() (map[string]*template.Template, error) {
 // pt-BR, it, ar, ja) that best serves the BCP 47 tag, e.g. "es-MX" → "es". An
 // empty, malformed or unsupported tag gets "en". Pages and DM text use it so
 // that they agree with the message.
-func MatchLocale(tag string) string {
+func MatchLocale(tag string) string { return matchLocale(tag).Name }
+
+// matchLocale is the locale MatchLocale picks. A verification stores a
+// supported name (or nothing), matched without parsing it as a tag.
+func matchLocale(tag string) locale.Locale {
+	if l, ok := locale.Exact(tag); ok {
+		return l
+	}
 	l, _ := locale.Match(tag)
-	return l.Name
+	return l
 }
 
 // rtl reports whether the locale MatchLocale(tag) picks is written right to left.
-func rtl(tag string) bool {
-	l, _ := locale.Match(tag)
-	return l.RTL
-}
+func rtl(tag string) bool { return matchLocale(tag).RTL }
 
 // Rendered is a message rendered for sending.
 type Rendered struct {
@@ -134,15 +138,15 @@ func Render(m Message) (Rendered, error) {
 	var r Rendered
 	switch m.Channel {
 	case Email:
-		if r.Subject, err = execute(t, "subject_"+m.Kind.String(), data); err != nil {
+		if r.Subject, err = executeMessage(t, "subject_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
-		if r.Text, err = execute(t, "email_"+m.Kind.String(), data); err != nil {
+		if r.Text, err = executeMessage(t, "email_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
 		r.Text += "\n"
 	case SMS:
-		if r.Text, err = execute(t, "sms_"+m.Kind.String(), data); err != nil {
+		if r.Text, err = executeMessage(t, "sms_"+m.Kind.String(), data); err != nil {
 			return Rendered{}, err
 		}
 	}
@@ -243,11 +247,42 @@ func DMText(p DMParams) string {
 	} else {
 		d.MatchNumber = p.MatchNumber
 	}
-	s, err := execute(t, name, d)
+	s, err := executeDM(t, name, d)
 	if err != nil {
 		return ""
 	}
 	return s
+}
+
+// dmCond is what the DM templates' conditionals read besides which values are
+// empty.
+type dmCond struct {
+	expiry
+	Factors string
+}
+
+// messageCond is what the message templates' conditionals read.
+type messageCond struct {
+	expiry
+	Factor string
+}
+
+// executeDM renders a DM template from its stencil.
+func executeDM(t *template.Template, name string, d dmData) (string, error) {
+	return executeStencil(t, name, dmCond{d.expiry, d.Factors},
+		[]string{d.Brand, d.PageURL, d.DestinationMask, d.MatchNumber, d.Phrase}, func(v []string) any {
+			return dmData{expiry: d.expiry, Factors: d.Factors, Brand: v[0], PageURL: v[1], DestinationMask: v[2],
+				MatchNumber: v[3], Phrase: v[4]}
+		})
+}
+
+// executeMessage renders a message template from its stencil.
+func executeMessage(t *template.Template, name string, d messageData) (string, error) {
+	return executeStencil(t, name, messageCond{d.expiry, d.Factor},
+		[]string{d.Brand, d.Network, d.Handle, d.PageHost, d.OTPHost, d.Code, d.Link}, func(v []string) any {
+			return messageData{expiry: d.expiry, Factor: d.Factor, Brand: v[0], Network: v[1], Handle: v[2], PageHost: v[3],
+				OTPHost: v[4], Code: v[5], Link: v[6]}
+		})
 }
 
 // isolate wraps a value shown in a message of channel c in FSI … PDI; an SMS in
@@ -302,7 +337,7 @@ func EnrollmentDMText(tag, factor, pageURL string, expiresIn time.Duration) stri
 	if err != nil {
 		return ""
 	}
-	s, err := execute(t, name, dmData{expiry: newExpiry(max(expiresIn, time.Second)), PageURL: pageURL})
+	s, err := executeDM(t, name, dmData{expiry: newExpiry(max(expiresIn, time.Second)), PageURL: pageURL})
 	if err != nil {
 		return ""
 	}

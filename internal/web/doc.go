@@ -74,6 +74,14 @@
 //     package text refuses it.
 //   - Logs name the method, the route pattern, the status and the duration; never
 //     a path, token, code, email or phone number.
+//   - The pages every verification shows (code, magic link, messages, handover
+//     offers) are written from stencils (stencil.go): each shape of a page is
+//     executed once with markers in place of the verification's and request's
+//     values, and a page is its literal parts with the values escaped as
+//     html/template escapes them there, decided and checked when the stencil is
+//     made; a value a stencil cannot prove is written by executing the template.
+//     Same bytes and headers either way. The cache is bounded and holds template,
+//     catalog and configuration text only, never a value of a verification.
 //
 // All routes live under PublicURL's path, so a PublicURL of
 // https://example.com/verify serves /verify/v/{token}, /verify/healthz and so on.

@@ -26,7 +26,7 @@ func trustHTML(v *view) template.HTML {
 	if v.Account != "" {
 		b.WriteString("<li>" + string(v.Isolated("trust.account", v.Brand, v.Network, v.Account)) + "</li>\n")
 	}
-	if !v.Expires.IsZero() {
+	if v.ExpiresUTC != "" {
 		b.WriteString("<li>" + string(v.Isolated("trust.expires", v.ExpiresAt())) +
 			"<span class=\"countdown\" id=\"countdown\" hidden></span></li>\n")
 	}

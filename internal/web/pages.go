@@ -162,7 +162,9 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 		}
 	} else {
 		v.Title = loc.T("link.title")
-		v.Choices = page.Choices[:]
+		for _, n := range page.Choices {
+			v.Choices = append(v.Choices, strconv.Itoa(n))
+		}
 		actions = append(actions, actionPick)
 	}
 	if msg != nil {

@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,8 +69,9 @@ type view struct {
 	// Invalid names the form ("code" or "totp") whose typed code the alert is about.
 	Invalid string
 	// Nonces by form action.
-	Nonces  map[string]string
-	Choices []int
+	Nonces map[string]string
+	// Choices are the numbers a magic link's page offers, as the page shows them.
+	Choices []string
 	// Sections are the code page's ways to finish, in the platform's order:
 	// "code" (the code sent), "totp" and "passkey".
 	Sections []string
@@ -98,8 +101,12 @@ type view struct {
 	Expires time.Time
 	// ExpiresIn is how long the page has left by the service's clock: the
 	// countdown runs from it, so a phone whose clock is off still counts right.
-	ExpiresIn          time.Duration
-	Phrase, PhraseLang string
+	ExpiresIn time.Duration
+	// ExpiresUTC, ExpiresClock and ExpiresLeft are Expires as the page says it
+	// (RFC 3339 in UTC, "15:04", whole seconds left), set by render; "" when
+	// Expires is zero.
+	ExpiresUTC, ExpiresClock, ExpiresLeft string
+	Phrase, PhraseLang                    string
 	// Timing holds the texts the page script shows as the page nears its expiry.
 	Timing *timingView
 	// Enrollment pages: Kind is "totp" or "passkey"; Setup is the TOTP setup step.
@@ -197,28 +204,10 @@ type totpSetupView struct {
 
 // render executes a page and writes it with status. The page is rendered to a
 // buffer first, so a template defect is a clean 500, not half a page. A page
-// with a script gets its own CSP nonce and the policy that names it.
+// with a script gets its own CSP nonce and the policy that names it. The pages
+// every verification shows are written from their stencils (stencil.go).
 func (s *server) render(w http.ResponseWriter, status int, name string, v *view) {
-	if v.Brand == "" {
-		v.Brand = s.cfg.Brand
-	}
-	v.CSS = s.url(s.assets.cssPath)
-	if v.Host == "" {
-		v.Host = s.host
-	}
-	if v.Logo == "" && s.assets.logoPath != "" {
-		v.Logo = s.url(s.assets.logoPath)
-	}
-	if v.Switch && v.catalog != nil {
-		page := v.Self
-		switch page {
-		case "":
-			page = v.Action
-		case ".":
-			page = "" // relative: "?lang=…" is this very page
-		}
-		v.Langs = langNav(v.catalog, page)
-	}
+	s.prepare(v)
 	if len(v.Scripts) > 0 {
 		var raw [18]byte
 		if _, err := io.ReadFull(s.nonces.random, raw[:]); err != nil {
@@ -234,9 +223,9 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"),
 			"form-action 'self'", "form-action 'self' "+v.FormTarget, 1))
 	}
-	var buf bytes.Buffer
-	buf.Grow(8 << 10) // a verification page is 5 to 7 kB: no growing copies
-	if err := (*s.views)[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer putPageBuffer(buf)
+	if err := s.page(buf, name, v); err != nil {
 		s.log.Error("render page", "view", name, "err", err)
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
@@ -249,6 +238,217 @@ func (s *server) render(w http.ResponseWriter, status int, name string, v *view)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// pageBuffers hold rendered pages between requests: a page is 5 to 7 kB, and
+// the buffer is written to the response, which copies it, before it returns.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putPageBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // a dev outbox page: let it go
+	}
+	b.Reset()
+	pageBuffers.Put(b)
+}
+
+// prepare fills in what every page shows from the server (brand, stylesheet,
+// host, logo) and the expiry as the page says it.
+func (s *server) prepare(v *view) {
+	if v.Brand == "" {
+		v.Brand = s.cfg.Brand
+	}
+	v.CSS = s.url(s.assets.cssPath)
+	if v.Host == "" {
+		v.Host = s.host
+	}
+	if v.Logo == "" && s.assets.logoPath != "" {
+		v.Logo = s.url(s.assets.logoPath)
+	}
+	if !v.Expires.IsZero() {
+		t := v.Expires.UTC()
+		v.ExpiresUTC, v.ExpiresClock = t.Format(time.RFC3339), t.Format("15:04")
+		v.ExpiresLeft = strconv.FormatInt(int64(max(v.ExpiresIn, 0)/time.Second), 10)
+	}
+}
+
+// page renders view name with v (prepared) into b: from its stencil when it has
+// one, else by executing the template.
+func (s *server) page(b *bytes.Buffer, name string, v *view) error {
+	if s.stencilPage(name, v, b) {
+		return nil
+	}
+	b.Reset()
+	return s.execute(b, name, v)
+}
+
+// execute executes view name's template with v (prepared) into b.
+func (s *server) execute(b *bytes.Buffer, name string, v *view) error {
+	if v.Switch && v.catalog != nil {
+		page := v.Self
+		switch page {
+		case "":
+			page = v.Action
+		case ".":
+			page = "" // relative: "?lang=…" is this very page
+		}
+		v.Langs = langNav(v.catalog, page)
+	}
+	b.Grow(8 << 10) // a verification page is 5 to 7 kB: no growing copies
+	return (*s.views)[name].ExecuteTemplate(b, "layout", v)
+}
+
+// A stencil (stencil.go) sees a view as its shape and its values. Every field of
+// view and of the views it points to is one of:
+//
+//   - a value (slots): a string of one verification or request, filled into
+//     the page per request; only whether it is empty is part of the shape;
+//   - part of the shape (shape): the page is made once for each;
+//   - derived while rendering (Langs from Self or Action; Expires*, from Expires
+//     and ExpiresIn, by prepare), or
+//   - only on pages not rendered from stencils (stencilable).
+//
+// TestStencilFieldsClassified fails when a field is none of these: a new field
+// must be added to slots or to shape (or to the test's list of derived fields).
+
+// stencilable reports whether v's fields are all slots or shape.
+func (v *view) stencilable() bool {
+	return v.catalog != nil && v.Setup == nil && len(v.Outbox) == 0 && len(v.Events) == 0 && !v.ShowEvents
+}
+
+// slots calls f with each value of v in a fixed order and sets the value to
+// what f returns.
+func (v *view) slots(f func(string) string) {
+	for _, p := range []*string{&v.Brand, &v.Network, &v.Handle, &v.Destination, &v.Action, &v.ScriptNonce,
+		&v.Account, &v.ExpiresUTC, &v.ExpiresClock, &v.ExpiresLeft, &v.Phrase} {
+		*p = f(*p)
+	}
+	if len(v.Nonces) > 0 {
+		var kb [16]string
+		for _, k := range sortedKeys(kb[:0], v.Nonces) {
+			if old, n := v.Nonces[k], f(v.Nonces[k]); n != old {
+				v.Nonces[k] = n
+			}
+		}
+	}
+	for i := range v.Choices {
+		v.Choices[i] = f(v.Choices[i])
+	}
+	if p := v.Passkey; p != nil {
+		p.Begin, p.Finish, p.Nonce = f(p.Begin), f(p.Finish), f(p.Nonce)
+	}
+	if a := v.InApp; a != nil {
+		a.Link = f(a.Link)
+	}
+	if h := v.Handover; h != nil {
+		h.Action, h.Nonce, h.CallCode = f(h.Action), f(h.Nonce), f(h.CallCode)
+	}
+}
+
+// shape appends v's shape to key and its values to values. The shape is every
+// field a page's bytes depend on that is not a value, and which values are empty.
+func (v *view) shape(key []byte, values []string) ([]byte, []string) {
+	str := func(s string) {
+		key = strconv.AppendInt(key, int64(len(s)), 10)
+		key = append(key, ':')
+		key = append(key, s...)
+	}
+	flag := func(b bool) {
+		if b {
+			key = append(key, '1')
+		} else {
+			key = append(key, '0')
+		}
+	}
+	for _, s := range []string{v.lang, v.Title, v.CSS, v.Alert, v.Invalid, v.Logo, v.Host, v.Self, v.PhraseLang,
+		v.Kind, v.Heading, v.Body, v.Tone, v.FormTarget} {
+		str(s)
+	}
+	flag(v.Switch)
+	key = append(key, '|')
+	for _, s := range v.Sections {
+		str(s)
+	}
+	key = append(key, '|')
+	for _, s := range v.Scripts {
+		str(s)
+	}
+	key = append(key, '|')
+	var kb [16]string
+	for _, k := range sortedKeys(kb[:0], v.Nonces) {
+		str(k)
+	}
+	key = append(key, '|')
+	key = strconv.AppendInt(key, int64(len(v.Choices)), 10)
+	if t := v.Timing; t != nil {
+		key = append(key, 't')
+		str(t.Left)
+		str(t.Soon)
+		str(t.Expired)
+		str(t.Extend)
+		flag(t.WebOTP)
+	}
+	if p := v.Passkey; p != nil {
+		key = append(key, 'p')
+		str(p.Mode)
+	}
+	if a := v.InApp; a != nil {
+		key = append(key, 'a')
+		str(a.App)
+		flag(a.Shown)
+		flag(a.Others)
+	}
+	if h := v.Handover; h != nil {
+		key = append(key, 'h')
+		str(h.Channel)
+		str(h.Number)
+		str(string(h.Tel))
+		str(h.Note)
+		key = strconv.AppendInt(key, int64(h.Minutes), 10)
+	}
+	key = append(key, '|')
+	v.slots(func(s string) string {
+		flag(s != "")
+		if s != "" {
+			values = append(values, s)
+		}
+		return s
+	})
+	return key, values
+}
+
+// clone returns a copy of v whose values can be set without touching v's.
+func (v *view) clone() *view {
+	c := *v
+	if v.Nonces != nil {
+		c.Nonces = make(map[string]string, len(v.Nonces))
+		for k, n := range v.Nonces {
+			c.Nonces[k] = n
+		}
+	}
+	c.Choices = slices.Clone(v.Choices)
+	if v.Passkey != nil {
+		p := *v.Passkey
+		c.Passkey = &p
+	}
+	if v.InApp != nil {
+		a := *v.InApp
+		c.InApp = &a
+	}
+	if v.Handover != nil {
+		h := *v.Handover
+		c.Handover = &h
+	}
+	return &c
+}
+
+// sortedKeys appends m's keys to dst in order.
+func sortedKeys(dst []string, m map[string]string) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 // assets are the static files, served under content-hashed names so that they can
@@ -354,8 +554,7 @@ func langNav(c *catalog, page string) template.HTML {
 // instant in UTC, which the page script rewrites in the phone's time zone and
 // language.
 func (v *view) ExpiresAt() template.HTML {
-	t := v.Expires.UTC()
-	left := strconv.FormatInt(int64(max(v.ExpiresIn, 0)/time.Second), 10)
-	return template.HTML(`<time id="expires" datetime="` + t.Format(time.RFC3339) + `" data-seconds="` + left + `">` +
-		t.Format("15:04") + ` UTC</time>`)
+	esc := template.HTMLEscapeString
+	return template.HTML(`<time id="expires" datetime="` + esc(v.ExpiresUTC) + `" data-seconds="` + esc(v.ExpiresLeft) + `">` +
+		esc(v.ExpiresClock) + ` UTC</time>`)
 }

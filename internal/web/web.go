@@ -174,6 +174,8 @@ type server struct {
 	host   string
 	assets *assets
 	views  *views
+	// stencils are the pages' stencils by shape (stencil.go).
+	stencils stencils
 }
 
 // New returns the HTTP handler for the customer pages, the JWKS, the health
@@ -182,6 +184,16 @@ type server struct {
 // clock nonces are judged by. Options add optional dependencies (WithEnrollments).
 func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ring,
 	now func() time.Time, log *slog.Logger, opts ...Option) (http.Handler, error) {
+	s, err := newServer(cfg, pages, jwks, ready, keys, now, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return s.logRequests(s.secureHeaders(s.routes())), nil
+}
+
+// newServer checks the configuration and builds the server New serves.
+func newServer(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ring,
+	now func() time.Time, log *slog.Logger, opts ...Option) (*server, error) {
 	u := cfg.PublicURL
 	switch {
 	case u == nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
@@ -224,7 +236,7 @@ func New(cfg Config, pages Pages, jwks JWKS, ready Readiness, keys *keyedhash.Ri
 	for _, o := range opts {
 		o(s)
 	}
-	return s.logRequests(s.secureHeaders(s.routes())), nil
+	return s, nil
 }
 
 // serializeOrigin returns u's origin the way a browser sends it in an Origin header.
