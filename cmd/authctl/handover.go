@@ -12,7 +12,7 @@ import (
 
 // handoverUsage is the usage of "authctl handover".
 const handoverUsage = "handover: want 'handover create --verification ID (--channel CH | --phone) [--case REF]', " +
-	"'handover show HANDOVER_ID' or 'handover redeem (CODE --verifier V | --call-code DIGITS)'"
+	"'handover show HANDOVER_ID' or 'handover redeem (CODE --verifier V | --call-code DIGITS [--caller-ref REF])'"
 
 // cmdHandover runs "authctl handover create|show|redeem".
 func cmdHandover(ctx context.Context, g *globals, args []string, e env) int {
@@ -30,6 +30,7 @@ func cmdHandover(ctx context.Context, g *globals, args []string, e env) int {
 	fs.StringVar(&o.requestID, "request-id", "", "")
 	fs.StringVar(&o.verifier, "verifier", "", "")
 	fs.StringVar(&o.callCode, "call-code", "", "")
+	fs.StringVar(&o.callerRef, "caller-ref", "", "")
 	fs.BoolVar(&o.json, "json", false, "")
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -50,8 +51,8 @@ func cmdHandover(ctx context.Context, g *globals, args []string, e env) int {
 }
 
 type handoverOpts struct {
-	verification, channel, caseRef, requestID, verifier, callCode string
-	phone, json                                                   bool
+	verification, channel, caseRef, requestID, verifier, callCode, callerRef string
+	phone, json                                                              bool
 }
 
 type handoverCall func(context.Context, authsvcv1.HandoverServiceClient, env) int
@@ -98,13 +99,13 @@ func (o handoverOpts) redeem(pos []string) (handoverCall, error) {
 	switch {
 	case o.callCode != "" && len(pos) == 0 && o.verifier == "":
 		return func(ctx context.Context, c authsvcv1.HandoverServiceClient, e env) int {
-			resp, err := c.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: o.callCode})
+			resp, err := c.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: o.callCode, CallerRef: o.callerRef})
 			if err != nil {
 				return rpcFailure(e.stderr, "redeem call code", err)
 			}
 			return o.printContext(e.stdout, resp.GetContext())
 		}, nil
-	case o.callCode == "" && len(pos) == 1 && o.verifier != "":
+	case o.callCode == "" && o.callerRef == "" && len(pos) == 1 && o.verifier != "":
 		return func(ctx context.Context, c authsvcv1.HandoverServiceClient, e env) int {
 			resp, err := c.RedeemHandover(ctx, &authsvcv1.RedeemHandoverRequest{Code: pos[0], CodeVerifier: o.verifier})
 			if err != nil {
@@ -113,7 +114,7 @@ func (o handoverOpts) redeem(pos []string) (handoverCall, error) {
 			return o.printContext(e.stdout, resp.GetContext())
 		}, nil
 	}
-	return nil, errors.New("handover redeem: want CODE --verifier V, or --call-code DIGITS")
+	return nil, errors.New("handover redeem: want CODE --verifier V, or --call-code DIGITS [--caller-ref REF]")
 }
 
 func (o handoverOpts) printHandover(w io.Writer, name string, h *authsvcv1.Handover) int {

@@ -19,9 +19,10 @@ import (
 // fakeHandovers is a HandoverService that records what it was asked.
 type fakeHandovers struct {
 	authsvcv1.UnimplementedHandoverServiceServer
-	mu      sync.Mutex
-	created *authsvcv1.CreateHandoverRequest
-	redeems int
+	mu        sync.Mutex
+	created   *authsvcv1.CreateHandoverRequest
+	redeems   int
+	callerRef string
 }
 
 func (f *fakeHandovers) handover(kind authsvcv1.HandoverKind) *authsvcv1.Handover {
@@ -59,6 +60,9 @@ func (f *fakeHandovers) RedeemHandover(_ context.Context, r *authsvcv1.RedeemHan
 }
 
 func (f *fakeHandovers) RedeemCallCode(_ context.Context, r *authsvcv1.RedeemCallCodeRequest) (*authsvcv1.RedeemCallCodeResponse, error) {
+	f.mu.Lock()
+	f.callerRef = r.GetCallerRef()
+	f.mu.Unlock()
 	return &authsvcv1.RedeemCallCodeResponse{Context: &authsvcv1.HandoverContext{HandoverId: "abc.defghijklmnopqrs",
 		Kind: authsvcv1.HandoverKind_HANDOVER_KIND_PHONE, CaseReference: "CASE-2",
 		AssuranceNote: "NOT verified digitally: run your own identity checks"}}, nil
@@ -109,10 +113,18 @@ func TestHandoverCommands(t *testing.T) {
 	if r.code != exitDenied || !strings.Contains(r.stdout, "NOT verified") {
 		t.Fatalf("redeem --call-code of an unverified customer: %+v", r)
 	}
+	r = runCLI(t, env, "", "handover", "redeem", "--call-code", "123 456 7890", "--caller-ref", "ivr-caller-7f3a")
+	f.mu.Lock()
+	sent := f.callerRef
+	f.mu.Unlock()
+	if r.code != exitDenied || sent != "ivr-caller-7f3a" {
+		t.Fatalf("redeem --call-code --caller-ref: %+v, sent %q", r, sent)
+	}
 	for _, args := range [][]string{
 		{"handover"}, {"handover", "create", "--verification", "v"},
 		{"handover", "create", "--verification", "v", "--phone", "--channel", "app"},
 		{"handover", "show"}, {"handover", "redeem", "CODE"}, {"handover", "redeem", "--call-code", "1", "CODE"},
+		{"handover", "redeem", "CODE", "--verifier", "v", "--caller-ref", "r"},
 		{"handover", "frob"},
 	} {
 		if r := runCLI(t, env, "", args...); r.code != exitUsage {

@@ -52,9 +52,11 @@ Commands:
                       [--request-id ID]: offer the customer a handover on her page (a brand
                       channel of the channels file, or the phone line); show HANDOVER_ID;
                       redeem CODE --verifier V (as a brand channel's client) or
-                      redeem --call-code "123 456 7890" (as the phone system's client):
-                      prints the context and the assertion once; exit 1 when the customer
-                      never verified digitally (phone: case context only)
+                      redeem --call-code "123 456 7890" [--caller-ref REF] (as the phone
+                      system's client; REF an opaque per-caller id, so that wrong codes
+                      lock out only that caller): prints the context and the assertion
+                      once; exit 1 when the customer never verified digitally (phone: case
+                      context only)
   jwks                print the JWKS that verifies assertions
   assertion verify TOKEN|-   check an assertion with the service (--audience required; - reads stdin)
   policy              print the disclosure policy as the agents' cheat sheet: what may be shared

@@ -33,8 +33,17 @@ func (c *HandoverConfig) settings() []setting {
 		{Name: "AUTHSVC_HANDOVER_CODE_TTL", Section: "handover", Default: "2m", Value: duration(&lc.CodeTTL, 30*time.Second, 2*time.Minute),
 			Doc: "how long a secure-channel code can be redeemed after the customer's browser bound it."},
 		{Name: "AUTHSVC_CALL_CODE_FAILURES", Section: "handover", Default: "20", Value: integer(&lc.CallFailures, 1, 1000),
-			Doc: "wrong call codes one phone-system client may try per window; past it `RedeemCallCode` answers " +
-				"`RESOURCE_EXHAUSTED` (reason `CALL_CODE_LIMIT`) until the window ends."},
+			Doc: "wrong call codes per window that the calls of a phone-system client that send no `caller_ref` may try, all " +
+				"of them together (how every call was counted before `caller_ref`); past it those calls get " +
+				"`RESOURCE_EXHAUSTED` (reason `CALL_CODE_LIMIT`, scope `caller`) until the window ends."},
+		{Name: "AUTHSVC_CALL_CODE_CALLER_FAILURES", Section: "handover", Default: "10", Value: integer(&lc.CallerFailures, 1, 1000),
+			Doc: "wrong call codes per window one caller may try: one `caller_ref` of one phone-system client. Past it that " +
+				"caller, and no one else, gets `RESOURCE_EXHAUSTED` (scope `caller`) until the window ends."},
+		{Name: "AUTHSVC_CALL_CODE_CLIENT_FAILURES", Section: "handover", Default: "200", Value: integer(&lc.ClientFailures, 1, 10000),
+			Doc: "wrong call codes per window one phone-system client may take from all its callers together: the ceiling " +
+				"that bounds guessing by many callers (or spoofed caller ids). Past it every call of that client gets " +
+				"`RESOURCE_EXHAUSTED` (scope `client`) until the window ends. At least `AUTHSVC_CALL_CODE_FAILURES` and " +
+				"`AUTHSVC_CALL_CODE_CALLER_FAILURES`; see [security](security.md#handovers-a-code-that-only-the-right-browser-and-the-right-channel-can-use)."},
 	}
 }
 
@@ -50,6 +59,11 @@ func loadHandover(getenv func(string) string, dev bool) (*HandoverConfig, error)
 	r := &envReader{getenv: getenv}
 	c := &HandoverConfig{}
 	r.read(c.settings(), &dev)
+	if lc := c.Lifecycle; len(r.problems) == 0 && lc.ClientFailures < max(lc.CallFailures, lc.CallerFailures) {
+		r.addf("AUTHSVC_CALL_CODE_CLIENT_FAILURES (%d) is below AUTHSVC_CALL_CODE_FAILURES (%d) or "+
+			"AUTHSVC_CALL_CODE_CALLER_FAILURES (%d): the ceiling of a phone client's wrong call codes must be at least "+
+			"what one caller may try; raise it or lower the others", lc.ClientFailures, lc.CallFailures, lc.CallerFailures)
+	}
 	if c.channelsFile != "" && len(r.problems) == 0 {
 		reg, err := handover.Load(c.channelsFile)
 		if err != nil {

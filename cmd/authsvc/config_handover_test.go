@@ -29,6 +29,9 @@ func TestLoadHandover(t *testing.T) {
 	if err != nil || c.Channels.Channel("app") == nil || c.Channels.Phone() == nil || c.Lifecycle.OfferTTL.Minutes() != 5 {
 		t.Fatalf("loadHandover = %+v, %v", c, err)
 	}
+	if lc := c.Lifecycle; lc.CallFailures != 20 || lc.CallerFailures != 10 || lc.ClientFailures != 200 {
+		t.Fatalf("call-code limits = %d, %d, %d; want the defaults 20, 10, 200", lc.CallFailures, lc.CallerFailures, lc.ClientFailures)
+	}
 	if c, err := loadHandover(env(), false); err != nil || !c.Channels.Empty() {
 		t.Fatalf("no file, production: %+v, %v", c, err)
 	}
@@ -41,6 +44,9 @@ func TestLoadHandover(t *testing.T) {
 		"ttl too long":   env("AUTHSVC_HANDOVER_TTL", "11m"),
 		"code ttl long":  env("AUTHSVC_HANDOVER_CODE_TTL", "3m"),
 		"failures zero":  env("AUTHSVC_CALL_CODE_FAILURES", "0"),
+		"caller zero":    env("AUTHSVC_CALL_CODE_CALLER_FAILURES", "0"),
+		"ceiling low":    env("AUTHSVC_CALL_CODE_FAILURES", "300"),
+		"ceiling below":  env("AUTHSVC_CALL_CODE_CALLER_FAILURES", "50", "AUTHSVC_CALL_CODE_CLIENT_FAILURES", "40"),
 		"not a duration": env("AUTHSVC_HANDOVER_TTL", "soon"),
 	} {
 		if _, err := loadHandover(e, false); err == nil || !strings.Contains(err.Error(), "AUTHSVC_") {

@@ -61,7 +61,7 @@ func (s *stack) handoverRows(ctx context.Context, calls int) ([]rtRow, error) {
 		}
 		var code string
 		if err := s.rtCount(&bind, warm, func() (err error) {
-			code, err = s.svc.BindHandover(ctx, h.ID, challengeS, "browser", []string{"app"})
+			code, err = s.svc.BindHandover(ctx, h.ID, s.svc.BindState(h.ID, "browser"), challengeS, "browser", []string{"app"})
 			return err
 		}); err != nil {
 			return nil, err
@@ -84,7 +84,7 @@ func (s *stack) handoverRows(ctx context.Context, calls int) ([]rtRow, error) {
 			return nil, err
 		}
 		if err := s.rtCount(&redeemCall, warm, func() error {
-			r, err := s.svc.RedeemCallCode(ctx, "acme-ivr", o.CallCode)
+			r, err := s.svc.RedeemCallCode(ctx, "acme-ivr", o.CallCode, "")
 			if err == nil && !r.Verified {
 				err = fmt.Errorf("call code redeemed without its verification")
 			}

@@ -33,7 +33,10 @@ import (
 //   - A phone call code is 10 digits, a keyed hash of the handover id shown on the
 //     page (never stored); the phone client's index (on that client's own slot,
 //     one hash per code window) maps the code's keyed hash to the handover id, and
-//     counts that client's wrong codes per window in the same script.
+//     counts wrong codes per window in the same script: per caller (the keyed hash
+//     of the caller reference the IVR sends; calls without one share one count),
+//     under a ceiling for the whole client, so one abusive caller locks out only
+//     themselves.
 //
 // Round trips: creating a secure-channel handover 1, a phone one 2 (reserve the
 // code, then create); redeeming a secure-channel code 1, a call code 2 (find the
@@ -92,11 +95,28 @@ var (
 	ErrHandoverBrowser = errors.New("challenge: handover bound to another browser")
 	// ErrHandoverRedirect: the redirect URL is not one of the channel's.
 	ErrHandoverRedirect = errors.New("challenge: redirect not allowed for the channel")
+	// ErrHandoverBindState: a bind from the right browser whose state is missing
+	// or is not the one the page's continue form issued to this browser for this
+	// handover (a cross-site request that did not start at her page).
+	ErrHandoverBindState = errors.New("challenge: handover bind state missing or not this browser's")
 )
 
-// CallLimitError: the phone client made as many wrong call-code attempts as a
-// code window allows; nothing was looked up.
-type CallLimitError struct{ RetryAfter time.Duration }
+// CallLimitError: the caller, or the phone client as a whole, made as many wrong
+// call-code attempts as a code window allows; nothing was looked up.
+type CallLimitError struct {
+	RetryAfter time.Duration
+	// Scope is the allowance used up: CallLimitCaller or CallLimitClient.
+	Scope string
+}
+
+// Call-code limit scopes.
+const (
+	// CallLimitCaller: this caller's wrong codes (or, for calls that name no
+	// caller, the count they all share).
+	CallLimitCaller = "caller"
+	// CallLimitClient: the phone client's ceiling, across all its callers.
+	CallLimitClient = "client"
+)
 
 func (e *CallLimitError) Error() string { return "challenge: call code attempts limited" }
 
@@ -108,9 +128,15 @@ type HandoverConfig struct {
 	// CodeTTL is how long a bound secure-channel code can be redeemed (2 min; at
 	// most 2 min).
 	CodeTTL time.Duration
-	// CallFailures is how many wrong call codes one phone client may try per code
-	// window (20).
+	// CallFailures is how many wrong call codes the calls of one phone client
+	// that name no caller may try, together, per code window (20).
 	CallFailures int
+	// CallerFailures is how many wrong call codes one caller (a caller reference
+	// of one phone client) may try per code window (10).
+	CallerFailures int
+	// ClientFailures is how many wrong call codes one phone client may take, from
+	// all its callers together, per code window: the ceiling (200).
+	ClientFailures int
 }
 
 func (c *HandoverConfig) setDefaults() {
@@ -122,6 +148,12 @@ func (c *HandoverConfig) setDefaults() {
 	}
 	if c.CallFailures <= 0 {
 		c.CallFailures = 20
+	}
+	if c.CallerFailures <= 0 {
+		c.CallerFailures = 10
+	}
+	if c.ClientFailures <= 0 {
+		c.ClientFailures = 200
 	}
 }
 
@@ -157,8 +189,12 @@ type Offer struct {
 	Channel    string
 	// CallCode is the phone handover's 10 digits.
 	CallCode string
-	Expires  time.Time
-	Locale   string
+	// State is what the continue form passes the channel with a secure-channel
+	// handover id, and what /handover/bind must get back from this browser
+	// (BindState); OpenHandover sets it.
+	State   string
+	Expires time.Time
+	Locale  string
 }
 
 // Redemption is what a redeemed handover hands over.
@@ -236,6 +272,22 @@ func (s *Service) channelSecret(id, challenge string) string {
 	return base64.RawURLEncoding.EncodeToString(s.keys.Name("handover-code", []byte(id), []byte(challenge))[:16])
 }
 
+// bindStateLen is the length of a bind state: 16 bytes, base64url.
+const bindStateLen = 22
+
+// BindState is the state parameter of secure-channel handover id for the browser
+// whose binding hash is binding: a keyed hash of the two (128 bits; RFC 6749
+// §10.12's "hash of the session cookie"), so only that browser's own continue
+// form can have been given it, and it names this handover alone. The continue
+// form hands it to the channel with the handover id; BindHandover refuses a bind
+// that does not bring it back. Nothing of it is stored; "" for no browser.
+func (s *Service) BindState(id, binding string) string {
+	if binding == "" || !validHandoverID(id) {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(s.keys.Name("handover-bind-state", []byte(id), []byte(binding))[:16])
+}
+
 // callCode is a phone handover's 10-digit call code.
 func (s *Service) callCode(id string) string {
 	n := binary.BigEndian.Uint64(s.keys.Name("call-code", []byte(id))[:8]) % 10_000_000_000
@@ -245,6 +297,18 @@ func (s *Service) callCode(id string) string {
 // callField is the index field of a call code.
 func (s *Service) callField(code string) string {
 	return base64.RawURLEncoding.EncodeToString(s.keys.Name("call-index", []byte(code))[:9])
+}
+
+// callerField is the index field that counts the wrong codes of the caller
+// callerRef names, in the phone client's index: a keyed hash of the client and
+// the reference (which may be derived from a phone number: never kept in clear),
+// or "a" for the calls that name no caller. Code fields are 12 characters, this
+// one 17: they never meet.
+func (s *Service) callerField(clientID, callerRef string) string {
+	if callerRef == "" {
+		return "a"
+	}
+	return "c" + base64.RawURLEncoding.EncodeToString(s.keys.Name("call-caller", []byte(clientID), []byte(callerRef))[:12])
 }
 
 // callKeys are the phone client's index of this code window and of the previous

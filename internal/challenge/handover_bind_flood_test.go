@@ -18,10 +18,10 @@ func TestBindRefusalsAuditedOnce(t *testing.T) {
 	res, _ := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
 	for range 20 {
-		if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "elsewhere", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
+		if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "elsewhere"), testChallenge, "elsewhere", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
 			t.Fatalf("bind from another browser: %v", err)
 		}
-		if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
+		if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
 			t.Fatalf("bind for another channel: %v", err)
 		}
 	}
@@ -37,11 +37,11 @@ func TestBindRefusalsAuditedOnce(t *testing.T) {
 	if n := count(); n != 2 {
 		t.Errorf("40 refused binds wrote %d handover_refused entries, want 2 (one per reason)", n)
 	}
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"}); err != nil {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"}); err != nil {
 		t.Fatalf("the customer's browser, after the refusals: %v", err)
 	}
 	for range 5 {
-		if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "elsewhere", []string{"app"}); err == nil {
+		if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "elsewhere"), testChallenge, "elsewhere", []string{"app"}); err == nil {
 			t.Fatal("a bound handover bound again from another browser")
 		}
 	}

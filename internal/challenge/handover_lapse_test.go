@@ -53,7 +53,7 @@ func TestLapserExpiresUnredeemedHandovers(t *testing.T) {
 	lp := create(leftPhone, HandoverPhone, "r1")
 	create(leftChannel, HandoverSecureChannel, "r1")
 	rh := create(redeemed, HandoverPhone, "r1")
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(rh.ID)); err != nil {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(rh.ID), ""); err != nil {
 		t.Fatalf("RedeemCallCode: %v", err)
 	}
 	create(replaced, HandoverPhone, "r1")
@@ -104,7 +104,7 @@ func TestLapserExpiresUnredeemedHandovers(t *testing.T) {
 	if h, err := f.svc.GetHandover(ctx, "platform-a", lp.ID); err != nil || h.State != HandoverExpired {
 		t.Errorf("GetHandover = %+v, %v", h, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(lp.ID)); !errors.Is(err, ErrHandoverExpired) && !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, f.svc.callCode(lp.ID), ""); !errors.Is(err, ErrHandoverExpired) && !errors.Is(err, ErrNotFound) {
 		t.Errorf("a late call code: %v", err)
 	}
 
@@ -164,7 +164,7 @@ func TestLapserExpiresBoundHandoverAtCodeExpiry(t *testing.T) {
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
 	runLapser(t, f)
 	f.clock.Advance(9 * time.Minute)
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"}); err != nil {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(90 * time.Second) // past the offer, within the code's 2 minutes

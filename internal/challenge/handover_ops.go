@@ -133,24 +133,36 @@ func (s *Service) OpenHandover(ctx context.Context, token, binding string) (*Off
 	if o == nil {
 		return nil, ErrNotFound
 	}
+	if o.Kind == HandoverSecureChannel {
+		o.State = s.BindState(o.HandoverID, binding)
+	}
 	return o, nil
 }
 
 // BindHandover binds secure-channel handover id to the browser whose binding
 // hash is binding and to the channel's PKCE challenge, and returns the code the
-// channel redeems: one round trip. channels are the channels whose redirect URLs
+// channel redeems: one round trip. state is what the channel brought back, which
+// must be BindState(id, binding): the continue form gave it to this browser for
+// this handover, so a cross-site request that merely knows the handover id cannot
+// bind (ErrHandoverBindState). channels are the channels whose redirect URLs
 // include the one the browser is to be sent to. Binding again from the same
-// browser with the same challenge returns the same code. An unknown handover is
-// ErrNotFound; a refusal (ErrHandoverBrowser, ErrHandoverRedirect,
-// ErrHandoverUsed, ErrHandoverExpired, ErrHandoverRevoked) changes nothing.
-func (s *Service) BindHandover(ctx context.Context, id, challenge, binding string, channels []string) (string, error) {
+// browser with the same state and challenge returns the same code. An unknown
+// handover is ErrNotFound; a refusal (ErrHandoverBrowser, ErrHandoverBindState,
+// ErrHandoverRedirect, ErrHandoverUsed, ErrHandoverExpired, ErrHandoverRevoked)
+// changes nothing but the audit trail, once per reason.
+func (s *Service) BindHandover(ctx context.Context, id, state, challenge, binding string, channels []string) (string, error) {
 	if !validHandoverID(id) {
 		return "", ErrNotFound
+	}
+	stateOK := "0"
+	if want := s.BindState(id, binding); want != "" && len(state) == bindStateLen &&
+		subtle.ConstantTimeCompare([]byte(state), []byte(want)) == 1 {
+		stateOK = "1"
 	}
 	now := s.now()
 	allowed := "|" + strings.Join(channels, "|") + "|"
 	reply, err := s.store.run(ctx, handoverBindScript, []string{handoverKey(id)},
-		ms(now), binding, challenge, allowed, ms(now.Add(s.handover.CodeTTL)))
+		ms(now), binding, challenge, allowed, ms(now.Add(s.handover.CodeTTL)), stateOK)
 	if err != nil {
 		return "", err
 	}
@@ -184,6 +196,8 @@ func handoverRefusal(reply []any) error {
 			return ErrHandoverRedirect
 		case "browser":
 			return ErrHandoverBrowser
+		case "state_mismatch":
+			return ErrHandoverBindState
 		case "superseded", "revoked", "state":
 			return ErrHandoverRevoked
 		}
@@ -220,10 +234,14 @@ func (s *Service) RedeemHandover(ctx context.Context, clientID, code, challenge 
 }
 
 // RedeemCallCode redeems a phone handover's call code (its 10 digits) as the
-// phone system's client clientID: two round trips (find the code in the client's
-// index, then redeem). A wrong code counts against the client's failures of the
-// code window; past the limit, a *CallLimitError and nothing is looked up.
-func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (*Redemption, error) {
+// phone system's client clientID, for the caller callerRef names (an opaque
+// reference the IVR derives from the caller; "" for none): two round trips (find
+// the code in the client's index, then redeem). A wrong code counts against the
+// caller's failures of the code window (calls without a caller reference share
+// one count) and against the client's ceiling; past either, a *CallLimitError
+// naming which, and nothing is looked up. The reference is kept only as a keyed
+// hash, for the window.
+func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits, callerRef string) (*Redemption, error) {
 	token, err := s.callToken()
 	if err != nil {
 		return nil, err
@@ -232,8 +250,12 @@ func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (
 	cur, prev, end := s.callKeys(clientID, now)
 	ttl := end.Add(s.handover.OfferTTL + time.Minute).Sub(now).Milliseconds()
 	keys := []string{cur, prev, audit.StreamKey(clientID, s.store.auditPerTag)}
-	args := append([]any{}, ms(now), s.callField(digits), s.handover.CallFailures, ttl, token, clientID, ms(end),
-		"A"+strconv.FormatInt(s.store.auditRetention.Milliseconds(), 10))
+	callerLimit := s.handover.CallerFailures
+	if callerRef == "" {
+		callerLimit = s.handover.CallFailures
+	}
+	args := append([]any{}, ms(now), s.callField(digits), s.handover.ClientFailures, ttl, token, clientID, ms(end),
+		s.callerField(clientID, callerRef), callerLimit, "A"+strconv.FormatInt(s.store.auditRetention.Milliseconds(), 10))
 	res, err := callFindScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -246,7 +268,11 @@ func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits string) (
 		}
 		return s.redeemWith(ctx, clientID, id, HandoverPhone, "", token)
 	case "limited":
-		return nil, &CallLimitError{RetryAfter: time.Duration(intAt(res, 1)) * time.Millisecond}
+		scope, _ := replyString(res, 2)
+		if scope != CallLimitCaller {
+			scope = CallLimitClient
+		}
+		return nil, &CallLimitError{RetryAfter: time.Duration(intAt(res, 1)) * time.Millisecond, Scope: scope}
 	}
 	return nil, ErrNotFound
 }

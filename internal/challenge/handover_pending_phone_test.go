@@ -24,7 +24,7 @@ func TestPendingPageCallCodeNeverHandsOverIdentity(t *testing.T) {
 	if r, err := f.svc.SubmitCode(ctx, tok, f.code(res.Verification.ID), "n1", "b1"); err != nil || r.Outcome != OutcomeVerified {
 		t.Fatalf("SubmitCode: %v %v", r, err)
 	}
-	r, err := f.svc.RedeemCallCode(ctx, ivrClient, seen)
+	r, err := f.svc.RedeemCallCode(ctx, ivrClient, seen, "")
 	if err != nil {
 		t.Fatalf("redeem the pending page's code: %v", err)
 	}
@@ -42,7 +42,7 @@ func TestPendingPageCallCodeNeverHandsOverIdentity(t *testing.T) {
 	if err != nil || o.Kind != HandoverPhone || o.CallCode == seen {
 		t.Fatalf("OpenHandover = %+v, %v; want a new phone offer for the verifying browser", o, err)
 	}
-	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode)
+	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, "")
 	if err != nil || !r.Verified || r.Assertion == nil {
 		t.Fatalf("redeem a phone handover offered after verifying: %+v, %v; want verified with an assertion", r, err)
 	}

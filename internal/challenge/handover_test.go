@@ -61,17 +61,17 @@ func TestSecureChannelHandover(t *testing.T) {
 	if _, err := f.svc.OpenHandover(ctx, tok, "b2"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another browser sees the offer: %v", err)
 	}
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b2", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b2"), testChallenge, "b2", []string{"app"}); !errors.Is(err, ErrHandoverBrowser) {
 		t.Fatalf("bind from another browser: %v", err)
 	}
-	if _, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
+	if _, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"other"}); !errors.Is(err, ErrHandoverRedirect) {
 		t.Fatalf("bind to another channel's URL: %v", err)
 	}
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"}); err != nil || again != code {
+	if again, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"}); err != nil || again != code {
 		t.Fatalf("a reloaded bind: %v", err)
 	}
 	if _, err := f.svc.RedeemHandover(ctx, channelClient, code, strings.Repeat("A", 43)); !errors.Is(err, ErrNotFound) {
@@ -129,7 +129,7 @@ func TestHandoverExpiresAndRevokes(t *testing.T) {
 	ctx := context.Background()
 	res, _ := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestHandoverExpiresAndRevokes(t *testing.T) {
 	}
 	res2, _ := f.verifiedInBrowser()
 	h2 := f.handover(res2.Verification.ID, HandoverSecureChannel)
-	code2, err := f.svc.BindHandover(ctx, h2.ID, testChallenge, "b1", []string{"app"})
+	code2, err := f.svc.BindHandover(ctx, h2.ID, f.svc.BindState(h2.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,14 +172,14 @@ func TestPhoneHandover(t *testing.T) {
 	if err != nil || page.Phone == nil || len(page.Phone.CallCode) != 10 {
 		t.Fatalf("page = %+v, %v", page, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, "someone-else", page.Phone.CallCode); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, "someone-else", page.Phone.CallCode, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another client's redemption: %v", err)
 	}
-	r, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode)
+	r, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, "")
 	if err != nil || r.Verified || r.Assertion != nil || r.CaseReference != "CASE-1" || r.HandoverID != h.ID {
 		t.Fatalf("unverified redemption = %+v, %v", r, err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second redemption: %v", err)
 	}
 	// Verified: the verified page shows it to the bound browser; the IVR gets an assertion.
@@ -189,7 +189,7 @@ func TestPhoneHandover(t *testing.T) {
 	if err != nil || o.Kind != HandoverPhone {
 		t.Fatalf("OpenHandover = %+v, %v", o, err)
 	}
-	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode)
+	r, err = f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, "")
 	if err != nil || !r.Verified || r.Assertion == nil {
 		t.Fatalf("verified redemption = %+v, %v", r, err)
 	}
@@ -218,7 +218,7 @@ func TestCallCodeGuessing(t *testing.T) {
 			if code == page.Phone.CallCode {
 				code = fmt.Sprintf("%010d", i*7919+1)
 			}
-			_, err := f.svc.RedeemCallCode(ctx, ivrClient, code)
+			_, err := f.svc.RedeemCallCode(ctx, ivrClient, code, "")
 			var le *CallLimitError
 			mu.Lock()
 			defer mu.Unlock()
@@ -238,7 +238,7 @@ func TestCallCodeGuessing(t *testing.T) {
 	}
 	// The limit holds for the right code too, until the window ends; the code is untouched.
 	var le *CallLimitError
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode); !errors.As(err, &le) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, page.Phone.CallCode, ""); !errors.As(err, &le) {
 		t.Fatalf("the right code past the limit: %v", err)
 	}
 	if g, err := f.svc.GetHandover(ctx, "platform-a", page.Phone.HandoverID); err != nil || g.State != HandoverOffered {
@@ -251,7 +251,7 @@ func TestCallCodeGuessing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, page2.Phone.CallCode); err != nil || r.CaseReference != "CASE-1" {
+	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, page2.Phone.CallCode, ""); err != nil || r.CaseReference != "CASE-1" {
 		t.Fatalf("a right code in the next window: %+v %v", r, err)
 	}
 }
@@ -264,7 +264,7 @@ func TestHandoverOnCluster(t *testing.T) {
 	ctx := context.Background()
 	res, tok := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,10 +282,10 @@ func TestHandoverOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, "0000000000"); !errors.Is(err, ErrNotFound) {
+	if _, err := f.svc.RedeemCallCode(ctx, ivrClient, "0000000000", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("wrong call code: %v", err)
 	}
-	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode); err != nil || !r.Verified {
+	if r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, ""); err != nil || !r.Verified {
 		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
 	}
 }
@@ -298,7 +298,7 @@ func TestHandoverAudit(t *testing.T) {
 	ctx := context.Background()
 	res, _ := f.verifiedInBrowser()
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestHandoverFollowsItsVerification(t *testing.T) {
 		t.Fatalf("SubmitCode = %+v, %v", r, err)
 	}
 	h := f.handover(res.Verification.ID, HandoverSecureChannel)
-	code, err := f.svc.BindHandover(ctx, h.ID, testChallenge, "b1", []string{"app"})
+	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestHandoverFollowsItsVerification(t *testing.T) {
 	// Erased: the record is gone, and so is everything the handover would hand over.
 	res2, _ := f.verifiedInBrowser()
 	h2 := f.handover(res2.Verification.ID, HandoverSecureChannel)
-	code2, err := f.svc.BindHandover(ctx, h2.ID, testChallenge, "b1", []string{"app"})
+	code2, err := f.svc.BindHandover(ctx, h2.ID, f.svc.BindState(h2.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,11 +132,13 @@
 //     without a phone line, is INVALID_ARGUMENT) and passes package challenge
 //     ids only. RedeemHandover checks the code's and the RFC 7636 verifier's
 //     shape before anything else and passes the verifier's S256 challenge;
-//     RedeemCallCode passes the call code's digits. Refusals map in
-//     handoverStatus (status.go): NOT_FOUND "handover not found" for an unknown
-//     code alike whoever made it, FAILED_PRECONDITION with HANDOVER_USED,
-//     _EXPIRED, _UNBOUND or _REVOKED, PERMISSION_DENIED HANDOVER_CLIENT,
-//     RESOURCE_EXHAUSTED CALL_CODE_LIMIT with RetryInfo. No client calls it
+//     RedeemCallCode passes the call code's digits and the optional caller_ref
+//     (checked for shape: printable ASCII, at most 128 bytes; never logged).
+//     Refusals map in handoverStatus (status.go): NOT_FOUND "handover not
+//     found" for an unknown code alike whoever made it, FAILED_PRECONDITION with
+//     HANDOVER_USED, _EXPIRED, _UNBOUND or _REVOKED, PERMISSION_DENIED
+//     HANDOVER_CLIENT, RESOURCE_EXHAUSTED CALL_CODE_LIMIT with metadata scope
+//     ("caller" or "client") and RetryInfo. No client calls it
 //     without naming its RPCs in the clients file.
 //   - AuditService.ListAuditEvents (served with [WithAudit]) pages through the
 //     audit trail, oldest first, filtered by customer_id (its pseudonym, found

@@ -21,8 +21,9 @@ type Handovers interface {
 	// RedeemHandover redeems a bound secure-channel code, once, for the PKCE
 	// challenge of the verifier presented.
 	RedeemHandover(ctx context.Context, clientID, code, challenge string) (*challenge.Redemption, error)
-	// RedeemCallCode redeems a call code's digits, once, within the failure limit.
-	RedeemCallCode(ctx context.Context, clientID, digits string) (*challenge.Redemption, error)
+	// RedeemCallCode redeems a call code's digits, once, within the failure
+	// limits of the caller callerRef names ("" for none) and of the client.
+	RedeemCallCode(ctx context.Context, clientID, digits, callerRef string) (*challenge.Redemption, error)
 }
 
 // WithHandovers adds HandoverService over h, with the deployment's channels and
@@ -40,6 +41,23 @@ type handoverService struct {
 
 // maxCaseReference bounds CreateHandoverRequest.case_reference.
 const maxCaseReference = 64
+
+// maxCallerRef bounds RedeemCallCodeRequest.caller_ref.
+const maxCallerRef = 128
+
+// validCallerRef reports whether ref is a caller reference: 1 to maxCallerRef
+// characters of printable ASCII without spaces.
+func validCallerRef(ref string) bool {
+	if ref == "" || len(ref) > maxCallerRef {
+		return false
+	}
+	for i := 0; i < len(ref); i++ {
+		if ref[i] <= ' ' || ref[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 func (s *handoverService) CreateHandover(ctx context.Context, r *authsvcv1.CreateHandoverRequest) (*authsvcv1.CreateHandoverResponse, error) {
 	client, err := caller(ctx)
@@ -140,13 +158,18 @@ func (s *handoverService) RedeemCallCode(ctx context.Context, r *authsvcv1.Redee
 	if err != nil {
 		return nil, err
 	}
+	var vs violations
 	digits, ok := handover.NormalizeCallCode(r.GetCallCode())
 	if !ok {
-		var vs violations
 		vs.add("call_code", "must be %d digits (spaces and dashes are ignored)", handover.CallCodeDigits)
-		return nil, toStatus(ctx, vs.err(), "")
 	}
-	red, err := s.h.RedeemCallCode(ctx, client, digits)
+	if ref := r.GetCallerRef(); ref != "" && !validCallerRef(ref) {
+		vs.add("caller_ref", "must be 1 to %d characters of printable ASCII without spaces", maxCallerRef)
+	}
+	if err := vs.err(); err != nil {
+		return nil, toStatus(ctx, err, "")
+	}
+	red, err := s.h.RedeemCallCode(ctx, client, digits, r.GetCallerRef())
 	if err != nil {
 		return nil, handoverStatus(ctx, err)
 	}

@@ -47,7 +47,8 @@ func TestHandoverSecureChannelOverGRPC(t *testing.T) {
 	if h.GetState() != authsvcv1.HandoverState_HANDOVER_STATE_OFFERED || h.GetChannelId() != "app" {
 		t.Fatalf("handover = %v", h)
 	}
-	code, err := f.svc.BindHandover(context.Background(), h.GetHandoverId(), handover.Challenge(verifier), "browser-1", []string{"app"})
+	code, err := f.svc.BindHandover(context.Background(), h.GetHandoverId(), f.svc.BindState(h.GetHandoverId(), "browser-1"),
+		handover.Challenge(verifier), "browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +165,18 @@ func TestHandoverBadInput(t *testing.T) {
 			_, err := f.hc.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: "123 456"})
 			return err
 		}, codes.InvalidArgument, []string{"call_code"}, ""},
+		{"caller ref with a space", keyB, func(ctx context.Context) error {
+			_, err := f.hc.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: "1234567890", CallerRef: "+34 600 000 000"})
+			return err
+		}, codes.InvalidArgument, []string{"caller_ref"}, ""},
+		{"caller ref too long", keyB, func(ctx context.Context) error {
+			_, err := f.hc.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: "1234567890", CallerRef: strings.Repeat("r", 129)})
+			return err
+		}, codes.InvalidArgument, []string{"caller_ref"}, ""},
+		{"caller ref not ascii", keyB, func(ctx context.Context) error {
+			_, err := f.hc.RedeemCallCode(ctx, &authsvcv1.RedeemCallCodeRequest{CallCode: "1234567890", CallerRef: "llamante-ñ"})
+			return err
+		}, codes.InvalidArgument, []string{"caller_ref"}, ""},
 		{"no handover id", keyA, func(ctx context.Context) error {
 			_, err := f.hc.GetHandover(ctx, &authsvcv1.GetHandoverRequest{})
 			return err
@@ -213,6 +226,30 @@ func TestHandoverCallCodeLimitOverGRPC(t *testing.T) {
 	wg.Wait()
 	if seen[codes.NotFound] != 20 || seen[codes.ResourceExhausted] != 180 {
 		t.Fatalf("outcomes = %v", seen)
+	}
+	// Those calls named no caller: they used up the allowance calls without one share.
+	_, err := f.hc.RedeemCallCode(as(t, keyB), &authsvcv1.RedeemCallCodeRequest{CallCode: "1234567890"})
+	st := wantCode(t, err, codes.ResourceExhausted)
+	if ei := errorInfo(t, st); ei.GetReason() != ReasonCallCodeLimit || ei.GetMetadata()["scope"] != "caller" {
+		t.Fatalf("error info = %v", ei)
+	}
+	if ri := detail[*errdetails.RetryInfo](t, st); ri.GetRetryDelay().AsDuration() <= 0 {
+		t.Fatalf("retry info = %v", ri)
+	}
+	// A caller who names themselves has an allowance of their own: a wrong code is
+	// not found, not limited; past their own allowance, limited with scope "caller".
+	for i := range 11 {
+		_, err := f.hc.RedeemCallCode(as(t, keyB), &authsvcv1.RedeemCallCodeRequest{CallCode: "1234567890", CallerRef: "ivr-caller-1"})
+		want := codes.NotFound
+		if i == 10 {
+			want = codes.ResourceExhausted
+		}
+		if st := wantCode(t, err, want); want == codes.ResourceExhausted && errorInfo(t, st).GetMetadata()["scope"] != "caller" {
+			t.Fatalf("the caller's own limit: %v", errorInfo(t, st))
+		}
+	}
+	if strings.Contains(f.logs.String(), "ivr-caller-1") {
+		t.Fatal("a caller reference reached the log")
 	}
 }
 
@@ -269,7 +306,8 @@ func TestHandoverLeavesNoSecretInClear(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := f.svc.BindHandover(ctx, h.GetHandover().GetHandoverId(), handover.Challenge(verifier), "browser-1", []string{"app"})
+	hid := h.GetHandover().GetHandoverId()
+	code, err := f.svc.BindHandover(ctx, hid, f.svc.BindState(hid, "browser-1"), handover.Challenge(verifier), "browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +367,8 @@ func TestHandoverRedeemedOnceOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, err := f.svc.BindHandover(context.Background(), created.GetHandover().GetHandoverId(), handover.Challenge(verifier),
+	hid := created.GetHandover().GetHandoverId()
+	code, err := f.svc.BindHandover(context.Background(), hid, f.svc.BindState(hid, "browser-1"), handover.Challenge(verifier),
 		"browser-1", []string{"app"})
 	if err != nil {
 		t.Fatal(err)

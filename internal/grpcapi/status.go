@@ -136,9 +136,11 @@ const (
 	// ReasonHandoverClient: PERMISSION_DENIED, the channels file names another
 	// client to redeem this handover.
 	ReasonHandoverClient = "HANDOVER_CLIENT"
-	// ReasonCallCodeLimit: RESOURCE_EXHAUSTED, the calling phone client tried
-	// as many wrong call codes as a code window allows; RetryInfo says when the
-	// window ends. Nothing was looked up.
+	// ReasonCallCodeLimit: RESOURCE_EXHAUSTED, as many wrong call codes were
+	// tried as a code window allows; metadata "scope" says whose allowance:
+	// "caller" (this caller_ref's, or, without caller_ref, the one all calls
+	// without it share) or "client" (the phone client's ceiling, across its
+	// callers). RetryInfo says when the window ends. Nothing was looked up.
 	ReasonCallCodeLimit = "CALL_CODE_LIMIT"
 )
 
@@ -351,7 +353,7 @@ func handoverStatus(ctx context.Context, err error) error {
 		return refusal(codes.PermissionDenied, "this client does not redeem this handover", ReasonHandoverClient)
 	case errors.As(err, &le):
 		return withDetails(status.New(codes.ResourceExhausted, "too many wrong call codes; retry after the window"),
-			&errdetails.ErrorInfo{Reason: ReasonCallCodeLimit, Domain: errorDomain},
+			&errdetails.ErrorInfo{Reason: ReasonCallCodeLimit, Domain: errorDomain, Metadata: map[string]string{"scope": le.Scope}},
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(le.RetryAfter.Round(time.Second))})
 	}
 	return toStatus(ctx, err, "")

@@ -9,7 +9,9 @@
 //     link. Only a POST that carries a valid form nonce acts. The one exception is
 //     /handover/bind (handover.go), the channel's redirect back: it acts only for
 //     the browser carrying the binding cookie of the verification (which no
-//     unfurler has), once, and answers a repeat with the same code.
+//     unfurler has) and bringing back the state its own continue form issued for
+//     that handover (which no cross-site page has), once, and answers a repeat
+//     with the same code.
 //   - A form nonce is stateless: base64url(issued-at ‖ 16 random bytes ‖ HMAC)
 //     where the HMAC (keyedhash purpose "form-nonce") binds it to the page token
 //     and to the form's action. It is valid for Config.NonceTTL and is passed to the

@@ -91,11 +91,14 @@ func handoverResponses(t *testing.T) map[string]response {
 		return h.public + "/handover/bind?" + url.Values{"handover": {ho.ID}, "code_challenge": {handover.Challenge(strings.Repeat("v", 43))},
 			"code_challenge_method": {"S256"}, "redirect_uri": {redirect}}.Encode()
 	}
+	verified := h.submit(h.GET(offer.url, nil), "code", url.Values{"code": {offer.secret}}, nil)
+	bound := map[string]string{"Cookie": strings.SplitN(verified.header.Get("Set-Cookie"), ";", 2)[0]}
 	return map[string]response{
-		"handover offer":         h.submit(h.GET(offer.url, nil), "code", url.Values{"code": {offer.secret}}, nil),
+		"handover offer":         verified,
 		"phone offer":            h.GET(phone.url, nil),
 		"handover bad redirect":  h.GET(bind("https://evil.example/"), nil),
 		"handover other browser": h.GET(bind("https://app.example.com/handover"), nil),
+		"handover no state":      h.GET(bind("https://app.example.com/handover"), bound),
 	}
 }
 

@@ -18,17 +18,23 @@ import (
 //
 //   - Secure channel: "Continue in <channel>" is a POST form (no script) to
 //     /v/{token}/handover, which changes nothing and sends the browser (303) to the
-//     channel's first configured URL with ?handover=<id>. The channel's landing
-//     page draws a PKCE verifier, keeps it in its own cookie and sends the browser
-//     straight back (a top-level GET, so the SameSite=Lax binding cookie comes
-//     along) to /handover/bind?handover=<id>&code_challenge=<S256>&code_challenge_method=S256&redirect_uri=<URL>.
+//     channel's first configured URL with ?handover=<id>&state=<state>, the state
+//     a keyed hash of the handover id and this browser's binding
+//     (challenge.Service.BindState). The channel's landing page draws a PKCE
+//     verifier, keeps it in its own cookie and sends the browser straight back (a
+//     top-level GET, so the SameSite=Lax binding cookie comes along) to
+//     /handover/bind?handover=<id>&state=<state>&code_challenge=<S256>&code_challenge_method=S256&redirect_uri=<URL>.
 //     authsvc checks that URL byte for byte against the channel's, that the
-//     browser carries the binding of the verification, and binds the handover to
+//     browser carries the binding of the verification and brought back the state
+//     its own continue form issued for this handover, and binds the handover to
 //     the challenge, once; then it sends the browser (303) to the URL with
-//     ?code=<code>. The channel's backend redeems code and verifier. That GET
-//     changes state, unlike every other page: it acts only with the binding
-//     cookie, which no link unfurler or scanner has, and a repeat by the same
-//     browser with the same challenge answers the same code.
+//     ?code=<code>&state=<state>. The channel's backend redeems code and verifier.
+//     That GET changes state, unlike every other page: it acts only with the
+//     binding cookie, which no link unfurler or scanner has, and only with the
+//     state, which a cross-site page that learnt the handover id (the platform
+//     sees it) does not have, so it cannot make her browser bind its own
+//     challenge and spoil her handover; a repeat by the same browser with the
+//     same state and challenge answers the same code.
 //   - Phone: the page shows the brand's number as a tel: link and the call code,
 //     grouped for reading aloud; a pending page shows them beside its methods.
 //
@@ -43,9 +49,10 @@ type Handovers interface {
 	// challenge.ErrNotFound for anything else.
 	OpenHandover(ctx context.Context, token, binding string) (*challenge.Offer, error)
 	// BindHandover binds a secure-channel handover to the browser and the PKCE
-	// challenge and returns the code for the channel; channels are those whose
-	// redirect URLs include the one asked for.
-	BindHandover(ctx context.Context, id, challenge, binding string, channels []string) (string, error)
+	// challenge and returns the code for the channel, when state is the Offer's
+	// State for that browser; channels are those whose redirect URLs include the
+	// one asked for.
+	BindHandover(ctx context.Context, id, state, challenge, binding string, channels []string) (string, error)
 	// CodePageToken returns the code page's token of the verification a magic
 	// link just verified, where its handover is offered.
 	CodePageToken(linkToken string) (string, error)
@@ -165,25 +172,34 @@ func (s *server) handoverContinue(w http.ResponseWriter, r *http.Request) {
 		s.neutralPage(w, r)
 		return
 	}
-	http.Redirect(w, r, withQuery(ch.RedirectURLs[0], "handover", o.HandoverID), http.StatusSeeOther)
+	if o.State == "" {
+		s.neutralPage(w, r)
+		return
+	}
+	http.Redirect(w, r, withQuery(ch.RedirectURLs[0], "handover", o.HandoverID, "state", o.State), http.StatusSeeOther)
 }
 
-// withQuery adds name=value to the query of an absolute URL.
-func withQuery(raw, name, value string) string {
+// withQuery adds name=value pairs (name, value, name, value…) to the query of
+// an absolute URL.
+func withQuery(raw string, pairs ...string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return raw
 	}
 	q := u.Query()
-	q.Set(name, value)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		q.Set(pairs[i], pairs[i+1])
+	}
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 // handoverBind binds a secure-channel handover to this browser and the channel's
-// PKCE challenge, then sends the browser to the channel with the code. The
-// redirect URL must be, byte for byte, one of a channel's: anything else is
-// refused here, without a redirect.
+// PKCE challenge, then sends the browser to the channel with the code and the
+// state. The redirect URL must be, byte for byte, one of a channel's: anything
+// else is refused here, without a redirect. A bind without the state this
+// browser's continue form issued is refused by the domain (audited once per
+// reason), with a page that sends her back to hers.
 func (s *server) handoverBind(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		// The route's GET pattern serves HEAD too; a HEAD binds nothing.
@@ -201,12 +217,15 @@ func (s *server) handoverBind(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	defer cancel()
-	code, err := s.handovers.BindHandover(ctx, q.Get("handover"), challengeS, s.requestBinding(r), channels)
+	state := q.Get("state")
+	code, err := s.handovers.BindHandover(ctx, q.Get("handover"), state, challengeS, s.requestBinding(r), channels)
 	switch {
 	case err == nil:
-		http.Redirect(w, r, withQuery(redirect, "code", code), http.StatusSeeOther)
+		http.Redirect(w, r, withQuery(redirect, "code", code, "state", state), http.StatusSeeOther)
 	case errors.Is(err, challenge.ErrHandoverBrowser):
 		s.message(w, http.StatusForbidden, loc, "handover.browser.title", "handover.browser.body", "stop")
+	case errors.Is(err, challenge.ErrHandoverBindState):
+		s.message(w, http.StatusForbidden, loc, "handover.state.title", "handover.state.body", "stop")
 	case errors.Is(err, challenge.ErrHandoverRedirect):
 		s.message(w, http.StatusBadRequest, loc, "handover.bad.title", "handover.bad.body", "stop")
 	case errors.Is(err, challenge.ErrUnavailable):

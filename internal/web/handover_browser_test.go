@@ -59,9 +59,10 @@ func newBrandChannel(t *testing.T) *brandChannel {
 
 func (c *brandChannel) redirectURL() string { return c.ts.URL + "/handover" }
 
-// landing is the channel's landing page. First visit (?handover=): draw a PKCE
-// verifier, keep it in the channel's own cookie, send the browser to authsvc to
-// bind. Second visit (?code=): redeem code and verifier from the backend.
+// landing is the channel's landing page. First visit (?handover=&state=): draw a
+// PKCE verifier, keep it and the state in the channel's own cookie, send the
+// browser to authsvc to bind, echoing the state. Second visit (?code=&state=):
+// check the state came back, redeem code and verifier from the backend.
 func (c *brandChannel) landing(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch {
@@ -69,15 +70,20 @@ func (c *brandChannel) landing(w http.ResponseWriter, r *http.Request) {
 		raw := make([]byte, 32)
 		_, _ = io.ReadFull(rand.Reader, raw)
 		v := base64.RawURLEncoding.EncodeToString(raw)
-		http.SetCookie(w, &http.Cookie{Name: "pkce", Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-		bind := c.authsvc + "/handover/bind?" + url.Values{"handover": {q.Get("handover")},
+		http.SetCookie(w, &http.Cookie{Name: "pkce", Value: v + "." + q.Get("state"), Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteLaxMode})
+		bind := c.authsvc + "/handover/bind?" + url.Values{"handover": {q.Get("handover")}, "state": {q.Get("state")},
 			"code_challenge": {handover.Challenge(v)}, "code_challenge_method": {"S256"},
 			"redirect_uri": {c.redirectURL()}}.Encode()
 		http.Redirect(w, r, bind, http.StatusSeeOther)
 	case q.Get("code") != "":
-		v := ""
+		v, state := "", ""
 		if ck, err := r.Cookie("pkce"); err == nil {
-			v = ck.Value
+			v, state, _ = strings.Cut(ck.Value, ".")
+		}
+		if state == "" || q.Get("state") != state {
+			http.Error(w, "Sorry, please start again from the page where you verified.", http.StatusBadRequest)
+			return
 		}
 		red, err := c.redeemer.RedeemHandover(r.Context(), channelClient, q.Get("code"), handover.Challenge(v))
 		c.mu.Lock()
@@ -134,6 +140,24 @@ func TestHandoverInBrowser(t *testing.T) {
 	other := b2.NewPage(t)
 	other.Run(t, chromedp.Navigate(landing), waitFor(`mainSays("Open this where you confirmed")`))
 	other.Screenshot(t, "handover-other-browser")
+
+	// A cross-site page that learnt the handover id (the platform has it) sends her own
+	// browser to bind a PKCE challenge of its own: her binding cookie comes along on the
+	// top-level navigation, the state her page's button issues does not. Refused, and
+	// the handover stays as it was.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, e.public+"/handover/bind?"+url.Values{"handover": {h.ID},
+			"code_challenge": {handover.Challenge(strings.Repeat("e", 43))}, "code_challenge_method": {"S256"},
+			"redirect_uri": {ch.redirectURL()}}.Encode(), http.StatusSeeOther)
+	}))
+	t.Cleanup(evil.Close)
+	p.Run(t, chromedp.Navigate(evil.URL+"/prize"), waitFor(`mainSays("didn't come from your page")`))
+	p.Screenshot(t, "handover-cross-site")
+	if g, err := e.svc.GetHandover(ctx, clientID, h.ID); err != nil || g.State != challenge.HandoverOffered {
+		t.Fatalf("a cross-site bind changed the handover: %+v, %v", g, err)
+	}
+	// She goes back to her page, which offers it again to her browser.
+	p.Run(t, chromedp.Navigate(v.url), waitFor(`mainSays("Continue in Acme app")`))
 
 	// She taps the button and lands in the channel, whose backend redeemed.
 	p.Run(t, chromedp.Click(chromedp.CSS("main form button.primary")),
@@ -203,11 +227,15 @@ func TestHandoverBindRefusals(t *testing.T) {
 	ch.authsvc, ch.redeemer = e.public, e.svc
 	ctx := context.Background()
 	v := e.start(challenge.OTPEmail, "en")
-	h, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
-		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient})
-	if err != nil {
-		t.Fatal(err)
+	create := func(requestID string) *challenge.Handover {
+		h, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v.id,
+			Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient, RequestID: requestID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
+	earlier := create("h-earlier")
 	page := e.GET(v.url, nil)
 	verified := e.submit(page, "code", url.Values{"code": {v.secret}}, nil)
 	wantBody(t, verified, "You're verified", "Continue in")
@@ -215,18 +243,48 @@ func TestHandoverBindRefusals(t *testing.T) {
 	if csp := verified.header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' "+ch.ts.URL+";") {
 		t.Fatalf("the offer's CSP does not let its form reach the channel: %s", csp)
 	}
-	// The continue form sends the browser to the channel's landing page, with the handover id only.
-	cont := e.submit(verified, "", nil, bound)
-	wantStatus(t, cont, http.StatusSeeOther)
-	if loc := cont.header.Get("Location"); loc != ch.redirectURL()+"?handover="+h.ID {
-		t.Fatalf("continue redirects to %q", loc)
+	// The continue form sends the browser to the channel's landing page with the handover
+	// id and the state it issued to this browser for that handover.
+	landing := func(offer response, id string) string {
+		t.Helper()
+		cont := e.submit(offer, "", nil, bound)
+		wantStatus(t, cont, http.StatusSeeOther)
+		loc, err := url.Parse(cont.header.Get("Location"))
+		if err != nil || loc.Scheme+"://"+loc.Host+loc.Path != ch.redirectURL() || loc.Query().Get("handover") != id ||
+			len(loc.Query().Get("state")) < 22 || len(loc.Query()) != 2 {
+			t.Fatalf("continue redirects to %q", cont.header.Get("Location"))
+		}
+		return loc.Query().Get("state")
 	}
-	bind := func(redirect, challengeS string, cookies map[string]string) response {
-		target := e.public + "/handover/bind?" + url.Values{"handover": {h.ID}, "code_challenge": {challengeS},
-			"code_challenge_method": {"S256"}, "redirect_uri": {redirect}}.Encode()
-		return e.GET(target, cookies)
+	earlierState := landing(verified, earlier.ID)
+	h := create("h-newer") // replaces the earlier offer
+	state := landing(e.GET(v.url, bound), h.ID)
+	if state == earlierState {
+		t.Fatal("two handovers share a state")
+	}
+
+	// Another browser verifies its own verification and gets its own handover's state.
+	v2 := e.start(challenge.OTPEmail, "en")
+	if _, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v2.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient}); err != nil {
+		t.Fatal(err)
+	}
+	verified2 := e.submit(e.GET(v2.url, nil), "code", url.Values{"code": {v2.secret}}, nil)
+	other := map[string]string{"Cookie": strings.SplitN(verified2.header.Get("Set-Cookie"), ";", 2)[0]}
+	cont2 := e.submit(verified2, "", nil, other)
+	loc2, _ := url.Parse(cont2.header.Get("Location"))
+	otherState := loc2.Query().Get("state")
+
+	bindURL := func(state, redirect, challengeS string) string {
+		q := url.Values{"handover": {h.ID}, "code_challenge": {challengeS}, "code_challenge_method": {"S256"},
+			"redirect_uri": {redirect}}
+		if state != "" {
+			q.Set("state", state)
+		}
+		return e.public + "/handover/bind?" + q.Encode()
 	}
 	good := handover.Challenge(strings.Repeat("v", 43))
+	attacker := handover.Challenge(strings.Repeat("x", 43))
 	for name, redirect := range map[string]string{
 		"another site":      "https://evil.example/handover",
 		"extra query":       ch.redirectURL() + "?x=1",
@@ -235,24 +293,57 @@ func TestHandoverBindRefusals(t *testing.T) {
 		"userinfo":          strings.Replace(ch.redirectURL(), "://", "://a@", 1),
 		"trailing fragment": ch.redirectURL() + "#x",
 	} {
-		r := bind(redirect, good, bound)
+		r := e.GET(bindURL(state, redirect, good), bound)
 		wantStatus(t, r, http.StatusBadRequest)
 		if loc := r.header.Get("Location"); loc != "" {
 			t.Fatalf("%s: redirected to %q", name, loc)
 		}
 	}
-	wantStatus(t, bind(ch.redirectURL(), "not-a-challenge", bound), http.StatusBadRequest)
-	head := e.do(http.MethodHead, e.public+"/handover/bind?"+url.Values{"handover": {h.ID}, "code_challenge": {good},
-		"code_challenge_method": {"S256"}, "redirect_uri": {ch.redirectURL()}}.Encode(), nil, bound)
+	wantStatus(t, e.GET(bindURL(state, ch.redirectURL(), "not-a-challenge"), bound), http.StatusBadRequest)
+	head := e.do(http.MethodHead, bindURL(state, ch.redirectURL(), good), nil, bound)
 	wantStatus(t, head, http.StatusMethodNotAllowed)
-	// No binding cookie: refused, nothing bound.
-	wantStatus(t, bind(ch.redirectURL(), good, nil), http.StatusForbidden)
+	// No binding cookie: refused, nothing bound, whatever the state.
+	wantStatus(t, e.GET(bindURL(state, ch.redirectURL(), good), nil), http.StatusForbidden)
+	// Her browser, sent by a cross-site page with a challenge of its own: without her state,
+	// with another browser's, with the state of her own earlier handover, refused.
+	for name, s := range map[string]string{"no state": "", "another browser's": otherState, "another handover's": earlierState} {
+		r := e.GET(bindURL(s, ch.redirectURL(), attacker), bound)
+		wantStatus(t, r, http.StatusForbidden)
+		wantBody(t, r, "This link didn't come from your page")
+		if loc := r.header.Get("Location"); loc != "" {
+			t.Fatalf("%s: redirected to %q", name, loc)
+		}
+	}
 	if g, _ := e.svc.GetHandover(ctx, clientID, h.ID); g.State != challenge.HandoverOffered {
 		t.Fatalf("refused binds changed the handover: %+v", g)
 	}
-	// Late: past the offer's time.
+	// Her own bind, with her state: the code and the state go back to the channel.
+	ok := e.GET(bindURL(state, ch.redirectURL(), good), bound)
+	wantStatus(t, ok, http.StatusSeeOther)
+	back, err := url.Parse(ok.header.Get("Location"))
+	if err != nil || back.Query().Get("state") != state || back.Query().Get("code") == "" {
+		t.Fatalf("bind redirects to %q", ok.header.Get("Location"))
+	}
+	// Replayed (a leaked landing URL): with another challenge, the handover is used.
+	wantStatus(t, e.GET(bindURL(state, ch.redirectURL(), attacker), bound), http.StatusNotFound)
+	if r, err := e.svc.RedeemHandover(ctx, channelClient, back.Query().Get("code"), good); err != nil || !r.Verified {
+		t.Fatalf("the channel's redemption after the refusals: %+v, %v", r, err)
+	}
+
+	// Late: past the offer's time, even with her state.
+	v3 := e.start(challenge.OTPEmail, "en")
+	h3, err := e.svc.CreateHandover(ctx, challenge.HandoverRequest{ClientID: clientID, VerificationID: v3.id,
+		Kind: challenge.HandoverSecureChannel, Channel: "app", Redeemer: channelClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified3 := e.submit(e.GET(v3.url, nil), "code", url.Values{"code": {v3.secret}}, nil)
+	third := map[string]string{"Cookie": strings.SplitN(verified3.header.Get("Set-Cookie"), ";", 2)[0]}
+	loc3, _ := url.Parse(e.submit(verified3, "", nil, third).header.Get("Location"))
 	e.clock.Advance(11 * time.Minute)
-	wantStatus(t, bind(ch.redirectURL(), good, bound), http.StatusNotFound)
+	late := e.public + "/handover/bind?" + url.Values{"handover": {h3.ID}, "state": {loc3.Query().Get("state")},
+		"code_challenge": {good}, "code_challenge_method": {"S256"}, "redirect_uri": {ch.redirectURL()}}.Encode()
+	wantStatus(t, e.GET(late, third), http.StatusNotFound)
 }
 
 func TestPhoneHandoverPages(t *testing.T) {
@@ -280,7 +371,7 @@ func TestPhoneHandoverPages(t *testing.T) {
 		t.Fatal("the methods are gone from the pending page")
 	}
 	// The IVR redeems what the customer reads out; the page's code works once.
-	if r, err := e.svc.RedeemCallCode(ctx, ivrClient, strings.ReplaceAll(digits[1], " ", "")); err != nil || r.Verified ||
+	if r, err := e.svc.RedeemCallCode(ctx, ivrClient, strings.ReplaceAll(digits[1], " ", ""), ""); err != nil || r.Verified ||
 		r.CaseReference != "CASE-9" {
 		t.Fatalf("RedeemCallCode = %+v, %v", r, err)
 	}
@@ -308,7 +399,7 @@ func TestHandoverAfterMagicLink(t *testing.T) {
 	bound := map[string]string{"Cookie": strings.SplitN(verified.header.Get("Set-Cookie"), ";", 2)[0]}
 	cont := e.submit(verified, "", nil, bound)
 	wantStatus(t, cont, http.StatusSeeOther)
-	if loc := cont.header.Get("Location"); loc != "https://app.example.com/handover?handover="+h.ID {
+	if loc := cont.header.Get("Location"); !strings.HasPrefix(loc, "https://app.example.com/handover?handover="+h.ID+"&state=") {
 		t.Fatalf("continue redirects to %q", loc)
 	}
 	// The used link itself opens nothing, even in that browser.

@@ -397,7 +397,7 @@ func testErase(t *testing.T, w *world, in *inventory) {
 		t.Fatalf("CreateHandover: %v", err)
 	}
 	const pkce = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-	if _, err := w.svc.BindHandover(ctx, h.ID, pkce, "", []string{"app"}); !errors.Is(err, challenge.ErrHandoverBrowser) {
+	if _, err := w.svc.BindHandover(ctx, h.ID, w.svc.BindState(h.ID, ""), pkce, "", []string{"app"}); !errors.Is(err, challenge.ErrHandoverBrowser) {
 		t.Fatalf("BindHandover from no browser: %v", err)
 	}
 	v = w.start(aliceFB, customer, assurance.Substantial, nil, challenge.TOTP)

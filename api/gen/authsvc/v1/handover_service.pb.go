@@ -655,7 +655,18 @@ func (x *RedeemHandoverResponse) GetContext() *HandoverContext {
 type RedeemCallCodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Required. The 10 digits the customer reads out; spaces and dashes are ignored.
-	CallCode      string `protobuf:"bytes,1,opt,name=call_code,json=callCode,proto3" json:"call_code,omitempty"`
+	CallCode string `protobuf:"bytes,1,opt,name=call_code,json=callCode,proto3" json:"call_code,omitempty"`
+	// Optional. An opaque reference to the caller, the same on each of her calls,
+	// that the IVR computes: e.g. an HMAC of the calling number (ANI) under a key
+	// of the IVR's own. Not a per-call id. With it, wrong codes are limited per
+	// caller, so a caller who guesses locks out only themselves (until the code
+	// window ends), under a ceiling for the whole phone client. Without it, every
+	// call that names no caller shares one allowance, as before this field
+	// existed: a few wrong guesses lock out all of them. 1 to 128 characters of
+	// printable ASCII without spaces. authsvc keeps only a keyed hash of it, for
+	// the code window, and never logs it; still, do not send a phone number in
+	// clear.
+	CallerRef     string `protobuf:"bytes,2,opt,name=caller_ref,json=callerRef,proto3" json:"caller_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -693,6 +704,13 @@ func (*RedeemCallCodeRequest) Descriptor() ([]byte, []int) {
 func (x *RedeemCallCodeRequest) GetCallCode() string {
 	if x != nil {
 		return x.CallCode
+	}
+	return ""
+}
+
+func (x *RedeemCallCodeRequest) GetCallerRef() string {
+	if x != nil {
+		return x.CallerRef
 	}
 	return ""
 }
@@ -940,9 +958,11 @@ const file_authsvc_v1_handover_service_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12#\n" +
 	"\rcode_verifier\x18\x02 \x01(\tR\fcodeVerifier\"O\n" +
 	"\x16RedeemHandoverResponse\x125\n" +
-	"\acontext\x18\x01 \x01(\v2\x1b.authsvc.v1.HandoverContextR\acontext\"4\n" +
+	"\acontext\x18\x01 \x01(\v2\x1b.authsvc.v1.HandoverContextR\acontext\"S\n" +
 	"\x15RedeemCallCodeRequest\x12\x1b\n" +
-	"\tcall_code\x18\x01 \x01(\tR\bcallCode\"O\n" +
+	"\tcall_code\x18\x01 \x01(\tR\bcallCode\x12\x1d\n" +
+	"\n" +
+	"caller_ref\x18\x02 \x01(\tR\tcallerRef\"O\n" +
 	"\x16RedeemCallCodeResponse\x125\n" +
 	"\acontext\x18\x01 \x01(\v2\x1b.authsvc.v1.HandoverContextR\acontext\"\xd9\x04\n" +
 	"\x0fHandoverContext\x12\x1f\n" +

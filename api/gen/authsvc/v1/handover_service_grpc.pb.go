@@ -44,7 +44,8 @@ const (
 //     of the verifier can redeem it. docs/integrators.md shows the channel's side.
 //   - A phone handover shows the brand's number and a 10-digit call code on the
 //     customer's page; the IVR redeems it with RedeemCallCode. Wrong codes are
-//     limited per phone-system client and code window.
+//     limited per caller (the IVR's caller_ref) and code window, under a ceiling
+//     per phone-system client.
 //
 // Codes are kept only as keyed hashes. A second, late or foreign redemption is
 // refused (FAILED_PRECONDITION, PERMISSION_DENIED or NOT_FOUND with an ErrorInfo
@@ -131,7 +132,8 @@ func (c *handoverServiceClient) RedeemCallCode(ctx context.Context, in *RedeemCa
 //     of the verifier can redeem it. docs/integrators.md shows the channel's side.
 //   - A phone handover shows the brand's number and a 10-digit call code on the
 //     customer's page; the IVR redeems it with RedeemCallCode. Wrong codes are
-//     limited per phone-system client and code window.
+//     limited per caller (the IVR's caller_ref) and code window, under a ceiling
+//     per phone-system client.
 //
 // Codes are kept only as keyed hashes. A second, late or foreign redemption is
 // refused (FAILED_PRECONDITION, PERMISSION_DENIED or NOT_FOUND with an ErrorInfo
