@@ -423,3 +423,43 @@ func TestExtendLeavesANewerHolderAlone(t *testing.T) {
 		t.Fatalf("extending the superseded verification: %v", err)
 	}
 }
+
+// A watcher's only timer is the verification's expiry. Once an extension moved it, the
+// watcher waits for the new expiry: it does not ask Redis every second from the old one
+// on (WatchVerification polls nothing), however long the extension.
+func TestWatchFollowsExtendedExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tally := &commandTally{n: map[string]int{}}
+	f.rdb.AddHook(tally)
+	res := f.startTTL(time.Minute)
+	f.clock.Advance(time.Minute - time.Second) // the first expiry is a second away
+	seen := make(chan *Verification, 10)
+	go func() {
+		_ = f.svc.Watch(ctx, "platform-a", res.Verification.ID, func(v *Verification) error {
+			seen <- v
+			return nil
+		})
+	}()
+	if v := <-seen; v.State != Pending {
+		t.Fatalf("first: %+v", v)
+	}
+	until, err := f.svc.ExtendCodePage(ctx, pageToken(t, res), "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := <-seen; !v.Expires.Equal(until) {
+		t.Fatalf("after the extension: expires %v, want %v", v.Expires, until)
+	}
+	f.clock.Advance(2 * time.Second) // past the first expiry, a minute before the new one
+	tally.take()
+	time.Sleep(3 * time.Second)
+	if n := tally.take(); len(n) != 0 {
+		t.Errorf("the watcher sent %v in 3 s before the new expiry; want nothing", n)
+	}
+	if v := f.get(res.Verification.ID); v.State != Pending {
+		t.Fatalf("state %v", v.State)
+	}
+}

@@ -52,7 +52,8 @@ func (s *Service) Watch(ctx context.Context, clientID, id string, send func(*Ver
 	if done, err := emit(); done || err != nil {
 		return err
 	}
-	expiry := time.NewTimer(max(0, last.Expires.Sub(s.now())))
+	due := last.Expires
+	expiry := time.NewTimer(max(0, due.Sub(s.now())))
 	defer expiry.Stop()
 	for {
 		select {
@@ -70,6 +71,12 @@ func (s *Service) Watch(ctx context.Context, clientID, id string, send func(*Ver
 		}
 		if done, err := emit(); done || err != nil {
 			return err
+		}
+		if !last.Expires.Equal(due) {
+			// The customer gave it more time (extend.go): wait for the new expiry,
+			// not every second from the old one on.
+			due = last.Expires
+			expiry.Reset(max(0, due.Sub(s.now())))
 		}
 	}
 }
