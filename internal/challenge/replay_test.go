@@ -529,3 +529,50 @@ func TestLockedAttemptsAuditedOncePerRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestUnavailableStartGivesTheIdentitysSendBack: a start whose pipeline ran but
+// whose replies were lost on every try answers unavailable and releases its claim;
+// the identity's send log must give the claim's send back too. With one send a
+// window for the identity, the platform's retry then sends (it was refused as
+// limited while the log kept the send no message used), and the log holds one send.
+func TestUnavailableStartGivesTheIdentitysSendBack(t *testing.T) {
+	t.Parallel()
+	h := &replayHook{}
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	rdb.AddHook(h)
+	cfg := exactLimits()
+	cfg.Limits.Sends = 1
+	f := newFixtureWith(t, srv, rdb, cfg)
+	s := newSink()
+	f.svc.sender = s
+	ctx := context.Background()
+	// Warm the script cache (the hook acts on EVALSHA) with another identity's start.
+	warm := f.startReq(OTPEmail, &Destination{Kind: Email, Value: "warm@example.com"})
+	warm.Identity.UserID, warm.CustomerID = "warm-user", ""
+	if _, err := f.svc.Start(ctx, warm); err != nil {
+		t.Fatal(err)
+	}
+	req := f.startReq(OTPEmail, email)
+	req.CustomerID = ""
+	h.arm(startScript, true, 0)
+	if _, err := f.svc.Start(ctx, req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Start with every reply lost: %v, want ErrUnavailable", err)
+	}
+	res, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatalf("the platform's retry: %v", err)
+	}
+	if n, _ := s.count(res.Verification.ID); n != 1 {
+		t.Fatalf("%d messages sent, want 1", n)
+	}
+	id := res.Verification.ID
+	ih := identity.IdentityHash(f.svc.keys, req.Identity.Network, req.Identity.UserID)
+	log, err := srv.Client(t).HGet(ctx, identityKey(id), ih+"s").Result()
+	if err != nil {
+		t.Fatalf("the identity's send log: %v", err)
+	}
+	if got := len(strings.Split(log, ",")); got != 1 {
+		t.Fatalf("the identity's send log holds %d sends (%q) for one message", got, log)
+	}
+}

@@ -659,14 +659,14 @@ const releaseTimeout = 500 * time.Millisecond
 func (s *Service) release(ctx context.Context, id, token, requestField string) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	if _, err := s.store.run(rctx, releaseScript, []string{recordKey(id)}, ms(s.now()), token, requestField); err != nil {
+	if _, err := s.store.run(rctx, releaseScript, []string{recordKey(id), identityKey(id)}, ms(s.now()), token, requestField); err != nil {
 		s.log.WarnContext(ctx, "releasing a send claim failed", "verification_id", id, "err", err)
 	}
 }
 
 // releaseCall is release as a call in a refund's pipeline.
 func (s *Service) releaseCall(id, token, requestField string) scriptCall {
-	return scriptCall{releaseScript, []string{recordKey(id)}, []any{s.store.pubCmd, ms(s.now()), token, requestField}}
+	return scriptCall{releaseScript, []string{recordKey(id), identityKey(id)}, []any{s.store.pubCmd, ms(s.now()), token, requestField}}
 }
 
 // newSecret draws the one random secret of a send: a code, or a link token.
