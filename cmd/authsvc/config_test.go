@@ -509,3 +509,24 @@ func TestLoadConfigBrandCues(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxExtensionsZeroTurnsThemOff: AUTHSVC_MAX_EXTENSIONS=0 is accepted and
+// reaches the challenge package as none (a negative number; its 0 is the default).
+func TestMaxExtensionsZeroTurnsThemOff(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		want int
+	}{{"", 3}, {"0", -1}, {"7", 7}} {
+		env := map[string]string{}
+		if c.env != "" {
+			env["AUTHSVC_MAX_EXTENSIONS"] = c.env
+		}
+		cfg, err := loadConfig(func(k string) string { return env[k] }, true)
+		if err != nil {
+			t.Fatalf("AUTHSVC_MAX_EXTENSIONS=%q: %v", c.env, err)
+		}
+		if got := maxExtensions(cfg.Verification.MaxExtensions); got != c.want {
+			t.Errorf("AUTHSVC_MAX_EXTENSIONS=%q: challenge gets %d, want %d", c.env, got, c.want)
+		}
+	}
+}

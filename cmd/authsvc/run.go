@@ -273,7 +273,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Brand:         cfg.Service.Brand,
 		DefaultTTL:    cfg.Verification.TTL,
 		MaxAttempts:   cfg.Verification.MaxAttempts,
-		MaxExtensions: cfg.Verification.MaxExtensions,
+		MaxExtensions: maxExtensions(cfg.Verification.MaxExtensions),
 		ShardedPubSub: target.Mode == redisCluster,
 		Limits:        cfg.Limits,
 		EmailRules:    cfg.Verification.EmailRules,
@@ -716,4 +716,13 @@ func runMiniredisClock(mr *miniredis.Miniredis) (stop func()) {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// maxExtensions is AUTHSVC_MAX_EXTENSIONS for challenge.Config, where 0 takes the
+// default: the setting's 0 (none) is a negative number there.
+func maxExtensions(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

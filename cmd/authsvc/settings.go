@@ -251,10 +251,12 @@ func (c *Config) coreSettings() []setting {
 				"and 60 minutes."},
 		{Name: "AUTHSVC_MAX_ATTEMPTS", Section: "verification", Default: "5", Value: integer(&c.Verification.MaxAttempts, 1, 10),
 			Doc: "wrong codes that end a verification FAILED (`ATTEMPTS_EXHAUSTED`)."},
-		{Name: "AUTHSVC_MAX_EXTENSIONS", Section: "verification", Default: "3", Value: integer(&c.Verification.MaxExtensions, 1, 10),
+		{Name: "AUTHSVC_MAX_EXTENSIONS", Section: "verification", Default: "3", Value: integer(&c.Verification.MaxExtensions, 0, 10),
 			Doc: "how often the customer may give a pending verification more time on her page (\"I need more time\", WCAG 2.2.1), " +
 				"each time by the verification's own lifetime. An extension never takes a verification past its creation plus " +
-				"60 minutes (the longest `ttl`), and changes no attempt or failure limit."},
+				"60 minutes (the longest `ttl`), and changes no attempt or failure limit. `0` turns it off: the page then offers no more " +
+				"time, which WCAG 2.2.1 asks for, so keep it for a rolling upgrade from a release without it or where a platform's " +
+				"policy needs a fixed window."},
 
 		// Enrollment and passkeys. A verification record stays readable for an
 		// hour after it expires, so a window of at most an hour never outlives

@@ -463,3 +463,24 @@ func TestWatchFollowsExtendedExpiry(t *testing.T) {
 		t.Fatalf("state %v", v.State)
 	}
 }
+
+// TestExtendTurnedOff: with MaxExtensions negative (AUTHSVC_MAX_EXTENSIONS=0) the
+// page offers no more time and an extension is refused, its expiry unmoved and
+// nothing audited.
+func TestExtendTurnedOff(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	f := newFixtureWith(t, srv, srv.Client(t), Config{MaxExtensions: -1})
+	ctx := context.Background()
+	res := f.startTTL(2 * time.Minute)
+	id, tok := res.Verification.ID, pageToken(t, res)
+	if page, err := f.svc.OpenCodePage(ctx, tok); err != nil || page.Extendable {
+		t.Fatalf("the page with extensions off: %+v, %v", page, err)
+	}
+	if _, err := f.svc.ExtendCodePage(ctx, tok, "n1"); !errors.Is(err, ErrExtendLimit) {
+		t.Fatalf("ExtendCodePage with extensions off: %v, want ErrExtendLimit", err)
+	}
+	if v := f.get(id); !v.Expires.Equal(res.Verification.Expires) || len(extendedEntries(t, f, id)) != 0 {
+		t.Fatalf("expires %v (was %v), %d extended entries", v.Expires, res.Verification.Expires, len(extendedEntries(t, f, id)))
+	}
+}

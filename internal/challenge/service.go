@@ -49,7 +49,7 @@ type Config struct {
 	MaxSends int
 	// MaxExtensions bounds how often a customer may give her verification more time
 	// on her page (extend.go), each time by its own lifetime, never past creation
-	// plus MaxTTL (3).
+	// plus MaxTTL (3; negative: none, the page offers no more time).
 	MaxExtensions int
 	// Retention is how long a verification stays readable after it expires (1 h).
 	Retention time.Duration
