@@ -33,7 +33,7 @@ func (s *stack) handoverRows(ctx context.Context, calls int) ([]rtRow, error) {
 	challengeS := handover.Challenge(benchVerifier)
 	for i := range rtWarmup + calls {
 		warm := i < rtWarmup
-		c := customerN(9, i)
+		c := customerN(11, i) // run 9 is the events phase's, on the same server
 		res, err := s.svc.Start(ctx, c.startDomain())
 		if err != nil {
 			return nil, err
