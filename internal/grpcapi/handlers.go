@@ -210,8 +210,17 @@ func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1
 		return nil, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
-	d, err := s.d.Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID},
-		r.GetDataClass(), ch, r.GetConversationId(), s.now())
+	pc := policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID}
+	if claims.Handover != "" {
+		// A handed-over assertion is for its channel alone (the policy's
+		// ChannelNotAllowed elsewhere). The verifier accepts only hov values that
+		// name a channel; any other fails closed.
+		var ok bool
+		if pc.Handover, ok = policy.ParseChannel(claims.Handover); !ok {
+			return nil, toStatus(ctx, assertion.ErrInvalid, "")
+		}
+	}
+	d, err := s.d.Decide(pc, r.GetDataClass(), ch, r.GetConversationId(), s.now())
 	if err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
