@@ -319,13 +319,14 @@ func (s *Service) redemption(rec record, id, vid string, kind HandoverKind, stan
 	r.Network, r.UserID, r.CustomerID = v.Network, v.UserID, v.CustomerID
 	r.Level, r.AMR, r.VerifiedAt = v.Level, v.AMR, v.VerifiedAt
 	exp := now.Add(s.minter.Lifetime())
-	jti := s.jti(vid, strconv.FormatInt(v.Created.UnixMilli(), 10))
+	jti := s.handoverJTI(vid, strconv.FormatInt(v.Created.UnixMilli(), 10), id, kind.String(), clientID)
 	sub := v.CustomerID
 	if sub == "" {
 		sub = v.Network + ":" + v.UserID
 	}
-	// The jti is the verification's own (its standing is checked by it); the
-	// audience is the redeeming client and hov says where it was handed over.
+	// The audience is the redeeming client and hov says where it was handed over;
+	// the jti is the handover's own (handoverJTI), bound to both and to the
+	// record's incarnation, so the verification's standing still decides its own.
 	tok, err := s.minter.Mint(assertion.Claims{
 		Subject: sub, Audience: clientID, IssuedAt: now, NotBefore: now, Expiry: exp,
 		AuthTime: v.VerifiedAt, ID: jti, Level: v.Level, AMR: v.AMR, Network: v.Network, UserID: v.UserID,

@@ -181,7 +181,7 @@ func (s *assertionService) verify(ctx context.Context, token, audience string) (
 		return assertion.Claims{}, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
-	if err := s.r.CheckAssertion(ctx, grantOf(claims)); err != nil {
+	if err := s.r.CheckAssertion(ctx, challenge.GrantOf(claims)); err != nil {
 		return assertion.Claims{}, toStatus(ctx, err, claims.VerificationID)
 	}
 	return claims, nil
@@ -228,7 +228,7 @@ func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1
 	for i, dn := range d.Denials {
 		reasons[i] = dn.String()
 	}
-	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{Grant: grantOf(claims), ClientID: client,
+	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{Grant: challenge.GrantOf(claims), ClientID: client,
 		DataClass: r.GetDataClass(), Channel: ch.String(), Allowed: d.Allowed, Reason: strings.Join(reasons, ",")}); err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
@@ -246,10 +246,4 @@ func (s *assertionService) GetDisclosurePolicy(ctx context.Context, _ *authsvcv1
 		out.Rules = append(out.Rules, ruleToProto(r))
 	}
 	return out, nil
-}
-
-// grantOf names the assertion of claims for a check of its standing.
-func grantOf(c assertion.Claims) challenge.Grant {
-	return challenge.Grant{VerificationID: c.VerificationID, AssertionID: c.ID, ClientID: c.ClientID,
-		ConversationID: c.ConversationID}
 }
