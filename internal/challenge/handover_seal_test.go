@@ -3,9 +3,12 @@ package challenge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/authsvc/authsvc/internal/assertion"
+	"github.com/authsvc/authsvc/internal/redistest"
 )
 
 // boundCode starts a verification in its own conversation conv, completes it in
@@ -47,14 +50,14 @@ func TestHandedOverAssertionHasItsOwnJTI(t *testing.T) {
 		t.Fatal("the verification has no assertion")
 	}
 	id, _, _ := SplitHandoverCode(code)
-	r, err := f.svc.redeemWith(ctx, channelClient, id, HandoverSecureChannel, testChallenge, "call-1")
+	r, err := f.svc.redeemWith(ctx, channelClient, id, HandoverSecureChannel, testChallenge, "call-1", nil)
 	if err != nil || r.Assertion == nil {
 		t.Fatalf("redeem = %+v, %v", r, err)
 	}
 	if r.Assertion.ID == own.ID {
 		t.Fatalf("the handed-over assertion reuses the verification's jti %q", own.ID)
 	}
-	again, err := f.svc.redeemWith(ctx, channelClient, id, HandoverSecureChannel, testChallenge, "call-1")
+	again, err := f.svc.redeemWith(ctx, channelClient, id, HandoverSecureChannel, testChallenge, "call-1", nil)
 	if err != nil || again.Assertion == nil || again.Assertion.ID != r.Assertion.ID {
 		t.Fatalf("the replayed redemption = %+v, %v; want jti %q", again, err, r.Assertion.ID)
 	}
@@ -85,5 +88,94 @@ func TestHandedOverAssertionHasItsOwnJTI(t *testing.T) {
 	}
 	if err := f.svc.CheckAssertion(ctx, GrantOf(c)); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("after the cancel, the handed-over assertion: %v, want ErrRevoked", err)
+	}
+}
+
+// takeConversation moves conversation conv's pointer to verification newer, as the
+// first round trip of a newer start does before its second ends the old record
+// (supersede.lua): what a start that crashed, or whose second round trip is still
+// on its way, leaves.
+func (f *fixture) takeConversation(conv, newer string) {
+	f.t.Helper()
+	p := f.svc.conversation("platform-a", conv)
+	now := f.clock.Now()
+	if err := conversationScript.Run(context.Background(), f.rdb, []string{p.key}, ms(now), p.field, newer,
+		ms(now.Add(time.Hour))).Err(); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestRedemptionNeedsTheConversation: a verification that no longer holds its
+// conversation (a newer start took it; its record not yet revoked) hands over no
+// identity, exactly as VerifyAssertion already finds its assertions revoked: a
+// secure-channel code is refused (ErrHandoverRevoked: FAILED_PRECONDITION,
+// HANDOVER_REVOKED), a call code hands over the case alone. Each redemption takes
+// at most two round trips (DESIGN.md), the pointer read in the phone's second.
+func TestRedemptionNeedsTheConversation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	rtt := redistest.RoundTrips(f.rdb)
+
+	// Secure channel: the pointer is read after the script, in the second round
+	// trip. The first redemption loads the scripts into Redis's cache.
+	var warm string
+	for i := range 2 {
+		id, _, c := f.boundCode(fmt.Sprint("conv-seal-warm-", i))
+		rtt.Reset()
+		if r, err := f.svc.RedeemHandover(ctx, channelClient, c, testChallenge); err != nil || !r.Verified {
+			t.Fatalf("a standing verification's redemption = %+v, %v", r, err)
+		}
+		if n := rtt.Load(); i > 0 && n > 2 {
+			t.Errorf("a secure-channel redemption took %d round trips, want at most 2", n)
+		}
+		warm = id
+	}
+	vid, h, code := f.boundCode("conv-seal-sc")
+	f.takeConversation("conv-seal-sc", warm)
+	if err := f.svc.CheckAssertion(ctx, f.grant(vid)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("VerifyAssertion's verdict on the displaced verification: %v, want ErrRevoked", err)
+	}
+	if r, err := f.svc.RedeemHandover(ctx, channelClient, code, testChallenge); !errors.Is(err, ErrHandoverRevoked) {
+		t.Fatalf("redeeming a displaced verification's handover = %+v, %v; want ErrHandoverRevoked", r, err)
+	}
+	if g, err := f.svc.GetHandover(ctx, "platform-a", h.ID); err != nil || g.State != HandoverRedeemed {
+		t.Errorf("the refused handover: %+v, %v; want it spent", g, err)
+	}
+
+	// Phone, offered once verified (it would hand over the identity): the case only.
+	for i, displaced := range []bool{false, false, true} {
+		conv := fmt.Sprint("conv-seal-phone-", i)
+		res, err := f.svc.Start(ctx, f.inConversation(conv, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := res.Verification.ID
+		if out, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(pid), "n-"+pid, "b1"); err != nil ||
+			out.Outcome != OutcomeVerified {
+			t.Fatalf("SubmitCode = %+v, %v", out, err)
+		}
+		f.handover(pid, HandoverPhone)
+		o, err := f.svc.OpenHandover(ctx, pageToken(t, res), "b1")
+		if err != nil || o.Kind != HandoverPhone {
+			t.Fatalf("OpenHandover = %+v, %v", o, err)
+		}
+		if displaced {
+			f.takeConversation(conv, warm)
+		}
+		rtt.Reset()
+		r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := rtt.Load(); i > 0 && n > 2 {
+			t.Errorf("displaced=%v: a call-code redemption took %d round trips, want at most 2", displaced, n)
+		}
+		if displaced && (r.Verified || r.Assertion != nil || r.CustomerID != "" || r.CaseReference != "CASE-1") {
+			t.Errorf("a displaced verification's call code handed over %+v; want the case alone", r)
+		}
+		if !displaced && (!r.Verified || r.Assertion == nil) {
+			t.Errorf("a standing verification's call code handed over %+v; want the identity", r)
+		}
 	}
 }

@@ -5,7 +5,11 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	authsvcv1 "github.com/authsvc/authsvc/api/gen/authsvc/v1"
+	"github.com/authsvc/authsvc/internal/challenge"
 	"github.com/authsvc/authsvc/internal/handover"
 )
 
@@ -58,5 +62,20 @@ func TestHandedOverAssertionOnlyInItsChannel(t *testing.T) {
 				t.Fatalf("denial = %v, acr_values %q; want CHANNEL_NOT_ALLOWED alone, no step-up", d.GetDenials(), d.GetAcrValues())
 			}
 		})
+	}
+}
+
+// TestRevokedHandoverStatus: a redemption refused because its verification no
+// longer stands (canceled, superseded, or no longer its conversation's latest)
+// answers as a revoked verification's assertion does: FAILED_PRECONDITION, here
+// with reason HANDOVER_REVOKED.
+func TestRevokedHandoverStatus(t *testing.T) {
+	t.Parallel()
+	st, ok := status.FromError(handoverStatus(context.Background(), challenge.ErrHandoverRevoked))
+	if !ok || st.Code() != codes.FailedPrecondition {
+		t.Fatalf("status = %v", st)
+	}
+	if ei := errorInfo(t, st); ei.GetReason() != ReasonHandoverRevoked {
+		t.Fatalf("reason = %q", ei.GetReason())
 	}
 }
