@@ -110,7 +110,8 @@ func (f *fixture) takeConversation(conv, newer string) {
 // identity, exactly as VerifyAssertion already finds its assertions revoked: a
 // secure-channel code is refused (ErrHandoverRevoked: FAILED_PRECONDITION,
 // HANDOVER_REVOKED), a call code hands over the case alone. Each redemption takes
-// at most two round trips (DESIGN.md), the pointer read in the phone's second.
+// at most two round trips (DESIGN.md), the pointer read in the phone's second, and
+// a phone create, which now records where the pointer is, still two.
 func TestRedemptionNeedsTheConversation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -155,7 +156,11 @@ func TestRedemptionNeedsTheConversation(t *testing.T) {
 			out.Outcome != OutcomeVerified {
 			t.Fatalf("SubmitCode = %+v, %v", out, err)
 		}
+		rtt.Reset()
 		f.handover(pid, HandoverPhone)
+		if n := rtt.Load(); i > 0 && n > 2 {
+			t.Errorf("creating a phone handover took %d round trips, want at most 2", n)
+		}
 		o, err := f.svc.OpenHandover(ctx, pageToken(t, res), "b1")
 		if err != nil || o.Kind != HandoverPhone {
 			t.Fatalf("OpenHandover = %+v, %v", o, err)
@@ -176,6 +181,48 @@ func TestRedemptionNeedsTheConversation(t *testing.T) {
 		}
 		if !displaced && (!r.Verified || r.Assertion == nil) {
 			t.Errorf("a standing verification's call code handed over %+v; want the identity", r)
+		}
+	}
+}
+
+// TestOldCallCodeEntryStillReadsThePointer: a call code reserved before index
+// entries named the conversation's pointer (its entry the handover id alone) is
+// redeemed as any other: the pointer is read after the script (a third round
+// trip, for such entries only), and a displaced verification hands over the case
+// alone.
+func TestOldCallCodeEntryStillReadsThePointer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, displaced := range []bool{false, true} {
+		conv := fmt.Sprint("conv-seal-old-", displaced)
+		res, err := f.svc.Start(ctx, f.inConversation(conv, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := res.Verification.ID
+		if out, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(pid), "n-"+pid, "b1"); err != nil ||
+			out.Outcome != OutcomeVerified {
+			t.Fatalf("SubmitCode = %+v, %v", out, err)
+		}
+		h := f.handover(pid, HandoverPhone)
+		o, err := f.svc.OpenHandover(ctx, pageToken(t, res), "b1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _, _ := f.svc.callKeys(ivrClient, f.clock.Now())
+		if err := f.rdb.HSet(ctx, cur, f.svc.callField(o.CallCode), h.ID).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if displaced {
+			f.takeConversation(conv, "m5p-aaaaaaaaaaaaaaaa")
+		}
+		r, err := f.svc.RedeemCallCode(ctx, ivrClient, o.CallCode, "")
+		if err != nil || r.HandoverID != h.ID {
+			t.Fatalf("RedeemCallCode = %+v, %v", r, err)
+		}
+		if r.Verified == displaced || (r.Assertion == nil) != displaced {
+			t.Errorf("displaced=%v: verified %v, assertion %v", displaced, r.Verified, r.Assertion != nil)
 		}
 	}
 }
