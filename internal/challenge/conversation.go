@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"context"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
 	"strconv"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/authsvc/authsvc/internal/assertion"
 )
 
 // One conversation, one live grant. A client's conversation names one pointer, a
@@ -100,6 +103,20 @@ type Grant struct {
 	// verification alone stands. An assertion minted before it carried azp has
 	// none: the record's client is read first (one more round trip).
 	ClientID, ConversationID string
+	// Handover (hov) and Audience (aud) are set on an assertion a handover
+	// redemption minted: its jti is its own (handoverJTI), bound to the handover,
+	// the channel's client and the kind as well as to the record's incarnation.
+	Handover, Audience string
+}
+
+// GrantOf names the assertion whose verified claims are c.
+func GrantOf(c assertion.Claims) Grant {
+	g := Grant{VerificationID: c.VerificationID, AssertionID: c.ID, ClientID: c.ClientID,
+		ConversationID: c.ConversationID}
+	if c.Handover != "" {
+		g.Handover, g.Audience = c.Handover, c.Audience
+	}
+	return g
 }
 
 // standing reads what decides whether g stands, in one round trip: the record's
@@ -149,7 +166,9 @@ func (s *Service) standing(ctx context.Context, g Grant) error {
 	case holder(held) != g.VerificationID:
 		// A newer verification took the conversation (or the pointer lapsed).
 		return ErrRevoked
-	case g.AssertionID != s.jti(g.VerificationID, created):
+	case g.Handover == "" && g.AssertionID != s.jti(g.VerificationID, created):
+		return ErrRevoked
+	case g.Handover != "" && !s.handoverJTIOK(g, created):
 		return ErrRevoked
 	}
 	return nil
@@ -176,4 +195,26 @@ func replyStr(reply []any) string {
 // of one verification id never share a jti.
 func (s *Service) jti(id, created string) string {
 	return base64.RawURLEncoding.EncodeToString(s.keys.Name("jti", []byte(id), []byte(created))[:16])
+}
+
+// handoverJTI is the assertion id of what handover hid of verification id's record
+// created at created handed over to client as kind (hov): "<handover id>.<keyed
+// hash>", the hash of all five. It is never the verification's own jti (a tool that
+// keeps jtis tells the platform's assertion from the channel's), it is the same
+// for every answer of one redemption (a handover is redeemed once), and the
+// standing check recomputes it from the claims alone (the handover id is in it).
+func (s *Service) handoverJTI(id, created, hid, kind, client string) string {
+	mac := s.keys.Name("handover-jti", []byte(id), []byte(created), []byte(hid), []byte(kind), []byte(client))
+	return hid + "." + base64.RawURLEncoding.EncodeToString(mac[:16])
+}
+
+// handoverJTIOK reports whether g's jti is the one handoverJTI gave the handover it
+// names, for g's verification, incarnation, kind and audience.
+func (s *Service) handoverJTIOK(g Grant, created string) bool {
+	i := strings.LastIndexByte(g.AssertionID, '.')
+	if i < 0 || !validHandoverID(g.AssertionID[:i]) || g.Audience == "" {
+		return false
+	}
+	want := s.handoverJTI(g.VerificationID, created, g.AssertionID[:i], g.Handover, g.Audience)
+	return subtle.ConstantTimeCompare([]byte(g.AssertionID), []byte(want)) == 1
 }

@@ -23,7 +23,10 @@ import (
 // system (phone) redeems it once for what the verification record says at that
 // moment. The handover's keys carry the verification's tag, so each step is one
 // script that reads the record with the handover: a revoked, superseded or erased
-// verification hands over nothing. What the handover keeps is ids and hashes; the
+// verification hands over nothing. A redemption also reads the conversation's
+// pointer (conversation.go), on a slot of its own, as CheckAssertion does: a
+// verification that is no longer its conversation's latest hands over nothing
+// either, even before the newer start ended it on its record. What the handover keeps is ids and hashes; the
 // case reference lives in the record ('hr') and goes when the record goes.
 //
 //   - A secure-channel code is "<handover id>~<secret>", the secret a keyed hash of
@@ -39,8 +42,11 @@ import (
 //     themselves.
 //
 // Round trips: creating a secure-channel handover 1, a phone one 2 (reserve the
-// code, then create); redeeming a secure-channel code 1, a call code 2 (find the
-// code, then redeem).
+// code and read the record's conversation, then create and complete the code's
+// index entry with where the conversation's pointer is); redeeming a
+// secure-channel code 2 (redeem, then read the pointer; 1 when the record itself
+// does not stand), a call code 2 (find the code, then redeem and read the
+// pointer the entry names; 3 for an entry reserved before entries named it).
 
 // HandoverKind is where a handover goes.
 type HandoverKind int
@@ -228,6 +234,10 @@ var (
 	callFindSrc string
 	//go:embed scripts/handover_get.lua
 	handoverGetSrc string
+	//go:embed scripts/handover_conversation.lua
+	handoverConversationSrc string
+	//go:embed scripts/call_point.lua
+	callPointSrc string
 
 	handoverCreateScript = transition(handoverPrelude + handoverCreateSrc)
 	handoverBindScript   = transition(handoverPrelude + handoverBindSrc)
@@ -235,6 +245,9 @@ var (
 	callTakeScript       = redis.NewScript(callTakeSrc)
 	callFindScript       = redis.NewScript(audit.Lua + callFindSrc)
 	handoverGetScript    = redis.NewScript(handoverPrelude + handoverGetSrc)
+	// handover_conversation changes nothing; it reads a packed field (prelude).
+	handoverConversationScript = transition(handoverConversationSrc)
+	callPointScript            = redis.NewScript(callPointSrc)
 )
 
 // A handover id is "<tag>.<body>": the verification's tag and 16 base32 letters

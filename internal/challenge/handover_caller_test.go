@@ -132,14 +132,16 @@ func TestCallCodeClientCeiling(t *testing.T) {
 	}
 }
 
-// handoverOf returns the id of the handover whose call code is code.
+// handoverOf returns the id of the handover whose call code is code, from its
+// index entry.
 func handoverOf(t *testing.T, f *fixture, code string) string {
 	t.Helper()
 	ctx := context.Background()
 	cur, prev, _ := f.svc.callKeys(ivrClient, f.clock.Now())
 	for _, k := range []string{cur, prev} {
 		if v, err := f.rdb.HGet(ctx, k, f.svc.callField(code)).Result(); err == nil {
-			return v
+			id, _, _ := strings.Cut(v, "|") // "<handover id>|<conversation pointer>"
+			return id
 		}
 	}
 	t.Fatal("the call code is not in the index")

@@ -28,38 +28,61 @@ func (s *Service) CreateHandover(ctx context.Context, r HandoverRequest) (*Hando
 		if err != nil {
 			return nil, err
 		}
-		var index []string
-		if r.Kind == HandoverPhone {
-			cur, prev, end := s.callKeys(r.Redeemer, now)
-			field := s.callField(s.callCode(id))
-			ttl := end.Add(s.handover.OfferTTL + time.Minute).Sub(now).Milliseconds()
-			took, err := callTakeScript.Run(ctx, s.rdb, []string{cur, prev}, field, id, ttl).Int()
+		if r.Kind != HandoverPhone {
+			replies, err := s.store.pipelined(ctx, []scriptCall{s.createCall(r, id, exp)})
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+				return nil, err
 			}
-			if took == 0 {
-				continue // the code is another live handover's: draw another
-			}
-			index = []string{cur, field}
+			return createdHandover(replies[0], r, id)
 		}
-		h, err := s.createHandover(ctx, r, id, exp)
-		if err != nil && index != nil {
+		// A phone handover's code is reserved first (in the round trip that reads
+		// where its verification's conversation pointer is), so that no page
+		// shows a code another live handover holds; the create then completes the
+		// index entry with the pointer, for the redemption to read it in the
+		// round trip of its script.
+		cur, prev, end := s.callKeys(r.Redeemer, now)
+		field := s.callField(s.callCode(id))
+		ttl := end.Add(s.handover.OfferTTL + time.Minute).Sub(now).Milliseconds()
+		replies, err := s.store.pipelined(ctx, []scriptCall{
+			{handoverConversationScript, []string{recordKey(r.VerificationID)}, []any{s.store.pubCmd, ms(now)}},
+			{callTakeScript, []string{cur, prev}, []any{field, id, ttl}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if intAt(replies[1], 0) != 1 {
+			continue // the code is another live handover's: draw another
+		}
+		// A record of another client (or none) names no pointer of this client's:
+		// the create refuses it, and the entry goes with it.
+		cl, _ := replyString(replies[0], 0)
+		conv, _ := replyString(replies[0], 1)
+		p := s.conversation(cl, conv)
+		replies, err = s.store.pipelined(ctx, []scriptCall{s.createCall(r, id, exp),
+			{callPointScript, []string{cur, prev}, []any{field, id, id + "|" + p.key + "|" + p.field}}})
+		var h *Handover
+		if err == nil {
+			h, err = createdHandover(replies[0], r, id)
+		}
+		if err != nil {
 			// Nothing is left of a refused create: the reserved code goes too.
-			s.rdb.HDel(context.WithoutCancel(ctx), index[0], index[1])
+			s.rdb.HDel(context.WithoutCancel(ctx), cur, field)
 		}
 		return h, err
 	}
 	return nil, fmt.Errorf("%w: no free call code", ErrUnavailable)
 }
 
-func (s *Service) createHandover(ctx context.Context, r HandoverRequest, id string, exp time.Time) (*Handover, error) {
+// createCall is the handover_create run that offers handover id.
+func (s *Service) createCall(r HandoverRequest, id string, exp time.Time) scriptCall {
 	ttl := s.handover.OfferTTL + 10*time.Minute
-	reply, err := s.store.run(ctx, handoverCreateScript, []string{handoverKey(id), recordKey(r.VerificationID)},
-		ms(s.now()), r.ClientID, r.VerificationID, strconv.Itoa(int(r.Kind)), r.Channel, r.Redeemer,
-		r.CaseReference, ms(exp), ttl.Milliseconds())
-	if err != nil {
-		return nil, err
-	}
+	return scriptCall{handoverCreateScript, []string{handoverKey(id), recordKey(r.VerificationID)},
+		[]any{s.store.pubCmd, ms(s.now()), r.ClientID, r.VerificationID, strconv.Itoa(int(r.Kind)), r.Channel,
+			r.Redeemer, r.CaseReference, ms(exp), ttl.Milliseconds()}}
+}
+
+// createdHandover maps handover_create's reply.
+func createdHandover(reply []any, r HandoverRequest, id string) (*Handover, error) {
 	switch status(reply) {
 	case "ok":
 		e, _ := replyString(reply, 1)
@@ -219,12 +242,14 @@ func SplitHandoverCode(code string) (id, secret string, ok bool) {
 }
 
 // RedeemHandover redeems secure-channel code, bound to the PKCE challenge
-// challenge (the S256 of the verifier the caller presented), as clientID: one
-// round trip. It answers once; a code this service never made for that
-// challenge is ErrNotFound; a second, late or foreign redemption
-// (ErrHandoverUsed, ErrHandoverExpired, ErrHandoverClient), one never bound
-// (ErrHandoverUnbound) or of a verification that no longer stands
-// (ErrHandoverRevoked) consumes nothing and is audited.
+// challenge (the S256 of the verifier the caller presented), as clientID: two
+// round trips (the script, then the conversation's pointer). It answers once; a
+// code this service never made for that challenge is ErrNotFound; a second, late
+// or foreign redemption (ErrHandoverUsed, ErrHandoverExpired, ErrHandoverClient),
+// one never bound (ErrHandoverUnbound) or of a verification that no longer stands
+// on its record (ErrHandoverRevoked) consumes nothing and is audited. One whose
+// verification is no longer its conversation's latest is ErrHandoverRevoked too,
+// read after the script spent the code (redeemWith).
 func (s *Service) RedeemHandover(ctx context.Context, clientID, code, challenge string) (*Redemption, error) {
 	id, secret, ok := SplitHandoverCode(code)
 	if !ok || subtle.ConstantTimeCompare([]byte(secret), []byte(s.channelSecret(id, challenge))) != 1 {
@@ -236,7 +261,9 @@ func (s *Service) RedeemHandover(ctx context.Context, clientID, code, challenge 
 // RedeemCallCode redeems a phone handover's call code (its 10 digits) as the
 // phone system's client clientID, for the caller callerRef names (an opaque
 // reference the IVR derives from the caller; "" for none): two round trips (find
-// the code in the client's index, then redeem). A wrong code counts against the
+// the code in the client's index, then redeem and read the conversation's pointer
+// its entry names; the identity is handed over only while the verification
+// stands as CheckAssertion decides). A wrong code counts against the
 // caller's failures of the code window (calls without a caller reference share
 // one count) and against the client's ceiling; past either, a *CallLimitError
 // naming which, and nothing is looked up. The reference is kept only as a keyed
@@ -262,11 +289,18 @@ func (s *Service) RedeemCallCode(ctx context.Context, clientID, digits, callerRe
 	}
 	switch status(res) {
 	case "ok":
-		id, _ := replyString(res, 1)
+		entry, _ := replyString(res, 1)
+		// "<handover id>|<pointer key>|<pointer field>"; the id alone in an entry
+		// reserved before entries named the pointer (then it is read after).
+		id, at, _ := strings.Cut(entry, "|")
 		if !validHandoverID(id) {
 			return nil, ErrNotFound
 		}
-		return s.redeemWith(ctx, clientID, id, HandoverPhone, "", token)
+		var ptr *pointer
+		if key, field, ok := strings.Cut(at, "|"); ok {
+			ptr = &pointer{key: key, field: field}
+		}
+		return s.redeemWith(ctx, clientID, id, HandoverPhone, "", token, ptr)
 	case "limited":
 		scope, _ := replyString(res, 2)
 		if scope != CallLimitCaller {
@@ -282,17 +316,33 @@ func (s *Service) redeem(ctx context.Context, clientID, id string, kind Handover
 	if err != nil {
 		return nil, err
 	}
-	return s.redeemWith(ctx, clientID, id, kind, challenge, token)
+	return s.redeemWith(ctx, clientID, id, kind, challenge, token, nil)
 }
 
-// redeemWith runs the redeem script and builds what it hands over.
-func (s *Service) redeemWith(ctx context.Context, clientID, id string, kind HandoverKind, challenge, token string) (*Redemption, error) {
+// redeemWith runs the redeem script and builds what it hands over. The record's
+// verdict is not the whole of its standing: as for its assertions
+// (CheckAssertion), a verification stands only while it holds its conversation's
+// pointer, which a newer start takes before it ends the old record
+// (supersede.lua), on a slot of its own. ptr, where the call code's index entry
+// names it, is read in the same round trip as the script; otherwise (a secure
+// channel's code, an entry reserved before entries named it) in a second one,
+// only when the record stands. A verification that no longer holds its
+// conversation hands over no identity: a secure-channel code is refused
+// (ErrHandoverRevoked) and a call code hands over the case alone. Either way
+// the handover is spent: the pointer is read once the script consumed it, and a
+// verification that lost its conversation never stands again.
+func (s *Service) redeemWith(ctx context.Context, clientID, id string, kind HandoverKind, challenge, token string, ptr *pointer) (*Redemption, error) {
 	now := s.now()
-	reply, err := s.store.run(ctx, handoverRedeemScript, []string{handoverKey(id)}, ms(now),
-		clientID, strconv.Itoa(int(kind)), challenge, token)
+	calls := []scriptCall{{handoverRedeemScript, []string{handoverKey(id)},
+		[]any{s.store.pubCmd, ms(now), clientID, strconv.Itoa(int(kind)), challenge, token}}}
+	if ptr != nil {
+		calls = append(calls, ptr.read())
+	}
+	replies, err := s.store.pipelined(ctx, calls)
 	if err != nil {
 		return nil, err
 	}
+	reply := replies[0]
 	if err := handoverRefusal(reply); err != nil {
 		return nil, err
 	}
@@ -302,7 +352,28 @@ func (s *Service) redeemWith(ctx context.Context, clientID, id string, kind Hand
 	}
 	rec := flatRecord(reply[3])
 	rec.unpack()
-	return s.redemption(rec, id, vid, kind, intAt(reply, 1) == 1, clientID, now)
+	stands := intAt(reply, 1) == 1
+	if stands {
+		p := s.conversation(rec["cl"], rec["cv"])
+		var held string
+		if ptr != nil && *ptr == p {
+			held = replyStr(replies[1])
+		} else {
+			r, err := s.store.pipelined(ctx, []scriptCall{p.read()})
+			if err != nil {
+				return nil, err
+			}
+			held = replyStr(r[0])
+		}
+		if holder(held) != vid {
+			// A newer verification took the conversation (or the pointer lapsed).
+			if kind == HandoverSecureChannel {
+				return nil, ErrHandoverRevoked
+			}
+			stands = false
+		}
+	}
+	return s.redemption(rec, id, vid, kind, stands, clientID, now)
 }
 
 // redemption builds what a redeemed handover hands over from its record: the
@@ -319,13 +390,14 @@ func (s *Service) redemption(rec record, id, vid string, kind HandoverKind, stan
 	r.Network, r.UserID, r.CustomerID = v.Network, v.UserID, v.CustomerID
 	r.Level, r.AMR, r.VerifiedAt = v.Level, v.AMR, v.VerifiedAt
 	exp := now.Add(s.minter.Lifetime())
-	jti := s.jti(vid, strconv.FormatInt(v.Created.UnixMilli(), 10))
+	jti := s.handoverJTI(vid, strconv.FormatInt(v.Created.UnixMilli(), 10), id, kind.String(), clientID)
 	sub := v.CustomerID
 	if sub == "" {
 		sub = v.Network + ":" + v.UserID
 	}
-	// The jti is the verification's own (its standing is checked by it); the
-	// audience is the redeeming client and hov says where it was handed over.
+	// The audience is the redeeming client and hov says where it was handed over;
+	// the jti is the handover's own (handoverJTI), bound to both and to the
+	// record's incarnation, so the verification's standing still decides its own.
 	tok, err := s.minter.Mint(assertion.Claims{
 		Subject: sub, Audience: clientID, IssuedAt: now, NotBefore: now, Expiry: exp,
 		AuthTime: v.VerifiedAt, ID: jti, Level: v.Level, AMR: v.AMR, Network: v.Network, UserID: v.UserID,

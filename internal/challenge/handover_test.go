@@ -115,8 +115,7 @@ func TestSecureChannelHandover(t *testing.T) {
 	if err != nil || c.Handover != assertion.HandoverSecureChannel {
 		t.Fatalf("assertion: %+v %v", c, err)
 	}
-	if err := f.svc.CheckAssertion(ctx, Grant{VerificationID: c.VerificationID, AssertionID: c.ID,
-		ClientID: c.ClientID, ConversationID: c.ConversationID}); err != nil {
+	if err := f.svc.CheckAssertion(ctx, GrantOf(c)); err != nil {
 		t.Fatalf("the handed-over assertion does not stand: %v", err)
 	}
 	if g, err := f.svc.GetHandover(ctx, "platform-a", h.ID); err != nil || g.State != HandoverRedeemed {

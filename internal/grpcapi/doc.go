@@ -111,7 +111,8 @@
 //     whether the customer is unknown, has no such factor or is locked out.
 //   - AuthorizeDisclosure checks the assertion as VerifyAssertion does (same
 //     verifier, same revocation check, same statuses), asks the disclosure policy
-//     at the server's clock, and records the decision: the revocation check and
+//     at the server's clock (a handed-over assertion, hov set, in its own channel
+//     only: CHANNEL_NOT_ALLOWED elsewhere), and records the decision: the revocation check and
 //     the audit event (disclosure_allowed, or disclosure_denied with the policy's
 //     reasons or "revoked"; c the calling client, v the assertion's verification,
 //     o "<data class>@<channel>") cost two Redis round trips: the standing of the

@@ -181,7 +181,7 @@ func (s *assertionService) verify(ctx context.Context, token, audience string) (
 		return assertion.Claims{}, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
-	if err := s.r.CheckAssertion(ctx, grantOf(claims)); err != nil {
+	if err := s.r.CheckAssertion(ctx, challenge.GrantOf(claims)); err != nil {
 		return assertion.Claims{}, toStatus(ctx, err, claims.VerificationID)
 	}
 	return claims, nil
@@ -210,8 +210,17 @@ func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1
 		return nil, toStatus(ctx, err, "")
 	}
 	setVerificationID(ctx, claims.VerificationID)
-	d, err := s.d.Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID},
-		r.GetDataClass(), ch, r.GetConversationId(), s.now())
+	pc := policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime, ConversationID: claims.ConversationID}
+	if claims.Handover != "" {
+		// A handed-over assertion is for its channel alone (the policy's
+		// ChannelNotAllowed elsewhere). The verifier accepts only hov values that
+		// name a channel; any other fails closed.
+		var ok bool
+		if pc.Handover, ok = policy.ParseChannel(claims.Handover); !ok {
+			return nil, toStatus(ctx, assertion.ErrInvalid, "")
+		}
+	}
+	d, err := s.d.Decide(pc, r.GetDataClass(), ch, r.GetConversationId(), s.now())
 	if err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
@@ -219,7 +228,7 @@ func (s *assertionService) AuthorizeDisclosure(ctx context.Context, r *authsvcv1
 	for i, dn := range d.Denials {
 		reasons[i] = dn.String()
 	}
-	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{Grant: grantOf(claims), ClientID: client,
+	if err := s.r.RecordDisclosure(ctx, challenge.Disclosure{Grant: challenge.GrantOf(claims), ClientID: client,
 		DataClass: r.GetDataClass(), Channel: ch.String(), Allowed: d.Allowed, Reason: strings.Join(reasons, ",")}); err != nil {
 		return nil, toStatus(ctx, err, claims.VerificationID)
 	}
@@ -237,10 +246,4 @@ func (s *assertionService) GetDisclosurePolicy(ctx context.Context, _ *authsvcv1
 		out.Rules = append(out.Rules, ruleToProto(r))
 	}
 	return out, nil
-}
-
-// grantOf names the assertion of claims for a check of its standing.
-func grantOf(c assertion.Claims) challenge.Grant {
-	return challenge.Grant{VerificationID: c.VerificationID, AssertionID: c.ID, ClientID: c.ClientID,
-		ConversationID: c.ConversationID}
 }

@@ -39,7 +39,9 @@
 //   - [LevelTooLow]: the assertion's level does not meet the rule's MinLevel.
 //   - [TooOld]: more than MaxAge has passed between auth_time and now (exactly
 //     MaxAge is still allowed; a missing auth_time is too old).
-//   - [ChannelNotAllowed]: the rule does not list the channel.
+//   - [ChannelNotAllowed]: the rule does not list the channel, or the assertion
+//     was handed over (hov, [Claims].Handover) to another channel: what the
+//     secure channel or the phone line was handed is for that channel alone.
 //   - [ConversationMismatch]: the conversation asked about is not the assertion's
 //     (an empty conversation id never matches).
 //

@@ -132,6 +132,11 @@ type Claims struct {
 	AuthTime time.Time
 	// ConversationID is the conversation the assertion was issued for.
 	ConversationID string
+	// Handover is the channel the assertion was handed over to (hov: SecureChannel
+	// or Phone), zero for an assertion issued to the platform that verified. A
+	// handed-over assertion is for that channel alone: in any other it is
+	// ChannelNotAllowed.
+	Handover Channel
 }
 
 // Denial is one reason a disclosure is denied. The zero value is not a reason.
@@ -143,7 +148,8 @@ const (
 	LevelTooLow Denial = iota + 1
 	// TooOld: more than the rule's MaxAge has passed since auth_time.
 	TooOld
-	// ChannelNotAllowed: the data class may never be shared in the channel.
+	// ChannelNotAllowed: the data class may never be shared in the channel, or
+	// the assertion was handed over to another channel.
 	ChannelNotAllowed
 	// ConversationMismatch: the assertion was issued for another conversation.
 	ConversationMismatch
@@ -208,7 +214,7 @@ func (p *Policy) Decide(c Claims, dataClass string, ch Channel, conversationID s
 	if c.AuthTime.IsZero() || now.Sub(c.AuthTime) > r.MaxAge {
 		d.Denials = append(d.Denials, TooOld)
 	}
-	channelOK := r.Allows(ch)
+	channelOK := r.Allows(ch) && (c.Handover == 0 || c.Handover == ch)
 	if !channelOK {
 		d.Denials = append(d.Denials, ChannelNotAllowed)
 	}

@@ -105,6 +105,9 @@ func TestDecide(t *testing.T) {
 		{"conversation mismatch and too low: hint", low, "refunds", DM, "conv-2", t0, []Denial{LevelTooLow, ConversationMismatch}, assurance.ACRHigh, 10 * time.Minute},
 		{"empty conversation never matches", Claims{Level: assurance.High, AuthTime: t0}, "order_status", DM, "", t0, []Denial{ConversationMismatch}, "", 0},
 		{"invalid level is too low", Claims{AuthTime: t0, ConversationID: "conv-1"}, "order_status", DM, "conv-1", t0, []Denial{LevelTooLow}, allUp, 30 * time.Minute},
+		{"handed over to the secure channel: there", Claims{Level: assurance.Low, AuthTime: t0, ConversationID: "conv-1", Handover: SecureChannel}, "order_status", SecureChannel, "conv-1", t0, nil, "", 0},
+		{"handed over to the secure channel: not in the DM", Claims{Level: assurance.Low, AuthTime: t0, ConversationID: "conv-1", Handover: SecureChannel}, "order_status", DM, "conv-1", t0, []Denial{ChannelNotAllowed}, "", 0},
+		{"handed over to the phone: not in the secure channel, too old: no hint", Claims{Level: assurance.Low, AuthTime: t0, ConversationID: "conv-1", Handover: Phone}, "order_status", SecureChannel, "conv-1", t0.Add(time.Hour), []Denial{TooOld, ChannelNotAllowed}, "", 0},
 		{"account changes need high and 5m", Claims{Level: assurance.Substantial, AuthTime: t0, ConversationID: "conv-1"}, "account_changes", DM, "conv-1", t0.Add(6 * time.Minute), []Denial{LevelTooLow, TooOld}, assurance.ACRHigh, 5 * time.Minute},
 	}
 	for _, tt := range tests {

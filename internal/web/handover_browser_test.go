@@ -176,8 +176,7 @@ func TestHandoverInBrowser(t *testing.T) {
 	if err != nil || claims.Handover != assertion.HandoverSecureChannel {
 		t.Fatalf("assertion = %+v, %v", claims, err)
 	}
-	if err := e.svc.CheckAssertion(ctx, challenge.Grant{VerificationID: claims.VerificationID, AssertionID: claims.ID,
-		ClientID: claims.ClientID, ConversationID: claims.ConversationID}); err != nil {
+	if err := e.svc.CheckAssertion(ctx, challenge.GrantOf(claims)); err != nil {
 		t.Fatalf("the assertion does not stand: %v", err)
 	}
 	d, err := policy.Default().Decide(policy.Claims{Level: claims.Level, AuthTime: claims.AuthTime,

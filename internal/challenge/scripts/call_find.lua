@@ -6,12 +6,15 @@
 -- field that counts this caller's wrong codes (a keyed hash of the caller
 -- reference, or 'a' for the calls that name no caller), [9] that caller's limit
 -- per window, [10] "A<audit retention ms>".
--- Returns {'ok', handover id} | {'wrong'} | {'limited', ms to wait, 'client' | 'caller'}.
+-- An entry is the handover id, or "<handover id>|<pointer key>|<pointer field>": where
+-- its verification's conversation pointer is (call_point.lua), so that the redemption
+-- reads the pointer in the same round trip as its script.
+-- Returns {'ok', entry} | {'wrong'} | {'limited', ms to wait, 'client' | 'caller'}.
 -- Both limits are checked and counted in this one script, so parallel guesses never
 -- pass either; past either nothing is looked up. A caller past their own limit locks
 -- out only themselves; the ceiling ('f', every caller's wrong codes) bounds what
--- many callers together can guess. A consumed code keeps "used|<token>" for the
--- window: go-redis's resend of this call finds its token and answers 'ok'.
+-- many callers together can guess. A consumed code keeps "used|<entry>|<token>" for
+-- the window: go-redis's resend of this call finds its token and answers 'ok'.
 local now, field, ceiling, ttl, token, client = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
 local cfield, climit = ARGV[8], tonumber(ARGV[9])
 local counts = redis.call('HMGET', KEYS[1], 'f', cfield)
@@ -25,9 +28,9 @@ end
 for i = 1, 2 do
   local v = redis.call('HGET', KEYS[i], field)
   if v then
-    local used, hid, t = string.match(v, '^(used)|([^|]*)|(.*)$')
+    local used, entry, t = string.match(v, '^(used)|(.*)|([^|]*)$')
     if used and t == token then
-      return {'ok', hid}
+      return {'ok', entry}
     elseif not used and not limited then
       redis.call('HSET', KEYS[i], field, 'used|' .. v .. '|' .. token)
       return {'ok', v}

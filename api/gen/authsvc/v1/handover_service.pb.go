@@ -781,9 +781,11 @@ type HandoverContext struct {
 	// The platform's case reference given to CreateHandover.
 	CaseReference string `protobuf:"bytes,12,opt,name=case_reference,json=caseReference,proto3" json:"case_reference,omitempty"`
 	// A fresh assertion whose audience is the redeeming client and whose "hov"
-	// claim names the channel ("secure_channel" or "phone"): VerifyAssertion and
-	// AuthorizeDisclosure (with that client as audience) accept it while its
-	// verification stands.
+	// claim names the channel ("secure_channel" or "phone"), with a jti of its own
+	// (never the platform's assertion's): VerifyAssertion and AuthorizeDisclosure
+	// (with that client as audience) accept it while its verification stands, and
+	// AuthorizeDisclosure allows it in that channel only (CHANNEL_NOT_ALLOWED in
+	// any other).
 	Assertion *Assertion `protobuf:"bytes,13,opt,name=assertion,proto3" json:"assertion,omitempty"`
 	// A plain statement of the assurance, for the agent's screen.
 	AssuranceNote string `protobuf:"bytes,14,opt,name=assurance_note,json=assuranceNote,proto3" json:"assurance_note,omitempty"`

@@ -49,7 +49,9 @@ const (
 //
 // Codes are kept only as keyed hashes. A second, late or foreign redemption is
 // refused (FAILED_PRECONDITION, PERMISSION_DENIED or NOT_FOUND with an ErrorInfo
-// reason) and audited; a refused request consumes nothing.
+// reason) and audited; a refused request consumes nothing, except a
+// secure-channel code whose verification is no longer its conversation's latest
+// (HANDOVER_REVOKED): it could hand over nothing again.
 type HandoverServiceClient interface {
 	// CreateHandover offers a handover on a verification of the calling client
 	// that is PENDING or VERIFIED (and not revoked). It replaces an earlier
@@ -137,7 +139,9 @@ func (c *handoverServiceClient) RedeemCallCode(ctx context.Context, in *RedeemCa
 //
 // Codes are kept only as keyed hashes. A second, late or foreign redemption is
 // refused (FAILED_PRECONDITION, PERMISSION_DENIED or NOT_FOUND with an ErrorInfo
-// reason) and audited; a refused request consumes nothing.
+// reason) and audited; a refused request consumes nothing, except a
+// secure-channel code whose verification is no longer its conversation's latest
+// (HANDOVER_REVOKED): it could hand over nothing again.
 type HandoverServiceServer interface {
 	// CreateHandover offers a handover on a verification of the calling client
 	// that is PENDING or VERIFIED (and not revoked). It replaces an earlier
