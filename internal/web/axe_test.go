@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/authsvc/authsvc/internal/assurance"
 	"github.com/authsvc/authsvc/internal/browsertest"
 	"github.com/authsvc/authsvc/internal/challenge"
+	"github.com/authsvc/authsvc/internal/handover"
 	"github.com/authsvc/authsvc/internal/identity"
 	"github.com/authsvc/authsvc/internal/web"
 )
@@ -471,7 +473,8 @@ func TestHandoverAccessibility(t *testing.T) {
 				} else {
 					req.Redeemer = ivrClient
 				}
-				if _, err := e.svc.CreateHandover(ctx, req); err != nil {
+				ho, err := e.svc.CreateHandover(ctx, req)
+				if err != nil {
 					t.Fatal(err)
 				}
 				p.Run(t, chromedp.Navigate(v.url), waitFor(`isShown("code")`))
@@ -483,6 +486,28 @@ func TestHandoverAccessibility(t *testing.T) {
 				p.Run(t, chromedp.SendKeys(chromedp.ID("code"), v.secret), chromedp.Submit(chromedp.ID("code")),
 					waitFor(`!byID("code") && document.querySelector("main.tone-ok") && `+offer))
 				checkAxe(t, p, axe, fmt.Sprintf("verified, handover %v", kind))
+				if kind == challenge.HandoverSecureChannel {
+					// The bind's refusal pages: this browser without the state the continue
+					// form issued (a cross-site bind), and a browser that never verified.
+					bind := e.public + "/handover/bind?" + url.Values{"handover": {ho.ID}, "lang": {lang},
+						"code_challenge": {handover.Challenge(strings.Repeat("v", 43))}, "code_challenge_method": {"S256"},
+						"redirect_uri": {"https://app.example.com/handover"}}.Encode()
+					p.Run(t, chromedp.Navigate(bind), waitFor(`!!document.querySelector("main h1")`))
+					if lang == "en" {
+						if h := evaluate[string](t, p, `document.querySelector("main h1").textContent`); h != "This link didn't come from your page" {
+							t.Fatalf("the bind without its state shows %q", h)
+						}
+					}
+					checkAxe(t, p, axe, "handover bind refused: no state")
+					other := browsertest.Start(t).NewPage(t) // a browser of its own: no binding cookie
+					other.Run(t, chromedp.Navigate(bind), waitFor(`!!document.querySelector("main h1")`))
+					if lang == "en" {
+						if h := evaluate[string](t, other, `document.querySelector("main h1").textContent`); h != "Open this where you confirmed it's you" {
+							t.Fatalf("the bind in another browser shows %q", h)
+						}
+					}
+					checkAxe(t, other, axe, "handover bind refused: another browser")
+				}
 			}
 		})
 	}
