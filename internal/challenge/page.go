@@ -39,6 +39,8 @@ type Page struct {
 	// Extendable says the page may offer more time (ExtendCodePage): the
 	// verification has extensions left and room before creation plus MaxTTL.
 	Extendable bool
+	// Extended says the verification was given more time at least once.
+	Extended bool
 }
 
 // ErrCodeFormat is returned for input that is not a 6-digit code; nothing is counted.
@@ -67,7 +69,8 @@ func (s *Service) page(rec record, id string) (*Page, error) {
 	}
 	p := &Page{VerificationID: id, Brand: s.cfg.Brand, Network: v.Network, HandleMask: v.HandleMask,
 		DestinationMask: v.DestinationMask, Method: v.DeliveredMethod, Locale: v.Locale, Expires: v.Expires,
-		AttemptsLeft: v.AttemptsLeft, Phrase: s.phrase(id), Extendable: s.extendable(rec)}
+		AttemptsLeft: v.AttemptsLeft, Phrase: s.phrase(id), Extendable: s.extendable(rec),
+		Extended: rec.int("xn") > 0}
 	if v.DeliveredMethod == OTPSMS || v.DeliveredMethod == OTPEmail {
 		p.Methods = append(p.Methods, v.DeliveredMethod)
 	}

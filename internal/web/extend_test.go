@@ -37,6 +37,12 @@ func TestExtend(t *testing.T) {
 				t.Fatalf("refused posts moved the expiry to %v", got)
 			}
 
+			// The confirmation's query on a page never extended says nothing: a link
+			// someone made up must not tell her she has more time.
+			if made := e.GET(v.url+"?more=1&lang=en", nil); strings.Contains(made.body, "Done: you have more time.") {
+				t.Fatalf("?more=1 alone shows the confirmation")
+			}
+
 			res := e.submit(page, "extend", nil, nil)
 			wantStatus(t, res, http.StatusSeeOther)
 			loc := res.header.Get("Location")

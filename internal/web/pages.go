@@ -75,20 +75,22 @@ func (k pageKind) accepts(action string) bool {
 }
 
 func (s *server) codePage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, codeKind, http.StatusOK, extendedAlert(r), "")
+	s.showForm(w, r, codeKind, http.StatusOK, nil, "")
 }
 
 func (s *server) linkPage(w http.ResponseWriter, r *http.Request) {
-	s.showForm(w, r, linkKind, http.StatusOK, extendedAlert(r), "")
+	s.showForm(w, r, linkKind, http.StatusOK, nil, "")
 }
 
 // extendedQuery marks the page a successful "I need more time" redirects to: it
 // only says so above the forms (the page shows the new expiry as any GET does).
 const extendedQuery = "more"
 
-// extendedAlert is the message of the page an extension redirected to, or nil.
-func extendedAlert(r *http.Request) alert {
-	if r.URL.Query().Get(extendedQuery) != "1" {
+// extendedAlert is the message of the page an extension redirected to, or nil:
+// only for a verification that was given more time, so that the query alone
+// (a link someone made up) never tells her she has more time than she has.
+func extendedAlert(r *http.Request, page *challenge.Page) alert {
+	if r.Method != http.MethodGet || r.URL.Query().Get(extendedQuery) != "1" || !page.Extended {
 		return nil
 	}
 	return say("extend.done")
@@ -116,6 +118,9 @@ func (s *server) showForm(w http.ResponseWriter, r *http.Request, k pageKind, st
 	if err != nil {
 		s.pageError(w, r, err)
 		return
+	}
+	if msg == nil {
+		msg = extendedAlert(r, page)
 	}
 	loc := catalogFor(r, page.Locale)
 	v := &view{
