@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/streamgroup"
 )
 
 // Group is the consumer group every exporter reads the audit streams with.
@@ -211,41 +212,15 @@ func (e *Exporter) read(ctx context.Context, chunk []string, own, block bool) ([
 	if own {
 		from = "0"
 	}
-	args := func(s string, wait time.Duration) *redis.XReadGroupArgs {
-		return &redis.XReadGroupArgs{Group: Group, Consumer: e.cfg.Consumer, Streams: []string{s, from},
-			Count: int64(e.cfg.Batch), Block: wait}
-	}
-	cmds := make([]*redis.XStreamSliceCmd, len(chunk))
-	waited := false
-	if len(chunk) == 1 && block && !own {
-		cmds[0] = e.rdb.XReadGroup(ctx, args(chunk[0], e.cfg.Block))
-		waited = true
-	} else {
-		_, _ = e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, s := range chunk {
-				cmds[i] = p.XReadGroup(ctx, args(s, -1))
-			}
-			return nil
-		})
+	r := streamgroup.Reader{Group: Group, Consumer: e.cfg.Consumer, Count: e.cfg.Batch, Block: e.cfg.Block}
+	read, missing, waited, err := r.Read(ctx, e.rdb, chunk, func(string) string { return from }, block && !own)
+	if err != nil {
+		return nil, false, err
 	}
 	var recs []Record
-	var missing []string
-	for i, c := range cmds {
-		res, err := c.Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			continue
-		case isNoGroup(err):
-			missing = append(missing, chunk[i])
-			waited = false
-			continue
-		case err != nil:
-			return nil, false, err
-		}
-		for _, st := range res {
-			for _, m := range st.Messages {
-				recs = append(recs, record(st.Stream, m))
-			}
+	for _, st := range read {
+		for _, m := range st.Messages {
+			recs = append(recs, record(st.Stream, m))
 		}
 	}
 	if len(missing) > 0 && len(e.cfg.Streams) == 1 {
@@ -355,7 +330,7 @@ func (e *Exporter) maintain(ctx context.Context) {
 		for i := range chunk {
 			if ids, _, err := claims[i].Result(); err == nil && len(ids) > 0 {
 				e.pending = true
-			} else if err != nil && !isNoGroup(err) && !errors.Is(err, redis.Nil) {
+			} else if err != nil && !streamgroup.IsNoGroup(err) && !errors.Is(err, redis.Nil) {
 				errs = append(errs, err)
 			}
 			res, err := trims[i].Int64Slice()
@@ -427,8 +402,6 @@ func (e *Exporter) ok(stage string) {
 		e.log.Info("audit export resumed", "stage", stage)
 	}
 }
-
-func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/authsvc/authsvc/internal/audit"
+	"github.com/authsvc/authsvc/internal/streamgroup"
 )
 
 // Group is the consumer group every dispatcher reads the audit streams with.
@@ -314,47 +315,27 @@ type readEntry struct {
 
 // read reads chunk: own pending entries after the cursor while there are some, else new ones.
 func (d *Dispatcher) read(ctx context.Context, chunk []string) ([]readEntry, bool, error) {
-	args := func(s string, wait time.Duration) *redis.XReadGroupArgs {
-		from := ">"
+	from := func(s string) string {
 		if d.own != nil {
-			from = d.own[s]
+			return d.own[s]
 		}
-		return &redis.XReadGroupArgs{Group: Group, Consumer: d.cfg.Consumer, Streams: []string{s, from},
-			Count: int64(d.cfg.Batch), Block: wait}
+		return ">"
 	}
-	cmds := make([]*redis.XStreamSliceCmd, len(chunk))
-	waited := false
-	if len(chunk) == 1 && d.own == nil {
-		cmds[0] = d.rdb.XReadGroup(ctx, args(chunk[0], d.cfg.Block))
-		waited = true
-	} else {
-		_, _ = d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, s := range chunk {
-				cmds[i] = p.XReadGroup(ctx, args(s, -1))
-			}
-			return nil
-		})
+	r := streamgroup.Reader{Group: Group, Consumer: d.cfg.Consumer, Count: d.cfg.Batch, Block: d.cfg.Block}
+	read, missing, waited, err := r.Read(ctx, d.rdb, chunk, from, d.own == nil)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, s := range missing {
+		d.missing[s] = true
 	}
 	var out []readEntry
-	for i, c := range cmds {
-		res, err := c.Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			continue
-		case isNoGroup(err):
-			d.missing[chunk[i]] = true
-			waited = false
-			continue
-		case err != nil:
-			return nil, false, err
+	for _, st := range read {
+		for _, m := range st.Messages {
+			out = append(out, readEntry{st.Stream, m})
 		}
-		for _, st := range res {
-			for _, m := range st.Messages {
-				out = append(out, readEntry{st.Stream, m})
-			}
-			if d.own != nil && len(st.Messages) > 0 {
-				d.own[st.Stream] = st.Messages[len(st.Messages)-1].ID
-			}
+		if d.own != nil && len(st.Messages) > 0 {
+			d.own[st.Stream] = st.Messages[len(st.Messages)-1].ID
 		}
 	}
 	if len(d.missing) > 0 && len(d.cfg.Streams) == 1 {
@@ -622,7 +603,7 @@ func (d *Dispatcher) maintain(ctx context.Context) {
 		for i, c := range claims {
 			msgs, _, err := c.Result()
 			if err != nil {
-				if !isNoGroup(err) && !errors.Is(err, redis.Nil) {
+				if !streamgroup.IsNoGroup(err) && !errors.Is(err, redis.Nil) {
 					errs = append(errs, err)
 				}
 				continue
@@ -711,8 +692,6 @@ func safeError(err error) string {
 	}
 	return s
 }
-
-func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
 // idTime is the time of an entry id "<ms>-<seq>".
 func idTime(id string) time.Time {
