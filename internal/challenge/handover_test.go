@@ -381,3 +381,52 @@ func TestHandoverFollowsItsVerification(t *testing.T) {
 		t.Fatalf("redemption after erasure: %v", err)
 	}
 }
+
+// TestCodeAnswerSaysWhetherAnOfferWaits: the code page looks for a handover offer
+// after a verified code only when the code's answer says there may be one
+// (Result.NoOffer false). It must never say "none" while the verification holds
+// one: not for a handover made while pending, nor on a replayed answer after a
+// handover was made since; and a replay must never credit the SMS breakers again.
+func TestCodeAnswerSaysWhetherAnOfferWaits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+
+	// No handover: the answer says so, first time and replayed.
+	res := f.start(OTPSMS, phone)
+	tok := pageToken(t, res)
+	for i := range 2 {
+		r, err := f.svc.SubmitCode(ctx, tok, f.code(res.Verification.ID), "n1", "b1")
+		if err != nil || r.Outcome != OutcomeVerified || !r.NoOffer {
+			t.Fatalf("answer %d without a handover = %+v, %v", i, r, err)
+		}
+	}
+	// A handover made since: the replayed answer no longer says "none", and the
+	// offer is there to show.
+	h := f.handover(res.Verification.ID, HandoverSecureChannel)
+	r, err := f.svc.SubmitCode(ctx, tok, f.code(res.Verification.ID), "n1", "b1")
+	if err != nil || r.Outcome != OutcomeVerified || r.NoOffer {
+		t.Fatalf("replayed answer after a handover = %+v, %v", r, err)
+	}
+	if o, err := f.svc.OpenHandover(ctx, tok, "b1"); err != nil || o.HandoverID != h.ID {
+		t.Fatalf("OpenHandover = %+v, %v", o, err)
+	}
+
+	// A handover made while pending (a phone offer): the verifying answer says
+	// there may be one.
+	res2 := f.start(OTPSMS, phone)
+	h2 := f.handover(res2.Verification.ID, HandoverPhone)
+	tok2 := pageToken(t, res2)
+	r, err = f.svc.SubmitCode(ctx, tok2, f.code(res2.Verification.ID), "n9", "b1")
+	if err != nil || r.Outcome != OutcomeVerified || r.NoOffer {
+		t.Fatalf("answer with a pending handover = %+v, %v", r, err)
+	}
+	if o, err := f.svc.OpenHandover(ctx, tok2, "b1"); err != nil || o.HandoverID != h2.ID {
+		t.Fatalf("OpenHandover = %+v, %v", o, err)
+	}
+
+	// A wrong code says nothing of offers.
+	res3 := f.start(OTPSMS, phone)
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res3), "000000", "n1", "b1"); err != nil || r.Outcome != OutcomeWrongCode || r.NoOffer {
+		t.Fatalf("wrong code = %+v, %v", r, err)
+	}
+}

@@ -135,11 +135,15 @@ func (s *Service) SubmitCode(ctx context.Context, token, code, requestID, bindin
 	if err != nil {
 		return Result{}, err
 	}
-	if bk, _ := replyString(reply, 1); status(reply) == "verified" && bk != "" {
+	if bk, _ := replyString(reply, 2); status(reply) == "verified" && bk != "" {
 		// An SMS code entered: the breakers' one credit (a second round trip).
 		s.creditEntered(ctx, bk, id)
 	}
-	return s.pageResult("code", reply)
+	res, err := s.pageResult("code", reply)
+	if ho, _ := replyString(reply, 1); res.Outcome == OutcomeVerified && ho == "0" {
+		res.NoOffer = true
+	}
+	return res, err
 }
 
 // OpenLinkPage reads what the magic-link confirmation page of token shows, without

@@ -289,4 +289,8 @@ type Result struct {
 	Outcome      Outcome
 	AttemptsLeft int
 	RetryAfter   time.Duration
+	// NoOffer, with OutcomeVerified, says that the verification held no handover
+	// offer when it answered, so there is none to show (OpenHandover would find
+	// none). False says nothing: there may be one.
+	NoOffer bool
 }

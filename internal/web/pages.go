@@ -272,7 +272,7 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if res.Outcome == challenge.OutcomeVerified {
 		// This browser completed the verification: it alone may continue it.
 		s.bindBrowser(w, secret)
-		if s.offerAfterVerified(w, r, k, token, binding) {
+		if !res.NoOffer && s.offerAfterVerified(w, r, k, token, binding) {
 			return
 		}
 	}

@@ -8,13 +8,25 @@
 -- ARGV[8] longest lock ms, ARGV[9] failure window ms, ARGV[10] wrong attempts that
 -- fail the verification, ARGV[11] the keyed hash of the browser that submits the code
 -- (kept once the code verifies).
--- Returns {'verified'[, bk]} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
+-- Returns {'verified', ho[, bk]} | {'wrong', attempts_left} | {'failed'} | {'locked', ms}
 --       | {'expired'} | {'state'} | {'gone'}; a repeated request returns its first answer.
+-- ho is '1' when the verification holds a handover offer ('ho') as it answers,
+-- '0' when not, so that the page looks for an offer only when there may be one.
 -- bk, the SMS breaker cells of the code's send (breaker.go), comes with the first
 -- answer only, so that Go credits an entered code to them once.
 local rec = KEYS[1]
+local function offered()
+  local ho = redis.call('HGET', rec, 'ho')
+  if ho and ho ~= '' then
+    return '1'
+  end
+  return '0'
+end
 local prior = answered(rec, ARGV[3])
 if prior then
+  if prior[1] == 'verified' then
+    return {'verified', offered()}
+  end
   return prior
 end
 if expire_if_due(rec) then
@@ -60,6 +72,6 @@ else
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 if out[1] == 'verified' then
-  out[2] = redis.call('HGET', rec, 'bk') or nil
+  return {'verified', offered(), redis.call('HGET', rec, 'bk') or ''}
 end
 return out
