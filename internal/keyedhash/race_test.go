@@ -1,0 +1,5 @@
+//go:build race
+
+package keyedhash
+
+const raceEnabled = true
