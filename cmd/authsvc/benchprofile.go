@@ -3,7 +3,8 @@
 package main
 
 // Built only with -tags benchprofile (make bench -serverprofile): a CPU profile of
-// the whole process, for the bench to read. Production builds never have it.
+// the whole process, and beside it (.allocs) the heap profile of what it
+// allocated, for the bench to read. Production builds never have it.
 
 import (
 	"os"
@@ -31,5 +32,9 @@ func init() {
 		<-sig
 		pprof.StopCPUProfile()
 		_ = f.Close()
+		if h, err := os.Create(path + ".allocs"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(h, 0)
+			_ = h.Close()
+		}
 	}()
 }

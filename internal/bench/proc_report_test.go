@@ -30,6 +30,7 @@ type procResult struct {
 	get, flow             latencies
 	serverCPU, redisCPU   time.Duration
 	loadCPU               time.Duration      // this process: the platform, the gateway, the browser
+	work                  workCounts         // the service's, over the timed part
 	commands              map[string]cmdStat // INFO commandstats deltas
 	keysBefore            int64
 }
@@ -83,6 +84,10 @@ func (b *procBench) phase(ctx context.Context, workers int, warm, d time.Duratio
 	if err != nil {
 		return res, err
 	}
+	w0, err := b.proc.counts(ctx)
+	if err != nil {
+		return res, err
+	}
 	sc0, err := b.proc.cpu()
 	if err != nil {
 		return res, err
@@ -97,6 +102,11 @@ func (b *procBench) phase(ctx context.Context, workers int, warm, d time.Duratio
 	if err != nil {
 		return res, err
 	}
+	w1, err := b.proc.counts(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.work = w1.sub(w0)
 	rc1, err := redisCPU(ctx, b.side)
 	if err != nil {
 		return res, err
@@ -135,6 +145,8 @@ func reportProc(out io.Writer, name string, r procResult) {
 	fmt.Fprintf(out, "    whole flow          %s\n", r.flow.line())
 	fmt.Fprintf(out, "    server CPU %6.0f µs/flow   redis CPU %5.0f µs/flow  (process /proc/<pid>/stat; INFO cpu)\n",
 		r.perFlow(r.serverCPU), r.perFlow(r.redisCPU))
+	fmt.Fprintf(out, "    server work per flow, counted (steady under load, unlike CPU time): %.1f read/write system calls, %.0f heap allocations; %.2f GCs per 1,000 flows\n",
+		float64(r.work.ioSyscalls)/float64(max(r.flows, 1)), r.work.mallocs/float64(max(r.flows, 1)), 1000*r.work.gcs/float64(max(r.flows, 1)))
 	fmt.Fprintf(out, "    load generator CPU %5.0f µs/flow (this process: platform, email gateway, browser); all three\n",
 		r.perFlow(r.loadCPU))
 	fmt.Fprintf(out, "    %5.0f µs/flow, against %.0f µs of the machine's %d cores per flow at this rate\n",

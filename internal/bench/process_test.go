@@ -68,6 +68,7 @@ type procServer struct {
 	vc         authsvcv1.VerificationServiceClient
 	http       *http.Client
 	httpScheme string
+	metrics    string // the service's metrics address (Prometheus)
 }
 
 // buildServer builds cmd/authsvc once per bench run into a perf- temp directory.
@@ -190,14 +191,15 @@ func startProc(ctx context.Context, tb testing.TB, bin, redisURL, hookURL string
 	}
 	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
 	files, clientTLS := procFiles(tb, dir, withTLS)
-	p := &procServer{grpcAddr: freeAddr(tb), httpAddr: freeAddr(tb), tls: clientTLS, logs: &strings.Builder{}, logsMu: &sync.Mutex{}}
+	p := &procServer{grpcAddr: freeAddr(tb), httpAddr: freeAddr(tb), metrics: freeAddr(tb), tls: clientTLS,
+		logs: &strings.Builder{}, logsMu: &sync.Mutex{}}
 	// The production limits, their windows widened: one client and agent of the
 	// bench send far more than a real one would. They stay on, so what they cost
 	// is measured.
 	env := map[string]string{
 		"AUTHSVC_GRPC_ADDR":          p.grpcAddr,
 		"AUTHSVC_HTTP_ADDR":          p.httpAddr,
-		"AUTHSVC_METRICS_ADDR":       freeAddr(tb),
+		"AUTHSVC_METRICS_ADDR":       p.metrics,
 		"AUTHSVC_PUBLIC_URL":         "https://" + pageHost,
 		"AUTHSVC_BRAND":              "Acme",
 		"AUTHSVC_REDIS_URL":          redisURL,
@@ -318,6 +320,69 @@ func (p *procServer) waitReady(ctx context.Context) error {
 
 // cpu returns the process's user+system CPU time so far (/proc/<pid>/stat).
 func (p *procServer) cpu() (time.Duration, error) { return procCPU(p.cmd.Process.Pid) }
+
+// workCounts are counts of the service's work that, unlike CPU time, do not
+// move with the machine's load: what a change saves shows in them in one run.
+type workCounts struct {
+	ioSyscalls int64   // read- and write-like system calls (/proc/<pid>/io syscr + syscw)
+	mallocs    float64 // heap allocations (go_memstats_mallocs_total)
+	gcs        float64 // garbage collections (go_gc_duration_seconds_count)
+}
+
+func (a workCounts) sub(b workCounts) workCounts {
+	return workCounts{a.ioSyscalls - b.ioSyscalls, a.mallocs - b.mallocs, a.gcs - b.gcs}
+}
+
+// counts reads the service's workCounts: /proc/<pid>/io and its /metrics.
+func (p *procServer) counts(ctx context.Context) (workCounts, error) {
+	var c workCounts
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/io")
+	if err != nil {
+		return c, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "syscr" || k == "syscw" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return c, fmt.Errorf("/proc/<pid>/io %s: %w", k, err)
+			}
+			c.ioSyscalls += n
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.metrics+"/metrics", nil)
+	if err != nil {
+		return c, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return c, fmt.Errorf("metrics: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return c, fmt.Errorf("metrics: %w", err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, v, _ := strings.Cut(line, " ")
+		var dst *float64
+		switch name {
+		case "go_memstats_mallocs_total":
+			dst = &c.mallocs
+		case "go_gc_duration_seconds_count":
+			dst = &c.gcs
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(v, 64); err != nil {
+			return c, fmt.Errorf("metrics %s: %w", name, err)
+		}
+	}
+	if c.mallocs == 0 {
+		return c, errors.New("metrics: no go_memstats_mallocs_total")
+	}
+	return c, nil
+}
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times (100 on Linux).
 const clockTicks = 100

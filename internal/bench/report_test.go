@@ -26,7 +26,7 @@ var (
 	maxPending      = flag.Int("maxpending", 1_000_000, "pending verifications of the table's last row (0 skips the pending rows)")
 	prodOnly        = flag.Bool("prodonly", false, "section 0 only (no budgets checked; bytes_per_pending=-1): quick A/B runs")
 	serverBin       = flag.String("serverbin", "", "run this authsvc binary instead of building cmd/authsvc (an A/B of two builds)")
-	serverProfile   = flag.String("serverprofile", "", "write the service's CPU profile of the plaintext phase (warm-up included) here")
+	serverProfile   = flag.String("serverprofile", "", "write the service's CPU profile of the plaintext phase (warm-up included) here, and its allocations to <file>.allocs")
 	inProcess       = flag.Bool("inprocess", true, "run sections 1 and 2, the in-process flow and its bare baselines")
 )
 
