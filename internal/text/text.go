@@ -67,6 +67,19 @@ func refuse(format string, args ...any) *Error {
 // saying what is wrong with it (see the package contract). An empty s is
 // returned as is: whether a value is required is the caller's business.
 func Display(s string) (string, error) {
+	if printableASCII(s) {
+		// Every printable ASCII character shows as itself and is its own NFC;
+		// the only thing left to refuse is a string of spaces.
+		if s != "" && strings.TrimLeft(s, " ") == "" {
+			return "", refuse("must not be blank")
+		}
+		return s, nil
+	}
+	return display(s)
+}
+
+// display is Display without its ASCII shortcut.
+func display(s string) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", refuse("must be valid UTF-8")
 	}
@@ -80,6 +93,17 @@ func Display(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// printableASCII tells whether s holds nothing but U+0020 to U+007E: most
+// handles, agent ids and addresses, which then need no tables.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func checkRune(i int, r rune) error {

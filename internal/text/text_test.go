@@ -2,6 +2,7 @@ package text
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode"
@@ -132,4 +133,36 @@ func FuzzDisplay(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDisplayASCIIShortcut: the shortcut for printable ASCII answers exactly as
+// the tables do, for every character alone, every pair, blanks of each length
+// and longer random strings.
+func TestDisplayASCIIShortcut(t *testing.T) {
+	same := func(s string) {
+		t.Helper()
+		got, gotErr := Display(s)
+		want, wantErr := display(s)
+		if got != want || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("Display(%+q) = %+q, %v; the tables say %+q, %v", s, got, gotErr, want, wantErr)
+		}
+	}
+	same("")
+	for c := 0x20; c <= 0x7e; c++ {
+		same(string(rune(c)))
+		for d := 0x20; d <= 0x7e; d++ {
+			same(string(rune(c)) + string(rune(d)))
+		}
+	}
+	for n := 1; n <= 70; n++ {
+		same(strings.Repeat(" ", n))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10_000 {
+		b := make([]byte, 1+r.IntN(64))
+		for i := range b {
+			b[i] = byte(0x20 + r.IntN(0x5f))
+		}
+		same(string(b))
+	}
 }
