@@ -275,3 +275,66 @@ func TestAuditTrailOnCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditReadsTheAgentFromAnyChunk: the audit trail's Lua reads the agent (and
+// the lifetime) from the record's packed chunks, the first four in one command and
+// the rest one by one. With every packed value as long as validation allows, the
+// agent is in a chunk past the fourth, and must still be the one in the events.
+func TestAuditReadsTheAgentFromAnyChunk(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	f := newFixtureOn(t, srv, rdb, false)
+	ctx := context.Background()
+	req := f.startReq(OTPEmail, email)
+	req.Identity.UserID = strings.Repeat("7", 128)
+	req.CustomerID = "cust-" + strings.Repeat("9", 123)
+	req.Audience = strings.Repeat("a", 128)
+	req.Scopes = []string{strings.Repeat("s", 64), strings.Repeat("t", 64), strings.Repeat("u", 64), strings.Repeat("v", 64)}
+	req.ConversationID = strings.Repeat("c", 256)
+	req.AgentID = "agent-far"
+	res, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := rdb.HGetAll(ctx, recordKey(res.Verification.ID)).Val()
+	chunks := 0
+	for k := range rec {
+		if strings.HasPrefix(k, "p") && len(k) <= 3 {
+			if _, err := strconv.Atoi(k[1:]); err == nil {
+				chunks++
+			}
+		}
+	}
+	if chunks < 8 {
+		t.Fatalf("the record has %d packed chunks; the test wants the agent past the fourth", chunks)
+	}
+	if r, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(res.Verification.ID), "n1", "b1"); err != nil || r.Outcome != OutcomeVerified {
+		t.Fatalf("SubmitCode = %+v, %v", r, err)
+	}
+	var kinds []string
+	for _, m := range auditEntries(t, rdb, audit.StreamKey("", false)) {
+		if m.Values["v"] != res.Verification.ID {
+			continue
+		}
+		kinds = append(kinds, m.Values["k"].(string))
+		if m.Values["a"] != "agent-far" {
+			t.Errorf("%s event: agent %v, want agent-far", m.Values["k"], m.Values["a"])
+		}
+	}
+	if !slices.Contains(kinds, "started") || !slices.Contains(kinds, "verified") {
+		t.Fatalf("events %v", kinds)
+	}
+	// The lifetime, read the same way, still gives the creation time: a pending
+	// verification of the same shape extends (extend.lua reads it) by its own
+	// lifetime.
+	req.RequestID, req.ConversationID = "req-long-2", strings.Repeat("d", 256)
+	res2, err := f.svc.Start(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := res2.Verification.Expires
+	got, err := f.svc.ExtendCodePage(ctx, pageToken(t, res2), "x1")
+	if want := exp.Add(exp.Sub(res2.Verification.Created)); err != nil || !got.Equal(want) {
+		t.Fatalf("ExtendCodePage = %v, %v; want %v", got, err, want)
+	}
+}

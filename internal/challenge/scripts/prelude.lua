@@ -40,14 +40,26 @@ local METHOD_NAMES = {['1'] = 'magic_link', ['2'] = 'otp_sms', ['3'] = 'otp_emai
 -- packedFields, joined by \31); the agent is the 8th.
 local AGENT_FIELD = 8
 local function packed_field(rec, n)
-  local parts, i = {}, 0
-  while true do
-    local chunk = redis.call('HGET', rec, 'p' .. i)
-    if not chunk then
+  -- The first four chunks in one command (a record has two or three); any more
+  -- one at a time.
+  local parts = {}
+  local first = redis.call('HMGET', rec, 'p0', 'p1', 'p2', 'p3')
+  for i = 1, 4 do
+    if not first[i] then
       break
     end
-    parts[#parts + 1] = chunk
-    i = i + 1
+    parts[i] = first[i]
+  end
+  if #parts == 4 then
+    local i = 4
+    while true do
+      local chunk = redis.call('HGET', rec, 'p' .. i)
+      if not chunk then
+        break
+      end
+      parts[#parts + 1] = chunk
+      i = i + 1
+    end
   end
   local k = 0
   for v in string.gmatch(table.concat(parts) .. '\031', '([^\031]*)\031') do
@@ -68,9 +80,13 @@ local function audit(rec, kind, extra)
   end
   -- What never changes in a record is read once per script run, however many
   -- events the run writes about it (a completion writes two).
+  -- The method fields can change between two events of a run, and are read for
+  -- each; the first event reads them with the rest.
   local who = AUDIT_WHO[rec]
+  local dv, vm, em
   if not who then
-    local cl, ck, ih = unpack(redis.call('HMGET', rec, 'cl', 'ck', 'ih'))
+    local cl, ck, ih
+    cl, ck, ih, dv, vm, em = unpack(redis.call('HMGET', rec, 'cl', 'ck', 'ih', 'dv', 'vm', 'em'))
     who = {cl = cl or '', ip = ih or '', up = '', agent = packed_field(rec, AGENT_FIELD)}
     if ck then
       -- A known customer's pseudonyms are made with its own key (pseudonyms()); with
@@ -78,8 +94,9 @@ local function audit(rec, kind, extra)
       who.ip, who.up = pseudonyms(string.match(rec, '^(v:{[^}]*}:)') .. 'c:' .. ck, ih or '', ck)
     end
     AUDIT_WHO[rec] = who
+  else
+    dv, vm, em = unpack(redis.call('HMGET', rec, 'dv', 'vm', 'em'))
   end
-  local dv, vm, em = unpack(redis.call('HMGET', rec, 'dv', 'vm', 'em'))
   local m = METHOD_NAMES[vm or dv or string.sub(em or '', 1, 1)] or ''
   local f = {'k', kind, 'c', who.cl, 'a', who.agent or '', 'v', string.match(rec, '([^:]+)$'),
     'm', m, 'i', who.ip, 'u', who.up}
