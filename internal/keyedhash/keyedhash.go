@@ -141,6 +141,9 @@ func (r *Ring) SumWith(kid, purpose string, parts ...[]byte) ([]byte, error) {
 	m.Write(in)
 	sum := m.Sum(make([]byte, 0, sha256.Size))
 	k.macs.Put(m)
+	// The input holds what was hashed (a code, a token): it does not wait in the
+	// pool for its next use.
+	clear(in)
 	if cap(in) <= maxPooledInput {
 		*bp = in
 		inputs.Put(bp)
