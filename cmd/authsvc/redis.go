@@ -195,61 +195,28 @@ func newRedisClient(cfg RedisConfig, s redisSecrets) redis.UniversalClient {
 		}
 		// For Sentinel and Cluster the server name is taken from each node's address.
 	}
-	var dial func(context.Context, string, string) (net.Conn, error)
-	if tlsConf == nil {
-		dial = plainDialer(cfg.DialTimeout)
-	}
 	switch t.Mode {
 	case redisSentinel:
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: t.MasterName, SentinelAddrs: t.Addrs, SentinelPassword: s.sentinelPassword,
-			Username: t.Username, Password: s.password, DB: t.DB, Dialer: dial,
+			Username: t.Username, Password: s.password, DB: t.DB,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 			MaxRetries: redisMaxRetries, TLSConfig: tlsConf,
 		})
 	case redisCluster:
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: t.Addrs, Username: t.Username, Password: s.password, Dialer: dial,
+			Addrs: t.Addrs, Username: t.Username, Password: s.password,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 			MaxRetries: redisMaxRetries, TLSConfig: tlsConf,
 		})
 	default:
 		return redis.NewClient(&redis.Options{
-			Addr: t.Addrs[0], Username: t.Username, Password: s.password, DB: t.DB, Dialer: dial,
+			Addr: t.Addrs[0], Username: t.Username, Password: s.password, DB: t.DB,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 			MaxRetries: redisMaxRetries, TLSConfig: tlsConf,
 		})
 	}
 }
-
-// plainDialer dials a plaintext Redis connection the way go-redis's own dialer
-// does (its timeout; keep-alive probes after 30 s idle, 3 probes 5 s apart), and
-// hands go-redis the connection without its file descriptor. go-redis peeks at
-// the socket of every connection it takes from its pool (a recvfrom system call
-// for each command it sends) when it can reach the descriptor, and skips the
-// peek when it cannot, as for every TLS connection: make bench's profile of the
-// service went from 3.5 % to 1.4 % in that health check (the deadline reset it
-// still makes). Nothing is lost by skipping it: a connection whose
-// command failed or timed out is closed, never pooled, so no stale reply waits
-// on a pooled one; and one that Redis closed while idle fails its next command
-// with a network error, which go-redis retries on a new connection
-// (redisMaxRetries), as it does on TLS.
-func plainDialer(timeout time.Duration) func(context.Context, string, string) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout, KeepAliveConfig: net.KeepAliveConfig{
-		Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3,
-	}}
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return opaqueConn{c}, nil
-	}
-}
-
-// opaqueConn is a net.Conn that does not offer its file descriptor
-// (syscall.Conn): see plainDialer.
-type opaqueConn struct{ net.Conn }
 
 // pingTimeout bounds the start-up ping.
 const pingTimeout = 5 * time.Second
