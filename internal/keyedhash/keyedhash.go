@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash"
 	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/authsvc/authsvc/internal/keyfile"
@@ -131,8 +132,14 @@ func (r *Ring) SumWith(kid, purpose string, parts ...[]byte) ([]byte, error) {
 	}
 	// The parts go to the MAC in one write: each write through the hash.Hash
 	// interface would make its argument escape to the heap.
+	// The buffer grows, if it must, before anything is written to it, so that no
+	// part of the input is left behind in an array it outgrew.
+	need := 4 + len(purpose)
+	for _, p := range parts {
+		need += 4 + len(p)
+	}
 	bp := inputs.Get().(*[]byte)
-	in := appendPart((*bp)[:0], []byte(purpose))
+	in := appendPart(slices.Grow((*bp)[:0], need), []byte(purpose))
 	for _, p := range parts {
 		in = appendPart(in, p)
 	}
