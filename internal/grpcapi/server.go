@@ -242,8 +242,10 @@ const (
 	// streamWorkersPerCore: a unary call spends most of its time waiting on Redis,
 	// not on a core, so one worker per core leaves most concurrent calls to a new
 	// goroutine each (make bench: stack growth 4 % of the service's CPU). Idle
-	// workers cost their stacks only.
+	// workers cost their stacks only; maxStreamWorkers bounds them on a host with
+	// many cores.
 	streamWorkersPerCore = 32
+	maxStreamWorkers     = 512
 )
 
 // The service names reported by grpc.health.v1, besides the overall "".
@@ -359,7 +361,7 @@ func New(cfg Config, v Verifications, a Assertions, r Revocations, d Disclosures
 		// (and a new stack to grow) per call; when every worker is busy (a
 		// WatchVerification holds one for its life) a call still gets a goroutine
 		// of its own, so nothing waits for a worker.
-		grpc.NumStreamWorkers(uint32(streamWorkersPerCore * runtime.GOMAXPROCS(0))),
+		grpc.NumStreamWorkers(uint32(min(streamWorkersPerCore*runtime.GOMAXPROCS(0), maxStreamWorkers))),
 	}
 	if o.stats != nil {
 		serverOpts = append(serverOpts, grpc.StatsHandler(o.stats))

@@ -272,6 +272,8 @@ func (s *server) post(w http.ResponseWriter, r *http.Request, k pageKind) {
 	if res.Outcome == challenge.OutcomeVerified {
 		// This browser completed the verification: it alone may continue it.
 		s.bindBrowser(w, secret)
+		// NoOffer: the code's answer saw no handover, so there is none to read. One
+		// made in the instant since shows on her next GET of the page.
 		if !res.NoOffer && s.offerAfterVerified(w, r, k, token, binding) {
 			return
 		}
