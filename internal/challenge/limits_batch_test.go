@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +102,72 @@ func dump(t *testing.T, rdb redis.UniversalClient) string {
 		out += fmt.Sprintf("%s = %v (ttl %v)\n", k, v, rdb.PTTL(ctx, k).Val().Round(time.Hour))
 	}
 	return out
+}
+
+// TestLimitCellTokensKeptAsBefore: limit_cell keeps a cell's newest tokens by
+// cutting the oldest off the front of its ':t1:t2…' string. It must keep exactly
+// what the table-based version it replaced kept (the newest keep - 1 tokens and
+// the call's), for every number of tokens around both limits (8 and 32), tokens
+// of every length.
+func TestLimitCellTokensKeptAsBefore(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := context.Background()
+	// The function of limit_cell.lua, as it was and as it is, side by side.
+	src := limitCellSrc + `
+local function before(tokens, token, keep)
+  local kept = {}
+  for t in string.gmatch(tokens, '[^:]+') do
+    kept[#kept + 1] = t
+  end
+  local out = {}
+  for i = math.max(1, #kept - keep + 2), #kept do
+    out[#out + 1] = kept[i]
+  end
+  out[#out + 1] = token
+  return ':' .. table.concat(out, ':')
+end
+local function now(tokens, token, keep)
+  local _, n = string.gsub(tokens, ':', '')
+  local cut = 1
+  for _ = 1, n - keep + 1 do
+    cut = string.find(tokens, ':', cut + 1, true)
+  end
+  return string.sub(tokens, cut) .. ':' .. token
+end
+local out = {}
+for i = 1, #ARGV, 2 do
+  local keep = tonumber(ARGV[i + 1])
+  out[#out + 1] = before(ARGV[i], 'new', keep)
+  out[#out + 1] = now(ARGV[i], 'new', keep)
+end
+return out`
+	// The function under test must be the one limit_cell.lua holds.
+	if !strings.Contains(limitCellSrc, `local _, n = string.gsub(tokens, ':', '')
+    local cut = 1
+    for _ = 1, n - keep + 1 do
+      cut = string.find(tokens, ':', cut + 1, true)
+    end
+    return string.sub(tokens, cut) .. ':' .. token`) {
+		t.Fatal("limit_cell.lua's with_token is not the one this test checks")
+	}
+	var args []any
+	for _, keep := range []int{8, 32} {
+		for n := 0; n <= keep+3; n++ {
+			var b strings.Builder
+			for i := range n {
+				fmt.Fprintf(&b, ":%s", strings.Repeat(string(rune('a'+i%26)), 1+i%13))
+			}
+			args = append(args, b.String(), keep)
+		}
+	}
+	res, err := redis.NewScript(src).Run(ctx, rdb, nil, args...).StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(res); i += 2 {
+		if res[i] != res[i+1] {
+			t.Errorf("tokens %q, keep %v: kept %q, before %q", args[i], args[i+1], res[i+1], res[i])
+		}
+	}
 }

@@ -49,19 +49,16 @@ local function limit_cell(key, now, period, n, field, token, replay)
     return {0, math.ceil(allow_at - now), 0}
   end
 
-  -- with_token is the newest keep - 1 tokens and this call's, joined once (table.concat)
-  -- rather than by growing a string token by token.
+  -- with_token is the newest keep - 1 tokens and this call's (tokens is ':t1:t2…:tn'
+  -- or ''). The oldest are cut off the front with the string functions, not split
+  -- into a table: a busy client's cell holds 32 tokens and changes on every send.
   local function with_token(keep)
-    local kept = {}
-    for t in string.gmatch(tokens, '[^:]+') do
-      kept[#kept + 1] = t
+    local _, n = string.gsub(tokens, ':', '')
+    local cut = 1
+    for _ = 1, n - keep + 1 do
+      cut = string.find(tokens, ':', cut + 1, true)
     end
-    local out = {}
-    for i = math.max(1, #kept - keep + 2), #kept do
-      out[#out + 1] = kept[i]
-    end
-    out[#out + 1] = token
-    return ':' .. table.concat(out, ':')
+    return string.sub(tokens, cut) .. ':' .. token
   end
 
   local value, ttl = string.format('%.0f', next_tat), math.ceil(next_tat - now)
