@@ -104,70 +104,56 @@ func dump(t *testing.T, rdb redis.UniversalClient) string {
 	return out
 }
 
-// TestLimitCellTokensKeptAsBefore: limit_cell keeps a cell's newest tokens by
-// cutting the oldest off the front of its ':t1:t2…' string. It must keep exactly
-// what the table-based version it replaced kept (the newest keep - 1 tokens and
-// the call's), for every number of tokens around both limits (8 and 32), tokens
-// of every length.
-func TestLimitCellTokensKeptAsBefore(t *testing.T) {
+// TestLimitCellKeepsTheNewestTokens: a string cell keeps the tokens of its last
+// 32 counted calls, a bucket its last 8 (its field '#'), oldest first, so that a
+// replayed call is found and counts nothing. limit_cell cuts the oldest off the
+// front of the ':t1:t2…' string; after every call, for counts around both
+// limits, what it keeps must be exactly the newest calls' tokens, and the oldest
+// dropped must count again when replayed.
+func TestLimitCellKeepsTheNewestTokens(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
 	ctx := context.Background()
-	// The function of limit_cell.lua, as it was and as it is, side by side.
-	src := limitCellSrc + `
-local function before(tokens, token, keep)
-  local kept = {}
-  for t in string.gmatch(tokens, '[^:]+') do
-    kept[#kept + 1] = t
-  end
-  local out = {}
-  for i = math.max(1, #kept - keep + 2), #kept do
-    out[#out + 1] = kept[i]
-  end
-  out[#out + 1] = token
-  return ':' .. table.concat(out, ':')
-end
-local function now(tokens, token, keep)
-  local _, n = string.gsub(tokens, ':', '')
-  local cut = 1
-  for _ = 1, n - keep + 1 do
-    cut = string.find(tokens, ':', cut + 1, true)
-  end
-  return string.sub(tokens, cut) .. ':' .. token
-end
-local out = {}
-for i = 1, #ARGV, 2 do
-  local keep = tonumber(ARGV[i + 1])
-  out[#out + 1] = before(ARGV[i], 'new', keep)
-  out[#out + 1] = now(ARGV[i], 'new', keep)
-end
-return out`
-	// The function under test must be the one limit_cell.lua holds.
-	if !strings.Contains(limitCellSrc, `local _, n = string.gsub(tokens, ':', '')
-    local cut = 1
-    for _ = 1, n - keep + 1 do
-      cut = string.find(tokens, ':', cut + 1, true)
-    end
-    return string.sub(tokens, cut) .. ':' .. token`) {
-		t.Fatal("limit_cell.lua's with_token is not the one this test checks")
-	}
-	var args []any
-	for _, keep := range []int{8, 32} {
-		for n := 0; n <= keep+3; n++ {
-			var b strings.Builder
-			for i := range n {
-				fmt.Fprintf(&b, ":%s", strings.Repeat(string(rune('a'+i%26)), 1+i%13))
+	now := int64(1_800_000_000_000)
+	for _, c := range []struct {
+		key, field string
+		keep       int
+	}{{"l:{c:busy}", "", 32}, {"l:{d1}", "dest", 8}} {
+		var tokens []string
+		for i := range c.keep + 5 {
+			// Tokens of several lengths, as no two calls' need be alike.
+			tok := fmt.Sprintf("t%d%s", i, strings.Repeat("x", i%7))
+			res, err := limitScript.Run(ctx, rdb, []string{c.key}, now, 1_000_000, 1_000_000, c.field, tok, 60_000).Int64Slice()
+			if err != nil || res[0] != 1 || res[2] != 1 {
+				t.Fatalf("%s call %d: %v, %v", c.key, i, res, err)
 			}
-			args = append(args, b.String(), keep)
+			tokens = append(tokens, tok)
+			var kept string
+			if c.field == "" {
+				v := rdb.Get(ctx, c.key).Val()
+				kept = v[strings.IndexByte(v, ':'):]
+			} else {
+				kept = rdb.HGet(ctx, c.key, "#").Val()
+			}
+			want := ":" + strings.Join(tokens[max(0, len(tokens)-c.keep):], ":")
+			if kept != want {
+				t.Fatalf("%s after call %d keeps %q, want %q", c.key, i, kept, want)
+			}
 		}
-	}
-	res, err := redis.NewScript(src).Run(ctx, rdb, nil, args...).StringSlice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(res); i += 2 {
-		if res[i] != res[i+1] {
-			t.Errorf("tokens %q, keep %v: kept %q, before %q", args[i], args[i+1], res[i+1], res[i])
+		// The oldest token still kept is a replay and counts nothing; the first call's,
+		// dropped, counts again.
+		res, err := limitScript.Run(ctx, rdb, []string{c.key}, now, 1_000_000, 1_000_000, c.field, tokens[len(tokens)-c.keep], 60_000).Int64Slice()
+		if err != nil || res[0] != 1 || res[1] != 0 || res[2] != 1 {
+			t.Fatalf("%s replay of a kept token: %v, %v", c.key, res, err)
+		}
+		if v := rdb.Get(ctx, c.key).Val() + rdb.HGet(ctx, c.key, "#").Val(); strings.Count(v, ":") != c.keep {
+			t.Fatalf("%s: a replay changed the kept tokens: %q", c.key, v)
+		}
+		if _, err := limitScript.Run(ctx, rdb, []string{c.key}, now, 1_000_000, 1_000_000, c.field, tokens[0], 60_000).Int64Slice(); err != nil {
+			t.Fatal(err)
+		}
+		if kept := rdb.Get(ctx, c.key).Val() + rdb.HGet(ctx, c.key, "#").Val(); !strings.HasSuffix(kept, ":"+tokens[0]) {
+			t.Fatalf("%s: a dropped token's replay was not counted again: %q", c.key, kept)
 		}
 	}
 }

@@ -15,8 +15,7 @@
 -- bk, the SMS breaker cells of the code's send (breaker.go), comes with the first
 -- answer only, so that Go credits an entered code to them once.
 local rec = KEYS[1]
-local function offered()
-  local ho = redis.call('HGET', rec, 'ho')
+local function offered(ho)
   if ho and ho ~= '' then
     return '1'
   end
@@ -25,7 +24,7 @@ end
 local prior = answered(rec, ARGV[3])
 if prior then
   if prior[1] == 'verified' then
-    return {'verified', offered()}
+    return {'verified', offered(redis.call('HGET', rec, 'ho'))}
   end
   return prior
 end
@@ -72,6 +71,7 @@ else
 end
 redis.call('HSET', rec, ARGV[3], cjson.encode(out))
 if out[1] == 'verified' then
-  return {'verified', offered(), redis.call('HGET', rec, 'bk') or ''}
+  local ho, bk = unpack(redis.call('HMGET', rec, 'ho', 'bk'))
+  return {'verified', offered(ho), bk or ''}
 end
 return out

@@ -50,16 +50,12 @@ local function packed_field(rec, n)
     end
     parts[i] = first[i]
   end
-  if #parts == 4 then
-    local i = 4
-    while true do
-      local chunk = redis.call('HGET', rec, 'p' .. i)
-      if not chunk then
-        break
-      end
-      parts[#parts + 1] = chunk
-      i = i + 1
+  while #parts >= 4 do
+    local chunk = redis.call('HGET', rec, 'p' .. #parts)
+    if not chunk then
+      break
     end
+    parts[#parts + 1] = chunk
   end
   local k = 0
   for v in string.gmatch(table.concat(parts) .. '\031', '([^\031]*)\031') do
