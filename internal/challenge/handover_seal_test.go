@@ -11,10 +11,9 @@ import (
 	"github.com/authsvc/authsvc/internal/redistest"
 )
 
-// boundCode starts a verification in its own conversation conv, completes it in
-// browser "b1", offers a secure-channel handover on it and binds it: it returns the
-// verification id, the handover and the code the channel redeems.
-func (f *fixture) boundCode(conv string) (string, *Handover, string) {
+// verifiedIn starts a verification of a named customer in its own conversation
+// conv, completes it in browser "b1" and returns its id and page token.
+func (f *fixture) verifiedIn(conv string) (string, string) {
 	f.t.Helper()
 	ctx := context.Background()
 	res, err := f.svc.Start(ctx, f.inConversation(conv, true))
@@ -26,6 +25,16 @@ func (f *fixture) boundCode(conv string) (string, *Handover, string) {
 		out.Outcome != OutcomeVerified {
 		f.t.Fatalf("SubmitCode = %+v, %v", out, err)
 	}
+	return vid, pageToken(f.t, res)
+}
+
+// boundCode starts a verification in its own conversation conv, completes it in
+// browser "b1", offers a secure-channel handover on it and binds it: it returns the
+// verification id, the handover and the code the channel redeems.
+func (f *fixture) boundCode(conv string) (string, *Handover, string) {
+	f.t.Helper()
+	ctx := context.Background()
+	vid, _ := f.verifiedIn(conv)
 	h := f.handover(vid, HandoverSecureChannel)
 	code, err := f.svc.BindHandover(ctx, h.ID, f.svc.BindState(h.ID, "b1"), testChallenge, "b1", []string{"app"})
 	if err != nil {
@@ -147,21 +156,13 @@ func TestRedemptionNeedsTheConversation(t *testing.T) {
 	// Phone, offered once verified (it would hand over the identity): the case only.
 	for i, displaced := range []bool{false, false, true} {
 		conv := fmt.Sprint("conv-seal-phone-", i)
-		res, err := f.svc.Start(ctx, f.inConversation(conv, true))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid := res.Verification.ID
-		if out, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(pid), "n-"+pid, "b1"); err != nil ||
-			out.Outcome != OutcomeVerified {
-			t.Fatalf("SubmitCode = %+v, %v", out, err)
-		}
+		pid, tok := f.verifiedIn(conv)
 		rtt.Reset()
 		f.handover(pid, HandoverPhone)
 		if n := rtt.Load(); i > 0 && n > 2 {
 			t.Errorf("creating a phone handover took %d round trips, want at most 2", n)
 		}
-		o, err := f.svc.OpenHandover(ctx, pageToken(t, res), "b1")
+		o, err := f.svc.OpenHandover(ctx, tok, "b1")
 		if err != nil || o.Kind != HandoverPhone {
 			t.Fatalf("OpenHandover = %+v, %v", o, err)
 		}
@@ -196,17 +197,9 @@ func TestOldCallCodeEntryStillReadsThePointer(t *testing.T) {
 	ctx := context.Background()
 	for _, displaced := range []bool{false, true} {
 		conv := fmt.Sprint("conv-seal-old-", displaced)
-		res, err := f.svc.Start(ctx, f.inConversation(conv, true))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid := res.Verification.ID
-		if out, err := f.svc.SubmitCode(ctx, pageToken(t, res), f.code(pid), "n-"+pid, "b1"); err != nil ||
-			out.Outcome != OutcomeVerified {
-			t.Fatalf("SubmitCode = %+v, %v", out, err)
-		}
+		pid, tok := f.verifiedIn(conv)
 		h := f.handover(pid, HandoverPhone)
-		o, err := f.svc.OpenHandover(ctx, pageToken(t, res), "b1")
+		o, err := f.svc.OpenHandover(ctx, tok, "b1")
 		if err != nil {
 			t.Fatal(err)
 		}
